@@ -1,0 +1,65 @@
+#include <iostream>
+
+#include "app/commands.h"
+#include "app/config.h"
+#include "app/pipeline.h"
+#include "app/topics.h"
+#include "common/logging.h"
+#include "kafka/embedded_broker.h"
+
+namespace streamrec::app {
+namespace {
+
+// Starts the in-process broker when no bootstrap is configured.
+Status StartEmbeddedBroker(Config* config, std::unique_ptr<kafka::EmbeddedBroker>* broker) {
+  STREAMREC_RETURN_IF_ERROR(kafka::EmbeddedBroker::Start(1, broker));
+  for (const kafka::TopicSpec& t : StandardTopics(config->kafka)) {
+    STREAMREC_RETURN_IF_ERROR((*broker)->CreateTopic(t.name, t.partitions));
+  }
+  config->kafka.bootstrap = (*broker)->bootstrap();
+  std::cout << "embedded broker at " << config->kafka.bootstrap << std::endl;
+  return Status::Ok();
+}
+
+}  // namespace
+
+int CmdRun(const RunArgs& args, const std::atomic<bool>& stop) {
+  auto log = ModuleLogger("app");
+  std::vector<std::string> overrides = args.overrides;
+  if (!args.bootstrap.empty()) overrides.push_back("kafka.bootstrap=" + args.bootstrap);
+  if (!args.data_dir.empty()) overrides.push_back("store.path=" + args.data_dir);
+  if (args.exit_when_idle_ms >= 0) overrides.push_back("pipeline.exit_when_idle_ms=" + std::to_string(args.exit_when_idle_ms));
+  Config config;
+  if (Status s = LoadConfig(args.config_path, overrides, &config); !s.ok()) {
+    std::cerr << "streamrec run: " << s.message() << "\n";
+    return 2;
+  }
+  SetLogLevel(config.log_level);
+  if (args.print_config) {
+    std::cout << DumpConfig(config);
+    return 0;
+  }
+
+  std::unique_ptr<kafka::EmbeddedBroker> broker;
+  if (config.kafka.bootstrap.empty()) {
+    if (Status s = StartEmbeddedBroker(&config, &broker); !s.ok()) {
+      log->error("embedded broker: {}", s.ToString());
+      return 1;
+    }
+  } else {
+    kafka::Properties admin = kafka::Merge({{"bootstrap.servers", config.kafka.bootstrap}}, config.kafka.properties);
+    if (Status s = kafka::EnsureTopics(admin, StandardTopics(config.kafka), 10000); !s.ok()) {
+      log->warn("could not ensure topics exist ({}); relying on existing or auto-created topics", s.message());
+    }
+  }
+
+  Pipeline pipeline(config);
+  Status status = pipeline.Start();
+  if (status.ok()) status = pipeline.Run(stop);
+  if (!status.ok()) log->error("{}", status.ToString());
+  Status stopped = pipeline.Stop();
+  if (!stopped.ok()) log->error("stopping: {}", stopped.ToString());
+  return status.ok() && stopped.ok() ? 0 : 1;
+}
+
+}  // namespace streamrec::app

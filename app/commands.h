@@ -1,0 +1,54 @@
+// The subcommands of the streamrec binary. Each returns the process exit code
+// (0 success, 1 runtime failure, 2 bad arguments) and prints its own errors.
+// Flags and the environment are read only in main.cpp; these get plain structs.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "app/generator.h"
+
+namespace streamrec::app {
+
+struct RunArgs {
+  std::string config_path;
+  std::vector<std::string> overrides;  // "section.key=value"
+  std::string bootstrap;               // overrides kafka.bootstrap
+  std::string data_dir;                // overrides store.path
+  int exit_when_idle_ms = -1;          // overrides pipeline.exit_when_idle_ms when >= 0
+  bool print_config = false;
+};
+int CmdRun(const RunArgs& args, const std::atomic<bool>& stop);
+
+struct BrokerArgs {
+  int partitions = 4;
+  int brokers = 1;
+};
+int CmdBroker(const BrokerArgs& args, const std::atomic<bool>& stop);
+
+struct ProduceArgs {
+  std::string bootstrap;
+  std::string file;
+  std::string topic = "events";
+  double rate = 0;  // events/s; 0 = as fast as possible
+};
+int CmdProduce(const ProduceArgs& args, const std::atomic<bool>& stop);
+
+struct GenerateArgs {
+  GeneratorOptions generator;
+  std::string out_file;    // JSON lines; "-" = stdout
+  std::string bootstrap;   // or straight to the events topic
+  std::string topic = "events";
+  std::string truth_file;  // CSV kind,id,segment,category
+  double rate = 0;
+};
+int CmdGenerate(const GenerateArgs& args, const std::atomic<bool>& stop);
+
+struct StateArgs {
+  std::string data_dir = "streamrec-data";
+  bool json = false;
+};
+int CmdState(const StateArgs& args);
+
+}  // namespace streamrec::app

@@ -1,0 +1,126 @@
+// streamrec: real-time recommendations from a Kafka event stream.
+// The only place that reads flags, the environment, and installs signal handlers.
+#include <csignal>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "app/commands.h"
+#include "common/logging.h"
+
+namespace {
+
+// Set by SIGINT/SIGTERM; the commands poll it and shut down cleanly.
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+using namespace streamrec::app;
+
+void AddRun(CLI::App& app, RunArgs& a) {
+  CLI::App* c = app.add_subcommand("run", "Run the pipeline: consume events, learn, store, publish lists.");
+  c->footer(
+      "With no broker configured (kafka.bootstrap empty, no --bootstrap) an embedded broker is\n"
+      "started on a loopback port and its address printed. Every setting has a default; see\n"
+      "docs/configuration.md. SIGINT/SIGTERM: finish the batch, commit state and offsets,\n"
+      "flush the producers, leave the group, exit 0.");
+  c->add_option("--config", a.config_path, "YAML configuration file")->check(CLI::ExistingFile);
+  c->add_option("--bootstrap", a.bootstrap, "Kafka bootstrap servers HOST:PORT (overrides kafka.bootstrap)");
+  c->add_option("--data-dir", a.data_dir, "State directory (overrides store.path; default streamrec-data)");
+  c->add_option("--set", a.overrides, "Override one setting, e.g. --set learner.dim=64 (repeatable)");
+  c->add_option("--exit-when-idle-ms", a.exit_when_idle_ms,
+                "Stop cleanly after this long without messages (default: run until signalled)");
+  c->add_flag("--print-config", a.print_config, "Print the effective configuration and exit");
+}
+
+void AddBroker(CLI::App& app, BrokerArgs& a) {
+  CLI::App* c = app.add_subcommand("broker", "Run the embedded Kafka broker (librdkafka mock cluster) alone.");
+  c->footer(
+      "Creates the topics events, events.dlq and recommendations. The first line printed is the\n"
+      "bootstrap address (127.0.0.1:PORT). In memory only: data is gone when it stops.");
+  c->add_option("--partitions", a.partitions, "Partitions per topic")->capture_default_str();
+  c->add_option("--brokers", a.brokers, "Number of mock brokers (1..9)")->capture_default_str();
+}
+
+void AddProduce(CLI::App& app, ProduceArgs& a) {
+  CLI::App* c = app.add_subcommand("produce", "Load an event log into the events topic.");
+  c->footer(
+      "FILE is the datasets' CSV (header ts,user,item,type; ts in Unix seconds) or JSON lines in\n"
+      "the events-topic format (docs/events.md). Invalid lines are sent as they are, so the\n"
+      "pipeline dead-letters them with a reason. Keys are user ids, murmur2-partitioned.");
+  c->add_option("--bootstrap", a.bootstrap, "Kafka bootstrap servers HOST:PORT")->required();
+  c->add_option("--file", a.file, "Event log to load")->required()->check(CLI::ExistingFile);
+  c->add_option("--topic", a.topic, "Target topic")->capture_default_str();
+  c->add_option("--rate", a.rate, "Events per second (default: as fast as possible)");
+}
+
+void AddGenerate(CLI::App& app, GenerateArgs& a) {
+  CLI::App* c = app.add_subcommand("generate", "Synthetic traffic with planted taste segments.");
+  c->footer(
+      "User uK is in segment K % segments; item iN is in segment N % segments. Users mostly pick\n"
+      "items of their own segment (Zipf popularity), and clicks lead to carts and purchases.\n"
+      "--truth writes that ground truth as CSV. Deterministic for a --seed.");
+  GeneratorOptions& g = a.generator;
+  c->add_option("--users", g.users, "Distinct users")->capture_default_str();
+  c->add_option("--items", g.items, "Distinct items")->capture_default_str();
+  c->add_option("--events", g.events, "Events to generate")->capture_default_str();
+  c->add_option("--segments", g.segments, "Taste segments")->capture_default_str();
+  c->add_option("--in-segment", g.in_segment, "Share of picks from the user's segment")->capture_default_str();
+  c->add_option("--seed", g.seed, "Random seed")->capture_default_str();
+  c->add_option("--out", a.out_file, "Write JSON lines to FILE ('-' for stdout)");
+  c->add_option("--bootstrap", a.bootstrap, "Or produce to the events topic at HOST:PORT");
+  c->add_option("--topic", a.topic, "Target topic with --bootstrap")->capture_default_str();
+  c->add_option("--truth", a.truth_file, "Write the planted segments as CSV to FILE");
+  c->add_option("--rate", a.rate, "Events per second with --bootstrap (default: unpaced)");
+}
+
+void AddState(CLI::App& app, StateArgs& a) {
+  CLI::App* c = app.add_subcommand("state", "Summarise a stopped instance's store.");
+  c->footer("Prints applied events, stored offsets, user and item counts and a checksum of all embeddings.");
+  c->add_option("--data-dir", a.data_dir, "State directory")->capture_default_str();
+  c->add_flag("--json", a.json, "One JSON object instead of text");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"streamrec: real-time recommendations from a Kafka event stream"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "streamrec 0.1.0");
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
+  RunArgs run;
+  BrokerArgs broker;
+  ProduceArgs produce;
+  GenerateArgs generate;
+  StateArgs state;
+  AddRun(app, run);
+  AddBroker(app, broker);
+  AddProduce(app, produce);
+  AddGenerate(app, generate);
+  AddState(app, state);
+  CLI11_PARSE(app, argc, argv);
+
+  streamrec::SetLogLevel(log_level);
+  InstallSignalHandlers();
+  try {
+    if (app.got_subcommand("run")) return CmdRun(run, g_stop);
+    if (app.got_subcommand("broker")) return CmdBroker(broker, g_stop);
+    if (app.got_subcommand("produce")) return CmdProduce(produce, g_stop);
+    if (app.got_subcommand("generate")) return CmdGenerate(generate, g_stop);
+    if (app.got_subcommand("state")) return CmdState(state);
+  } catch (const std::exception& e) {
+    std::cerr << "streamrec: unexpected error: " << e.what() << "\n";
+    return 1;
+  }
+  return 2;
+}

@@ -1,0 +1,232 @@
+#include "app/pipeline.h"
+
+#include <chrono>
+#include <thread>
+#include <unordered_map>
+
+#include "common/hash.h"
+#include "common/logging.h"
+#include "emitter/emitter.h"
+#include "ingest/ingest.h"
+#include "kafka/consumer.h"
+#include "learner/learner.h"
+#include "store/store.h"
+#include "store/user_cache.h"
+
+namespace streamrec::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kFlushTimeoutMs = 10000;
+constexpr int kMaxBackoffMs = 5000;
+
+kafka::Properties ClientProperties(const KafkaConfig& k, const kafka::Properties& specific) {
+  kafka::Properties base = {{"bootstrap.servers", k.bootstrap}, {"client.id", "streamrec"}};
+  return kafka::Merge(kafka::Merge(base, k.properties), specific);
+}
+
+}  // namespace
+
+class Pipeline::Impl : public kafka::PositionProvider {
+ public:
+  explicit Impl(Config config) : config_(std::move(config)), learner_(config_.learner) {}
+
+  Status Start() {
+    STREAMREC_RETURN_IF_ERROR(store::Store::Open(config_.store, &store_));
+    STREAMREC_RETURN_IF_ERROR(store_->CheckDimension(config_.learner.dim));
+    STREAMREC_RETURN_IF_ERROR(store_->ReadCounters(&counters_));
+    STREAMREC_RETURN_IF_ERROR(store_->ReadOffsets(&offsets_));
+    size_t items = 0;
+    STREAMREC_RETURN_IF_ERROR(store_->LoadItems([&](const ItemRecord& r) {
+      learner_.RestoreItem(r);
+      ++items;
+    }));
+    cache_ = std::make_unique<store::UserCache>(store_.get(), config_.pipeline.user_cache_capacity);
+    log_->info("store {}: {} applied events, {} items, {} users, {} stored offsets", config_.store.path,
+               counters_.applied_events, items, counters_.next_user_id, offsets_.size());
+
+    emitter::EmitterOptions eopts = config_.emitter;
+    eopts.topic = config_.kafka.recommendations_topic;
+    eopts.producer_properties = ClientProperties(config_.kafka, kafka::Merge({{"linger.ms", "5"},
+                                                                              {"partitioner", "murmur2_random"}},
+                                                                             config_.kafka.producer_properties));
+    emitter_ = std::make_unique<emitter::Emitter>(eopts);
+    STREAMREC_RETURN_IF_ERROR(emitter_->Start());
+
+    ingest::IngestOptions iopts;
+    // A 10 s session (Kafka's pre-3.0 default) lets a replacement member take
+    // over a crashed one's partitions quickly; override in consumer_properties.
+    iopts.consumer_properties = ClientProperties(
+        config_.kafka, kafka::Merge({{"group.id", config_.kafka.group_id}, {"session.timeout.ms", "10000"}},
+                                    config_.kafka.consumer_properties));
+    iopts.producer_properties = eopts.producer_properties;
+    iopts.events_topic = config_.kafka.events_topic;
+    iopts.dead_letter_topic = config_.kafka.dead_letter_topic;
+    iopts.limits = config_.decoder;
+    iopts.max_batch_events = config_.pipeline.batch_max_events;
+    iopts.max_batch_wait_ms = config_.pipeline.batch_max_wait_ms;
+    ingest_ = std::make_unique<ingest::Ingest>(iopts, this);
+    return ingest_->Start();
+  }
+
+  Status Run(const std::atomic<bool>& stop) {
+    Clock::time_point last_message = Clock::now();
+    Clock::time_point last_status = Clock::now();
+    while (!stop.load()) {
+      STREAMREC_RETURN_IF_ERROR(ingest_->NextBatch(&batch_));
+      const auto now = Clock::now();
+      if (batch_.consumed > 0 || ingest_->assigned_partitions() == 0) {
+        // Idle time counts only while partitions are assigned (joining a group takes a while).
+        last_message = now;
+      }
+      if (batch_.consumed > 0) {
+        STREAMREC_RETURN_IF_ERROR(ProcessBatch(stop));
+      } else if (config_.pipeline.exit_when_idle_ms > 0 &&
+                 now - last_message > std::chrono::milliseconds(config_.pipeline.exit_when_idle_ms)) {
+        log_->info("idle for {} ms: stopping", config_.pipeline.exit_when_idle_ms);
+        break;
+      }
+      if (config_.pipeline.status_interval_s > 0 &&
+          now - last_status > std::chrono::seconds(config_.pipeline.status_interval_s)) {
+        LogStatus(now - last_status);
+        last_status = now;
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Stop() {
+    Status result;
+    if (ingest_) result = ingest_->Stop();
+    if (emitter_) {
+      Status s = emitter_->Stop();
+      if (result.ok()) result = s;
+    }
+    cache_.reset();
+    store_.reset();
+    log_->info("stopped: {} events applied in total, {} rejected, {} lists published this run",
+               counters_.applied_events, counters_.rejected_events, stats_.lists);
+    return result;
+  }
+
+  // PositionProvider: resume where the stored state ends.
+  int64_t ResumeOffset(const kafka::TopicPartition& tp) override {
+    auto it = offsets_.find({tp.topic, tp.partition});
+    if (it != offsets_.end()) return it->second;
+    return config_.kafka.start_from == "latest" ? kafka::kOffsetEnd : kafka::kOffsetBeginning;
+  }
+
+  // Between batches everything consumed is already committed: nothing to do.
+  void OnRevoked(const std::vector<kafka::TopicPartition>& partitions) override {
+    log_->info("{} partitions revoked; state for them is committed", partitions.size());
+  }
+
+  PipelineStats stats() const { return stats_; }
+
+ private:
+  Status ProcessBatch(const std::atomic<bool>& stop) {
+    last_source_.clear();
+    for (size_t k = 0; k < batch_.size; ++k) STREAMREC_RETURN_IF_ERROR(Apply(batch_.events[k]));
+    counters_.applied_events += batch_.size;
+    counters_.rejected_events += batch_.rejected;
+
+    requests_.clear();
+    for (const store::CachedUser& u : cache_->touched()) {
+      const auto& [partition, offset] = last_source_[u.record];
+      requests_.push_back({u.external_id, u.record, partition, offset});
+    }
+    emitter::ModelView model{learner_.Items(),
+                             [this](const UserRecord& u, std::span<float> out) { learner_.QueryVector(u, out); },
+                             [this](ItemId id) -> const std::string& { return learner_.ItemExternalId(id); }};
+    STREAMREC_RETURN_IF_ERROR(emitter_->Publish(model, requests_));
+    STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists and dead letters", [&] {
+      STREAMREC_RETURN_IF_ERROR(ingest_->FlushDeadLetters(kFlushTimeoutMs));
+      return emitter_->Flush(kFlushTimeoutMs);
+    }));
+    STREAMREC_RETURN_IF_ERROR(Commit(stop));
+
+    cache_->EndBatch();
+    ingest_->ReportPositions(batch_);
+    ++stats_.batches;
+    stats_.consumed += batch_.consumed;
+    stats_.applied += batch_.size;
+    stats_.rejected += batch_.rejected;
+    stats_.lists += requests_.size();
+    return Status::Ok();
+  }
+
+  Status Apply(const ingest::IngestedEvent& e) {
+    store::CachedUser user;
+    STREAMREC_RETURN_IF_ERROR(cache_->Acquire(e.event.user, &user));
+    if (user.is_new) learner_.InitUser(e.event.user, UserId(counters_.next_user_id++), user.record);
+    const ItemId item = learner_.InternItem(e.event.item);
+    // Keyed by the event's Kafka position: the same event always draws the same negatives.
+    const uint64_t key = HashCombine(static_cast<uint64_t>(e.partition), static_cast<uint64_t>(e.offset));
+    learner_.Observe(user.record, item, e.event.type, key);
+    last_source_[user.record] = {e.partition, e.offset};
+    return Status::Ok();
+  }
+
+  Status Commit(const std::atomic<bool>& stop) {
+    store::CommitBatch commit;
+    for (const store::CachedUser& u : cache_->touched()) commit.users.push_back({u.external_id, u.record});
+    learner_.TakeDirtyItems(&commit.items);
+    for (const auto& [partition, next] : batch_.next_offsets) {
+      commit.offsets[{config_.kafka.events_topic, partition}] = next;
+    }
+    commit.counters = counters_;
+    STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "committing state", [&] { return store_->Commit(commit); }));
+    for (const auto& [key, next] : commit.offsets) offsets_[key] = next;
+    return Status::Ok();
+  }
+
+  // Retries a retryable failure with capped exponential backoff until it
+  // succeeds or `stop` is set. Consumption waits meanwhile: nothing moves
+  // past state that is not durable.
+  template <class Fn>
+  Status RetryUntilOk(const std::atomic<bool>& stop, const char* what, Fn fn) {
+    int backoff_ms = 100;
+    for (;;) {
+      Status s = fn();
+      if (s.ok()) return s;
+      if (!s.retryable() || stop.load()) return s.WithContext(what);
+      log_->error("{} failed, retrying in {} ms: {}", what, backoff_ms, s.ToString());
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+      backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
+    }
+  }
+
+  void LogStatus(Clock::duration elapsed) {
+    const double seconds = std::chrono::duration<double>(elapsed).count();
+    const uint64_t applied_delta = stats_.applied - status_applied_;
+    status_applied_ = stats_.applied;
+    log_->info("status: {:.0f} events/s, applied {}, rejected {}, lists {}, users cached {}, items {}",
+               static_cast<double>(applied_delta) / seconds, counters_.applied_events, counters_.rejected_events,
+               stats_.lists, cache_->size(), learner_.item_count());
+  }
+
+  Config config_;
+  learner::Learner learner_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::UserCache> cache_;
+  std::unique_ptr<emitter::Emitter> emitter_;
+  std::unique_ptr<ingest::Ingest> ingest_;
+  store::StoreCounters counters_;
+  store::Offsets offsets_;
+  ingest::IngestBatch batch_;
+  std::vector<emitter::ListRequest> requests_;
+  std::unordered_map<const UserRecord*, std::pair<int32_t, int64_t>> last_source_;
+  PipelineStats stats_;
+  uint64_t status_applied_ = 0;
+  std::shared_ptr<spdlog::logger> log_ = ModuleLogger("pipeline");
+};
+
+Pipeline::Pipeline(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Pipeline::~Pipeline() = default;
+Status Pipeline::Start() { return impl_->Start(); }
+Status Pipeline::Run(const std::atomic<bool>& stop) { return impl_->Run(stop); }
+Status Pipeline::Stop() { return impl_->Stop(); }
+PipelineStats Pipeline::stats() const { return impl_->stats(); }
+
+}  // namespace streamrec::app

@@ -1,0 +1,47 @@
+// Pipeline: ingest -> learner -> store -> emitter, one micro-batch at a time.
+//
+// Per batch: decode (rejects to the DLQ), learn every event as it comes,
+// publish the touched users' lists, wait for the DLQ and the lists to be
+// delivered, then commit users, items, counters and offsets in one WriteBatch.
+// A crash anywhere before the commit replays the batch from the stored
+// offsets (lists are re-published with the same seq); after it, nothing is
+// replayed. Exactly-once state, at-least-once lists.
+//
+// Lifecycle: Start(), Run(stop) until `stop` is set, Stop() (reverse order).
+// Thread-safety: all on the caller's thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "app/config.h"
+#include "common/status.h"
+
+namespace streamrec::app {
+
+struct PipelineStats {
+  uint64_t batches = 0;
+  uint64_t consumed = 0;
+  uint64_t applied = 0;
+  uint64_t rejected = 0;
+  uint64_t lists = 0;
+};
+
+class Pipeline {
+ public:
+  explicit Pipeline(Config config);
+  ~Pipeline();
+
+  [[nodiscard]] Status Start();
+  // Processes batches until `stop` is set (or the idle timeout passes).
+  [[nodiscard]] Status Run(const std::atomic<bool>& stop);
+  [[nodiscard]] Status Stop();
+
+  PipelineStats stats() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrec::app

@@ -1,0 +1,13 @@
+#include "app/topics.h"
+
+namespace streamrec::app {
+
+std::vector<kafka::TopicSpec> StandardTopics(const KafkaConfig& config) {
+  return {
+      {config.events_topic, config.partitions, 1, false},
+      {config.dead_letter_topic, config.partitions, 1, false},
+      {config.recommendations_topic, config.partitions, 1, true},
+  };
+}
+
+}  // namespace streamrec::app

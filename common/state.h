@@ -1,0 +1,43 @@
+// State records: what the learner mutates, the store persists and the emitter reads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/ids.h"
+
+namespace streamrec {
+
+// Everything streamrec keeps about one user. Owned by the user cache.
+struct UserRecord {
+  UserId id;
+  uint64_t seq = 0;             // last published list number; grows by one per list
+  uint64_t events = 0;          // events applied for this user
+  std::vector<float> embedding; // learner dimension
+  std::vector<ItemId> history;  // distinct items interacted with, oldest first, bounded
+};
+
+// The persisted part of one item; the learner holds all items in memory.
+struct ItemRecord {
+  ItemId id;
+  std::string external_id;
+  float bias = 0.0F;
+  uint64_t count = 0;  // events seen for this item
+  std::vector<float> embedding;
+};
+
+}  // namespace streamrec
+
+namespace streamrec {
+
+// Read-only view of all item embeddings, row-major (rows x dim), plus biases.
+// Valid until the item table next grows; take it after learning, before scoring.
+struct ItemMatrixView {
+  const float* embeddings = nullptr;
+  const float* biases = nullptr;
+  size_t rows = 0;
+  size_t dim = 0;
+};
+
+}  // namespace streamrec

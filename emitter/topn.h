@@ -1,0 +1,51 @@
+// Exact top-N selection over all items, batched: a block of item rows is
+// scored against a batch of query vectors with one matrix product (Eigen),
+// and each query keeps a bounded min-heap of its best candidates (fused
+// top-k: scores never leave the cache as a full matrix).
+//
+// Ties are broken by smaller ItemId, so results are deterministic.
+// Thread-safety: a TopNScorer is used by one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "common/ids.h"
+#include "common/state.h"
+
+namespace streamrec::emitter {
+
+struct ScoredItem {
+  ItemId item;
+  float score = 0.0F;
+};
+
+struct TopNQuery {
+  std::span<const float> vector;   // dim floats
+  std::span<const ItemId> exclude; // items never to return (any order)
+};
+
+class TopNScorer {
+ public:
+  // `n` >= 1 results per query; `block_rows` items scored per matrix product.
+  explicit TopNScorer(size_t n, size_t block_rows = 4096);
+
+  // out[k] = the best min(n, eligible items) items for queries[k], best first.
+  void Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
+             std::vector<std::vector<ScoredItem>>* out);
+
+  size_t n() const { return n_; }
+
+ private:
+  size_t n_;
+  size_t block_rows_;
+  std::vector<float> query_matrix_;             // dim x batch, column-major
+  std::vector<float> block_scores_;             // block_rows x batch, column-major
+  std::vector<std::vector<ItemId>> exclusions_; // sorted copies
+};
+
+// Scores every item one by one: the reference the batched scorer is tested against.
+std::vector<ScoredItem> BruteForceTopN(const ItemMatrixView& items, const TopNQuery& query, size_t n);
+
+}  // namespace streamrec::emitter

@@ -1,0 +1,82 @@
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "emitter/topn.h"
+
+using namespace streamrec;
+using namespace streamrec::emitter;
+
+namespace {
+
+struct Items {
+  Items(size_t rows, size_t dim, uint32_t seed) : rows(rows), dim(dim) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> n;
+    emb.resize(rows * dim);
+    for (float& x : emb) x = n(rng);
+    bias.resize(rows);
+    for (float& b : bias) b = 0.1F * n(rng);
+  }
+  ItemMatrixView View() const { return {emb.data(), bias.data(), rows, dim}; }
+  size_t rows, dim;
+  std::vector<float> emb, bias;
+};
+
+}  // namespace
+
+TEST_CASE("batched top-N equals brute force, with exclusions and partial blocks") {
+  const size_t dim = 16;
+  Items items(10'000 + 37, dim, 5);  // not a multiple of the block size
+  std::mt19937 rng(9);
+  std::normal_distribution<float> n;
+  std::vector<std::vector<float>> vecs(70, std::vector<float>(dim));
+  std::vector<std::vector<ItemId>> excl(70);
+  for (size_t k = 0; k < vecs.size(); ++k) {
+    for (float& x : vecs[k]) x = n(rng);
+    for (int e = 0; e < static_cast<int>(k % 30); ++e) excl[k].push_back(ItemId(rng() % items.rows));
+  }
+  std::vector<TopNQuery> queries;
+  for (size_t k = 0; k < vecs.size(); ++k) queries.push_back({vecs[k], excl[k]});
+  // Exclude exactly the true best item of query 0, so exclusion is exercised.
+  std::vector<ScoredItem> best0 = BruteForceTopN(items.View(), {vecs[0], {}}, 1);
+  excl[0] = {best0[0].item};
+  queries[0].exclude = excl[0];
+
+  TopNScorer scorer(20, 1024);
+  std::vector<std::vector<ScoredItem>> got;
+  scorer.Score(items.View(), queries, &got);
+  REQUIRE(got.size() == queries.size());
+  for (size_t k = 0; k < queries.size(); ++k) {
+    std::vector<ScoredItem> want = BruteForceTopN(items.View(), queries[k], 20);
+    REQUIRE(got[k].size() == 20);
+    for (size_t r = 0; r < 20; ++r) {
+      INFO("query " << k << " rank " << r);
+      CHECK(got[k][r].item == want[r].item);
+      CHECK(got[k][r].score == Approx(want[r].score).epsilon(1e-4));
+    }
+    for (const ScoredItem& s : got[k]) {
+      CHECK(std::find(excl[k].begin(), excl[k].end(), s.item) == excl[k].end());
+    }
+  }
+  CHECK(got[0][0].item != best0[0].item);
+}
+
+TEST_CASE("top-N with fewer eligible items than N, and ties broken by id") {
+  std::vector<float> emb(5 * 4, 1.0F), bias(5, 0.0F);
+  ItemMatrixView v{emb.data(), bias.data(), 5, 4};
+  std::vector<float> q(4, 1.0F);
+  std::vector<ItemId> excl = {ItemId(1)};
+  TopNQuery query{q, excl};
+  TopNScorer scorer(10);
+  std::vector<std::vector<ScoredItem>> got;
+  scorer.Score(v, {&query, 1}, &got);
+  REQUIRE(got[0].size() == 4);
+  CHECK(got[0][0].item == ItemId(0));
+  CHECK(got[0][1].item == ItemId(2));
+  CHECK(got[0][3].item == ItemId(4));
+  ItemMatrixView empty{};
+  empty.dim = 4;
+  scorer.Score(empty, {&query, 1}, &got);
+  CHECK(got[0].empty());
+}

@@ -1,0 +1,91 @@
+// Ingest: the events-topic consumer, the decoder and the dead-letter producer.
+//
+// Each NextBatch() returns the valid events of up to `max_batch_events`
+// messages and, per partition, the offset after the last message consumed
+// (valid or not). Rejected messages go to the dead-letter topic with their
+// original bytes and headers reason, source.topic, source.partition,
+// source.offset. FlushDeadLetters() must succeed before the batch's offsets
+// are made durable, so no rejected message is lost.
+//
+// Lifecycle: Start() then NextBatch()* then Stop(). Thread-safety: one thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/event.h"
+#include "common/status.h"
+#include "ingest/decoder.h"
+#include "kafka/consumer.h"
+#include "kafka/properties.h"
+
+namespace streamrec::ingest {
+
+struct IngestOptions {
+  kafka::Properties consumer_properties;  // bootstrap.servers, group.id, security ...
+  kafka::Properties producer_properties;  // for the dead-letter producer
+  std::string events_topic = "events";
+  std::string dead_letter_topic = "events.dlq";
+  DecoderLimits limits;
+  // Most messages per batch. Default 4096: larger batches amortise the store
+  // write and list refresh, smaller ones lower latency.
+  size_t max_batch_events = 4096;
+  // Longest wait for a batch to fill, in ms. Default 20.
+  int max_batch_wait_ms = 20;
+};
+
+struct IngestedEvent {
+  Event event;
+  int32_t partition = 0;
+  int64_t offset = 0;
+};
+
+struct IngestBatch {
+  // events[0..size) are valid; slots past size are kept to reuse their buffers.
+  std::vector<IngestedEvent> events;
+  size_t size = 0;
+  // Partition -> offset after the last message of this batch.
+  std::map<int32_t, int64_t> next_offsets;
+  uint64_t consumed = 0;
+  uint64_t rejected = 0;
+
+  void Clear() {
+    size = 0;
+    next_offsets.clear();
+    consumed = 0;
+    rejected = 0;
+  }
+};
+
+struct IngestCounters {
+  uint64_t consumed = 0;
+  uint64_t rejected = 0;
+  uint64_t dead_letters_delivered = 0;
+};
+
+class Ingest {
+ public:
+  // `positions` must outlive the Ingest; it is called from NextBatch().
+  Ingest(IngestOptions options, kafka::PositionProvider* positions);
+  ~Ingest();
+
+  [[nodiscard]] Status Start();
+  [[nodiscard]] Status NextBatch(IngestBatch* batch);
+  [[nodiscard]] Status FlushDeadLetters(int timeout_ms);
+  // Reports positions to the group coordinator (lag monitoring only).
+  void ReportPositions(const IngestBatch& batch);
+  [[nodiscard]] Status Stop();
+
+  IngestCounters counters() const;
+  // Partitions this member currently owns.
+  size_t assigned_partitions() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrec::ingest

@@ -1,0 +1,23 @@
+// Internal to the kafka module: builds librdkafka configurations.
+#pragma once
+
+#include <memory>
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include "common/status.h"
+#include "kafka/properties.h"
+
+namespace streamrec::kafka::internal {
+
+// Applies `properties` to a new global configuration. Secret values never
+// appear in the returned error.
+[[nodiscard]] Status BuildConf(const Properties& properties, std::unique_ptr<RdKafka::Conf>* out);
+
+// Routes librdkafka's log and error events to the module logger.
+class LogEventCb : public RdKafka::EventCb {
+ public:
+  void event_cb(RdKafka::Event& event) override;
+};
+
+}  // namespace streamrec::kafka::internal

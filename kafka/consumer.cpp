@@ -1,0 +1,171 @@
+#include "kafka/consumer.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/logging.h"
+#include "kafka/conf_util.h"
+
+namespace streamrec::kafka {
+namespace {
+
+using PartitionList = std::vector<RdKafka::TopicPartition*>;
+
+struct PartitionListDeleter {
+  PartitionList list;
+  ~PartitionListDeleter() { RdKafka::TopicPartition::destroy(list); }
+};
+
+std::vector<TopicPartition> ToTopicPartitions(const PartitionList& parts) {
+  std::vector<TopicPartition> out;
+  out.reserve(parts.size());
+  for (const auto* p : parts) out.push_back({p->topic(), p->partition()});
+  return out;
+}
+
+void ReleaseMessage(void* m) { delete static_cast<RdKafka::Message*>(m); }
+
+Message Wrap(std::unique_ptr<RdKafka::Message> m) {
+  const rd_kafka_message_t* raw = m->c_ptr();
+  Message::Fields f;
+  f.topic = rd_kafka_topic_name(raw->rkt);
+  f.key = raw->key ? std::string_view(static_cast<const char*>(raw->key), raw->key_len) : std::string_view();
+  f.payload =
+      raw->payload ? std::string_view(static_cast<const char*>(raw->payload), raw->len) : std::string_view();
+  f.partition = raw->partition;
+  f.offset = raw->offset;
+  RdKafka::MessageTimestamp ts = m->timestamp();
+  f.timestamp_ms = ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? -1 : ts.timestamp;
+  return Message(f, m.release(), &ReleaseMessage);
+}
+
+}  // namespace
+
+struct Consumer::Impl : public RdKafka::RebalanceCb {
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err, PartitionList& parts) override {
+    const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      for (auto* p : parts) p->set_offset(provider->ResumeOffset({p->topic(), p->partition()}));
+      RdKafka::Error* e = nullptr;
+      if (cooperative) {
+        e = consumer->incremental_assign(parts);
+      } else {
+        (void)consumer->assign(parts);
+      }
+      delete e;
+      for (const auto* p : parts) {
+        TopicPartition tp{p->topic(), p->partition()};
+        if (std::find(assigned.begin(), assigned.end(), tp) == assigned.end()) assigned.push_back(tp);
+        log->info("assigned {}/{} from offset {}", tp.topic, tp.partition, p->offset());
+      }
+      return;
+    }
+    // Revocation (or an assignment error): make state durable, then let go.
+    std::vector<TopicPartition> revoked = ToTopicPartitions(parts);
+    provider->OnRevoked(revoked);
+    if (cooperative) {
+      delete consumer->incremental_unassign(parts);
+    } else {
+      (void)consumer->unassign();
+    }
+    std::erase_if(assigned, [&](const TopicPartition& tp) {
+      return !cooperative || std::find(revoked.begin(), revoked.end(), tp) != revoked.end();
+    });
+    revoked_since_poll = true;
+    for (const auto& tp : revoked) log->info("revoked {}/{}", tp.topic, tp.partition);
+  }
+
+  bool Owns(const Message& m) const {
+    return std::any_of(assigned.begin(), assigned.end(), [&](const TopicPartition& tp) {
+      return tp.partition == m.partition() && tp.topic == m.topic();
+    });
+  }
+
+  PositionProvider* provider = nullptr;
+  internal::LogEventCb events;
+  std::vector<TopicPartition> assigned;
+  bool revoked_since_poll = false;
+  bool closed = false;
+  std::shared_ptr<spdlog::logger> log = ModuleLogger("kafka");
+  std::unique_ptr<RdKafka::KafkaConsumer> handle;  // last: destroyed first
+};
+
+Consumer::Consumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Consumer::~Consumer() {
+  if (impl_ && impl_->handle && !impl_->closed) (void)Close();
+}
+
+Status Consumer::Create(const ConsumerOptions& options, PositionProvider* provider, std::unique_ptr<Consumer>* out) {
+  auto impl = std::make_unique<Impl>();
+  impl->provider = provider;
+  // Positions live with the state; Kafka's committed offsets are for monitoring.
+  Properties props = Merge(options.properties, {{"enable.auto.commit", "false"},
+                                                {"enable.auto.offset.store", "false"},
+                                                {"enable.partition.eof", "false"}});
+  std::unique_ptr<RdKafka::Conf> conf;
+  STREAMREC_RETURN_IF_ERROR(internal::BuildConf(props, &conf));
+  std::string err;
+  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(impl.get()), err) != RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", static_cast<RdKafka::EventCb*>(&impl->events), err) != RdKafka::Conf::CONF_OK) {
+    return Status::Internal("consumer callbacks: " + err);
+  }
+  impl->handle.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!impl->handle) return Status::InvalidArgument("creating consumer: " + err);
+  RdKafka::ErrorCode sub = impl->handle->subscribe(options.topics);
+  if (sub != RdKafka::ERR_NO_ERROR) return Status::InvalidArgument("subscribe: " + RdKafka::err2str(sub));
+  out->reset(new Consumer(std::move(impl)));
+  return Status::Ok();
+}
+
+Status Consumer::PollBatch(size_t max_messages, int timeout_ms, std::vector<Message>* out) {
+  const size_t first = out->size();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (out->size() - first < max_messages) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const int wait_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
+    std::unique_ptr<RdKafka::Message> m(impl_->handle->consume(wait_ms));
+    if (impl_->revoked_since_poll) {
+      impl_->revoked_since_poll = false;
+      auto it = std::remove_if(out->begin() + static_cast<std::ptrdiff_t>(first), out->end(),
+                               [&](const Message& msg) { return !impl_->Owns(msg); });
+      out->erase(it, out->end());
+    }
+    if (m->err() == RdKafka::ERR_NO_ERROR) {
+      out->push_back(Wrap(std::move(m)));
+      continue;
+    }
+    if (m->err() == RdKafka::ERR__TIMED_OUT) {
+      if (wait_ms == 0) break;
+      continue;
+    }
+    if (m->err() == RdKafka::ERR__FATAL) return Status::Internal("consumer fatal error: " + m->errstr());
+    impl_->log->warn("consume: {}", m->errstr());
+    if (wait_ms == 0) break;
+  }
+  return Status::Ok();
+}
+
+std::vector<TopicPartition> Consumer::Assignment() const { return impl_->assigned; }
+
+void Consumer::CommitForMonitoring(const std::vector<std::pair<TopicPartition, int64_t>>& positions) {
+  if (positions.empty()) return;
+  PartitionListDeleter parts;
+  for (const auto& [tp, offset] : positions) {
+    parts.list.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, offset));
+  }
+  RdKafka::ErrorCode err = impl_->handle->commitAsync(parts.list);
+  if (err != RdKafka::ERR_NO_ERROR) impl_->log->debug("monitoring commit: {}", RdKafka::err2str(err));
+}
+
+Status Consumer::Close() {
+  if (impl_->closed) return Status::Ok();
+  impl_->closed = true;
+  RdKafka::ErrorCode err = impl_->handle->close();
+  if (err != RdKafka::ERR_NO_ERROR) return Status::Unavailable("closing consumer: " + RdKafka::err2str(err));
+  return Status::Ok();
+}
+
+}  // namespace streamrec::kafka

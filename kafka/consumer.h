@@ -1,0 +1,79 @@
+// Consumer: an RAII librdkafka KafkaConsumer in a consumer group whose
+// positions are owned by the application, not by Kafka's committed offsets.
+//
+// On every assignment the PositionProvider says where each partition resumes
+// (exactly-once state: the offsets stored with the state). Messages of a
+// revoked partition that were polled but not yet returned are dropped, so a
+// caller never applies a message from a partition it no longer owns.
+//
+// Thread-safety: one thread owns a Consumer; the provider is called on that
+// thread, from inside Poll().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "kafka/message.h"
+#include "kafka/properties.h"
+
+namespace streamrec::kafka {
+
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  auto operator<=>(const TopicPartition&) const = default;
+};
+
+// librdkafka's logical offsets.
+inline constexpr int64_t kOffsetBeginning = -2;
+inline constexpr int64_t kOffsetEnd = -1;
+
+class PositionProvider {
+ public:
+  virtual ~PositionProvider() = default;
+  // The next offset to read for `tp`: an absolute offset, kOffsetBeginning or kOffsetEnd.
+  virtual int64_t ResumeOffset(const TopicPartition& tp) = 0;
+  // Called before partitions are taken away; state for them must be durable on return.
+  virtual void OnRevoked(const std::vector<TopicPartition>& partitions) = 0;
+};
+
+struct ConsumerOptions {
+  Properties properties;  // must contain bootstrap.servers and group.id
+  std::vector<std::string> topics;
+};
+
+class Consumer {
+ public:
+  // `provider` must outlive the Consumer.
+  [[nodiscard]] static Status Create(const ConsumerOptions& options, PositionProvider* provider,
+                                     std::unique_ptr<Consumer>* out);
+  ~Consumer();  // closes (leaves the group) if Close() was not called
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+
+  // Appends up to `max_messages` to `out`, waiting at most `timeout_ms` in all.
+  // Partition EOFs and transient broker errors are not errors here (they are
+  // logged); a fatal consumer error is returned.
+  [[nodiscard]] Status PollBatch(size_t max_messages, int timeout_ms, std::vector<Message>* out);
+
+  // Partitions currently assigned to this member.
+  std::vector<TopicPartition> Assignment() const;
+
+  // Publishes positions to the group coordinator for lag monitoring only;
+  // streamrec never resumes from them. Asynchronous; failures are logged.
+  void CommitForMonitoring(const std::vector<std::pair<TopicPartition, int64_t>>& positions);
+
+  // Leaves the group. Idempotent.
+  [[nodiscard]] Status Close();
+
+ private:
+  struct Impl;
+  explicit Consumer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrec::kafka

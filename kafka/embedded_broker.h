@@ -1,0 +1,34 @@
+// EmbeddedBroker: librdkafka's mock cluster, a real Kafka protocol endpoint on
+// a loopback port, in memory. For demos, tests and `streamrec broker`.
+// Limits: no persistence, no log compaction; consumer groups work.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+
+namespace streamrec::kafka {
+
+class EmbeddedBroker {
+ public:
+  [[nodiscard]] static Status Start(int broker_count, std::unique_ptr<EmbeddedBroker>* out);
+  ~EmbeddedBroker();
+  EmbeddedBroker(const EmbeddedBroker&) = delete;
+  EmbeddedBroker& operator=(const EmbeddedBroker&) = delete;
+
+  // "127.0.0.1:PORT[,...]"
+  const std::string& bootstrap() const;
+
+  [[nodiscard]] Status CreateTopic(const std::string& name, int partitions);
+
+  // Fault injection for tests: takes broker `id` (1-based) down or up.
+  [[nodiscard]] Status SetBrokerDown(int id, bool down);
+
+ private:
+  struct Impl;
+  explicit EmbeddedBroker(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrec::kafka

@@ -1,0 +1,118 @@
+#include "kafka/producer.h"
+
+#include <atomic>
+#include <chrono>
+
+#include "common/logging.h"
+#include "kafka/conf_util.h"
+
+namespace streamrec::kafka {
+
+struct Producer::Impl : public RdKafka::DeliveryReportCb {
+  void dr_cb(RdKafka::Message& message) override {
+    if (message.err() == RdKafka::ERR_NO_ERROR) {
+      delivered.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    failed.fetch_add(1, std::memory_order_relaxed);
+    failed_since_flush.fetch_add(1, std::memory_order_relaxed);
+    last_error = message.errstr();
+  }
+
+  internal::LogEventCb events;
+  std::atomic<uint64_t> delivered{0};
+  std::atomic<uint64_t> failed{0};
+  std::atomic<uint64_t> failed_since_flush{0};
+  std::string last_error;
+  int queue_full_timeout_ms = 30000;
+  std::shared_ptr<spdlog::logger> log = ModuleLogger("kafka");
+  // Declared last: destroyed first, while the callbacks above still exist.
+  std::unique_ptr<RdKafka::Producer> handle;
+};
+
+Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Producer::~Producer() {
+  if (!impl_ || !impl_->handle) return;
+  if (impl_->handle->flush(5000) != RdKafka::ERR_NO_ERROR) {
+    impl_->log->warn("producer closed with {} undelivered messages", impl_->handle->outq_len());
+  }
+}
+
+Status Producer::Create(const ProducerOptions& options, std::unique_ptr<Producer>* out) {
+  auto impl = std::make_unique<Impl>();
+  Properties props = options.properties;
+  if (options.idempotent) props = Merge({{"enable.idempotence", "true"}}, props);
+  std::unique_ptr<RdKafka::Conf> conf;
+  STREAMREC_RETURN_IF_ERROR(internal::BuildConf(props, &conf));
+  std::string err;
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(impl.get()), err) != RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", static_cast<RdKafka::EventCb*>(&impl->events), err) != RdKafka::Conf::CONF_OK) {
+    return Status::Internal("producer callbacks: " + err);
+  }
+  impl->handle.reset(RdKafka::Producer::create(conf.get(), err));
+  if (!impl->handle) return Status::InvalidArgument("creating producer: " + err);
+  impl->queue_full_timeout_ms = options.queue_full_timeout_ms;
+  out->reset(new Producer(std::move(impl)));
+  return Status::Ok();
+}
+
+namespace {
+
+struct HeadersDeleter {
+  void operator()(RdKafka::Headers* h) const { delete h; }
+};
+
+std::unique_ptr<RdKafka::Headers, HeadersDeleter> MakeHeaders(std::span<const Header> headers) {
+  if (headers.empty()) return nullptr;
+  std::unique_ptr<RdKafka::Headers, HeadersDeleter> out(RdKafka::Headers::create());
+  for (const Header& h : headers) out->add(std::string(h.name), h.value.data(), h.value.size());
+  return out;
+}
+
+}  // namespace
+
+Status Producer::Produce(std::string_view topic, std::string_view key, std::string_view value,
+                         std::span<const Header> headers, int32_t partition) {
+  auto owned_headers = MakeHeaders(headers);
+  const std::string topic_name(topic);
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    RdKafka::ErrorCode err = impl_->handle->produce(
+        topic_name, partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()), value.size(),
+        key.empty() ? nullptr : key.data(), key.size(), 0, owned_headers.get(), nullptr);
+    if (err == RdKafka::ERR_NO_ERROR) {
+      (void)owned_headers.release();  // librdkafka owns the headers now
+      return Status::Ok();
+    }
+    if (err != RdKafka::ERR__QUEUE_FULL) {
+      return Status::InvalidArgument("produce to " + topic_name + ": " + RdKafka::err2str(err));
+    }
+    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    if (waited.count() > impl_->queue_full_timeout_ms) {
+      return Status::ResourceExhausted("producer queue full for " + std::to_string(waited.count()) + " ms");
+    }
+    impl_->handle->poll(50);  // serve delivery reports to make room
+  }
+}
+
+int Producer::Poll(int timeout_ms) { return impl_->handle->poll(timeout_ms); }
+
+Status Producer::Flush(int timeout_ms) {
+  RdKafka::ErrorCode err = impl_->handle->flush(timeout_ms);
+  const uint64_t failed = impl_->failed_since_flush.exchange(0);
+  if (err == RdKafka::ERR__TIMED_OUT) {
+    return Status::Unavailable(std::to_string(impl_->handle->outq_len()) + " messages undelivered after " +
+                               std::to_string(timeout_ms) + " ms");
+  }
+  if (failed > 0) {
+    return Status::Unavailable(std::to_string(failed) + " messages failed delivery: " + impl_->last_error);
+  }
+  return Status::Ok();
+}
+
+uint64_t Producer::delivered() const { return impl_->delivered.load(); }
+uint64_t Producer::failed() const { return impl_->failed.load(); }
+int Producer::outstanding() const { return impl_->handle->outq_len(); }
+
+}  // namespace streamrec::kafka

@@ -1,0 +1,65 @@
+// Producer: an RAII librdkafka producer.
+//
+// Thread-safety: one thread owns a Producer (calls produce/poll/flush).
+// Back-pressure: produce() waits, serving delivery reports, while the local
+// queue is full (QUEUE_FULL), up to ProducerOptions::queue_full_timeout_ms.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "kafka/properties.h"
+
+namespace streamrec::kafka {
+
+struct Header {
+  std::string_view name;
+  std::string_view value;
+};
+
+struct ProducerOptions {
+  // librdkafka properties; must contain bootstrap.servers.
+  Properties properties;
+  // Idempotent producer (enable.idempotence): no duplicates or reordering from
+  // retries. Default on; costs one InitProducerId round trip at start.
+  bool idempotent = true;
+  // How long produce() waits for room in a full local queue before giving up
+  // with ResourceExhausted. Default 30 s.
+  int queue_full_timeout_ms = 30000;
+};
+
+inline constexpr int32_t kAnyPartition = -1;
+
+class Producer {
+ public:
+  [[nodiscard]] static Status Create(const ProducerOptions& options, std::unique_ptr<Producer>* out);
+  ~Producer();  // flushes for up to 5 s; undelivered messages are logged
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Enqueues a copy of key/value; delivery is asynchronous (see flush()).
+  [[nodiscard]] Status Produce(std::string_view topic, std::string_view key, std::string_view value,
+                               std::span<const Header> headers = {}, int32_t partition = kAnyPartition);
+
+  // Serves delivery reports; returns how many were served.
+  int Poll(int timeout_ms);
+
+  // Waits until every enqueued message is delivered or failed. Returns an error
+  // if any delivery failed since the last Flush() (the count resets).
+  [[nodiscard]] Status Flush(int timeout_ms);
+
+  uint64_t delivered() const;
+  uint64_t failed() const;
+  int outstanding() const;
+
+ private:
+  struct Impl;
+  explicit Producer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrec::kafka

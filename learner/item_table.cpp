@@ -1,0 +1,104 @@
+#include "learner/item_table.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+namespace streamrec::learner {
+namespace {
+
+size_t LowBit(size_t i) { return i & (~i + 1); }
+
+}  // namespace
+
+std::optional<ItemId> ItemTable::Find(std::string_view external_id) const {
+  auto it = by_external_id_.find(std::string(external_id));
+  if (it == by_external_id_.end()) return std::nullopt;
+  return it->second;
+}
+
+ItemId ItemTable::Add(std::string_view external_id, std::span<const float> embedding, float bias, uint64_t count) {
+  const ItemId id(static_cast<uint32_t>(size()));
+  external_ids_.emplace_back(external_id);
+  by_external_id_.emplace(external_ids_.back(), id);
+  embeddings_.insert(embeddings_.end(), embedding.begin(), embedding.end());
+  biases_.push_back(bias);
+  counts_.push_back(0);
+  // Fenwick node i (1-based) covers counts (i - lowbit(i), i].
+  const size_t i = size();
+  fenwick_.push_back(Prefix(i - 1) - Prefix(i - LowBit(i)));
+  if (count > 0) {
+    counts_.back() = count;
+    FenwickAdd(i - 1, count);
+  }
+  return id;
+}
+
+void ItemTable::Restore(const ItemRecord& record) {
+  const size_t index = record.id.value();
+  if (index >= size()) {
+    external_ids_.resize(index + 1);
+    embeddings_.resize((index + 1) * dim_, 0.0F);
+    biases_.resize(index + 1, 0.0F);
+    counts_.resize(index + 1, 0);
+  }
+  external_ids_[index] = record.external_id;
+  by_external_id_[record.external_id] = record.id;
+  std::copy(record.embedding.begin(), record.embedding.end(), embeddings_.begin() + index * dim_);
+  biases_[index] = record.bias;
+  counts_[index] = record.count;
+  RebuildFenwick();
+}
+
+void ItemTable::IncrementCount(ItemId id) {
+  ++counts_[id.value()];
+  FenwickAdd(id.value(), 1);
+}
+
+void ItemTable::FenwickAdd(size_t index, uint64_t delta) {
+  total_count_ += delta;
+  for (size_t i = index + 1; i <= fenwick_.size(); i += LowBit(i)) fenwick_[i - 1] += delta;
+}
+
+uint64_t ItemTable::Prefix(size_t n) const {
+  uint64_t sum = 0;
+  for (size_t i = n; i > 0; i -= LowBit(i)) sum += fenwick_[i - 1];
+  return sum;
+}
+
+void ItemTable::RebuildFenwick() {
+  fenwick_.assign(counts_.size(), 0);
+  total_count_ = 0;
+  for (size_t i = 0; i < counts_.size(); ++i) {
+    fenwick_[i] += counts_[i];
+    total_count_ += counts_[i];
+    const size_t parent = (i + 1) + LowBit(i + 1);
+    if (parent <= fenwick_.size()) fenwick_[parent - 1] += fenwick_[i];
+  }
+}
+
+std::optional<ItemId> ItemTable::SamplePopular(uint64_t random) const {
+  if (total_count_ == 0) return std::nullopt;
+  uint64_t target = random % total_count_;  // find the first index whose prefix sum exceeds target
+  size_t pos = 0;
+  for (size_t step = std::bit_floor(fenwick_.size()); step > 0; step >>= 1) {
+    if (pos + step <= fenwick_.size() && fenwick_[pos + step - 1] <= target) {
+      pos += step;
+      target -= fenwick_[pos - 1];
+    }
+  }
+  return ItemId(static_cast<uint32_t>(pos));
+}
+
+ItemRecord ItemTable::ToRecord(ItemId id) const {
+  ItemRecord r;
+  r.id = id;
+  r.external_id = external_ids_[id.value()];
+  r.bias = biases_[id.value()];
+  r.count = counts_[id.value()];
+  const float* e = &embeddings_[id.value() * dim_];
+  r.embedding.assign(e, e + dim_);
+  return r;
+}
+
+}  // namespace streamrec::learner

@@ -1,0 +1,155 @@
+#include "learner/learner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "common/hash.h"
+#include "learner/item_table.h"
+#include "learner/sgd.h"
+
+namespace streamrec::learner {
+namespace {
+
+// Fills `out` with N(0, scale^2) entries drawn from a generator seeded by `key`.
+void FillGaussian(uint64_t key, float scale, std::span<float> out) {
+  std::mt19937_64 rng(key);
+  // Box-Muller on our own uniforms: std::normal_distribution is not
+  // guaranteed to give the same numbers across standard libraries.
+  for (size_t i = 0; i < out.size(); i += 2) {
+    const double u1 = (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53;
+    const double u2 = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+    const double r = std::sqrt(-2.0 * std::log(u1)) * scale;
+    out[i] = static_cast<float>(r * std::cos(2.0 * M_PI * u2));
+    if (i + 1 < out.size()) out[i + 1] = static_cast<float>(r * std::sin(2.0 * M_PI * u2));
+  }
+}
+
+}  // namespace
+
+struct Learner::Impl {
+  explicit Impl(LearnerOptions opts)
+      : options(opts), items(static_cast<size_t>(opts.dim)), scratch(static_cast<size_t>(opts.dim)) {}
+
+  void MarkDirty(ItemId id) {
+    if (id.value() >= dirty_flags.size()) dirty_flags.resize(id.value() + 1, false);
+    if (!dirty_flags[id.value()]) {
+      dirty_flags[id.value()] = true;
+      dirty.push_back(id);
+    }
+  }
+
+  // Draws up to options.negatives popular items other than `positive`.
+  void SampleNegatives(ItemId positive, uint64_t event_key) {
+    negative_ptrs.clear();
+    negative_bias_ptrs.clear();
+    negative_ids.clear();
+    uint64_t state = HashCombine(options.seed, event_key);
+    for (int j = 0; j < options.negatives; ++j) {
+      for (int attempt = 0; attempt < 4; ++attempt) {
+        state = Mix64(state);
+        std::optional<ItemId> cand = items.SamplePopular(state);
+        if (!cand || *cand == positive) continue;
+        negative_ids.push_back(*cand);
+        negative_ptrs.push_back(items.embedding(*cand));
+        negative_bias_ptrs.push_back(items.bias(*cand));
+        break;
+      }
+    }
+  }
+
+  static void RememberItem(UserRecord* user, ItemId item, size_t max_history) {
+    auto& h = user->history;
+    auto it = std::find(h.begin(), h.end(), item);
+    if (it != h.end()) {
+      h.erase(it);  // move to the most recent position
+    } else if (h.size() >= max_history) {
+      h.erase(h.begin());
+    }
+    h.push_back(item);
+  }
+
+  LearnerOptions options;
+  ItemTable items;
+  std::vector<float> scratch;
+  std::vector<float*> negative_ptrs;
+  std::vector<float*> negative_bias_ptrs;
+  std::vector<ItemId> negative_ids;
+  std::vector<bool> dirty_flags;
+  std::vector<ItemId> dirty;
+};
+
+Learner::Learner(LearnerOptions options) : impl_(std::make_unique<Impl>(options)) {}
+Learner::~Learner() = default;
+
+const LearnerOptions& Learner::options() const { return impl_->options; }
+
+ItemId Learner::InternItem(std::string_view external_id) {
+  if (std::optional<ItemId> id = impl_->items.Find(external_id)) return *id;
+  std::vector<float> init(static_cast<size_t>(impl_->options.dim));
+  FillGaussian(HashCombine(impl_->options.seed, Fnv1a64(external_id) ^ 0x17e4ULL), impl_->options.init_scale, init);
+  ItemId id = impl_->items.Add(external_id, init, 0.0F, 0);
+  impl_->MarkDirty(id);
+  return id;
+}
+
+std::optional<ItemId> Learner::FindItem(std::string_view external_id) const { return impl_->items.Find(external_id); }
+
+void Learner::RestoreItem(const ItemRecord& record) { impl_->items.Restore(record); }
+
+void Learner::InitUser(std::string_view external_id, UserId id, UserRecord* user) const {
+  user->id = id;
+  user->seq = 0;
+  user->events = 0;
+  user->history.clear();
+  user->embedding.resize(static_cast<size_t>(impl_->options.dim));
+  FillGaussian(HashCombine(impl_->options.seed, Fnv1a64(external_id) ^ 0x05e7ULL), impl_->options.init_scale,
+               user->embedding);
+}
+
+void Learner::Observe(UserRecord* user, ItemId item, EventType type, uint64_t event_key) {
+  Impl& m = *impl_;
+  const float weight = m.options.type_weights[static_cast<size_t>(type)];
+  if (weight > 0) {
+    m.SampleNegatives(item, event_key);
+  } else {
+    m.negative_ptrs.clear();
+    m.negative_bias_ptrs.clear();
+    m.negative_ids.clear();
+  }
+  SgdParams params;
+  params.user = user->embedding.data();
+  params.item = m.items.embedding(item);
+  params.item_bias = m.items.bias(item);
+  params.weight = weight;
+  params.negatives = m.negative_ptrs;
+  params.negative_biases = m.negative_bias_ptrs;
+  params.dim = m.options.dim;
+  params.learning_rate = m.options.learning_rate;
+  params.regularization = m.options.regularization;
+  if (weight != 0) SgdStep(params, m.scratch.data());
+
+  m.items.IncrementCount(item);
+  m.MarkDirty(item);
+  for (ItemId neg : m.negative_ids) m.MarkDirty(neg);
+  Impl::RememberItem(user, item, m.options.max_history);
+  ++user->events;
+}
+
+void Learner::QueryVector(const UserRecord& user, std::span<float> out) const {
+  std::copy(user.embedding.begin(), user.embedding.end(), out.begin());
+}
+
+ItemMatrixView Learner::Items() const { return impl_->items.View(); }
+size_t Learner::item_count() const { return impl_->items.size(); }
+const std::string& Learner::ItemExternalId(ItemId id) const { return impl_->items.external_id(id); }
+
+void Learner::TakeDirtyItems(std::vector<ItemRecord>* out) {
+  for (ItemId id : impl_->dirty) {
+    out->push_back(impl_->items.ToRecord(id));
+    impl_->dirty_flags[id.value()] = false;
+  }
+  impl_->dirty.clear();
+}
+
+}  // namespace streamrec::learner

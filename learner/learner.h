@@ -1,0 +1,62 @@
+// Learner: online SGD for implicit-feedback matrix factorisation.
+//
+// Each event updates the user's embedding, the item's embedding and bias, and
+// those of `negatives` popularity-sampled items, the moment it is observed.
+// Deterministic: the same options, the same events in the same order, and the
+// same per-event keys give bit-identical embeddings, whatever the batching.
+//
+// The learner owns all items (ItemTable); users live in the caller's cache
+// and are passed in. Thread-safety: none; one thread drives a Learner.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "common/event.h"
+#include "common/ids.h"
+#include "common/state.h"
+#include "learner/options.h"
+
+namespace streamrec::learner {
+
+class Learner {
+ public:
+  explicit Learner(LearnerOptions options);
+  ~Learner();
+  Learner(const Learner&) = delete;
+  Learner& operator=(const Learner&) = delete;
+
+  const LearnerOptions& options() const;
+
+  // The id of `external_id`, adding the item (deterministic initial embedding) if new.
+  ItemId InternItem(std::string_view external_id);
+  std::optional<ItemId> FindItem(std::string_view external_id) const;
+  // Loads one persisted item at start-up.
+  void RestoreItem(const ItemRecord& record);
+
+  // Initialises a new user's record: deterministic embedding from the id string.
+  void InitUser(std::string_view external_id, UserId id, UserRecord* user) const;
+
+  // Learns from one event. `event_key` must identify the event stably (for
+  // example hash(partition, offset)): it seeds the negative sampler.
+  void Observe(UserRecord* user, ItemId item, EventType type, uint64_t event_key);
+
+  // The vector that items are scored against for this user (dim floats).
+  void QueryVector(const UserRecord& user, std::span<float> out) const;
+
+  ItemMatrixView Items() const;
+  size_t item_count() const;
+  const std::string& ItemExternalId(ItemId id) const;
+
+  // Moves the records of items changed since the last call into `out`.
+  void TakeDirtyItems(std::vector<ItemRecord>* out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrec::learner

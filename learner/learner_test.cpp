@@ -1,0 +1,128 @@
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "common/hash.h"
+#include "learner/item_table.h"
+#include "learner/learner.h"
+
+using namespace streamrec;
+using namespace streamrec::learner;
+
+namespace {
+
+float Score(const Learner& l, const UserRecord& u, ItemId i) {
+  ItemMatrixView v = l.Items();
+  float s = v.biases[i.value()];
+  for (size_t d = 0; d < v.dim; ++d) s += u.embedding[d] * v.embeddings[i.value() * v.dim + d];
+  return s;
+}
+
+// Two taste groups: users u0..u9 like items a0..a9, users v0..v9 like b0..b9.
+void Train(Learner* l, std::map<std::string, UserRecord>* users, int rounds) {
+  uint64_t key = 0;
+  for (int r = 0; r < rounds; ++r) {
+    for (int u = 0; u < 10; ++u) {
+      for (const char* group : {"u", "v"}) {
+        std::string uid = group + std::to_string(u);
+        auto [it, created] = users->try_emplace(uid);
+        if (created) l->InitUser(uid, UserId(static_cast<uint32_t>(users->size())), &it->second);
+        std::string iid = (group[0] == 'u' ? "a" : "b") + std::to_string((u + r) % 10);
+        l->Observe(&it->second, l->InternItem(iid), EventType::kView, ++key);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("learner separates planted taste groups") {
+  Learner l(LearnerOptions{});
+  std::map<std::string, UserRecord> users;
+  Train(&l, &users, 60);
+  int correct = 0;
+  for (int u = 0; u < 10; ++u) {
+    const UserRecord& ur = users["u" + std::to_string(u)];
+    const UserRecord& vr = users["v" + std::to_string(u)];
+    ItemId a = *l.FindItem("a" + std::to_string((u + 5) % 10));
+    ItemId b = *l.FindItem("b" + std::to_string((u + 5) % 10));
+    correct += Score(l, ur, a) > Score(l, ur, b);
+    correct += Score(l, vr, b) > Score(l, vr, a);
+  }
+  CHECK(correct >= 19);
+}
+
+TEST_CASE("learner is deterministic for a seed and input order") {
+  Learner l1(LearnerOptions{}), l2(LearnerOptions{});
+  std::map<std::string, UserRecord> u1, u2;
+  Train(&l1, &u1, 10);
+  Train(&l2, &u2, 10);
+  CHECK(u1["u3"].embedding == u2["u3"].embedding);
+  ItemMatrixView v1 = l1.Items(), v2 = l2.Items();
+  REQUIRE(v1.rows == v2.rows);
+  CHECK(std::equal(v1.embeddings, v1.embeddings + v1.rows * v1.dim, v2.embeddings));
+
+  LearnerOptions other;
+  other.seed = 7;
+  Learner l3(other);
+  std::map<std::string, UserRecord> u3;
+  Train(&l3, &u3, 10);
+  CHECK(u1["u3"].embedding != u3["u3"].embedding);
+}
+
+TEST_CASE("restored items continue exactly like the originals") {
+  Learner original(LearnerOptions{});
+  std::map<std::string, UserRecord> users;
+  Train(&original, &users, 5);
+  std::vector<ItemRecord> records;
+  original.TakeDirtyItems(&records);
+  REQUIRE(records.size() == 20);
+  std::vector<ItemRecord> none;
+  original.TakeDirtyItems(&none);
+  CHECK(none.empty());
+
+  Learner restored(LearnerOptions{});
+  for (auto it = records.rbegin(); it != records.rend(); ++it) restored.RestoreItem(*it);
+  std::map<std::string, UserRecord> users2 = users;
+  // Same next event on both: same result, including the sampled negatives.
+  original.Observe(&users["u1"], *original.FindItem("a1"), EventType::kPurchase, 999);
+  restored.Observe(&users2["u1"], *restored.FindItem("a1"), EventType::kPurchase, 999);
+  CHECK(users["u1"].embedding == users2["u1"].embedding);
+  ItemMatrixView a = original.Items(), b = restored.Items();
+  CHECK(std::equal(a.embeddings, a.embeddings + a.rows * a.dim, b.embeddings));
+}
+
+TEST_CASE("history keeps distinct recent items, bounded") {
+  LearnerOptions opts;
+  opts.max_history = 3;
+  Learner l(opts);
+  UserRecord u;
+  l.InitUser("u", UserId(1), &u);
+  for (const char* item : {"x", "y", "x", "z", "w"}) l.Observe(&u, l.InternItem(item), EventType::kView, 1);
+  REQUIRE(u.history.size() == 3);
+  CHECK(l.ItemExternalId(u.history[0]) == "x");
+  CHECK(l.ItemExternalId(u.history[2]) == "w");
+  CHECK(u.events == 5);
+}
+
+TEST_CASE("popularity sampler draws in proportion to counts") {
+  ItemTable t(4);
+  std::vector<float> e(4, 0.0F);
+  for (int i = 0; i < 5; ++i) t.Add("i" + std::to_string(i), e, 0, 0);
+  for (int k = 0; k < 10; ++k) t.IncrementCount(ItemId(3));
+  for (int k = 0; k < 30; ++k) t.IncrementCount(ItemId(1));
+  t.Add("late", e, 0, 60);  // an item restored with a count
+  std::map<uint32_t, int> hist;
+  for (uint64_t r = 0; r < 100000; ++r) hist[t.SamplePopular(Mix64(r))->value()]++;
+  CHECK(hist.size() == 3);
+  CHECK(hist[5] == Approx(60000).epsilon(0.03));
+  CHECK(hist[1] == Approx(30000).epsilon(0.03));
+  CHECK(hist[3] == Approx(10000).epsilon(0.05));
+}
+
+TEST_CASE("options are validated with clear messages") {
+  LearnerOptions o;
+  CHECK(o.Validate().ok());
+  o.dim = 2;
+  CHECK(o.Validate().message().find("learner.dim") != std::string::npos);
+}

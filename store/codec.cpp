@@ -1,0 +1,115 @@
+#include "store/codec.h"
+
+#include <cstring>
+
+namespace streamrec::store::codec {
+namespace {
+
+template <class T>
+void Put(std::string* out, T v) {
+  char buf[sizeof(T)];
+  std::memcpy(buf, &v, sizeof(T));
+  out->append(buf, sizeof(T));
+}
+
+// Reads a T from the front of `in`, advancing it; false if too short.
+template <class T>
+bool Get(std::string_view* in, T* v) {
+  if (in->size() < sizeof(T)) return false;
+  std::memcpy(v, in->data(), sizeof(T));
+  in->remove_prefix(sizeof(T));
+  return true;
+}
+
+void PutFloats(std::string* out, const std::vector<float>& v) {
+  Put<uint32_t>(out, static_cast<uint32_t>(v.size()));
+  out->append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+
+bool GetFloats(std::string_view* in, std::vector<float>* v) {
+  uint32_t n = 0;
+  if (!Get(in, &n) || in->size() < n * sizeof(float)) return false;
+  v->resize(n);
+  std::memcpy(v->data(), in->data(), n * sizeof(float));
+  in->remove_prefix(n * sizeof(float));
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeUser(const UserRecord& r) {
+  std::string out;
+  out.reserve(24 + r.embedding.size() * sizeof(float));
+  Put<uint32_t>(&out, r.id.value());
+  Put<uint64_t>(&out, r.seq);
+  Put<uint64_t>(&out, r.events);
+  PutFloats(&out, r.embedding);
+  return out;
+}
+
+bool DecodeUser(std::string_view in, UserRecord* r) {
+  uint32_t id = 0;
+  if (!Get(&in, &id) || !Get(&in, &r->seq) || !Get(&in, &r->events) || !GetFloats(&in, &r->embedding)) return false;
+  r->id = UserId(id);
+  return in.empty();
+}
+
+std::string EncodeHistory(const UserRecord& r) {
+  std::string out;
+  out.reserve(4 + r.history.size() * 4);
+  Put<uint32_t>(&out, static_cast<uint32_t>(r.history.size()));
+  for (ItemId i : r.history) Put<uint32_t>(&out, i.value());
+  return out;
+}
+
+bool DecodeHistory(std::string_view in, UserRecord* r) {
+  uint32_t n = 0;
+  if (!Get(&in, &n) || in.size() != n * 4ULL) return false;
+  r->history.resize(n);
+  for (uint32_t k = 0; k < n; ++k) {
+    uint32_t v = 0;
+    (void)Get(&in, &v);
+    r->history[k] = ItemId(v);
+  }
+  return true;
+}
+
+std::string EncodeItemKey(ItemId id) {
+  // Big-endian so that RocksDB's byte order is id order.
+  const uint32_t v = id.value();
+  const char key[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
+  return std::string(key, 4);
+}
+
+std::string EncodeItem(const ItemRecord& r) {
+  std::string out;
+  out.reserve(24 + r.external_id.size() + r.embedding.size() * sizeof(float));
+  Put<uint32_t>(&out, static_cast<uint32_t>(r.external_id.size()));
+  out.append(r.external_id);
+  Put<float>(&out, r.bias);
+  Put<uint64_t>(&out, r.count);
+  PutFloats(&out, r.embedding);
+  return out;
+}
+
+bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
+  if (key.size() != 4) return false;
+  const auto* k = reinterpret_cast<const unsigned char*>(key.data());
+  r->id = ItemId((uint32_t{k[0]} << 24) | (uint32_t{k[1]} << 16) | (uint32_t{k[2]} << 8) | uint32_t{k[3]});
+  uint32_t len = 0;
+  if (!Get(&in, &len) || in.size() < len) return false;
+  r->external_id.assign(in.substr(0, len));
+  in.remove_prefix(len);
+  return Get(&in, &r->bias) && Get(&in, &r->count) && GetFloats(&in, &r->embedding) && in.empty();
+}
+
+std::string EncodeU64(uint64_t v) {
+  std::string out;
+  Put(&out, v);
+  return out;
+}
+
+bool DecodeU64(std::string_view in, uint64_t* v) { return in.size() == 8 && Get(&in, v); }
+
+}  // namespace streamrec::store::codec

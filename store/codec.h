@@ -1,0 +1,22 @@
+// Internal to the store: binary encodings of records (little-endian, fixed width).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/state.h"
+
+namespace streamrec::store::codec {
+
+std::string EncodeUser(const UserRecord& r);
+bool DecodeUser(std::string_view in, UserRecord* r);
+std::string EncodeHistory(const UserRecord& r);
+bool DecodeHistory(std::string_view in, UserRecord* r);
+std::string EncodeItemKey(ItemId id);
+std::string EncodeItem(const ItemRecord& r);
+bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r);
+std::string EncodeU64(uint64_t v);
+bool DecodeU64(std::string_view in, uint64_t* v);
+
+}  // namespace streamrec::store::codec

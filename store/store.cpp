@@ -1,0 +1,221 @@
+#include "store/store.h"
+
+#include <cstdio>
+
+#include <rocksdb/db.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include "common/hash.h"
+#include "common/logging.h"
+#include "store/codec.h"
+
+namespace streamrec::store {
+namespace {
+
+constexpr const char* kUsers = "user_embeddings";
+constexpr const char* kHistory = "user_history";
+constexpr const char* kItems = "item_embeddings";
+constexpr const char* kMeta = "meta";
+constexpr const char* kOffsetPrefix = "offset/";
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(msg);
+  if (s.IsIOError() || s.IsNoSpace() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::IOError(msg);
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(msg);
+  return Status::Internal(msg);
+}
+
+std::string OffsetKeyString(const OffsetKey& k) { return kOffsetPrefix + k.first + "/" + std::to_string(k.second); }
+
+bool ParseOffsetKey(std::string_view key, OffsetKey* out) {
+  key.remove_prefix(std::char_traits<char>::length(kOffsetPrefix));
+  const size_t slash = key.rfind('/');
+  if (slash == std::string_view::npos) return false;
+  out->first.assign(key.substr(0, slash));
+  out->second = std::stoi(std::string(key.substr(slash + 1)));
+  return true;
+}
+
+}  // namespace
+
+Status StoreOptions::Validate() const {
+  if (path.empty()) return Status::InvalidArgument("store.path must not be empty");
+  if (block_cache_mb < 8 || block_cache_mb > 65536) return Status::InvalidArgument("store.block_cache_mb must be in 8..65536");
+  if (write_buffer_mb < 4 || write_buffer_mb > 4096) return Status::InvalidArgument("store.write_buffer_mb must be in 4..4096");
+  return Status::Ok();
+}
+
+struct Store::Impl {
+  ~Impl() {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    if (db) db->Close();
+  }
+
+  rocksdb::ColumnFamilyHandle* cf(int i) const { return handles[static_cast<size_t>(i)]; }
+  rocksdb::ColumnFamilyHandle* users() const { return cf(1); }
+  rocksdb::ColumnFamilyHandle* history() const { return cf(2); }
+  rocksdb::ColumnFamilyHandle* items() const { return cf(3); }
+  rocksdb::ColumnFamilyHandle* meta() const { return cf(4); }
+
+  Status GetU64(const char* key, uint64_t* out) {
+    std::string value;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), meta(), key, &value);
+    if (s.IsNotFound()) {
+      *out = 0;
+      return Status::Ok();
+    }
+    STREAMREC_RETURN_IF_ERROR(FromRocks(s, key));
+    if (!codec::DecodeU64(value, out)) return Status::Corruption(std::string("meta ") + key);
+    return Status::Ok();
+  }
+
+  StoreOptions options;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, users, history, items, meta
+  rocksdb::WriteOptions write_options;
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
+  STREAMREC_RETURN_IF_ERROR(options.Validate());
+  rocksdb::Options db_options;
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.create_missing_column_families = true;
+  db_options.IncreaseParallelism(2);
+  db_options.write_buffer_size = options.write_buffer_mb << 20;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_mb << 20);
+  rocksdb::ColumnFamilyOptions cf_options(db_options);
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_options.write_buffer_size = db_options.write_buffer_size;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kUsers, kHistory, kItems, kMeta}) {
+    families.emplace_back(name, cf_options);
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->write_options.sync = options.sync_writes;
+  rocksdb::DB* raw = nullptr;
+  STREAMREC_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::Open(db_options, options.path, families, &impl->handles, &raw), "opening " + options.path));
+  impl->db.reset(raw);
+  out->reset(new Store(std::move(impl)));
+  return Status::Ok();
+}
+
+Status Store::CheckDimension(int dim) {
+  uint64_t stored = 0;
+  STREAMREC_RETURN_IF_ERROR(impl_->GetU64("dim", &stored));
+  if (stored == 0) {
+    return FromRocks(impl_->db->Put(impl_->write_options, impl_->meta(), "dim", codec::EncodeU64(dim)), "writing dim");
+  }
+  if (stored != static_cast<uint64_t>(dim)) {
+    return Status::InvalidArgument("the store at " + impl_->options.path + " holds embeddings of dimension " +
+                                   std::to_string(stored) + " but learner.dim is " + std::to_string(dim));
+  }
+  return Status::Ok();
+}
+
+Status Store::LoadItems(const std::function<void(const ItemRecord&)>& visit) {
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->items()));
+  ItemRecord record;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (!codec::DecodeItem(it->key().ToStringView(), it->value().ToStringView(), &record)) {
+      return Status::Corruption("undecodable item record");
+    }
+    visit(record);
+  }
+  return FromRocks(it->status(), "loading items");
+}
+
+Status Store::GetUser(std::string_view external_id, UserRecord* out, bool* found) {
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->users(), external_id, &value);
+  if (s.IsNotFound()) {
+    *found = false;
+    return Status::Ok();
+  }
+  STREAMREC_RETURN_IF_ERROR(FromRocks(s, "reading user"));
+  if (!codec::DecodeUser(value, out)) return Status::Corruption("undecodable user record");
+  s = impl_->db->Get(rocksdb::ReadOptions(), impl_->history(), external_id, &value);
+  if (s.IsNotFound()) {
+    out->history.clear();
+  } else {
+    STREAMREC_RETURN_IF_ERROR(FromRocks(s, "reading history"));
+    if (!codec::DecodeHistory(value, out)) return Status::Corruption("undecodable user history");
+  }
+  *found = true;
+  return Status::Ok();
+}
+
+Status Store::ReadOffsets(Offsets* out) {
+  out->clear();
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->meta()));
+  for (it->Seek(kOffsetPrefix); it->Valid() && it->key().starts_with(kOffsetPrefix); it->Next()) {
+    OffsetKey key;
+    uint64_t value = 0;
+    if (!ParseOffsetKey(it->key().ToStringView(), &key) || !codec::DecodeU64(it->value().ToStringView(), &value)) {
+      return Status::Corruption("undecodable offset " + it->key().ToString());
+    }
+    (*out)[key] = static_cast<int64_t>(value);
+  }
+  return FromRocks(it->status(), "reading offsets");
+}
+
+Status Store::ReadCounters(StoreCounters* out) {
+  uint64_t next_user = 0;
+  STREAMREC_RETURN_IF_ERROR(impl_->GetU64("applied_events", &out->applied_events));
+  STREAMREC_RETURN_IF_ERROR(impl_->GetU64("rejected_events", &out->rejected_events));
+  STREAMREC_RETURN_IF_ERROR(impl_->GetU64("next_user_id", &next_user));
+  out->next_user_id = static_cast<uint32_t>(next_user);
+  return Status::Ok();
+}
+
+Status Store::Commit(const CommitBatch& batch) {
+  rocksdb::WriteBatch wb;
+  for (const auto& [external_id, record] : batch.users) {
+    wb.Put(impl_->users(), external_id, codec::EncodeUser(*record));
+    wb.Put(impl_->history(), external_id, codec::EncodeHistory(*record));
+  }
+  for (const ItemRecord& item : batch.items) {
+    wb.Put(impl_->items(), codec::EncodeItemKey(item.id), codec::EncodeItem(item));
+  }
+  for (const auto& [key, offset] : batch.offsets) {
+    wb.Put(impl_->meta(), OffsetKeyString(key), codec::EncodeU64(static_cast<uint64_t>(offset)));
+  }
+  wb.Put(impl_->meta(), "applied_events", codec::EncodeU64(batch.counters.applied_events));
+  wb.Put(impl_->meta(), "rejected_events", codec::EncodeU64(batch.counters.rejected_events));
+  wb.Put(impl_->meta(), "next_user_id", codec::EncodeU64(batch.counters.next_user_id));
+  return FromRocks(impl_->db->Write(impl_->write_options, &wb), "committing batch");
+}
+
+Status Store::Summarize(StateSummary* out) {
+  STREAMREC_RETURN_IF_ERROR(ReadCounters(&out->counters));
+  STREAMREC_RETURN_IF_ERROR(ReadOffsets(&out->offsets));
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  auto scan = [&](rocksdb::ColumnFamilyHandle* cf, uint64_t* count) -> Status {
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      hash = Fnv1a64(it->key().ToStringView(), hash);
+      hash = Fnv1a64(it->value().ToStringView(), hash);
+      ++*count;
+    }
+    return FromRocks(it->status(), "scanning state");
+  };
+  out->users = 0;
+  out->items = 0;
+  STREAMREC_RETURN_IF_ERROR(scan(impl_->users(), &out->users));
+  STREAMREC_RETURN_IF_ERROR(scan(impl_->items(), &out->items));
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  out->checksum = hex;
+  return Status::Ok();
+}
+
+}  // namespace streamrec::store

@@ -1,0 +1,101 @@
+// Store: streamrec's durable state in RocksDB.
+//
+// Column families: user_embeddings (key: user id string; value: dense UserId,
+// seq, event count, embedding), user_history (key: user id string; value: the
+// user's recent ItemIds), item_embeddings (key: big-endian ItemId; value:
+// external id, bias, count, embedding) and meta (consumed offsets, counters).
+//
+// Exactly-once: Commit() writes a micro-batch's state *and* the offsets it
+// consumed in one WriteBatch, so after any crash the stored offsets describe
+// exactly the stored state.
+//
+// Thread-safety: Commit and Get* may be called from one thread at a time;
+// Summary() only on a store no one writes to.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/state.h"
+#include "common/status.h"
+
+namespace streamrec::store {
+
+struct StoreOptions {
+  std::string path = "streamrec-data";
+  // fsync the WAL on every commit. Default false: a process crash loses
+  // nothing either way (the WAL is in the OS cache); a power loss may lose the
+  // newest commits, but state and offsets always go back together, so the
+  // lost events are simply consumed again. true costs one fsync per batch.
+  bool sync_writes = false;
+  // Create an empty store when `path` holds none. Default true; tools that
+  // only read (streamrec state) set false so a typo is an error, not a new store.
+  bool create_if_missing = true;
+  // RocksDB block cache, MiB, 8..65536. Default 256.
+  size_t block_cache_mb = 256;
+  // RocksDB memtable size, MiB, 4..4096. Default 64.
+  size_t write_buffer_mb = 64;
+
+  [[nodiscard]] Status Validate() const;
+};
+
+// Kafka position: (topic, partition) -> next offset to consume.
+using OffsetKey = std::pair<std::string, int32_t>;
+using Offsets = std::map<OffsetKey, int64_t>;
+
+// Counters kept with the state, updated by every commit.
+struct StoreCounters {
+  uint64_t applied_events = 0;   // valid events applied to the state
+  uint64_t rejected_events = 0;  // messages sent to the dead-letter topic
+  uint32_t next_user_id = 0;     // the next dense UserId to hand out
+};
+
+struct CommitBatch {
+  std::vector<std::pair<std::string_view, const UserRecord*>> users;
+  std::vector<ItemRecord> items;
+  Offsets offsets;  // only the partitions this batch consumed from
+  StoreCounters counters;
+};
+
+struct StateSummary {
+  StoreCounters counters;
+  Offsets offsets;
+  uint64_t users = 0;
+  uint64_t items = 0;
+  std::string checksum;  // hex of a hash over every user and item record
+};
+
+class Store {
+ public:
+  [[nodiscard]] static Status Open(const StoreOptions& options, std::unique_ptr<Store>* out);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Checks the embedding dimension the state was built with; records it on a new store.
+  [[nodiscard]] Status CheckDimension(int dim);
+
+  [[nodiscard]] Status LoadItems(const std::function<void(const ItemRecord&)>& visit);
+  // Reads one user; *found is false (and *out untouched) when unknown.
+  [[nodiscard]] Status GetUser(std::string_view external_id, UserRecord* out, bool* found);
+  [[nodiscard]] Status ReadOffsets(Offsets* out);
+  [[nodiscard]] Status ReadCounters(StoreCounters* out);
+
+  // Writes everything in `batch` atomically.
+  [[nodiscard]] Status Commit(const CommitBatch& batch);
+
+  [[nodiscard]] Status Summarize(StateSummary* out);
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrec::store

@@ -1,0 +1,190 @@
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <random>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "store/user_cache.h"
+
+using namespace streamrec;
+using namespace streamrec::store;
+
+namespace {
+
+std::string FreshDir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("streamrec_" + name + "_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+UserRecord MakeUser(uint32_t id, uint64_t events) {
+  UserRecord u;
+  u.id = UserId(id);
+  u.seq = events / 2;
+  u.events = events;
+  u.embedding = {0.5F, -1.25F, 3.0F, static_cast<float>(events)};
+  u.history = {ItemId(3), ItemId(1)};
+  return u;
+}
+
+ItemRecord MakeItem(uint32_t id, const std::string& ext) {
+  ItemRecord i;
+  i.id = ItemId(id);
+  i.external_id = ext;
+  i.bias = 0.25F;
+  i.count = 7;
+  i.embedding = {1.0F, 2.0F, 3.0F, 4.0F};
+  return i;
+}
+
+std::unique_ptr<Store> OpenStore(const std::string& path) {
+  StoreOptions o;
+  o.path = path;
+  o.block_cache_mb = 8;
+  o.write_buffer_mb = 4;
+  std::unique_ptr<Store> s;
+  Status st = Store::Open(o, &s);
+  INFO(st.ToString());
+  REQUIRE(st.ok());
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("store: write, reopen, read back") {
+  const std::string path = FreshDir("reopen");
+  UserRecord alice = MakeUser(0, 10);
+  {
+    auto s = OpenStore(path);
+    REQUIRE(s->CheckDimension(4).ok());
+    CommitBatch b;
+    b.users.push_back({"alice", &alice});
+    b.items = {MakeItem(0, "x"), MakeItem(1, "y\xff")};
+    b.offsets[{"events", 2}] = 100;
+    b.counters = {.applied_events = 10, .rejected_events = 1, .next_user_id = 1};
+    REQUIRE(s->Commit(b).ok());
+  }
+  auto s = OpenStore(path);
+  CHECK(s->CheckDimension(8).code() == StatusCode::kInvalidArgument);
+  UserRecord got;
+  bool found = false;
+  REQUIRE(s->GetUser("alice", &got, &found).ok());
+  REQUIRE(found);
+  CHECK(got.id == alice.id);
+  CHECK(got.seq == alice.seq);
+  CHECK(got.embedding == alice.embedding);
+  CHECK(got.history == alice.history);
+  REQUIRE(s->GetUser("bob", &got, &found).ok());
+  CHECK_FALSE(found);
+  std::vector<ItemRecord> items;
+  REQUIRE(s->LoadItems([&](const ItemRecord& r) { items.push_back(r); }).ok());
+  REQUIRE(items.size() == 2);
+  CHECK(items[1].external_id == "y\xff");
+  CHECK(items[1].embedding == MakeItem(1, "").embedding);
+  Offsets offsets;
+  REQUIRE(s->ReadOffsets(&offsets).ok());
+  CHECK(offsets.at({"events", 2}) == 100);
+  StateSummary summary;
+  REQUIRE(s->Summarize(&summary).ok());
+  CHECK(summary.counters.applied_events == 10);
+  CHECK(summary.counters.next_user_id == 1);
+  CHECK(summary.users == 1);
+  CHECK(summary.items == 2);
+  CHECK(summary.checksum.size() == 16);
+}
+
+TEST_CASE("store: the checksum changes with any embedding") {
+  const std::string p1 = FreshDir("sum1"), p2 = FreshDir("sum2");
+  UserRecord a = MakeUser(0, 1), b = MakeUser(0, 1);
+  b.embedding[0] += 1e-6F;
+  std::string sums[2];
+  int k = 0;
+  for (auto [path, user] : {std::pair{p1, &a}, std::pair{p2, &b}}) {
+    auto s = OpenStore(path);
+    CommitBatch batch;
+    batch.users.push_back({"u", user});
+    REQUIRE(s->Commit(batch).ok());
+    StateSummary sum;
+    REQUIRE(s->Summarize(&sum).ok());
+    sums[k++] = sum.checksum;
+  }
+  CHECK(sums[0] != sums[1]);
+}
+
+TEST_CASE("store: state and offsets survive SIGKILL together") {
+  // A child commits batches where the user's event count equals the stored
+  // offset; it is killed at a random moment. The two must agree after reopen.
+  const std::string path = FreshDir("kill");
+  std::mt19937 rng(1);
+  for (int round = 0; round < 5; ++round) {
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      StoreOptions o;
+      o.path = path;
+      std::unique_ptr<Store> s;
+      if (!Store::Open(o, &s).ok()) _exit(3);
+      Offsets offsets;
+      if (!s->ReadOffsets(&offsets).ok()) _exit(4);
+      int64_t next = offsets.count({"events", 0}) ? offsets[{"events", 0}] : 0;
+      for (;;) {
+        ++next;
+        UserRecord u = MakeUser(0, static_cast<uint64_t>(next));
+        CommitBatch b;
+        b.users.push_back({"u", &u});
+        b.offsets[{"events", 0}] = next;
+        b.counters.applied_events = static_cast<uint64_t>(next);
+        if (!s->Commit(b).ok()) _exit(5);
+      }
+    }
+    usleep(50000 + rng() % 200000);
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    REQUIRE(WIFSIGNALED(status));
+
+    auto s = OpenStore(path);
+    Offsets offsets;
+    REQUIRE(s->ReadOffsets(&offsets).ok());
+    UserRecord u;
+    bool found = false;
+    REQUIRE(s->GetUser("u", &u, &found).ok());
+    REQUIRE(found);
+    CHECK(static_cast<int64_t>(u.events) == offsets.at({"events", 0}));
+    StoreCounters c;
+    REQUIRE(s->ReadCounters(&c).ok());
+    CHECK(static_cast<int64_t>(c.applied_events) == offsets.at({"events", 0}));
+  }
+}
+
+TEST_CASE("user cache: bounded, loads through, evicts only after commit") {
+  const std::string path = FreshDir("cache");
+  auto s = OpenStore(path);
+  UserCache cache(s.get(), 2);
+  CachedUser cu;
+  for (const char* name : {"a", "b", "c"}) {
+    REQUIRE(cache.Acquire(name, &cu).ok());
+    CHECK(cu.is_new);
+    *cu.record = MakeUser(static_cast<uint32_t>(name[0]), 5);
+  }
+  REQUIRE(cache.Acquire("a", &cu).ok());  // again in the same batch: touched once
+  CHECK(cache.touched().size() == 3);
+  CHECK(cache.size() == 3);  // nothing evicted mid-batch
+
+  CommitBatch b;
+  for (const CachedUser& t : cache.touched()) b.users.push_back({t.external_id, t.record});
+  REQUIRE(s->Commit(b).ok());
+  cache.EndBatch();
+  CHECK(cache.size() == 2);
+  CHECK(cache.touched().empty());
+
+  // "b" was least recently used: evicted, then loaded back from the store.
+  REQUIRE(cache.Acquire("b", &cu).ok());
+  CHECK_FALSE(cu.is_new);
+  CHECK(cu.record->events == 5);
+  CHECK(cache.misses() == 4);
+  CHECK(cache.hits() == 1);
+}

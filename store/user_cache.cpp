@@ -1,0 +1,50 @@
+#include "store/user_cache.h"
+
+namespace streamrec::store {
+
+UserCache::UserCache(Store* store, size_t capacity) : store_(store), capacity_(capacity < 1 ? 1 : capacity) {}
+
+Status UserCache::Acquire(std::string_view external_id, CachedUser* out) {
+  auto it = entries_.find(std::string(external_id));
+  bool is_new = false;
+  if (it == entries_.end()) {
+    ++misses_;
+    Entry entry;
+    bool found = false;
+    STREAMREC_RETURN_IF_ERROR(store_->GetUser(external_id, &entry.record, &found));
+    is_new = !found;
+    it = entries_.emplace(std::string(external_id), std::move(entry)).first;
+    lru_.push_front(it->first);
+    it->second.lru = lru_.begin();
+  } else {
+    ++hits_;
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+  }
+  out->external_id = it->first;
+  out->record = &it->second.record;
+  out->is_new = is_new;
+  if (it->second.batch != batch_) {
+    it->second.batch = batch_;
+    touched_.push_back(*out);
+  }
+  return Status::Ok();
+}
+
+void UserCache::EndBatch() {
+  touched_.clear();
+  ++batch_;
+  while (entries_.size() > capacity_) {
+    std::string_view victim = lru_.back();
+    lru_.pop_back();
+    entries_.erase(std::string(victim));
+  }
+}
+
+void UserCache::Clear() {
+  touched_.clear();
+  lru_.clear();
+  entries_.clear();
+  ++batch_;
+}
+
+}  // namespace streamrec::store

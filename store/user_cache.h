@@ -1,0 +1,69 @@
+// UserCache: the hot working set of user records, bounded, backed by the Store.
+//
+// A micro-batch Acquire()s the users it touches (loading them from the store
+// on a miss); the caller commits touched() to the store, then EndBatch()
+// evicts least-recently-used users beyond `capacity`. Only committed (clean)
+// records are ever evicted, so eviction never loses state.
+//
+// Memory: about (dim * 4 + history * 4 + 150) bytes per cached user.
+// Thread-safety: none; one thread.
+#pragma once
+
+#include <cstddef>
+#include <list>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/state.h"
+#include "common/status.h"
+#include "store/store.h"
+
+namespace streamrec::store {
+
+struct CachedUser {
+  std::string_view external_id;  // valid while the user stays cached
+  UserRecord* record = nullptr;
+  bool is_new = false;  // not in the store: the caller must initialise *record
+};
+
+class UserCache {
+ public:
+  // `store` must outlive the cache. `capacity` >= 1 users.
+  UserCache(Store* store, size_t capacity);
+
+  // The cached user, loaded or created empty; adds it to touched() once per batch.
+  [[nodiscard]] Status Acquire(std::string_view external_id, CachedUser* out);
+
+  // Users acquired since the last EndBatch(), in first-touch order.
+  const std::vector<CachedUser>& touched() const { return touched_; }
+
+  // Call after touched() is committed: forgets it and evicts down to capacity.
+  void EndBatch();
+
+  // Drops every cached user (after a failed commit the cache may be ahead of the store).
+  void Clear();
+
+  size_t size() const { return entries_.size(); }
+  uint64_t hits() const { return hits_; }
+  uint64_t misses() const { return misses_; }
+
+ private:
+  struct Entry {
+    UserRecord record;
+    std::list<std::string_view>::iterator lru;  // position in lru_
+    uint64_t batch = 0;                         // last batch that touched it
+  };
+
+  Store* store_;
+  size_t capacity_;
+  uint64_t batch_ = 1;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string_view> lru_;  // most recent first; views into entries_ keys
+  std::vector<CachedUser> touched_;
+  uint64_t hits_ = 0;
+  uint64_t misses_ = 0;
+};
+
+}  // namespace streamrec::store

@@ -1,0 +1,128 @@
+"""Helpers for end-to-end tests: the streamrec binary, the embedded broker, and
+independent Kafka clients (kafka-python to produce, kcat to consume)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from kafka import KafkaProducer
+from kafka import KafkaConsumer, TopicPartition
+
+STREAMREC = os.environ.get("STREAMREC_BIN") or sys.argv[1]
+# Short sessions so restarts rejoin the group quickly on the mock broker.
+FAST_GROUP = ["--set", "kafka.consumer_properties={session.timeout.ms: 6000}",
+              "--set", "pipeline.status_interval_s=0"]
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class Broker:
+    """`streamrec broker` as a child process."""
+
+    def __init__(self, partitions=4):
+        self.proc = subprocess.Popen([STREAMREC, "broker", "--partitions", str(partitions)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.bootstrap = self.proc.stdout.readline().strip()
+        assert self.bootstrap.startswith("127.0.0.1:"), f"unexpected first line {self.bootstrap!r}"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class WorkDir:
+    def __init__(self, name):
+        self.path = tempfile.mkdtemp(prefix=f"streamrec-{name}-")
+
+    def __call__(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def produce(bootstrap, messages, topic="events"):
+    """Sends (key, value) pairs with kafka-python; values are str or bytes."""
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    for key, value in messages:
+        v = value.encode() if isinstance(value, str) else value
+        k = key.encode() if isinstance(key, str) else key
+        p.send(topic, key=k, value=v)
+    p.flush(timeout=60)
+    p.close()
+
+
+def end_offsets(bootstrap, topic="events"):
+    c = KafkaConsumer(bootstrap_servers=bootstrap)
+    parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic)]
+    ends = c.end_offsets(parts)
+    c.close()
+    return {f"{topic}/{tp.partition}": off for tp, off in ends.items() if off > 0}
+
+
+def consume_all(bootstrap, topic):
+    """Every message of `topic`, read with kcat, as dicts (key, payload, headers, partition, offset)."""
+    out = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", topic, "-e", "-q", "-J"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def run_pipeline(bootstrap, data_dir, idle_ms=2500, extra=(), timeout=300):
+    """`streamrec run` until it has been idle for `idle_ms`; returns the CompletedProcess."""
+    cmd = [STREAMREC, "run", "--bootstrap", bootstrap, "--data-dir", data_dir,
+           "--exit-when-idle-ms", str(idle_ms), *FAST_GROUP, *extra]
+    started = time.time()
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    log(f"run exited {res.returncode} after {time.time() - started:.1f}s")
+    if res.returncode != 0:
+        print(res.stderr[-4000:])
+    return res
+
+
+def state(data_dir):
+    out = subprocess.run([STREAMREC, "state", "--data-dir", data_dir, "--json"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return json.loads(out)
+
+
+def generate(work, users, items, events, seed=7):
+    """Generated events as parsed dicts plus the planted truth {id: segment}."""
+    events_path, truth_path = work("gen.jsonl"), work("truth.csv")
+    subprocess.run([STREAMREC, "generate", "--users", str(users), "--items", str(items),
+                    "--events", str(events), "--seed", str(seed), "--out", events_path,
+                    "--truth", truth_path], check=True, capture_output=True, timeout=60)
+    with open(events_path) as f:
+        evs = [json.loads(line) for line in f]
+    truth = {}
+    with open(truth_path) as f:
+        next(f)
+        for line in f:
+            kind, ident, segment, _ = line.rstrip("\n").split(",")
+            truth[ident] = int(segment)
+    return evs, truth
+
+
+class Checks:
+    """Collects failed assertions so one run reports all of them."""
+
+    def __init__(self):
+        self.failed = 0
+        self.passed = 0
+
+    def check(self, cond, what):
+        if cond:
+            self.passed += 1
+            log(f"ok: {what}")
+        else:
+            self.failed += 1
+            log(f"FAILED: {what}")
+
+    def finish(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed else 0)

@@ -1,0 +1,62 @@
+"""The command line as a user meets it: help, errors, defaults, the embedded broker."""
+
+import subprocess
+
+import harness
+
+B = harness.STREAMREC
+
+
+def sh(*args, timeout=60):
+    return subprocess.run([B, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def main():
+    t = harness.Checks()
+    work = harness.WorkDir("cli")
+    try:
+        top = sh("--help")
+        t.check(top.returncode == 0 and all(c in top.stdout for c in
+                                            ["run", "broker", "produce", "generate", "state"]),
+                "--help lists every subcommand")
+        for sub, phrase in [("run", "embedded broker"), ("broker", "first line"), ("produce", "ts,user,item,type"),
+                            ("generate", "segment"), ("state", "checksum")]:
+            r = sh(sub, "--help")
+            t.check(r.returncode == 0 and phrase in r.stdout, f"{sub} --help explains ({phrase!r})")
+
+        r = sh("run", "--set", "learner.dimm=16", "--print-config")
+        t.check(r.returncode == 2 and "unknown configuration key 'learner.dimm'" in r.stderr,
+                "a mistyped setting is an error that names it")
+        r = sh("run", "--set", "learner.dim=1000", "--print-config")
+        t.check(r.returncode == 2 and "learner.dim must be in 4..512" in r.stderr, "out-of-range values say the range")
+        r = sh("run", "--set", "learner.dim=48", "--print-config")
+        t.check(r.returncode == 0 and "dim: 48" in r.stdout and "top_n: 20" in r.stdout,
+                "--print-config shows overrides and defaults")
+        cfg = work("c.yaml")
+        with open(cfg, "w") as f:
+            f.write("emitter:\n  top_n: 7\n")
+        r = sh("run", "--config", cfg, "--print-config")
+        t.check(r.returncode == 0 and "top_n: 7" in r.stdout, "--config file is read")
+
+        r = sh("state", "--data-dir", work("missing"))
+        t.check(r.returncode == 1 and "cannot open" in r.stderr, "state on a missing store is a clear error")
+        r = sh("produce", "--bootstrap", "127.0.0.1:9", "--file", work("nope.csv"))
+        t.check(r.returncode != 0 and "nope.csv" in r.stderr, "produce names a missing file")
+        r = sh("generate", "--events", "5")
+        t.check(r.returncode == 2 and "--out" in r.stderr, "generate needs a destination")
+
+        # No broker configured: run starts the embedded one and says where.
+        r = sh("run", "--data-dir", work("d"), "--exit-when-idle-ms", "300", "--set", "pipeline.status_interval_s=0",
+               timeout=120)
+        first = r.stdout.splitlines()[0] if r.stdout else ""
+        t.check(r.returncode == 0 and first.startswith("embedded broker at 127.0.0.1:"),
+                f"run without a broker starts the embedded one ({first!r})")
+        st = harness.state(work("d"))
+        t.check(st["applied_events"] == 0 and st["users"] == 0, "an empty run leaves an empty, readable store")
+    finally:
+        work.cleanup()
+    t.finish()
+
+
+if __name__ == "__main__":
+    main()
