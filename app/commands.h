@@ -45,6 +45,17 @@ struct GenerateArgs {
 };
 int CmdGenerate(const GenerateArgs& args, const std::atomic<bool>& stop);
 
+struct EvalArgs {
+  std::string events_file;
+  std::string config_path;
+  std::vector<std::string> overrides;
+  size_t n = 20;
+  bool json = false;
+  bool progress = false;  // force the progress bar when stderr is not a terminal
+  std::string report_file;
+};
+int CmdEval(const EvalArgs& args);
+
 struct StateArgs {
   std::string data_dir = "streamrec-data";
   bool json = false;

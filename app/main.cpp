@@ -83,6 +83,25 @@ void AddGenerate(CLI::App& app, GenerateArgs& a) {
   c->add_option("--rate", a.rate, "Events per second with --bootstrap (default: unpaced)");
 }
 
+void AddEval(CLI::App& app, EvalArgs& a) {
+  CLI::App* c = app.add_subcommand("eval", "Prequential evaluation of the model against POP, RPOP and IKNN.");
+  c->footer(
+      "Replays the log in file order, test-then-train, as ../shared/PROTOCOL.md fixes it: each event\n"
+      "of a known user on an item new to them is scored against the model's top-N before the model\n"
+      "learns it. The model is the live pipeline's learner and top-N code with the given config.\n"
+      "Prints recall@N, mrr@N, coverage@N, recall per event type and events/s for every model.");
+  c->add_option("--events", a.events_file, "Event log: ts,user,item,type CSV or JSON lines")
+      ->required()
+      ->check(CLI::ExistingFile);
+  c->add_option("--config", a.config_path, "YAML configuration (the learner section is used)")
+      ->check(CLI::ExistingFile);
+  c->add_option("--set", a.overrides, "Override one setting, e.g. --set learner.dim=64 (repeatable)");
+  c->add_option("--n", a.n, "List length N")->capture_default_str();
+  c->add_flag("--json", a.json, "One JSON object instead of the table");
+  c->add_option("--report", a.report_file, "Also write a self-contained HTML report with plots");
+  c->add_flag("--progress", a.progress, "Show the progress bar even when stderr is not a terminal");
+}
+
 void AddState(CLI::App& app, StateArgs& a) {
   CLI::App* c = app.add_subcommand("state", "Summarise a stopped instance's store.");
   c->footer("Prints applied events, stored offsets, user and item counts and a checksum of all embeddings.");
@@ -103,10 +122,12 @@ int main(int argc, char** argv) {
   ProduceArgs produce;
   GenerateArgs generate;
   StateArgs state;
+  EvalArgs eval;
   AddRun(app, run);
   AddBroker(app, broker);
   AddProduce(app, produce);
   AddGenerate(app, generate);
+  AddEval(app, eval);
   AddState(app, state);
   CLI11_PARSE(app, argc, argv);
 
@@ -117,6 +138,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("broker")) return CmdBroker(broker, g_stop);
     if (app.got_subcommand("produce")) return CmdProduce(produce, g_stop);
     if (app.got_subcommand("generate")) return CmdGenerate(generate, g_stop);
+    if (app.got_subcommand("eval")) return CmdEval(eval);
     if (app.got_subcommand("state")) return CmdState(state);
   } catch (const std::exception& e) {
     std::cerr << "streamrec: unexpected error: " << e.what() << "\n";

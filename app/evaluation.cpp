@@ -1,0 +1,187 @@
+#include "app/evaluation.h"
+
+#include <chrono>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/hash.h"
+#include "emitter/topn.h"
+#include "ingest/event_file.h"
+#include "learner/baselines.h"
+#include "learner/learner.h"
+
+namespace streamrec::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int64_t kRpopHalfLifeMs = 7LL * 24 * 3600 * 1000;
+
+struct UserState {
+  UserId id;
+  UserRecord record;                  // the model's state for this user
+  std::unordered_set<uint32_t> seen;  // every item interacted with (the protocol's exclusions)
+  std::vector<ItemId> seen_list;      // the same, as the top-N code takes it
+};
+
+// Counts a served list towards coverage.
+void Serve(const std::vector<ItemId>& list, std::vector<bool>* served, uint64_t* distinct) {
+  for (ItemId id : list) {
+    if (id.value() >= served->size()) served->resize(id.value() + 1, false);
+    if (!(*served)[id.value()]) {
+      (*served)[id.value()] = true;
+      ++*distinct;
+    }
+  }
+}
+
+void Record(ModelFigures* m, EventType type, bool hit, double rank) {
+  ++m->scored;
+  ++m->scored_by_type[static_cast<size_t>(type)];
+  if (hit) {
+    ++m->hits;
+    ++m->hits_by_type[static_cast<size_t>(type)];
+    m->reciprocal_rank_sum += 1.0 / (rank + 1.0);
+  }
+}
+
+class Replay {
+ public:
+  Replay(const Config& config, const EvalOptions& options, EvalReport* report)
+      : options_(options), report_(report), learner_(config.learner), scorer_(options.n) {
+    baselines_.push_back(learner::MakePopularityModel(0));
+    baselines_.push_back(learner::MakePopularityModel(kRpopHalfLifeMs));
+    baselines_.push_back(learner::MakeCooccurrenceModel(10));
+    report_->models.push_back({.name = "model"});
+    for (const auto& b : baselines_) report_->models.push_back({.name = std::string(b->name())});
+    served_.resize(report_->models.size());
+  }
+
+  void Step(const Event& e, uint64_t index) {
+    auto [it, new_user] = users_.try_emplace(e.user);
+    UserState& u = it->second;
+    if (new_user) {
+      u.id = UserId(static_cast<uint32_t>(users_.size() - 1));
+      learner_.InitUser(e.user, u.id, &u.record);
+    }
+    std::optional<ItemId> item = learner_.FindItem(e.item);
+    const bool scored = !new_user && !(item && u.seen.count(item->value()));
+    if (scored) {
+      ++report_->scored;
+      TestModel(u, item, e.type);
+      for (size_t b = 0; b < baselines_.size(); ++b) TestBaseline(b, u, item, e.type);
+    }
+    Train(u, e, index);
+  }
+
+  void Finish() {
+    report_->items = learner_.item_count();
+    for (size_t m = 0; m < report_->models.size(); ++m) report_->models[m].seconds = seconds_[m];
+  }
+
+  void SampleCurve(uint64_t index) {
+    report_->curve_events.push_back(index);
+    for (ModelFigures& m : report_->models) m.recall_curve.push_back(m.recall());
+  }
+
+ private:
+  void TestModel(UserState& u, std::optional<ItemId> target, EventType type) {
+    const auto start = Clock::now();
+    query_.resize(static_cast<size_t>(learner_.options().dim));
+    learner_.QueryVector(u.record, query_);
+    const emitter::TopNQuery q{query_, u.seen_list};
+    scorer_.Score(learner_.Items(), {&q, 1}, &lists_);
+    bool hit = false;
+    double rank = 0;
+    top_.clear();
+    for (size_t r = 0; r < lists_[0].size(); ++r) {
+      top_.push_back(lists_[0][r].item);
+      if (target && lists_[0][r].item == *target) {
+        hit = true;
+        rank = static_cast<double>(r);
+      }
+    }
+    Record(&report_->models[0], type, hit, rank);
+    Serve(top_, &served_[0], &report_->models[0].distinct_served);
+    seconds_[0] += std::chrono::duration<double>(Clock::now() - start).count();
+  }
+
+  void TestBaseline(size_t b, const UserState& u, std::optional<ItemId> target, EventType type) {
+    const auto start = Clock::now();
+    learner::RankResult res;
+    // An unseen target is no candidate; rank it anyway against id 0 for the list.
+    learner::RankRequest req{u.id, target.value_or(ItemId(0)), &u.seen, options_.n};
+    baselines_[b]->Rank(req, &res);
+    const bool hit = target && res.candidate && res.rank < static_cast<double>(options_.n);
+    Record(&report_->models[b + 1], type, hit, res.rank);
+    Serve(res.top, &served_[b + 1], &report_->models[b + 1].distinct_served);
+    seconds_[b + 1] += std::chrono::duration<double>(Clock::now() - start).count();
+  }
+
+  void Train(UserState& u, const Event& e, uint64_t index) {
+    auto start = Clock::now();
+    const ItemId item = learner_.InternItem(e.item);
+    learner_.Observe(&u.record, item, e.type, Mix64(index));
+    seconds_[0] += std::chrono::duration<double>(Clock::now() - start).count();
+    for (size_t b = 0; b < baselines_.size(); ++b) {
+      start = Clock::now();
+      baselines_[b]->Observe(u.id, item, e.ts_ms);
+      seconds_[b + 1] += std::chrono::duration<double>(Clock::now() - start).count();
+    }
+    if (u.seen.insert(item.value()).second) u.seen_list.push_back(item);
+  }
+
+  const EvalOptions& options_;
+  EvalReport* report_;
+  learner::Learner learner_;
+  emitter::TopNScorer scorer_;
+  std::vector<std::unique_ptr<learner::BaselineModel>> baselines_;
+  std::unordered_map<std::string, UserState> users_;
+  std::vector<std::vector<bool>> served_;
+  std::array<double, 4> seconds_{};
+  std::vector<float> query_;
+  std::vector<std::vector<emitter::ScoredItem>> lists_;
+  std::vector<ItemId> top_;
+};
+
+uint64_t CountLines(const std::string& path) {
+  std::ifstream in(path);
+  uint64_t n = 0;
+  std::string line;
+  while (std::getline(in, line)) n += !line.empty();
+  return n;
+}
+
+}  // namespace
+
+Status Evaluate(const std::string& events_file, const Config& config, const EvalOptions& options,
+                EvalReport* out) {
+  ingest::EventFileReader reader;
+  STREAMREC_RETURN_IF_ERROR(reader.Open(events_file));
+  *out = EvalReport{};
+  out->events_file = events_file;
+  out->n = options.n;
+  const uint64_t total = CountLines(events_file) - (reader.format() == ingest::FileFormat::kCsv ? 1 : 0);
+  const uint64_t curve_every = std::max<uint64_t>(1, total / std::max<size_t>(1, options.curve_points));
+  Replay replay(config, options, out);
+  Event event;
+  std::string raw;
+  std::optional<ingest::Rejection> rejection;
+  uint64_t index = 0;
+  while (reader.Next(&event, &raw, &rejection)) {
+    if (rejection) {
+      ++out->invalid_lines;
+      continue;
+    }
+    replay.Step(event, index++);
+    if (index % curve_every == 0) replay.SampleCurve(index);
+    if (options.progress && index % 1000 == 0) options.progress(index, total);
+  }
+  out->events = index;
+  if (out->curve_events.empty() || out->curve_events.back() != index) replay.SampleCurve(index);
+  replay.Finish();
+  if (options.progress) options.progress(index, total);
+  return Status::Ok();
+}
+
+}  // namespace streamrec::app
