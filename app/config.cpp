@@ -52,6 +52,12 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("init_scale", c.learner.init_scale);
   v.Field("seed", c.learner.seed);
   v.Field("max_history", c.learner.max_history);
+  v.Field("popularity_negatives", c.learner.popularity_negatives);
+  v.Field("cooc_weight", c.learner.cooc_weight);
+  v.Field("cooc_window", c.learner.cooc_window);
+  v.Field("cooc_decay", c.learner.cooc_decay);
+  v.Field("max_neighbors", c.learner.max_neighbors);
+  v.Field("max_boosts", c.learner.max_boosts);
   v.Begin("weights");
   for (EventType t : {EventType::kView, EventType::kCart, EventType::kRemoveFromCart, EventType::kPurchase}) {
     v.Field(std::string(EventTypeName(t)), c.learner.type_weights[static_cast<size_t>(t)]);

@@ -1,5 +1,6 @@
 #include "app/evaluation.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <unordered_map>
@@ -21,7 +22,7 @@ struct UserState {
   UserId id;
   UserRecord record;                  // the model's state for this user
   std::unordered_set<uint32_t> seen;  // every item interacted with (the protocol's exclusions)
-  std::vector<ItemId> seen_list;      // the same, as the top-N code takes it
+  std::vector<ItemId> seen_list;      // the same, sorted, as the top-N code takes it
 };
 
 // Counts a served list towards coverage.
@@ -89,7 +90,8 @@ class Replay {
     const auto start = Clock::now();
     query_.resize(static_cast<size_t>(learner_.options().dim));
     learner_.QueryVector(u.record, query_);
-    const emitter::TopNQuery q{query_, u.seen_list};
+    learner_.Boosts(u.record, &boosts_);
+    const emitter::TopNQuery q{query_, u.seen_list, boosts_};
     scorer_.Score(learner_.Items(), {&q, 1}, &lists_);
     bool hit = false;
     double rank = 0;
@@ -128,7 +130,9 @@ class Replay {
       baselines_[b]->Observe(u.id, item, e.ts_ms);
       seconds_[b + 1] += std::chrono::duration<double>(Clock::now() - start).count();
     }
-    if (u.seen.insert(item.value()).second) u.seen_list.push_back(item);
+    if (u.seen.insert(item.value()).second) {
+      u.seen_list.insert(std::upper_bound(u.seen_list.begin(), u.seen_list.end(), item), item);
+    }
   }
 
   const EvalOptions& options_;
@@ -140,6 +144,7 @@ class Replay {
   std::vector<std::vector<bool>> served_;
   std::array<double, 4> seconds_{};
   std::vector<float> query_;
+  std::vector<std::pair<ItemId, float>> boosts_;
   std::vector<std::vector<emitter::ScoredItem>> lists_;
   std::vector<ItemId> top_;
 };

@@ -138,6 +138,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
     }
     emitter::ModelView model{learner_.Items(),
                              [this](const UserRecord& u, std::span<float> out) { learner_.QueryVector(u, out); },
+                             [this](const UserRecord& u, std::vector<std::pair<ItemId, float>>* out) {
+                               learner_.Boosts(u, out);
+                             },
                              [this](ItemId id) -> const std::string& { return learner_.ItemExternalId(id); }};
     STREAMREC_RETURN_IF_ERROR(emitter_->Publish(model, requests_));
     STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists and dead letters", [&] {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/ids.h"
@@ -25,6 +26,8 @@ struct ItemRecord {
   float bias = 0.0F;
   uint64_t count = 0;  // events seen for this item
   std::vector<float> embedding;
+  // Co-occurrence with other items in users' recent histories, strongest kept.
+  std::vector<std::pair<ItemId, float>> neighbors;
 };
 
 }  // namespace streamrec

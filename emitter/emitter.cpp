@@ -48,13 +48,15 @@ struct Emitter::Impl {
   Status PublishChunk(const ModelView& model, std::span<const ListRequest> chunk) {
     const size_t dim = model.items.dim;
     query_buffer.resize(chunk.size() * dim);
+    if (boost_buffers.size() < chunk.size()) boost_buffers.resize(chunk.size());
     queries.clear();
     for (size_t k = 0; k < chunk.size(); ++k) {
       std::span<float> q(query_buffer.data() + k * dim, dim);
       model.query_vector(*chunk[k].user, q);
       std::span<const ItemId> exclude;
       if (options.exclude_interacted) exclude = chunk[k].user->history;
-      queries.push_back({q, exclude});
+      model.boosts(*chunk[k].user, &boost_buffers[k]);
+      queries.push_back({q, exclude, boost_buffers[k]});
     }
     scorer.Score(model.items, queries, &results);
     const int64_t now = NowMillis();
@@ -75,6 +77,7 @@ struct Emitter::Impl {
   TopNScorer scorer;
   std::unique_ptr<kafka::Producer> producer;
   std::vector<float> query_buffer;
+  std::vector<std::vector<std::pair<ItemId, float>>> boost_buffers;
   std::vector<TopNQuery> queries;
   std::vector<std::vector<ScoredItem>> results;
   std::vector<std::pair<std::string_view, float>> named;

@@ -15,6 +15,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/state.h"
 #include "common/status.h"
@@ -49,6 +51,7 @@ struct ListRequest {
 struct ModelView {
   ItemMatrixView items;
   std::function<void(const UserRecord&, std::span<float>)> query_vector;
+  std::function<void(const UserRecord&, std::vector<std::pair<ItemId, float>>*)> boosts;
   std::function<const std::string&(ItemId)> item_external_id;
 };
 

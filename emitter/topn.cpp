@@ -41,11 +41,17 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
   const auto batch = static_cast<Eigen::Index>(queries.size());
   out->resize(queries.size());
   exclusions_.resize(queries.size());
+  boosted_.resize(queries.size());
   query_matrix_.resize(items.dim * queries.size());
   for (size_t k = 0; k < queries.size(); ++k) {
     std::copy(queries[k].vector.begin(), queries[k].vector.end(), query_matrix_.begin() + k * items.dim);
     exclusions_[k].assign(queries[k].exclude.begin(), queries[k].exclude.end());
-    std::sort(exclusions_[k].begin(), exclusions_[k].end());
+    if (!std::is_sorted(exclusions_[k].begin(), exclusions_[k].end())) {
+      std::sort(exclusions_[k].begin(), exclusions_[k].end());
+    }
+    boosted_[k].clear();
+    for (const auto& b : queries[k].boosts) boosted_[k].push_back(b.first);
+    std::sort(boosted_[k].begin(), boosted_[k].end());
     (*out)[k].clear();
   }
   if (items.rows == 0 || queries.empty()) return;
@@ -60,14 +66,23 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
     for (Eigen::Index k = 0; k < batch; ++k) {
       std::vector<ScoredItem>& heap = (*out)[static_cast<size_t>(k)];
       const std::vector<ItemId>& excl = exclusions_[static_cast<size_t>(k)];
+      const std::vector<ItemId>& boosted = boosted_[static_cast<size_t>(k)];
       const float* col = scores.data() + k * rows;
       for (Eigen::Index r = 0; r < rows; ++r) {
         const size_t index = first + static_cast<size_t>(r);
         const ScoredItem cand{ItemId(static_cast<uint32_t>(index)), col[r] + items.biases[index]};
         if (heap.size() == n_ && !Better(cand, heap.front())) continue;
-        if (Excluded(excl, cand.item)) continue;
+        if (Excluded(excl, cand.item) || Excluded(boosted, cand.item)) continue;
         Offer(&heap, n_, cand);
       }
+    }
+  }
+  for (size_t k = 0; k < queries.size(); ++k) {
+    const Eigen::Map<const Eigen::VectorXf> qk(query_matrix_.data() + k * items.dim, dim);
+    for (const auto& [id, boost] : queries[k].boosts) {
+      if (id.value() >= items.rows || Excluded(exclusions_[k], id)) continue;
+      const Eigen::Map<const Eigen::VectorXf> e(items.embeddings + id.value() * items.dim, dim);
+      Offer(&(*out)[k], n_, {id, qk.dot(e) + items.biases[id.value()] + boost});
     }
   }
   for (auto& heap : *out) std::sort_heap(heap.begin(), heap.end(), Better);
@@ -79,6 +94,9 @@ std::vector<ScoredItem> BruteForceTopN(const ItemMatrixView& items, const TopNQu
     const ItemId id(static_cast<uint32_t>(i));
     if (std::find(query.exclude.begin(), query.exclude.end(), id) != query.exclude.end()) continue;
     double s = items.biases[i];
+    for (const auto& [bid, boost] : query.boosts) {
+      if (bid == id) s += boost;
+    }
     for (size_t d = 0; d < items.dim; ++d) s += double{query.vector[d]} * items.embeddings[i * items.dim + d];
     all.push_back({id, static_cast<float>(s)});
   }

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "common/ids.h"
@@ -23,7 +24,10 @@ struct ScoredItem {
 
 struct TopNQuery {
   std::span<const float> vector;   // dim floats
-  std::span<const ItemId> exclude; // items never to return (any order)
+  std::span<const ItemId> exclude; // items never to return (any order; sorted is cheaper)
+  // Non-negative additions to the scores of a few items (ids unique). Boosted
+  // items are left out of the dense pass and scored on their own, then merged.
+  std::span<const std::pair<ItemId, float>> boosts;
 };
 
 class TopNScorer {
@@ -43,6 +47,7 @@ class TopNScorer {
   std::vector<float> query_matrix_;             // dim x batch, column-major
   std::vector<float> block_scores_;             // block_rows x batch, column-major
   std::vector<std::vector<ItemId>> exclusions_; // sorted copies
+  std::vector<std::vector<ItemId>> boosted_;    // sorted ids of each query's boosts
 };
 
 // Scores every item one by one: the reference the batched scorer is tested against.

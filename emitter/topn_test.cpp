@@ -36,8 +36,18 @@ TEST_CASE("batched top-N equals brute force, with exclusions and partial blocks"
     for (float& x : vecs[k]) x = n(rng);
     for (int e = 0; e < static_cast<int>(k % 30); ++e) excl[k].push_back(ItemId(rng() % items.rows));
   }
+  // Boosts on some queries, some on excluded items (which must stay out).
+  std::vector<std::vector<std::pair<ItemId, float>>> boosts(vecs.size());
+  for (size_t k = 0; k < vecs.size(); k += 3) {
+    for (int b = 0; b < 15; ++b) boosts[k].push_back({ItemId(static_cast<uint32_t>(rng() % 500) * 20 + b), 2.0F + b});
+    if (!excl[k].empty()) boosts[k].push_back({excl[k][0], 50.0F});
+    std::sort(boosts[k].begin(), boosts[k].end());
+    boosts[k].erase(std::unique(boosts[k].begin(), boosts[k].end(),
+                                [](auto& a, auto& b) { return a.first == b.first; }),
+                    boosts[k].end());
+  }
   std::vector<TopNQuery> queries;
-  for (size_t k = 0; k < vecs.size(); ++k) queries.push_back({vecs[k], excl[k]});
+  for (size_t k = 0; k < vecs.size(); ++k) queries.push_back({vecs[k], excl[k], boosts[k]});
   // Exclude exactly the true best item of query 0, so exclusion is exercised.
   std::vector<ScoredItem> best0 = BruteForceTopN(items.View(), {vecs[0], {}}, 1);
   excl[0] = {best0[0].item};

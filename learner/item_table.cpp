@@ -24,6 +24,7 @@ ItemId ItemTable::Add(std::string_view external_id, std::span<const float> embed
   embeddings_.insert(embeddings_.end(), embedding.begin(), embedding.end());
   biases_.push_back(bias);
   counts_.push_back(0);
+  neighbors_.emplace_back();
   // Fenwick node i (1-based) covers counts (i - lowbit(i), i].
   const size_t i = size();
   fenwick_.push_back(Prefix(i - 1) - Prefix(i - LowBit(i)));
@@ -41,13 +42,34 @@ void ItemTable::Restore(const ItemRecord& record) {
     embeddings_.resize((index + 1) * dim_, 0.0F);
     biases_.resize(index + 1, 0.0F);
     counts_.resize(index + 1, 0);
+    neighbors_.resize(index + 1);
   }
   external_ids_[index] = record.external_id;
   by_external_id_[record.external_id] = record.id;
   std::copy(record.embedding.begin(), record.embedding.end(), embeddings_.begin() + index * dim_);
   biases_[index] = record.bias;
   counts_[index] = record.count;
+  neighbors_[index] = record.neighbors;
+  std::sort(neighbors_[index].begin(), neighbors_[index].end());
   RebuildFenwick();
+}
+
+void ItemTable::AddCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors) {
+  std::vector<Neighbor>& row = neighbors_[a.value()];
+  auto it = std::lower_bound(row.begin(), row.end(), b, [](const Neighbor& n, ItemId id) { return n.first < id; });
+  if (it != row.end() && it->first == b) {
+    it->second += weight;
+    return;
+  }
+  row.insert(it, {b, weight});
+  if (row.size() <= 2 * max_neighbors) return;
+  // Keep the strongest (ties: smaller id, so the result is deterministic).
+  std::nth_element(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(max_neighbors), row.end(),
+                   [](const Neighbor& x, const Neighbor& y) {
+                     return x.second > y.second || (x.second == y.second && x.first < y.first);
+                   });
+  row.resize(max_neighbors);
+  std::sort(row.begin(), row.end());
 }
 
 void ItemTable::IncrementCount(ItemId id) {
@@ -98,6 +120,7 @@ ItemRecord ItemTable::ToRecord(ItemId id) const {
   r.count = counts_[id.value()];
   const float* e = &embeddings_[id.value() * dim_];
   r.embedding.assign(e, e + dim_);
+  r.neighbors = neighbors_[id.value()];
   return r;
 }
 

@@ -37,6 +37,12 @@ class ItemTable {
   const std::string& external_id(ItemId id) const { return external_ids_[id.value()]; }
 
   void IncrementCount(ItemId id);
+
+  using Neighbor = std::pair<ItemId, float>;
+  // cooc(a, b) += weight; a row over 2 * max_neighbors keeps its max_neighbors strongest.
+  void AddCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors);
+  // Sorted by id.
+  std::span<const Neighbor> neighbors(ItemId id) const { return neighbors_[id.value()]; }
   // An item drawn with probability count / total count; nullopt if all counts are 0.
   std::optional<ItemId> SamplePopular(uint64_t random) const;
 
@@ -53,6 +59,7 @@ class ItemTable {
   std::vector<float> biases_;
   std::vector<uint64_t> counts_;
   std::vector<std::string> external_ids_;
+  std::vector<std::vector<Neighbor>> neighbors_;
   std::unordered_map<std::string, ItemId> by_external_id_;
   std::vector<uint64_t> fenwick_;  // 1-based partial sums of counts_
   uint64_t total_count_ = 0;

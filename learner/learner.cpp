@@ -48,13 +48,28 @@ struct Learner::Impl {
     for (int j = 0; j < options.negatives; ++j) {
       for (int attempt = 0; attempt < 4; ++attempt) {
         state = Mix64(state);
-        std::optional<ItemId> cand = items.SamplePopular(state);
+        std::optional<ItemId> cand =
+            options.popularity_negatives ? items.SamplePopular(state)
+                                         : std::optional<ItemId>(ItemId(static_cast<uint32_t>(state % items.size())));
         if (!cand || *cand == positive) continue;
         negative_ids.push_back(*cand);
         negative_ptrs.push_back(items.embedding(*cand));
         negative_bias_ptrs.push_back(items.bias(*cand));
         break;
       }
+    }
+  }
+
+  // Counts `item` as co-occurring with the user's most recent items.
+  void CountCooccurrences(const UserRecord& user, ItemId item) {
+    const auto& h = user.history;
+    const size_t window = std::min(h.size(), static_cast<size_t>(options.cooc_window));
+    float weight = 1.0F;
+    for (size_t k = h.size(); k-- > h.size() - window; weight *= options.cooc_decay) {
+      if (h[k] == item) continue;
+      items.AddCooccurrence(h[k], item, weight, options.max_neighbors);
+      items.AddCooccurrence(item, h[k], weight, options.max_neighbors);
+      MarkDirty(h[k]);
     }
   }
 
@@ -77,6 +92,9 @@ struct Learner::Impl {
   std::vector<ItemId> negative_ids;
   std::vector<bool> dirty_flags;
   std::vector<ItemId> dirty;
+  // Boosts() scratch: a dense accumulator and the ids it touched.
+  std::vector<float> boost_acc;
+  std::vector<uint32_t> boost_touched;
 };
 
 Learner::Learner(LearnerOptions options) : impl_(std::make_unique<Impl>(options)) {}
@@ -131,6 +149,7 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, uint64_t ev
 
   m.items.IncrementCount(item);
   m.MarkDirty(item);
+  if (m.options.cooc_window > 0) m.CountCooccurrences(*user, item);
   for (ItemId neg : m.negative_ids) m.MarkDirty(neg);
   Impl::RememberItem(user, item, m.options.max_history);
   ++user->events;
@@ -138,6 +157,35 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, uint64_t ev
 
 void Learner::QueryVector(const UserRecord& user, std::span<float> out) const {
   std::copy(user.embedding.begin(), user.embedding.end(), out.begin());
+}
+
+void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const {
+  Impl& m = *impl_;
+  out->clear();
+  if (m.options.cooc_weight == 0 || m.options.cooc_window == 0) return;
+  m.boost_acc.resize(m.items.size(), 0.0F);
+  m.boost_touched.clear();
+  const auto& h = user.history;
+  const size_t window = std::min(h.size(), static_cast<size_t>(m.options.cooc_window));
+  float recency = 1.0F;
+  for (size_t k = h.size(); k-- > h.size() - window; recency *= m.options.cooc_decay) {
+    const float count_a = static_cast<float>(m.items.count(h[k]));
+    for (const auto& [c, weight] : m.items.neighbors(h[k])) {
+      float& acc = m.boost_acc[c.value()];
+      if (acc == 0.0F) m.boost_touched.push_back(c.value());
+      acc += recency * weight / std::sqrt(count_a * static_cast<float>(m.items.count(c)));
+    }
+  }
+  for (uint32_t c : m.boost_touched) {
+    out->emplace_back(ItemId(c), m.options.cooc_weight * m.boost_acc[c]);
+    m.boost_acc[c] = 0.0F;
+  }
+  if (out->size() > m.options.max_boosts) {
+    // Strongest first; ties by smaller id so the cut is deterministic.
+    std::nth_element(out->begin(), out->begin() + static_cast<std::ptrdiff_t>(m.options.max_boosts), out->end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
+    out->resize(m.options.max_boosts);
+  }
 }
 
 ItemMatrixView Learner::Items() const { return impl_->items.View(); }

@@ -47,6 +47,12 @@ class Learner {
   // The vector that items are scored against for this user (dim floats).
   void QueryVector(const UserRecord& user, std::span<float> out) const;
 
+  // Sparse additions to the factorisation scores: for each item c that
+  // co-occurred with the user's `cooc_window` most recent items a,
+  // cooc_weight * sum_a cooc(a, c) / sqrt(count(a) * count(c)). Non-negative.
+  // Replaces the contents of `out`.
+  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const;
+
   ItemMatrixView Items() const;
   size_t item_count() const;
   const std::string& ItemExternalId(ItemId id) const;

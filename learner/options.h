@@ -34,6 +34,29 @@ struct LearnerOptions {
   uint64_t seed = 42;
   // Distinct recent items kept per user (for exclusion), 1..100000. Default 500.
   size_t max_history = 500;
+  // Where negatives come from: uniform over known items (default: item biases
+  // then learn popularity, which ranks well) or in proportion to popularity
+  // (debiases popular items; better coverage, lower recall in our measurements).
+  bool popularity_negatives = false;
+  // Weight of the co-occurrence signal added to the factorisation score,
+  // 0..1000 (0 turns it off). See Learner::Boosts. At 20 the co-occurrence
+  // ranks the items it knows and the factorisation orders the rest (and breaks
+  // ties); measured in docs/QUALITY.md.
+  float cooc_weight = 20.0F;
+  // Recent items of a user whose co-occurrences are counted and used, 0..100.
+  int cooc_window = 25;
+  // Recency decay, (0, 1]: a pair of items k steps apart in a history counts
+  // cooc_decay^(k-1), and the k-th most recent item weighs cooc_decay^k when
+  // scoring. 1 treats the whole window alike.
+  float cooc_decay = 0.88F;
+  // Most boosted items per list request, 1..100000: the strongest are kept.
+  // Bounds the scoring work per user; beyond a few hundred the weak boosts
+  // no longer change a top-20 list.
+  size_t max_boosts = 256;
+  // Neighbours kept per item, 1..10000: memory is 8 bytes each, so the
+  // default bounds a popular item's row at 4 KiB (rows grow to twice this
+  // before the weakest half is dropped).
+  size_t max_neighbors = 500;
 
   [[nodiscard]] Status Validate() const;
 };

@@ -90,6 +90,11 @@ std::string EncodeItem(const ItemRecord& r) {
   Put<float>(&out, r.bias);
   Put<uint64_t>(&out, r.count);
   PutFloats(&out, r.embedding);
+  Put<uint32_t>(&out, static_cast<uint32_t>(r.neighbors.size()));
+  for (const auto& [id, weight] : r.neighbors) {
+    Put<uint32_t>(&out, id.value());
+    Put<float>(&out, weight);
+  }
   return out;
 }
 
@@ -101,7 +106,19 @@ bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
   if (!Get(&in, &len) || in.size() < len) return false;
   r->external_id.assign(in.substr(0, len));
   in.remove_prefix(len);
-  return Get(&in, &r->bias) && Get(&in, &r->count) && GetFloats(&in, &r->embedding) && in.empty();
+  uint32_t n = 0;
+  if (!Get(&in, &r->bias) || !Get(&in, &r->count) || !GetFloats(&in, &r->embedding) || !Get(&in, &n) ||
+      in.size() != n * 8ULL) {
+    return false;
+  }
+  r->neighbors.resize(n);
+  for (auto& [id, weight] : r->neighbors) {
+    uint32_t v = 0;
+    (void)Get(&in, &v);
+    (void)Get(&in, &weight);
+    id = ItemId(v);
+  }
+  return true;
 }
 
 std::string EncodeU64(uint64_t v) {

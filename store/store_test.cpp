@@ -37,6 +37,7 @@ ItemRecord MakeItem(uint32_t id, const std::string& ext) {
   i.bias = 0.25F;
   i.count = 7;
   i.embedding = {1.0F, 2.0F, 3.0F, 4.0F};
+  i.neighbors = {{ItemId(9), 2.5F}, {ItemId(4), 1.0F}};
   return i;
 }
 
@@ -84,6 +85,7 @@ TEST_CASE("store: write, reopen, read back") {
   REQUIRE(items.size() == 2);
   CHECK(items[1].external_id == "y\xff");
   CHECK(items[1].embedding == MakeItem(1, "").embedding);
+  CHECK(items[1].neighbors == MakeItem(1, "").neighbors);
   Offsets offsets;
   REQUIRE(s->ReadOffsets(&offsets).ok());
   CHECK(offsets.at({"events", 2}) == 100);
