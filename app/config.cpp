@@ -37,6 +37,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("user_cache_capacity", c.pipeline.user_cache_capacity);
   v.Field("status_interval_s", c.pipeline.status_interval_s);
   v.Field("exit_when_idle_ms", c.pipeline.exit_when_idle_ms);
+  v.Field("quality_sample", c.pipeline.quality_sample);
   v.End();
 
   v.Begin("decoder");
@@ -45,6 +46,8 @@ void VisitConfig(Visitor& v, Config& c) {
   v.End();
 
   v.Begin("learner");
+  v.Field("model", c.learner.model);
+  v.Field("recency_half_life_ms", c.learner.recency_half_life_ms);
   v.Field("dim", c.learner.dim);
   v.Field("learning_rate", c.learner.learning_rate);
   v.Field("regularization", c.learner.regularization);
@@ -212,6 +215,9 @@ Status Config::Validate() const {
   }
   if (pipeline.batch_max_wait_ms < 0 || pipeline.batch_max_wait_ms > 10000) {
     return Status::InvalidArgument("pipeline.batch_max_wait_ms must be in 0..10000");
+  }
+  if (!(pipeline.quality_sample >= 0 && pipeline.quality_sample <= 1)) {
+    return Status::InvalidArgument("pipeline.quality_sample must be in [0, 1]");
   }
   if (pipeline.user_cache_capacity < 1) return Status::InvalidArgument("pipeline.user_cache_capacity must be >= 1");
   if (decoder.max_message_bytes < 64 || decoder.max_id_bytes < 1 || decoder.max_id_bytes > 4096) {

@@ -41,6 +41,10 @@ struct PipelineConfig {
   int status_interval_s = 10;       // 0 disables periodic status lines
   // Exit cleanly after this long without messages; 0 = run until signalled.
   int exit_when_idle_ms = 0;
+  // Share of scored live events tested against the user's list before
+  // learning, for the live recall/mrr in the status line, [0, 1]. Each test
+  // costs one list computation.
+  double quality_sample = 0.02;
 };
 
 struct Config {

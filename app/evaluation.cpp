@@ -123,7 +123,7 @@ class Replay {
   void Train(UserState& u, const Event& e, uint64_t index) {
     auto start = Clock::now();
     const ItemId item = learner_.InternItem(e.item);
-    learner_.Observe(&u.record, item, e.type, Mix64(index));
+    learner_.Observe(&u.record, item, e.type, e.ts_ms, Mix64(index));
     seconds_[0] += std::chrono::duration<double>(Clock::now() - start).count();
     for (size_t b = 0; b < baselines_.size(); ++b) {
       start = Clock::now();

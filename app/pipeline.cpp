@@ -1,5 +1,7 @@
 #include "app/pipeline.h"
 
+#include "app/live_quality.h"
+
 #include <chrono>
 #include <thread>
 #include <unordered_map>
@@ -30,7 +32,10 @@ kafka::Properties ClientProperties(const KafkaConfig& k, const kafka::Properties
 
 class Pipeline::Impl : public kafka::PositionProvider {
  public:
-  explicit Impl(Config config) : config_(std::move(config)), learner_(config_.learner) {}
+  explicit Impl(Config config)
+      : config_(std::move(config)),
+        learner_(config_.learner),
+        quality_(&learner_, config_.emitter.top_n, config_.pipeline.quality_sample) {}
 
   Status Start() {
     STREAMREC_RETURN_IF_ERROR(store::Store::Open(config_.store, &store_));
@@ -107,6 +112,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
     store_.reset();
     log_->info("stopped: {} events applied in total, {} rejected, {} lists published this run",
                counters_.applied_events, counters_.rejected_events, stats_.lists);
+    if (quality_.figures().tested > 0) {
+      log_->info("live quality this run: {}", quality_.figures().Summary(config_.emitter.top_n));
+    }
     return result;
   }
 
@@ -163,10 +171,11 @@ class Pipeline::Impl : public kafka::PositionProvider {
     store::CachedUser user;
     STREAMREC_RETURN_IF_ERROR(cache_->Acquire(e.event.user, &user));
     if (user.is_new) learner_.InitUser(e.event.user, UserId(counters_.next_user_id++), user.record);
-    const ItemId item = learner_.InternItem(e.event.item);
     // Keyed by the event's Kafka position: the same event always draws the same negatives.
     const uint64_t key = HashCombine(static_cast<uint64_t>(e.partition), static_cast<uint64_t>(e.offset));
-    learner_.Observe(user.record, item, e.event.type, key);
+    quality_.TestBeforeLearning(*user.record, e.event.item, e.event.type, key);
+    const ItemId item = learner_.InternItem(e.event.item);
+    learner_.Observe(user.record, item, e.event.type, e.event.ts_ms, key);
     last_source_[user.record] = {e.partition, e.offset};
     return Status::Ok();
   }
@@ -207,10 +216,12 @@ class Pipeline::Impl : public kafka::PositionProvider {
     log_->info("status: {:.0f} events/s, applied {}, rejected {}, lists {}, users cached {}, items {}",
                static_cast<double>(applied_delta) / seconds, counters_.applied_events, counters_.rejected_events,
                stats_.lists, cache_->size(), learner_.item_count());
+    if (quality_.figures().tested > 0) log_->info("live quality: {}", quality_.figures().Summary(config_.emitter.top_n));
   }
 
   Config config_;
   learner::Learner learner_;
+  LiveQuality quality_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::UserCache> cache_;
   std::unique_ptr<emitter::Emitter> emitter_;

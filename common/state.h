@@ -25,6 +25,7 @@ struct ItemRecord {
   std::string external_id;
   float bias = 0.0F;
   uint64_t count = 0;  // events seen for this item
+  float recency = 0.0F;  // log2 of the sum of 2^(ts / half-life) over its events (rpop)
   std::vector<float> embedding;
   // Co-occurrence with other items in users' recent histories, strongest kept.
   std::vector<std::pair<ItemId, float>> neighbors;

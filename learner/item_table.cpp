@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 namespace streamrec::learner {
@@ -25,11 +26,14 @@ ItemId ItemTable::Add(std::string_view external_id, std::span<const float> embed
   biases_.push_back(bias);
   counts_.push_back(0);
   neighbors_.emplace_back();
+  popularity_.push_back(0.0F);
+  log_popularity_.push_back(0.0F);
+  recency_.push_back(-1e30F);  // no events yet: below everything
   // Fenwick node i (1-based) covers counts (i - lowbit(i), i].
   const size_t i = size();
   fenwick_.push_back(Prefix(i - 1) - Prefix(i - LowBit(i)));
   if (count > 0) {
-    counts_.back() = count;
+    SetCount(i - 1, count);
     FenwickAdd(i - 1, count);
   }
   return id;
@@ -43,12 +47,16 @@ void ItemTable::Restore(const ItemRecord& record) {
     biases_.resize(index + 1, 0.0F);
     counts_.resize(index + 1, 0);
     neighbors_.resize(index + 1);
+    popularity_.resize(index + 1, 0.0F);
+    log_popularity_.resize(index + 1, 0.0F);
+    recency_.resize(index + 1, -1e30F);
   }
   external_ids_[index] = record.external_id;
   by_external_id_[record.external_id] = record.id;
   std::copy(record.embedding.begin(), record.embedding.end(), embeddings_.begin() + index * dim_);
   biases_[index] = record.bias;
-  counts_[index] = record.count;
+  SetCount(index, record.count);
+  recency_[index] = record.recency;
   neighbors_[index] = record.neighbors;
   std::sort(neighbors_[index].begin(), neighbors_[index].end());
   RebuildFenwick();
@@ -72,9 +80,23 @@ void ItemTable::AddCooccurrence(ItemId a, ItemId b, float weight, size_t max_nei
   std::sort(row.begin(), row.end());
 }
 
+void ItemTable::SetCount(size_t index, uint64_t count) {
+  counts_[index] = count;
+  popularity_[index] = static_cast<float>(count);
+  log_popularity_[index] = std::log1p(static_cast<float>(count));
+}
+
 void ItemTable::IncrementCount(ItemId id) {
-  ++counts_[id.value()];
+  SetCount(id.value(), counts_[id.value()] + 1);
   FenwickAdd(id.value(), 1);
+}
+
+void ItemTable::AddRecency(ItemId id, int64_t ts_ms, int64_t half_life_ms) {
+  // log2(2^a + 2^x) = max + log2(1 + 2^-(|a - x|)): exact order, never overflows.
+  const double x = static_cast<double>(ts_ms) / static_cast<double>(half_life_ms);
+  float& a = recency_[id.value()];
+  const double hi = std::max<double>(a, x);
+  a = static_cast<float>(hi + std::log2(1.0 + std::exp2(-std::abs(static_cast<double>(a) - x))));
 }
 
 void ItemTable::FenwickAdd(size_t index, uint64_t delta) {
@@ -118,6 +140,7 @@ ItemRecord ItemTable::ToRecord(ItemId id) const {
   r.external_id = external_ids_[id.value()];
   r.bias = biases_[id.value()];
   r.count = counts_[id.value()];
+  r.recency = recency_[id.value()];
   const float* e = &embeddings_[id.value() * dim_];
   r.embedding.assign(e, e + dim_);
   r.neighbors = neighbors_[id.value()];

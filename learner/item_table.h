@@ -37,6 +37,12 @@ class ItemTable {
   const std::string& external_id(ItemId id) const { return external_ids_[id.value()]; }
 
   void IncrementCount(ItemId id);
+  // Adds an event at `ts_ms` to the item's decayed popularity (log2 domain).
+  void AddRecency(ItemId id, int64_t ts_ms, int64_t half_life_ms);
+  // Per-item scores for the popularity kinds, aligned with the embeddings.
+  const float* popularity() const { return popularity_.data(); }      // count
+  const float* log_popularity() const { return log_popularity_.data(); }  // log(1 + count)
+  const float* recency() const { return recency_.data(); }
 
   using Neighbor = std::pair<ItemId, float>;
   // cooc(a, b) += weight; a row over 2 * max_neighbors keeps its max_neighbors strongest.
@@ -52,6 +58,7 @@ class ItemTable {
  private:
   void FenwickAdd(size_t index, uint64_t delta);
   void RebuildFenwick();
+  void SetCount(size_t index, uint64_t count);
   uint64_t Prefix(size_t n) const;  // sum of the first n counts
 
   size_t dim_;
@@ -60,6 +67,9 @@ class ItemTable {
   std::vector<uint64_t> counts_;
   std::vector<std::string> external_ids_;
   std::vector<std::vector<Neighbor>> neighbors_;
+  std::vector<float> popularity_;
+  std::vector<float> log_popularity_;
+  std::vector<float> recency_;
   std::unordered_map<std::string, ItemId> by_external_id_;
   std::vector<uint64_t> fenwick_;  // 1-based partial sums of counts_
   uint64_t total_count_ = 0;

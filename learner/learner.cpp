@@ -27,9 +27,31 @@ void FillGaussian(uint64_t key, float scale, std::span<float> out) {
 
 }  // namespace
 
+enum class Kind { kHybrid, kMf, kPop, kRpop, kIknn };
+
+Kind ParseKind(const std::string& name) {
+  if (name == "mf") return Kind::kMf;
+  if (name == "pop") return Kind::kPop;
+  if (name == "rpop") return Kind::kRpop;
+  if (name == "iknn") return Kind::kIknn;
+  return Kind::kHybrid;
+}
+
+// With kind iknn the co-occurrence must dominate; log-popularity (< ~20) only breaks its ties.
+constexpr float kIknnBoostWeight = 1e6F;
+
 struct Learner::Impl {
   explicit Impl(LearnerOptions opts)
-      : options(opts), items(static_cast<size_t>(opts.dim)), scratch(static_cast<size_t>(opts.dim)) {}
+      : options(opts),
+        kind(ParseKind(opts.model)),
+        items(static_cast<size_t>(opts.dim)),
+        scratch(static_cast<size_t>(opts.dim)) {}
+
+  bool Factorises() const { return kind == Kind::kHybrid || kind == Kind::kMf; }
+  float BoostWeight() const {
+    if (kind == Kind::kHybrid) return options.cooc_weight;
+    return kind == Kind::kIknn ? kIknnBoostWeight : 0.0F;
+  }
 
   void MarkDirty(ItemId id) {
     if (id.value() >= dirty_flags.size()) dirty_flags.resize(id.value() + 1, false);
@@ -85,6 +107,7 @@ struct Learner::Impl {
   }
 
   LearnerOptions options;
+  Kind kind;
   ItemTable items;
   std::vector<float> scratch;
   std::vector<float*> negative_ptrs;
@@ -125,9 +148,9 @@ void Learner::InitUser(std::string_view external_id, UserId id, UserRecord* user
                user->embedding);
 }
 
-void Learner::Observe(UserRecord* user, ItemId item, EventType type, uint64_t event_key) {
+void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_ms, uint64_t event_key) {
   Impl& m = *impl_;
-  const float weight = m.options.type_weights[static_cast<size_t>(type)];
+  const float weight = m.Factorises() ? m.options.type_weights[static_cast<size_t>(type)] : 0.0F;
   if (weight > 0) {
     m.SampleNegatives(item, event_key);
   } else {
@@ -148,6 +171,7 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, uint64_t ev
   if (weight != 0) SgdStep(params, m.scratch.data());
 
   m.items.IncrementCount(item);
+  m.items.AddRecency(item, ts_ms, m.options.recency_half_life_ms);
   m.MarkDirty(item);
   if (m.options.cooc_window > 0) m.CountCooccurrences(*user, item);
   for (ItemId neg : m.negative_ids) m.MarkDirty(neg);
@@ -156,13 +180,18 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, uint64_t ev
 }
 
 void Learner::QueryVector(const UserRecord& user, std::span<float> out) const {
-  std::copy(user.embedding.begin(), user.embedding.end(), out.begin());
+  if (impl_->Factorises()) {
+    std::copy(user.embedding.begin(), user.embedding.end(), out.begin());
+  } else {
+    std::fill(out.begin(), out.end(), 0.0F);  // popularity kinds score by the item term alone
+  }
 }
 
 void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const {
   Impl& m = *impl_;
   out->clear();
-  if (m.options.cooc_weight == 0 || m.options.cooc_window == 0) return;
+  const float boost_weight = m.BoostWeight();
+  if (boost_weight == 0 || m.options.cooc_window == 0) return;
   m.boost_acc.resize(m.items.size(), 0.0F);
   m.boost_touched.clear();
   const auto& h = user.history;
@@ -177,7 +206,7 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
     }
   }
   for (uint32_t c : m.boost_touched) {
-    out->emplace_back(ItemId(c), m.options.cooc_weight * m.boost_acc[c]);
+    out->emplace_back(ItemId(c), boost_weight * m.boost_acc[c]);
     m.boost_acc[c] = 0.0F;
   }
   if (out->size() > m.options.max_boosts) {
@@ -188,7 +217,16 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
   }
 }
 
-ItemMatrixView Learner::Items() const { return impl_->items.View(); }
+ItemMatrixView Learner::Items() const {
+  ItemMatrixView view = impl_->items.View();
+  switch (impl_->kind) {
+    case Kind::kPop: view.biases = impl_->items.popularity(); break;
+    case Kind::kRpop: view.biases = impl_->items.recency(); break;
+    case Kind::kIknn: view.biases = impl_->items.log_popularity(); break;
+    default: break;
+  }
+  return view;
+}
 size_t Learner::item_count() const { return impl_->items.size(); }
 const std::string& Learner::ItemExternalId(ItemId id) const { return impl_->items.external_id(id); }
 

@@ -40,9 +40,9 @@ class Learner {
   // Initialises a new user's record: deterministic embedding from the id string.
   void InitUser(std::string_view external_id, UserId id, UserRecord* user) const;
 
-  // Learns from one event. `event_key` must identify the event stably (for
-  // example hash(partition, offset)): it seeds the negative sampler.
-  void Observe(UserRecord* user, ItemId item, EventType type, uint64_t event_key);
+  // Learns from one event at event time `ts_ms`. `event_key` must identify the
+  // event stably (for example hash(partition, offset)): it seeds the negative sampler.
+  void Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_ms, uint64_t event_key);
 
   // The vector that items are scored against for this user (dim floats).
   void QueryVector(const UserRecord& user, std::span<float> out) const;
@@ -53,6 +53,8 @@ class Learner {
   // Replaces the contents of `out`.
   void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const;
 
+  // The item side of the configured model: embeddings and, as "biases", the
+  // per-item term of its score (the learned bias, or popularity for pop/rpop/iknn).
   ItemMatrixView Items() const;
   size_t item_count() const;
   const std::string& ItemExternalId(ItemId id) const;

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 
 #include "common/hash.h"
@@ -28,7 +29,7 @@ void Train(Learner* l, std::map<std::string, UserRecord>* users, int rounds) {
         auto [it, created] = users->try_emplace(uid);
         if (created) l->InitUser(uid, UserId(static_cast<uint32_t>(users->size())), &it->second);
         std::string iid = (group[0] == 'u' ? "a" : "b") + std::to_string((u + r) % 10);
-        l->Observe(&it->second, l->InternItem(iid), EventType::kView, ++key);
+        l->Observe(&it->second, l->InternItem(iid), EventType::kView, 0, ++key);
       }
     }
   }
@@ -85,8 +86,8 @@ TEST_CASE("restored items continue exactly like the originals") {
   for (auto it = records.rbegin(); it != records.rend(); ++it) restored.RestoreItem(*it);
   std::map<std::string, UserRecord> users2 = users;
   // Same next event on both: same result, including the sampled negatives.
-  original.Observe(&users["u1"], *original.FindItem("a1"), EventType::kPurchase, 999);
-  restored.Observe(&users2["u1"], *restored.FindItem("a1"), EventType::kPurchase, 999);
+  original.Observe(&users["u1"], *original.FindItem("a1"), EventType::kPurchase, 0, 999);
+  restored.Observe(&users2["u1"], *restored.FindItem("a1"), EventType::kPurchase, 0, 999);
   CHECK(users["u1"].embedding == users2["u1"].embedding);
   ItemMatrixView a = original.Items(), b = restored.Items();
   CHECK(std::equal(a.embeddings, a.embeddings + a.rows * a.dim, b.embeddings));
@@ -98,7 +99,7 @@ TEST_CASE("history keeps distinct recent items, bounded") {
   Learner l(opts);
   UserRecord u;
   l.InitUser("u", UserId(1), &u);
-  for (const char* item : {"x", "y", "x", "z", "w"}) l.Observe(&u, l.InternItem(item), EventType::kView, 1);
+  for (const char* item : {"x", "y", "x", "z", "w"}) l.Observe(&u, l.InternItem(item), EventType::kView, 0, 1);
   REQUIRE(u.history.size() == 3);
   CHECK(l.ItemExternalId(u.history[0]) == "x");
   CHECK(l.ItemExternalId(u.history[2]) == "w");
@@ -125,4 +126,33 @@ TEST_CASE("options are validated with clear messages") {
   CHECK(o.Validate().ok());
   o.dim = 2;
   CHECK(o.Validate().message().find("learner.dim") != std::string::npos);
+}
+
+TEST_CASE("baseline kinds serve through the same item view") {
+  for (const char* kind : {"pop", "rpop", "iknn"}) {
+    LearnerOptions o;
+    o.model = kind;
+    REQUIRE(o.Validate().ok());
+    Learner l(o);
+    UserRecord u;
+    l.InitUser("u", UserId(0), &u);
+    // "old" is popular long ago, "new" less popular but recent; "pair" follows "new".
+    for (int k = 0; k < 5; ++k) l.Observe(&u, l.InternItem("old"), EventType::kView, 0, k);
+    for (int k = 0; k < 3; ++k) l.Observe(&u, l.InternItem("new"), EventType::kView, 30LL * 24 * 3600 * 1000, 10 + k);
+    l.Observe(&u, l.InternItem("pair"), EventType::kView, 30LL * 24 * 3600 * 1000, 20);
+    std::vector<float> q(static_cast<size_t>(o.dim), 1.0F);
+    l.QueryVector(u, q);
+    CHECK(std::all_of(q.begin(), q.end(), [](float x) { return x == 0.0F; }));
+    ItemMatrixView v = l.Items();
+    const uint32_t old_id = l.FindItem("old")->value(), new_id = l.FindItem("new")->value();
+    INFO(kind);
+    if (std::string(kind) == "pop") CHECK(v.biases[old_id] > v.biases[new_id]);
+    if (std::string(kind) == "rpop") CHECK(v.biases[new_id] > v.biases[old_id]);
+    std::vector<std::pair<ItemId, float>> boosts;
+    l.Boosts(u, &boosts);
+    CHECK(boosts.empty() == (std::string(kind) != "iknn"));
+  }
+  LearnerOptions bad;
+  bad.model = "magic";
+  CHECK(bad.Validate().message().find("learner.model") != std::string::npos);
 }

@@ -6,6 +6,10 @@
 namespace streamrec::learner {
 
 Status LearnerOptions::Validate() const {
+  if (model != "hybrid" && model != "mf" && model != "pop" && model != "rpop" && model != "iknn") {
+    return Status::InvalidArgument("learner.model must be one of hybrid, mf, pop, rpop, iknn; got '" + model + "'");
+  }
+  if (recency_half_life_ms < 1000) return Status::InvalidArgument("learner.recency_half_life_ms must be >= 1000");
   if (dim < 4 || dim > 512) return Status::InvalidArgument("learner.dim must be in 4..512, got " + std::to_string(dim));
   if (!(learning_rate > 0 && learning_rate <= 1)) return Status::InvalidArgument("learner.learning_rate must be in (0, 1]");
   if (!(regularization >= 0 && regularization < 1)) return Status::InvalidArgument("learner.regularization must be in [0, 1)");

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "common/event.h"
 #include "common/status.h"
@@ -12,6 +13,16 @@ namespace streamrec::learner {
 // Online implicit-feedback matrix factorisation: score(u, i) = p_u . q_i + b_i,
 // logistic loss on each event and on `negatives` popularity-sampled items.
 struct LearnerOptions {
+  // What serves the lists (and what `streamrec eval` calls "model"):
+  //   hybrid  factorisation + co-occurrence boosts (default, best measured)
+  //   mf      factorisation alone
+  //   pop     all-time popularity           (the protocol's POP)
+  //   rpop    popularity decayed in event time with recency_half_life_ms (RPOP)
+  //   iknn    co-occurrence with the recent items, ties by popularity (IKNN-style)
+  // All kinds keep every signal up to date, so switching needs no rebuild.
+  std::string model = "hybrid";
+  // Half-life of the rpop decay in event time, ms. Default 7 days.
+  int64_t recency_half_life_ms = 7LL * 24 * 3600 * 1000;
   // Embedding dimension, 4..512. Default 32: more captures finer taste and
   // costs memory and scoring time linearly.
   int dim = 32;

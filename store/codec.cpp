@@ -89,6 +89,7 @@ std::string EncodeItem(const ItemRecord& r) {
   out.append(r.external_id);
   Put<float>(&out, r.bias);
   Put<uint64_t>(&out, r.count);
+  Put<float>(&out, r.recency);
   PutFloats(&out, r.embedding);
   Put<uint32_t>(&out, static_cast<uint32_t>(r.neighbors.size()));
   for (const auto& [id, weight] : r.neighbors) {
@@ -107,7 +108,8 @@ bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
   r->external_id.assign(in.substr(0, len));
   in.remove_prefix(len);
   uint32_t n = 0;
-  if (!Get(&in, &r->bias) || !Get(&in, &r->count) || !GetFloats(&in, &r->embedding) || !Get(&in, &n) ||
+  if (!Get(&in, &r->bias) || !Get(&in, &r->count) || !Get(&in, &r->recency) || !GetFloats(&in, &r->embedding) ||
+      !Get(&in, &n) ||
       in.size() != n * 8ULL) {
     return false;
   }

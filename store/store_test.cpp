@@ -36,6 +36,7 @@ ItemRecord MakeItem(uint32_t id, const std::string& ext) {
   i.external_id = ext;
   i.bias = 0.25F;
   i.count = 7;
+  i.recency = 2812.5F;
   i.embedding = {1.0F, 2.0F, 3.0F, 4.0F};
   i.neighbors = {{ItemId(9), 2.5F}, {ItemId(4), 1.0F}};
   return i;
@@ -86,6 +87,7 @@ TEST_CASE("store: write, reopen, read back") {
   CHECK(items[1].external_id == "y\xff");
   CHECK(items[1].embedding == MakeItem(1, "").embedding);
   CHECK(items[1].neighbors == MakeItem(1, "").neighbors);
+  CHECK(items[1].recency == 2812.5F);
   Offsets offsets;
   REQUIRE(s->ReadOffsets(&offsets).ok());
   CHECK(offsets.at({"events", 2}) == 100);
