@@ -46,7 +46,9 @@ void AddBroker(CLI::App& app, BrokerArgs& a) {
   CLI::App* c = app.add_subcommand("broker", "Run the embedded Kafka broker (librdkafka mock cluster) alone.");
   c->footer(
       "Creates the topics events, events.dlq and recommendations. The first line printed is the\n"
-      "bootstrap address (127.0.0.1:PORT). In memory only: data is gone when it stops.");
+      "bootstrap address (127.0.0.1:PORT). In memory only: data is gone when it stops, and each\n"
+      "partition keeps only its newest ~5 MB (librdkafka's mock log): consume while producing,\n"
+      "or use more partitions, for longer streams. No log compaction.");
   c->add_option("--partitions", a.partitions, "Partitions per topic")->capture_default_str();
   c->add_option("--brokers", a.brokers, "Number of mock brokers (1..9)")->capture_default_str();
 }

@@ -63,7 +63,11 @@ class Pipeline::Impl : public kafka::PositionProvider {
     // A 10 s session (Kafka's pre-3.0 default) lets a replacement member take
     // over a crashed one's partitions quickly; override in consumer_properties.
     iopts.consumer_properties = ClientProperties(
-        config_.kafka, kafka::Merge({{"group.id", config_.kafka.group_id}, {"session.timeout.ms", "10000"}},
+        config_.kafka, kafka::Merge({{"group.id", config_.kafka.group_id},
+                                     {"session.timeout.ms", "10000"},
+                                     // A stored offset the broker no longer has (retention ran past it):
+                                     // resume at the oldest event still there, never silently at the end.
+                                     {"auto.offset.reset", "earliest"}},
                                     config_.kafka.consumer_properties));
     iopts.producer_properties = eopts.producer_properties;
     iopts.events_topic = config_.kafka.events_topic;

@@ -1,6 +1,7 @@
 // EmbeddedBroker: librdkafka's mock cluster, a real Kafka protocol endpoint on
 // a loopback port, in memory. For demos, tests and `streamrec broker`.
-// Limits: no persistence, no log compaction; consumer groups work.
+// Limits: no persistence, no log compaction, and each partition keeps only its
+// newest ~5 MB (older messages are dropped as if by retention); consumer groups work.
 #pragma once
 
 #include <memory>

@@ -198,20 +198,32 @@ Status Store::Commit(const CommitBatch& batch) {
 Status Store::Summarize(StateSummary* out) {
   STREAMREC_RETURN_IF_ERROR(ReadCounters(&out->counters));
   STREAMREC_RETURN_IF_ERROR(ReadOffsets(&out->offsets));
+  // Only what the model learned goes into the checksum: embeddings and biases.
+  // Counters such as a user's list seq depend on how events fell into batches.
   uint64_t hash = 0xcbf29ce484222325ULL;
-  auto scan = [&](rocksdb::ColumnFamilyHandle* cf, uint64_t* count) -> Status {
-    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), cf));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      hash = Fnv1a64(it->key().ToStringView(), hash);
-      hash = Fnv1a64(it->value().ToStringView(), hash);
-      ++*count;
-    }
-    return FromRocks(it->status(), "scanning state");
+  auto hash_floats = [&](std::string_view key, const std::vector<float>& v) {
+    hash = Fnv1a64(key, hash);
+    hash = Fnv1a64(std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)), hash);
   };
   out->users = 0;
   out->items = 0;
-  STREAMREC_RETURN_IF_ERROR(scan(impl_->users(), &out->users));
-  STREAMREC_RETURN_IF_ERROR(scan(impl_->items(), &out->items));
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->users()));
+  UserRecord user;
+  for (it->SeekToFirst(); it->Valid(); it->Next(), ++out->users) {
+    if (!codec::DecodeUser(it->value().ToStringView(), &user)) return Status::Corruption("undecodable user record");
+    hash_floats(it->key().ToStringView(), user.embedding);
+  }
+  STREAMREC_RETURN_IF_ERROR(FromRocks(it->status(), "scanning users"));
+  it.reset(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->items()));
+  ItemRecord item;
+  for (it->SeekToFirst(); it->Valid(); it->Next(), ++out->items) {
+    if (!codec::DecodeItem(it->key().ToStringView(), it->value().ToStringView(), &item)) {
+      return Status::Corruption("undecodable item record");
+    }
+    item.embedding.push_back(item.bias);
+    hash_floats(it->key().ToStringView(), item.embedding);
+  }
+  STREAMREC_RETURN_IF_ERROR(FromRocks(it->status(), "scanning items"));
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
   out->checksum = hex;

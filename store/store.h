@@ -68,7 +68,7 @@ struct StateSummary {
   Offsets offsets;
   uint64_t users = 0;
   uint64_t items = 0;
-  std::string checksum;  // hex of a hash over every user and item record
+  std::string checksum;  // hex of a hash over every user and item embedding (and item bias)
 };
 
 class Store {

@@ -86,9 +86,11 @@ def run_pipeline(bootstrap, data_dir, idle_ms=2500, extra=(), timeout=300):
 
 
 def state(data_dir):
-    out = subprocess.run([STREAMREC, "state", "--data-dir", data_dir, "--json"],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
-    return json.loads(out)
+    res = subprocess.run([STREAMREC, "state", "--data-dir", data_dir, "--json"],
+                         capture_output=True, text=True, timeout=60)
+    if res.returncode != 0:
+        raise RuntimeError(f"streamrec state failed: {res.stderr.strip()}")
+    return json.loads(res.stdout)
 
 
 def generate(work, users, items, events, seed=7):
