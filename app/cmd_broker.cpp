@@ -1,6 +1,8 @@
-#include <chrono>
+#include <poll.h>
+#include <unistd.h>
+
 #include <iostream>
-#include <thread>
+#include <sstream>
 
 #include "app/commands.h"
 #include "app/topics.h"
@@ -8,6 +10,48 @@
 #include "kafka/embedded_broker.h"
 
 namespace streamrec::app {
+namespace {
+
+// One fault-injection command from stdin: "down ID", "up ID", "error API CODE COUNT".
+Status Execute(const std::string& line, kafka::EmbeddedBroker* broker) {
+  std::istringstream in(line);
+  std::string verb;
+  in >> verb;
+  int a = 0, b = 0, c = 0;
+  if ((verb == "down" || verb == "up") && (in >> a)) return broker->SetBrokerDown(a, verb == "down");
+  if (verb == "error" && (in >> a >> b >> c)) return broker->PushRequestErrors(a, b, c);
+  return Status::InvalidArgument("unknown command '" + line + "' (down ID | up ID | error API CODE COUNT)");
+}
+
+// Serves stdin commands until `stop`; stdin at EOF is simply no longer read.
+void ServeCommands(kafka::EmbeddedBroker* broker, const std::atomic<bool>& stop) {
+  auto log = ModuleLogger("broker");
+  bool open = true;
+  std::string buffer;
+  while (!stop.load()) {
+    pollfd fd{STDIN_FILENO, POLLIN, 0};
+    if (!open || poll(&fd, 1, 100) <= 0) {
+      if (!open) usleep(100000);
+      continue;
+    }
+    char chunk[256];
+    const ssize_t n = read(STDIN_FILENO, chunk, sizeof chunk);
+    if (n <= 0) {
+      open = false;
+      continue;
+    }
+    buffer.append(chunk, static_cast<size_t>(n));
+    for (size_t eol; (eol = buffer.find('\n')) != std::string::npos; buffer.erase(0, eol + 1)) {
+      const std::string line = buffer.substr(0, eol);
+      if (line.empty()) continue;
+      Status s = Execute(line, broker);
+      log->info("command '{}': {}", line, s.ToString());
+      std::cout << (s.ok() ? "ok" : "error: " + s.message()) << std::endl;
+    }
+  }
+}
+
+}  // namespace
 
 int CmdBroker(const BrokerArgs& args, const std::atomic<bool>& stop) {
   if (args.partitions < 1 || args.partitions > 1024) {
@@ -31,7 +75,7 @@ int CmdBroker(const BrokerArgs& args, const std::atomic<bool>& stop) {
   std::cout << broker->bootstrap() << std::endl;
   ModuleLogger("broker")->info("embedded broker ready at {} (topics with {} partitions); Ctrl-C stops it",
                                broker->bootstrap(), args.partitions);
-  while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ServeCommands(broker.get(), stop);
   ModuleLogger("broker")->info("stopping");
   return 0;
 }

@@ -48,7 +48,10 @@ void AddBroker(CLI::App& app, BrokerArgs& a) {
       "Creates the topics events, events.dlq and recommendations. The first line printed is the\n"
       "bootstrap address (127.0.0.1:PORT). In memory only: data is gone when it stops, and each\n"
       "partition keeps only its newest ~5 MB (librdkafka's mock log): consume while producing,\n"
-      "or use more partitions, for longer streams. No log compaction.");
+      "or use more partitions, for longer streams. No log compaction.\n"
+      "Fault injection for tests, one command per line on stdin (answered 'ok' or 'error: ...'):\n"
+      "  down ID | up ID            take mock broker ID (1-based) down or bring it back\n"
+      "  error API CODE COUNT       fail the next COUNT requests of Kafka API key API with CODE");
   c->add_option("--partitions", a.partitions, "Partitions per topic")->capture_default_str();
   c->add_option("--brokers", a.brokers, "Number of mock brokers (1..9)")->capture_default_str();
 }

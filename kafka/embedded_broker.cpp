@@ -3,6 +3,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <vector>
+
 namespace streamrec::kafka {
 
 struct EmbeddedBroker::Impl {
@@ -51,6 +53,13 @@ Status EmbeddedBroker::SetBrokerDown(int id, bool down) {
   rd_kafka_resp_err_t err = down ? rd_kafka_mock_broker_set_down(impl_->cluster, id)
                                  : rd_kafka_mock_broker_set_up(impl_->cluster, id);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return Status::InvalidArgument(rd_kafka_err2str(err));
+  return Status::Ok();
+}
+
+Status EmbeddedBroker::PushRequestErrors(int api_key, int error_code, int count) {
+  if (count < 1 || count > 10000) return Status::InvalidArgument("error count must be in 1..10000");
+  std::vector<rd_kafka_resp_err_t> errors(static_cast<size_t>(count), static_cast<rd_kafka_resp_err_t>(error_code));
+  rd_kafka_mock_push_request_errors_array(impl_->cluster, static_cast<int16_t>(api_key), errors.size(), errors.data());
   return Status::Ok();
 }
 

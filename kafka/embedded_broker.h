@@ -26,6 +26,10 @@ class EmbeddedBroker {
   // Fault injection for tests: takes broker `id` (1-based) down or up.
   [[nodiscard]] Status SetBrokerDown(int id, bool down);
 
+  // Fault injection: the next `count` requests of Kafka API `api_key` (0 Produce,
+  // 1 Fetch, 8 OffsetCommit, 11 JoinGroup, ...) fail with Kafka error `error_code`.
+  [[nodiscard]] Status PushRequestErrors(int api_key, int error_code, int count);
+
  private:
   struct Impl;
   explicit EmbeddedBroker(std::unique_ptr<Impl> impl);

@@ -26,10 +26,16 @@ class Broker:
     """`streamrec broker` as a child process."""
 
     def __init__(self, partitions=4):
-        self.proc = subprocess.Popen([STREAMREC, "broker", "--partitions", str(partitions)],
+        self.proc = subprocess.Popen([STREAMREC, "broker", "--partitions", str(partitions)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.bootstrap = self.proc.stdout.readline().strip()
         assert self.bootstrap.startswith("127.0.0.1:"), f"unexpected first line {self.bootstrap!r}"
+
+    def command(self, line):
+        """A fault-injection command (see `streamrec broker --help`); returns its answer."""
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
 
     def stop(self):
         self.proc.terminate()
@@ -49,12 +55,17 @@ class WorkDir:
 
 def produce(bootstrap, messages, topic="events"):
     """Sends (key, value) pairs with kafka-python; values are str or bytes."""
-    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    # Retries keep the order per partition with one request in flight; every send is confirmed.
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, retries=10,
+                      max_in_flight_requests_per_connection=1)
+    futures = []
     for key, value in messages:
         v = value.encode() if isinstance(value, str) else value
         k = key.encode() if isinstance(key, str) else key
-        p.send(topic, key=k, value=v)
+        futures.append(p.send(topic, key=k, value=v))
     p.flush(timeout=60)
+    for f in futures:
+        f.get(timeout=60)  # raises if a message was not delivered
     p.close()
 
 

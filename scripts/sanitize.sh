@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds with sanitizers and runs the test suite under them:
+#   scripts/sanitize.sh address   # ASan + UBSan (default)
+#   scripts/sanitize.sh thread    # TSan
+# Extra arguments go to ctest (e.g. -L unit). Build trees: build-asan/, build-tsan/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-address}
+shift || true
+case "$kind" in
+  address) dir=build-asan ;;
+  thread) dir=build-tsan ;;
+  *) echo "usage: $0 [address|thread] [ctest args...]"; exit 2 ;;
+esac
+./scripts/install-deps.sh
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTREAMREC_SANITIZE="$kind" >/dev/null
+cmake --build "$dir" --parallel "$(nproc)"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+ctest --test-dir "$dir" --output-on-failure --timeout 1800 "$@"

@@ -1,0 +1,76 @@
+"""Broker faults: the embedded broker goes down for 10 s mid-stream, then injects
+request errors into Produce and Fetch. The pipeline must wait, recover by itself,
+lose and double nothing, and publish lists again afterwards."""
+
+import json
+import signal
+import subprocess
+import time
+
+import harness
+from harness import log
+
+
+def as_messages(events):
+    return [(e["user_id"], json.dumps(e)) for e in events]
+
+
+def wait_for(path, text, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        with open(path) as f:
+            if text in f.read():
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def main():
+    t = harness.Checks()
+    work = harness.WorkDir("faults")
+    broker = harness.Broker(partitions=2)
+    try:
+        events, _ = harness.generate(work, users=2000, items=1000, events=30000)
+        first, second = events[:20000], events[20000:]
+        harness.produce(broker.bootstrap, as_messages(first))
+        run_log = work("run.log")
+        run = subprocess.Popen([harness.STREAMREC, "run", "--bootstrap", broker.bootstrap, "--data-dir", work("data"),
+                                *harness.FAST_GROUP, "--set", "log_level=info"],
+                               stdout=subprocess.DEVNULL, stderr=open(run_log, "w"))
+        t.check(wait_for(run_log, "assigned events/"), "pipeline joined the group")
+        time.sleep(0.5)
+
+        t.check(broker.command("down 1") == "ok", "broker taken down")
+        outage_start = time.time()
+        time.sleep(10)
+        t.check(broker.command("up 1") == "ok", f"broker back after {time.time() - outage_start:.1f} s")
+        # Then transient request errors: NOT_LEADER_FOR_PARTITION (6) on Produce and Fetch,
+        # REQUEST_TIMED_OUT (7) on OffsetCommit.
+        answers = [broker.command(c) for c in ("error 0 6 3", "error 1 6 3", "error 8 7 3")]
+        t.check(answers == ["ok"] * 3, "request errors injected")
+        phase2_start = harness.end_offsets(broker.bootstrap)
+        harness.produce(broker.bootstrap, as_messages(second))
+        time.sleep(15)
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=60)
+        t.check(run.returncode == 0, f"clean exit after the faults (code {run.returncode})")
+        res = harness.run_pipeline(broker.bootstrap, work("data"))
+        st = harness.state(work("data"))
+        t.check(st["applied_events"] == len(events), f"applied {st['applied_events']} == {len(events)}: nothing lost or doubled")
+        t.check(st["offsets"] == harness.end_offsets(broker.bootstrap), "offsets at the end of the log")
+        t.check(st["rejected_events"] == 0, "no message rejected")
+
+        after = 0
+        for m in harness.consume_all(broker.bootstrap, "recommendations"):
+            p = json.loads(m["payload"])
+            key = f"events/{p['source']['partition']}"
+            after += p["source"]["offset"] >= phase2_start.get(key, 0)
+        t.check(after > 100, f"lists published for events after the outage: {after}")
+    finally:
+        broker.stop()
+        work.cleanup()
+    t.finish()
+
+
+if __name__ == "__main__":
+    main()
