@@ -38,8 +38,9 @@ TEST_CASE("messages round-trip through the embedded broker and resume at provide
   std::unique_ptr<Producer> producer;
   REQUIRE(Producer::Create(popts, &producer).ok());
   for (int i = 0; i < 40; ++i) {
-    Header h{"n", std::to_string(i)};
-    REQUIRE(producer->Produce("t", "k", std::to_string(i), {&h, 1}, i % 2).ok());
+    const std::string n = std::to_string(i);
+    Header h{"n", n};
+    REQUIRE(producer->Produce("t", "k", n, {&h, 1}, i % 2).ok());
   }
   REQUIRE(producer->Flush(10000).ok());
   CHECK(producer->delivered() == 40);

@@ -76,6 +76,7 @@ struct Store::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, users, history, items, meta
   rocksdb::WriteOptions write_options;
+  bool needs_resume = false;
 };
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -192,7 +193,14 @@ Status Store::Commit(const CommitBatch& batch) {
   wb.Put(impl_->meta(), "applied_events", codec::EncodeU64(batch.counters.applied_events));
   wb.Put(impl_->meta(), "rejected_events", codec::EncodeU64(batch.counters.rejected_events));
   wb.Put(impl_->meta(), "next_user_id", codec::EncodeU64(batch.counters.next_user_id));
-  return FromRocks(impl_->db->Write(impl_->write_options, &wb), "committing batch");
+  if (impl_->needs_resume) {
+    // After an I/O error (a full disk) RocksDB refuses writes until told to resume.
+    STREAMREC_RETURN_IF_ERROR(FromRocks(impl_->db->Resume(), "resuming after an I/O error"));
+    impl_->needs_resume = false;
+  }
+  Status s = FromRocks(impl_->db->Write(impl_->write_options, &wb), "committing batch");
+  if (s.code() == StatusCode::kIOError) impl_->needs_resume = true;
+  return s;
 }
 
 Status Store::Summarize(StateSummary* out) {

@@ -124,9 +124,12 @@ TEST_CASE("store: state and offsets survive SIGKILL together") {
   const std::string path = FreshDir("kill");
   std::mt19937 rng(1);
   for (int round = 0; round < 5; ++round) {
+    int ready[2];
+    REQUIRE(pipe(ready) == 0);
     pid_t child = fork();
     REQUIRE(child >= 0);
     if (child == 0) {
+      close(ready[0]);
       StoreOptions o;
       o.path = path;
       std::unique_ptr<Store> s;
@@ -142,9 +145,18 @@ TEST_CASE("store: state and offsets survive SIGKILL together") {
         b.offsets[{"events", 0}] = next;
         b.counters.applied_events = static_cast<uint64_t>(next);
         if (!s->Commit(b).ok()) _exit(5);
+        if (ready[1] >= 0) {  // tell the parent the first commit is done
+          (void)!write(ready[1], "x", 1);
+          close(ready[1]);
+          ready[1] = -1;
+        }
       }
     }
-    usleep(50000 + rng() % 200000);
+    close(ready[1]);
+    char byte = 0;
+    REQUIRE(read(ready[0], &byte, 1) == 1);  // killed only once it has committed something
+    close(ready[0]);
+    usleep(rng() % 200000);
     kill(child, SIGKILL);
     int status = 0;
     waitpid(child, &status, 0);

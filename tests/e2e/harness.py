@@ -69,6 +69,22 @@ def produce(bootstrap, messages, topic="events"):
     p.close()
 
 
+def as_messages(events):
+    """Event dicts as (key = user id, JSON value) pairs for produce()."""
+    return [(e["user_id"], json.dumps(e)) for e in events]
+
+
+def wait_for_text(path, text, timeout=60):
+    """True once `text` appears in the file at `path` (a child's log), False after `timeout` s."""
+    end = time.time() + timeout
+    while time.time() < end:
+        with open(path) as f:
+            if text in f.read():
+                return True
+        time.sleep(0.1)
+    return False
+
+
 def end_offsets(bootstrap, topic="events"):
     c = KafkaConsumer(bootstrap_servers=bootstrap)
     parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic)]

@@ -44,17 +44,6 @@ def produce_paced(bootstrap, path, done):
     done.set()
 
 
-def wait_assigned(log_path, timeout=30):
-    """Until the restarted instance owns its partition again (it rejoins the group first)."""
-    end = time.time() + timeout
-    while time.time() < end:
-        with open(log_path) as f:
-            if "assigned events/0" in f.read():
-                return
-        time.sleep(0.1)
-    raise RuntimeError("restarted instance was not assigned its partition")
-
-
 def main():
     t = harness.Checks()
     work = harness.WorkDir("crash")
@@ -83,7 +72,8 @@ def main():
             kills += 1
             log_path = work(f"crash{kills}.log")
             crashy = subprocess.Popen(crash_cmd, stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
-            wait_assigned(log_path)
+            if not harness.wait_for_text(log_path, "assigned events/0", timeout=30):
+                raise RuntimeError("restarted instance was not assigned its partition")
         producer.join()
         log(f"{kills} kills done; stream complete")
         time.sleep(10)

@@ -11,18 +11,6 @@ import harness
 from harness import log
 
 
-def as_messages(events):
-    return [(e["user_id"], json.dumps(e)) for e in events]
-
-
-def wait_for(path, text, timeout=60):
-    end = time.time() + timeout
-    while time.time() < end:
-        with open(path) as f:
-            if text in f.read():
-                return True
-        time.sleep(0.2)
-    return False
 
 
 def main():
@@ -32,12 +20,12 @@ def main():
     try:
         events, _ = harness.generate(work, users=2000, items=1000, events=30000)
         first, second = events[:20000], events[20000:]
-        harness.produce(broker.bootstrap, as_messages(first))
+        harness.produce(broker.bootstrap, harness.as_messages(first))
         run_log = work("run.log")
         run = subprocess.Popen([harness.STREAMREC, "run", "--bootstrap", broker.bootstrap, "--data-dir", work("data"),
                                 *harness.FAST_GROUP, "--set", "log_level=info"],
                                stdout=subprocess.DEVNULL, stderr=open(run_log, "w"))
-        t.check(wait_for(run_log, "assigned events/"), "pipeline joined the group")
+        t.check(harness.wait_for_text(run_log, "assigned events/"), "pipeline joined the group")
         time.sleep(0.5)
 
         t.check(broker.command("down 1") == "ok", "broker taken down")
@@ -49,7 +37,7 @@ def main():
         answers = [broker.command(c) for c in ("error 0 6 3", "error 1 6 3", "error 8 7 3")]
         t.check(answers == ["ok"] * 3, "request errors injected")
         phase2_start = harness.end_offsets(broker.bootstrap)
-        harness.produce(broker.bootstrap, as_messages(second))
+        harness.produce(broker.bootstrap, harness.as_messages(second))
         time.sleep(15)
         run.send_signal(signal.SIGTERM)
         run.wait(timeout=60)

@@ -22,9 +22,6 @@ MALFORMED = [
 ]
 
 
-def as_messages(events):
-    return [(e["user_id"], json.dumps(e)) for e in events]
-
 
 def latest_lists(recs):
     """user -> (seq, list payload) of the highest seq; also checks seq grows per user."""
@@ -48,7 +45,7 @@ def main():
         first, second = events[:20000], events[20000:]
 
         # Phase 1: valid events with malformed ones interleaved.
-        msgs = as_messages(first)
+        msgs = harness.as_messages(first)
         for k, (key, value, _) in enumerate(MALFORMED):
             msgs.insert(1000 + k * 2500, (key, value))
         harness.produce(broker.bootstrap, msgs)
@@ -94,14 +91,14 @@ def main():
         paced = subprocess.Popen([harness.STREAMREC, "run", "--bootstrap", broker.bootstrap, "--data-dir", data,
                                   *harness.FAST_GROUP], stderr=subprocess.PIPE, text=True)
         time.sleep(6)  # let it join the group
-        harness.produce(broker.bootstrap, as_messages(second[:5000]))
+        harness.produce(broker.bootstrap, harness.as_messages(second[:5000]))
         time.sleep(2)
         paced.send_signal(signal.SIGTERM)
         _, err = paced.communicate(timeout=60)
         t.check(paced.returncode == 0, f"SIGTERM: clean exit (code {paced.returncode})")
         mid = harness.state(data)["applied_events"]
         log(f"applied after SIGTERM: {mid}")
-        harness.produce(broker.bootstrap, as_messages(second[5000:]))
+        harness.produce(broker.bootstrap, harness.as_messages(second[5000:]))
         res = harness.run_pipeline(broker.bootstrap, data)
         st = harness.state(data)
         t.check(st["applied_events"] == len(events), f"after restart applied {st['applied_events']} == {len(events)}")
