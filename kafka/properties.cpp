@@ -6,12 +6,12 @@ namespace streamrec::kafka {
 
 Properties Merge(const Properties& base, const Properties& overrides) {
   Properties out = base;
-  for (const auto& [name, value] : overrides) {
-    auto it = std::find_if(out.begin(), out.end(), [&](const auto& p) { return p.first == name; });
+  for (const auto& entry : overrides) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& p) { return p.first == entry.first; });
     if (it != out.end()) {
-      it->second = value;
+      it->second = entry.second;
     } else {
-      out.emplace_back(name, value);
+      out.push_back(entry);
     }
   }
   return out;
