@@ -73,12 +73,15 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
     std::erase_if(assigned, [&](const TopicPartition& tp) {
       return !cooperative || std::find(revoked.begin(), revoked.end(), tp) != revoked.end();
     });
-    revoked_since_poll = true;
+    revoked_since_poll.insert(revoked_since_poll.end(), revoked.begin(), revoked.end());
     for (const auto& tp : revoked) log->info("revoked {}/{}", tp.topic, tp.partition);
   }
 
-  bool Owns(const Message& m) const {
-    return std::any_of(assigned.begin(), assigned.end(), [&](const TopicPartition& tp) {
+  // Messages polled before their partition was revoked must go, even if the
+  // partition came straight back: it resumes from the stored offset, so they
+  // would be delivered again.
+  bool WasRevoked(const Message& m) const {
+    return std::any_of(revoked_since_poll.begin(), revoked_since_poll.end(), [&](const TopicPartition& tp) {
       return tp.partition == m.partition() && tp.topic == m.topic();
     });
   }
@@ -86,7 +89,7 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
   PositionProvider* provider = nullptr;
   internal::LogEventCb events;
   std::vector<TopicPartition> assigned;
-  bool revoked_since_poll = false;
+  std::vector<TopicPartition> revoked_since_poll;
   bool closed = false;
   std::shared_ptr<spdlog::logger> log = ModuleLogger("kafka");
   std::unique_ptr<RdKafka::KafkaConsumer> handle;  // last: destroyed first
@@ -127,11 +130,11 @@ Status Consumer::PollBatch(size_t max_messages, int timeout_ms, std::vector<Mess
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     const int wait_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
     std::unique_ptr<RdKafka::Message> m(impl_->handle->consume(wait_ms));
-    if (impl_->revoked_since_poll) {
-      impl_->revoked_since_poll = false;
+    if (!impl_->revoked_since_poll.empty()) {
       auto it = std::remove_if(out->begin() + static_cast<std::ptrdiff_t>(first), out->end(),
-                               [&](const Message& msg) { return !impl_->Owns(msg); });
+                               [&](const Message& msg) { return impl_->WasRevoked(msg); });
       out->erase(it, out->end());
+      impl_->revoked_since_poll.clear();
     }
     if (m->err() == RdKafka::ERR_NO_ERROR) {
       out->push_back(Wrap(std::move(m)));

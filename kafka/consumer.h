@@ -4,7 +4,8 @@
 // On every assignment the PositionProvider says where each partition resumes
 // (exactly-once state: the offsets stored with the state). Messages of a
 // revoked partition that were polled but not yet returned are dropped, so a
-// caller never applies a message from a partition it no longer owns.
+// caller never applies a message from a partition it no longer owns, nor one
+// it will be given again after the partition comes back.
 //
 // Thread-safety: one thread owns a Consumer; the provider is called on that
 // thread, from inside Poll().
