@@ -25,9 +25,10 @@ LiveQuality::LiveQuality(const learner::Learner* learner, size_t n, double sampl
 void LiveQuality::TestBeforeLearning(const UserRecord& user, std::string_view item, EventType type,
                                      uint64_t event_key) {
   if (sample_ <= 0 || user.events == 0) return;  // first events of a user are not scored
+  // The cheap sampling decision first: the other checks cost a lookup and a history scan.
+  if (static_cast<double>(Mix64(event_key) % 1000000) >= sample_ * 1e6) return;
   std::optional<ItemId> target = learner_->FindItem(item);
   if (target && std::find(user.history.begin(), user.history.end(), *target) != user.history.end()) return;
-  if (static_cast<double>(Mix64(event_key) % 1000000) >= sample_ * 1e6) return;
   query_.resize(user.embedding.size());
   learner_->QueryVector(user, query_);
   learner_->Boosts(user, &boosts_);
