@@ -48,13 +48,14 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
     const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       for (auto* p : parts) p->set_offset(provider->ResumeOffset({p->topic(), p->partition()}));
-      RdKafka::Error* e = nullptr;
+      std::string error;
       if (cooperative) {
-        e = consumer->incremental_assign(parts);
-      } else {
-        (void)consumer->assign(parts);
+        std::unique_ptr<RdKafka::Error> e(consumer->incremental_assign(parts));
+        if (e) error = e->str();
+      } else if (RdKafka::ErrorCode code = consumer->assign(parts); code != RdKafka::ERR_NO_ERROR) {
+        error = RdKafka::err2str(code);
       }
-      delete e;
+      if (!error.empty()) log->error("assigning {} partitions failed: {}", parts.size(), error);
       for (const auto* p : parts) {
         TopicPartition tp{p->topic(), p->partition()};
         if (std::find(assigned.begin(), assigned.end(), tp) == assigned.end()) assigned.push_back(tp);
