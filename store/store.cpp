@@ -3,6 +3,8 @@
 #include <cstdio>
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -39,6 +41,48 @@ bool ParseOffsetKey(std::string_view key, OffsetKey* out) {
   return true;
 }
 
+// Fails every write while faults->fail_writes is set (tests: a full disk).
+class FaultyWritableFile : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  FaultyWritableFile(std::unique_ptr<rocksdb::FSWritableFile> file, std::shared_ptr<StoreFaults> faults)
+      : FSWritableFileOwnerWrapper(std::move(file)), faults_(std::move(faults)) {}
+
+  rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                           rocksdb::IODebugContext* dbg) override {
+    if (faults_->fail_writes) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
+    return FSWritableFileOwnerWrapper::Append(data, o, dbg);
+  }
+  rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                           const rocksdb::DataVerificationInfo& info, rocksdb::IODebugContext* dbg) override {
+    if (faults_->fail_writes) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
+    return FSWritableFileOwnerWrapper::Append(data, o, info, dbg);
+  }
+
+ private:
+  std::shared_ptr<StoreFaults> faults_;
+};
+
+class FaultyFileSystem : public rocksdb::FileSystemWrapper {
+ public:
+  explicit FaultyFileSystem(std::shared_ptr<StoreFaults> faults)
+      : FileSystemWrapper(rocksdb::FileSystem::Default()), faults_(std::move(faults)) {}
+
+  const char* Name() const override { return "StreamrecFaultyFileSystem"; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* out,
+                                    rocksdb::IODebugContext* dbg) override {
+    if (faults_->fail_writes) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->NewWritableFile(name, o, &file, dbg);
+    if (s.ok()) *out = std::make_unique<FaultyWritableFile>(std::move(file), faults_);
+    return s;
+  }
+
+ private:
+  std::shared_ptr<StoreFaults> faults_;
+};
+
 }  // namespace
 
 Status StoreOptions::Validate() const {
@@ -73,6 +117,7 @@ struct Store::Impl {
   }
 
   StoreOptions options;
+  std::unique_ptr<rocksdb::Env> env;  // only with injected faults; outlives db
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, users, history, items, meta
   rocksdb::WriteOptions write_options;
@@ -102,6 +147,10 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->write_options.sync = options.sync_writes;
+  if (options.faults) {
+    impl->env = rocksdb::NewCompositeEnv(std::make_shared<FaultyFileSystem>(options.faults));
+    db_options.env = impl->env.get();
+  }
   rocksdb::DB* raw = nullptr;
   STREAMREC_RETURN_IF_ERROR(
       FromRocks(rocksdb::DB::Open(db_options, options.path, families, &impl->handles, &raw), "opening " + options.path));

@@ -13,6 +13,7 @@
 // Summary() only on a store no one writes to.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -26,6 +27,12 @@
 #include "common/status.h"
 
 namespace streamrec::store {
+
+// Fault injection for tests: while `fail_writes` is set, every file write of
+// the store fails as a full disk would ("No space left on device").
+struct StoreFaults {
+  std::atomic<bool> fail_writes{false};
+};
 
 struct StoreOptions {
   std::string path = "streamrec-data";
@@ -41,6 +48,8 @@ struct StoreOptions {
   size_t block_cache_mb = 256;
   // RocksDB memtable size, MiB, 4..4096. Default 64.
   size_t write_buffer_mb = 64;
+  // Tests only: injected write failures. Null (the default) in production.
+  std::shared_ptr<StoreFaults> faults;
 
   [[nodiscard]] Status Validate() const;
 };

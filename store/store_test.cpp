@@ -209,3 +209,51 @@ TEST_CASE("user cache: bounded, loads through, evicts only after commit") {
   CHECK(cache.misses() == 4);
   CHECK(cache.hits() == 1);
 }
+
+TEST_CASE("store: a full disk fails the commit (retryably) and the store resumes once space returns") {
+  const std::string path = FreshDir("nospace");
+  StoreOptions o;
+  o.path = path;
+  o.block_cache_mb = 8;
+  o.write_buffer_mb = 4;
+  o.faults = std::make_shared<StoreFaults>();
+  {
+    std::unique_ptr<Store> s;
+    REQUIRE(Store::Open(o, &s).ok());
+    auto commit = [&](int64_t offset) {
+      UserRecord u = MakeUser(0, static_cast<uint64_t>(offset));
+      CommitBatch b;
+      b.users.push_back({"u", &u});
+      b.offsets[{"events", 0}] = offset;
+      b.counters.applied_events = static_cast<uint64_t>(offset);
+      return s->Commit(b);
+    };
+    REQUIRE(commit(10).ok());
+    o.faults->fail_writes = true;
+    Status failed = commit(20);
+    CHECK(failed.code() == StatusCode::kIOError);
+    CHECK(failed.retryable());
+    CHECK(commit(20).code() == StatusCode::kIOError);  // still full: still refused
+    Offsets offsets;
+    REQUIRE(s->ReadOffsets(&offsets).ok());
+    CHECK(offsets.at({"events", 0}) == 10);  // nothing moved past the unwritten state
+    o.faults->fail_writes = false;
+    // As the pipeline does: retry while the error is retryable (RocksDB may still be recovering).
+    Status resumed = commit(20);
+    for (int attempt = 0; attempt < 100 && !resumed.ok() && resumed.retryable(); ++attempt) {
+      usleep(50000);
+      resumed = commit(20);
+    }
+    INFO(resumed.ToString());
+    CHECK(resumed.ok());
+  }
+  o.faults.reset();
+  auto s = OpenStore(path);
+  Offsets offsets;
+  REQUIRE(s->ReadOffsets(&offsets).ok());
+  CHECK(offsets.at({"events", 0}) == 20);
+  UserRecord u;
+  bool found = false;
+  REQUIRE(s->GetUser("u", &u, &found).ok());
+  CHECK(u.events == 20);
+}
