@@ -41,6 +41,18 @@ grep "status:" "$work/run.log" | tail -3 | sed 's/^/   /'
 echo "== three refreshed lists, as kcat reads them from the recommendations topic"
 kcat -b "$bootstrap" -C -t recommendations -o -1 -c 3 -q -e -f 'key %k: %s\n' | cut -c1-400
 
+echo "== did it learn the planted taste segments? (user uK and item iN share a segment when K % 8 == N % 8)"
+kcat -b "$bootstrap" -C -t recommendations -q -e -f '%s\n' | python3 -c '
+import json, sys
+latest = {}
+for line in sys.stdin:
+    p = json.loads(line)
+    latest[p["user_id"]] = p
+shares = [sum(int(i["item_id"][1:]) % 8 == int(u[1:]) % 8 for i in p["items"]) / max(1, len(p["items"]))
+          for u, p in latest.items()]
+print(f"   {len(latest)} users with lists; on average {100 * sum(shares) / len(shares):.0f} % of their items"
+      f" come from their own segment (chance: 12.5 %)")'
+
 echo "== stopping streamrec (SIGTERM: commit, flush, leave the group)"
 kill -TERM "$run_pid"
 wait "$run_pid" && echo "   exited cleanly"
