@@ -12,11 +12,6 @@ namespace {
 
 constexpr EventType kTypes[] = {EventType::kView, EventType::kCart, EventType::kRemoveFromCart, EventType::kPurchase};
 
-double TypeRecall(const ModelFigures& m, EventType t) {
-  const auto i = static_cast<size_t>(t);
-  return m.scored_by_type[i] ? static_cast<double>(m.hits_by_type[i]) / static_cast<double>(m.scored_by_type[i]) : 0;
-}
-
 const ModelFigures* BestBaseline(const EvalReport& r) {
   const ModelFigures* best = nullptr;
   for (size_t k = 1; k < r.models.size(); ++k) {
@@ -37,7 +32,7 @@ std::string ReportTable(const EvalReport& r) {
   for (const ModelFigures& m : r.models) {
     out += fmt::format("{:<8} {:>10.4f} {:>10.4f} {:>12.4f}", m.name, m.recall(), m.mrr(), r.coverage(m));
     for (EventType t : kTypes) {
-      out += m.scored_by_type[static_cast<size_t>(t)] ? fmt::format(" {:>10.4f}", TypeRecall(m, t))
+      out += m.scored_by_type[static_cast<size_t>(t)] ? fmt::format(" {:>10.4f}", m.recall(t))
                                                       : fmt::format(" {:>10}", "-");
     }
     out += fmt::format(" {:>10.0f}\n", r.events_per_s(m));
@@ -61,7 +56,7 @@ std::string ReportJson(const EvalReport& r) {
     bool first = true;
     for (EventType t : kTypes) {
       if (!m.scored_by_type[static_cast<size_t>(t)]) continue;
-      out += fmt::format("{}\"{}\":{:.6f}", first ? "" : ",", EventTypeName(t), TypeRecall(m, t));
+      out += fmt::format("{}\"{}\":{:.6f}", first ? "" : ",", EventTypeName(t), m.recall(t));
       first = false;
     }
     out += fmt::format("}},\"events_per_s\":{:.1f}}}", r.events_per_s(m));
@@ -111,7 +106,7 @@ std::string TypeBarsSvg(const EvalReport& r) {
   const double w = 720, h = 260, left = 60, bottom = 40, group = (w - left) / 4;
   double ymax = 1e-9;
   for (const ModelFigures& m : r.models) {
-    for (EventType t : kTypes) ymax = std::max(ymax, TypeRecall(m, t));
+    for (EventType t : kTypes) ymax = std::max(ymax, m.recall(t));
   }
   ymax *= 1.1;
   std::string svg = fmt::format(R"(<svg width="{}" height="{}" xmlns="http://www.w3.org/2000/svg">)", w + 150, h);
@@ -121,7 +116,7 @@ std::string TypeBarsSvg(const EvalReport& r) {
     svg += fmt::format(R"(<text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text>)", x0 + group / 2,
                        h - bottom + 18, EventTypeName(kTypes[g]));
     for (size_t k = 0; k < r.models.size(); ++k) {
-      const double v = TypeRecall(r.models[k], kTypes[g]);
+      const double v = r.models[k].recall(kTypes[g]);
       const double bh = (h - bottom - 10) * v / ymax;
       svg += fmt::format(R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"><title>{} {:.4f}</title></rect>)",
                          x0 + bar * (static_cast<double>(k) + 0.5), h - bottom - bh, bar * 0.9, bh, kColors[k % 4],

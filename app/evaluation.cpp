@@ -36,20 +36,10 @@ void Serve(const std::vector<ItemId>& list, std::vector<bool>* served, uint64_t*
   }
 }
 
-void Record(ModelFigures* m, EventType type, bool hit, double rank) {
-  ++m->scored;
-  ++m->scored_by_type[static_cast<size_t>(type)];
-  if (hit) {
-    ++m->hits;
-    ++m->hits_by_type[static_cast<size_t>(type)];
-    m->reciprocal_rank_sum += 1.0 / (rank + 1.0);
-  }
-}
-
 class Replay {
  public:
   Replay(const Config& config, const EvalOptions& options, EvalReport* report)
-      : options_(options), report_(report), learner_(config.learner), scorer_(options.n) {
+      : options_(options), report_(report), learner_(config.learner), probe_(&learner_, options.n) {
     baselines_.push_back(learner::MakePopularityModel(0));
     baselines_.push_back(learner::MakePopularityModel(kRpopHalfLifeMs));
     baselines_.push_back(learner::MakeCooccurrenceModel(10));
@@ -88,22 +78,10 @@ class Replay {
  private:
   void TestModel(UserState& u, std::optional<ItemId> target, EventType type) {
     const auto start = Clock::now();
-    query_.resize(static_cast<size_t>(learner_.options().dim));
-    learner_.QueryVector(u.record, query_);
-    learner_.Boosts(u.record, &boosts_);
-    const emitter::TopNQuery q{query_, u.seen_list, boosts_};
-    scorer_.Score(learner_.Items(), {&q, 1}, &lists_);
-    bool hit = false;
-    double rank = 0;
+    const std::optional<size_t> rank = probe_.Rank(u.record, u.seen_list, target);
+    report_->models[0].Record(type, rank ? std::optional<double>(static_cast<double>(*rank)) : std::nullopt);
     top_.clear();
-    for (size_t r = 0; r < lists_[0].size(); ++r) {
-      top_.push_back(lists_[0][r].item);
-      if (target && lists_[0][r].item == *target) {
-        hit = true;
-        rank = static_cast<double>(r);
-      }
-    }
-    Record(&report_->models[0], type, hit, rank);
+    for (const emitter::ScoredItem& s : probe_.list()) top_.push_back(s.item);
     Serve(top_, &served_[0], &report_->models[0].distinct_served);
     seconds_[0] += std::chrono::duration<double>(Clock::now() - start).count();
   }
@@ -115,7 +93,7 @@ class Replay {
     learner::RankRequest req{u.id, target.value_or(ItemId(0)), &u.seen, options_.n};
     baselines_[b]->Rank(req, &res);
     const bool hit = target && res.candidate && res.rank < static_cast<double>(options_.n);
-    Record(&report_->models[b + 1], type, hit, res.rank);
+    report_->models[b + 1].Record(type, hit ? std::optional<double>(res.rank) : std::nullopt);
     Serve(res.top, &served_[b + 1], &report_->models[b + 1].distinct_served);
     seconds_[b + 1] += std::chrono::duration<double>(Clock::now() - start).count();
   }
@@ -138,14 +116,11 @@ class Replay {
   const EvalOptions& options_;
   EvalReport* report_;
   learner::Learner learner_;
-  emitter::TopNScorer scorer_;
+  ListProbe probe_;
   std::vector<std::unique_ptr<learner::BaselineModel>> baselines_;
   std::unordered_map<std::string, UserState> users_;
   std::vector<std::vector<bool>> served_;
   std::array<double, 4> seconds_{};
-  std::vector<float> query_;
-  std::vector<std::pair<ItemId, float>> boosts_;
-  std::vector<std::vector<emitter::ScoredItem>> lists_;
   std::vector<ItemId> top_;
 };
 

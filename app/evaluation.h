@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "app/config.h"
+#include "app/prequential.h"
 #include "common/event.h"
 #include "common/status.h"
 
@@ -22,19 +23,11 @@ struct EvalOptions {
   std::function<void(uint64_t, uint64_t)> progress;
 };
 
-struct ModelFigures {
+struct ModelFigures : HitCounts {
   std::string name;
-  uint64_t scored = 0;
-  uint64_t hits = 0;
-  double reciprocal_rank_sum = 0;
-  uint64_t distinct_served = 0;  // items that appeared in any served list
-  std::array<uint64_t, kEventTypeCount> scored_by_type{};
-  std::array<uint64_t, kEventTypeCount> hits_by_type{};
-  double seconds = 0;            // time in this model's test and train steps
+  uint64_t distinct_served = 0;      // items that appeared in any served list
+  double seconds = 0;                // time in this model's test and train steps
   std::vector<double> recall_curve;  // cumulative recall at each curve point
-
-  double recall() const { return scored ? static_cast<double>(hits) / static_cast<double>(scored) : 0; }
-  double mrr() const { return scored ? reciprocal_rank_sum / static_cast<double>(scored) : 0; }
 };
 
 struct EvalReport {

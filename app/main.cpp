@@ -26,6 +26,12 @@ void InstallSignalHandlers() {
 
 using namespace streamrec::app;
 
+// --config FILE and repeatable --set section.key=value, shared by run and eval.
+void AddConfigOptions(CLI::App* c, std::string& path, std::vector<std::string>& overrides, const char* what) {
+  c->add_option("--config", path, what)->check(CLI::ExistingFile);
+  c->add_option("--set", overrides, "Override one setting, e.g. --set learner.dim=64 (repeatable)");
+}
+
 void AddRun(CLI::App& app, RunArgs& a) {
   CLI::App* c = app.add_subcommand("run", "Run the pipeline: consume events, learn, store, publish lists.");
   c->footer(
@@ -33,10 +39,9 @@ void AddRun(CLI::App& app, RunArgs& a) {
       "started on a loopback port and its address printed. Every setting has a default; see\n"
       "docs/configuration.md. SIGINT/SIGTERM: finish the batch, commit state and offsets,\n"
       "flush the producers, leave the group, exit 0.");
-  c->add_option("--config", a.config_path, "YAML configuration file")->check(CLI::ExistingFile);
+  AddConfigOptions(c, a.config_path, a.overrides, "YAML configuration file");
   c->add_option("--bootstrap", a.bootstrap, "Kafka bootstrap servers HOST:PORT (overrides kafka.bootstrap)");
   c->add_option("--data-dir", a.data_dir, "State directory (overrides store.path; default streamrec-data)");
-  c->add_option("--set", a.overrides, "Override one setting, e.g. --set learner.dim=64 (repeatable)");
   c->add_option("--exit-when-idle-ms", a.exit_when_idle_ms,
                 "Stop cleanly after this long without messages (default: run until signalled)");
   c->add_flag("--print-config", a.print_config, "Print the effective configuration and exit");
@@ -98,9 +103,7 @@ void AddEval(CLI::App& app, EvalArgs& a) {
   c->add_option("--events", a.events_file, "Event log: ts,user,item,type CSV or JSON lines")
       ->required()
       ->check(CLI::ExistingFile);
-  c->add_option("--config", a.config_path, "YAML configuration (the learner section is used)")
-      ->check(CLI::ExistingFile);
-  c->add_option("--set", a.overrides, "Override one setting, e.g. --set learner.dim=64 (repeatable)");
+  AddConfigOptions(c, a.config_path, a.overrides, "YAML configuration (the learner section is used)");
   c->add_option("--n", a.n, "List length N")->capture_default_str();
   c->add_flag("--json", a.json, "One JSON object instead of the table");
   c->add_option("--report", a.report_file, "Also write a self-contained HTML report with plots");

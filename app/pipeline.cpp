@@ -116,7 +116,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
     store_.reset();
     log_->info("stopped: {} events applied in total, {} rejected, {} lists published this run",
                counters_.applied_events, counters_.rejected_events, stats_.lists);
-    if (quality_.figures().tested > 0) {
+    if (quality_.figures().scored > 0) {
       log_->info("live quality this run: {}", quality_.figures().Summary(config_.emitter.top_n));
     }
     return result;
@@ -220,7 +220,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
     log_->info("status: {:.0f} events/s, applied {}, rejected {}, lists {}, users cached {}, items {}",
                static_cast<double>(applied_delta) / seconds, counters_.applied_events, counters_.rejected_events,
                stats_.lists, cache_->size(), learner_.item_count());
-    if (quality_.figures().tested > 0) log_->info("live quality: {}", quality_.figures().Summary(config_.emitter.top_n));
+    if (quality_.figures().scored > 0) log_->info("live quality: {}", quality_.figures().Summary(config_.emitter.top_n));
   }
 
   Config config_;
