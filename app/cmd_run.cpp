@@ -53,11 +53,18 @@ int CmdRun(const RunArgs& args, const std::atomic<bool>& stop) {
     }
   }
 
-  Pipeline pipeline(config);
+  HealthBoard health;
+  StatusServer server(config.http, &health);
+  if (Status s = server.Start(); !s.ok()) {
+    log->error("{}", s.message());
+    return 2;
+  }
+  Pipeline pipeline(config, &health);
   Status status = pipeline.Start();
   if (status.ok()) status = pipeline.Run(stop);
   if (!status.ok()) log->error("{}", status.ToString());
   Status stopped = pipeline.Stop();
+  server.Stop();
   if (!stopped.ok()) log->error("stopping: {}", stopped.ToString());
   return status.ok() && stopped.ok() ? 0 : 1;
 }

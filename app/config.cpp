@@ -17,7 +17,9 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("events_topic", c.kafka.events_topic);
   v.Field("dead_letter_topic", c.kafka.dead_letter_topic);
   v.Field("recommendations_topic", c.kafka.recommendations_topic);
+  v.Field("state_topic", c.kafka.state_topic);
   v.Field("start_from", c.kafka.start_from);
+  v.Field("static_membership", c.kafka.static_membership);
   v.Field("partitions", c.kafka.partitions);
   v.Properties("properties", c.kafka.properties);
   v.Properties("consumer_properties", c.kafka.consumer_properties);
@@ -38,6 +40,11 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("status_interval_s", c.pipeline.status_interval_s);
   v.Field("exit_when_idle_ms", c.pipeline.exit_when_idle_ms);
   v.Field("quality_sample", c.pipeline.quality_sample);
+  v.Field("state_handoff", c.pipeline.state_handoff);
+  v.End();
+
+  v.Begin("http");
+  v.Field("listen", c.http.listen);
   v.End();
 
   v.Begin("decoder");

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "app/status_server.h"
 #include "common/status.h"
 #include "emitter/emitter.h"
 #include "ingest/decoder.h"
@@ -24,14 +25,25 @@ struct KafkaConfig {
   std::string events_topic = "events";
   std::string dead_letter_topic = "events.dlq";
   std::string recommendations_topic = "recommendations";
+  // Compacted changelog that moves user state with its partition between the
+  // instances of a group; "" = "<group_id>.state". Its partitions must be at
+  // least the events topic's.
+  std::string state_topic;
   // Where a partition with no stored offset starts: earliest | latest.
   std::string start_from = "earliest";
+  // Static group membership (group.instance.id = "streamrec-" + the store's
+  // instance id): a restarted instance takes its partitions back at once
+  // instead of waiting out its predecessor's session. Trade-off: an instance
+  // that stops for good keeps its partitions until session.timeout.ms passes.
+  bool static_membership = true;
   // Partitions of the topics streamrec creates, 1..1024.
   int partitions = 4;
   // librdkafka properties for every client (security.protocol, sasl.*, ssl.*).
   kafka::Properties properties;
   kafka::Properties consumer_properties;  // consumer only, applied after `properties`
   kafka::Properties producer_properties;  // producers only, applied after `properties`
+
+  std::string StateTopic() const { return state_topic.empty() ? group_id + ".state" : state_topic; }
 };
 
 struct PipelineConfig {
@@ -45,6 +57,10 @@ struct PipelineConfig {
   // learning, for the live recall/mrr in the status line, [0, 1]. Each test
   // costs one list computation.
   double quality_sample = 0.02;
+  // Write touched users to the state changelog every batch, so partitions can
+  // move between instances (scale-out, rolling restarts) with their state.
+  // Default true; false only for a group that will only ever have one member.
+  bool state_handoff = true;
 };
 
 struct Config {
@@ -54,6 +70,7 @@ struct Config {
   ingest::DecoderLimits decoder;
   learner::LearnerOptions learner;
   emitter::EmitterOptions emitter;
+  StatusServerOptions http;
   std::string log_level = "info";
 
   [[nodiscard]] Status Validate() const;

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/commands.h"
+#include "bench/bench.h"
 #include "common/logging.h"
 
 namespace {
@@ -22,6 +23,9 @@ void InstallSignalHandlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // A file-size limit (ulimit -f) then fails the write with EFBIG, which the
+  // store reports and retries like a full disk, instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 using namespace streamrec::app;
@@ -110,6 +114,27 @@ void AddEval(CLI::App& app, EvalArgs& a) {
   c->add_flag("--progress", a.progress, "Show the progress bar even when stderr is not a terminal");
 }
 
+void AddBench(CLI::App& app, streamrec::bench::BenchArgs& a) {
+  CLI::App* c = app.add_subcommand("bench", "Measure speed and memory against ceilings measured in the same run.");
+  c->footer(
+      "Starts an embedded broker (a child process), produces generated Zipf traffic, and prints:\n"
+      "(1) the ingest ceiling, a consumer that only counts; (2) the pipeline's events/s to durable\n"
+      "state with lists published, and its ratio to (1); (3) the scoring ceiling, a bare batched\n"
+      "matrix product; (4) exact top-N lists/s through the emitter's code, and its ratio to (3);\n"
+      "(5) event-to-list latency p50/p99/max at --rate, read by a separate consumer, and the highest\n"
+      "rate whose p99 stays under 100 ms; (6) peak RSS and bytes per user and item, in memory and on\n"
+      "disk. Defaults finish in about a minute; the full-size run is in docs/BENCHMARKS.md.");
+  c->add_option("--events", a.events, "Events through the pipeline")->capture_default_str();
+  c->add_option("--users", a.users, "Distinct users")->capture_default_str();
+  c->add_option("--items", a.items, "Distinct items")->capture_default_str();
+  c->add_option("--dim", a.dim, "Embedding dimension")->capture_default_str();
+  c->add_option("--rate", a.rate, "Offered events/s of the latency run")->capture_default_str();
+  c->add_option("--latency-seconds", a.latency_seconds, "Length of each latency run")->capture_default_str();
+  c->add_flag("!--no-max-rate", a.find_max_rate, "Skip the search for the highest rate with p99 < 100 ms");
+  c->add_flag("--json", a.json, "One JSON object instead of the table");
+  AddConfigOptions(c, a.config_path, a.overrides, "YAML configuration for the pipeline under test");
+}
+
 void AddState(CLI::App& app, StateArgs& a) {
   CLI::App* c = app.add_subcommand("state", "Summarise a stopped instance's store.");
   c->footer("Prints applied events, stored offsets, user and item counts and a checksum of all embeddings.");
@@ -131,12 +156,14 @@ int main(int argc, char** argv) {
   GenerateArgs generate;
   StateArgs state;
   EvalArgs eval;
+  streamrec::bench::BenchArgs bench;
   AddRun(app, run);
   AddBroker(app, broker);
   AddProduce(app, produce);
   AddGenerate(app, generate);
   AddEval(app, eval);
   AddState(app, state);
+  AddBench(app, bench);
   CLI11_PARSE(app, argc, argv);
 
   streamrec::SetLogLevel(log_level);
@@ -148,6 +175,10 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("generate")) return CmdGenerate(generate, g_stop);
     if (app.got_subcommand("eval")) return CmdEval(eval);
     if (app.got_subcommand("state")) return CmdState(state);
+    if (app.got_subcommand("bench")) {
+      bench.executable = "/proc/self/exe";
+      return streamrec::bench::CmdBench(bench, g_stop);
+    }
   } catch (const std::exception& e) {
     std::cerr << "streamrec: unexpected error: " << e.what() << "\n";
     return 1;

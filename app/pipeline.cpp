@@ -1,8 +1,10 @@
 #include "app/pipeline.h"
 
 #include "app/live_quality.h"
+#include "app/state_handoff.h"
 
 #include <chrono>
+#include <map>
 #include <thread>
 #include <unordered_map>
 
@@ -32,8 +34,9 @@ kafka::Properties ClientProperties(const KafkaConfig& k, const kafka::Properties
 
 class Pipeline::Impl : public kafka::PositionProvider {
  public:
-  explicit Impl(Config config)
+  Impl(Config config, HealthBoard* health)
       : config_(std::move(config)),
+        health_(health),
         learner_(config_.learner),
         quality_(&learner_, config_.emitter.top_n, config_.pipeline.quality_sample) {}
 
@@ -62,14 +65,26 @@ class Pipeline::Impl : public kafka::PositionProvider {
     ingest::IngestOptions iopts;
     // A 10 s session (Kafka's pre-3.0 default) lets a replacement member take
     // over a crashed one's partitions quickly; override in consumer_properties.
-    iopts.consumer_properties = ClientProperties(
-        config_.kafka, kafka::Merge({{"group.id", config_.kafka.group_id},
-                                     {"session.timeout.ms", "10000"},
-                                     // A stored offset the broker no longer has (retention ran past it):
-                                     // resume at the oldest event still there, never silently at the end.
-                                     {"auto.offset.reset", "earliest"}},
-                                    config_.kafka.consumer_properties));
+    std::string instance_id;
+    STREAMREC_RETURN_IF_ERROR(store_->InstanceId(&instance_id));
+    kafka::Properties group = {{"group.id", config_.kafka.group_id},
+                               {"session.timeout.ms", "10000"},
+                               // A stored offset the broker no longer has (retention ran past it):
+                               // resume at the oldest event still there, never silently at the end.
+                               {"auto.offset.reset", "earliest"}};
+    if (config_.kafka.static_membership) group.push_back({"group.instance.id", "streamrec-" + instance_id});
+    iopts.consumer_properties = ClientProperties(config_.kafka, kafka::Merge(group, config_.kafka.consumer_properties));
     iopts.producer_properties = eopts.producer_properties;
+    if (config_.pipeline.state_handoff) {
+      StateHandoffOptions hopts;
+      hopts.state_topic = config_.kafka.StateTopic();
+      hopts.producer_properties = eopts.producer_properties;
+      hopts.reader_properties = ClientProperties(config_.kafka, config_.kafka.consumer_properties);
+      hopts.writer_id = instance_id;
+      handoff_ = std::make_unique<StateHandoff>(hopts);
+      STREAMREC_RETURN_IF_ERROR(handoff_->Start());
+      log_->info("state changelog {} (instance {})", hopts.state_topic, hopts.writer_id);
+    }
     iopts.events_topic = config_.kafka.events_topic;
     iopts.dead_letter_topic = config_.kafka.dead_letter_topic;
     iopts.limits = config_.decoder;
@@ -80,10 +95,12 @@ class Pipeline::Impl : public kafka::PositionProvider {
   }
 
   Status Run(const std::atomic<bool>& stop) {
+    stop_ = &stop;
     Clock::time_point last_message = Clock::now();
     Clock::time_point last_status = Clock::now();
     while (!stop.load()) {
       STREAMREC_RETURN_IF_ERROR(ingest_->NextBatch(&batch_));
+      STREAMREC_RETURN_IF_ERROR(assignment_error_);  // a partition's state could not be restored
       const auto now = Clock::now();
       if (batch_.consumed > 0 || ingest_->assigned_partitions() == 0) {
         // Idle time counts only while partitions are assigned (joining a group takes a while).
@@ -96,6 +113,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
         log_->info("idle for {} ms: stopping", config_.pipeline.exit_when_idle_ms);
         break;
       }
+      PublishHealth();
       if (config_.pipeline.status_interval_s > 0 &&
           now - last_status > std::chrono::seconds(config_.pipeline.status_interval_s)) {
         LogStatus(now - last_status);
@@ -108,6 +126,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
   Status Stop() {
     Status result;
     if (ingest_) result = ingest_->Stop();
+    if (handoff_) {
+      Status s = handoff_->Stop();
+      if (result.ok()) result = s;
+    }
     if (emitter_) {
       Status s = emitter_->Stop();
       if (result.ok()) result = s;
@@ -122,8 +144,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
     return result;
   }
 
-  // PositionProvider: resume where the stored state ends.
+  // PositionProvider: resume where the stored state ends (after adopting
+  // state another instance wrote for this partition, if any).
   int64_t ResumeOffset(const kafka::TopicPartition& tp) override {
+    if (handoff_ && assignment_error_.ok()) assignment_error_ = AdoptChangelog(tp.partition);
     auto it = offsets_.find({tp.topic, tp.partition});
     if (it != offsets_.end()) return it->second;
     return config_.kafka.start_from == "latest" ? kafka::kOffsetEnd : kafka::kOffsetBeginning;
@@ -138,8 +162,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
 
  private:
   Status ProcessBatch(const std::atomic<bool>& stop) {
+    const Clock::time_point started = Clock::now();
     last_source_.clear();
     for (size_t k = 0; k < batch_.size; ++k) STREAMREC_RETURN_IF_ERROR(Apply(batch_.events[k]));
+    const Clock::time_point learned = Clock::now();
     counters_.applied_events += batch_.size;
     counters_.rejected_events += batch_.rejected;
 
@@ -155,11 +181,27 @@ class Pipeline::Impl : public kafka::PositionProvider {
                              },
                              [this](ItemId id) -> const std::string& { return learner_.ItemExternalId(id); }};
     STREAMREC_RETURN_IF_ERROR(emitter_->Publish(model, requests_));
-    STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists and dead letters", [&] {
+    const Clock::time_point scored = Clock::now();
+    // Lists, dead letters and the changelog are all in flight at once; the
+    // commit waits for every one of them.
+    if (handoff_) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
+    STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists, dead letters and the state changelog", [&] {
       STREAMREC_RETURN_IF_ERROR(ingest_->FlushDeadLetters(kFlushTimeoutMs));
-      return emitter_->Flush(kFlushTimeoutMs);
+      STREAMREC_RETURN_IF_ERROR(emitter_->Flush(kFlushTimeoutMs));
+      if (!handoff_) return Status::Ok();
+      Status s = handoff_->Flush();
+      // A failed delivery is gone: write the batch's changelog again (latest-value records, harmless twice).
+      if (!s.ok()) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
+      return s;
     }));
+    const Clock::time_point delivered = Clock::now();
     STREAMREC_RETURN_IF_ERROR(Commit(stop));
+    if (log_->should_log(spdlog::level::debug)) {
+      auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+      log_->debug("batch of {} events, {} lists: learn {:.1f} ms, score {:.1f} ms, deliver {:.1f} ms, commit {:.1f} ms",
+                  batch_.size, requests_.size(), ms(learned - started), ms(scored - learned), ms(delivered - scored),
+                  ms(Clock::now() - delivered));
+    }
 
     cache_->EndBatch();
     ingest_->ReportPositions(batch_);
@@ -168,6 +210,45 @@ class Pipeline::Impl : public kafka::PositionProvider {
     stats_.applied += batch_.size;
     stats_.rejected += batch_.rejected;
     stats_.lists += requests_.size();
+    return Status::Ok();
+  }
+
+  ItemNames Names() {
+    return {[this](ItemId id) -> const std::string& { return learner_.ItemExternalId(id); },
+            [this](std::string_view external_id) { return learner_.InternItem(external_id); }};
+  }
+
+  // Queues the batch's users and offsets markers for the state changelog.
+  Status WriteChangelog() {
+    changed_.clear();
+    for (const emitter::ListRequest& r : requests_) changed_.push_back({r.user_id, r.user, r.source_partition});
+    std::map<int32_t, int64_t> from;
+    for (const auto& [partition, next] : batch_.next_offsets) {
+      auto it = offsets_.find({config_.kafka.events_topic, partition});
+      if (it != offsets_.end()) from[partition] = it->second;
+    }
+    return handoff_->Write(changed_, from, batch_.next_offsets, Names());
+  }
+
+  Status AdoptChangelog(int32_t partition) {
+    auto pos = offsets_.find({handoff_->topic(), partition});
+    RestoreOutcome outcome;
+    STREAMREC_RETURN_IF_ERROR(RetryUntilOk(*stop_, "restoring partition state", [&] {
+      return handoff_->Restore(partition, pos == offsets_.end() ? 0 : pos->second, Names(), &outcome);
+    }));
+    if (!outcome.adopted) return Status::Ok();
+    store::CommitBatch commit;
+    for (RestoredUser& u : outcome.users) {
+      u.record.id = UserId(counters_.next_user_id++);
+      commit.users.push_back({u.external_id, &u.record});
+    }
+    learner_.TakeDirtyItems(&commit.items);  // items first seen in adopted histories
+    commit.offsets[{config_.kafka.events_topic, partition}] = outcome.next_event_offset;
+    commit.offsets[{handoff_->topic(), partition}] = outcome.changelog_position;
+    commit.counters = counters_;
+    STREAMREC_RETURN_IF_ERROR(RetryUntilOk(*stop_, "committing adopted state", [&] { return store_->Commit(commit); }));
+    for (const auto& [key, next] : commit.offsets) offsets_[key] = next;
+    cache_->Clear();  // cached users are clean between batches; adopted ones must be re-read
     return Status::Ok();
   }
 
@@ -190,10 +271,13 @@ class Pipeline::Impl : public kafka::PositionProvider {
     learner_.TakeDirtyItems(&commit.items);
     for (const auto& [partition, next] : batch_.next_offsets) {
       commit.offsets[{config_.kafka.events_topic, partition}] = next;
+      if (handoff_) commit.offsets[{handoff_->topic(), partition}] = handoff_->Position(partition);
     }
     commit.counters = counters_;
     STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "committing state", [&] { return store_->Commit(commit); }));
     for (const auto& [key, next] : commit.offsets) offsets_[key] = next;
+    last_commit_ms_ = WallClockMs();
+    if (health_) health_->Update([](HealthSnapshot& h) { h.problem.clear(); });
     return Status::Ok();
   }
 
@@ -208,9 +292,39 @@ class Pipeline::Impl : public kafka::PositionProvider {
       if (s.ok()) return s;
       if (!s.retryable() || stop.load()) return s.WithContext(what);
       log_->error("{} failed, retrying in {} ms: {}", what, backoff_ms, s.ToString());
+      ReportProblem(std::string(what) + ": " + s.ToString());
       std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
       backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
     }
+  }
+
+  static int64_t WallClockMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  void ReportProblem(std::string problem) {
+    if (!health_) return;
+    health_->Update([&](HealthSnapshot& h) {
+      if (h.problem.empty()) h.problem_since_ms = WallClockMs();
+      h.problem = std::move(problem);
+    });
+  }
+
+  void PublishHealth() {
+    if (!health_) return;
+    health_->Update([&](HealthSnapshot& h) {
+      h.batches = stats_.batches;
+      h.consumed = stats_.consumed;
+      h.applied = stats_.applied;
+      h.rejected = stats_.rejected;
+      h.lists = stats_.lists;
+      h.applied_total = counters_.applied_events;
+      h.users_cached = cache_->size();
+      h.items = learner_.item_count();
+      h.partitions = ingest_->assigned_partitions();
+      h.last_commit_ms = last_commit_ms_;
+    });
   }
 
   void LogStatus(Clock::duration elapsed) {
@@ -224,12 +338,19 @@ class Pipeline::Impl : public kafka::PositionProvider {
   }
 
   Config config_;
+  HealthBoard* health_;
+  int64_t last_commit_ms_ = 0;
   learner::Learner learner_;
   LiveQuality quality_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::UserCache> cache_;
   std::unique_ptr<emitter::Emitter> emitter_;
   std::unique_ptr<ingest::Ingest> ingest_;
+  std::unique_ptr<StateHandoff> handoff_;  // null when pipeline.state_handoff is off
+  std::vector<ChangedUser> changed_;
+  Status assignment_error_;
+  std::atomic<bool> never_stop_{false};
+  const std::atomic<bool>* stop_ = &never_stop_;
   store::StoreCounters counters_;
   store::Offsets offsets_;
   ingest::IngestBatch batch_;
@@ -240,7 +361,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::shared_ptr<spdlog::logger> log_ = ModuleLogger("pipeline");
 };
 
-Pipeline::Pipeline(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Pipeline::Pipeline(Config config, HealthBoard* health)
+    : impl_(std::make_unique<Impl>(std::move(config), health)) {}
 Pipeline::~Pipeline() = default;
 Status Pipeline::Start() { return impl_->Start(); }
 Status Pipeline::Run(const std::atomic<bool>& stop) { return impl_->Run(stop); }

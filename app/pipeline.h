@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "app/config.h"
+#include "app/status_server.h"
 #include "common/status.h"
 
 namespace streamrec::app {
@@ -29,7 +30,8 @@ struct PipelineStats {
 
 class Pipeline {
  public:
-  explicit Pipeline(Config config);
+  // `health` (optional) receives the pipeline's status; it must outlive the pipeline.
+  explicit Pipeline(Config config, HealthBoard* health = nullptr);
   ~Pipeline();
 
   [[nodiscard]] Status Start();

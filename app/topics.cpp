@@ -7,6 +7,7 @@ std::vector<kafka::TopicSpec> StandardTopics(const KafkaConfig& config) {
       {config.events_topic, config.partitions, 1, false},
       {config.dead_letter_topic, config.partitions, 1, false},
       {config.recommendations_topic, config.partitions, 1, true},
+      {config.StateTopic(), config.partitions, 1, true},
   };
 }
 

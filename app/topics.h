@@ -8,7 +8,7 @@
 
 namespace streamrec::app {
 
-// events and events.dlq (delete policy), recommendations (compacted).
+// events and events.dlq (delete policy); recommendations and the state changelog (compacted).
 std::vector<kafka::TopicSpec> StandardTopics(const KafkaConfig& config);
 
 }  // namespace streamrec::app

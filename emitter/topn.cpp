@@ -35,6 +35,23 @@ bool Excluded(const std::vector<ItemId>& sorted, ItemId id) {
 
 TopNScorer::TopNScorer(size_t n, size_t block_rows) : n_(std::max<size_t>(1, n)), block_rows_(std::max<size_t>(64, block_rows)) {}
 
+float ScoreWithoutSelection(const ItemMatrixView& items, std::span<const float> queries, size_t count,
+                            size_t block_rows, std::vector<float>* scratch) {
+  const auto dim = static_cast<Eigen::Index>(items.dim);
+  const auto batch = static_cast<Eigen::Index>(count);
+  const Eigen::Map<const ColMajor> q(queries.data(), dim, batch);
+  scratch->resize(block_rows * count);
+  float sink = 0.0F;
+  for (size_t first = 0; first < items.rows; first += block_rows) {
+    const auto rows = static_cast<Eigen::Index>(std::min(block_rows, items.rows - first));
+    const Eigen::Map<const RowMajor> block(items.embeddings + first * items.dim, rows, dim);
+    Eigen::Map<ColMajor> scores(scratch->data(), rows, batch);
+    scores.noalias() = block * q;
+    sink += scores.maxCoeff();
+  }
+  return sink;
+}
+
 void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
                        std::vector<std::vector<ScoredItem>>* out) {
   const auto dim = static_cast<Eigen::Index>(items.dim);

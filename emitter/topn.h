@@ -50,6 +50,14 @@ class TopNScorer {
   std::vector<std::vector<ItemId>> boosted_;    // sorted ids of each query's boosts
 };
 
+// The bare batched product of `count` query vectors (dim floats each,
+// contiguous in `queries`) against every item, in the same blocks as
+// TopNScorer, with no selection, exclusion or boost: the arithmetic ceiling the
+// scorer is measured against. Returns the sum of the best score per block so
+// the work cannot be optimised away.
+float ScoreWithoutSelection(const ItemMatrixView& items, std::span<const float> queries, size_t count,
+                            size_t block_rows, std::vector<float>* scratch);
+
 // Scores every item one by one: the reference the batched scorer is tested against.
 std::vector<ScoredItem> BruteForceTopN(const ItemMatrixView& items, const TopNQuery& query, size_t n);
 

@@ -1,5 +1,7 @@
 #include "kafka/conf_util.h"
 
+#include <librdkafka/rdkafka.h>
+
 #include "common/logging.h"
 
 namespace streamrec::kafka::internal {
@@ -38,6 +40,26 @@ void LogEventCb::event_cb(RdKafka::Event& event) {
     default:
       break;
   }
+}
+
+namespace {
+
+void ReleaseMessage(void* m) { delete static_cast<RdKafka::Message*>(m); }
+
+}  // namespace
+
+Message WrapMessage(std::unique_ptr<RdKafka::Message> m) {
+  const rd_kafka_message_t* raw = m->c_ptr();
+  Message::Fields f;
+  f.topic = rd_kafka_topic_name(raw->rkt);
+  f.key = raw->key ? std::string_view(static_cast<const char*>(raw->key), raw->key_len) : std::string_view();
+  f.payload =
+      raw->payload ? std::string_view(static_cast<const char*>(raw->payload), raw->len) : std::string_view();
+  f.partition = raw->partition;
+  f.offset = raw->offset;
+  RdKafka::MessageTimestamp ts = m->timestamp();
+  f.timestamp_ms = ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? -1 : ts.timestamp;
+  return Message(f, m.release(), &ReleaseMessage);
 }
 
 }  // namespace streamrec::kafka::internal

@@ -6,6 +6,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include "common/status.h"
+#include "kafka/message.h"
 #include "kafka/properties.h"
 
 namespace streamrec::kafka::internal {
@@ -15,6 +16,9 @@ namespace streamrec::kafka::internal {
 [[nodiscard]] Status BuildConf(const Properties& properties, std::unique_ptr<RdKafka::Conf>* out);
 
 // Routes librdkafka's log and error events to the module logger.
+// Takes ownership of a consumed message, exposing it as a Message.
+Message WrapMessage(std::unique_ptr<RdKafka::Message> m);
+
 class LogEventCb : public RdKafka::EventCb {
  public:
   void event_cb(RdKafka::Event& event) override;

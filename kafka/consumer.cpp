@@ -25,22 +25,6 @@ std::vector<TopicPartition> ToTopicPartitions(const PartitionList& parts) {
   return out;
 }
 
-void ReleaseMessage(void* m) { delete static_cast<RdKafka::Message*>(m); }
-
-Message Wrap(std::unique_ptr<RdKafka::Message> m) {
-  const rd_kafka_message_t* raw = m->c_ptr();
-  Message::Fields f;
-  f.topic = rd_kafka_topic_name(raw->rkt);
-  f.key = raw->key ? std::string_view(static_cast<const char*>(raw->key), raw->key_len) : std::string_view();
-  f.payload =
-      raw->payload ? std::string_view(static_cast<const char*>(raw->payload), raw->len) : std::string_view();
-  f.partition = raw->partition;
-  f.offset = raw->offset;
-  RdKafka::MessageTimestamp ts = m->timestamp();
-  f.timestamp_ms = ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? -1 : ts.timestamp;
-  return Message(f, m.release(), &ReleaseMessage);
-}
-
 }  // namespace
 
 struct Consumer::Impl : public RdKafka::RebalanceCb {
@@ -138,7 +122,7 @@ Status Consumer::PollBatch(size_t max_messages, int timeout_ms, std::vector<Mess
       impl_->revoked_since_poll.clear();
     }
     if (m->err() == RdKafka::ERR_NO_ERROR) {
-      out->push_back(Wrap(std::move(m)));
+      out->push_back(internal::WrapMessage(std::move(m)));
       continue;
     }
     if (m->err() == RdKafka::ERR__TIMED_OUT) {

@@ -1,7 +1,9 @@
 #include "kafka/producer.h"
 
 #include <atomic>
+#include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "common/logging.h"
 #include "kafka/conf_util.h"
@@ -12,6 +14,10 @@ struct Producer::Impl : public RdKafka::DeliveryReportCb {
   void dr_cb(RdKafka::Message& message) override {
     if (message.err() == RdKafka::ERR_NO_ERROR) {
       delivered.fetch_add(1, std::memory_order_relaxed);
+      if (track_offsets) {
+        int64_t& highest = offsets[{message.topic_name(), message.partition()}];
+        highest = std::max(highest, message.offset());
+      }
       return;
     }
     failed.fetch_add(1, std::memory_order_relaxed);
@@ -25,6 +31,9 @@ struct Producer::Impl : public RdKafka::DeliveryReportCb {
   std::atomic<uint64_t> failed_since_flush{0};
   std::string last_error;
   int queue_full_timeout_ms = 30000;
+  bool track_offsets = false;
+  // Delivery reports are served on the owning thread (Poll/Flush), so no lock.
+  std::map<std::pair<std::string, int32_t>, int64_t> offsets;
   std::shared_ptr<spdlog::logger> log = ModuleLogger("kafka");
   // Declared last: destroyed first, while the callbacks above still exist.
   std::unique_ptr<RdKafka::Producer> handle;
@@ -53,6 +62,7 @@ Status Producer::Create(const ProducerOptions& options, std::unique_ptr<Producer
   impl->handle.reset(RdKafka::Producer::create(conf.get(), err));
   if (!impl->handle) return Status::InvalidArgument("creating producer: " + err);
   impl->queue_full_timeout_ms = options.queue_full_timeout_ms;
+  impl->track_offsets = options.track_offsets;
   out->reset(new Producer(std::move(impl)));
   return Status::Ok();
 }
@@ -114,5 +124,14 @@ Status Producer::Flush(int timeout_ms) {
 uint64_t Producer::delivered() const { return impl_->delivered.load(); }
 uint64_t Producer::failed() const { return impl_->failed.load(); }
 int Producer::outstanding() const { return impl_->handle->outq_len(); }
+
+}  // namespace streamrec::kafka
+
+namespace streamrec::kafka {
+
+int64_t Producer::DeliveredOffset(std::string_view topic, int32_t partition) const {
+  auto it = impl_->offsets.find({std::string(topic), partition});
+  return it == impl_->offsets.end() ? -1 : it->second;
+}
 
 }  // namespace streamrec::kafka

@@ -30,6 +30,9 @@ struct ProducerOptions {
   // How long produce() waits for room in a full local queue before giving up
   // with ResourceExhausted. Default 30 s.
   int queue_full_timeout_ms = 30000;
+  // Remember the highest delivered offset per (topic, partition), for
+  // DeliveredOffset(). Default off: costs a map update per delivery report.
+  bool track_offsets = false;
 };
 
 inline constexpr int32_t kAnyPartition = -1;
@@ -55,6 +58,9 @@ class Producer {
   uint64_t delivered() const;
   uint64_t failed() const;
   int outstanding() const;
+  // Highest offset delivered to topic/partition so far, or -1 (needs
+  // ProducerOptions::track_offsets). Call on the owning thread after Flush().
+  int64_t DeliveredOffset(std::string_view topic, int32_t partition) const;
 
  private:
   struct Impl;

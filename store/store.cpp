@@ -1,6 +1,9 @@
 #include "store/store.h"
 
+#include <cstdarg>
 #include <cstdio>
+#include <filesystem>
+#include <random>
 
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
@@ -40,6 +43,29 @@ bool ParseOffsetKey(std::string_view key, OffsetKey* out) {
   out->second = std::stoi(std::string(key.substr(slash + 1)));
   return true;
 }
+
+// RocksDB's informational log goes to the store's logger instead of a LOG file
+// in the data directory: one place for all logs, and no file whose failed
+// writes (a full disk) trip RocksDB's own assertions.
+class RocksLogger : public rocksdb::Logger {
+ public:
+  explicit RocksLogger(std::shared_ptr<spdlog::logger> log) : rocksdb::Logger(rocksdb::INFO_LEVEL), log_(std::move(log)) {}
+
+  using rocksdb::Logger::Logv;
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    const spdlog::level::level_enum to = level >= rocksdb::ERROR_LEVEL ? spdlog::level::err
+                                         : level == rocksdb::WARN_LEVEL ? spdlog::level::warn
+                                                                        : spdlog::level::debug;
+    if (!log_->should_log(to)) return;
+    char buffer[1024];
+    std::vsnprintf(buffer, sizeof buffer, format, ap);
+    log_->log(to, "rocksdb: {}", buffer);
+  }
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::INFO_LEVEL, format, ap); }
+
+ private:
+  std::shared_ptr<spdlog::logger> log_;
+};
 
 // Fails every write while faults->fail_writes is set (tests: a full disk).
 class FaultyWritableFile : public rocksdb::FSWritableFileOwnerWrapper {
@@ -93,10 +119,7 @@ Status StoreOptions::Validate() const {
 }
 
 struct Store::Impl {
-  ~Impl() {
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-    if (db) db->Close();
-  }
+  ~Impl() { CloseDb(); }
 
   rocksdb::ColumnFamilyHandle* cf(int i) const { return handles[static_cast<size_t>(i)]; }
   rocksdb::ColumnFamilyHandle* users() const { return cf(1); }
@@ -116,12 +139,67 @@ struct Store::Impl {
     return Status::Ok();
   }
 
+  // Unavailable while the database is closed after a failed reopen.
+  Status Ready() const {
+    return db ? Status::Ok() : Status::Unavailable("the store at " + options.path + " is not open (recovering)");
+  }
+
+  Status OpenDb() {
+    if (options.create_if_missing) {
+      std::error_code ignored;  // Open() reports a directory that cannot be made
+      std::filesystem::create_directories(options.path, ignored);
+    }
+    rocksdb::Options db_options;
+    db_options.create_if_missing = options.create_if_missing;
+    db_options.create_missing_column_families = true;
+    db_options.IncreaseParallelism(2);
+    db_options.write_buffer_size = options.write_buffer_mb << 20;
+    db_options.info_log = std::make_shared<RocksLogger>(log);
+    if (env) db_options.env = env.get();
+    rocksdb::ColumnFamilyOptions cf_options(db_options);
+    cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    cf_options.write_buffer_size = db_options.write_buffer_size;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kUsers, kHistory, kItems, kMeta}) {
+      families.emplace_back(name, cf_options);
+    }
+    rocksdb::DB* raw = nullptr;
+    STREAMREC_RETURN_IF_ERROR(
+        FromRocks(rocksdb::DB::Open(db_options, options.path, families, &handles, &raw), "opening " + options.path));
+    db.reset(raw);
+    return Status::Ok();
+  }
+
+  void CloseDb() {
+    if (!db) return;
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    handles.clear();
+    db->Close();
+    db.reset();
+  }
+
+  // After an I/O error RocksDB refuses writes until resumed. Resume() is enough
+  // after a failed flush; a write-ahead log that failed mid-record stays broken,
+  // so the store is reopened: recovery drops the torn tail (that batch was never
+  // acknowledged, so state and offsets still go together).
+  Status Recover() {
+    if (!db) return OpenDb();  // an earlier reopen failed
+    rocksdb::Status resumed = db->Resume();
+    if (resumed.ok()) return Status::Ok();
+    if (resumed.IsBusy()) return Status::Unavailable("RocksDB is still recovering from the I/O error");
+    log->warn("RocksDB could not resume ({}); reopening {}", resumed.ToString(), options.path);
+    CloseDb();
+    return OpenDb();
+  }
+
   StoreOptions options;
   std::unique_ptr<rocksdb::Env> env;  // only with injected faults; outlives db
+  rocksdb::BlockBasedTableOptions table;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, users, history, items, meta
   rocksdb::WriteOptions write_options;
   bool needs_resume = false;
+  std::shared_ptr<spdlog::logger> log = ModuleLogger("store");
 };
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -129,37 +207,18 @@ Store::~Store() = default;
 
 Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   STREAMREC_RETURN_IF_ERROR(options.Validate());
-  rocksdb::Options db_options;
-  db_options.create_if_missing = options.create_if_missing;
-  db_options.create_missing_column_families = true;
-  db_options.IncreaseParallelism(2);
-  db_options.write_buffer_size = options.write_buffer_mb << 20;
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_mb << 20);
-  rocksdb::ColumnFamilyOptions cf_options(db_options);
-  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  cf_options.write_buffer_size = db_options.write_buffer_size;
-
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kUsers, kHistory, kItems, kMeta}) {
-    families.emplace_back(name, cf_options);
-  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->write_options.sync = options.sync_writes;
-  if (options.faults) {
-    impl->env = rocksdb::NewCompositeEnv(std::make_shared<FaultyFileSystem>(options.faults));
-    db_options.env = impl->env.get();
-  }
-  rocksdb::DB* raw = nullptr;
-  STREAMREC_RETURN_IF_ERROR(
-      FromRocks(rocksdb::DB::Open(db_options, options.path, families, &impl->handles, &raw), "opening " + options.path));
-  impl->db.reset(raw);
+  impl->table.block_cache = rocksdb::NewLRUCache(options.block_cache_mb << 20);
+  if (options.faults) impl->env = rocksdb::NewCompositeEnv(std::make_shared<FaultyFileSystem>(options.faults));
+  STREAMREC_RETURN_IF_ERROR(impl->OpenDb());
   out->reset(new Store(std::move(impl)));
   return Status::Ok();
 }
 
 Status Store::CheckDimension(int dim) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   uint64_t stored = 0;
   STREAMREC_RETURN_IF_ERROR(impl_->GetU64("dim", &stored));
   if (stored == 0) {
@@ -172,7 +231,23 @@ Status Store::CheckDimension(int dim) {
   return Status::Ok();
 }
 
+Status Store::InstanceId(std::string* out) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->meta(), "instance_id", &value);
+  if (s.ok()) {
+    *out = value;
+    return Status::Ok();
+  }
+  if (!s.IsNotFound()) return FromRocks(s, "reading instance id");
+  std::random_device random;
+  const uint64_t id = (static_cast<uint64_t>(random()) << 32) ^ random();
+  *out = fmt::format("{:016x}", id);
+  return FromRocks(impl_->db->Put(impl_->write_options, impl_->meta(), "instance_id", *out), "writing instance id");
+}
+
 Status Store::LoadItems(const std::function<void(const ItemRecord&)>& visit) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->items()));
   ItemRecord record;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -185,6 +260,7 @@ Status Store::LoadItems(const std::function<void(const ItemRecord&)>& visit) {
 }
 
 Status Store::GetUser(std::string_view external_id, UserRecord* out, bool* found) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   std::string value;
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->users(), external_id, &value);
   if (s.IsNotFound()) {
@@ -205,6 +281,7 @@ Status Store::GetUser(std::string_view external_id, UserRecord* out, bool* found
 }
 
 Status Store::ReadOffsets(Offsets* out) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   out->clear();
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->meta()));
   for (it->Seek(kOffsetPrefix); it->Valid() && it->key().starts_with(kOffsetPrefix); it->Next()) {
@@ -219,6 +296,7 @@ Status Store::ReadOffsets(Offsets* out) {
 }
 
 Status Store::ReadCounters(StoreCounters* out) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   uint64_t next_user = 0;
   STREAMREC_RETURN_IF_ERROR(impl_->GetU64("applied_events", &out->applied_events));
   STREAMREC_RETURN_IF_ERROR(impl_->GetU64("rejected_events", &out->rejected_events));
@@ -228,6 +306,11 @@ Status Store::ReadCounters(StoreCounters* out) {
 }
 
 Status Store::Commit(const CommitBatch& batch) {
+  if (impl_->needs_resume) {
+    // After an I/O error (a full disk) RocksDB refuses writes until told to resume.
+    STREAMREC_RETURN_IF_ERROR(impl_->Recover().WithContext("recovering from an I/O error"));
+    impl_->needs_resume = false;
+  }
   rocksdb::WriteBatch wb;
   for (const auto& [external_id, record] : batch.users) {
     wb.Put(impl_->users(), external_id, codec::EncodeUser(*record));
@@ -242,17 +325,26 @@ Status Store::Commit(const CommitBatch& batch) {
   wb.Put(impl_->meta(), "applied_events", codec::EncodeU64(batch.counters.applied_events));
   wb.Put(impl_->meta(), "rejected_events", codec::EncodeU64(batch.counters.rejected_events));
   wb.Put(impl_->meta(), "next_user_id", codec::EncodeU64(batch.counters.next_user_id));
-  if (impl_->needs_resume) {
-    // After an I/O error (a full disk) RocksDB refuses writes until told to resume.
-    STREAMREC_RETURN_IF_ERROR(FromRocks(impl_->db->Resume(), "resuming after an I/O error"));
-    impl_->needs_resume = false;
-  }
   Status s = FromRocks(impl_->db->Write(impl_->write_options, &wb), "committing batch");
   if (s.code() == StatusCode::kIOError) impl_->needs_resume = true;
   return s;
 }
 
+Status Store::MeasureDisk(DiskUsage* out) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
+  STREAMREC_RETURN_IF_ERROR(FromRocks(impl_->db->Flush(rocksdb::FlushOptions(), impl_->handles), "flushing"));
+  auto sst = [&](rocksdb::ColumnFamilyHandle* cf) {
+    uint64_t bytes = 0;
+    impl_->db->GetIntProperty(cf, "rocksdb.total-sst-files-size", &bytes);
+    return bytes;
+  };
+  out->user_bytes = sst(impl_->users()) + sst(impl_->history());
+  out->item_bytes = sst(impl_->items());
+  return Status::Ok();
+}
+
 Status Store::Summarize(StateSummary* out) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   STREAMREC_RETURN_IF_ERROR(ReadCounters(&out->counters));
   STREAMREC_RETURN_IF_ERROR(ReadOffsets(&out->offsets));
   // Only what the model learned goes into the checksum: embeddings and biases.

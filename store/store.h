@@ -80,6 +80,12 @@ struct StateSummary {
   std::string checksum;  // hex of a hash over every user and item embedding (and item bias)
 };
 
+// Bytes on disk per kind of state, after a flush (SST files, compressed).
+struct DiskUsage {
+  uint64_t user_bytes = 0;  // user_embeddings + user_history
+  uint64_t item_bytes = 0;  // item_embeddings
+};
+
 class Store {
  public:
   [[nodiscard]] static Status Open(const StoreOptions& options, std::unique_ptr<Store>* out);
@@ -90,6 +96,9 @@ class Store {
   // Checks the embedding dimension the state was built with; records it on a new store.
   [[nodiscard]] Status CheckDimension(int dim);
 
+  // A random id made when the store was created, stable across restarts; it
+  // names this instance as the writer of the state changelog.
+  [[nodiscard]] Status InstanceId(std::string* out);
   [[nodiscard]] Status LoadItems(const std::function<void(const ItemRecord&)>& visit);
   // Reads one user; *found is false (and *out untouched) when unknown.
   [[nodiscard]] Status GetUser(std::string_view external_id, UserRecord* out, bool* found);
@@ -100,6 +109,8 @@ class Store {
   [[nodiscard]] Status Commit(const CommitBatch& batch);
 
   [[nodiscard]] Status Summarize(StateSummary* out);
+  // Flushes the memtables, then sums the SST files of each column family.
+  [[nodiscard]] Status MeasureDisk(DiskUsage* out);
 
  private:
   struct Impl;

@@ -13,9 +13,11 @@ from kafka import KafkaProducer
 from kafka import KafkaConsumer, TopicPartition
 
 STREAMREC = os.environ.get("STREAMREC_BIN") or sys.argv[1]
-# Short sessions so restarts rejoin the group quickly on the mock broker.
-FAST_GROUP = ["--set", "kafka.consumer_properties={session.timeout.ms: 6000}",
-              "--set", "pipeline.status_interval_s=0"]
+# Short sessions so restarts rejoin the group quickly on the mock broker. Static
+# membership off: librdkafka 2.0.2's mock broker does not implement it, and a
+# restarted static member waits there about 11 s instead of 5 s.
+FAST_GROUP = ["--set", "kafka.consumer_properties={session.timeout.ms: 6000}", "--set", "http.listen=127.0.0.1:0",
+              "--set", "kafka.static_membership=false", "--set", "pipeline.status_interval_s=0"]
 
 
 def log(msg):
@@ -118,6 +120,11 @@ def state(data_dir):
     if res.returncode != 0:
         raise RuntimeError(f"streamrec state failed: {res.stderr.strip()}")
     return json.loads(res.stdout)
+
+
+def event_offsets(st, topic="events"):
+    """The stored offsets of the events topic (the state changelog's positions left out)."""
+    return {k: v for k, v in st["offsets"].items() if k.startswith(topic + "/")}
 
 
 def generate(work, users, items, events, seed=7):

@@ -1,5 +1,6 @@
 """The command line as a user meets it: help, errors, defaults, the embedded broker."""
 
+import json
 import subprocess
 
 import harness
@@ -17,10 +18,10 @@ def main():
     try:
         top = sh("--help")
         t.check(top.returncode == 0 and all(c in top.stdout for c in
-                                            ["run", "broker", "produce", "generate", "state"]),
+                                            ["run", "broker", "produce", "generate", "state", "eval", "bench"]),
                 "--help lists every subcommand")
         for sub, phrase in [("run", "embedded broker"), ("broker", "first line"), ("produce", "ts,user,item,type"),
-                            ("generate", "segment"), ("state", "checksum")]:
+                            ("generate", "segment"), ("state", "checksum"), ("bench", "ceiling")]:
             r = sh(sub, "--help")
             t.check(r.returncode == 0 and phrase in r.stdout, f"{sub} --help explains ({phrase!r})")
 
@@ -53,6 +54,20 @@ def main():
                 f"run without a broker starts the embedded one ({first!r})")
         st = harness.state(work("d"))
         t.check(st["applied_events"] == 0 and st["users"] == 0, "an empty run leaves an empty, readable store")
+
+        # The benchmark, small: every figure of the documented JSON shape is there and measured.
+        r = sh("bench", "--events", "5000", "--users", "1000", "--items", "500", "--latency-seconds", "1",
+               "--no-max-rate", "--json", timeout=180)
+        fig = json.loads(r.stdout) if r.returncode == 0 else {}
+        keys = ["ingest_ceiling_eps", "pipeline_eps", "pipeline_ratio", "scoring_ceiling_lps", "topn_lps",
+                "topn_ratio", "latency_ms", "max_rate_p99_under_100ms", "peak_rss_mb", "bytes_per_user",
+                "bytes_per_item"]
+        t.check(all(k in fig for k in keys) and all(fig[k] > 0 for k in keys if k not in
+                                                     ("latency_ms", "max_rate_p99_under_100ms")) and
+                0 < fig["pipeline_ratio"] <= 1.5 and fig["latency_ms"]["p50"] > 0,
+                f"bench --json reports every figure: {r.stdout.strip()[:300]}")
+        r = sh("bench", "--events", "10")
+        t.check(r.returncode == 2 and "--events" in r.stderr, "bench rejects a run too small to measure")
     finally:
         work.cleanup()
     t.finish()

@@ -1,0 +1,211 @@
+#include "app/state_handoff.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "common/logging.h"
+#include "kafka/producer.h"
+#include "kafka/reader.h"
+
+namespace streamrec::app {
+namespace {
+
+// Markers are keyed so that no user id (the decoder rejects control
+// characters) can share their key, and compaction keeps the newest per partition.
+constexpr std::string_view kMarkerKey{"\0streamrec.offsets", 18};
+constexpr uint8_t kUserVersion = 1;
+
+template <class T>
+void Put(std::string* out, T v) {
+  char bytes[sizeof(T)];
+  std::memcpy(bytes, &v, sizeof(T));
+  out->append(bytes, sizeof(T));
+}
+
+template <class T>
+bool Get(std::string_view* in, T* v) {
+  if (in->size() < sizeof(T)) return false;
+  std::memcpy(v, in->data(), sizeof(T));
+  in->remove_prefix(sizeof(T));
+  return true;
+}
+
+struct Marker {
+  std::string writer;
+  int64_t from = -1;
+  int64_t next_offset = 0;
+};
+
+bool ParseMarker(std::string_view value, Marker* out) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(value.data(), value.size()).get(doc) != simdjson::SUCCESS) return false;
+  std::string_view writer;
+  if (doc["writer"].get(writer) != simdjson::SUCCESS) return false;
+  if (doc["from"].get(out->from) != simdjson::SUCCESS) return false;
+  if (doc["next_offset"].get(out->next_offset) != simdjson::SUCCESS) return false;
+  out->writer.assign(writer);
+  return true;
+}
+
+}  // namespace
+
+// Layout (little-endian): u8 version, u64 events, u64 seq, u32 dim, dim x f32,
+// u32 history length, then per item u16 length + external id bytes.
+std::string EncodeChangelogUser(const UserRecord& user, const ItemNames& items) {
+  std::string out;
+  out.reserve(32 + user.embedding.size() * 4 + user.history.size() * 12);
+  Put<uint8_t>(&out, kUserVersion);
+  Put<uint64_t>(&out, user.events);
+  Put<uint64_t>(&out, user.seq);
+  Put<uint32_t>(&out, static_cast<uint32_t>(user.embedding.size()));
+  out.append(reinterpret_cast<const char*>(user.embedding.data()), user.embedding.size() * sizeof(float));
+  Put<uint32_t>(&out, static_cast<uint32_t>(user.history.size()));
+  for (ItemId item : user.history) {
+    const std::string& name = items.external(item);
+    Put<uint16_t>(&out, static_cast<uint16_t>(name.size()));
+    out.append(name);
+  }
+  return out;
+}
+
+bool DecodeChangelogUser(std::string_view in, const ItemNames& items, UserRecord* out) {
+  uint8_t version = 0;
+  uint32_t dim = 0;
+  uint32_t history = 0;
+  if (!Get(&in, &version) || version != kUserVersion) return false;
+  if (!Get(&in, &out->events) || !Get(&in, &out->seq) || !Get(&in, &dim)) return false;
+  if (in.size() < static_cast<size_t>(dim) * sizeof(float)) return false;
+  out->embedding.resize(dim);
+  std::memcpy(out->embedding.data(), in.data(), static_cast<size_t>(dim) * sizeof(float));
+  in.remove_prefix(static_cast<size_t>(dim) * sizeof(float));
+  if (!Get(&in, &history)) return false;
+  out->history.clear();
+  for (uint32_t k = 0; k < history; ++k) {
+    uint16_t len = 0;
+    if (!Get(&in, &len) || in.size() < len) return false;
+    out->history.push_back(items.intern(in.substr(0, len)));
+    in.remove_prefix(len);
+  }
+  return in.empty();
+}
+
+struct StateHandoff::Impl {
+  StateHandoffOptions options;
+  std::unique_ptr<kafka::Producer> producer;
+  std::unique_ptr<kafka::PartitionReader> reader;
+  std::string value;
+  std::shared_ptr<spdlog::logger> log = ModuleLogger("handoff");
+
+  Status ReadBatches(int32_t partition, int64_t from, int64_t until, const ItemNames& items, RestoreOutcome* out);
+};
+
+StateHandoff::StateHandoff(StateHandoffOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+StateHandoff::~StateHandoff() = default;
+
+const std::string& StateHandoff::topic() const { return impl_->options.state_topic; }
+
+Status StateHandoff::Start() {
+  kafka::ProducerOptions popts;
+  popts.properties = impl_->options.producer_properties;
+  popts.track_offsets = true;
+  STREAMREC_RETURN_IF_ERROR(kafka::Producer::Create(popts, &impl_->producer));
+  return kafka::PartitionReader::Create(impl_->options.reader_properties, &impl_->reader);
+}
+
+Status StateHandoff::Write(const std::vector<ChangedUser>& users, const std::map<int32_t, int64_t>& from,
+                           const std::map<int32_t, int64_t>& next, const ItemNames& items) {
+  const std::string& topic = impl_->options.state_topic;
+  for (const ChangedUser& u : users) {
+    impl_->value = EncodeChangelogUser(*u.record, items);
+    STREAMREC_RETURN_IF_ERROR(impl_->producer->Produce(topic, u.external_id, impl_->value, {}, u.partition));
+  }
+  for (const auto& [partition, next_offset] : next) {
+    auto f = from.find(partition);
+    impl_->value = fmt::format(R"({{"writer":"{}","partition":{},"from":{},"next_offset":{}}})",
+                               impl_->options.writer_id, partition, f == from.end() ? -1 : f->second, next_offset);
+    STREAMREC_RETURN_IF_ERROR(impl_->producer->Produce(topic, kMarkerKey, impl_->value, {}, partition));
+  }
+  return Status::Ok();
+}
+
+Status StateHandoff::Flush() { return impl_->producer->Flush(impl_->options.timeout_ms); }
+
+int64_t StateHandoff::Position(int32_t partition) const {
+  const int64_t last = impl_->producer->DeliveredOffset(impl_->options.state_topic, partition);
+  return last < 0 ? -1 : last + 1;
+}
+
+Status StateHandoff::Restore(int32_t partition, int64_t position, const ItemNames& items, RestoreOutcome* out) {
+  *out = RestoreOutcome();
+  kafka::Watermarks marks;
+  STREAMREC_RETURN_IF_ERROR(
+      impl_->reader->QueryWatermarks(impl_->options.state_topic, partition, impl_->options.timeout_ms, &marks));
+  if (marks.high <= position) return Status::Ok();  // nothing newer than our own state
+  const int64_t from = std::max(position, marks.low);
+  if (from > position && position > 0) {
+    impl_->log->warn("{}/{}: offsets {}..{} are gone from the changelog (is it compacted, not deleted?)",
+                     impl_->options.state_topic, partition, position, from);
+  }
+  return impl_->ReadBatches(partition, from, marks.high, items, out);
+}
+
+Status StateHandoff::Impl::ReadBatches(int32_t partition, int64_t from, int64_t until, const ItemNames& items,
+                                       RestoreOutcome* out) {
+  // Users of the batch being read; they count only once its marker is seen.
+  // Values stay encoded until adopted: decoding interns item ids.
+  std::map<std::string, std::string, std::less<>> pending;
+  std::map<std::string, std::string, std::less<>> complete;
+  bool foreign = false;
+  Status bad;
+  Marker marker;
+  STREAMREC_RETURN_IF_ERROR(reader->Read(options.state_topic, partition, from, until, options.timeout_ms,
+                                         [&](const kafka::Message& m) {
+    if (m.key() == kMarkerKey) {
+      if (!ParseMarker(m.payload(), &marker)) {
+        bad = Status::Corruption("undecodable changelog marker at offset " + std::to_string(m.offset()));
+        return;
+      }
+      foreign = foreign || marker.writer != options.writer_id;
+      for (auto& [id, value] : pending) complete[id] = std::move(value);
+      pending.clear();
+      out->next_event_offset = marker.next_offset;
+      ++out->batches;
+      return;
+    }
+    pending[std::string(m.key())] = std::string(m.payload());
+  }));
+  STREAMREC_RETURN_IF_ERROR(bad);
+  out->changelog_position = until;
+  if (!foreign) {
+    // Only our own uncommitted batches (or none): re-processing the events rebuilds them exactly.
+    if (out->batches > 0) {
+      log->info("{}/{}: dropping {} batches this instance wrote but never committed; re-processing their events",
+                options.state_topic, partition, out->batches);
+    }
+    return Status::Ok();
+  }
+  out->adopted = true;
+  for (const auto& [id, value] : complete) {
+    RestoredUser user{id, {}};
+    if (!DecodeChangelogUser(value, items, &user.record)) {
+      return Status::Corruption("undecodable changelog record of user " + id + " in " + options.state_topic);
+    }
+    out->users.push_back(std::move(user));
+  }
+  log->info("{}/{}: adopted {} users from {} batches of another instance; resuming at event offset {}",
+            options.state_topic, partition, out->users.size(), out->batches, out->next_event_offset);
+  return Status::Ok();
+}
+
+Status StateHandoff::Stop() {
+  if (!impl_->producer) return Status::Ok();
+  return impl_->producer->Flush(impl_->options.timeout_ms);
+}
+
+}  // namespace streamrec::app

@@ -1,0 +1,297 @@
+#include "bench/bench.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "app/config.h"
+#include "app/generator.h"
+#include "app/pipeline.h"
+#include "app/status_server.h"
+#include "bench/child_broker.h"
+#include "bench/latency_probe.h"
+#include "bench/scoring.h"
+#include "common/logging.h"
+#include "ingest/event_file.h"
+#include "kafka/consumer.h"
+#include "kafka/producer.h"
+#include "store/store.h"
+
+namespace streamrec::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// The embedded broker keeps at most ~5 MB and 100k messages per partition:
+// enough partitions that the whole run stays on the broker.
+int PartitionsFor(uint64_t events) { return static_cast<int>(std::clamp<uint64_t>(events / 25000 + 1, 4, 1024)); }
+
+struct Report {
+  int partitions = 0;
+  double produce_eps = 0;
+  double ingest_ceiling_eps = 0;
+  double pipeline_eps = 0;
+  uint64_t lists = 0;
+  double scoring_ceiling_lps = 0;
+  double topn_lps = 0;
+  LatencyFigures latency;
+  double max_rate_p99_under_100ms = 0;
+  double peak_rss_mb = 0;
+  double bytes_per_user = 0;
+  double bytes_per_item = 0;
+  double disk_bytes_per_user = 0;
+  double disk_bytes_per_item = 0;
+};
+
+double ReadStatusKb(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0) return std::stod(line.substr(std::string(field).size()));
+  }
+  return 0;
+}
+
+// Resets the peak-RSS mark (VmHWM) so the next phase is measured alone.
+void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+class FromBeginning : public kafka::PositionProvider {
+ public:
+  int64_t ResumeOffset(const kafka::TopicPartition&) override { return kafka::kOffsetBeginning; }
+  void OnRevoked(const std::vector<kafka::TopicPartition>&) override {}
+};
+
+Status ProduceEvents(const std::string& bootstrap, const app::GeneratorOptions& g, Report* r) {
+  kafka::ProducerOptions popts;
+  popts.properties = {{"bootstrap.servers", bootstrap}, {"linger.ms", "20"}, {"batch.size", "1000000"},
+                      {"partitioner", "murmur2_random"}};
+  std::unique_ptr<kafka::Producer> producer;
+  STREAMREC_RETURN_IF_ERROR(kafka::Producer::Create(popts, &producer));
+  app::Generator gen(g);
+  Event event;
+  const auto start = Clock::now();
+  while (gen.Next(&event)) {
+    STREAMREC_RETURN_IF_ERROR(producer->Produce("events", event.user, ingest::EventToJson(event)));
+  }
+  STREAMREC_RETURN_IF_ERROR(producer->Flush(120000));
+  r->produce_eps = static_cast<double>(g.events) / Seconds(Clock::now() - start);
+  return Status::Ok();
+}
+
+// (1) A consumer that only counts: the rate the broker can deliver.
+Status MeasureIngestCeiling(const std::string& bootstrap, uint64_t events, Report* r) {
+  FromBeginning positions;
+  kafka::ConsumerOptions copts;
+  copts.properties = {{"bootstrap.servers", bootstrap}, {"group.id", "streamrec-bench-ceiling"}};
+  copts.topics = {"events"};
+  std::unique_ptr<kafka::Consumer> consumer;
+  STREAMREC_RETURN_IF_ERROR(kafka::Consumer::Create(copts, &positions, &consumer));
+  std::vector<kafka::Message> batch;
+  uint64_t seen = 0;
+  Clock::time_point first;
+  const auto deadline = Clock::now() + std::chrono::minutes(5);
+  while (seen < events && Clock::now() < deadline) {
+    batch.clear();
+    const Clock::time_point polled = Clock::now();
+    STREAMREC_RETURN_IF_ERROR(consumer->PollBatch(10000, 10, &batch));
+    if (seen == 0 && !batch.empty()) first = polled;  // the clock starts with the poll that brought data
+    seen += batch.size();
+  }
+  if (seen < events) return Status::Unavailable(fmt::format("ceiling consumer saw {} of {} events", seen, events));
+  r->ingest_ceiling_eps = static_cast<double>(events) / Seconds(Clock::now() - first);
+  return consumer->Close();
+}
+
+// A run meets the target when p99 < 100 ms and (nearly) every event read back was shown.
+bool UnderTarget(const LatencyFigures& f) {
+  return f.events_read > 0 && f.p99_ms < 100.0 &&
+         static_cast<double>(f.shown) >= 0.99 * static_cast<double>(f.events_read);
+}
+
+// (5) At the offered rate, then doubling it while p99 stays under 100 ms.
+Status MeasureLatencyRuns(const std::string& bootstrap, const BenchArgs& args, app::Generator* gen,
+                          const std::atomic<bool>& stop, Report* r) {
+  LatencyProbeOptions o;
+  o.bootstrap = bootstrap;
+  o.rate = args.rate;
+  o.seconds = args.latency_seconds;
+  STREAMREC_RETURN_IF_ERROR(MeasureLatency(o, gen, stop, &r->latency));
+  if (UnderTarget(r->latency)) r->max_rate_p99_under_100ms = args.rate;
+  if (!args.find_max_rate) return Status::Ok();
+  for (double rate = args.rate * 2; rate <= 1e6 && !stop.load(); rate *= 2) {
+    o.rate = rate;
+    LatencyFigures f;
+    STREAMREC_RETURN_IF_ERROR(MeasureLatency(o, gen, stop, &f));
+    ModuleLogger("bench")->info("latency at {:.0f} events/s (sent {:.0f}/s): p50 {:.1f} ms, p99 {:.1f} ms, {} of {} shown",
+                                rate, f.achieved_rate, f.p50_ms, f.p99_ms, f.shown, f.events);
+    if (!UnderTarget(f)) break;
+    r->max_rate_p99_under_100ms = f.achieved_rate;
+  }
+  return Status::Ok();
+}
+
+// (2) The real pipeline from the events topic to durable state, lists published.
+Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const std::atomic<bool>& stop,
+                       const app::GeneratorOptions& g, Report* r) {
+  const uint64_t events = args.events;
+  app::HealthBoard board;
+  app::Pipeline pipeline(config, &board);
+  STREAMREC_RETURN_IF_ERROR(pipeline.Start());
+  std::atomic<bool> pipeline_stop{false};
+  Status ran;
+  std::thread worker([&] {
+    try {
+      ran = pipeline.Run(pipeline_stop);
+    } catch (const std::exception& e) {
+      ran = Status::Internal(std::string("pipeline: ") + e.what());
+    }
+  });
+  Clock::time_point first;
+  uint64_t first_applied = 0;
+  const auto deadline = Clock::now() + std::chrono::minutes(30);
+  for (;;) {
+    const app::HealthSnapshot h = board.Get();
+    if (first_applied == 0 && h.applied > 0) {
+      first = Clock::now();
+      first_applied = h.applied;
+    }
+    if (h.applied_total >= events || stop.load() || Clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const app::HealthSnapshot done = board.Get();
+  r->pipeline_eps = static_cast<double>(done.applied - first_applied) / Seconds(Clock::now() - first);
+  r->lists = done.lists;
+  r->peak_rss_mb = ReadStatusKb("VmHWM:") / 1024.0;
+
+  // (5) Latency at the offered rate, then the highest rate that keeps p99 under 100 ms.
+  app::GeneratorOptions live = g;
+  live.events = UINT64_MAX / 2;
+  live.seed = g.seed + 1;
+  app::Generator gen(live);
+  Status probed = MeasureLatencyRuns(config.kafka.bootstrap, args, &gen, stop, r);
+  pipeline_stop = true;
+  worker.join();
+  STREAMREC_RETURN_IF_ERROR(ran);
+  STREAMREC_RETURN_IF_ERROR(probed);
+  return pipeline.Stop();
+}
+
+}  // namespace
+
+namespace {
+
+std::string ReportJson(const Report& r) {
+  const double pipeline_ratio = r.ingest_ceiling_eps > 0 ? r.pipeline_eps / r.ingest_ceiling_eps : 0;
+  const double topn_ratio = r.scoring_ceiling_lps > 0 ? r.topn_lps / r.scoring_ceiling_lps : 0;
+  return fmt::format(
+      R"({{"ingest_ceiling_eps":{:.0f},"pipeline_eps":{:.0f},"pipeline_ratio":{:.3f},"scoring_ceiling_lps":{:.0f},)"
+      R"("topn_lps":{:.0f},"topn_ratio":{:.3f},"latency_ms":{{"rate":{:.0f},"p50":{:.1f},"p99":{:.1f},"max":{:.1f}}},)"
+      R"("max_rate_p99_under_100ms":{:.0f},"peak_rss_mb":{:.0f},"bytes_per_user":{:.0f},"bytes_per_item":{:.0f},)"
+      R"("disk_bytes_per_user":{:.0f},"disk_bytes_per_item":{:.0f},"partitions":{},"lists":{},"produce_eps":{:.0f}}})",
+      r.ingest_ceiling_eps, r.pipeline_eps, pipeline_ratio, r.scoring_ceiling_lps, r.topn_lps, topn_ratio,
+      r.latency.rate, r.latency.p50_ms, r.latency.p99_ms, r.latency.max_ms, r.max_rate_p99_under_100ms,
+      r.peak_rss_mb, r.bytes_per_user, r.bytes_per_item, r.disk_bytes_per_user, r.disk_bytes_per_item, r.partitions,
+      r.lists, r.produce_eps);
+}
+
+void PrintTable(const BenchArgs& a, const Report& r) {
+  auto ratio = [](double x, double ceiling) { return ceiling > 0 ? x / ceiling : 0.0; };
+  std::cout << fmt::format("streamrec bench: {} events, {} users, {} items, dim {}, {} partitions\n", a.events, a.users,
+                           a.items, a.dim, r.partitions)
+            << fmt::format("  (1) ingest ceiling    {:>12.0f} events/s   (a consumer that only counts)\n",
+                           r.ingest_ceiling_eps)
+            << fmt::format("  (2) pipeline          {:>12.0f} events/s   {:.3f} of (1); {} lists published\n",
+                           r.pipeline_eps, ratio(r.pipeline_eps, r.ingest_ceiling_eps), r.lists)
+            << fmt::format("  (3) scoring ceiling   {:>12.0f} lists/s    (bare batched product, no selection)\n",
+                           r.scoring_ceiling_lps)
+            << fmt::format("  (4) top-N             {:>12.0f} lists/s    {:.3f} of (3), exact, with boosts and exclusions\n",
+                           r.topn_lps, ratio(r.topn_lps, r.scoring_ceiling_lps))
+            << fmt::format("  (5) latency at {:.0f}/s  p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n", r.latency.rate,
+                           r.latency.p50_ms, r.latency.p99_ms, r.latency.max_ms)
+            << fmt::format("      ({} events sent, {} read back, {} shown by a list within the run)\n",
+                           r.latency.events, r.latency.events_read, r.latency.shown)
+            << fmt::format("      highest rate with p99 < 100 ms: {:.0f} events/s\n", r.max_rate_p99_under_100ms)
+            << fmt::format("  (6) memory            peak RSS {:.0f} MB; per user {:.0f} B in memory, {:.0f} B on disk; "
+                           "per item {:.0f} B in memory, {:.0f} B on disk\n",
+                           r.peak_rss_mb, r.bytes_per_user, r.disk_bytes_per_user, r.bytes_per_item,
+                           r.disk_bytes_per_item);
+}
+
+Status RunBench(const BenchArgs& args, const std::atomic<bool>& stop, Report* r) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    fmt::format("streamrec-bench-{}", static_cast<long>(getpid()));
+  // The embedded broker holds an empty fetch for the whole fetch.wait.max.ms even when
+  // data arrives (a real broker answers at once): keep it short. A --set of
+  // kafka.consumer_properties replaces this.
+  std::vector<std::string> overrides = {"kafka.consumer_properties={fetch.wait.max.ms: 10}"};
+  overrides.insert(overrides.end(), args.overrides.begin(), args.overrides.end());
+  for (std::string o : {"pipeline.status_interval_s=0", "pipeline.quality_sample=0"}) overrides.push_back(o);
+  overrides.push_back(fmt::format("learner.dim={}", args.dim));
+  overrides.push_back("store.path=" + (dir / "state").string());
+  app::Config config;
+  STREAMREC_RETURN_IF_ERROR(app::LoadConfig(args.config_path, overrides, &config));
+  r->partitions = PartitionsFor(args.events);
+  ChildBroker broker;
+  STREAMREC_RETURN_IF_ERROR(broker.Start(args.executable, r->partitions));
+  config.kafka.bootstrap = broker.bootstrap();
+
+  app::GeneratorOptions g;
+  g.users = args.users;
+  g.items = args.items;
+  g.events = args.events;
+  STREAMREC_RETURN_IF_ERROR(g.Validate());
+  auto log = ModuleLogger("bench");
+  log->info("producing {} events to {} partitions", args.events, r->partitions);
+  STREAMREC_RETURN_IF_ERROR(ProduceEvents(broker.bootstrap(), g, r));
+  log->info("measuring the ingest ceiling");
+  STREAMREC_RETURN_IF_ERROR(MeasureIngestCeiling(broker.bootstrap(), args.events, r));
+  log->info("running the pipeline");
+  ResetPeakRss();
+  Status s = MeasurePipeline(config, args, stop, g, r);
+  if (s.ok()) {
+    log->info("measuring scoring and memory");
+    ScoringFigures f;
+    s = MeasureScoring(config, args.users, &f);
+    r->scoring_ceiling_lps = f.scoring_ceiling_lps;
+    r->topn_lps = f.topn_lps;
+    r->bytes_per_user = f.bytes_per_user;
+    r->bytes_per_item = f.bytes_per_item;
+    r->disk_bytes_per_user = f.disk_bytes_per_user;
+    r->disk_bytes_per_item = f.disk_bytes_per_item;
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+  return s;
+}
+
+}  // namespace
+
+int CmdBench(const BenchArgs& args, const std::atomic<bool>& stop) {
+  if (args.events < 1000 || args.users < 1 || args.items < 1 || args.rate <= 0 || args.latency_seconds < 1) {
+    std::cerr << "streamrec bench: --events >= 1000, --users and --items >= 1, --rate > 0, --latency-seconds >= 1\n";
+    return 2;
+  }
+  Report r;
+  if (Status s = RunBench(args, stop, &r); !s.ok()) {
+    std::cerr << "streamrec bench: " << s.ToString() << "\n";
+    return 1;
+  }
+  if (args.json) {
+    std::cout << ReportJson(r) << std::endl;
+  } else {
+    PrintTable(args, r);
+  }
+  return 0;
+}
+
+}  // namespace streamrec::bench

@@ -1,0 +1,44 @@
+// LatencyProbe: event-to-list latency as a shop would see it. A paced producer
+// sends events at a fixed rate; a separate consumer reads both `events` (for
+// each event's produce timestamp) and `recommendations`. An event counts as
+// shown when a list of its user arrives whose source offset is at or past it;
+// its latency is that arrival time minus the event's produce time.
+//
+// Thread-safety: Run() owns its clients and threads; call from one thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "app/generator.h"
+#include "common/status.h"
+
+namespace streamrec::bench {
+
+struct LatencyFigures {
+  double rate = 0;          // offered events/s
+  double achieved_rate = 0; // events/s actually produced
+  uint64_t events = 0;      // events sent
+  uint64_t shown = 0;       // events whose list arrived in time to be measured
+  uint64_t events_read = 0; // events the probe's consumer read back
+  uint64_t lists_read = 0;  // lists it read
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double max_ms = 0;
+};
+
+struct LatencyProbeOptions {
+  std::string bootstrap;
+  std::string events_topic = "events";
+  std::string recommendations_topic = "recommendations";
+  double rate = 10000;  // events/s offered
+  int seconds = 5;      // how long events are sent
+  int drain_ms = 2000;  // how long lists are awaited after the last event
+};
+
+// Sends events drawn from `generator` and measures; `stop` aborts early.
+[[nodiscard]] Status MeasureLatency(const LatencyProbeOptions& options, app::Generator* generator,
+                                    const std::atomic<bool>& stop, LatencyFigures* out);
+
+}  // namespace streamrec::bench

@@ -1,0 +1,110 @@
+#include "bench/scoring.h"
+
+#include <malloc.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "app/generator.h"
+#include "emitter/topn.h"
+#include "learner/learner.h"
+#include "store/store.h"
+#include "store/user_cache.h"
+
+namespace streamrec::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr size_t kSampleUsers = 2048;
+constexpr double kMinSeconds = 1.0;
+
+// Bytes the allocator has handed out: unlike RSS, not hidden by memory that
+// earlier phases freed and the allocator reuses.
+double HeapBytes() {
+  const struct mallinfo2 info = mallinfo2();
+  return static_cast<double>(info.uordblks + info.hblkhd);
+}
+
+// Repeats `pass` (which scores every sampled user once) for at least kMinSeconds; lists/s.
+template <class Fn>
+double ListsPerSecond(size_t users, Fn pass) {
+  const auto start = Clock::now();
+  size_t lists = 0;
+  do {
+    pass();
+    lists += users;
+  } while (std::chrono::duration<double>(Clock::now() - start).count() < kMinSeconds);
+  return static_cast<double>(lists) / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures* out) {
+  std::unique_ptr<store::Store> store;
+  STREAMREC_RETURN_IF_ERROR(store::Store::Open(config.store, &store));
+  const double before_items = HeapBytes();
+  learner::Learner learner(config.learner);
+  size_t items = 0;
+  STREAMREC_RETURN_IF_ERROR(store->LoadItems([&](const ItemRecord& r) {
+    learner.RestoreItem(r);
+    ++items;
+  }));
+  out->bytes_per_item = items ? (HeapBytes() - before_items) / static_cast<double>(items) : 0;
+
+  // Memory per cached user: load every stored user into a cache big enough for all.
+  const double before_users = HeapBytes();
+  store::UserCache cache(store.get(), users);
+  std::vector<UserRecord*> sample;
+  for (uint64_t u = 0; u < users; ++u) {
+    store::CachedUser cu;
+    STREAMREC_RETURN_IF_ERROR(cache.Acquire(app::Generator::UserName(u), &cu));
+    if (!cu.is_new && sample.size() < kSampleUsers) sample.push_back(cu.record);
+  }
+  out->users_measured = sample.size();
+  out->bytes_per_user = users ? (HeapBytes() - before_users) / static_cast<double>(users) : 0;
+  store::DiskUsage disk;
+  STREAMREC_RETURN_IF_ERROR(store->MeasureDisk(&disk));
+  out->disk_bytes_per_user = users ? static_cast<double>(disk.user_bytes) / static_cast<double>(users) : 0;
+  out->disk_bytes_per_item = items ? static_cast<double>(disk.item_bytes) / static_cast<double>(items) : 0;
+  if (sample.empty()) return Status::Internal("no stored users to score");
+
+  const ItemMatrixView view = learner.Items();
+  const size_t dim = view.dim;
+  const size_t batch = config.emitter.score_batch;
+  std::vector<float> queries(sample.size() * dim);
+  for (size_t k = 0; k < sample.size(); ++k) learner.QueryVector(*sample[k], {queries.data() + k * dim, dim});
+
+  std::vector<float> scratch;
+  volatile float sink = 0;
+  out->scoring_ceiling_lps = ListsPerSecond(sample.size(), [&] {
+    for (size_t first = 0; first < sample.size(); first += batch) {
+      const size_t count = std::min(batch, sample.size() - first);
+      sink = sink + emitter::ScoreWithoutSelection(view, {queries.data() + first * dim, count * dim}, count, 4096,
+                                                   &scratch);
+    }
+  });
+
+  // The emitter's work per list: query vector, boosts, exact top-N with exclusions.
+  emitter::TopNScorer scorer(config.emitter.top_n);
+  std::vector<std::vector<std::pair<ItemId, float>>> boosts(batch);
+  std::vector<emitter::TopNQuery> topn_queries;
+  std::vector<std::vector<emitter::ScoredItem>> results;
+  out->topn_lps = ListsPerSecond(sample.size(), [&] {
+    for (size_t first = 0; first < sample.size(); first += batch) {
+      const size_t count = std::min(batch, sample.size() - first);
+      topn_queries.clear();
+      for (size_t k = 0; k < count; ++k) {
+        const UserRecord& user = *sample[first + k];
+        std::span<float> q(queries.data() + (first + k) * dim, dim);
+        learner.QueryVector(user, q);
+        learner.Boosts(user, &boosts[k]);
+        topn_queries.push_back({q, user.history, boosts[k]});
+      }
+      scorer.Score(view, topn_queries, &results);
+    }
+  });
+  return Status::Ok();
+}
+
+}  // namespace streamrec::bench

@@ -1,0 +1,26 @@
+// The scoring ceiling, the real top-N, and memory per user and item, measured
+// on the state a pipeline run left in its store.
+#pragma once
+
+#include <cstdint>
+
+#include "app/config.h"
+#include "common/status.h"
+
+namespace streamrec::bench {
+
+struct ScoringFigures {
+  double scoring_ceiling_lps = 0;  // bare batched product, no selection
+  double topn_lps = 0;             // query vector, boosts and exact fused top-N, as the emitter runs them
+  uint64_t users_measured = 0;
+  double bytes_per_user = 0;       // heap bytes of a cached user (record, key, LRU and map nodes)
+  double bytes_per_item = 0;       // heap bytes of an item in the learner (all its tables)
+  double disk_bytes_per_user = 0;  // SST bytes per stored user (embedding and history)
+  double disk_bytes_per_item = 0;
+};
+
+// Opens config.store.path (the pipeline must have stopped); `users` and `items`
+// are the generator's counts (user ids u0.., item ids i0..).
+[[nodiscard]] Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures* out);
+
+}  // namespace streamrec::bench

@@ -1,0 +1,174 @@
+"""Rebalance: two `streamrec run` processes share one consumer group while events
+stream in. One leaves mid-stream (SIGTERM) and later rejoins, so partitions move
+both ways. Every partition's state changelog must show one unbroken chain of
+batches (each starts where the previous one ended, whichever instance wrote it:
+nothing lost, nothing applied twice, only the owner writes), the applied events
+of both instances must add up to the valid events, every user's record must hold
+exactly as many events as the log has for them, and lists keep their seq order.
+
+Read with kafka-python, an independent client."""
+
+import collections
+import json
+import signal
+import struct
+import subprocess
+import threading
+import time
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+import harness
+from harness import log
+
+EVENTS = 40_000
+RATE = 2000  # events/s: the stream lasts 20 s, long enough for two rebalances
+GROUP = "shop"
+MARKER_KEY = b"\x00streamrec.offsets"
+
+
+def run_cmd(bootstrap, data):
+    return [harness.STREAMREC, "run", "--bootstrap", bootstrap, "--data-dir", data, "--exit-when-idle-ms", "6000",
+            "--set", f"kafka.group_id={GROUP}", *harness.FAST_GROUP]
+
+
+def produce_paced(bootstrap, lines, done):
+    p = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, retries=10, max_in_flight_requests_per_connection=1)
+    start = time.time()
+    for k, line in enumerate(lines):
+        if k % 500 == 0:
+            time.sleep(max(0.0, start + k / RATE - time.time()))
+        p.send("events", key=json.loads(line)["user_id"].encode(), value=line.encode())
+        if k % 3000 == 11:
+            p.send("events", key=b"u-bad", value=b'{"user_id": 7}')
+    p.flush()
+    p.close()
+    done.set()
+
+
+def read_topic(bootstrap, topic):
+    """All records of `topic` as {partition: [(key, value)]}, in offset order."""
+    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic)]
+    ends = c.end_offsets(parts)
+    c.assign(parts)
+    c.seek_to_beginning()
+    out = collections.defaultdict(list)
+    deadline = time.time() + 60
+    while any(c.position(tp) < ends[tp] for tp in parts) and time.time() < deadline:
+        for tp, records in c.poll(timeout_ms=500).items():
+            out[tp.partition].extend((r.key, r.value) for r in records)
+    c.close()
+    return out
+
+
+def assigned(path):
+    """Partitions the instance logging to `path` was last assigned."""
+    parts = set()
+    for line in open(path):
+        if "revoked events/" in line:
+            parts.discard(int(line.rsplit("/", 1)[1]))
+        elif "assigned events/" in line:
+            parts.add(int(line.split("assigned events/")[1].split()[0]))
+    return parts
+
+
+def wait_until(fn, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        if fn():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def wait_exit(proc, name, timeout=120):
+    code = proc.wait(timeout=timeout)
+    log(f"{name} exited {code}")
+    return code
+
+
+def main():
+    t = harness.Checks()
+    work = harness.WorkDir("rebalance")
+    broker = harness.Broker(partitions=4)
+    try:
+        evs, _ = harness.generate(work, users=2000, items=500, events=EVENTS)
+        lines = [json.dumps(e) for e in evs]
+        a = subprocess.Popen(run_cmd(broker.bootstrap, work("a")), stdout=subprocess.DEVNULL,
+                             stderr=open(work("a.log"), "w"))
+        b = subprocess.Popen(run_cmd(broker.bootstrap, work("b")), stdout=subprocess.DEVNULL,
+                             stderr=open(work("b.log"), "w"))
+        t.check(harness.wait_for_text(work("a.log"), "assigned events/") and
+                harness.wait_for_text(work("b.log"), "assigned events/"), "both instances joined the group")
+        time.sleep(2)
+        done = threading.Event()
+        producer = threading.Thread(target=produce_paced, args=(broker.bootstrap, lines, done))
+        producer.start()
+        time.sleep(3)
+        b_parts = assigned(work("b.log"))
+        b.send_signal(signal.SIGTERM)  # leaves mid-stream: its partitions move to a
+        t.check(wait_exit(b, "b (left)") == 0, "the leaving instance exits cleanly")
+        t.check(wait_until(lambda: b_parts <= assigned(work("a.log")), 30), f"a took over b's partitions {b_parts}")
+        time.sleep(2)
+        b = subprocess.Popen(run_cmd(broker.bootstrap, work("b")), stdout=subprocess.DEVNULL,
+                             stderr=open(work("b2.log"), "w"))  # rejoins: partitions move back
+        t.check(wait_until(lambda: assigned(work("b2.log")), 30), "b rejoined and was given partitions")
+        t.check(not done.is_set(), "the stream was still flowing when b came back")
+        producer.join()
+        log("stream complete")
+        codes = (wait_exit(a, "a"), wait_exit(b, "b"))
+        t.check(codes == (0, 0), f"both exit cleanly when idle {codes}")
+        t.check(harness.wait_for_text(work("b2.log"), "adopted", 1), "the rejoined instance adopted state a wrote")
+        t.check(harness.wait_for_text(work("a.log"), "adopted", 1), "a adopted state b wrote")
+
+        sa, sb = harness.state(work("a")), harness.state(work("b"))
+        ends = harness.end_offsets(broker.bootstrap)
+        valid = EVENTS
+        t.check(sa["applied_events"] > 0 and sb["applied_events"] > 0,
+                f"both did work: a {sa['applied_events']}, b {sb['applied_events']}")
+        t.check(sa["applied_events"] + sb["applied_events"] == valid,
+                f"applied a + b = {sa['applied_events'] + sb['applied_events']} == valid events {valid}")
+
+        changelog = read_topic(broker.bootstrap, f"{GROUP}.state")
+        broken, moves, last_record = [], set(), {}
+        for p in range(4):
+            markers = [json.loads(v) for k, v in changelog[p] if k == MARKER_KEY]
+            for prev, cur in zip(markers, markers[1:]):
+                if cur["from"] != prev["next_offset"]:
+                    broken.append((p, prev, cur))
+                if cur["writer"] != prev["writer"]:
+                    moves.add((prev["writer"], cur["writer"]))
+            end = ends.get(f"events/{p}", 0)
+            if not markers or markers[0]["from"] not in (-1, 0) or markers[-1]["next_offset"] != end:
+                broken.append((p, "ends", markers[:1], markers[-1:], end))
+            for k, v in changelog[p]:
+                if k != MARKER_KEY:
+                    last_record[k.decode()] = v
+        t.check(not broken, f"every partition's batches form one chain from 0 to the end ({broken[:3]})")
+        writers = {w for pair in moves for w in pair}
+        t.check(len(writers) == 2 and all((y, x) in moves for x, y in moves),
+                f"partitions moved both ways between the two instances ({len(moves)} kinds of move)")
+
+        per_user = collections.Counter(e["user_id"] for e in evs)
+        wrong = [u for u, n in per_user.items()
+                 if u not in last_record or struct.unpack_from("<Q", last_record[u], 1)[0] != n]
+        t.check(not wrong, f"each of {len(per_user)} users' newest state holds exactly their events ({wrong[:5]})")
+
+        seqs = collections.defaultdict(list)
+        for m in harness.consume_all(broker.bootstrap, "recommendations"):
+            p = json.loads(m["payload"])
+            seqs[p["user_id"]].append(p["seq"])
+        unordered = [u for u, s in seqs.items() if any(y < x for x, y in zip(s, s[1:]))]
+        t.check(len(seqs) == len(per_user) and not unordered,
+                f"every user has lists and their seq never goes back across instances ({len(unordered)} out of order)")
+    finally:
+        broker.stop()
+        if t.failed:
+            subprocess.run(f"grep -h -E 'adopt|assigned|revoked|error' {work.path}/*.log | tail -n 40", shell=True)
+        work.cleanup()
+    t.finish()
+
+
+if __name__ == "__main__":
+    main()
