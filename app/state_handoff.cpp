@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "common/fixed.h"
 #include "common/logging.h"
 #include "kafka/producer.h"
 #include "kafka/reader.h"
@@ -16,21 +17,6 @@ namespace {
 // characters) can share their key, and compaction keeps the newest per partition.
 constexpr std::string_view kMarkerKey{"\0streamrec.offsets", 18};
 constexpr uint8_t kUserVersion = 1;
-
-template <class T>
-void Put(std::string* out, T v) {
-  char bytes[sizeof(T)];
-  std::memcpy(bytes, &v, sizeof(T));
-  out->append(bytes, sizeof(T));
-}
-
-template <class T>
-bool Get(std::string_view* in, T* v) {
-  if (in->size() < sizeof(T)) return false;
-  std::memcpy(v, in->data(), sizeof(T));
-  in->remove_prefix(sizeof(T));
-  return true;
-}
 
 struct Marker {
   std::string writer;
@@ -57,15 +43,15 @@ bool ParseMarker(std::string_view value, Marker* out) {
 std::string EncodeChangelogUser(const UserRecord& user, const ItemNames& items) {
   std::string out;
   out.reserve(32 + user.embedding.size() * 4 + user.history.size() * 12);
-  Put<uint8_t>(&out, kUserVersion);
-  Put<uint64_t>(&out, user.events);
-  Put<uint64_t>(&out, user.seq);
-  Put<uint32_t>(&out, static_cast<uint32_t>(user.embedding.size()));
+  PutFixed<uint8_t>(&out, kUserVersion);
+  PutFixed<uint64_t>(&out, user.events);
+  PutFixed<uint64_t>(&out, user.seq);
+  PutFixed<uint32_t>(&out, static_cast<uint32_t>(user.embedding.size()));
   out.append(reinterpret_cast<const char*>(user.embedding.data()), user.embedding.size() * sizeof(float));
-  Put<uint32_t>(&out, static_cast<uint32_t>(user.history.size()));
+  PutFixed<uint32_t>(&out, static_cast<uint32_t>(user.history.size()));
   for (ItemId item : user.history) {
     const std::string& name = items.external(item);
-    Put<uint16_t>(&out, static_cast<uint16_t>(name.size()));
+    PutFixed<uint16_t>(&out, static_cast<uint16_t>(name.size()));
     out.append(name);
   }
   return out;
@@ -75,17 +61,17 @@ bool DecodeChangelogUser(std::string_view in, const ItemNames& items, UserRecord
   uint8_t version = 0;
   uint32_t dim = 0;
   uint32_t history = 0;
-  if (!Get(&in, &version) || version != kUserVersion) return false;
-  if (!Get(&in, &out->events) || !Get(&in, &out->seq) || !Get(&in, &dim)) return false;
+  if (!GetFixed(&in, &version) || version != kUserVersion) return false;
+  if (!GetFixed(&in, &out->events) || !GetFixed(&in, &out->seq) || !GetFixed(&in, &dim)) return false;
   if (in.size() < static_cast<size_t>(dim) * sizeof(float)) return false;
   out->embedding.resize(dim);
   std::memcpy(out->embedding.data(), in.data(), static_cast<size_t>(dim) * sizeof(float));
   in.remove_prefix(static_cast<size_t>(dim) * sizeof(float));
-  if (!Get(&in, &history)) return false;
+  if (!GetFixed(&in, &history)) return false;
   out->history.clear();
   for (uint32_t k = 0; k < history; ++k) {
     uint16_t len = 0;
-    if (!Get(&in, &len) || in.size() < len) return false;
+    if (!GetFixed(&in, &len) || in.size() < len) return false;
     out->history.push_back(items.intern(in.substr(0, len)));
     in.remove_prefix(len);
   }

@@ -1,8 +1,10 @@
 #include "bench/scoring.h"
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -21,9 +23,15 @@ constexpr double kMinSeconds = 1.0;
 
 // Bytes the allocator has handed out: unlike RSS, not hidden by memory that
 // earlier phases freed and the allocator reuses.
+// Under a sanitizer's allocator mallinfo2 reports nothing: resident pages then.
 double HeapBytes() {
   const struct mallinfo2 info = mallinfo2();
-  return static_cast<double>(info.uordblks + info.hblkhd);
+  if (info.uordblks + info.hblkhd > 0) return static_cast<double>(info.uordblks + info.hblkhd);
+  std::ifstream statm("/proc/self/statm");
+  double pages = 0;
+  double resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<double>(sysconf(_SC_PAGESIZE));
 }
 
 // Repeats `pass` (which scores every sampled user once) for at least kMinSeconds; lists/s.

@@ -25,6 +25,7 @@ ItemId ItemTable::Add(std::string_view external_id, std::span<const float> embed
   embeddings_.insert(embeddings_.end(), embedding.begin(), embedding.end());
   biases_.push_back(bias);
   counts_.push_back(0);
+  inv_sqrt_counts_.push_back(0.0F);
   neighbors_.emplace_back();
   popularity_.push_back(0.0F);
   log_popularity_.push_back(0.0F);
@@ -46,6 +47,7 @@ void ItemTable::Restore(const ItemRecord& record) {
     embeddings_.resize((index + 1) * dim_, 0.0F);
     biases_.resize(index + 1, 0.0F);
     counts_.resize(index + 1, 0);
+    inv_sqrt_counts_.resize(index + 1, 0.0F);
     neighbors_.resize(index + 1);
     popularity_.resize(index + 1, 0.0F);
     log_popularity_.resize(index + 1, 0.0F);
@@ -82,6 +84,7 @@ void ItemTable::AddCooccurrence(ItemId a, ItemId b, float weight, size_t max_nei
 
 void ItemTable::SetCount(size_t index, uint64_t count) {
   counts_[index] = count;
+  inv_sqrt_counts_[index] = count > 0 ? 1.0F / std::sqrt(static_cast<float>(count)) : 0.0F;
   popularity_[index] = static_cast<float>(count);
   log_popularity_[index] = std::log1p(static_cast<float>(count));
 }

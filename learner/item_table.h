@@ -43,6 +43,9 @@ class ItemTable {
   const float* popularity() const { return popularity_.data(); }      // count
   const float* log_popularity() const { return log_popularity_.data(); }  // log(1 + count)
   const float* recency() const { return recency_.data(); }
+  // 1 / sqrt(count), 0 for an item without events: co-occurrence normalisation
+  // without a square root per neighbour.
+  float inv_sqrt_count(ItemId id) const { return inv_sqrt_counts_[id.value()]; }
 
   using Neighbor = std::pair<ItemId, float>;
   // cooc(a, b) += weight; a row over 2 * max_neighbors keeps its max_neighbors strongest.
@@ -65,6 +68,7 @@ class ItemTable {
   std::vector<float> embeddings_;
   std::vector<float> biases_;
   std::vector<uint64_t> counts_;
+  std::vector<float> inv_sqrt_counts_;
   std::vector<std::string> external_ids_;
   std::vector<std::vector<Neighbor>> neighbors_;
   std::vector<float> popularity_;

@@ -198,11 +198,12 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
   const size_t window = std::min(h.size(), static_cast<size_t>(m.options.cooc_window));
   float recency = 1.0F;
   for (size_t k = h.size(); k-- > h.size() - window; recency *= m.options.cooc_decay) {
-    const float count_a = static_cast<float>(m.items.count(h[k]));
+    // weight / sqrt(count_a * count_c), with the inverse roots kept per item.
+    const float scale_a = recency * m.items.inv_sqrt_count(h[k]);
     for (const auto& [c, weight] : m.items.neighbors(h[k])) {
       float& acc = m.boost_acc[c.value()];
       if (acc == 0.0F) m.boost_touched.push_back(c.value());
-      acc += recency * weight / std::sqrt(count_a * static_cast<float>(m.items.count(c)));
+      acc += scale_a * weight * m.items.inv_sqrt_count(c);
     }
   }
   for (uint32_t c : m.boost_touched) {

@@ -2,33 +2,19 @@
 
 #include <cstring>
 
+#include "common/fixed.h"
+
 namespace streamrec::store::codec {
 namespace {
 
-template <class T>
-void Put(std::string* out, T v) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));
-  out->append(buf, sizeof(T));
-}
-
-// Reads a T from the front of `in`, advancing it; false if too short.
-template <class T>
-bool Get(std::string_view* in, T* v) {
-  if (in->size() < sizeof(T)) return false;
-  std::memcpy(v, in->data(), sizeof(T));
-  in->remove_prefix(sizeof(T));
-  return true;
-}
-
 void PutFloats(std::string* out, const std::vector<float>& v) {
-  Put<uint32_t>(out, static_cast<uint32_t>(v.size()));
+  PutFixed<uint32_t>(out, static_cast<uint32_t>(v.size()));
   out->append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
 }
 
 bool GetFloats(std::string_view* in, std::vector<float>* v) {
   uint32_t n = 0;
-  if (!Get(in, &n) || in->size() < n * sizeof(float)) return false;
+  if (!GetFixed(in, &n) || in->size() < n * sizeof(float)) return false;
   v->resize(n);
   std::memcpy(v->data(), in->data(), n * sizeof(float));
   in->remove_prefix(n * sizeof(float));
@@ -40,16 +26,16 @@ bool GetFloats(std::string_view* in, std::vector<float>* v) {
 std::string EncodeUser(const UserRecord& r) {
   std::string out;
   out.reserve(24 + r.embedding.size() * sizeof(float));
-  Put<uint32_t>(&out, r.id.value());
-  Put<uint64_t>(&out, r.seq);
-  Put<uint64_t>(&out, r.events);
+  PutFixed<uint32_t>(&out, r.id.value());
+  PutFixed<uint64_t>(&out, r.seq);
+  PutFixed<uint64_t>(&out, r.events);
   PutFloats(&out, r.embedding);
   return out;
 }
 
 bool DecodeUser(std::string_view in, UserRecord* r) {
   uint32_t id = 0;
-  if (!Get(&in, &id) || !Get(&in, &r->seq) || !Get(&in, &r->events) || !GetFloats(&in, &r->embedding)) return false;
+  if (!GetFixed(&in, &id) || !GetFixed(&in, &r->seq) || !GetFixed(&in, &r->events) || !GetFloats(&in, &r->embedding)) return false;
   r->id = UserId(id);
   return in.empty();
 }
@@ -57,18 +43,18 @@ bool DecodeUser(std::string_view in, UserRecord* r) {
 std::string EncodeHistory(const UserRecord& r) {
   std::string out;
   out.reserve(4 + r.history.size() * 4);
-  Put<uint32_t>(&out, static_cast<uint32_t>(r.history.size()));
-  for (ItemId i : r.history) Put<uint32_t>(&out, i.value());
+  PutFixed<uint32_t>(&out, static_cast<uint32_t>(r.history.size()));
+  for (ItemId i : r.history) PutFixed<uint32_t>(&out, i.value());
   return out;
 }
 
 bool DecodeHistory(std::string_view in, UserRecord* r) {
   uint32_t n = 0;
-  if (!Get(&in, &n) || in.size() != n * 4ULL) return false;
+  if (!GetFixed(&in, &n) || in.size() != n * 4ULL) return false;
   r->history.resize(n);
   for (uint32_t k = 0; k < n; ++k) {
     uint32_t v = 0;
-    (void)Get(&in, &v);
+    (void)GetFixed(&in, &v);
     r->history[k] = ItemId(v);
   }
   return true;
@@ -85,16 +71,16 @@ std::string EncodeItemKey(ItemId id) {
 std::string EncodeItem(const ItemRecord& r) {
   std::string out;
   out.reserve(24 + r.external_id.size() + r.embedding.size() * sizeof(float));
-  Put<uint32_t>(&out, static_cast<uint32_t>(r.external_id.size()));
+  PutFixed<uint32_t>(&out, static_cast<uint32_t>(r.external_id.size()));
   out.append(r.external_id);
-  Put<float>(&out, r.bias);
-  Put<uint64_t>(&out, r.count);
-  Put<float>(&out, r.recency);
+  PutFixed<float>(&out, r.bias);
+  PutFixed<uint64_t>(&out, r.count);
+  PutFixed<float>(&out, r.recency);
   PutFloats(&out, r.embedding);
-  Put<uint32_t>(&out, static_cast<uint32_t>(r.neighbors.size()));
+  PutFixed<uint32_t>(&out, static_cast<uint32_t>(r.neighbors.size()));
   for (const auto& [id, weight] : r.neighbors) {
-    Put<uint32_t>(&out, id.value());
-    Put<float>(&out, weight);
+    PutFixed<uint32_t>(&out, id.value());
+    PutFixed<float>(&out, weight);
   }
   return out;
 }
@@ -104,20 +90,20 @@ bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
   const auto* k = reinterpret_cast<const unsigned char*>(key.data());
   r->id = ItemId((uint32_t{k[0]} << 24) | (uint32_t{k[1]} << 16) | (uint32_t{k[2]} << 8) | uint32_t{k[3]});
   uint32_t len = 0;
-  if (!Get(&in, &len) || in.size() < len) return false;
+  if (!GetFixed(&in, &len) || in.size() < len) return false;
   r->external_id.assign(in.substr(0, len));
   in.remove_prefix(len);
   uint32_t n = 0;
-  if (!Get(&in, &r->bias) || !Get(&in, &r->count) || !Get(&in, &r->recency) || !GetFloats(&in, &r->embedding) ||
-      !Get(&in, &n) ||
+  if (!GetFixed(&in, &r->bias) || !GetFixed(&in, &r->count) || !GetFixed(&in, &r->recency) || !GetFloats(&in, &r->embedding) ||
+      !GetFixed(&in, &n) ||
       in.size() != n * 8ULL) {
     return false;
   }
   r->neighbors.resize(n);
   for (auto& [id, weight] : r->neighbors) {
     uint32_t v = 0;
-    (void)Get(&in, &v);
-    (void)Get(&in, &weight);
+    (void)GetFixed(&in, &v);
+    (void)GetFixed(&in, &weight);
     id = ItemId(v);
   }
   return true;
@@ -125,10 +111,10 @@ bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
 
 std::string EncodeU64(uint64_t v) {
   std::string out;
-  Put(&out, v);
+  PutFixed(&out, v);
   return out;
 }
 
-bool DecodeU64(std::string_view in, uint64_t* v) { return in.size() == 8 && Get(&in, v); }
+bool DecodeU64(std::string_view in, uint64_t* v) { return in.size() == 8 && GetFixed(&in, v); }
 
 }  // namespace streamrec::store::codec

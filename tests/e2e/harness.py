@@ -13,6 +13,9 @@ from kafka import KafkaProducer
 from kafka import KafkaConsumer, TopicPartition
 
 STREAMREC = os.environ.get("STREAMREC_BIN") or sys.argv[1]
+# Paced tests scale their event rates by this (scripts/sanitize.sh slows them for
+# instrumented binaries, which must still keep up with the broker's retention).
+RATE_SCALE = float(os.environ.get("STREAMREC_E2E_RATE_SCALE", "1"))
 # Short sessions so restarts rejoin the group quickly on the mock broker. Static
 # membership off: librdkafka 2.0.2's mock broker does not implement it, and a
 # restarted static member waits there about 11 s instead of 5 s.
@@ -84,6 +87,16 @@ def wait_for_text(path, text, timeout=60):
             if text in f.read():
                 return True
         time.sleep(0.1)
+    return False
+
+
+def wait_until(fn, timeout):
+    """True once fn() is true (polled every 0.2 s), False after `timeout` s."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if fn():
+            return True
+        time.sleep(0.2)
     return False
 
 

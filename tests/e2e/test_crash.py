@@ -19,7 +19,7 @@ import harness
 from harness import log
 
 EVENTS = 200_000
-RATE = 2500  # events/s: a killed instance's backlog stays far below the broker's retention
+RATE = int(2500 * harness.RATE_SCALE)  # events/s: a killed instance's backlog stays far below the broker's retention
 KILLS = 10
 
 

@@ -22,7 +22,7 @@ import harness
 from harness import log
 
 EVENTS = 40_000
-RATE = 2000  # events/s: the stream lasts 20 s, long enough for two rebalances
+RATE = int(2000 * harness.RATE_SCALE)  # events/s: the stream lasts 20 s, long enough for two rebalances
 GROUP = "shop"
 MARKER_KEY = b"\x00streamrec.offsets"
 
@@ -73,15 +73,6 @@ def assigned(path):
     return parts
 
 
-def wait_until(fn, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if fn():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def wait_exit(proc, name, timeout=120):
     code = proc.wait(timeout=timeout)
     log(f"{name} exited {code}")
@@ -109,11 +100,11 @@ def main():
         b_parts = assigned(work("b.log"))
         b.send_signal(signal.SIGTERM)  # leaves mid-stream: its partitions move to a
         t.check(wait_exit(b, "b (left)") == 0, "the leaving instance exits cleanly")
-        t.check(wait_until(lambda: b_parts <= assigned(work("a.log")), 30), f"a took over b's partitions {b_parts}")
+        t.check(harness.wait_until(lambda: b_parts <= assigned(work("a.log")), 30), f"a took over b's partitions {b_parts}")
         time.sleep(2)
         b = subprocess.Popen(run_cmd(broker.bootstrap, work("b")), stdout=subprocess.DEVNULL,
                              stderr=open(work("b2.log"), "w"))  # rejoins: partitions move back
-        t.check(wait_until(lambda: assigned(work("b2.log")), 30), "b rejoined and was given partitions")
+        t.check(harness.wait_until(lambda: assigned(work("b2.log")), 30), "b rejoined and was given partitions")
         t.check(not done.is_set(), "the stream was still flowing when b came back")
         producer.join()
         log("stream complete")

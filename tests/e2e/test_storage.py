@@ -45,15 +45,6 @@ def pump(pipe, path):
             sink.write(line)
 
 
-def wait_until(fn, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if fn():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def main():
     t = harness.Checks()
     work = harness.WorkDir("storage")
@@ -72,7 +63,7 @@ def main():
         threading.Thread(target=pump, args=(run.stderr, run_log), daemon=True).start()
         t.check(harness.wait_for_text(run_log, "status endpoint at"), "status endpoint announced")
         port = int(re.search(r"127\.0\.0\.1:(\d+)/health", open(run_log).read()).group(1))
-        t.check(wait_until(lambda: health(port)[1]["applied_events"] > 2000, 60), "working through the backlog")
+        t.check(harness.wait_until(lambda: health(port)[1]["applied_events"] > 2000, 60), "working through the backlog")
         subprocess.run(["prlimit", "--pid", str(run.pid), "--fsize=0:unlimited"], check=True)
         log("file-size limit set to 0: the disk is full")
         check_fault_and_recovery(t, broker, run, port, run_log, events)
@@ -95,7 +86,7 @@ def main():
 
 
 def check_fault_and_recovery(t, broker, run, port, run_log, events):
-    failing = wait_until(lambda: health(port)[0] == 503, 60)
+    failing = harness.wait_until(lambda: health(port)[0] == 503, 60)
     code, body = health(port)
     t.check(failing and "committing state" in body.get("problem", ""),
             f"/health turns 503 and names the failing commit: {body}")
@@ -109,7 +100,7 @@ def check_fault_and_recovery(t, broker, run, port, run_log, events):
 
     subprocess.run(["prlimit", "--pid", str(run.pid), "--fsize=unlimited:unlimited"], check=True)
     log("file-size limit lifted")
-    t.check(wait_until(lambda: health(port)[0] == 200, 60), "/health is 200 again once space returns")
+    t.check(harness.wait_until(lambda: health(port)[0] == 200, 60), "/health is 200 again once space returns")
     harness.produce(broker.bootstrap, harness.as_messages(events[30000:]))
     code = run.wait(timeout=180)
     t.check(code == 0, f"exits cleanly when idle (exit {code})")
