@@ -1,6 +1,7 @@
 #include "emitter/topn.h"
 
 #include <algorithm>
+#include <limits>
 
 #include <Eigen/Core>
 
@@ -85,12 +86,19 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
       const std::vector<ItemId>& excl = exclusions_[static_cast<size_t>(k)];
       const std::vector<ItemId>& boosted = boosted_[static_cast<size_t>(k)];
       const float* col = scores.data() + k * rows;
+      const float* bias = items.biases + first;
+      // Below the worst kept score nothing can enter: one compare per item on
+      // the common path (ties, equal to the threshold, still go to Better).
+      float threshold = heap.size() == n_ ? heap.front().score : -std::numeric_limits<float>::infinity();
       for (Eigen::Index r = 0; r < rows; ++r) {
+        const float score = col[r] + bias[r];
+        if (score < threshold) continue;
         const size_t index = first + static_cast<size_t>(r);
-        const ScoredItem cand{ItemId(static_cast<uint32_t>(index)), col[r] + items.biases[index]};
+        const ScoredItem cand{ItemId(static_cast<uint32_t>(index)), score};
         if (heap.size() == n_ && !Better(cand, heap.front())) continue;
         if (Excluded(excl, cand.item) || Excluded(boosted, cand.item)) continue;
         Offer(&heap, n_, cand);
+        if (heap.size() == n_) threshold = heap.front().score;
       }
     }
   }
