@@ -8,6 +8,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/clock.h"
 #include "common/hash.h"
 #include "common/logging.h"
 #include "emitter/emitter.h"
@@ -276,7 +277,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
     commit.counters = counters_;
     STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "committing state", [&] { return store_->Commit(commit); }));
     for (const auto& [key, next] : commit.offsets) offsets_[key] = next;
-    last_commit_ms_ = WallClockMs();
+    last_commit_ms_ = NowMillis();
     if (health_) health_->Update([](HealthSnapshot& h) { h.problem.clear(); });
     return Status::Ok();
   }
@@ -298,15 +299,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
     }
   }
 
-  static int64_t WallClockMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
-
   void ReportProblem(std::string problem) {
     if (!health_) return;
     health_->Update([&](HealthSnapshot& h) {
-      if (h.problem.empty()) h.problem_since_ms = WallClockMs();
+      if (h.problem.empty()) h.problem_since_ms = NowMillis();
       h.problem = std::move(problem);
     });
   }

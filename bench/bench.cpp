@@ -42,15 +42,10 @@ struct Report {
   double ingest_ceiling_eps = 0;
   double pipeline_eps = 0;
   uint64_t lists = 0;
-  double scoring_ceiling_lps = 0;
-  double topn_lps = 0;
   LatencyFigures latency;
   double max_rate_p99_under_100ms = 0;
   double peak_rss_mb = 0;
-  double bytes_per_user = 0;
-  double bytes_per_item = 0;
-  double disk_bytes_per_user = 0;
-  double disk_bytes_per_item = 0;
+  ScoringFigures scoring;  // (3), (4) and memory per user and item
 };
 
 double ReadStatusKb(const char* field) {
@@ -190,32 +185,32 @@ Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const s
 
 namespace {
 
+double Ratio(double x, double ceiling) { return ceiling > 0 ? x / ceiling : 0.0; }
+
 std::string ReportJson(const Report& r) {
-  const double pipeline_ratio = r.ingest_ceiling_eps > 0 ? r.pipeline_eps / r.ingest_ceiling_eps : 0;
-  const double topn_ratio = r.scoring_ceiling_lps > 0 ? r.topn_lps / r.scoring_ceiling_lps : 0;
+  const ScoringFigures& f = r.scoring;
   return fmt::format(
       R"({{"ingest_ceiling_eps":{:.0f},"pipeline_eps":{:.0f},"pipeline_ratio":{:.3f},"scoring_ceiling_lps":{:.0f},)"
       R"("topn_lps":{:.0f},"topn_ratio":{:.3f},"latency_ms":{{"rate":{:.0f},"p50":{:.1f},"p99":{:.1f},"max":{:.1f}}},)"
       R"("max_rate_p99_under_100ms":{:.0f},"peak_rss_mb":{:.0f},"bytes_per_user":{:.0f},"bytes_per_item":{:.0f},)"
       R"("disk_bytes_per_user":{:.0f},"disk_bytes_per_item":{:.0f},"partitions":{},"lists":{},"produce_eps":{:.0f}}})",
-      r.ingest_ceiling_eps, r.pipeline_eps, pipeline_ratio, r.scoring_ceiling_lps, r.topn_lps, topn_ratio,
-      r.latency.rate, r.latency.p50_ms, r.latency.p99_ms, r.latency.max_ms, r.max_rate_p99_under_100ms,
-      r.peak_rss_mb, r.bytes_per_user, r.bytes_per_item, r.disk_bytes_per_user, r.disk_bytes_per_item, r.partitions,
-      r.lists, r.produce_eps);
+      r.ingest_ceiling_eps, r.pipeline_eps, Ratio(r.pipeline_eps, r.ingest_ceiling_eps), f.scoring_ceiling_lps,
+      f.topn_lps, Ratio(f.topn_lps, f.scoring_ceiling_lps), r.latency.rate, r.latency.p50_ms, r.latency.p99_ms,
+      r.latency.max_ms, r.max_rate_p99_under_100ms, r.peak_rss_mb, f.bytes_per_user, f.bytes_per_item,
+      f.disk_bytes_per_user, f.disk_bytes_per_item, r.partitions, r.lists, r.produce_eps);
 }
 
 void PrintTable(const BenchArgs& a, const Report& r) {
-  auto ratio = [](double x, double ceiling) { return ceiling > 0 ? x / ceiling : 0.0; };
   std::cout << fmt::format("streamrec bench: {} events, {} users, {} items, dim {}, {} partitions\n", a.events, a.users,
                            a.items, a.dim, r.partitions)
             << fmt::format("  (1) ingest ceiling    {:>12.0f} events/s   (a consumer that only counts)\n",
                            r.ingest_ceiling_eps)
             << fmt::format("  (2) pipeline          {:>12.0f} events/s   {:.3f} of (1); {} lists published\n",
-                           r.pipeline_eps, ratio(r.pipeline_eps, r.ingest_ceiling_eps), r.lists)
+                           r.pipeline_eps, Ratio(r.pipeline_eps, r.ingest_ceiling_eps), r.lists)
             << fmt::format("  (3) scoring ceiling   {:>12.0f} lists/s    (bare batched product, no selection)\n",
-                           r.scoring_ceiling_lps)
+                           r.scoring.scoring_ceiling_lps)
             << fmt::format("  (4) top-N             {:>12.0f} lists/s    {:.3f} of (3), exact, with boosts and exclusions\n",
-                           r.topn_lps, ratio(r.topn_lps, r.scoring_ceiling_lps))
+                           r.scoring.topn_lps, Ratio(r.scoring.topn_lps, r.scoring.scoring_ceiling_lps))
             << fmt::format("  (5) latency at {:.0f}/s  p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n", r.latency.rate,
                            r.latency.p50_ms, r.latency.p99_ms, r.latency.max_ms)
             << fmt::format("      ({} events sent, {} read back, {} shown by a list within the run)\n",
@@ -223,8 +218,8 @@ void PrintTable(const BenchArgs& a, const Report& r) {
             << fmt::format("      highest rate with p99 < 100 ms: {:.0f} events/s\n", r.max_rate_p99_under_100ms)
             << fmt::format("  (6) memory            peak RSS {:.0f} MB; per user {:.0f} B in memory, {:.0f} B on disk; "
                            "per item {:.0f} B in memory, {:.0f} B on disk\n",
-                           r.peak_rss_mb, r.bytes_per_user, r.disk_bytes_per_user, r.bytes_per_item,
-                           r.disk_bytes_per_item);
+                           r.peak_rss_mb, r.scoring.bytes_per_user, r.scoring.disk_bytes_per_user, r.scoring.bytes_per_item,
+                           r.scoring.disk_bytes_per_item);
 }
 
 Status RunBench(const BenchArgs& args, const std::atomic<bool>& stop, Report* r) {
@@ -260,14 +255,7 @@ Status RunBench(const BenchArgs& args, const std::atomic<bool>& stop, Report* r)
   Status s = MeasurePipeline(config, args, stop, g, r);
   if (s.ok()) {
     log->info("measuring scoring and memory");
-    ScoringFigures f;
-    s = MeasureScoring(config, args.users, &f);
-    r->scoring_ceiling_lps = f.scoring_ceiling_lps;
-    r->topn_lps = f.topn_lps;
-    r->bytes_per_user = f.bytes_per_user;
-    r->bytes_per_item = f.bytes_per_item;
-    r->disk_bytes_per_user = f.disk_bytes_per_user;
-    r->disk_bytes_per_item = f.disk_bytes_per_item;
+    s = MeasureScoring(config, args.users, &r->scoring);
   }
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);

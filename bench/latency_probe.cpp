@@ -10,6 +10,7 @@
 
 #include <simdjson.h>
 
+#include "common/clock.h"
 #include "common/logging.h"
 #include "ingest/event_file.h"
 #include "kafka/consumer.h"
@@ -19,11 +20,6 @@ namespace streamrec::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Both topics from their end: only what is sent during the probe is measured.
 class FromEnd : public kafka::PositionProvider {
@@ -94,7 +90,7 @@ Status SendPaced(const LatencyProbeOptions& o, app::Generator* generator, const 
       std::this_thread::sleep_until(due);
     }
     if (!generator->Next(&event)) break;
-    event.ts_ms = WallMs();
+    event.ts_ms = NowMillis();
     STREAMREC_RETURN_IF_ERROR(producer->Produce(o.events_topic, event.user, ingest::EventToJson(event)));
     ++out->events;
     if (k % 1024 == 0) producer->Poll(0);
@@ -112,7 +108,7 @@ Status MeasureLatency(const LatencyProbeOptions& o, app::Generator* generator, c
   FromEnd positions;
   kafka::ConsumerOptions copts;
   copts.properties = {{"bootstrap.servers", o.bootstrap},
-                      {"group.id", "streamrec-latency-probe-" + std::to_string(WallMs())},
+                      {"group.id", "streamrec-latency-probe-" + std::to_string(NowMillis())},
                       {"fetch.wait.max.ms", "5"}};
   copts.topics = {o.events_topic, o.recommendations_topic};
   std::unique_ptr<kafka::Consumer> consumer;
@@ -142,7 +138,7 @@ Status MeasureLatency(const LatencyProbeOptions& o, app::Generator* generator, c
   while (Clock::now() < end && !stop.load() && polled.ok()) {
     messages.clear();
     polled = consumer->PollBatch(10000, 5, &messages);
-    const int64_t now = WallMs();
+    const int64_t now = NowMillis();
     for (const kafka::Message& m : messages) {
       if (m.topic() == o.events_topic) {
         matcher.OnEvent(m);

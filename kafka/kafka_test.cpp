@@ -6,6 +6,7 @@
 #include "kafka/consumer.h"
 #include "kafka/embedded_broker.h"
 #include "kafka/producer.h"
+#include "kafka/reader.h"
 
 using namespace streamrec;
 using namespace streamrec::kafka;
@@ -69,6 +70,32 @@ TEST_CASE("messages round-trip through the embedded broker and resume at provide
   CHECK(consumer->Assignment().size() == 2);
   REQUIRE(consumer->Close().ok());
   CHECK(positions.revoked.size() == 2);
+}
+
+TEST_CASE("delivered offsets are tracked per partition and a reader reads a range outside any group") {
+  std::unique_ptr<EmbeddedBroker> broker;
+  REQUIRE(EmbeddedBroker::Start(1, &broker).ok());
+  REQUIRE(broker->CreateTopic("log", 2).ok());
+  ProducerOptions popts;
+  popts.properties = {{"bootstrap.servers", broker->bootstrap()}, {"linger.ms", "1"}};
+  popts.track_offsets = true;
+  std::unique_ptr<Producer> producer;
+  REQUIRE(Producer::Create(popts, &producer).ok());
+  for (int i = 0; i < 5; ++i) REQUIRE(producer->Produce("log", "k", std::to_string(i), {}, 1).ok());
+  REQUIRE(producer->Flush(10000).ok());
+  CHECK(producer->DeliveredOffset("log", 1) == 4);
+  CHECK(producer->DeliveredOffset("log", 0) == -1);
+  CHECK(producer->DeliveredOffset("other", 1) == -1);
+
+  std::unique_ptr<PartitionReader> reader;
+  REQUIRE(PartitionReader::Create({{"bootstrap.servers", broker->bootstrap()}}, &reader).ok());
+  Watermarks marks;
+  REQUIRE(reader->QueryWatermarks("log", 1, 10000, &marks).ok());
+  CHECK(marks.low == 0);
+  CHECK(marks.high == 5);
+  std::vector<std::string> values;
+  REQUIRE(reader->Read("log", 1, 2, 4, 10000, [&](const Message& m) { values.emplace_back(m.payload()); }).ok());
+  CHECK(values == std::vector<std::string>{"2", "3"});
 }
 
 TEST_CASE("producer rejects bad properties with a clear error") {

@@ -1,9 +1,13 @@
 #include "kafka/producer.h"
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
+#include <string_view>
+#include <vector>
+
+#include <librdkafka/rdkafka.h>
 
 #include "common/logging.h"
 #include "kafka/conf_util.h"
@@ -14,10 +18,7 @@ struct Producer::Impl : public RdKafka::DeliveryReportCb {
   void dr_cb(RdKafka::Message& message) override {
     if (message.err() == RdKafka::ERR_NO_ERROR) {
       delivered.fetch_add(1, std::memory_order_relaxed);
-      if (track_offsets) {
-        int64_t& highest = offsets[{message.topic_name(), message.partition()}];
-        highest = std::max(highest, message.offset());
-      }
+      if (track_offsets) Track(rd_kafka_topic_name(message.c_ptr()->rkt), message.partition(), message.offset());
       return;
     }
     failed.fetch_add(1, std::memory_order_relaxed);
@@ -32,8 +33,19 @@ struct Producer::Impl : public RdKafka::DeliveryReportCb {
   std::string last_error;
   int queue_full_timeout_ms = 30000;
   bool track_offsets = false;
-  // Delivery reports are served on the owning thread (Poll/Flush), so no lock.
-  std::map<std::pair<std::string, int32_t>, int64_t> offsets;
+  // Topic -> highest delivered offset per partition (-1: none). Delivery
+  // reports are served on the owning thread (Poll/Flush), so no lock; the
+  // lookup by string_view allocates nothing per message.
+  std::map<std::string, std::vector<int64_t>, std::less<>> offsets;
+
+  void Track(std::string_view topic, int32_t partition, int64_t offset) {
+    auto it = offsets.find(topic);
+    if (it == offsets.end()) it = offsets.emplace(std::string(topic), std::vector<int64_t>()).first;
+    std::vector<int64_t>& highest = it->second;
+    if (partition < 0) return;
+    if (highest.size() <= static_cast<size_t>(partition)) highest.resize(static_cast<size_t>(partition) + 1, -1);
+    highest[static_cast<size_t>(partition)] = std::max(highest[static_cast<size_t>(partition)], offset);
+  }
   std::shared_ptr<spdlog::logger> log = ModuleLogger("kafka");
   // Declared last: destroyed first, while the callbacks above still exist.
   std::unique_ptr<RdKafka::Producer> handle;
@@ -130,8 +142,9 @@ int Producer::outstanding() const { return impl_->handle->outq_len(); }
 namespace streamrec::kafka {
 
 int64_t Producer::DeliveredOffset(std::string_view topic, int32_t partition) const {
-  auto it = impl_->offsets.find({std::string(topic), partition});
-  return it == impl_->offsets.end() ? -1 : it->second;
+  auto it = impl_->offsets.find(topic);
+  if (it == impl_->offsets.end() || partition < 0 || static_cast<size_t>(partition) >= it->second.size()) return -1;
+  return it->second[static_cast<size_t>(partition)];
 }
 
 }  // namespace streamrec::kafka
