@@ -3,6 +3,7 @@
 #include "app/commands.h"
 #include "app/config.h"
 #include "app/pipeline.h"
+#include "app/rules_watcher.h"
 #include "app/topics.h"
 #include "common/logging.h"
 #include "kafka/embedded_broker.h"
@@ -23,7 +24,7 @@ Status StartEmbeddedBroker(Config* config, std::unique_ptr<kafka::EmbeddedBroker
 
 }  // namespace
 
-int CmdRun(const RunArgs& args, const std::atomic<bool>& stop) {
+int CmdRun(const RunArgs& args, const std::atomic<bool>& stop, std::atomic<bool>& reload) {
   auto log = ModuleLogger("app");
   std::vector<std::string> overrides = args.overrides;
   if (!args.bootstrap.empty()) overrides.push_back("kafka.bootstrap=" + args.bootstrap);
@@ -60,6 +61,8 @@ int CmdRun(const RunArgs& args, const std::atomic<bool>& stop) {
     return 2;
   }
   Pipeline pipeline(config, &health);
+  RulesWatcher rules(args.config_path, overrides, config.emitter.rules, &reload);
+  pipeline.SetRulesSource([&rules] { return rules.Poll(); });
   Status status = pipeline.Start();
   if (status.ok()) status = pipeline.Run(stop);
   if (!status.ok()) log->error("{}", status.ToString());

@@ -19,7 +19,9 @@ struct RunArgs {
   int exit_when_idle_ms = -1;          // overrides pipeline.exit_when_idle_ms when >= 0
   bool print_config = false;
 };
-int CmdRun(const RunArgs& args, const std::atomic<bool>& stop);
+// `reload` (SIGHUP) asks for the list rules to be re-read; the config file's
+// modification time is also watched.
+int CmdRun(const RunArgs& args, const std::atomic<bool>& stop, std::atomic<bool>& reload);
 
 struct BrokerArgs {
   int partitions = 4;
@@ -29,8 +31,9 @@ int CmdBroker(const BrokerArgs& args, const std::atomic<bool>& stop);
 
 struct ProduceArgs {
   std::string bootstrap;
-  std::string file;
-  std::string topic = "events";
+  std::string file;          // an event log, or
+  std::string catalog_file;  // catalog JSON lines (to the catalog topic)
+  std::string topic;         // default "events", or "catalog" with catalog_file
   double rate = 0;  // events/s; 0 = as fast as possible
 };
 int CmdProduce(const ProduceArgs& args, const std::atomic<bool>& stop);
@@ -41,6 +44,8 @@ struct GenerateArgs {
   std::string bootstrap;   // or straight to the events topic
   std::string topic = "events";
   std::string truth_file;  // CSV kind,id,segment,category
+  std::string catalog_file;   // catalog JSON lines of the generated items
+  std::string catalog_topic;  // with bootstrap: also produce that catalog here first
   double rate = 0;
 };
 int CmdGenerate(const GenerateArgs& args, const std::atomic<bool>& stop);

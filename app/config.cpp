@@ -17,6 +17,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("events_topic", c.kafka.events_topic);
   v.Field("dead_letter_topic", c.kafka.dead_letter_topic);
   v.Field("recommendations_topic", c.kafka.recommendations_topic);
+  v.Field("catalog_topic", c.kafka.catalog_topic);
   v.Field("state_topic", c.kafka.state_topic);
   v.Field("start_from", c.kafka.start_from);
   v.Field("static_membership", c.kafka.static_membership);
@@ -80,6 +81,16 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("exclude_interacted", c.emitter.exclude_interacted);
   v.Field("model_version", c.emitter.model_version);
   v.Field("score_batch", c.emitter.score_batch);
+  v.End();
+
+  v.Begin("rules");
+  v.Field("exclude_purchased", c.emitter.rules.exclude_purchased);
+  v.Field("boost", c.emitter.rules.boost);
+  v.Field("pins", c.emitter.rules.pins);
+  v.Field("max_per_category", c.emitter.rules.max_per_category);
+  v.Field("exploration_slot", c.emitter.rules.exploration_slot);
+  v.Field("new_item_max_age_s", c.emitter.rules.new_item_max_age_s);
+  v.Field("new_item_max_events", c.emitter.rules.new_item_max_events);
   v.End();
 
   v.Field("log_level", c.log_level);

@@ -25,6 +25,9 @@ struct KafkaConfig {
   std::string events_topic = "events";
   std::string dead_letter_topic = "events.dlq";
   std::string recommendations_topic = "recommendations";
+  // Compacted topic of item attributes (key = item id), read whole by every
+  // instance; "" = no catalog (every item may be recommended).
+  std::string catalog_topic = "catalog";
   // Compacted changelog that moves user state with its partition between the
   // instances of a group; "" = "<group_id>.state". Its partitions must be at
   // least the events topic's.

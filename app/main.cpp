@@ -13,8 +13,11 @@ namespace {
 
 // Set by SIGINT/SIGTERM; the commands poll it and shut down cleanly.
 std::atomic<bool> g_stop{false};
+// Set by SIGHUP: `run` re-reads the list rules of its configuration file.
+std::atomic<bool> g_reload{false};
 
 void OnSignal(int) { g_stop.store(true); }
+void OnHangup(int) { g_reload.store(true); }
 
 void InstallSignalHandlers() {
   struct sigaction sa {};
@@ -22,6 +25,8 @@ void InstallSignalHandlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = OnHangup;
+  sigaction(SIGHUP, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   // A file-size limit (ulimit -f) then fails the write with EFBIG, which the
   // store reports and retries like a full disk, instead of killing the process.
@@ -42,7 +47,9 @@ void AddRun(CLI::App& app, RunArgs& a) {
       "With no broker configured (kafka.bootstrap empty, no --bootstrap) an embedded broker is\n"
       "started on a loopback port and its address printed. Every setting has a default; see\n"
       "docs/configuration.md. SIGINT/SIGTERM: finish the batch, commit state and offsets,\n"
-      "flush the producers, leave the group, exit 0.");
+      "flush the producers, leave the group, exit 0. SIGHUP, or saving the --config file:\n"
+      "the `rules` section is re-read and applied from the next batch (other sections need a\n"
+      "restart); invalid rules are logged and the current ones kept.");
   AddConfigOptions(c, a.config_path, a.overrides, "YAML configuration file");
   c->add_option("--bootstrap", a.bootstrap, "Kafka bootstrap servers HOST:PORT (overrides kafka.bootstrap)");
   c->add_option("--data-dir", a.data_dir, "State directory (overrides store.path; default streamrec-data)");
@@ -54,8 +61,8 @@ void AddRun(CLI::App& app, RunArgs& a) {
 void AddBroker(CLI::App& app, BrokerArgs& a) {
   CLI::App* c = app.add_subcommand("broker", "Run the embedded Kafka broker (librdkafka mock cluster) alone.");
   c->footer(
-      "Creates the topics events, events.dlq and recommendations. The first line printed is the\n"
-      "bootstrap address (127.0.0.1:PORT). In memory only: data is gone when it stops, and each\n"
+      "Creates the topics events, events.dlq, recommendations, catalog and streamrec.state.\n"
+      "The first line printed is the bootstrap address (127.0.0.1:PORT). In memory only: data is gone when it stops, and each\n"
       "partition keeps only its newest ~5 MB (librdkafka's mock log): consume while producing,\n"
       "or use more partitions, for longer streams. No log compaction.\n"
       "Fault injection for tests, one command per line on stdin (answered 'ok' or 'error: ...'):\n"
@@ -66,14 +73,17 @@ void AddBroker(CLI::App& app, BrokerArgs& a) {
 }
 
 void AddProduce(CLI::App& app, ProduceArgs& a) {
-  CLI::App* c = app.add_subcommand("produce", "Load an event log into the events topic.");
+  CLI::App* c = app.add_subcommand("produce", "Load an event log or a catalog into Kafka.");
   c->footer(
-      "FILE is the datasets' CSV (header ts,user,item,type; ts in Unix seconds) or JSON lines in\n"
-      "the events-topic format (docs/events.md). Invalid lines are sent as they are, so the\n"
-      "pipeline dead-letters them with a reason. Keys are user ids, murmur2-partitioned.");
+      "--file is the datasets' CSV (header ts,user,item,type; ts in Unix seconds) or JSON lines in\n"
+      "the events-topic format (docs/events.md); keys are user ids, murmur2-partitioned.\n"
+      "--catalog is JSON lines of catalog entries (docs/events.md, topic `catalog`), keyed by\n"
+      "item_id. Invalid lines are sent as they are, so the pipeline dead-letters them with a reason.");
   c->add_option("--bootstrap", a.bootstrap, "Kafka bootstrap servers HOST:PORT")->required();
-  c->add_option("--file", a.file, "Event log to load")->required()->check(CLI::ExistingFile);
-  c->add_option("--topic", a.topic, "Target topic")->capture_default_str();
+  CLI::Option* file = c->add_option("--file", a.file, "Event log to load")->check(CLI::ExistingFile);
+  CLI::Option* catalog = c->add_option("--catalog", a.catalog_file, "Catalog file to load")->check(CLI::ExistingFile);
+  file->excludes(catalog);
+  c->add_option("--topic", a.topic, "Target topic (default: events, or catalog with --catalog)");
   c->add_option("--rate", a.rate, "Events per second (default: as fast as possible)");
 }
 
@@ -94,6 +104,8 @@ void AddGenerate(CLI::App& app, GenerateArgs& a) {
   c->add_option("--bootstrap", a.bootstrap, "Or produce to the events topic at HOST:PORT");
   c->add_option("--topic", a.topic, "Target topic with --bootstrap")->capture_default_str();
   c->add_option("--truth", a.truth_file, "Write the planted segments as CSV to FILE");
+  c->add_option("--catalog", a.catalog_file, "Write a catalog of the items (category, brand, price) to FILE");
+  c->add_option("--catalog-topic", a.catalog_topic, "With --bootstrap: produce that catalog to this topic first");
   c->add_option("--rate", a.rate, "Events per second with --bootstrap (default: unpaced)");
 }
 
@@ -169,7 +181,7 @@ int main(int argc, char** argv) {
   streamrec::SetLogLevel(log_level);
   InstallSignalHandlers();
   try {
-    if (app.got_subcommand("run")) return CmdRun(run, g_stop);
+    if (app.got_subcommand("run")) return CmdRun(run, g_stop, g_reload);
     if (app.got_subcommand("broker")) return CmdBroker(broker, g_stop);
     if (app.got_subcommand("produce")) return CmdProduce(produce, g_stop);
     if (app.got_subcommand("generate")) return CmdGenerate(generate, g_stop);

@@ -1,5 +1,7 @@
 #include "app/pipeline.h"
 
+#include "app/catalog_sync.h"
+#include "app/learner_model.h"
 #include "app/live_quality.h"
 #include "app/state_handoff.h"
 
@@ -25,6 +27,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kFlushTimeoutMs = 10000;
 constexpr int kMaxBackoffMs = 5000;
+// Users refreshed per batch because their list holds an item that became
+// unavailable: a popular item going out of stock is worked off over a few
+// batches instead of stalling one.
+constexpr size_t kMaxStaleRefreshPerBatch = 2048;
 
 kafka::Properties ClientProperties(const KafkaConfig& k, const kafka::Properties& specific) {
   kafka::Properties base = {{"bootstrap.servers", k.bootstrap}, {"client.id", "streamrec"}};
@@ -51,6 +57,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
       learner_.RestoreItem(r);
       ++items;
     }));
+    catalog_ = std::make_unique<CatalogSync>(&learner_, store_.get());
+    STREAMREC_RETURN_IF_ERROR(catalog_->Load(NowMillis()));
     cache_ = std::make_unique<store::UserCache>(store_.get(), config_.pipeline.user_cache_capacity);
     log_->info("store {}: {} applied events, {} items, {} users, {} stored offsets", config_.store.path,
                counters_.applied_events, items, counters_.next_user_id, offsets_.size());
@@ -88,6 +96,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
     }
     iopts.events_topic = config_.kafka.events_topic;
     iopts.dead_letter_topic = config_.kafka.dead_letter_topic;
+    iopts.catalog_topic = config_.kafka.catalog_topic;
+    iopts.catalog_properties = ClientProperties(config_.kafka, config_.kafka.consumer_properties);
     iopts.limits = config_.decoder;
     iopts.max_batch_events = config_.pipeline.batch_max_events;
     iopts.max_batch_wait_ms = config_.pipeline.batch_max_wait_ms;
@@ -102,12 +112,15 @@ class Pipeline::Impl : public kafka::PositionProvider {
     while (!stop.load()) {
       STREAMREC_RETURN_IF_ERROR(ingest_->NextBatch(&batch_));
       STREAMREC_RETURN_IF_ERROR(assignment_error_);  // a partition's state could not be restored
+      PollRules();
       const auto now = Clock::now();
-      if (batch_.consumed > 0 || ingest_->assigned_partitions() == 0) {
+      const bool consumed = batch_.consumed > 0 || !batch_.catalog_next_offsets.empty();
+      if (consumed || ingest_->assigned_partitions() == 0) {
         // Idle time counts only while partitions are assigned (joining a group takes a while).
         last_message = now;
       }
-      if (batch_.consumed > 0) {
+      catalog_->Advance(NowMillis());
+      if (consumed || catalog_->has_stale()) {
         STREAMREC_RETURN_IF_ERROR(ProcessBatch(stop));
       } else if (config_.pipeline.exit_when_idle_ms > 0 &&
                  now - last_message > std::chrono::milliseconds(config_.pipeline.exit_when_idle_ms)) {
@@ -148,6 +161,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // PositionProvider: resume where the stored state ends (after adopting
   // state another instance wrote for this partition, if any).
   int64_t ResumeOffset(const kafka::TopicPartition& tp) override {
+    if (tp.topic == config_.kafka.catalog_topic) {
+      auto it = offsets_.find({tp.topic, tp.partition});
+      return it != offsets_.end() ? it->second : kafka::kOffsetBeginning;
+    }
     if (handoff_ && assignment_error_.ok()) assignment_error_ = AdoptChangelog(tp.partition);
     auto it = offsets_.find({tp.topic, tp.partition});
     if (it != offsets_.end()) return it->second;
@@ -161,27 +178,33 @@ class Pipeline::Impl : public kafka::PositionProvider {
 
   PipelineStats stats() const { return stats_; }
 
+  void SetRulesSource(RulesSource source) { rules_source_ = std::move(source); }
+
  private:
   Status ProcessBatch(const std::atomic<bool>& stop) {
     const Clock::time_point started = Clock::now();
     last_source_.clear();
+    catalog_records_.clear();
+    holder_changes_.clear();
+    catalog_->Apply(batch_.catalog, NowMillis(), &catalog_records_);
     for (size_t k = 0; k < batch_.size; ++k) STREAMREC_RETURN_IF_ERROR(Apply(batch_.events[k]));
+    STREAMREC_RETURN_IF_ERROR(AcquireStaleHolders());
+    if (batch_.consumed == 0 && batch_.catalog_next_offsets.empty() && cache_->touched().empty()) return Status::Ok();
     const Clock::time_point learned = Clock::now();
     counters_.applied_events += batch_.size;
     counters_.rejected_events += batch_.rejected;
 
     requests_.clear();
+    markers_ = batch_.next_offsets;
     for (const store::CachedUser& u : cache_->touched()) {
       const auto& [partition, offset] = last_source_[u.record];
       requests_.push_back({u.external_id, u.record, partition, offset});
+      // A partition whose users were refreshed without new events gets a
+      // changelog marker at its current position.
+      auto stored = offsets_.find({config_.kafka.events_topic, partition});
+      if (!markers_.contains(partition) && stored != offsets_.end()) markers_[partition] = stored->second;
     }
-    emitter::ModelView model{learner_.Items(),
-                             [this](const UserRecord& u, std::span<float> out) { learner_.QueryVector(u, out); },
-                             [this](const UserRecord& u, std::vector<std::pair<ItemId, float>>* out) {
-                               learner_.Boosts(u, out);
-                             },
-                             [this](ItemId id) -> const std::string& { return learner_.ItemExternalId(id); }};
-    STREAMREC_RETURN_IF_ERROR(emitter_->Publish(model, requests_));
+    STREAMREC_RETURN_IF_ERROR(emitter_->Publish(model_, &catalog_->catalog(), requests_, &holder_changes_));
     const Clock::time_point scored = Clock::now();
     // Lists, dead letters and the changelog are all in flight at once; the
     // commit waits for every one of them.
@@ -224,11 +247,11 @@ class Pipeline::Impl : public kafka::PositionProvider {
     changed_.clear();
     for (const emitter::ListRequest& r : requests_) changed_.push_back({r.user_id, r.user, r.source_partition});
     std::map<int32_t, int64_t> from;
-    for (const auto& [partition, next] : batch_.next_offsets) {
+    for (const auto& [partition, next] : markers_) {
       auto it = offsets_.find({config_.kafka.events_topic, partition});
       if (it != offsets_.end()) from[partition] = it->second;
     }
-    return handoff_->Write(changed_, from, batch_.next_offsets, Names());
+    return handoff_->Write(changed_, from, markers_, Names());
   }
 
   Status AdoptChangelog(int32_t partition) {
@@ -253,6 +276,36 @@ class Pipeline::Impl : public kafka::PositionProvider {
     return Status::Ok();
   }
 
+  // Loads the users whose list holds an item that is no longer available, so
+  // this batch refreshes them; their reverse-index entry for it goes.
+  Status AcquireStaleHolders() {
+    stale_holders_.clear();
+    if (!catalog_->has_stale()) return Status::Ok();
+    STREAMREC_RETURN_IF_ERROR(catalog_->TakeStaleHolders([this](int32_t p) { return ingest_->Owns(p); },
+                                                         kMaxStaleRefreshPerBatch, &stale_holders_));
+    for (const StaleHolder& h : stale_holders_) {
+      store::CachedUser user;
+      STREAMREC_RETURN_IF_ERROR(cache_->Acquire(h.user, &user));
+      if (user.is_new) learner_.InitUser(h.user, UserId(counters_.next_user_id++), user.record);
+      last_source_.try_emplace(user.record, h.partition, -1);
+      holder_changes_.push_back({h.item, h.user, h.partition, false});
+    }
+    if (!stale_holders_.empty()) log_->debug("refreshing {} lists that hold unavailable items", stale_holders_.size());
+    return Status::Ok();
+  }
+
+  // Applies new list rules from the configuration, if they changed.
+  void PollRules() {
+    if (!rules_source_) return;
+    std::optional<emitter::ListRules> rules = rules_source_();
+    if (!rules) return;
+    if (Status s = emitter_->SetRules(*rules); !s.ok()) {
+      log_->error("new rules refused, keeping the current ones: {}", s.ToString());
+      return;
+    }
+    log_->info("list rules reloaded");
+  }
+
   Status Apply(const ingest::IngestedEvent& e) {
     store::CachedUser user;
     STREAMREC_RETURN_IF_ERROR(cache_->Acquire(e.event.user, &user));
@@ -270,9 +323,14 @@ class Pipeline::Impl : public kafka::PositionProvider {
     store::CommitBatch commit;
     for (const store::CachedUser& u : cache_->touched()) commit.users.push_back({u.external_id, u.record});
     learner_.TakeDirtyItems(&commit.items);
-    for (const auto& [partition, next] : batch_.next_offsets) {
+    commit.catalog = catalog_records_;
+    commit.holders = holder_changes_;
+    for (const auto& [partition, next] : markers_) {
       commit.offsets[{config_.kafka.events_topic, partition}] = next;
       if (handoff_) commit.offsets[{handoff_->topic(), partition}] = handoff_->Position(partition);
+    }
+    for (const auto& [partition, next] : batch_.catalog_next_offsets) {
+      commit.offsets[{config_.kafka.catalog_topic, partition}] = next;
     }
     commit.counters = counters_;
     STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "committing state", [&] { return store_->Commit(commit); }));
@@ -343,6 +401,13 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::unique_ptr<emitter::Emitter> emitter_;
   std::unique_ptr<ingest::Ingest> ingest_;
   std::unique_ptr<StateHandoff> handoff_;  // null when pipeline.state_handoff is off
+  std::unique_ptr<CatalogSync> catalog_;
+  LearnerModel model_{&learner_};
+  RulesSource rules_source_;
+  std::vector<store::CatalogRecord> catalog_records_;
+  std::vector<ListHolderChange> holder_changes_;
+  std::vector<StaleHolder> stale_holders_;
+  std::map<int32_t, int64_t> markers_;  // per events partition: the offset its changelog marker and commit carry
   std::vector<ChangedUser> changed_;
   Status assignment_error_;
   std::atomic<bool> never_stop_{false};
@@ -364,5 +429,6 @@ Status Pipeline::Start() { return impl_->Start(); }
 Status Pipeline::Run(const std::atomic<bool>& stop) { return impl_->Run(stop); }
 Status Pipeline::Stop() { return impl_->Stop(); }
 PipelineStats Pipeline::stats() const { return impl_->stats(); }
+void Pipeline::SetRulesSource(RulesSource source) { impl_->SetRulesSource(std::move(source)); }
 
 }  // namespace streamrec::app

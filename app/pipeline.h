@@ -12,7 +12,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 
 #include "app/config.h"
 #include "app/status_server.h"
@@ -28,6 +30,9 @@ struct PipelineStats {
   uint64_t lists = 0;
 };
 
+// Called between batches: new list rules when the configuration changed, else nullopt.
+using RulesSource = std::function<std::optional<emitter::ListRules>()>;
+
 class Pipeline {
  public:
   // `health` (optional) receives the pipeline's status; it must outlive the pipeline.
@@ -40,6 +45,8 @@ class Pipeline {
   [[nodiscard]] Status Stop();
 
   PipelineStats stats() const;
+  // Optional; set before Run(). Rules it returns apply from the next batch on.
+  void SetRulesSource(RulesSource source);
 
  private:
   class Impl;

@@ -38,44 +38,64 @@ bool ParseMarker(std::string_view value, Marker* out) {
 
 }  // namespace
 
+namespace {
+
+void PutItemNames(std::string* out, const std::vector<ItemId>& ids, const ItemNames& items) {
+  PutFixed<uint32_t>(out, static_cast<uint32_t>(ids.size()));
+  for (ItemId item : ids) {
+    const std::string& name = items.external(item);
+    PutFixed<uint16_t>(out, static_cast<uint16_t>(name.size()));
+    out->append(name);
+  }
+}
+
+bool GetItemNames(std::string_view* in, const ItemNames& items, std::vector<ItemId>* ids) {
+  uint32_t count = 0;
+  if (!GetFixed(in, &count)) return false;
+  ids->clear();
+  for (uint32_t k = 0; k < count; ++k) {
+    uint16_t len = 0;
+    if (!GetFixed(in, &len) || in->size() < len) return false;
+    ids->push_back(items.intern(in->substr(0, len)));
+    in->remove_prefix(len);
+  }
+  return true;
+}
+
+}  // namespace
+
 // Layout (little-endian): u8 version, u64 events, u64 seq, u32 dim, dim x f32,
-// u32 history length, then per item u16 length + external id bytes.
+// then three item lists (history, purchased, current list), each a u32 count
+// and per item u16 length + external id bytes. Records written before the
+// last two lists existed end after the history.
 std::string EncodeChangelogUser(const UserRecord& user, const ItemNames& items) {
   std::string out;
-  out.reserve(32 + user.embedding.size() * 4 + user.history.size() * 12);
+  out.reserve(40 + user.embedding.size() * 4 + (user.history.size() + user.list.size()) * 12);
   PutFixed<uint8_t>(&out, kUserVersion);
   PutFixed<uint64_t>(&out, user.events);
   PutFixed<uint64_t>(&out, user.seq);
   PutFixed<uint32_t>(&out, static_cast<uint32_t>(user.embedding.size()));
   out.append(reinterpret_cast<const char*>(user.embedding.data()), user.embedding.size() * sizeof(float));
-  PutFixed<uint32_t>(&out, static_cast<uint32_t>(user.history.size()));
-  for (ItemId item : user.history) {
-    const std::string& name = items.external(item);
-    PutFixed<uint16_t>(&out, static_cast<uint16_t>(name.size()));
-    out.append(name);
-  }
+  PutItemNames(&out, user.history, items);
+  PutItemNames(&out, user.purchased, items);
+  PutItemNames(&out, user.list, items);
   return out;
 }
 
 bool DecodeChangelogUser(std::string_view in, const ItemNames& items, UserRecord* out) {
   uint8_t version = 0;
   uint32_t dim = 0;
-  uint32_t history = 0;
   if (!GetFixed(&in, &version) || version != kUserVersion) return false;
   if (!GetFixed(&in, &out->events) || !GetFixed(&in, &out->seq) || !GetFixed(&in, &dim)) return false;
   if (in.size() < static_cast<size_t>(dim) * sizeof(float)) return false;
   out->embedding.resize(dim);
   std::memcpy(out->embedding.data(), in.data(), static_cast<size_t>(dim) * sizeof(float));
   in.remove_prefix(static_cast<size_t>(dim) * sizeof(float));
-  if (!GetFixed(&in, &history)) return false;
-  out->history.clear();
-  for (uint32_t k = 0; k < history; ++k) {
-    uint16_t len = 0;
-    if (!GetFixed(&in, &len) || in.size() < len) return false;
-    out->history.push_back(items.intern(in.substr(0, len)));
-    in.remove_prefix(len);
-  }
-  return in.empty();
+  if (!GetItemNames(&in, items, &out->history)) return false;
+  out->purchased.clear();
+  out->list.clear();
+  if (in.empty()) return true;
+  return GetItemNames(&in, items, &out->purchased) && GetItemNames(&in, items, &out->list) && in.empty();
 }
 
 struct StateHandoff::Impl {

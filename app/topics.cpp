@@ -3,12 +3,14 @@
 namespace streamrec::app {
 
 std::vector<kafka::TopicSpec> StandardTopics(const KafkaConfig& config) {
-  return {
+  std::vector<kafka::TopicSpec> topics = {
       {config.events_topic, config.partitions, 1, false},
       {config.dead_letter_topic, config.partitions, 1, false},
       {config.recommendations_topic, config.partitions, 1, true},
       {config.StateTopic(), config.partitions, 1, true},
   };
+  if (!config.catalog_topic.empty()) topics.push_back({config.catalog_topic, config.partitions, 1, true});
+  return topics;
 }
 
 }  // namespace streamrec::app

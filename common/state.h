@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -17,6 +18,17 @@ struct UserRecord {
   uint64_t events = 0;          // events applied for this user
   std::vector<float> embedding; // learner dimension
   std::vector<ItemId> history;  // distinct items interacted with, oldest first, bounded
+  std::vector<ItemId> purchased;  // distinct items bought, oldest first, bounded
+  std::vector<ItemId> list;       // the items of the last published list, in order
+};
+
+// One change to the reverse index "which users' current lists hold this item"
+// (lets a catalog change refresh exactly the lists it affects).
+struct ListHolderChange {
+  ItemId item;
+  std::string_view user;   // external id; valid until the batch commits
+  int32_t partition = 0;   // the user's events partition (who owns the user)
+  bool added = true;       // false: the item left the user's list
 };
 
 // The persisted part of one item; the learner holds all items in memory.

@@ -1,39 +1,77 @@
 #include "emitter/emitter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <limits>
 
 #include <fmt/format.h>
 
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/logging.h"
+#include "emitter/item_adjustments.h"
+#include "emitter/list_assembly.h"
 #include "emitter/topn.h"
 #include "kafka/producer.h"
 
 namespace streamrec::emitter {
+namespace {
+
+constexpr size_t kMaxCandidates = 4000;
+
+// Candidates scored per user: enough that pins, the exploration pick and the
+// per-category limit still leave top_n items.
+size_t CandidateCount(const EmitterOptions& o, const ListRules& r) {
+  size_t n = o.top_n + r.pins.size() + (r.exploration_slot > 0 ? 1 : 0);
+  if (r.max_per_category > 0) n += 3 * o.top_n;
+  return std::min(n, kMaxCandidates);
+}
+
+bool Holds(std::span<const ItemId> ids, ItemId id) { return std::find(ids.begin(), ids.end(), id) != ids.end(); }
+
+float Dot(std::span<const float> q, const float* e) {
+  float s = 0.0F;
+  for (size_t d = 0; d < q.size(); ++d) s += q[d] * e[d];
+  return s;
+}
+
+}  // namespace
 
 Status EmitterOptions::Validate() const {
   if (topic.empty()) return Status::InvalidArgument("emitter.topic must not be empty");
   if (top_n < 1 || top_n > 1000) return Status::InvalidArgument("emitter.top_n must be in 1..1000");
   if (score_batch < 1 || score_batch > 4096) return Status::InvalidArgument("emitter.score_batch must be in 1..4096");
-  return Status::Ok();
+  return rules.Validate(top_n);
 }
 
-std::string RenderList(std::string_view user_id, std::span<const std::pair<std::string_view, float>> items,
-                       uint64_t seq, std::string_view model_version, int64_t generated_at_ms, int32_t partition,
-                       int64_t offset) {
+std::string ReasonText(Reason reason, std::string_view source) {
+  switch (reason) {
+    case Reason::kPersonal: return "personal";
+    case Reason::kSimilarTo: return "similar_to:" + std::string(source);
+    case Reason::kTrending: return "trending";
+    case Reason::kNew: return "new";
+    case Reason::kPinned: return "pinned";
+    case Reason::kBoosted: return "boosted";
+  }
+  return "personal";
+}
+
+std::string RenderList(std::string_view user_id, std::span<const RenderedItem> items, uint64_t seq,
+                       std::string_view model_version, int64_t generated_at_ms, int32_t partition, int64_t offset) {
   std::string out;
-  out.reserve(96 + items.size() * 48);
+  out.reserve(96 + items.size() * 64);
   out += "{\"user_id\":";
   AppendJsonString(user_id, &out);
   out += ",\"items\":[";
   for (size_t k = 0; k < items.size(); ++k) {
     if (k > 0) out += ',';
     out += "{\"item_id\":";
-    AppendJsonString(items[k].first, &out);
-    const float score = std::isfinite(items[k].second) ? items[k].second : 0.0F;
-    fmt::format_to(std::back_inserter(out), ",\"score\":{:.6g}}}", score);
+    AppendJsonString(items[k].item_id, &out);
+    const float score = std::isfinite(items[k].score) ? items[k].score : 0.0F;
+    fmt::format_to(std::back_inserter(out), ",\"score\":{:.6g},\"reason\":", score);
+    AppendJsonString(ReasonText(items[k].reason, items[k].source), &out);
+    out += '}';
   }
   fmt::format_to(std::back_inserter(out), "],\"seq\":{},\"model_version\":", seq);
   AppendJsonString(model_version, &out);
@@ -43,29 +81,131 @@ std::string RenderList(std::string_view user_id, std::span<const std::pair<std::
 }
 
 struct Emitter::Impl {
-  explicit Impl(EmitterOptions opts) : options(std::move(opts)), scorer(options.top_n) {}
+  explicit Impl(EmitterOptions opts)
+      : options(std::move(opts)), rules(options.rules), scorer(CandidateCount(options, rules)) {}
 
-  Status PublishChunk(const ModelView& model, std::span<const ListRequest> chunk) {
-    const size_t dim = model.items.dim;
+  // Per Publish: the item view with catalog and rule adjustments, the pins and
+  // the exploration candidates.
+  void Prepare(const ModelView& model, const catalog::Catalog* catalog) {
+    items = model.Items();
+    adjustments.Update(catalog, rules, rules_generation, items.rows);
+    if (adjustments.active()) items.biases = adjustments.Apply(items.biases, items.rows);
+    pins.clear();
+    for (const auto& [external, slot] : rules.pins) {
+      std::optional<ItemId> id = model.FindItem(external);
+      if (id && id->value() < items.rows && adjustments.Allowed(*id)) pins.push_back({slot, *id});
+    }
+    fresh.clear();
+    if (rules.exploration_slot == 0 || catalog == nullptr) return;
+    const int64_t oldest = NowMillis() - rules.new_item_max_age_s * 1000;
+    for (const catalog::Arrival& a : catalog->arrivals()) {
+      if (a.at_ms < oldest || a.item.value() >= items.rows || !adjustments.Allowed(a.item)) continue;
+      if (model.ItemEvents(a.item) <= rules.new_item_max_events) fresh.push_back(a.item);
+    }
+  }
+
+  // The user's best-scoring new item in the categories of their recent history.
+  std::optional<ScoredItem> PickNewItem(const UserRecord& user, std::span<const float> q,
+                                        std::span<const ItemId> excluded, const catalog::Catalog* catalog) const {
+    std::vector<catalog::CategoryId> liked;
+    const size_t recent = std::min<size_t>(user.history.size(), 10);
+    for (size_t k = user.history.size() - recent; k < user.history.size(); ++k) {
+      if (auto c = catalog->CategoryOf(user.history[k])) liked.push_back(*c);
+    }
+    std::optional<ScoredItem> best;
+    for (ItemId id : fresh) {
+      if (Holds(excluded, id)) continue;
+      if (!liked.empty()) {
+        std::optional<catalog::CategoryId> c = catalog->CategoryOf(id);
+        if (!c || std::find(liked.begin(), liked.end(), *c) == liked.end()) continue;
+      }
+      const float score = Dot(q, items.embeddings + id.value() * items.dim) + items.biases[id.value()];
+      if (!best || score > best->score) best = ScoredItem{id, score};
+    }
+    return best;
+  }
+
+  void BuildQueries(const ModelView& model, std::span<const ListRequest> chunk) {
+    const size_t dim = items.dim;
     query_buffer.resize(chunk.size() * dim);
     if (boost_buffers.size() < chunk.size()) boost_buffers.resize(chunk.size());
+    if (exclude_buffers.size() < chunk.size()) exclude_buffers.resize(chunk.size());
     queries.clear();
     for (size_t k = 0; k < chunk.size(); ++k) {
+      const UserRecord& user = *chunk[k].user;
       std::span<float> q(query_buffer.data() + k * dim, dim);
-      model.query_vector(*chunk[k].user, q);
-      std::span<const ItemId> exclude;
-      if (options.exclude_interacted) exclude = chunk[k].user->history;
-      model.boosts(*chunk[k].user, &boost_buffers[k]);
+      model.QueryVector(user, q);
+      std::vector<ItemId>& exclude = exclude_buffers[k];
+      exclude.clear();
+      if (options.exclude_interacted) exclude = user.history;
+      if (rules.exclude_purchased) exclude.insert(exclude.end(), user.purchased.begin(), user.purchased.end());
+      model.Boosts(user, &boost_buffers[k]);
       queries.push_back({q, exclude, boost_buffers[k]});
     }
-    scorer.Score(model.items, queries, &results);
+  }
+
+  void Explain(const ModelView& model, const UserRecord& user, std::span<const std::pair<ItemId, float>> boosts) {
+    rendered.clear();
+    for (const ListEntry& e : entries) {
+      RenderedItem r{model.ItemExternalId(e.item), e.score, e.reason, {}};
+      if (r.reason == Reason::kPersonal) {
+        const bool cooc = std::any_of(boosts.begin(), boosts.end(), [&](const auto& b) { return b.first == e.item; });
+        std::optional<ItemId> source;
+        if (adjustments.Boosted(e.item)) {
+          r.reason = Reason::kBoosted;
+        } else if (cooc && (source = model.StrongestSource(user, e.item))) {
+          r.reason = Reason::kSimilarTo;
+          r.source = model.ItemExternalId(*source);
+        }
+      }
+      rendered.push_back(r);
+    }
+  }
+
+  void RecordList(const ListRequest& req, std::vector<ListHolderChange>* holders) {
+    std::vector<ItemId>& old = req.user->list;
+    new_list.clear();
+    for (const ListEntry& e : entries) new_list.push_back(e.item);
+    for (ItemId id : old) {
+      if (!Holds(new_list, id)) holders->push_back({id, req.user_id, req.source_partition, false});
+    }
+    for (ItemId id : new_list) {
+      if (!Holds(old, id)) holders->push_back({id, req.user_id, req.source_partition, true});
+    }
+    old = new_list;
+  }
+
+  Status PublishChunk(const ModelView& model, const catalog::Catalog* catalog, std::span<const ListRequest> chunk,
+                      std::vector<ListHolderChange>* holders) {
+    BuildQueries(model, chunk);
+    scorer.Score(items, queries, &results);
     const int64_t now = NowMillis();
+    AssemblyLimits limits{options.top_n, rules.max_per_category, {}};
+    if (catalog != nullptr) {
+      limits.category_of = [catalog](ItemId id) {
+        std::optional<catalog::CategoryId> c = catalog->CategoryOf(id);
+        return c ? static_cast<int64_t>(c->value()) : int64_t{-1};
+      };
+    }
     for (size_t k = 0; k < chunk.size(); ++k) {
       const ListRequest& req = chunk[k];
-      named.clear();
-      for (const ScoredItem& s : results[k]) named.emplace_back(model.item_external_id(s.item), s.score);
+      std::span<const float> q = queries[k].vector;
+      slotted.clear();
+      for (const auto& [slot, id] : pins) {
+        if (Holds(exclude_buffers[k], id)) continue;
+        const float score = Dot(q, items.embeddings + id.value() * items.dim) + items.biases[id.value()];
+        slotted.push_back({slot, {id, score}, Reason::kPinned});
+      }
+      if (!fresh.empty()) {
+        if (auto pick = PickNewItem(*req.user, q, exclude_buffers[k], catalog)) {
+          slotted.push_back({rules.exploration_slot, *pick, Reason::kNew});
+        }
+      }
+      AssembleList(limits, results[k], slotted, &entries);
+      Explain(model, *req.user, boost_buffers[k]);
+      RecordList(req, holders);
       ++req.user->seq;
-      std::string value = RenderList(req.user_id, named, req.user->seq, options.model_version, now,
+      std::string value = RenderList(req.user_id, rendered, req.user->seq, options.model_version, now,
                                      req.source_partition, req.source_offset);
       STREAMREC_RETURN_IF_ERROR(producer->Produce(options.topic, req.user_id, value));
       ++published;
@@ -74,13 +214,23 @@ struct Emitter::Impl {
   }
 
   EmitterOptions options;
+  ListRules rules;
+  uint64_t rules_generation = 0;
   TopNScorer scorer;
+  ItemAdjustments adjustments;
   std::unique_ptr<kafka::Producer> producer;
+  ItemMatrixView items;
+  std::vector<std::pair<size_t, ItemId>> pins;  // resolved, available
+  std::vector<ItemId> fresh;                    // exploration candidates
   std::vector<float> query_buffer;
   std::vector<std::vector<std::pair<ItemId, float>>> boost_buffers;
+  std::vector<std::vector<ItemId>> exclude_buffers;
   std::vector<TopNQuery> queries;
   std::vector<std::vector<ScoredItem>> results;
-  std::vector<std::pair<std::string_view, float>> named;
+  std::vector<SlottedItem> slotted;
+  std::vector<ListEntry> entries;
+  std::vector<RenderedItem> rendered;
+  std::vector<ItemId> new_list;
   uint64_t published = 0;
 };
 
@@ -97,14 +247,28 @@ Status Emitter::Start() {
   return Status::Ok();
 }
 
-Status Emitter::Publish(const ModelView& model, std::span<const ListRequest> requests) {
+Status Emitter::Publish(const ModelView& model, const catalog::Catalog* catalog, std::span<const ListRequest> requests,
+                        std::vector<ListHolderChange>* holders) {
+  impl_->Prepare(model, catalog);
   const size_t step = impl_->options.score_batch;
   for (size_t first = 0; first < requests.size(); first += step) {
-    STREAMREC_RETURN_IF_ERROR(impl_->PublishChunk(model, requests.subspan(first, std::min(step, requests.size() - first))));
+    STREAMREC_RETURN_IF_ERROR(
+        impl_->PublishChunk(model, catalog, requests.subspan(first, std::min(step, requests.size() - first)), holders));
   }
   impl_->producer->Poll(0);
   return Status::Ok();
 }
+
+Status Emitter::SetRules(const ListRules& rules) {
+  STREAMREC_RETURN_IF_ERROR(rules.Validate(impl_->options.top_n));
+  if (rules == impl_->rules) return Status::Ok();
+  impl_->rules = rules;
+  ++impl_->rules_generation;
+  impl_->scorer = TopNScorer(CandidateCount(impl_->options, rules));
+  return Status::Ok();
+}
+
+const ListRules& Emitter::rules() const { return impl_->rules; }
 
 Status Emitter::Flush(int timeout_ms) { return impl_->producer->Flush(timeout_ms); }
 

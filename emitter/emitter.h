@@ -1,25 +1,32 @@
 // Emitter: computes the top-N list of each user touched by a micro-batch and
 // publishes it to the recommendations topic (key = user id) through an
-// idempotent producer. Each published list increments the user's `seq`.
+// idempotent producer. Each published list increments the user's `seq` and
+// replaces `UserRecord::list`; the changes to who-holds-which-item are
+// reported so the store can keep its reverse index.
 //
-// Value: {"user_id", "items": [{"item_id", "score"}...], "seq", "model_version",
-//         "generated_at", "source": {"partition", "offset"}}
+// Value: {"user_id", "items": [{"item_id", "score", "reason"}...], "seq",
+//         "model_version", "generated_at", "source": {"partition", "offset"}}
+//
+// Lists respect the catalog (unavailable items never appear) and the
+// ListRules (exclusions, boosts, pins, per-category limit, exploration slot).
 //
 // Lifecycle: Start(), Publish()*, Flush() before the batch commits, Stop().
 // Thread-safety: one thread.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "catalog/catalog.h"
 #include "common/state.h"
 #include "common/status.h"
+#include "emitter/rules.h"
 #include "kafka/properties.h"
 
 namespace streamrec::emitter {
@@ -35,6 +42,7 @@ struct EmitterOptions {
   // Users scored per matrix product, 1..4096. Default 64: larger batches use
   // the cores better, smaller ones keep the score block in cache.
   size_t score_batch = 64;
+  ListRules rules;
   kafka::Properties producer_properties;
 
   [[nodiscard]] Status Validate() const;
@@ -42,17 +50,25 @@ struct EmitterOptions {
 
 struct ListRequest {
   std::string_view user_id;
-  UserRecord* user = nullptr;  // its seq is incremented
+  UserRecord* user = nullptr;  // its seq and list are updated
   int32_t source_partition = 0;
-  int64_t source_offset = 0;   // the event that triggered this refresh
+  int64_t source_offset = 0;   // the event that triggered this refresh; -1: a catalog change
 };
 
 // What the emitter needs from the model, without depending on the learner.
-struct ModelView {
-  ItemMatrixView items;
-  std::function<void(const UserRecord&, std::span<float>)> query_vector;
-  std::function<void(const UserRecord&, std::vector<std::pair<ItemId, float>>*)> boosts;
-  std::function<const std::string&(ItemId)> item_external_id;
+class ModelView {
+ public:
+  virtual ~ModelView() = default;
+  // Item embeddings and per-item score term; valid until the model next changes.
+  virtual ItemMatrixView Items() const = 0;
+  virtual void QueryVector(const UserRecord& user, std::span<float> out) const = 0;
+  // Non-negative score additions for a few items (co-occurrence).
+  virtual void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const = 0;
+  // The history item that explains a boosted candidate, if any.
+  virtual std::optional<ItemId> StrongestSource(const UserRecord& user, ItemId candidate) const = 0;
+  virtual const std::string& ItemExternalId(ItemId id) const = 0;
+  virtual std::optional<ItemId> FindItem(std::string_view external_id) const = 0;
+  virtual uint64_t ItemEvents(ItemId id) const = 0;
 };
 
 class Emitter {
@@ -61,10 +77,17 @@ class Emitter {
   ~Emitter();
 
   [[nodiscard]] Status Start();
-  [[nodiscard]] Status Publish(const ModelView& model, std::span<const ListRequest> requests);
+  // `catalog` may be null (no catalog: every item is available, no labels).
+  // Appends the reverse-index changes of the published lists to `holders`.
+  [[nodiscard]] Status Publish(const ModelView& model, const catalog::Catalog* catalog,
+                               std::span<const ListRequest> requests, std::vector<ListHolderChange>* holders);
   // Waits until every published list is delivered.
   [[nodiscard]] Status Flush(int timeout_ms);
   [[nodiscard]] Status Stop();
+
+  // Replaces the rules from the next Publish on; invalid rules are refused.
+  [[nodiscard]] Status SetRules(const ListRules& rules);
+  const ListRules& rules() const;
 
   uint64_t lists_published() const;
 
@@ -73,9 +96,19 @@ class Emitter {
   std::unique_ptr<Impl> impl_;
 };
 
+// One entry of a rendered list.
+struct RenderedItem {
+  std::string_view item_id;
+  float score = 0.0F;
+  Reason reason = Reason::kPersonal;
+  std::string_view source;  // the item of "similar_to:<item>"
+};
+
 // Renders one list message (exposed for tests and offline tools).
-std::string RenderList(std::string_view user_id, std::span<const std::pair<std::string_view, float>> items,
-                       uint64_t seq, std::string_view model_version, int64_t generated_at_ms, int32_t partition,
-                       int64_t offset);
+std::string RenderList(std::string_view user_id, std::span<const RenderedItem> items, uint64_t seq,
+                       std::string_view model_version, int64_t generated_at_ms, int32_t partition, int64_t offset);
+
+// "personal", "similar_to:<source>", "trending", "new", "pinned", "boosted".
+std::string ReasonText(Reason reason, std::string_view source);
 
 }  // namespace streamrec::emitter

@@ -89,7 +89,8 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
       const float* bias = items.biases + first;
       // Below the worst kept score nothing can enter: one compare per item on
       // the common path (ties, equal to the threshold, still go to Better).
-      float threshold = heap.size() == n_ ? heap.front().score : -std::numeric_limits<float>::infinity();
+      // An item whose per-item term is -inf (not allowed in lists) never enters.
+      float threshold = heap.size() == n_ ? heap.front().score : std::numeric_limits<float>::lowest();
       for (Eigen::Index r = 0; r < rows; ++r) {
         const float score = col[r] + bias[r];
         if (score < threshold) continue;
@@ -107,7 +108,8 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
     for (const auto& [id, boost] : queries[k].boosts) {
       if (id.value() >= items.rows || Excluded(exclusions_[k], id)) continue;
       const Eigen::Map<const Eigen::VectorXf> e(items.embeddings + id.value() * items.dim, dim);
-      Offer(&(*out)[k], n_, {id, qk.dot(e) + items.biases[id.value()] + boost});
+      const float score = qk.dot(e) + items.biases[id.value()] + boost;
+      if (score >= std::numeric_limits<float>::lowest()) Offer(&(*out)[k], n_, {id, score});
     }
   }
   for (auto& heap : *out) std::sort_heap(heap.begin(), heap.end(), Better);

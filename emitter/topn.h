@@ -3,7 +3,8 @@
 // and each query keeps a bounded min-heap of its best candidates (fused
 // top-k: scores never leave the cache as a full matrix).
 //
-// Ties are broken by smaller ItemId, so results are deterministic.
+// Ties are broken by smaller ItemId, so results are deterministic. Items whose
+// per-item term (ItemMatrixView::biases) is -inf are never returned.
 // Thread-safety: a TopNScorer is used by one thread at a time.
 #pragma once
 

@@ -1,13 +1,39 @@
 #include "ingest/ingest.h"
 
 #include "common/logging.h"
+#include "ingest/catalog_decoder.h"
+#include "kafka/follower.h"
 #include "kafka/producer.h"
 
 namespace streamrec::ingest {
+namespace {
+
+// Catalog messages read per batch at most: a large catalog load is spread
+// over batches instead of stalling event processing.
+constexpr size_t kMaxCatalogPerBatch = 4096;
+
+}  // namespace
 
 struct Ingest::Impl {
   Impl(IngestOptions opts, kafka::PositionProvider* provider)
-      : options(std::move(opts)), positions(provider), decoder(options.limits) {}
+      : options(std::move(opts)), positions(provider), decoder(options.limits), catalog_decoder(options.limits) {}
+
+  Status ReadCatalog(IngestBatch* batch) {
+    catalog_messages.clear();
+    STREAMREC_RETURN_IF_ERROR(catalog->Poll(kMaxCatalogPerBatch, 0, &catalog_messages));
+    CatalogUpdate update;
+    for (const kafka::Message& m : catalog_messages) {
+      batch->catalog_next_offsets[m.partition()] = m.offset() + 1;
+      if (std::optional<Rejection> r = catalog_decoder.Decode(m.payload(), m.key(), &update)) {
+        ++batch->rejected;
+        log->debug("rejected {}/{}@{}: {}", m.topic(), m.partition(), m.offset(), r->Reason());
+        STREAMREC_RETURN_IF_ERROR(SendToDeadLetters(m, *r));
+        continue;
+      }
+      batch->catalog.push_back(std::move(update));
+    }
+    return Status::Ok();
+  }
 
   Status SendToDeadLetters(const kafka::Message& m, const Rejection& r) {
     const std::string reason = r.Reason();
@@ -23,7 +49,10 @@ struct Ingest::Impl {
   IngestOptions options;
   kafka::PositionProvider* positions;
   EventDecoder decoder;
+  CatalogDecoder catalog_decoder;
   std::unique_ptr<kafka::Consumer> consumer;
+  std::unique_ptr<kafka::TopicFollower> catalog;  // null without a catalog topic
+  std::vector<kafka::Message> catalog_messages;
   std::unique_ptr<kafka::Producer> dead_letters;
   std::vector<kafka::Message> messages;
   IngestCounters counters;
@@ -43,6 +72,14 @@ Status Ingest::Start() {
   copts.properties = impl_->options.consumer_properties;
   copts.topics = {impl_->options.events_topic};
   STREAMREC_RETURN_IF_ERROR(kafka::Consumer::Create(copts, impl_->positions, &impl_->consumer));
+  if (!impl_->options.catalog_topic.empty()) {
+    const std::string& topic = impl_->options.catalog_topic;
+    kafka::PositionProvider* positions = impl_->positions;
+    STREAMREC_RETURN_IF_ERROR(kafka::TopicFollower::Create(
+        impl_->options.catalog_properties, topic,
+        [topic, positions](int32_t partition) { return positions->ResumeOffset({topic, partition}); },
+        &impl_->catalog));
+  }
   impl_->log->info("consuming {} (dead letters to {})", impl_->options.events_topic, impl_->options.dead_letter_topic);
   return Status::Ok();
 }
@@ -68,6 +105,7 @@ Status Ingest::NextBatch(IngestBatch* batch) {
     slot.offset = m.offset();
     ++batch->size;
   }
+  if (impl_->catalog) STREAMREC_RETURN_IF_ERROR(impl_->ReadCatalog(batch));
   impl_->counters.consumed += batch->consumed;
   impl_->counters.rejected += batch->rejected;
   impl_->dead_letters->Poll(0);
@@ -88,6 +126,14 @@ Status Ingest::Stop() {
   Status closed = impl_->consumer ? impl_->consumer->Close() : Status::Ok();
   if (impl_->dead_letters) STREAMREC_RETURN_IF_ERROR(impl_->dead_letters->Flush(10000));
   return closed;
+}
+
+bool Ingest::Owns(int32_t partition) const {
+  if (!impl_->consumer) return false;
+  for (const kafka::TopicPartition& tp : impl_->consumer->Assignment()) {
+    if (tp.partition == partition && tp.topic == impl_->options.events_topic) return true;
+  }
+  return false;
 }
 
 size_t Ingest::assigned_partitions() const { return impl_->consumer ? impl_->consumer->Assignment().size() : 0; }

@@ -7,6 +7,12 @@
 // source.offset. FlushDeadLetters() must succeed before the batch's offsets
 // are made durable, so no rejected message is lost.
 //
+// With a catalog topic set, every batch also carries the catalog updates read
+// since the last one: all partitions of that topic are followed outside the
+// group (each instance needs the whole catalog), from positions the
+// PositionProvider gives (ResumeOffset with the catalog topic); rejected
+// catalog messages go to the same dead-letter topic.
+//
 // Lifecycle: Start() then NextBatch()* then Stop(). Thread-safety: one thread.
 #pragma once
 
@@ -16,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "common/catalog.h"
 #include "common/event.h"
 #include "common/status.h"
 #include "ingest/decoder.h"
@@ -29,6 +36,10 @@ struct IngestOptions {
   kafka::Properties producer_properties;  // for the dead-letter producer
   std::string events_topic = "events";
   std::string dead_letter_topic = "events.dlq";
+  // Compacted topic of item attributes; "" = no catalog.
+  std::string catalog_topic;
+  // For the catalog reader: bootstrap.servers and security, no group settings.
+  kafka::Properties catalog_properties;
   DecoderLimits limits;
   // Most messages per batch. Default 4096: larger batches amortise the store
   // write and list refresh, smaller ones lower latency.
@@ -51,12 +62,18 @@ struct IngestBatch {
   std::map<int32_t, int64_t> next_offsets;
   uint64_t consumed = 0;
   uint64_t rejected = 0;
+  // Valid catalog updates, in topic order per partition, and per catalog
+  // partition the offset after the last message read (valid or not).
+  std::vector<CatalogUpdate> catalog;
+  std::map<int32_t, int64_t> catalog_next_offsets;
 
   void Clear() {
     size = 0;
     next_offsets.clear();
     consumed = 0;
     rejected = 0;
+    catalog.clear();
+    catalog_next_offsets.clear();
   }
 };
 
@@ -82,6 +99,8 @@ class Ingest {
   IngestCounters counters() const;
   // Partitions this member currently owns.
   size_t assigned_partitions() const;
+  // Whether this member currently owns events partition `partition`.
+  bool Owns(int32_t partition) const;
 
  private:
   struct Impl;

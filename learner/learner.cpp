@@ -106,6 +106,15 @@ struct Learner::Impl {
     h.push_back(item);
   }
 
+  // Purchases are kept apart from the history (exclusion rules); bounded.
+  static constexpr size_t kMaxPurchased = 128;
+  static void RememberPurchase(UserRecord* user, ItemId item) {
+    auto& p = user->purchased;
+    if (std::find(p.begin(), p.end(), item) != p.end()) return;
+    if (p.size() >= kMaxPurchased) p.erase(p.begin());
+    p.push_back(item);
+  }
+
   LearnerOptions options;
   Kind kind;
   ItemTable items;
@@ -130,6 +139,27 @@ ItemId Learner::InternItem(std::string_view external_id) {
   std::vector<float> init(static_cast<size_t>(impl_->options.dim));
   FillGaussian(HashCombine(impl_->options.seed, Fnv1a64(external_id) ^ 0x17e4ULL), impl_->options.init_scale, init);
   ItemId id = impl_->items.Add(external_id, init, 0.0F, 0);
+  impl_->MarkDirty(id);
+  return id;
+}
+
+ItemId Learner::InternItemLike(std::string_view external_id, std::span<const ItemId> peers) {
+  if (std::optional<ItemId> id = impl_->items.Find(external_id)) return *id;
+  const size_t dim = static_cast<size_t>(impl_->options.dim);
+  std::vector<double> sum(dim, 0.0);
+  double bias = 0.0;
+  size_t used = 0;
+  for (ItemId peer : peers) {
+    if (peer.value() >= impl_->items.size() || impl_->items.count(peer) == 0) continue;
+    const float* e = impl_->items.embedding(peer);
+    for (size_t d = 0; d < dim; ++d) sum[d] += e[d];
+    bias += *impl_->items.bias(peer);
+    ++used;
+  }
+  if (used == 0) return InternItem(external_id);
+  std::vector<float> init(dim);
+  for (size_t d = 0; d < dim; ++d) init[d] = static_cast<float>(sum[d] / static_cast<double>(used));
+  ItemId id = impl_->items.Add(external_id, init, static_cast<float>(bias / static_cast<double>(used)), 0);
   impl_->MarkDirty(id);
   return id;
 }
@@ -176,6 +206,7 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
   if (m.options.cooc_window > 0) m.CountCooccurrences(*user, item);
   for (ItemId neg : m.negative_ids) m.MarkDirty(neg);
   Impl::RememberItem(user, item, m.options.max_history);
+  if (type == EventType::kPurchase) Impl::RememberPurchase(user, item);
   ++user->events;
 }
 
@@ -216,6 +247,32 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
                      [](const auto& a, const auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
     out->resize(m.options.max_boosts);
   }
+}
+
+std::optional<ItemId> Learner::StrongestSource(const UserRecord& user, ItemId candidate) const {
+  const Impl& m = *impl_;
+  if (m.BoostWeight() == 0 || m.options.cooc_window == 0) return std::nullopt;
+  const auto& h = user.history;
+  const size_t window = std::min(h.size(), static_cast<size_t>(m.options.cooc_window));
+  std::optional<ItemId> best;
+  float best_weight = 0.0F;
+  float recency = 1.0F;
+  for (size_t k = h.size(); k-- > h.size() - window; recency *= m.options.cooc_decay) {
+    std::span<const ItemTable::Neighbor> row = m.items.neighbors(h[k]);
+    auto it = std::lower_bound(row.begin(), row.end(), candidate,
+                               [](const ItemTable::Neighbor& n, ItemId id) { return n.first < id; });
+    if (it == row.end() || it->first != candidate) continue;
+    const float weight = recency * it->second * m.items.inv_sqrt_count(h[k]);
+    if (weight > best_weight) {
+      best_weight = weight;
+      best = h[k];
+    }
+  }
+  return best;
+}
+
+uint64_t Learner::ItemEvents(ItemId item) const {
+  return item.value() < impl_->items.size() ? impl_->items.count(item) : 0;
 }
 
 ItemMatrixView Learner::Items() const {

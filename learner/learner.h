@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,11 @@ class Learner {
   // The id of `external_id`, adding the item (deterministic initial embedding) if new.
   ItemId InternItem(std::string_view external_id);
   std::optional<ItemId> FindItem(std::string_view external_id) const;
+  // Like InternItem, but a new item starts from the mean embedding and bias of
+  // those `peers` that have events (for example the other items of its
+  // catalog category), so it can be recommended before anyone touched it.
+  // Without such peers it starts like InternItem. An existing item is left as it is.
+  ItemId InternItemLike(std::string_view external_id, std::span<const ItemId> peers);
   // Loads one persisted item at start-up.
   void RestoreItem(const ItemRecord& record);
 
@@ -52,6 +58,11 @@ class Learner {
   // cooc_weight * sum_a cooc(a, c) / sqrt(count(a) * count(c)). Non-negative.
   // Replaces the contents of `out`.
   void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const;
+  // The item of the user's co-occurrence window that contributes most to
+  // `candidate`'s boost, if any (the "similar_to" of an explanation).
+  std::optional<ItemId> StrongestSource(const UserRecord& user, ItemId candidate) const;
+  // Events seen for `item` (0 for a catalog item nobody touched yet).
+  uint64_t ItemEvents(ItemId item) const;
 
   // The item side of the configured model: embeddings and, as "biases", the
   // per-item term of its score (the learned bias, or popularity for pop/rpop/iknn).

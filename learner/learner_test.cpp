@@ -156,3 +156,56 @@ TEST_CASE("baseline kinds serve through the same item view") {
   bad.model = "magic";
   CHECK(bad.Validate().message().find("learner.model") != std::string::npos);
 }
+
+TEST_CASE("a catalog-only item starts from its peers' mean and is scored like them") {
+  LearnerOptions o;
+  o.dim = 8;
+  Learner l(o);
+  std::map<std::string, UserRecord> users;
+  Train(&l, &users, 30);
+  std::vector<ItemId> group_a;
+  for (int k = 0; k < 10; ++k) group_a.push_back(*l.FindItem("a" + std::to_string(k)));
+  const ItemId fresh = l.InternItemLike("a-new", group_a);
+  CHECK(l.ItemEvents(fresh) == 0);
+  CHECK(l.InternItemLike("a-new", {}) == fresh);  // existing: unchanged
+  // The a-group user prefers the new a-like item to every b item.
+  const UserRecord& u = users.at("u0");
+  for (int k = 0; k < 10; ++k) CHECK(Score(l, u, fresh) > Score(l, u, *l.FindItem("b" + std::to_string(k))));
+  // Without peers that have events it starts like any new item.
+  const ItemId lonely = l.InternItemLike("c-new", std::vector<ItemId>{fresh});
+  CHECK(lonely != fresh);
+}
+
+TEST_CASE("purchases are remembered apart from the history, once each") {
+  Learner l(LearnerOptions{});
+  UserRecord u;
+  l.InitUser("u", UserId(0), &u);
+  const ItemId a = l.InternItem("a");
+  const ItemId b = l.InternItem("b");
+  l.Observe(&u, a, EventType::kView, 0, 1);
+  l.Observe(&u, b, EventType::kPurchase, 0, 2);
+  l.Observe(&u, b, EventType::kPurchase, 0, 3);
+  CHECK(u.purchased == std::vector<ItemId>{b});
+  CHECK(u.history.size() == 2);
+}
+
+TEST_CASE("the strongest co-occurrence source explains a boosted candidate") {
+  LearnerOptions o;
+  o.model = "hybrid";
+  Learner l(o);
+  UserRecord other;
+  l.InitUser("o", UserId(0), &other);
+  const ItemId x = l.InternItem("x");
+  const ItemId y = l.InternItem("y");
+  const ItemId z = l.InternItem("z");
+  uint64_t key = 0;
+  for (int r = 0; r < 3; ++r) {
+    l.Observe(&other, x, EventType::kView, 0, ++key);
+    l.Observe(&other, y, EventType::kView, 0, ++key);
+  }
+  UserRecord u;
+  l.InitUser("u", UserId(1), &u);
+  l.Observe(&u, x, EventType::kView, 0, ++key);
+  CHECK(l.StrongestSource(u, y) == x);
+  CHECK_FALSE(l.StrongestSource(u, z).has_value());
+}

@@ -40,24 +40,44 @@ bool DecodeUser(std::string_view in, UserRecord* r) {
   return in.empty();
 }
 
+namespace {
+
+void PutIds(std::string* out, const std::vector<ItemId>& ids) {
+  PutFixed<uint32_t>(out, static_cast<uint32_t>(ids.size()));
+  for (ItemId i : ids) PutFixed<uint32_t>(out, i.value());
+}
+
+bool GetIds(std::string_view* in, std::vector<ItemId>* ids) {
+  uint32_t n = 0;
+  if (!GetFixed(in, &n) || in->size() < n * 4ULL) return false;
+  ids->resize(n);
+  for (uint32_t k = 0; k < n; ++k) {
+    uint32_t v = 0;
+    (void)GetFixed(in, &v);
+    (*ids)[k] = ItemId(v);
+  }
+  return true;
+}
+
+}  // namespace
+
+// history, then purchases and the current list (absent in stores written
+// before they existed: read as empty).
 std::string EncodeHistory(const UserRecord& r) {
   std::string out;
-  out.reserve(4 + r.history.size() * 4);
-  PutFixed<uint32_t>(&out, static_cast<uint32_t>(r.history.size()));
-  for (ItemId i : r.history) PutFixed<uint32_t>(&out, i.value());
+  out.reserve(12 + (r.history.size() + r.purchased.size() + r.list.size()) * 4);
+  PutIds(&out, r.history);
+  PutIds(&out, r.purchased);
+  PutIds(&out, r.list);
   return out;
 }
 
 bool DecodeHistory(std::string_view in, UserRecord* r) {
-  uint32_t n = 0;
-  if (!GetFixed(&in, &n) || in.size() != n * 4ULL) return false;
-  r->history.resize(n);
-  for (uint32_t k = 0; k < n; ++k) {
-    uint32_t v = 0;
-    (void)GetFixed(&in, &v);
-    r->history[k] = ItemId(v);
-  }
-  return true;
+  if (!GetIds(&in, &r->history)) return false;
+  r->purchased.clear();
+  r->list.clear();
+  if (in.empty()) return true;
+  return GetIds(&in, &r->purchased) && GetIds(&in, &r->list) && in.empty();
 }
 
 std::string EncodeItemKey(ItemId id) {
@@ -107,6 +127,66 @@ bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
     id = ItemId(v);
   }
   return true;
+}
+
+namespace {
+
+void PutText(std::string* out, std::string_view text) {
+  PutFixed<uint16_t>(out, static_cast<uint16_t>(text.size()));
+  out->append(text);
+}
+
+bool GetText(std::string_view* in, std::string* text) {
+  uint16_t len = 0;
+  if (!GetFixed(in, &len) || in->size() < len) return false;
+  text->assign(in->substr(0, len));
+  in->remove_prefix(len);
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeCatalog(const CatalogRecord& e) {
+  const CatalogEntry& c = e.update.entry;
+  std::string out;
+  PutFixed<uint8_t>(&out, e.update.removed ? 1 : 0);
+  PutFixed<int64_t>(&out, e.first_seen_ms);
+  PutText(&out, c.category);
+  PutText(&out, c.brand);
+  PutFixed<double>(&out, c.price);
+  PutFixed<uint8_t>(&out, c.in_stock ? 1 : 0);
+  PutFixed<int64_t>(&out, c.available_from_ms);
+  PutFixed<int64_t>(&out, c.available_until_ms);
+  PutFixed<uint16_t>(&out, static_cast<uint16_t>(c.tags.size()));
+  for (const std::string& tag : c.tags) PutText(&out, tag);
+  return out;
+}
+
+bool DecodeCatalog(std::string_view key, std::string_view in, CatalogRecord* e) {
+  CatalogEntry& c = e->update.entry;
+  c = CatalogEntry{};
+  c.item_id.assign(key);
+  uint8_t removed = 0;
+  uint8_t in_stock = 0;
+  uint16_t tags = 0;
+  if (!GetFixed(&in, &removed) || !GetFixed(&in, &e->first_seen_ms) || !GetText(&in, &c.category) ||
+      !GetText(&in, &c.brand) || !GetFixed(&in, &c.price) || !GetFixed(&in, &in_stock) ||
+      !GetFixed(&in, &c.available_from_ms) || !GetFixed(&in, &c.available_until_ms) || !GetFixed(&in, &tags)) {
+    return false;
+  }
+  e->update.removed = removed != 0;
+  c.in_stock = in_stock != 0;
+  c.tags.resize(tags);
+  for (std::string& tag : c.tags) {
+    if (!GetText(&in, &tag)) return false;
+  }
+  return in.empty();
+}
+
+std::string EncodeHolderKey(ItemId item, std::string_view user) {
+  std::string key = EncodeItemKey(item);
+  key.append(user);
+  return key;
 }
 
 std::string EncodeU64(uint64_t v) {

@@ -5,7 +5,9 @@
 #include <string>
 #include <string_view>
 
+#include "common/catalog.h"
 #include "common/state.h"
+#include "store/store.h"
 
 namespace streamrec::store::codec {
 
@@ -16,6 +18,10 @@ bool DecodeHistory(std::string_view in, UserRecord* r);
 std::string EncodeItemKey(ItemId id);
 std::string EncodeItem(const ItemRecord& r);
 bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r);
+std::string EncodeCatalog(const CatalogRecord& e);
+bool DecodeCatalog(std::string_view key, std::string_view in, CatalogRecord* e);
+// Reverse-index key: big-endian item id, then the user id.
+std::string EncodeHolderKey(ItemId item, std::string_view user);
 std::string EncodeU64(uint64_t v);
 bool DecodeU64(std::string_view in, uint64_t* v);
 

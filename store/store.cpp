@@ -11,6 +11,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include "common/fixed.h"
 #include "common/hash.h"
 #include "common/logging.h"
 #include "store/codec.h"
@@ -22,6 +23,8 @@ constexpr const char* kUsers = "user_embeddings";
 constexpr const char* kHistory = "user_history";
 constexpr const char* kItems = "item_embeddings";
 constexpr const char* kMeta = "meta";
+constexpr const char* kCatalog = "catalog";
+constexpr const char* kHolders = "list_holders";
 constexpr const char* kOffsetPrefix = "offset/";
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
@@ -126,6 +129,8 @@ struct Store::Impl {
   rocksdb::ColumnFamilyHandle* history() const { return cf(2); }
   rocksdb::ColumnFamilyHandle* items() const { return cf(3); }
   rocksdb::ColumnFamilyHandle* meta() const { return cf(4); }
+  rocksdb::ColumnFamilyHandle* catalog() const { return cf(5); }
+  rocksdb::ColumnFamilyHandle* holders() const { return cf(6); }
 
   Status GetU64(const char* key, uint64_t* out) {
     std::string value;
@@ -160,7 +165,7 @@ struct Store::Impl {
     cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     cf_options.write_buffer_size = db_options.write_buffer_size;
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kUsers, kHistory, kItems, kMeta}) {
+    for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kUsers, kHistory, kItems, kMeta, kCatalog, kHolders}) {
       families.emplace_back(name, cf_options);
     }
     rocksdb::DB* raw = nullptr;
@@ -196,7 +201,7 @@ struct Store::Impl {
   std::unique_ptr<rocksdb::Env> env;  // only with injected faults; outlives db
   rocksdb::BlockBasedTableOptions table;
   std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, users, history, items, meta
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, users, history, items, meta, catalog, holders
   rocksdb::WriteOptions write_options;
   bool needs_resume = false;
   std::shared_ptr<spdlog::logger> log = ModuleLogger("store");
@@ -259,6 +264,34 @@ Status Store::LoadItems(const std::function<void(const ItemRecord&)>& visit) {
   return FromRocks(it->status(), "loading items");
 }
 
+Status Store::LoadCatalog(const std::function<void(const CatalogRecord&)>& visit) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->catalog()));
+  CatalogRecord record;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (!codec::DecodeCatalog(it->key().ToStringView(), it->value().ToStringView(), &record)) {
+      return Status::Corruption("undecodable catalog record " + it->key().ToString());
+    }
+    visit(record);
+  }
+  return FromRocks(it->status(), "loading the catalog");
+}
+
+Status Store::ForEachHolder(ItemId item, const std::function<void(std::string_view, int32_t)>& visit) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
+  const std::string prefix = codec::EncodeItemKey(item);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->holders()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string_view value = it->value().ToStringView();
+    int32_t partition = 0;
+    if (!GetFixed(&value, &partition)) return Status::Corruption("undecodable list holder");
+    std::string_view user = it->key().ToStringView();
+    user.remove_prefix(prefix.size());
+    visit(user, partition);
+  }
+  return FromRocks(it->status(), "reading list holders");
+}
+
 Status Store::GetUser(std::string_view external_id, UserRecord* out, bool* found) {
   STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   std::string value;
@@ -318,6 +351,19 @@ Status Store::Commit(const CommitBatch& batch) {
   }
   for (const ItemRecord& item : batch.items) {
     wb.Put(impl_->items(), codec::EncodeItemKey(item.id), codec::EncodeItem(item));
+  }
+  for (const CatalogRecord& c : batch.catalog) {
+    wb.Put(impl_->catalog(), c.update.entry.item_id, codec::EncodeCatalog(c));
+  }
+  for (const ListHolderChange& h : batch.holders) {
+    const std::string key = codec::EncodeHolderKey(h.item, h.user);
+    if (h.added) {
+      std::string value;
+      PutFixed<int32_t>(&value, h.partition);
+      wb.Put(impl_->holders(), key, value);
+    } else {
+      wb.Delete(impl_->holders(), key);
+    }
   }
   for (const auto& [key, offset] : batch.offsets) {
     wb.Put(impl_->meta(), OffsetKeyString(key), codec::EncodeU64(static_cast<uint64_t>(offset)));

@@ -3,7 +3,10 @@
 // Column families: user_embeddings (key: user id string; value: dense UserId,
 // seq, event count, embedding), user_history (key: user id string; value: the
 // user's recent ItemIds), item_embeddings (key: big-endian ItemId; value:
-// external id, bias, count, embedding) and meta (consumed offsets, counters).
+// external id, bias, count, embedding), catalog (key: item id string; value:
+// the item's catalog entry or withdrawal), list_holders (key: big-endian
+// ItemId + user id; value: the user's partition: which users' current lists
+// hold an item) and meta (consumed offsets, counters).
 //
 // Exactly-once: Commit() writes a micro-batch's state *and* the offsets it
 // consumed in one WriteBatch, so after any crash the stored offsets describe
@@ -23,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/catalog.h"
 #include "common/state.h"
 #include "common/status.h"
 
@@ -65,9 +69,17 @@ struct StoreCounters {
   uint32_t next_user_id = 0;     // the next dense UserId to hand out
 };
 
+// A catalog update as kept in the store, with when the item first arrived.
+struct CatalogRecord {
+  CatalogUpdate update;
+  int64_t first_seen_ms = 0;
+};
+
 struct CommitBatch {
   std::vector<std::pair<std::string_view, const UserRecord*>> users;
   std::vector<ItemRecord> items;
+  std::vector<CatalogRecord> catalog;
+  std::vector<ListHolderChange> holders;
   Offsets offsets;  // only the partitions this batch consumed from
   StoreCounters counters;
 };
@@ -100,6 +112,9 @@ class Store {
   // names this instance as the writer of the state changelog.
   [[nodiscard]] Status InstanceId(std::string* out);
   [[nodiscard]] Status LoadItems(const std::function<void(const ItemRecord&)>& visit);
+  [[nodiscard]] Status LoadCatalog(const std::function<void(const CatalogRecord&)>& visit);
+  // Calls `visit(user, partition)` for every user whose current list holds `item`.
+  [[nodiscard]] Status ForEachHolder(ItemId item, const std::function<void(std::string_view, int32_t)>& visit);
   // Reads one user; *found is false (and *out untouched) when unknown.
   [[nodiscard]] Status GetUser(std::string_view external_id, UserRecord* out, bool* found);
   [[nodiscard]] Status ReadOffsets(Offsets* out);

@@ -27,6 +27,8 @@ UserRecord MakeUser(uint32_t id, uint64_t events) {
   u.events = events;
   u.embedding = {0.5F, -1.25F, 3.0F, static_cast<float>(events)};
   u.history = {ItemId(3), ItemId(1)};
+  u.purchased = {ItemId(1)};
+  u.list = {ItemId(8), ItemId(9)};
   return u;
 }
 
@@ -79,6 +81,8 @@ TEST_CASE("store: write, reopen, read back") {
   CHECK(got.seq == alice.seq);
   CHECK(got.embedding == alice.embedding);
   CHECK(got.history == alice.history);
+  CHECK(got.purchased == alice.purchased);
+  CHECK(got.list == alice.list);
   REQUIRE(s->GetUser("bob", &got, &found).ok());
   CHECK_FALSE(found);
   std::vector<ItemRecord> items;
@@ -258,4 +262,46 @@ TEST_CASE("store: a full disk fails the commit (retryably) and the store resumes
   bool found = false;
   REQUIRE(s->GetUser("u", &u, &found).ok());
   CHECK(u.events == 20);
+}
+
+TEST_CASE("catalog records and list holders commit with the state and survive a reopen") {
+  const std::string path = FreshDir("catalog");
+  CatalogRecord shoe;
+  shoe.update.entry.item_id = "sku-1";
+  shoe.update.entry.category = "shoes";
+  shoe.update.entry.brand = "acme";
+  shoe.update.entry.price = 19.5;
+  shoe.update.entry.in_stock = false;
+  shoe.update.entry.available_until_ms = 1700000000000;
+  shoe.update.entry.tags = {"sale", "summer"};
+  shoe.first_seen_ms = 42;
+  CatalogRecord gone;
+  gone.update.entry.item_id = "sku-2";
+  gone.update.removed = true;
+  {
+    auto s = OpenStore(path);
+    CommitBatch b;
+    b.catalog = {shoe, gone};
+    b.holders = {{ItemId(5), "alice", 3, true}, {ItemId(5), "bob", 1, true}, {ItemId(6), "alice", 3, true}};
+    REQUIRE(s->Commit(b).ok());
+    CommitBatch c;
+    c.holders = {{ItemId(5), "bob", 1, false}};
+    REQUIRE(s->Commit(c).ok());
+  }
+  auto s = OpenStore(path);
+  std::vector<CatalogRecord> loaded;
+  REQUIRE(s->LoadCatalog([&](const CatalogRecord& r) { loaded.push_back(r); }).ok());
+  REQUIRE(loaded.size() == 2);
+  CHECK(loaded[0].update.entry == shoe.update.entry);
+  CHECK(loaded[0].first_seen_ms == 42);
+  CHECK_FALSE(loaded[0].update.removed);
+  CHECK(loaded[1].update.removed);
+  CHECK(loaded[1].update.entry.item_id == "sku-2");
+  std::vector<std::pair<std::string, int32_t>> holders;
+  REQUIRE(s->ForEachHolder(ItemId(5), [&](std::string_view u, int32_t p) { holders.emplace_back(u, p); }).ok());
+  REQUIRE(holders.size() == 1);
+  CHECK(holders[0] == std::pair<std::string, int32_t>{"alice", 3});
+  holders.clear();
+  REQUIRE(s->ForEachHolder(ItemId(7), [&](std::string_view u, int32_t p) { holders.emplace_back(u, p); }).ok());
+  CHECK(holders.empty());
 }

@@ -1,0 +1,73 @@
+#include "app/catalog_sync.h"
+
+#include <algorithm>
+
+#include "common/logging.h"
+
+namespace streamrec::app {
+
+void CatalogSync::Queue(ItemId item) {
+  if (std::find(stale_.begin(), stale_.end(), item) == stale_.end()) stale_.push_back(item);
+}
+
+Status CatalogSync::Load(int64_t now_ms) {
+  STREAMREC_RETURN_IF_ERROR(store_->LoadCatalog([&](const store::CatalogRecord& r) {
+    const ItemId id = learner_->InternItem(r.update.entry.item_id);
+    catalog_.Apply(id, r.update, now_ms, r.first_seen_ms);
+    if (!catalog_.Available(id)) Queue(id);
+  }));
+  if (catalog_.entries() > 0) {
+    ModuleLogger("pipeline")->info("catalog: {} items, {} unavailable", catalog_.entries(), stale_.size());
+  }
+  return Status::Ok();
+}
+
+void CatalogSync::Apply(std::span<const CatalogUpdate> updates, int64_t now_ms,
+                        std::vector<store::CatalogRecord>* records) {
+  for (const CatalogUpdate& u : updates) {
+    ItemId id;
+    if (std::optional<ItemId> known = learner_->FindItem(u.entry.item_id)) {
+      id = *known;
+    } else {
+      std::span<const ItemId> peers;
+      if (std::optional<catalog::CategoryId> c = catalog_.FindCategory(u.entry.category); c && !u.removed) {
+        peers = catalog_.ItemsIn(*c);
+      }
+      id = learner_->InternItemLike(u.entry.item_id, peers);
+    }
+    const catalog::ApplyOutcome outcome = catalog_.Apply(id, u, now_ms);
+    if (outcome.became_unavailable) Queue(id);
+    records->push_back({u, catalog_.FirstSeen(id) == kNoTime ? now_ms : catalog_.FirstSeen(id)});
+  }
+}
+
+void CatalogSync::Advance(int64_t now_ms) {
+  ended_.clear();
+  catalog_.Advance(now_ms, &ended_);
+  for (ItemId id : ended_) Queue(id);
+}
+
+Status CatalogSync::TakeStaleHolders(const std::function<bool(int32_t)>& owned, size_t max,
+                                     std::vector<StaleHolder>* out) {
+  while (!stale_.empty() && out->size() < max) {
+    const ItemId item = stale_.front();
+    size_t found = 0;
+    if (!catalog_.Available(item)) {
+      STREAMREC_RETURN_IF_ERROR(store_->ForEachHolder(item, [&](std::string_view user, int32_t partition) {
+        if (out->size() >= max || !owned(partition)) return;
+        out->push_back({std::string(user), partition, item});
+        ++found;
+      }));
+    }
+    if (found == 0) {
+      stale_.pop_front();  // nothing (left) to refresh for this item here
+    } else if (out->size() >= max) {
+      break;  // the rest of its holders come in the next batches
+    } else {
+      stale_.pop_front();
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace streamrec::app

@@ -1,0 +1,63 @@
+#include "emitter/item_adjustments.h"
+
+#include <limits>
+#include <unordered_map>
+
+namespace streamrec::emitter {
+
+void ItemAdjustments::Update(const catalog::Catalog* catalog, const ListRules& rules, uint64_t rules_generation,
+                             size_t rows) {
+  const uint64_t version = catalog ? catalog->version() : 0;
+  if (built_ && catalog == catalog_ && version == catalog_version_ && rules_generation == rules_generation_ &&
+      rows == rows_) {
+    return;
+  }
+  built_ = true;
+  catalog_ = catalog;
+  catalog_version_ = version;
+  rules_generation_ = rules_generation;
+  rows_ = rows;
+  active_ = catalog != nullptr || !rules.boost.empty();
+  if (active_) Rebuild(catalog, rules, rows);
+}
+
+void ItemAdjustments::Rebuild(const catalog::Catalog* catalog, const ListRules& rules, size_t rows) {
+  adjust_.assign(rows, 0.0F);
+  if (catalog == nullptr) return;  // labels come from the catalog
+  std::unordered_map<uint32_t, float> by_category;
+  std::unordered_map<uint32_t, float> by_label;
+  for (const auto& [label, weight] : rules.boost) {
+    constexpr std::string_view kCategory = "category:";
+    if (std::string_view(label).starts_with(kCategory)) {
+      if (auto c = catalog->FindCategory(std::string_view(label).substr(kCategory.size()))) {
+        by_category[c->value()] += weight;
+      }
+    } else if (auto l = catalog->FindLabel(label)) {
+      by_label[l->value()] += weight;
+    }
+  }
+  const float hidden = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < rows; ++i) {
+    const ItemId id(static_cast<uint32_t>(i));
+    if (!catalog->Available(id)) {
+      adjust_[i] = hidden;
+      continue;
+    }
+    float sum = 0.0F;
+    if (auto c = catalog->CategoryOf(id)) {
+      if (auto it = by_category.find(c->value()); it != by_category.end()) sum += it->second;
+    }
+    for (catalog::LabelId l : catalog->LabelsOf(id)) {
+      if (auto it = by_label.find(l.value()); it != by_label.end()) sum += it->second;
+    }
+    adjust_[i] = sum;
+  }
+}
+
+const float* ItemAdjustments::Apply(const float* model_terms, size_t rows) {
+  applied_.resize(rows);
+  for (size_t i = 0; i < rows; ++i) applied_[i] = model_terms[i] + adjust_[i];
+  return applied_.data();
+}
+
+}  // namespace streamrec::emitter

@@ -1,0 +1,42 @@
+// ItemAdjustments: the per-item additions to every user's scores that come
+// from the catalog and the rules: -inf for an item that may not be listed
+// (unavailable, or hidden by a -inf rule), the sum of the matching boost
+// weights otherwise. Rebuilt only when the catalog, the rules or the item
+// count changed; applied to the model's per-item term once per Publish.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "emitter/rules.h"
+
+namespace streamrec::emitter {
+
+class ItemAdjustments {
+ public:
+  // Rebuilds if any input changed since the last call.
+  void Update(const catalog::Catalog* catalog, const ListRules& rules, uint64_t rules_generation, size_t rows);
+  // False when nothing is adjusted (no catalog, no boosts): the model's terms stand.
+  bool active() const { return active_; }
+  // model_terms[i] + adjustment[i], in a buffer owned by this object.
+  const float* Apply(const float* model_terms, size_t rows);
+  bool Allowed(ItemId id) const { return !active_ || id.value() >= adjust_.size() || adjust_[id.value()] > kHidden; }
+  bool Boosted(ItemId id) const { return active_ && id.value() < adjust_.size() && adjust_[id.value()] > 0; }
+
+ private:
+  static constexpr float kHidden = -3.0e38F;
+
+  void Rebuild(const catalog::Catalog* catalog, const ListRules& rules, size_t rows);
+
+  bool active_ = false;
+  bool built_ = false;
+  const catalog::Catalog* catalog_ = nullptr;
+  uint64_t catalog_version_ = 0;
+  uint64_t rules_generation_ = 0;
+  size_t rows_ = 0;
+  std::vector<float> adjust_;
+  std::vector<float> applied_;
+};
+
+}  // namespace streamrec::emitter

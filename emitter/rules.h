@@ -1,0 +1,47 @@
+// Business rules applied to every list: exclusions, boosts and burials by
+// catalog label, pinned items, a per-category limit and an exploration slot
+// for new items. Part of the configuration (section `rules`), reloadable
+// while running (Emitter::SetRules).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "common/status.h"
+
+namespace streamrec::emitter {
+
+struct ListRules {
+  // Never list an item the user bought (even when exclude_interacted is off). Default true.
+  bool exclude_purchased = true;
+  // Label -> weight added to the score of every item carrying it. Labels are
+  // "category:<c>", "brand:<b>" or "tag:<t>" (catalog attributes); a positive
+  // weight boosts (reason "boosted"), a negative one buries, -.inf hides the
+  // items altogether. Scores are dot products of embeddings plus a bias,
+  // typically between -5 and 10, so weights of 0.1..2 are gentle..strong.
+  std::map<std::string, float> boost;
+  // Item id -> 1-based slot: the item is placed there (reason "pinned") when
+  // it is available and not excluded for the user. Slots must be <= top_n.
+  std::map<std::string, size_t> pins;
+  // At most this many items of one catalog category per list; 0 = no limit.
+  size_t max_per_category = 0;
+  // 1-based slot kept for a new catalog item (reason "new"); 0 = off (default).
+  // The item is the user's best-scoring one among recent arrivals in the
+  // categories of their recent history (any category when they have none).
+  size_t exploration_slot = 0;
+  // A catalog item is "new" while younger than this (since its first catalog
+  // entry) and with at most new_item_max_events events. Defaults 7 days, 10.
+  int64_t new_item_max_age_s = 7 * 86400;
+  uint64_t new_item_max_events = 10;
+
+  // `top_n`: the list length the slots must fit in.
+  [[nodiscard]] Status Validate(size_t top_n) const;
+  bool operator==(const ListRules&) const = default;
+};
+
+// Why an item is in a list (the "reason" of each list entry).
+enum class Reason : uint8_t { kPersonal, kSimilarTo, kTrending, kNew, kPinned, kBoosted };
+
+}  // namespace streamrec::emitter
