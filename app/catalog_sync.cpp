@@ -7,6 +7,7 @@
 namespace streamrec::app {
 
 void CatalogSync::Queue(ItemId item) {
+  withdrawn_.push_back(item);
   if (std::find(stale_.begin(), stale_.end(), item) == stale_.end()) stale_.push_back(item);
 }
 

@@ -55,6 +55,9 @@ class CatalogSync {
   [[nodiscard]] Status TakeStaleHolders(const std::function<bool(int32_t)>& owned, size_t max,
                                         std::vector<StaleHolder>* out);
 
+  // Items that stopped being available since the last call.
+  void TakeWithdrawn(std::vector<ItemId>* out) { out->swap(withdrawn_); withdrawn_.clear(); }
+
   bool has_stale() const { return !stale_.empty(); }
   const catalog::Catalog& catalog() const { return catalog_; }
 
@@ -65,6 +68,7 @@ class CatalogSync {
   store::Store* store_;
   catalog::Catalog catalog_;
   std::deque<ItemId> stale_;
+  std::vector<ItemId> withdrawn_;
   std::vector<ItemId> ended_;
 };
 

@@ -45,6 +45,7 @@ int CmdEval(const EvalArgs& args) {
   }
   EvalOptions options;
   options.n = args.n;
+  options.surfaces = args.surfaces;
   ProgressBar bar;
   if (isatty(STDERR_FILENO) || args.progress) options.progress = [&](uint64_t d, uint64_t t) { bar(d, t); };
   EvalReport report;

@@ -58,6 +58,7 @@ struct EvalArgs {
   bool json = false;
   bool progress = false;  // force the progress bar when stderr is not a terminal
   std::string report_file;
+  bool surfaces = false;  // also score similar-items and trending
 };
 int CmdEval(const EvalArgs& args);
 

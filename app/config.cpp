@@ -18,6 +18,9 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("dead_letter_topic", c.kafka.dead_letter_topic);
   v.Field("recommendations_topic", c.kafka.recommendations_topic);
   v.Field("catalog_topic", c.kafka.catalog_topic);
+  v.Field("similar_items_topic", c.kafka.similar_items_topic);
+  v.Field("bought_together_topic", c.kafka.bought_together_topic);
+  v.Field("trending_topic", c.kafka.trending_topic);
   v.Field("state_topic", c.kafka.state_topic);
   v.Field("start_from", c.kafka.start_from);
   v.Field("static_membership", c.kafka.static_membership);
@@ -91,6 +94,16 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("exploration_slot", c.emitter.rules.exploration_slot);
   v.Field("new_item_max_age_s", c.emitter.rules.new_item_max_age_s);
   v.Field("new_item_max_events", c.emitter.rules.new_item_max_events);
+  v.Field("personal_min_events", c.emitter.rules.personal_min_events);
+  v.End();
+
+  v.Begin("surfaces");
+  v.Field("enabled", c.surfaces.enabled);
+  v.Field("top_n", c.surfaces.top_n);
+  v.Field("cooc_blend", c.surfaces.cooc_blend);
+  v.Field("item_refresh_interval_s", c.surfaces.item_refresh_interval_s);
+  v.Field("max_items_per_batch", c.surfaces.max_items_per_batch);
+  v.Field("trending_interval_s", c.surfaces.trending_interval_s);
   v.End();
 
   v.Field("log_level", c.log_level);
@@ -245,6 +258,7 @@ Status Config::Validate() const {
   if (!kLevels.count(log_level)) return Status::InvalidArgument("log_level must be one of trace..off");
   STREAMREC_RETURN_IF_ERROR(store.Validate());
   STREAMREC_RETURN_IF_ERROR(learner.Validate());
+  STREAMREC_RETURN_IF_ERROR(surfaces.Validate());
   return emitter.Validate();
 }
 

@@ -11,6 +11,7 @@
 #include "app/status_server.h"
 #include "common/status.h"
 #include "emitter/emitter.h"
+#include "emitter/surfaces.h"
 #include "ingest/decoder.h"
 #include "kafka/properties.h"
 #include "learner/options.h"
@@ -28,6 +29,10 @@ struct KafkaConfig {
   // Compacted topic of item attributes (key = item id), read whole by every
   // instance; "" = no catalog (every item may be recommended).
   std::string catalog_topic = "catalog";
+  // Compacted item-level surfaces (see surfaces.*).
+  std::string similar_items_topic = "similar-items";
+  std::string bought_together_topic = "bought-together";
+  std::string trending_topic = "trending";
   // Compacted changelog that moves user state with its partition between the
   // instances of a group; "" = "<group_id>.state". Its partitions must be at
   // least the events topic's.
@@ -73,6 +78,7 @@ struct Config {
   ingest::DecoderLimits decoder;
   learner::LearnerOptions learner;
   emitter::EmitterOptions emitter;
+  emitter::SurfaceOptions surfaces;
   StatusServerOptions http;
   std::string log_level = "info";
 

@@ -22,20 +22,47 @@ const ModelFigures* BestBaseline(const EvalReport& r) {
 
 }  // namespace
 
+namespace {
+
+void AppendTableRow(const EvalReport& r, const ModelFigures& m, std::string* out) {
+  *out += fmt::format("{:<13} {:>10.4f} {:>10.4f} {:>12.4f}", m.name, m.recall(), m.mrr(), r.coverage(m));
+  for (EventType t : kTypes) {
+    *out += m.scored_by_type[static_cast<size_t>(t)] ? fmt::format(" {:>10.4f}", m.recall(t))
+                                                     : fmt::format(" {:>10}", "-");
+  }
+  *out += fmt::format(" {:>10.0f}\n", r.events_per_s(m));
+}
+
+void AppendJsonModels(const EvalReport& r, const std::vector<ModelFigures>& models, std::string* out) {
+  for (size_t k = 0; k < models.size(); ++k) {
+    const ModelFigures& m = models[k];
+    if (k) *out += ',';
+    AppendJsonString(m.name, out);
+    *out += fmt::format(":{{\"recall\":{:.6f},\"mrr\":{:.6f},\"coverage\":{:.6f},\"by_type\":{{", m.recall(),
+                        m.mrr(), r.coverage(m));
+    bool first = true;
+    for (EventType t : kTypes) {
+      if (!m.scored_by_type[static_cast<size_t>(t)]) continue;
+      *out += fmt::format("{}\"{}\":{:.6f}", first ? "" : ",", EventTypeName(t), m.recall(t));
+      first = false;
+    }
+    *out += fmt::format("}},\"events_per_s\":{:.1f}}}", r.events_per_s(m));
+  }
+}
+
+}  // namespace
+
 std::string ReportTable(const EvalReport& r) {
   std::string out = fmt::format("{}: {} events ({} invalid lines skipped), {} scored, {} items, N = {}\n\n",
                                 r.events_file, r.events, r.invalid_lines, r.scored, r.items, r.n);
-  out += fmt::format("{:<8} {:>10} {:>10} {:>12}", "model", fmt::format("recall@{}", r.n), fmt::format("mrr@{}", r.n),
+  out += fmt::format("{:<13} {:>10} {:>10} {:>12}", "model", fmt::format("recall@{}", r.n), fmt::format("mrr@{}", r.n),
                      fmt::format("coverage@{}", r.n));
   for (EventType t : kTypes) out += fmt::format(" {:>10}", EventTypeName(t));
   out += fmt::format(" {:>10}\n", "events/s");
-  for (const ModelFigures& m : r.models) {
-    out += fmt::format("{:<8} {:>10.4f} {:>10.4f} {:>12.4f}", m.name, m.recall(), m.mrr(), r.coverage(m));
-    for (EventType t : kTypes) {
-      out += m.scored_by_type[static_cast<size_t>(t)] ? fmt::format(" {:>10.4f}", m.recall(t))
-                                                      : fmt::format(" {:>10}", "-");
-    }
-    out += fmt::format(" {:>10.0f}\n", r.events_per_s(m));
+  for (const ModelFigures& m : r.models) AppendTableRow(r, m, &out);
+  if (!r.surfaces.empty()) {
+    out += "surfaces (similar-items: the list of the user's latest item; trending: overall, without their items)\n";
+    for (const ModelFigures& m : r.surfaces) AppendTableRow(r, m, &out);
   }
   if (const ModelFigures* best = BestBaseline(r); best && best->recall() > 0) {
     out += fmt::format("\nmodel / best baseline ({}): {:.2f}x recall@{}\n", best->name,
@@ -47,21 +74,14 @@ std::string ReportTable(const EvalReport& r) {
 std::string ReportJson(const EvalReport& r) {
   std::string out = fmt::format("{{\"n\":{},\"events\":{},\"scored\":{},\"items\":{},\"models\":{{", r.n, r.events,
                                 r.scored, r.items);
-  for (size_t k = 0; k < r.models.size(); ++k) {
-    const ModelFigures& m = r.models[k];
-    if (k) out += ',';
-    AppendJsonString(m.name, &out);
-    out += fmt::format(":{{\"recall\":{:.6f},\"mrr\":{:.6f},\"coverage\":{:.6f},\"by_type\":{{", m.recall(), m.mrr(),
-                       r.coverage(m));
-    bool first = true;
-    for (EventType t : kTypes) {
-      if (!m.scored_by_type[static_cast<size_t>(t)]) continue;
-      out += fmt::format("{}\"{}\":{:.6f}", first ? "" : ",", EventTypeName(t), m.recall(t));
-      first = false;
-    }
-    out += fmt::format("}},\"events_per_s\":{:.1f}}}", r.events_per_s(m));
+  AppendJsonModels(r, r.models, &out);
+  out += '}';
+  if (!r.surfaces.empty()) {
+    out += ",\"surfaces\":{";
+    AppendJsonModels(r, r.surfaces, &out);
+    out += '}';
   }
-  return out + "}}\n";
+  return out + "}\n";
 }
 
 namespace {

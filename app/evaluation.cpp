@@ -6,7 +6,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "app/learner_model.h"
 #include "common/hash.h"
+#include "emitter/item_lists.h"
 #include "emitter/topn.h"
 #include "ingest/event_file.h"
 #include "learner/baselines.h"
@@ -17,6 +19,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int64_t kRpopHalfLifeMs = 7LL * 24 * 3600 * 1000;
+// The similar-items scorer's embedding copy is refreshed every this many
+// events (the live publisher refreshes it at most once a second).
+constexpr uint64_t kSimilarPrepareEvery = 1000;
+// Trending lists keep this many more items than they show (as live).
+constexpr size_t kTrendingDepthExtra = 200;
 
 struct UserState {
   UserId id;
@@ -36,10 +43,75 @@ void Serve(const std::vector<ItemId>& list, std::vector<bool>* served, uint64_t*
   }
 }
 
+// The item surfaces under the protocol, through the code that publishes them.
+class SurfaceProbe {
+ public:
+  SurfaceProbe(const learner::Learner* learner, const Config& config, size_t n, EvalReport* report)
+      : model_(learner),
+        n_(n),
+        trending_interval_ms_(int64_t{config.surfaces.trending_interval_s} * 1000),
+        similar_(n, config.surfaces.cooc_blend),
+        trending_(n + kTrendingDepthExtra),
+        report_(report) {
+    report_->surfaces.push_back({.name = "similar-items"});
+    report_->surfaces.push_back({.name = "trending"});
+    served_.resize(2);
+  }
+
+  void Test(const UserRecord& user, const std::vector<ItemId>& seen, std::optional<ItemId> target, EventType type,
+            int64_t ts_ms, uint64_t index) {
+    auto start = Clock::now();
+    if (index >= next_prepare_) {
+      similar_.Prepare(model_, nullptr);
+      next_prepare_ = index + kSimilarPrepareEvery;
+    }
+    const ItemId latest = user.history.back();
+    similar_.Score(model_, {&latest, 1}, {&seen, 1}, &lists_);
+    Record(0, lists_[0], target, type, start);
+    start = Clock::now();
+    if (!trending_.built() || ts_ms >= trending_at_ + trending_interval_ms_) {
+      trending_.Build(model_, nullptr, nullptr);
+      trending_at_ = ts_ms;
+    }
+    const std::span<const emitter::ScoredItem> global = trending_.global();
+    emitter::MergeTrending({&global, 1}, seen, n_, &merged_);
+    Record(1, merged_, target, type, start);
+  }
+
+ private:
+  void Record(size_t k, const std::vector<emitter::ScoredItem>& list, std::optional<ItemId> target, EventType type,
+              Clock::time_point start) {
+    std::optional<double> rank;
+    top_.clear();
+    for (size_t r = 0; r < list.size(); ++r) {
+      top_.push_back(list[r].item);
+      if (target && list[r].item == *target) rank = static_cast<double>(r);
+    }
+    ModelFigures& m = report_->surfaces[k];
+    m.Record(type, rank);
+    Serve(top_, &served_[k], &m.distinct_served);
+    m.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+  }
+
+  LearnerModel model_;
+  size_t n_;
+  int64_t trending_interval_ms_;
+  emitter::SimilarItemsScorer similar_;
+  emitter::TrendingLists trending_;
+  EvalReport* report_;
+  uint64_t next_prepare_ = 0;
+  int64_t trending_at_ = 0;
+  std::vector<std::vector<emitter::ScoredItem>> lists_;
+  std::vector<emitter::ScoredItem> merged_;
+  std::vector<std::vector<bool>> served_;
+  std::vector<ItemId> top_;
+};
+
 class Replay {
  public:
   Replay(const Config& config, const EvalOptions& options, EvalReport* report)
       : options_(options), report_(report), learner_(config.learner), probe_(&learner_, options.n) {
+    if (options.surfaces) surfaces_.emplace(&learner_, config, options.n, report);
     baselines_.push_back(learner::MakePopularityModel(0));
     baselines_.push_back(learner::MakePopularityModel(kRpopHalfLifeMs));
     baselines_.push_back(learner::MakeCooccurrenceModel(10));
@@ -61,6 +133,7 @@ class Replay {
       ++report_->scored;
       TestModel(u, item, e.type);
       for (size_t b = 0; b < baselines_.size(); ++b) TestBaseline(b, u, item, e.type);
+      if (surfaces_) surfaces_->Test(u.record, u.seen_list, item, e.type, e.ts_ms, index);
     }
     Train(u, e, index);
   }
@@ -117,6 +190,7 @@ class Replay {
   EvalReport* report_;
   learner::Learner learner_;
   ListProbe probe_;
+  std::optional<SurfaceProbe> surfaces_;
   std::vector<std::unique_ptr<learner::BaselineModel>> baselines_;
   std::unordered_map<std::string, UserState> users_;
   std::vector<std::vector<bool>> served_;

@@ -19,6 +19,11 @@ namespace streamrec::app {
 struct EvalOptions {
   size_t n = 20;                    // list length N
   size_t curve_points = 50;         // samples of cumulative recall over the stream
+  // Also score the item surfaces under the same protocol: "similar-items"
+  // (the similar list of the user's latest item) and "trending" (the overall
+  // trending list without the user's items), each computed by the code that
+  // publishes them. Costs about one more list per scored event.
+  bool surfaces = false;
   // Called now and then with (events done, events in file or 0 if unknown).
   std::function<void(uint64_t, uint64_t)> progress;
 };
@@ -39,6 +44,7 @@ struct EvalReport {
   uint64_t items = 0;
   std::vector<uint64_t> curve_events;  // event index of each curve point
   std::vector<ModelFigures> models;    // "model" first, then POP, RPOP, IKNN
+  std::vector<ModelFigures> surfaces;  // "similar-items", "trending" when asked for
 
   double coverage(const ModelFigures& m) const {
     return items ? static_cast<double>(m.distinct_served) / static_cast<double>(items) : 0;

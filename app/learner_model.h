@@ -24,6 +24,10 @@ class LearnerModel : public emitter::ModelView {
     return learner_->FindItem(external_id);
   }
   uint64_t ItemEvents(ItemId id) const override { return learner_->ItemEvents(id); }
+  void ItemNeighbors(ItemId item, bool basket, std::vector<std::pair<ItemId, float>>* out) const override {
+    learner_->ItemNeighbors(item, basket, out);
+  }
+  std::span<const float> ItemRecency() const override { return learner_->ItemRecency(); }
 
  private:
   const learner::Learner* learner_;

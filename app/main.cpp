@@ -124,6 +124,8 @@ void AddEval(CLI::App& app, EvalArgs& a) {
   c->add_flag("--json", a.json, "One JSON object instead of the table");
   c->add_option("--report", a.report_file, "Also write a self-contained HTML report with plots");
   c->add_flag("--progress", a.progress, "Show the progress bar even when stderr is not a terminal");
+  c->add_flag("--surfaces", a.surfaces,
+              "Also score the similar-items (the user's latest item's list) and trending surfaces");
 }
 
 void AddBench(CLI::App& app, streamrec::bench::BenchArgs& a) {

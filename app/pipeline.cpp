@@ -14,6 +14,7 @@
 #include "common/hash.h"
 #include "common/logging.h"
 #include "emitter/emitter.h"
+#include "emitter/surfaces.h"
 #include "ingest/ingest.h"
 #include "kafka/consumer.h"
 #include "learner/learner.h"
@@ -70,6 +71,15 @@ class Pipeline::Impl : public kafka::PositionProvider {
                                                                              config_.kafka.producer_properties));
     emitter_ = std::make_unique<emitter::Emitter>(eopts);
     STREAMREC_RETURN_IF_ERROR(emitter_->Start());
+    emitter::SurfaceOptions sopts = config_.surfaces;
+    sopts.similar_items_topic = config_.kafka.similar_items_topic;
+    sopts.bought_together_topic = config_.kafka.bought_together_topic;
+    sopts.trending_topic = config_.kafka.trending_topic;
+    sopts.model_version = config_.emitter.model_version;
+    sopts.half_life_ms = config_.learner.recency_half_life_ms;
+    sopts.producer_properties = eopts.producer_properties;
+    surfaces_ = std::make_unique<emitter::SurfaceEmitter>(sopts);
+    STREAMREC_RETURN_IF_ERROR(surfaces_->Start());
 
     ingest::IngestOptions iopts;
     // A 10 s session (Kafka's pre-3.0 default) lets a replacement member take
@@ -122,7 +132,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
       catalog_->Advance(NowMillis());
       if (consumed || catalog_->has_stale()) {
         STREAMREC_RETURN_IF_ERROR(ProcessBatch(stop));
-      } else if (config_.pipeline.exit_when_idle_ms > 0 &&
+      }
+      STREAMREC_RETURN_IF_ERROR(PublishSurfaces());
+      if (!consumed && config_.pipeline.exit_when_idle_ms > 0 &&
                  now - last_message > std::chrono::milliseconds(config_.pipeline.exit_when_idle_ms)) {
         log_->info("idle for {} ms: stopping", config_.pipeline.exit_when_idle_ms);
         break;
@@ -142,6 +154,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
     if (ingest_) result = ingest_->Stop();
     if (handoff_) {
       Status s = handoff_->Stop();
+      if (result.ok()) result = s;
+    }
+    if (surfaces_) {
+      Status s = surfaces_->Stop();
       if (result.ok()) result = s;
     }
     if (emitter_) {
@@ -204,7 +220,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
       auto stored = offsets_.find({config_.kafka.events_topic, partition});
       if (!markers_.contains(partition) && stored != offsets_.end()) markers_[partition] = stored->second;
     }
-    STREAMREC_RETURN_IF_ERROR(emitter_->Publish(model_, &catalog_->catalog(), requests_, &holder_changes_));
+    STREAMREC_RETURN_IF_ERROR(
+        emitter_->Publish(model_, &catalog_->catalog(), &surfaces_->trending(), requests_, &holder_changes_));
     const Clock::time_point scored = Clock::now();
     // Lists, dead letters and the changelog are all in flight at once; the
     // commit waits for every one of them.
@@ -294,6 +311,17 @@ class Pipeline::Impl : public kafka::PositionProvider {
     return Status::Ok();
   }
 
+  // Item surfaces: items touched or withdrawn since the last call become due;
+  // the owner of events partition 0 publishes (see emitter/surfaces.h).
+  Status PublishSurfaces() {
+    const int64_t now = NowMillis();
+    surfaces_->Touch(touched_items_, now);
+    touched_items_.clear();
+    catalog_->TakeWithdrawn(&withdrawn_);
+    for (ItemId item : withdrawn_) surfaces_->Withdraw(item, now);
+    return surfaces_->Publish(model_, &catalog_->catalog(), now, ingest_->Owns(0));
+  }
+
   // Applies new list rules from the configuration, if they changed.
   void PollRules() {
     if (!rules_source_) return;
@@ -315,6 +343,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
     quality_.TestBeforeLearning(*user.record, e.event.item, e.event.type, key);
     const ItemId item = learner_.InternItem(e.event.item);
     learner_.Observe(user.record, item, e.event.type, e.event.ts_ms, key);
+    touched_items_.push_back(item);
     last_source_[user.record] = {e.partition, e.offset};
     return Status::Ok();
   }
@@ -402,6 +431,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::unique_ptr<ingest::Ingest> ingest_;
   std::unique_ptr<StateHandoff> handoff_;  // null when pipeline.state_handoff is off
   std::unique_ptr<CatalogSync> catalog_;
+  std::unique_ptr<emitter::SurfaceEmitter> surfaces_;
+  std::vector<ItemId> touched_items_;  // by this batch's events, for the item surfaces
+  std::vector<ItemId> withdrawn_;
   LearnerModel model_{&learner_};
   RulesSource rules_source_;
   std::vector<store::CatalogRecord> catalog_records_;

@@ -65,7 +65,7 @@ bool GetItemNames(std::string_view* in, const ItemNames& items, std::vector<Item
 }  // namespace
 
 // Layout (little-endian): u8 version, u64 events, u64 seq, u32 dim, dim x f32,
-// then three item lists (history, purchased, current list), each a u32 count
+// then four item lists (history, purchased, current list, basket), each a u32 count
 // and per item u16 length + external id bytes. Records written before the
 // last two lists existed end after the history.
 std::string EncodeChangelogUser(const UserRecord& user, const ItemNames& items) {
@@ -79,6 +79,7 @@ std::string EncodeChangelogUser(const UserRecord& user, const ItemNames& items) 
   PutItemNames(&out, user.history, items);
   PutItemNames(&out, user.purchased, items);
   PutItemNames(&out, user.list, items);
+  PutItemNames(&out, user.basket, items);
   return out;
 }
 
@@ -94,8 +95,10 @@ bool DecodeChangelogUser(std::string_view in, const ItemNames& items, UserRecord
   if (!GetItemNames(&in, items, &out->history)) return false;
   out->purchased.clear();
   out->list.clear();
+  out->basket.clear();
   if (in.empty()) return true;
-  return GetItemNames(&in, items, &out->purchased) && GetItemNames(&in, items, &out->list) && in.empty();
+  return GetItemNames(&in, items, &out->purchased) && GetItemNames(&in, items, &out->list) &&
+         GetItemNames(&in, items, &out->basket) && in.empty();
 }
 
 struct StateHandoff::Impl {

@@ -19,6 +19,7 @@ struct UserRecord {
   std::vector<float> embedding; // learner dimension
   std::vector<ItemId> history;  // distinct items interacted with, oldest first, bounded
   std::vector<ItemId> purchased;  // distinct items bought, oldest first, bounded
+  std::vector<ItemId> basket;     // recent distinct items carted or bought, oldest first, bounded
   std::vector<ItemId> list;       // the items of the last published list, in order
 };
 
@@ -41,6 +42,8 @@ struct ItemRecord {
   std::vector<float> embedding;
   // Co-occurrence with other items in users' recent histories, strongest kept.
   std::vector<std::pair<ItemId, float>> neighbors;
+  // The same, counted only between items of the same users' recent carts and purchases.
+  std::vector<std::pair<ItemId, float>> basket_neighbors;
 };
 
 }  // namespace streamrec

@@ -11,6 +11,7 @@
 #include "common/json.h"
 #include "common/logging.h"
 #include "emitter/item_adjustments.h"
+#include "emitter/item_lists.h"
 #include "emitter/list_assembly.h"
 #include "emitter/topn.h"
 #include "kafka/producer.h"
@@ -144,6 +145,24 @@ struct Emitter::Impl {
     }
   }
 
+  // The trending fallback of a user the personal model knows too little
+  // about; false when the personal list stands.
+  bool Fallback(const UserRecord& user, std::span<const std::pair<ItemId, float>> boosts,
+                std::span<const ItemId> excluded, const catalog::Catalog* catalog, const TrendingLists* trending) {
+    if (trending == nullptr || !trending->built() || user.events >= rules.personal_min_events || !boosts.empty()) {
+      return false;
+    }
+    sources.clear();
+    const size_t recent = std::min<size_t>(user.history.size(), 10);
+    for (size_t k = user.history.size(); catalog && k-- > user.history.size() - recent;) {
+      if (auto c = catalog->CategoryOf(user.history[k])) sources.push_back(trending->category(*c));
+    }
+    sources.push_back(trending->global());
+    MergeTrending(sources, excluded, scorer.n(), &fallback);
+    std::erase_if(fallback, [&](const ScoredItem& s) { return !adjustments.Allowed(s.item); });
+    return true;
+  }
+
   void Explain(const ModelView& model, const UserRecord& user, std::span<const std::pair<ItemId, float>> boosts) {
     rendered.clear();
     for (const ListEntry& e : entries) {
@@ -175,8 +194,8 @@ struct Emitter::Impl {
     old = new_list;
   }
 
-  Status PublishChunk(const ModelView& model, const catalog::Catalog* catalog, std::span<const ListRequest> chunk,
-                      std::vector<ListHolderChange>* holders) {
+  Status PublishChunk(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
+                      std::span<const ListRequest> chunk, std::vector<ListHolderChange>* holders) {
     BuildQueries(model, chunk);
     scorer.Score(items, queries, &results);
     const int64_t now = NowMillis();
@@ -201,7 +220,11 @@ struct Emitter::Impl {
           slotted.push_back({rules.exploration_slot, *pick, Reason::kNew});
         }
       }
-      AssembleList(limits, results[k], slotted, &entries);
+      const bool fell_back = Fallback(*req.user, boost_buffers[k], exclude_buffers[k], catalog, trending);
+      AssembleList(limits, fell_back ? fallback : results[k], slotted, &entries);
+      if (fell_back) {
+        for (ListEntry& e : entries) e.reason = e.reason == Reason::kPersonal ? Reason::kTrending : e.reason;
+      }
       Explain(model, *req.user, boost_buffers[k]);
       RecordList(req, holders);
       ++req.user->seq;
@@ -231,6 +254,8 @@ struct Emitter::Impl {
   std::vector<ListEntry> entries;
   std::vector<RenderedItem> rendered;
   std::vector<ItemId> new_list;
+  std::vector<std::span<const ScoredItem>> sources;  // trending lists a fallback draws on
+  std::vector<ScoredItem> fallback;
   uint64_t published = 0;
 };
 
@@ -247,13 +272,13 @@ Status Emitter::Start() {
   return Status::Ok();
 }
 
-Status Emitter::Publish(const ModelView& model, const catalog::Catalog* catalog, std::span<const ListRequest> requests,
-                        std::vector<ListHolderChange>* holders) {
+Status Emitter::Publish(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
+                        std::span<const ListRequest> requests, std::vector<ListHolderChange>* holders) {
   impl_->Prepare(model, catalog);
   const size_t step = impl_->options.score_batch;
   for (size_t first = 0; first < requests.size(); first += step) {
     STREAMREC_RETURN_IF_ERROR(
-        impl_->PublishChunk(model, catalog, requests.subspan(first, std::min(step, requests.size() - first)), holders));
+        impl_->PublishChunk(model, catalog, trending, requests.subspan(first, std::min(step, requests.size() - first)), holders));
   }
   impl_->producer->Poll(0);
   return Status::Ok();

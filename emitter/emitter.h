@@ -69,7 +69,13 @@ class ModelView {
   virtual const std::string& ItemExternalId(ItemId id) const = 0;
   virtual std::optional<ItemId> FindItem(std::string_view external_id) const = 0;
   virtual uint64_t ItemEvents(ItemId id) const = 0;
+  // Normalised co-occurrence of `item` with others (basket: carts and purchases only).
+  virtual void ItemNeighbors(ItemId item, bool basket, std::vector<std::pair<ItemId, float>>* out) const = 0;
+  // Per item: log2 of its time-decayed event count (the trending order).
+  virtual std::span<const float> ItemRecency() const = 0;
 };
+
+class TrendingLists;
 
 class Emitter {
  public:
@@ -77,9 +83,10 @@ class Emitter {
   ~Emitter();
 
   [[nodiscard]] Status Start();
-  // `catalog` may be null (no catalog: every item is available, no labels).
+  // `catalog` may be null (no catalog: every item is available, no labels);
+  // `trending` may be null (no fallback for users with little history).
   // Appends the reverse-index changes of the published lists to `holders`.
-  [[nodiscard]] Status Publish(const ModelView& model, const catalog::Catalog* catalog,
+  [[nodiscard]] Status Publish(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
                                std::span<const ListRequest> requests, std::vector<ListHolderChange>* holders);
   // Waits until every published list is delivered.
   [[nodiscard]] Status Flush(int timeout_ms);

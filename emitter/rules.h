@@ -35,6 +35,11 @@ struct ListRules {
   // entry) and with at most new_item_max_events events. Defaults 7 days, 10.
   int64_t new_item_max_age_s = 7 * 86400;
   uint64_t new_item_max_events = 10;
+  // A user with fewer events than this, and whose items have no co-occurrence
+  // yet (so the personal model has nothing to go on), gets trending items of
+  // the categories of their history, then overall (reason "trending").
+  // Default 3; 0 = never.
+  uint64_t personal_min_events = 3;
 
   // `top_n`: the list length the slots must fit in.
   [[nodiscard]] Status Validate(size_t top_n) const;

@@ -27,6 +27,7 @@ ItemId ItemTable::Add(std::string_view external_id, std::span<const float> embed
   counts_.push_back(0);
   inv_sqrt_counts_.push_back(0.0F);
   neighbors_.emplace_back();
+  basket_neighbors_.emplace_back();
   popularity_.push_back(0.0F);
   log_popularity_.push_back(0.0F);
   recency_.push_back(-1e30F);  // no events yet: below everything
@@ -49,6 +50,7 @@ void ItemTable::Restore(const ItemRecord& record) {
     counts_.resize(index + 1, 0);
     inv_sqrt_counts_.resize(index + 1, 0.0F);
     neighbors_.resize(index + 1);
+    basket_neighbors_.resize(index + 1);
     popularity_.resize(index + 1, 0.0F);
     log_popularity_.resize(index + 1, 0.0F);
     recency_.resize(index + 1, -1e30F);
@@ -61,11 +63,16 @@ void ItemTable::Restore(const ItemRecord& record) {
   recency_[index] = record.recency;
   neighbors_[index] = record.neighbors;
   std::sort(neighbors_[index].begin(), neighbors_[index].end());
+  basket_neighbors_[index] = record.basket_neighbors;
+  std::sort(basket_neighbors_[index].begin(), basket_neighbors_[index].end());
   RebuildFenwick();
 }
 
-void ItemTable::AddCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors) {
-  std::vector<Neighbor>& row = neighbors_[a.value()];
+namespace {
+
+// row[b] += weight; a row over 2 * max_neighbors keeps its max_neighbors strongest.
+void AddToRow(std::vector<ItemTable::Neighbor>& row, ItemId b, float weight, size_t max_neighbors) {
+  using Neighbor = ItemTable::Neighbor;
   auto it = std::lower_bound(row.begin(), row.end(), b, [](const Neighbor& n, ItemId id) { return n.first < id; });
   if (it != row.end() && it->first == b) {
     it->second += weight;
@@ -80,6 +87,16 @@ void ItemTable::AddCooccurrence(ItemId a, ItemId b, float weight, size_t max_nei
                    });
   row.resize(max_neighbors);
   std::sort(row.begin(), row.end());
+}
+
+}  // namespace
+
+void ItemTable::AddCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors) {
+  AddToRow(neighbors_[a.value()], b, weight, max_neighbors);
+}
+
+void ItemTable::AddBasketCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors) {
+  AddToRow(basket_neighbors_[a.value()], b, weight, max_neighbors);
 }
 
 void ItemTable::SetCount(size_t index, uint64_t count) {
@@ -147,6 +164,7 @@ ItemRecord ItemTable::ToRecord(ItemId id) const {
   const float* e = &embeddings_[id.value() * dim_];
   r.embedding.assign(e, e + dim_);
   r.neighbors = neighbors_[id.value()];
+  r.basket_neighbors = basket_neighbors_[id.value()];
   return r;
 }
 

@@ -52,6 +52,9 @@ class ItemTable {
   void AddCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors);
   // Sorted by id.
   std::span<const Neighbor> neighbors(ItemId id) const { return neighbors_[id.value()]; }
+  // The same, counted only between items of the same recent carts and purchases.
+  void AddBasketCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors);
+  std::span<const Neighbor> basket_neighbors(ItemId id) const { return basket_neighbors_[id.value()]; }
   // An item drawn with probability count / total count; nullopt if all counts are 0.
   std::optional<ItemId> SamplePopular(uint64_t random) const;
 
@@ -71,6 +74,7 @@ class ItemTable {
   std::vector<float> inv_sqrt_counts_;
   std::vector<std::string> external_ids_;
   std::vector<std::vector<Neighbor>> neighbors_;
+  std::vector<std::vector<Neighbor>> basket_neighbors_;
   std::vector<float> popularity_;
   std::vector<float> log_popularity_;
   std::vector<float> recency_;

@@ -115,6 +115,21 @@ struct Learner::Impl {
     p.push_back(item);
   }
 
+  // Items of the same recent carts and purchases co-occur (bought-together).
+  static constexpr size_t kBasketWindow = 10;
+  void CountBasket(UserRecord* user, ItemId item) {
+    auto& b = user->basket;
+    for (ItemId other : b) {
+      if (other == item) continue;
+      items.AddBasketCooccurrence(other, item, 1.0F, options.max_neighbors);
+      items.AddBasketCooccurrence(item, other, 1.0F, options.max_neighbors);
+      MarkDirty(other);
+    }
+    std::erase(b, item);
+    if (b.size() >= kBasketWindow) b.erase(b.begin());
+    b.push_back(item);
+  }
+
   LearnerOptions options;
   Kind kind;
   ItemTable items;
@@ -207,6 +222,7 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
   for (ItemId neg : m.negative_ids) m.MarkDirty(neg);
   Impl::RememberItem(user, item, m.options.max_history);
   if (type == EventType::kPurchase) Impl::RememberPurchase(user, item);
+  if (type == EventType::kCart || type == EventType::kPurchase) m.CountBasket(user, item);
   ++user->events;
 }
 
@@ -270,6 +286,18 @@ std::optional<ItemId> Learner::StrongestSource(const UserRecord& user, ItemId ca
   }
   return best;
 }
+
+void Learner::ItemNeighbors(ItemId item, bool basket, std::vector<std::pair<ItemId, float>>* out) const {
+  const ItemTable& t = impl_->items;
+  out->clear();
+  if (item.value() >= t.size()) return;
+  const float scale_a = t.inv_sqrt_count(item);
+  for (const auto& [other, weight] : basket ? t.basket_neighbors(item) : t.neighbors(item)) {
+    out->emplace_back(other, weight * scale_a * t.inv_sqrt_count(other));
+  }
+}
+
+std::span<const float> Learner::ItemRecency() const { return {impl_->items.recency(), impl_->items.size()}; }
 
 uint64_t Learner::ItemEvents(ItemId item) const {
   return item.value() < impl_->items.size() ? impl_->items.count(item) : 0;

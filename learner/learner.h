@@ -61,6 +61,12 @@ class Learner {
   // The item of the user's co-occurrence window that contributes most to
   // `candidate`'s boost, if any (the "similar_to" of an explanation).
   std::optional<ItemId> StrongestSource(const UserRecord& user, ItemId candidate) const;
+  // The co-occurrence row of `item` (basket = only carts and purchases),
+  // normalised as the boosts are: cooc(a, c) / sqrt(count(a) * count(c)).
+  // Replaces the contents of `out`.
+  void ItemNeighbors(ItemId item, bool basket, std::vector<std::pair<ItemId, float>>* out) const;
+  // Per item: log2 of its decayed event count (half-life options().recency_half_life_ms).
+  std::span<const float> ItemRecency() const;
   // Events seen for `item` (0 for a catalog item nobody touched yet).
   uint64_t ItemEvents(ItemId item) const;
 

@@ -61,14 +61,15 @@ bool GetIds(std::string_view* in, std::vector<ItemId>* ids) {
 
 }  // namespace
 
-// history, then purchases and the current list (absent in stores written
-// before they existed: read as empty).
+// history, then purchases, the current list and the basket (absent in stores
+// written before they existed: read as empty).
 std::string EncodeHistory(const UserRecord& r) {
   std::string out;
-  out.reserve(12 + (r.history.size() + r.purchased.size() + r.list.size()) * 4);
+  out.reserve(16 + (r.history.size() + r.purchased.size() + r.list.size() + r.basket.size()) * 4);
   PutIds(&out, r.history);
   PutIds(&out, r.purchased);
   PutIds(&out, r.list);
+  PutIds(&out, r.basket);
   return out;
 }
 
@@ -76,8 +77,9 @@ bool DecodeHistory(std::string_view in, UserRecord* r) {
   if (!GetIds(&in, &r->history)) return false;
   r->purchased.clear();
   r->list.clear();
+  r->basket.clear();
   if (in.empty()) return true;
-  return GetIds(&in, &r->purchased) && GetIds(&in, &r->list) && in.empty();
+  return GetIds(&in, &r->purchased) && GetIds(&in, &r->list) && GetIds(&in, &r->basket) && in.empty();
 }
 
 std::string EncodeItemKey(ItemId id) {
@@ -88,6 +90,31 @@ std::string EncodeItemKey(ItemId id) {
   return std::string(key, 4);
 }
 
+namespace {
+
+void PutNeighbors(std::string* out, const std::vector<std::pair<ItemId, float>>& row) {
+  PutFixed<uint32_t>(out, static_cast<uint32_t>(row.size()));
+  for (const auto& [id, weight] : row) {
+    PutFixed<uint32_t>(out, id.value());
+    PutFixed<float>(out, weight);
+  }
+}
+
+bool GetNeighbors(std::string_view* in, std::vector<std::pair<ItemId, float>>* row) {
+  uint32_t n = 0;
+  if (!GetFixed(in, &n) || in->size() < n * 8ULL) return false;
+  row->resize(n);
+  for (auto& [id, weight] : *row) {
+    uint32_t v = 0;
+    (void)GetFixed(in, &v);
+    (void)GetFixed(in, &weight);
+    id = ItemId(v);
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string EncodeItem(const ItemRecord& r) {
   std::string out;
   out.reserve(24 + r.external_id.size() + r.embedding.size() * sizeof(float));
@@ -97,11 +124,8 @@ std::string EncodeItem(const ItemRecord& r) {
   PutFixed<uint64_t>(&out, r.count);
   PutFixed<float>(&out, r.recency);
   PutFloats(&out, r.embedding);
-  PutFixed<uint32_t>(&out, static_cast<uint32_t>(r.neighbors.size()));
-  for (const auto& [id, weight] : r.neighbors) {
-    PutFixed<uint32_t>(&out, id.value());
-    PutFixed<float>(&out, weight);
-  }
+  PutNeighbors(&out, r.neighbors);
+  PutNeighbors(&out, r.basket_neighbors);
   return out;
 }
 
@@ -113,20 +137,12 @@ bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
   if (!GetFixed(&in, &len) || in.size() < len) return false;
   r->external_id.assign(in.substr(0, len));
   in.remove_prefix(len);
-  uint32_t n = 0;
-  if (!GetFixed(&in, &r->bias) || !GetFixed(&in, &r->count) || !GetFixed(&in, &r->recency) || !GetFloats(&in, &r->embedding) ||
-      !GetFixed(&in, &n) ||
-      in.size() != n * 8ULL) {
+  if (!GetFixed(&in, &r->bias) || !GetFixed(&in, &r->count) || !GetFixed(&in, &r->recency) ||
+      !GetFloats(&in, &r->embedding) || !GetNeighbors(&in, &r->neighbors)) {
     return false;
   }
-  r->neighbors.resize(n);
-  for (auto& [id, weight] : r->neighbors) {
-    uint32_t v = 0;
-    (void)GetFixed(&in, &v);
-    (void)GetFixed(&in, &weight);
-    id = ItemId(v);
-  }
-  return true;
+  r->basket_neighbors.clear();  // absent in records written before baskets were counted
+  return in.empty() || (GetNeighbors(&in, &r->basket_neighbors) && in.empty());
 }
 
 namespace {

@@ -1,0 +1,92 @@
+// SurfaceEmitter: the item-level surfaces, each on its own compacted topic:
+//
+//   similar-items    key = item id      the items most similar to it
+//   bought-together  key = item id      items co-occurring in carts and purchases
+//   trending         key = "global", "category:<c>"   time-decayed popularity
+//
+// An item's two lists are recomputed when events touch it, at most once per
+// item_refresh_interval_s, at most max_items_per_batch per call; an item that
+// stops being available is dropped at once from the similar-items lists that
+// hold it (an in-memory reverse index). Trending is rebuilt every
+// trending_interval_s, and serves the emitter's fallback for users with
+// little history on every instance.
+//
+// Scale-out: items are not partitioned, so only the instance that owns events
+// partition 0 publishes these surfaces (`leader` in Publish), from the events
+// of its own partitions: a uniform sample of the users.
+//
+// Lifecycle: Start(), Touch()/Withdraw()/Publish()*, Flush(), Stop(). One thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "catalog/catalog.h"
+#include "common/status.h"
+#include "emitter/emitter.h"
+#include "emitter/item_lists.h"
+#include "kafka/properties.h"
+
+namespace streamrec::emitter {
+
+struct SurfaceOptions {
+  // Publish the three surfaces. Default true.
+  bool enabled = true;
+  std::string similar_items_topic = "similar-items";
+  std::string bought_together_topic = "bought-together";
+  std::string trending_topic = "trending";
+  // Items per list, 1..1000. Default 20.
+  size_t top_n = 20;
+  // similar-items score: embedding cosine + cooc_blend x normalised
+  // co-occurrence, 0..1e6. Default 1: both count; 0 = embeddings only.
+  float cooc_blend = 1.0F;
+  // An item's lists are recomputed at most this often, s, 0..86400. Default 30.
+  int item_refresh_interval_s = 30;
+  // Item lists recomputed per batch at most, 1..100000. Default 256 (an
+  // item's similar list costs about what a user's list costs).
+  size_t max_items_per_batch = 256;
+  // Trending lists are rebuilt and published this often, s, 1..86400. Default 10.
+  int trending_interval_s = 10;
+  std::string model_version = "mf-sgd-1";
+  // The decay half-life of the model's item counts, stamped on trending lists.
+  int64_t half_life_ms = 0;
+  kafka::Properties producer_properties;
+
+  [[nodiscard]] Status Validate() const;
+};
+
+class SurfaceEmitter {
+ public:
+  explicit SurfaceEmitter(SurfaceOptions options);
+  ~SurfaceEmitter();
+
+  [[nodiscard]] Status Start();
+  // Items whose neighbourhood changed: their lists become due.
+  void Touch(std::span<const ItemId> items, int64_t now_ms);
+  // An item that may no longer be listed: similar-items lists holding it are due now.
+  void Withdraw(ItemId item, int64_t now_ms);
+  // Rebuilds trending when due; when `leader`, publishes it and the due item lists.
+  [[nodiscard]] Status Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms, bool leader);
+  [[nodiscard]] Status Flush(int timeout_ms);
+  [[nodiscard]] Status Stop();
+
+  // The latest trending lists (empty until the first rebuild).
+  const TrendingLists& trending() const;
+  uint64_t item_lists_published() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Message values (documented in docs/events.md).
+std::string RenderItemList(std::string_view kind, std::string_view item_id,
+                           std::span<const std::pair<std::string_view, float>> items, std::string_view model_version,
+                           int64_t generated_at_ms);
+std::string RenderTrending(std::string_view key, std::string_view category,
+                           std::span<const std::pair<std::string_view, float>> items, int64_t half_life_ms,
+                           int64_t generated_at_ms);
+
+}  // namespace streamrec::emitter
