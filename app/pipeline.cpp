@@ -282,6 +282,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
     for (RestoredUser& u : outcome.users) {
       u.record.id = UserId(counters_.next_user_id++);
       commit.users.push_back({u.external_id, &u.record});
+      // Their current lists join this instance's reverse index, so a catalog
+      // change refreshes them here too.
+      for (ItemId item : u.record.list) commit.holders.push_back({item, u.external_id, partition, true});
     }
     learner_.TakeDirtyItems(&commit.items);  // items first seen in adopted histories
     commit.offsets[{config_.kafka.events_topic, partition}] = outcome.next_event_offset;

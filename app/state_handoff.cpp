@@ -36,10 +36,6 @@ bool ParseMarker(std::string_view value, Marker* out) {
   return true;
 }
 
-}  // namespace
-
-namespace {
-
 void PutItemNames(std::string* out, const std::vector<ItemId>& ids, const ItemNames& items) {
   PutFixed<uint32_t>(out, static_cast<uint32_t>(ids.size()));
   for (ItemId item : ids) {

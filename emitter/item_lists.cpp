@@ -24,24 +24,31 @@ void KeepBest(std::vector<ScoredItem>* row, size_t depth) {
 }  // namespace
 
 void SimilarItemsScorer::Prepare(const ModelView& model, const ItemFilter& allowed) {
+  rows_ = 0;
+  Extend(model, allowed);
+}
+
+void SimilarItemsScorer::Extend(const ModelView& model, const ItemFilter& allowed) {
   const ItemMatrixView items = model.Items();
-  rows_ = items.rows;
   dim_ = items.dim;
-  normalized_.resize(rows_ * dim_);
-  terms_.assign(rows_, 0.0F);
-  for (size_t i = 0; i < rows_; ++i) {
+  normalized_.resize(items.rows * dim_);
+  terms_.resize(items.rows);
+  for (size_t i = rows_; i < items.rows; ++i) {
     const float* e = items.embeddings + i * dim_;
     double norm = 0;
     for (size_t d = 0; d < dim_; ++d) norm += double{e[d]} * e[d];
     const float inv = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0F;
     for (size_t d = 0; d < dim_; ++d) normalized_[i * dim_ + d] = e[d] * inv;
-    if (allowed && !allowed(ItemId(static_cast<uint32_t>(i)))) terms_[i] = -std::numeric_limits<float>::infinity();
+    const bool listable = !allowed || allowed(ItemId(static_cast<uint32_t>(i)));
+    terms_[i] = listable ? 0.0F : -std::numeric_limits<float>::infinity();
   }
+  rows_ = items.rows;
 }
 
 void SimilarItemsScorer::Score(const ModelView& model, std::span<const ItemId> targets,
                                std::span<const std::vector<ItemId>> exclude,
                                std::vector<std::vector<ScoredItem>>* out) {
+  Extend(model, nullptr);  // items added since Prepare are candidates too
   const ItemMatrixView view{normalized_.data(), terms_.data(), rows_, dim_};
   if (boosts_.size() < targets.size()) boosts_.resize(targets.size());
   if (excluded_.size() < targets.size()) excluded_.resize(targets.size());
@@ -50,13 +57,11 @@ void SimilarItemsScorer::Score(const ModelView& model, std::span<const ItemId> t
   for (size_t k = 0; k < targets.size(); ++k) {
     const ItemId a = targets[k];
     model.ItemNeighbors(a, false, &boosts_[k]);
-    std::erase_if(boosts_[k], [&](const auto& b) { return b.first.value() >= rows_; });
     for (auto& b : boosts_[k]) b.second *= cooc_blend_;
     excluded_[k] = k < exclude.size() ? exclude[k] : std::vector<ItemId>{};
     excluded_[k].push_back(a);
     std::span<const float> q = a.value() < rows_ ? std::span<const float>(normalized_.data() + a.value() * dim_, dim_)
-                                                 : std::span<const float>();
-    if (q.empty()) q = zero_;  // not prepared yet: co-occurrence alone ranks
+                                                 : std::span<const float>(zero_);
     queries_.push_back({q, excluded_[k], boosts_[k]});
   }
   scorer_.Score(view, queries_, out);

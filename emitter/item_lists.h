@@ -31,8 +31,9 @@ class SimilarItemsScorer {
   SimilarItemsScorer(size_t n, float cooc_blend) : scorer_(n), cooc_blend_(cooc_blend) {}
 
   // Takes a normalised copy of the item embeddings (O(items x dim)): call it
-  // when the model has moved on, not per item. Items added later score by
-  // co-occurrence alone until the next Prepare.
+  // when the model has moved on, not per item. Items added later are copied
+  // as they appear (Score extends the copy; they are not filtered until the
+  // next Prepare).
   void Prepare(const ModelView& model, const ItemFilter& allowed);
   // out[k] = the best n items for targets[k]; the target itself, `exclude[k]`
   // (may be empty or shorter) and filtered items are left out.
@@ -40,6 +41,8 @@ class SimilarItemsScorer {
              std::vector<std::vector<ScoredItem>>* out);
 
  private:
+  void Extend(const ModelView& model, const ItemFilter& allowed);
+
   TopNScorer scorer_;
   float cooc_blend_;
   std::vector<float> normalized_;

@@ -1,19 +1,13 @@
 #include "ingest/catalog_decoder.h"
 
 #include <cmath>
-#include <cstring>
 
 #include <simdjson.h>
 
+#include "ingest/json_fields.h"
+
 namespace streamrec::ingest {
 namespace {
-
-bool HasControlChars(std::string_view s) {
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) return true;
-  }
-  return false;
-}
 
 bool Absent(simdjson::dom::object obj, const char* field, simdjson::dom::element* value) {
   return obj[field].get(*value) != simdjson::SUCCESS || value->is_null();
@@ -25,7 +19,7 @@ struct CatalogDecoder::Impl {
   // A short text attribute (category, brand, a tag): a string within the id bound.
   std::optional<Rejection> ReadText(simdjson::dom::element value, const char* field, std::string* out) const {
     std::string_view text;
-    if (value.get_string().get(text) != simdjson::SUCCESS || HasControlChars(text)) {
+    if (value.get_string().get(text) != simdjson::SUCCESS || internal::HasControlChars(text)) {
       return Rejection{RejectCode::kBadField, field};
     }
     if (text.size() > limits.max_id_bytes) return Rejection{RejectCode::kIdTooLong, field};
@@ -44,20 +38,7 @@ struct CatalogDecoder::Impl {
     simdjson::dom::element value;
     *out = kNoTime;
     if (Absent(obj, field, &value)) return std::nullopt;
-    std::string_view text;
-    if (value.get_string().get(text) == simdjson::SUCCESS) {
-      std::optional<int64_t> ms = ParseIso8601Millis(text);
-      if (!ms) return Rejection{RejectCode::kBadTimestamp, field};
-      *out = *ms;
-      return std::nullopt;
-    }
-    double number = 0;
-    if (value.get_double().get(number) != simdjson::SUCCESS || !std::isfinite(number) || number < 0 ||
-        number > 9.2e15) {
-      return Rejection{RejectCode::kBadTimestamp, field};
-    }
-    *out = static_cast<int64_t>(number);
-    return std::nullopt;
+    return internal::ReadTimeValue(value, field, out);
   }
 
   std::optional<Rejection> ReadItemId(simdjson::dom::object obj, std::string* out) const {
@@ -106,8 +87,7 @@ struct CatalogDecoder::Impl {
   }
 
   DecoderLimits limits;
-  simdjson::dom::parser parser;
-  std::string padded;
+  internal::ObjectParser parser;
 };
 
 CatalogDecoder::CatalogDecoder(DecoderLimits limits) : impl_(std::make_unique<Impl>()) { impl_->limits = limits; }
@@ -125,14 +105,8 @@ std::optional<Rejection> CatalogDecoder::Decode(std::string_view payload, std::s
     out->removed = true;
     return std::nullopt;
   }
-  impl_->padded.resize(payload.size() + simdjson::SIMDJSON_PADDING);
-  std::memcpy(impl_->padded.data(), payload.data(), payload.size());
-  simdjson::dom::element doc;
-  if (impl_->parser.parse(impl_->padded.data(), payload.size(), false).get(doc) != simdjson::SUCCESS) {
-    return Rejection{RejectCode::kBadJson, ""};
-  }
   simdjson::dom::object obj;
-  if (doc.get_object().get(obj) != simdjson::SUCCESS) return Rejection{RejectCode::kNotObject, ""};
+  if (auto r = impl_->parser.Parse(payload, &obj)) return r;
   CatalogEntry& e = out->entry;
   if (auto r = impl_->ReadItemId(obj, &e.item_id)) return r;
   if (!key.empty() && key != e.item_id) return Rejection{RejectCode::kKeyMismatch, "item_id"};

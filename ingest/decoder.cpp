@@ -1,9 +1,8 @@
 #include "ingest/decoder.h"
 
-#include <cmath>
-#include <cstring>
-
 #include <simdjson.h>
+
+#include "ingest/json_fields.h"
 
 namespace streamrec::ingest {
 namespace {
@@ -23,13 +22,6 @@ std::string_view CodeName(RejectCode code) {
     case RejectCode::kKeyMismatch: return "key_mismatch";
   }
   return "unknown";
-}
-
-bool HasControlChars(std::string_view s) {
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -56,7 +48,7 @@ struct EventDecoder::Impl {
     if (value.get_string().get(text) == simdjson::SUCCESS) {
       if (text.empty()) return Rejection{RejectCode::kEmptyField, field};
       if (text.size() > limits.max_id_bytes) return Rejection{RejectCode::kIdTooLong, field};
-      if (HasControlChars(text)) return Rejection{RejectCode::kBadField, field};
+      if (internal::HasControlChars(text)) return Rejection{RejectCode::kBadField, field};
       out->assign(text);
       return std::nullopt;
     }
@@ -75,30 +67,15 @@ struct EventDecoder::Impl {
       *out = fallback;
       return std::nullopt;
     }
-    std::string_view text;
-    if (value.get_string().get(text) == simdjson::SUCCESS) {
-      std::optional<int64_t> ms = ParseIso8601Millis(text);
-      if (!ms) return Rejection{RejectCode::kBadTimestamp, "ts"};
-      *out = *ms;
-      return std::nullopt;
-    }
-    double number = 0;
-    if (value.get_double().get(number) != simdjson::SUCCESS || !std::isfinite(number) || number < 0 ||
-        number > 9.2e15) {
-      return Rejection{RejectCode::kBadTimestamp, "ts"};
-    }
-    *out = static_cast<int64_t>(number);
-    return std::nullopt;
+    return internal::ReadTimeValue(value, "ts", out);
   }
 
   DecoderLimits limits;
-  simdjson::dom::parser parser;
-  std::string padded;  // payload copy with simdjson's required tail padding
+  internal::ObjectParser parser;
 };
 
 EventDecoder::EventDecoder(DecoderLimits limits) : impl_(std::make_unique<Impl>()) {
   impl_->limits = limits;
-  impl_->padded.reserve(1024 + simdjson::SIMDJSON_PADDING);
 }
 
 EventDecoder::~EventDecoder() = default;
@@ -107,14 +84,8 @@ std::optional<Rejection> EventDecoder::Decode(std::string_view payload, std::str
                                               Event* out) {
   if (payload.size() > impl_->limits.max_message_bytes) return Rejection{RejectCode::kOversized, ""};
   if (payload.empty()) return Rejection{RejectCode::kEmpty, ""};
-  impl_->padded.resize(payload.size() + simdjson::SIMDJSON_PADDING);
-  std::memcpy(impl_->padded.data(), payload.data(), payload.size());
-  simdjson::dom::element doc;
-  if (impl_->parser.parse(impl_->padded.data(), payload.size(), false).get(doc) != simdjson::SUCCESS) {
-    return Rejection{RejectCode::kBadJson, ""};
-  }
   simdjson::dom::object obj;
-  if (doc.get_object().get(obj) != simdjson::SUCCESS) return Rejection{RejectCode::kNotObject, ""};
+  if (auto r = impl_->parser.Parse(payload, &obj)) return r;
 
   if (auto r = impl_->ReadId(obj, "user_id", true, &out->user)) return r;
   if (auto r = impl_->ReadId(obj, "item_id", true, &out->item)) return r;

@@ -1,10 +1,12 @@
-// libFuzzer target for the event decoder (scripts/fuzz.sh builds and runs it).
-// Properties: no crash or sanitizer report on any input; an accepted event obeys
-// the documented limits; and it survives a round trip through EventToJson.
+// libFuzzer target for the event and catalog decoders (scripts/fuzz.sh builds
+// and runs it). Properties: no crash or sanitizer report on any input; an
+// accepted event obeys the documented limits and survives a round trip through
+// EventToJson; an accepted catalog entry obeys the documented limits.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
+#include "ingest/catalog_decoder.h"
 #include "ingest/decoder.h"
 #include "ingest/event_file.h"
 
@@ -12,10 +14,26 @@ using streamrec::Event;
 using streamrec::ingest::DecoderLimits;
 using streamrec::ingest::EventDecoder;
 
+namespace {
+
+void CheckCatalog(std::string_view payload) {
+  static streamrec::ingest::CatalogDecoder decoder{DecoderLimits{}};
+  streamrec::CatalogUpdate u;
+  if (decoder.Decode(payload, {}, &u)) return;
+  const streamrec::CatalogEntry& e = u.entry;
+  if (u.removed || e.item_id.empty() || e.item_id.size() > DecoderLimits{}.max_id_bytes ||
+      e.tags.size() > streamrec::ingest::kMaxCatalogTags || !(e.price >= 0 || e.price == -1.0)) {
+    std::abort();
+  }
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static EventDecoder decoder{DecoderLimits{}};
   static EventDecoder again{DecoderLimits{}};
   const std::string_view payload(reinterpret_cast<const char*>(data), size);
+  CheckCatalog(payload);
   Event e;
   if (decoder.Decode(payload, {}, 1000, &e)) return 0;  // rejected: fine, it has a reason
   const DecoderLimits limits;

@@ -12,10 +12,10 @@ struct TopicFollower::Impl {
   bool TryAssign() {
     const auto now = std::chrono::steady_clock::now();
     if (now < next_lookup) return false;
-    next_lookup = now + std::chrono::seconds(1);
+    next_lookup = now + std::chrono::seconds(5);
     std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(handle.get(), topic, nullptr, error_text));
     RdKafka::Metadata* raw = nullptr;
-    if (!t || handle->metadata(false, t.get(), &raw, 2000) != RdKafka::ERR_NO_ERROR) return false;
+    if (!t || handle->metadata(false, t.get(), &raw, 1000) != RdKafka::ERR_NO_ERROR) return false;
     std::unique_ptr<RdKafka::Metadata> metadata(raw);
     std::vector<RdKafka::TopicPartition*> parts;
     for (const RdKafka::TopicMetadata* tm : *metadata->topics()) {

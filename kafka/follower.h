@@ -2,8 +2,8 @@
 // group (assign, not subscribe), from positions the caller stores with its
 // state. For topics every instance needs whole, such as the catalog.
 //
-// Partitions are found once, when Start() is called (a topic that does not
-// exist yet is looked up again on later polls).
+// Partitions are found once, at Create() (a topic that does not exist yet is
+// looked up again on later polls); partitions added later are not followed.
 //
 // Thread-safety: one thread owns a TopicFollower.
 #pragma once
@@ -34,7 +34,7 @@ class TopicFollower {
 
   // Appends up to `max_messages` to `out`, waiting at most `timeout_ms`.
   // Until the topic's partitions are known it returns nothing (and retries
-  // the lookup at most once a second).
+  // the lookup at most every 5 s, waiting at most 1 s for an answer).
   [[nodiscard]] Status Poll(size_t max_messages, int timeout_ms, std::vector<Message>* out);
 
   // Partitions being read (0 until the topic was found).

@@ -28,8 +28,9 @@ build/streamrec run --bootstrap "$bootstrap" --data-dir "$work/data" --set pipel
 run_pid=$!
 pids+=("$run_pid")
 
-echo "== feeding 50,000 generated events (2,000 users, 3,000 items, 8 taste segments)"
-build/streamrec generate --bootstrap "$bootstrap" --users 2000 --items 3000 --events 50000 --rate 10000
+echo "== feeding a catalog and 50,000 generated events (2,000 users, 3,000 items, 8 taste segments)"
+build/streamrec generate --bootstrap "$bootstrap" --users 2000 --items 3000 --events 50000 --rate 10000 \
+  --catalog "$work/catalog.jsonl" --catalog-topic catalog
 
 echo "== waiting for the pipeline to catch up"
 for _ in $(seq 60); do
@@ -40,6 +41,24 @@ grep "status:" "$work/run.log" | tail -3 | sed 's/^/   /'
 
 echo "== three refreshed lists, as kcat reads them from the recommendations topic"
 kcat -b "$bootstrap" -C -t recommendations -o -1 -c 3 -q -e -f 'key %k: %s\n' | cut -c1-400
+
+echo "== the item surfaces: what is similar to i8, and what is trending"
+kcat -b "$bootstrap" -C -t similar-items -q -e -f '%k %s\n' | grep '^i8 ' | tail -1 | cut -d' ' -f2- | cut -c1-300
+kcat -b "$bootstrap" -C -t trending -q -e -f '%k %s\n' | grep '^global ' | tail -1 | cut -d' ' -f2- | cut -c1-300
+
+echo "== i8 goes out of stock: every list that held it is refreshed without it"
+echo '{"item_id":"i8","in_stock":false}' >"$work/out-of-stock.jsonl"
+build/streamrec produce --bootstrap "$bootstrap" --catalog "$work/out-of-stock.jsonl"
+sleep 3
+kcat -b "$bootstrap" -C -t recommendations -q -e -f '%s\n' | python3 -c '
+import json, sys
+latest = {}
+for line in sys.stdin:
+    p = json.loads(line)
+    latest[p["user_id"]] = p
+held = sum(any(i["item_id"] == "i8" for i in p["items"]) for p in latest.values())
+refreshed = sum(p["source"]["offset"] == -1 for p in latest.values())
+print(f"   {held} current lists hold i8; {refreshed} were refreshed by the catalog change")'
 
 echo "== did it learn the planted taste segments? (user uK and item iN share a segment when K % 8 == N % 8)"
 kcat -b "$bootstrap" -C -t recommendations -q -e -f '%s\n' | python3 -c '

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the event decoder with libFuzzer (clang, ASan + UBSan) for SECONDS
+# Fuzzes the event and catalog decoders with libFuzzer (clang, ASan + UBSan) for SECONDS
 # (default 60), starting from the golden decoder cases. A crash, a sanitizer
 # report or a broken property fails the run and leaves the input in build-fuzz/.
 #   scripts/fuzz.sh [SECONDS]
@@ -21,6 +21,10 @@ while IFS=$'\t' read -r _ payload; do
   printf '%s' "$payload" >"$corpus/seed-$n"
   n=$((n + 1))
 done < <(grep -v '^#' ingest/testdata/decoder_cases.tsv)
+while IFS=$'\t' read -r _ _ payload; do
+  printf '%s' "$payload" >"$corpus/seed-$n"
+  n=$((n + 1))
+done < <(grep -v '^#' ingest/testdata/catalog_cases.tsv)
 cd build-fuzz
 UBSAN_OPTIONS=halt_on_error=1 ./ingest/decoder_fuzz -max_total_time="$seconds" -max_len=4096 \
   -print_final_stats=1 decoder-corpus 2>&1 | tail -15

@@ -21,6 +21,57 @@ bool GetFloats(std::string_view* in, std::vector<float>* v) {
   return true;
 }
 
+void PutIds(std::string* out, const std::vector<ItemId>& ids) {
+  PutFixed<uint32_t>(out, static_cast<uint32_t>(ids.size()));
+  for (ItemId i : ids) PutFixed<uint32_t>(out, i.value());
+}
+
+bool GetIds(std::string_view* in, std::vector<ItemId>* ids) {
+  uint32_t n = 0;
+  if (!GetFixed(in, &n) || in->size() < n * 4ULL) return false;
+  ids->resize(n);
+  for (uint32_t k = 0; k < n; ++k) {
+    uint32_t v = 0;
+    (void)GetFixed(in, &v);
+    (*ids)[k] = ItemId(v);
+  }
+  return true;
+}
+
+void PutNeighbors(std::string* out, const std::vector<std::pair<ItemId, float>>& row) {
+  PutFixed<uint32_t>(out, static_cast<uint32_t>(row.size()));
+  for (const auto& [id, weight] : row) {
+    PutFixed<uint32_t>(out, id.value());
+    PutFixed<float>(out, weight);
+  }
+}
+
+bool GetNeighbors(std::string_view* in, std::vector<std::pair<ItemId, float>>* row) {
+  uint32_t n = 0;
+  if (!GetFixed(in, &n) || in->size() < n * 8ULL) return false;
+  row->resize(n);
+  for (auto& [id, weight] : *row) {
+    uint32_t v = 0;
+    (void)GetFixed(in, &v);
+    (void)GetFixed(in, &weight);
+    id = ItemId(v);
+  }
+  return true;
+}
+
+void PutText(std::string* out, std::string_view text) {
+  PutFixed<uint16_t>(out, static_cast<uint16_t>(text.size()));
+  out->append(text);
+}
+
+bool GetText(std::string_view* in, std::string* text) {
+  uint16_t len = 0;
+  if (!GetFixed(in, &len) || in->size() < len) return false;
+  text->assign(in->substr(0, len));
+  in->remove_prefix(len);
+  return true;
+}
+
 }  // namespace
 
 std::string EncodeUser(const UserRecord& r) {
@@ -39,27 +90,6 @@ bool DecodeUser(std::string_view in, UserRecord* r) {
   r->id = UserId(id);
   return in.empty();
 }
-
-namespace {
-
-void PutIds(std::string* out, const std::vector<ItemId>& ids) {
-  PutFixed<uint32_t>(out, static_cast<uint32_t>(ids.size()));
-  for (ItemId i : ids) PutFixed<uint32_t>(out, i.value());
-}
-
-bool GetIds(std::string_view* in, std::vector<ItemId>* ids) {
-  uint32_t n = 0;
-  if (!GetFixed(in, &n) || in->size() < n * 4ULL) return false;
-  ids->resize(n);
-  for (uint32_t k = 0; k < n; ++k) {
-    uint32_t v = 0;
-    (void)GetFixed(in, &v);
-    (*ids)[k] = ItemId(v);
-  }
-  return true;
-}
-
-}  // namespace
 
 // history, then purchases, the current list and the basket (absent in stores
 // written before they existed: read as empty).
@@ -90,31 +120,6 @@ std::string EncodeItemKey(ItemId id) {
   return std::string(key, 4);
 }
 
-namespace {
-
-void PutNeighbors(std::string* out, const std::vector<std::pair<ItemId, float>>& row) {
-  PutFixed<uint32_t>(out, static_cast<uint32_t>(row.size()));
-  for (const auto& [id, weight] : row) {
-    PutFixed<uint32_t>(out, id.value());
-    PutFixed<float>(out, weight);
-  }
-}
-
-bool GetNeighbors(std::string_view* in, std::vector<std::pair<ItemId, float>>* row) {
-  uint32_t n = 0;
-  if (!GetFixed(in, &n) || in->size() < n * 8ULL) return false;
-  row->resize(n);
-  for (auto& [id, weight] : *row) {
-    uint32_t v = 0;
-    (void)GetFixed(in, &v);
-    (void)GetFixed(in, &weight);
-    id = ItemId(v);
-  }
-  return true;
-}
-
-}  // namespace
-
 std::string EncodeItem(const ItemRecord& r) {
   std::string out;
   out.reserve(24 + r.external_id.size() + r.embedding.size() * sizeof(float));
@@ -144,23 +149,6 @@ bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
   r->basket_neighbors.clear();  // absent in records written before baskets were counted
   return in.empty() || (GetNeighbors(&in, &r->basket_neighbors) && in.empty());
 }
-
-namespace {
-
-void PutText(std::string* out, std::string_view text) {
-  PutFixed<uint16_t>(out, static_cast<uint16_t>(text.size()));
-  out->append(text);
-}
-
-bool GetText(std::string_view* in, std::string* text) {
-  uint16_t len = 0;
-  if (!GetFixed(in, &len) || in->size() < len) return false;
-  text->assign(in->substr(0, len));
-  in->remove_prefix(len);
-  return true;
-}
-
-}  // namespace
 
 std::string EncodeCatalog(const CatalogRecord& e) {
   const CatalogEntry& c = e.update.entry;
