@@ -322,7 +322,14 @@ class Pipeline::Impl : public kafka::PositionProvider {
     touched_items_.clear();
     catalog_->TakeWithdrawn(&withdrawn_);
     for (ItemId item : withdrawn_) surfaces_->Withdraw(item, now);
-    return surfaces_->Publish(model_, &catalog_->catalog(), now, ingest_->Owns(0));
+    const Clock::time_point started = Clock::now();
+    const uint64_t before = surfaces_->item_lists_published();
+    STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, ingest_->Owns(0)));
+    if (surfaces_->item_lists_published() > before && log_->should_log(spdlog::level::debug)) {
+      log_->debug("surfaces: {} item lists in {:.1f} ms", surfaces_->item_lists_published() - before,
+                  std::chrono::duration<double, std::milli>(Clock::now() - started).count());
+    }
+    return Status::Ok();
   }
 
   // Applies new list rules from the configuration, if they changed.

@@ -98,6 +98,11 @@ bool Catalog::Available(ItemId item) const {
   return s == nullptr || s->available;
 }
 
+bool Catalog::Tracks(ItemId item) const {
+  const Slot* s = Find(item);
+  return s != nullptr && (s->entry.has_value() || s->withdrawn);
+}
+
 const CatalogEntry* Catalog::Entry(ItemId item) const {
   const Slot* s = Find(item);
   return s && s->entry ? &*s->entry : nullptr;

@@ -56,6 +56,8 @@ class Catalog {
   void Advance(int64_t now_ms, std::vector<ItemId>* ended);
 
   bool Available(ItemId item) const;
+  // The item has, or had, a catalog entry (it can stop being available).
+  bool Tracks(ItemId item) const;
   const CatalogEntry* Entry(ItemId item) const;  // nullptr without an entry (or after a tombstone)
   int64_t FirstSeen(ItemId item) const;          // kNoTime without an entry
   std::optional<CategoryId> CategoryOf(ItemId item) const;

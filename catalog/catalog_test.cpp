@@ -16,6 +16,7 @@ CatalogUpdate Entry(const std::string& id, const std::string& category, bool in_
 TEST_CASE("items without an entry are available; an entry out of stock is not") {
   Catalog c;
   CHECK(c.Available(ItemId(7)));
+  CHECK_FALSE(c.Tracks(ItemId(7)));
   ApplyOutcome o = c.Apply(ItemId(1), Entry("a", "shoes"), 1000);
   CHECK(o.first_entry);
   CHECK_FALSE(o.became_unavailable);
@@ -28,6 +29,7 @@ TEST_CASE("items without an entry are available; an entry out of stock is not") 
   CHECK_FALSE(o.became_unavailable);  // it already was
   CHECK(c.arrivals().size() == 1);
   CHECK(c.arrivals().front().at_ms == 1000);
+  CHECK(c.Tracks(ItemId(1)));
 }
 
 TEST_CASE("categories index their items and follow re-categorisation and tombstones") {

@@ -20,7 +20,7 @@ struct UserRecord {
   std::vector<ItemId> history;  // distinct items interacted with, oldest first, bounded
   std::vector<ItemId> purchased;  // distinct items bought, oldest first, bounded
   std::vector<ItemId> basket;     // recent distinct items carted or bought, oldest first, bounded
-  std::vector<ItemId> list;       // the items of the last published list, in order
+  std::vector<ItemId> list;       // the catalog-tracked items of the last published list
 };
 
 // One change to the reverse index "which users' current lists hold this item"

@@ -37,6 +37,18 @@ float Dot(std::span<const float> q, const float* e) {
   return s;
 }
 
+std::string_view ReasonName(Reason reason) {
+  switch (reason) {
+    case Reason::kPersonal: return "personal";
+    case Reason::kSimilarTo: return "similar_to:";
+    case Reason::kTrending: return "trending";
+    case Reason::kNew: return "new";
+    case Reason::kPinned: return "pinned";
+    case Reason::kBoosted: return "boosted";
+  }
+  return "personal";
+}
+
 }  // namespace
 
 Status EmitterOptions::Validate() const {
@@ -47,15 +59,9 @@ Status EmitterOptions::Validate() const {
 }
 
 std::string ReasonText(Reason reason, std::string_view source) {
-  switch (reason) {
-    case Reason::kPersonal: return "personal";
-    case Reason::kSimilarTo: return "similar_to:" + std::string(source);
-    case Reason::kTrending: return "trending";
-    case Reason::kNew: return "new";
-    case Reason::kPinned: return "pinned";
-    case Reason::kBoosted: return "boosted";
-  }
-  return "personal";
+  std::string text(ReasonName(reason));
+  if (reason == Reason::kSimilarTo) text += source;
+  return text;
 }
 
 std::string RenderList(std::string_view user_id, std::span<const RenderedItem> items, uint64_t seq,
@@ -71,7 +77,13 @@ std::string RenderList(std::string_view user_id, std::span<const RenderedItem> i
     AppendJsonString(items[k].item_id, &out);
     const float score = std::isfinite(items[k].score) ? items[k].score : 0.0F;
     fmt::format_to(std::back_inserter(out), ",\"score\":{:.6g},\"reason\":", score);
-    AppendJsonString(ReasonText(items[k].reason, items[k].source), &out);
+    if (items[k].reason == Reason::kSimilarTo) {
+      AppendJsonString(ReasonText(items[k].reason, items[k].source), &out);
+    } else {
+      out += '"';
+      out += ReasonName(items[k].reason);  // plain ASCII: no escaping needed
+      out += '"';
+    }
     out += '}';
   }
   fmt::format_to(std::back_inserter(out), "],\"seq\":{},\"model_version\":", seq);
@@ -131,6 +143,7 @@ struct Emitter::Impl {
     query_buffer.resize(chunk.size() * dim);
     if (boost_buffers.size() < chunk.size()) boost_buffers.resize(chunk.size());
     if (exclude_buffers.size() < chunk.size()) exclude_buffers.resize(chunk.size());
+    if (source_buffers.size() < chunk.size()) source_buffers.resize(chunk.size());
     queries.clear();
     for (size_t k = 0; k < chunk.size(); ++k) {
       const UserRecord& user = *chunk[k].user;
@@ -140,7 +153,7 @@ struct Emitter::Impl {
       exclude.clear();
       if (options.exclude_interacted) exclude = user.history;
       if (rules.exclude_purchased) exclude.insert(exclude.end(), user.purchased.begin(), user.purchased.end());
-      model.Boosts(user, &boost_buffers[k]);
+      model.Boosts(user, &boost_buffers[k], &source_buffers[k]);
       queries.push_back({q, exclude, boost_buffers[k]});
     }
   }
@@ -163,35 +176,42 @@ struct Emitter::Impl {
     return true;
   }
 
-  void Explain(const ModelView& model, const UserRecord& user, std::span<const std::pair<ItemId, float>> boosts) {
+  // A personal entry is "boosted" when a rule lifted it, "similar_to" when
+  // co-occurrence with a recent item contributed.
+  void Explain(const ModelView& model, std::span<const std::pair<ItemId, float>> boosts,
+               std::span<const ItemId> sources) {
     rendered.clear();
     for (const ListEntry& e : entries) {
       RenderedItem r{model.ItemExternalId(e.item), e.score, e.reason, {}};
       if (r.reason == Reason::kPersonal) {
-        const bool cooc = std::any_of(boosts.begin(), boosts.end(), [&](const auto& b) { return b.first == e.item; });
-        std::optional<ItemId> source;
+        auto cooc = std::find_if(boosts.begin(), boosts.end(), [&](const auto& b) { return b.first == e.item; });
         if (adjustments.Boosted(e.item)) {
           r.reason = Reason::kBoosted;
-        } else if (cooc && (source = model.StrongestSource(user, e.item))) {
+        } else if (cooc != boosts.end()) {
           r.reason = Reason::kSimilarTo;
-          r.source = model.ItemExternalId(*source);
+          r.source = model.ItemExternalId(sources[static_cast<size_t>(cooc - boosts.begin())]);
         }
       }
       rendered.push_back(r);
     }
   }
 
-  void RecordList(const ListRequest& req, std::vector<ListHolderChange>* holders) {
+  // Keeps, in the user's record, the items of the new list that the catalog
+  // tracks, and reports the reverse-index changes. Only tracked items can stop
+  // being available: a shop without a catalog pays nothing for the index.
+  void RecordList(const ListRequest& req, const catalog::Catalog* catalog, std::vector<ListHolderChange>* holders) {
     std::vector<ItemId>& old = req.user->list;
     new_list.clear();
-    for (const ListEntry& e : entries) new_list.push_back(e.item);
+    for (const ListEntry& e : entries) {
+      if (catalog != nullptr && catalog->Tracks(e.item)) new_list.push_back(e.item);
+    }
     for (ItemId id : old) {
       if (!Holds(new_list, id)) holders->push_back({id, req.user_id, req.source_partition, false});
     }
     for (ItemId id : new_list) {
       if (!Holds(old, id)) holders->push_back({id, req.user_id, req.source_partition, true});
     }
-    old = new_list;
+    if (old != new_list) old = new_list;
   }
 
   Status PublishChunk(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
@@ -225,8 +245,8 @@ struct Emitter::Impl {
       if (fell_back) {
         for (ListEntry& e : entries) e.reason = e.reason == Reason::kPersonal ? Reason::kTrending : e.reason;
       }
-      Explain(model, *req.user, boost_buffers[k]);
-      RecordList(req, holders);
+      Explain(model, boost_buffers[k], source_buffers[k]);
+      RecordList(req, catalog, holders);
       ++req.user->seq;
       std::string value = RenderList(req.user_id, rendered, req.user->seq, options.model_version, now,
                                      req.source_partition, req.source_offset);
@@ -248,6 +268,7 @@ struct Emitter::Impl {
   std::vector<float> query_buffer;
   std::vector<std::vector<std::pair<ItemId, float>>> boost_buffers;
   std::vector<std::vector<ItemId>> exclude_buffers;
+  std::vector<std::vector<ItemId>> source_buffers;  // parallel to boost_buffers
   std::vector<TopNQuery> queries;
   std::vector<std::vector<ScoredItem>> results;
   std::vector<SlottedItem> slotted;

@@ -1,8 +1,8 @@
 // Emitter: computes the top-N list of each user touched by a micro-batch and
 // publishes it to the recommendations topic (key = user id) through an
 // idempotent producer. Each published list increments the user's `seq` and
-// replaces `UserRecord::list`; the changes to who-holds-which-item are
-// reported so the store can keep its reverse index.
+// replaces `UserRecord::list` (its catalog-tracked items); the changes to
+// who-holds-which-item are reported so the store can keep its reverse index.
 //
 // Value: {"user_id", "items": [{"item_id", "score", "reason"}...], "seq",
 //         "model_version", "generated_at", "source": {"partition", "offset"}}
@@ -62,10 +62,10 @@ class ModelView {
   // Item embeddings and per-item score term; valid until the model next changes.
   virtual ItemMatrixView Items() const = 0;
   virtual void QueryVector(const UserRecord& user, std::span<float> out) const = 0;
-  // Non-negative score additions for a few items (co-occurrence).
-  virtual void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const = 0;
-  // The history item that explains a boosted candidate, if any.
-  virtual std::optional<ItemId> StrongestSource(const UserRecord& user, ItemId candidate) const = 0;
+  // Non-negative score additions for a few items (co-occurrence); sources[i]:
+  // the history item contributing most to out[i] (what explains it).
+  virtual void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out,
+                      std::vector<ItemId>* sources) const = 0;
   virtual const std::string& ItemExternalId(ItemId id) const = 0;
   virtual std::optional<ItemId> FindItem(std::string_view external_id) const = 0;
   virtual uint64_t ItemEvents(ItemId id) const = 0;

@@ -17,8 +17,11 @@ class FakeModel : public ModelView {
   FakeModel() : names_{"a", "b", "c", "d"} {}
   ItemMatrixView Items() const override { return {emb_.data(), bias_.data(), 4, 2}; }
   void QueryVector(const UserRecord&, std::span<float>) const override {}
-  void Boosts(const UserRecord&, std::vector<std::pair<ItemId, float>>* out) const override { out->clear(); }
-  std::optional<ItemId> StrongestSource(const UserRecord&, ItemId) const override { return std::nullopt; }
+  void Boosts(const UserRecord&, std::vector<std::pair<ItemId, float>>* out,
+              std::vector<ItemId>* sources) const override {
+    out->clear();
+    if (sources) sources->clear();
+  }
   const std::string& ItemExternalId(ItemId id) const override { return names_[id.value()]; }
   std::optional<ItemId> FindItem(std::string_view) const override { return std::nullopt; }
   uint64_t ItemEvents(ItemId) const override { return 1; }

@@ -15,6 +15,12 @@ bool Contains(const std::vector<ListEntry>& fixed, ItemId item) {
 void AssembleList(const AssemblyLimits& limits, std::span<const ScoredItem> ranked,
                   std::span<const SlottedItem> slotted, std::vector<ListEntry>* out) {
   out->clear();
+  if (slotted.empty() && limits.max_per_category == 0) {  // no rules: the ranked head
+    for (size_t k = 0; k < ranked.size() && k < limits.top_n; ++k) {
+      out->push_back({ranked[k].item, ranked[k].score, Reason::kPersonal});
+    }
+    return;
+  }
   std::vector<ListEntry> fixed(limits.top_n, ListEntry{ItemId(0), 0.0F, Reason::kPersonal});
   std::vector<bool> has_fixed(limits.top_n, false);
   std::vector<ListEntry> placed;

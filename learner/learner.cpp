@@ -142,6 +142,9 @@ struct Learner::Impl {
   // Boosts() scratch: a dense accumulator and the ids it touched.
   std::vector<float> boost_acc;
   std::vector<uint32_t> boost_touched;
+  // With sources: per item, the largest single contribution and its history item.
+  std::vector<float> boost_best;
+  std::vector<uint32_t> boost_source;
 };
 
 Learner::Learner(LearnerOptions options) : impl_(std::make_unique<Impl>(options)) {}
@@ -234,12 +237,18 @@ void Learner::QueryVector(const UserRecord& user, std::span<float> out) const {
   }
 }
 
-void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const {
+void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out,
+                     std::vector<ItemId>* sources) const {
   Impl& m = *impl_;
   out->clear();
+  if (sources) sources->clear();
   const float boost_weight = m.BoostWeight();
   if (boost_weight == 0 || m.options.cooc_window == 0) return;
   m.boost_acc.resize(m.items.size(), 0.0F);
+  if (sources) {
+    m.boost_best.resize(m.items.size(), 0.0F);
+    m.boost_source.resize(m.items.size(), 0);
+  }
   m.boost_touched.clear();
   const auto& h = user.history;
   const size_t window = std::min(h.size(), static_cast<size_t>(m.options.cooc_window));
@@ -250,7 +259,12 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
     for (const auto& [c, weight] : m.items.neighbors(h[k])) {
       float& acc = m.boost_acc[c.value()];
       if (acc == 0.0F) m.boost_touched.push_back(c.value());
-      acc += scale_a * weight * m.items.inv_sqrt_count(c);
+      const float add = scale_a * weight * m.items.inv_sqrt_count(c);
+      acc += add;
+      if (sources && add > m.boost_best[c.value()]) {
+        m.boost_best[c.value()] = add;
+        m.boost_source[c.value()] = h[k].value();
+      }
     }
   }
   for (uint32_t c : m.boost_touched) {
@@ -263,28 +277,9 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
                      [](const auto& a, const auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
     out->resize(m.options.max_boosts);
   }
-}
-
-std::optional<ItemId> Learner::StrongestSource(const UserRecord& user, ItemId candidate) const {
-  const Impl& m = *impl_;
-  if (m.BoostWeight() == 0 || m.options.cooc_window == 0) return std::nullopt;
-  const auto& h = user.history;
-  const size_t window = std::min(h.size(), static_cast<size_t>(m.options.cooc_window));
-  std::optional<ItemId> best;
-  float best_weight = 0.0F;
-  float recency = 1.0F;
-  for (size_t k = h.size(); k-- > h.size() - window; recency *= m.options.cooc_decay) {
-    std::span<const ItemTable::Neighbor> row = m.items.neighbors(h[k]);
-    auto it = std::lower_bound(row.begin(), row.end(), candidate,
-                               [](const ItemTable::Neighbor& n, ItemId id) { return n.first < id; });
-    if (it == row.end() || it->first != candidate) continue;
-    const float weight = recency * it->second * m.items.inv_sqrt_count(h[k]);
-    if (weight > best_weight) {
-      best_weight = weight;
-      best = h[k];
-    }
-  }
-  return best;
+  if (!sources) return;
+  for (const auto& [c, boost] : *out) sources->push_back(ItemId(m.boost_source[c.value()]));
+  for (uint32_t c : m.boost_touched) m.boost_best[c] = 0.0F;
 }
 
 void Learner::ItemNeighbors(ItemId item, bool basket, std::vector<std::pair<ItemId, float>>* out) const {

@@ -56,11 +56,10 @@ class Learner {
   // Sparse additions to the factorisation scores: for each item c that
   // co-occurred with the user's `cooc_window` most recent items a,
   // cooc_weight * sum_a cooc(a, c) / sqrt(count(a) * count(c)). Non-negative.
-  // Replaces the contents of `out`.
-  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const;
-  // The item of the user's co-occurrence window that contributes most to
-  // `candidate`'s boost, if any (the "similar_to" of an explanation).
-  std::optional<ItemId> StrongestSource(const UserRecord& user, ItemId candidate) const;
+  // Replaces the contents of `out`; with `sources`, sources[i] is the item a
+  // contributing most to out[i] (the "similar_to" of an explanation).
+  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out,
+              std::vector<ItemId>* sources = nullptr) const;
   // The co-occurrence row of `item` (basket = only carts and purchases),
   // normalised as the boosts are: cooc(a, c) / sqrt(count(a) * count(c)).
   // Replaces the contents of `out`.

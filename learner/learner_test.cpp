@@ -189,23 +189,37 @@ TEST_CASE("purchases are remembered apart from the history, once each") {
   CHECK(u.history.size() == 2);
 }
 
-TEST_CASE("the strongest co-occurrence source explains a boosted candidate") {
+TEST_CASE("each boost names the history item contributing most to it") {
   LearnerOptions o;
   o.model = "hybrid";
   Learner l(o);
-  UserRecord other;
-  l.InitUser("o", UserId(0), &other);
+  const ItemId w = l.InternItem("w");
   const ItemId x = l.InternItem("x");
   const ItemId y = l.InternItem("y");
-  const ItemId z = l.InternItem("z");
   uint64_t key = 0;
+  // y co-occurs with x three times, with w once.
   for (int r = 0; r < 3; ++r) {
+    UserRecord other;
+    l.InitUser("o" + std::to_string(r), UserId(r), &other);
     l.Observe(&other, x, EventType::kView, 0, ++key);
     l.Observe(&other, y, EventType::kView, 0, ++key);
   }
+  UserRecord once;
+  l.InitUser("once", UserId(9), &once);
+  l.Observe(&once, w, EventType::kView, 0, ++key);
+  l.Observe(&once, y, EventType::kView, 0, ++key);
   UserRecord u;
-  l.InitUser("u", UserId(1), &u);
+  l.InitUser("u", UserId(10), &u);
   l.Observe(&u, x, EventType::kView, 0, ++key);
-  CHECK(l.StrongestSource(u, y) == x);
-  CHECK_FALSE(l.StrongestSource(u, z).has_value());
+  l.Observe(&u, w, EventType::kView, 0, ++key);  // w is the more recent
+  std::vector<std::pair<ItemId, float>> boosts;
+  std::vector<ItemId> sources;
+  l.Boosts(u, &boosts, &sources);
+  REQUIRE(boosts.size() == sources.size());
+  auto it = std::find_if(boosts.begin(), boosts.end(), [&](const auto& b) { return b.first == y; });
+  REQUIRE(it != boosts.end());
+  CHECK(sources[static_cast<size_t>(it - boosts.begin())] == x);
+  std::vector<std::pair<ItemId, float>> plain;
+  l.Boosts(u, &plain);
+  CHECK(plain == boosts);  // asking for sources changes nothing else
 }

@@ -384,8 +384,8 @@ Status Store::MeasureDisk(DiskUsage* out) {
     impl_->db->GetIntProperty(cf, "rocksdb.total-sst-files-size", &bytes);
     return bytes;
   };
-  out->user_bytes = sst(impl_->users()) + sst(impl_->history());
-  out->item_bytes = sst(impl_->items());
+  out->user_bytes = sst(impl_->users()) + sst(impl_->history()) + sst(impl_->holders());
+  out->item_bytes = sst(impl_->items()) + sst(impl_->catalog());
   return Status::Ok();
 }
 
