@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
-#include <map>
 
+#include "emitter/fake_model_test.h"
 #include "emitter/item_lists.h"
 
 using namespace streamrec;
@@ -12,37 +12,13 @@ namespace {
 
 // Four items in 2-D: 0 and 1 point the same way (1 is longer), 2 is
 // orthogonal, 3 opposite. Item 2 co-occurs with 0; 1 and 3 share baskets.
-class FakeModel : public ModelView {
- public:
-  FakeModel() : names_{"a", "b", "c", "d"} {}
-  ItemMatrixView Items() const override { return {emb_.data(), bias_.data(), 4, 2}; }
-  void QueryVector(const UserRecord&, std::span<float>) const override {}
-  void Boosts(const UserRecord&, std::vector<std::pair<ItemId, float>>* out,
-              std::vector<ItemId>* sources) const override {
-    out->clear();
-    if (sources) sources->clear();
-  }
-  const std::string& ItemExternalId(ItemId id) const override { return names_[id.value()]; }
-  std::optional<ItemId> FindItem(std::string_view) const override { return std::nullopt; }
-  uint64_t ItemEvents(ItemId) const override { return 1; }
-  void ItemNeighbors(ItemId item, bool basket, std::vector<std::pair<ItemId, float>>* out) const override {
-    out->clear();
-    const auto& table = basket ? basket_ : cooc_;
-    auto it = table.find(item.value());
-    if (it != table.end()) *out = it->second;
-  }
-  std::span<const float> ItemRecency() const override { return recency_; }
-
-  std::vector<float> recency_ = {3.0F, 5.0F, -1e30F, 4.0F};
-
- private:
-  std::vector<std::string> names_;
-  std::vector<float> emb_ = {1, 0, 3, 0, 0, 1, -1, 0};
-  std::vector<float> bias_ = {9, 9, 9, 9};  // ignored by similarity
-  std::map<uint32_t, std::vector<std::pair<ItemId, float>>> cooc_ = {{0, {{ItemId(2), 0.5F}}}};
-  std::map<uint32_t, std::vector<std::pair<ItemId, float>>> basket_ = {
-      {1, {{ItemId(3), 0.8F}, {ItemId(0), 0.1F}}}};
-};
+testing::FakeModel MakeModel() {
+  testing::FakeModel m({1, 0, 3, 0, 0, 1, -1, 0}, {9, 9, 9, 9});  // biases: ignored by similarity
+  m.cooc[0] = {{ItemId(2), 0.5F}};
+  m.basket[1] = {{ItemId(3), 0.8F}, {ItemId(0), 0.1F}};
+  m.SetRecency({3.0F, 5.0F, -1e30F, 4.0F});
+  return m;
+}
 
 std::vector<uint32_t> Ids(const std::vector<ScoredItem>& list) {
   std::vector<uint32_t> out;
@@ -53,7 +29,7 @@ std::vector<uint32_t> Ids(const std::vector<ScoredItem>& list) {
 }  // namespace
 
 TEST_CASE("similar items: cosine, not raw length, plus blended co-occurrence; never the item itself") {
-  FakeModel model;
+  testing::FakeModel model = MakeModel();
   SimilarItemsScorer scorer(3, 2.0F);
   scorer.Prepare(model, nullptr);
   std::vector<std::vector<ScoredItem>> out;
@@ -73,7 +49,7 @@ TEST_CASE("similar items: cosine, not raw length, plus blended co-occurrence; ne
 }
 
 TEST_CASE("bought together: strongest basket partners, filtered") {
-  FakeModel model;
+  testing::FakeModel model = MakeModel();
   std::vector<ScoredItem> out;
   BoughtTogether(model, ItemId(1), 5, nullptr, &out);
   CHECK(Ids(out) == std::vector<uint32_t>{3, 0});
@@ -84,7 +60,7 @@ TEST_CASE("bought together: strongest basket partners, filtered") {
 }
 
 TEST_CASE("trending: decayed counts in order, per category, items without events left out") {
-  FakeModel model;
+  testing::FakeModel model = MakeModel();
   catalog::Catalog cat;
   auto entry = [](std::string id, std::string category) {
     CatalogUpdate u;

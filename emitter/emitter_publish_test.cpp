@@ -1,0 +1,143 @@
+// The Emitter end to end at module level: lists published to the embedded
+// broker and read back, for the catalog, the rules and the fallback.
+#include <catch2/catch.hpp>
+
+#include <regex>
+#include <tuple>
+
+#include "common/clock.h"
+
+#include "emitter/emitter.h"
+#include "emitter/fake_model_test.h"
+#include "emitter/item_lists.h"
+#include "kafka/embedded_broker.h"
+#include "kafka/reader.h"
+
+using namespace streamrec;
+using namespace streamrec::emitter;
+
+namespace {
+
+// a..f in 2-D; a user pointing at (1, 0) scores a 1, b 0.9, c 0.8, d 0, e 0, f -1.
+testing::FakeModel MakeModel() { return testing::FakeModel({1, 0, 0.9F, 0, 0.8F, 0, 0, 1, 0, 0.5F, -1, 0}, {0, 0, 0, 0, 0, 0}); }
+
+CatalogUpdate Entry(std::string id, std::string category, bool in_stock = true, std::string brand = "") {
+  CatalogUpdate u;
+  u.entry.item_id = std::move(id);
+  u.entry.category = std::move(category);
+  u.entry.in_stock = in_stock;
+  u.entry.brand = std::move(brand);
+  return u;
+}
+
+UserRecord User(std::vector<uint32_t> history, uint64_t events) {
+  UserRecord u;
+  u.embedding = {1, 0};
+  for (uint32_t h : history) u.history.push_back(ItemId(h));
+  u.events = events;
+  return u;
+}
+
+struct Harness {
+  Harness() {
+    REQUIRE(kafka::EmbeddedBroker::Start(1, &broker).ok());
+    REQUIRE(broker->CreateTopic("recs", 1).ok());
+  }
+
+  // Publishes one list for `user` and returns "item:reason" entries read back from the topic.
+  std::vector<std::string> Publish(EmitterOptions options, const ModelView& model, const catalog::Catalog* catalog,
+                                   const TrendingLists* trending, UserRecord* user,
+                                   std::vector<ListHolderChange>* holders) {
+    options.topic = "recs";
+    options.top_n = 3;
+    options.producer_properties = {{"bootstrap.servers", broker->bootstrap()}, {"linger.ms", "1"}};
+    Emitter emitter(options);
+    REQUIRE(emitter.Start().ok());
+    const ListRequest request{"u", user, 0, 7};
+    REQUIRE(emitter.Publish(model, catalog, trending, {&request, 1}, holders).ok());
+    REQUIRE(emitter.Flush(10000).ok());
+    REQUIRE(emitter.Stop().ok());
+    std::unique_ptr<kafka::PartitionReader> reader;
+    REQUIRE(kafka::PartitionReader::Create({{"bootstrap.servers", broker->bootstrap()}}, &reader).ok());
+    kafka::Watermarks w;
+    REQUIRE(reader->QueryWatermarks("recs", 0, 5000, &w).ok());
+    std::string payload;
+    REQUIRE(reader->Read("recs", 0, w.high - 1, w.high, 5000, [&](const kafka::Message& m) {
+                      payload.assign(m.payload());
+                    }).ok());
+    std::vector<std::string> out;
+    const std::regex entry(R"re("item_id":"([^"]+)","score":[^,]+,"reason":"([^"]+)")re");
+    for (auto it = std::sregex_iterator(payload.begin(), payload.end(), entry); it != std::sregex_iterator(); ++it) {
+      out.push_back((*it)[1].str() + ":" + (*it)[2].str());
+    }
+    return out;
+  }
+
+  std::unique_ptr<kafka::EmbeddedBroker> broker;
+};
+
+}  // namespace
+
+TEST_CASE("published lists leave out purchases and unavailable items, and explain every item") {
+  Harness h;
+  testing::FakeModel model = MakeModel();
+  model.cooc[3] = {{ItemId(4), 0.1F}};  // e co-occurs with d
+  catalog::Catalog cat;
+  cat.Apply(ItemId(0), Entry("a", "x"), 0);
+  cat.Apply(ItemId(1), Entry("b", "x", /*in_stock=*/false), 0);
+  cat.Apply(ItemId(2), Entry("c", "y", true, "acme"), 0);
+  EmitterOptions o;
+  o.exclude_interacted = false;  // seen items may come back, bought ones never
+  o.rules.boost["brand:acme"] = 0.05F;
+  UserRecord u = User({3, 0}, 10);
+  u.purchased = {ItemId(0)};
+  std::vector<ListHolderChange> holders;
+  const std::vector<std::string> list = h.Publish(o, model, &cat, nullptr, &u, &holders);
+  CHECK(list == std::vector<std::string>{"c:boosted", "e:similar_to:d", "d:personal"});
+  CHECK(u.seq == 1);
+  // Only catalog-tracked items enter the reverse index.
+  REQUIRE(holders.size() == 1);
+  CHECK(holders[0].item == ItemId(2));
+  CHECK(holders[0].added);
+  CHECK(u.list == std::vector<ItemId>{ItemId(2)});
+}
+
+TEST_CASE("pins, the exploration slot and the per-category limit shape the list") {
+  Harness h;
+  testing::FakeModel model = MakeModel();
+  model.events[4] = 0;  // e: a new catalog item nobody touched
+  catalog::Catalog cat;
+  for (const auto& [id, name, category] : {std::tuple{0U, "a", "x"}, {1U, "b", "x"}, {2U, "c", "y"}, {3U, "d", "z"},
+                                           {4U, "e", "z"}, {5U, "f", "w"}}) {
+    cat.Apply(ItemId(id), Entry(name, category), NowMillis());
+  }
+  EmitterOptions o;
+  o.rules.pins["f"] = 1;
+  o.rules.exploration_slot = 3;
+  o.rules.new_item_max_events = 0;
+  o.rules.max_per_category = 1;
+  UserRecord u = User({3}, 10);
+  std::vector<ListHolderChange> holders;
+  const std::vector<std::string> list = h.Publish(o, model, &cat, nullptr, &u, &holders);
+  // f pinned first; a (b is a second "x"); e, new in the user's category z, in slot 3.
+  CHECK(list == std::vector<std::string>{"f:pinned", "a:personal", "e:new"});
+}
+
+TEST_CASE("a user with too little history gets trending items of their categories") {
+  Harness h;
+  testing::FakeModel model = MakeModel();
+  model.SetRecency({1, 2, 3, -1e30F, 4, -1e30F});
+  catalog::Catalog cat;
+  cat.Apply(ItemId(3), Entry("d", "z"), 0);
+  cat.Apply(ItemId(4), Entry("e", "z"), 0);
+  TrendingLists trending(10);
+  trending.Build(model, &cat, nullptr);
+  UserRecord u = User({3}, 1);  // one event, and d co-occurs with nothing
+  std::vector<ListHolderChange> holders;
+  std::vector<std::string> list = h.Publish(EmitterOptions{}, model, &cat, &trending, &u, &holders);
+  CHECK(list == std::vector<std::string>{"e:trending", "c:trending", "b:trending"});
+  // With enough events the personal list stands.
+  u.events = 3;
+  list = h.Publish(EmitterOptions{}, model, &cat, &trending, &u, &holders);
+  CHECK(list == std::vector<std::string>{"a:personal", "b:personal", "c:personal"});
+}

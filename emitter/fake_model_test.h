@@ -1,0 +1,69 @@
+// Test helper: a small hand-made ModelView (emitter tests only).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "emitter/emitter.h"
+
+namespace streamrec::emitter::testing {
+
+// Items in 2-D with names "a", "b", ...; scores are dot products with the
+// user's embedding plus the item's bias. Co-occurrence and basket rows and
+// per-item decayed counts are set by the test.
+class FakeModel : public ModelView {
+ public:
+  FakeModel(std::vector<float> embeddings, std::vector<float> biases)
+      : emb_(std::move(embeddings)), bias_(std::move(biases)) {
+    for (size_t i = 0; i < bias_.size(); ++i) names_.push_back(std::string(1, static_cast<char>('a' + i)));
+    recency_.assign(bias_.size(), -1e30F);
+  }
+
+  ItemMatrixView Items() const override { return {emb_.data(), bias_.data(), bias_.size(), 2}; }
+  void QueryVector(const UserRecord& user, std::span<float> out) const override {
+    std::copy(user.embedding.begin(), user.embedding.end(), out.begin());
+  }
+  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out,
+              std::vector<ItemId>* sources) const override {
+    out->clear();
+    if (sources) sources->clear();
+    for (ItemId a : user.history) {
+      auto it = cooc.find(a.value());
+      if (it == cooc.end()) continue;
+      for (const auto& [c, w] : it->second) {
+        out->emplace_back(c, w);
+        if (sources) sources->push_back(a);
+      }
+    }
+  }
+  const std::string& ItemExternalId(ItemId id) const override { return names_[id.value()]; }
+  std::optional<ItemId> FindItem(std::string_view name) const override {
+    for (size_t i = 0; i < names_.size(); ++i) {
+      if (names_[i] == name) return ItemId(static_cast<uint32_t>(i));
+    }
+    return std::nullopt;
+  }
+  uint64_t ItemEvents(ItemId id) const override { return events.count(id.value()) ? events.at(id.value()) : 1; }
+  void ItemNeighbors(ItemId item, bool basket_only, std::vector<std::pair<ItemId, float>>* out) const override {
+    out->clear();
+    const auto& table = basket_only ? basket : cooc;
+    if (auto it = table.find(item.value()); it != table.end()) *out = it->second;
+  }
+  std::span<const float> ItemRecency() const override { return recency_; }
+
+  void SetRecency(std::vector<float> r) { recency_ = std::move(r); }
+
+  std::map<uint32_t, std::vector<std::pair<ItemId, float>>> cooc;
+  std::map<uint32_t, std::vector<std::pair<ItemId, float>>> basket;
+  std::map<uint32_t, uint64_t> events;
+
+ private:
+  std::vector<float> emb_;
+  std::vector<float> bias_;
+  std::vector<std::string> names_;
+  std::vector<float> recency_;
+};
+
+}  // namespace streamrec::emitter::testing
