@@ -5,6 +5,12 @@
 #include "common/logging.h"
 
 namespace streamrec::app {
+namespace {
+
+// Items of a category whose mean embedding starts a new item of it.
+constexpr size_t kMaxPeers = 256;
+
+}  // namespace
 
 void CatalogSync::Queue(ItemId item) {
   withdrawn_.push_back(item);
@@ -32,7 +38,10 @@ void CatalogSync::Apply(std::span<const CatalogUpdate> updates, int64_t now_ms,
     } else {
       std::span<const ItemId> peers;
       if (std::optional<catalog::CategoryId> c = catalog_.FindCategory(u.entry.category); c && !u.removed) {
+        // The category's latest arrivals stand for it: loading a large
+        // catalog stays linear in its size.
         peers = catalog_.ItemsIn(*c);
+        if (peers.size() > kMaxPeers) peers = peers.last(kMaxPeers);
       }
       id = learner_->InternItemLike(u.entry.item_id, peers);
     }

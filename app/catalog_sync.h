@@ -2,8 +2,8 @@
 // and finds the lists a catalog change makes wrong.
 //
 // A catalog entry for an item the model has never seen adds the item at once,
-// starting from the mean embedding of its category (Learner::InternItemLike),
-// so it can be listed before anyone touches it. When an item stops being
+// starting from the mean embedding of its category's items (of the latest 256,
+// those with events: Learner::InternItemLike), so it can be listed before anyone touches it. When an item stops being
 // available (out of stock, withdrawn, window ended), the users whose current
 // list holds it are read from the store's reverse index and handed to the
 // pipeline for a refresh, a bounded number per batch. The reverse index is

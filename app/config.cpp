@@ -84,6 +84,9 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("exclude_interacted", c.emitter.exclude_interacted);
   v.Field("model_version", c.emitter.model_version);
   v.Field("score_batch", c.emitter.score_batch);
+  v.Field("ann_min_items", c.emitter.ann_min_items);
+  v.Field("ann_candidates", c.emitter.ann_candidates);
+  v.Field("ann_updates_per_batch", c.emitter.ann_updates_per_batch);
   v.End();
 
   v.Begin("rules");

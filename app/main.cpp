@@ -144,6 +144,9 @@ void AddBench(CLI::App& app, streamrec::bench::BenchArgs& a) {
   c->add_option("--dim", a.dim, "Embedding dimension")->capture_default_str();
   c->add_option("--rate", a.rate, "Offered events/s of the latency run")->capture_default_str();
   c->add_option("--latency-seconds", a.latency_seconds, "Length of each latency run")->capture_default_str();
+  c->add_option("--ann-items", a.ann_items,
+                "(7) Also measure the approximate index (hnswlib) against exact top-N on this many "
+                "items (synthetic clustered catalogue), e.g. 1000000; default: skipped");
   c->add_flag("!--no-max-rate", a.find_max_rate, "Skip the search for the highest rate with p99 < 100 ms");
   c->add_flag("--json", a.json, "One JSON object instead of the table");
   AddConfigOptions(c, a.config_path, a.overrides, "YAML configuration for the pipeline under test");

@@ -221,7 +221,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
       if (!markers_.contains(partition) && stored != offsets_.end()) markers_[partition] = stored->second;
     }
     STREAMREC_RETURN_IF_ERROR(
-        emitter_->Publish(model_, &catalog_->catalog(), &surfaces_->trending(), requests_, &holder_changes_));
+        emitter_->Publish(model_, &catalog_->catalog(), &surfaces_->trending(), requests_, touched_items_,
+                          &holder_changes_));
     const Clock::time_point scored = Clock::now();
     // Lists, dead letters and the changelog are all in flight at once; the
     // commit waits for every one of them.
@@ -442,7 +443,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::unique_ptr<StateHandoff> handoff_;  // null when pipeline.state_handoff is off
   std::unique_ptr<CatalogSync> catalog_;
   std::unique_ptr<emitter::SurfaceEmitter> surfaces_;
-  std::vector<ItemId> touched_items_;  // by this batch's events, for the item surfaces
+  std::vector<ItemId> touched_items_;  // by this batch's events: the surfaces and the approximate index follow them
   std::vector<ItemId> withdrawn_;
   LearnerModel model_{&learner_};
   RulesSource rules_source_;

@@ -18,6 +18,7 @@
 #include "app/status_server.h"
 #include "bench/child_broker.h"
 #include "bench/latency_probe.h"
+#include "bench/ann.h"
 #include "bench/scoring.h"
 #include "common/logging.h"
 #include "ingest/event_file.h"
@@ -46,6 +47,7 @@ struct Report {
   double max_rate_p99_under_100ms = 0;
   double peak_rss_mb = 0;
   ScoringFigures scoring;  // (3), (4) and memory per user and item
+  AnnFigures ann;          // (7), when asked for
 };
 
 double ReadStatusKb(const char* field) {
@@ -200,6 +202,17 @@ std::string ReportJson(const Report& r) {
       f.disk_bytes_per_user, f.disk_bytes_per_item, r.partitions, r.lists, r.produce_eps);
 }
 
+// The report's JSON with the approximate index's figures added when measured.
+std::string WithAnn(std::string json, const AnnFigures& a) {
+  if (a.items == 0) return json;
+  json.pop_back();  // the closing brace
+  return json + fmt::format(
+                    R"(,"ann":{{"items":{},"build_s":{:.1f},"exact_lps":{:.1f},"ann_lps":{:.1f},"speedup":{:.1f},)"
+                    R"("recall_at_20":{:.4f},"candidates":{}}}}})",
+                    a.items, a.build_seconds, a.exact_lps, a.ann_lps, Ratio(a.ann_lps, a.exact_lps), a.recall_at_20,
+                    a.candidates);
+}
+
 void PrintTable(const BenchArgs& a, const Report& r) {
   std::cout << fmt::format("streamrec bench: {} events, {} users, {} items, dim {}, {} partitions\n", a.events, a.users,
                            a.items, a.dim, r.partitions)
@@ -220,6 +233,11 @@ void PrintTable(const BenchArgs& a, const Report& r) {
                            "per item {:.0f} B in memory, {:.0f} B on disk\n",
                            r.peak_rss_mb, r.scoring.bytes_per_user, r.scoring.disk_bytes_per_user, r.scoring.bytes_per_item,
                            r.scoring.disk_bytes_per_item);
+  if (r.ann.items == 0) return;
+  std::cout << fmt::format("  (7) {} items, approximate (hnswlib, {} candidates re-ranked exactly): recall@20 {:.4f}\n",
+                           r.ann.items, r.ann.candidates, r.ann.recall_at_20)
+            << fmt::format("      {:.0f} lists/s vs exact {:.1f} lists/s: {:.0f}x; index built in {:.0f} s (2 threads)\n",
+                           r.ann.ann_lps, r.ann.exact_lps, Ratio(r.ann.ann_lps, r.ann.exact_lps), r.ann.build_seconds);
 }
 
 Status RunBench(const BenchArgs& args, const std::atomic<bool>& stop, Report* r) {
@@ -257,6 +275,10 @@ Status RunBench(const BenchArgs& args, const std::atomic<bool>& stop, Report* r)
     log->info("measuring scoring and memory");
     s = MeasureScoring(config, args.users, &r->scoring);
   }
+  if (s.ok() && args.ann_items > 0) {
+    log->info("measuring the approximate index");
+    s = MeasureAnn(args.ann_items, args.dim, &r->ann);
+  }
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
   return s;
@@ -275,7 +297,7 @@ int CmdBench(const BenchArgs& args, const std::atomic<bool>& stop) {
     return 1;
   }
   if (args.json) {
-    std::cout << ReportJson(r) << std::endl;
+    std::cout << WithAnn(ReportJson(r), r.ann) << std::endl;
   } else {
     PrintTable(args, r);
   }

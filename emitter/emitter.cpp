@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <iterator>
 #include <limits>
 
@@ -10,6 +11,7 @@
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/logging.h"
+#include "emitter/ann_index.h"
 #include "emitter/item_adjustments.h"
 #include "emitter/item_lists.h"
 #include "emitter/list_assembly.h"
@@ -55,6 +57,10 @@ Status EmitterOptions::Validate() const {
   if (topic.empty()) return Status::InvalidArgument("emitter.topic must not be empty");
   if (top_n < 1 || top_n > 1000) return Status::InvalidArgument("emitter.top_n must be in 1..1000");
   if (score_batch < 1 || score_batch > 4096) return Status::InvalidArgument("emitter.score_batch must be in 1..4096");
+  if (ann_candidates < top_n) return Status::InvalidArgument("emitter.ann_candidates must be >= top_n");
+  if (ann_updates_per_batch < 1 || ann_updates_per_batch > 1000000) {
+    return Status::InvalidArgument("emitter.ann_updates_per_batch must be in 1..1000000");
+  }
   return rules.Validate(top_n);
 }
 
@@ -115,6 +121,33 @@ struct Emitter::Impl {
       if (a.at_ms < oldest || a.item.value() >= items.rows || !adjustments.Allowed(a.item)) continue;
       if (model.ItemEvents(a.item) <= rules.new_item_max_events) fresh.push_back(a.item);
     }
+  }
+
+  // Builds the approximate index once the catalogue is large enough, then
+  // keeps it in step: new items at once, changed ones a bounded number per call.
+  Status SyncAnn(std::span<const ItemId> changed) {
+    if (options.ann_min_items == 0 || items.rows < options.ann_min_items) return Status::Ok();
+    if (!ann) {
+      ModuleLogger("emitter")->info("building the approximate index over {} items", items.rows);
+      ann = std::make_unique<AnnIndex>(items.dim, AnnOptions{});
+      STREAMREC_RETURN_IF_ERROR(ann->Sync(items, {}, 2));
+      ModuleLogger("emitter")->info("approximate index ready");
+      return Status::Ok();
+    }
+    if (ann_pending_flag.size() < items.rows) ann_pending_flag.resize(items.rows, false);
+    for (ItemId id : changed) {
+      if (id.value() < ann->size() && !ann_pending_flag[id.value()]) {
+        ann_pending_flag[id.value()] = true;
+        ann_pending.push_back(id);
+      }
+    }
+    ann_updates.clear();
+    while (!ann_pending.empty() && ann_updates.size() < options.ann_updates_per_batch) {
+      ann_updates.push_back(ann_pending.front());
+      ann_pending_flag[ann_pending.front().value()] = false;
+      ann_pending.pop_front();
+    }
+    return ann->Sync(items, ann_updates);
   }
 
   // The user's best-scoring new item in the categories of their recent history.
@@ -217,7 +250,15 @@ struct Emitter::Impl {
   Status PublishChunk(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
                       std::span<const ListRequest> chunk, std::vector<ListHolderChange>* holders) {
     BuildQueries(model, chunk);
-    scorer.Score(items, queries, &results);
+    if (ann) {
+      results.resize(chunk.size());
+      for (size_t k = 0; k < chunk.size(); ++k) {
+        ann->Search(queries[k].vector, std::max(options.ann_candidates, scorer.n()), &candidates);
+        RerankTopN(items, queries[k], candidates, scorer.n(), &results[k]);
+      }
+    } else {
+      scorer.Score(items, queries, &results);
+    }
     const int64_t now = NowMillis();
     AssemblyLimits limits{options.top_n, rules.max_per_category, {}};
     if (catalog != nullptr) {
@@ -277,6 +318,11 @@ struct Emitter::Impl {
   std::vector<ItemId> new_list;
   std::vector<std::span<const ScoredItem>> sources;  // trending lists a fallback draws on
   std::vector<ScoredItem> fallback;
+  std::unique_ptr<AnnIndex> ann;  // null until the catalogue reaches ann_min_items
+  std::deque<ItemId> ann_pending;  // changed items not yet re-inserted, oldest first
+  std::vector<bool> ann_pending_flag;
+  std::vector<ItemId> ann_updates;
+  std::vector<ItemId> candidates;
   uint64_t published = 0;
 };
 
@@ -294,8 +340,10 @@ Status Emitter::Start() {
 }
 
 Status Emitter::Publish(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
-                        std::span<const ListRequest> requests, std::vector<ListHolderChange>* holders) {
+                        std::span<const ListRequest> requests, std::span<const ItemId> changed,
+                        std::vector<ListHolderChange>* holders) {
   impl_->Prepare(model, catalog);
+  STREAMREC_RETURN_IF_ERROR(impl_->SyncAnn(changed));
   const size_t step = impl_->options.score_batch;
   for (size_t first = 0; first < requests.size(); first += step) {
     STREAMREC_RETURN_IF_ERROR(

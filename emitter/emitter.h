@@ -43,6 +43,18 @@ struct EmitterOptions {
   // the cores better, smaller ones keep the score block in cache.
   size_t score_batch = 64;
   ListRules rules;
+  // From this many items on, candidates come from an approximate index
+  // (hnswlib) and are re-ranked exactly; 0 = always exact. Default 1,000,000:
+  // there exact scoring costs ~2 ms per list at dim 64, the index ~0.15 ms
+  // with recall@20 ~0.98 (docs/BENCHMARKS.md). The first build blocks for
+  // about a minute per million items (two threads).
+  size_t ann_min_items = 1000000;
+  // Candidates taken from the index per list, >= top_n. Default 40.
+  size_t ann_candidates = 40;
+  // Changed items re-inserted into the index per Publish at most (the oldest
+  // changes first), 1..1000000. Default 2048; candidates are re-ranked with
+  // current embeddings, so a slightly stale graph costs little recall.
+  size_t ann_updates_per_batch = 2048;
   kafka::Properties producer_properties;
 
   [[nodiscard]] Status Validate() const;
@@ -86,8 +98,11 @@ class Emitter {
   // `catalog` may be null (no catalog: every item is available, no labels);
   // `trending` may be null (no fallback for users with little history).
   // Appends the reverse-index changes of the published lists to `holders`.
+  // `changed`: items whose embeddings moved since the last call (kept in
+  // step in the approximate index, when there is one).
   [[nodiscard]] Status Publish(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
-                               std::span<const ListRequest> requests, std::vector<ListHolderChange>* holders);
+                               std::span<const ListRequest> requests, std::span<const ItemId> changed,
+                               std::vector<ListHolderChange>* holders);
   // Waits until every published list is delivered.
   [[nodiscard]] Status Flush(int timeout_ms);
   [[nodiscard]] Status Stop();

@@ -50,11 +50,12 @@ struct Harness {
                                    std::vector<ListHolderChange>* holders) {
     options.topic = "recs";
     options.top_n = 3;
+    options.ann_candidates = 6;
     options.producer_properties = {{"bootstrap.servers", broker->bootstrap()}, {"linger.ms", "1"}};
     Emitter emitter(options);
     REQUIRE(emitter.Start().ok());
     const ListRequest request{"u", user, 0, 7};
-    REQUIRE(emitter.Publish(model, catalog, trending, {&request, 1}, holders).ok());
+    REQUIRE(emitter.Publish(model, catalog, trending, {&request, 1}, {}, holders).ok());
     REQUIRE(emitter.Flush(10000).ok());
     REQUIRE(emitter.Stop().ok());
     std::unique_ptr<kafka::PartitionReader> reader;
@@ -140,4 +141,20 @@ TEST_CASE("a user with too little history gets trending items of their categorie
   u.events = 3;
   list = h.Publish(EmitterOptions{}, model, &cat, &trending, &u, &holders);
   CHECK(list == std::vector<std::string>{"a:personal", "b:personal", "c:personal"});
+}
+
+TEST_CASE("through the approximate index the lists are the same on a small catalogue") {
+  Harness h;
+  testing::FakeModel model = MakeModel();
+  model.cooc[3] = {{ItemId(4), 0.1F}};
+  catalog::Catalog cat;
+  cat.Apply(ItemId(1), Entry("b", "x", /*in_stock=*/false), 0);
+  for (size_t ann_min_items : {0UL, 1UL}) {
+    EmitterOptions o;
+    o.ann_min_items = ann_min_items;
+    UserRecord u = User({3}, 10);
+    std::vector<ListHolderChange> holders;
+    CHECK(h.Publish(o, model, &cat, nullptr, &u, &holders) ==
+          std::vector<std::string>{"a:personal", "c:personal", "e:similar_to:d"});
+  }
 }

@@ -9,7 +9,8 @@ kafka-python, lists read with kcat.
 - rules change behaviour after the config file is saved, without a restart:
   a pinned item takes slot 1, a hidden brand disappears;
 - every list entry carries a documented reason; a bad catalog message is
-  dead-lettered with its reason; the catalog survives a restart."""
+  dead-lettered with its reason; the catalog survives a restart;
+- a broken rules file is refused, and SIGHUP re-reads the rules."""
 
 import collections
 import json
@@ -169,6 +170,29 @@ def main():
                      f"pinned {pinned} is first in all {len(targets)} refreshed lists")
         brand4 = {i for i in all_items if int(i[1:]) % 10 == 4}
         checks.check(all(not brand4 & set(ids(now[f"u{u}"])) for u in targets), "hidden brand b4 is in none of them")
+
+        # A broken rules file is refused; the rules in force stay.
+        write_config(config, ["exploration_slot: 3", f"pins: {{{pinned}: 99}}"])
+        ok = harness.wait_for_text(work("run.log"), "keeping the current rules", 20)
+        checks.check(ok, "an invalid rules file is logged and refused")
+        # A valid file whose modification time did not move counts only after SIGHUP.
+        broken = os.stat(config)
+        write_config(config, ["exploration_slot: 3", "new_item_max_events: 0"])
+        os.utime(config, ns=(broken.st_atime_ns, broken.st_mtime_ns))
+        reloads = lambda: open(work("run.log")).read().count("list rules reloaded")
+        before_hup = reloads()
+        time.sleep(2.5)
+        checks.check(reloads() == before_hup, "an unchanged file is not re-read")
+        proc.send_signal(signal.SIGHUP)
+        ok = harness.wait_until(lambda: reloads() == before_hup + 1, 10)
+        checks.check(ok, "SIGHUP re-reads the rules")
+        before = latest_lists(broker.bootstrap)
+        harness.produce(broker.bootstrap, harness.as_messages(events_for(targets, rng, 1)))
+        ok = harness.wait_until(lambda: all(latest_lists(broker.bootstrap)[f"u{u}"]["seq"] > before[f"u{u}"]["seq"]
+                                            for u in targets), 30)
+        now = latest_lists(broker.bootstrap)
+        checks.check(ok and all(now[f"u{u}"]["items"][0]["reason"] != "pinned" for u in targets),
+                     "after it the pin is gone from the refreshed lists")
 
         dead = [m for m in harness.consume_all(broker.bootstrap, "events.dlq")]
         checks.check(any(m["key"] == "bad" for m in dead), f"the bad catalog message was dead-lettered ({len(dead)})")
