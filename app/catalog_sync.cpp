@@ -1,7 +1,5 @@
 #include "app/catalog_sync.h"
 
-#include <algorithm>
-
 #include "common/logging.h"
 
 namespace streamrec::app {
@@ -14,7 +12,10 @@ constexpr size_t kMaxPeers = 256;
 
 void CatalogSync::Queue(ItemId item) {
   withdrawn_.push_back(item);
-  if (std::find(stale_.begin(), stale_.end(), item) == stale_.end()) stale_.push_back(item);
+  if (item.value() >= queued_.size()) queued_.resize(item.value() + 1, false);
+  if (queued_[item.value()]) return;
+  queued_[item.value()] = true;
+  stale_.push_back(item);
 }
 
 Status CatalogSync::Load(int64_t now_ms) {
@@ -69,13 +70,10 @@ Status CatalogSync::TakeStaleHolders(const std::function<bool(int32_t)>& owned, 
         ++found;
       }));
     }
-    if (found == 0) {
-      stale_.pop_front();  // nothing (left) to refresh for this item here
-    } else if (out->size() >= max) {
-      break;  // the rest of its holders come in the next batches
-    } else {
-      stale_.pop_front();
-    }
+    // A full batch may have left holders of this item: it stays for the next one.
+    if (found > 0 && out->size() >= max) break;
+    queued_[item.value()] = false;
+    stale_.pop_front();
   }
   return Status::Ok();
 }

@@ -67,7 +67,8 @@ class CatalogSync {
   learner::Learner* learner_;
   store::Store* store_;
   catalog::Catalog catalog_;
-  std::deque<ItemId> stale_;
+  std::deque<ItemId> stale_;  // unavailable items whose holders may still need a refresh
+  std::vector<bool> queued_;  // per item: in stale_
   std::vector<ItemId> withdrawn_;
   std::vector<ItemId> ended_;
 };
