@@ -6,6 +6,12 @@
 #include <stdexcept>
 #include <thread>
 
+// hnswlib 0.6.2's SSE path prefetches one link past the end of a link list
+// (nmslib/hnswlib#107, #578): harmless in practice, but AddressSanitizer stops
+// on the read, so sanitized builds use hnswlib's plain loops.
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_MANUAL_VECTORIZATION
+#endif
 #include <hnswlib/hnswlib.h>
 
 namespace streamrec::emitter {
