@@ -29,7 +29,10 @@ MARKER_KEY = b"\x00streamrec.offsets"
 
 def run_cmd(bootstrap, data):
     return [harness.STREAMREC, "run", "--bootstrap", bootstrap, "--data-dir", data, "--exit-when-idle-ms", "6000",
-            "--set", f"kafka.group_id={GROUP}", *harness.FAST_GROUP]
+            "--set", f"kafka.group_id={GROUP}", *harness.FAST_GROUP,
+            # Lists of 10 keep the recommendations topic inside the embedded broker's
+            # ~5 MB per partition, so every user's lists are still there to check.
+            "--set", "emitter.top_n=10"]
 
 
 def produce_paced(bootstrap, lines, done):
