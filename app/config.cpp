@@ -84,9 +84,13 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("exclude_interacted", c.emitter.exclude_interacted);
   v.Field("model_version", c.emitter.model_version);
   v.Field("score_batch", c.emitter.score_batch);
+  v.Field("precision", c.emitter.precision);
   v.Field("ann_min_items", c.emitter.ann_min_items);
   v.Field("ann_candidates", c.emitter.ann_candidates);
   v.Field("ann_updates_per_batch", c.emitter.ann_updates_per_batch);
+  v.Field("min_refresh_interval_ms", c.emitter.min_refresh_interval_ms);
+  v.Field("max_pending_lists", c.emitter.max_pending_lists);
+  v.Field("refresh_share", c.emitter.refresh_share);
   v.End();
 
   v.Begin("rules");

@@ -110,7 +110,7 @@ class SurfaceProbe {
 class Replay {
  public:
   Replay(const Config& config, const EvalOptions& options, EvalReport* report)
-      : options_(options), report_(report), learner_(config.learner), probe_(&learner_, options.n) {
+      : options_(options), report_(report), learner_(config.learner), probe_(&learner_, options.n, config.emitter.Precision()) {
     if (options.surfaces) surfaces_.emplace(&learner_, config, options.n, report);
     baselines_.push_back(learner::MakePopularityModel(0));
     baselines_.push_back(learner::MakePopularityModel(kRpopHalfLifeMs));

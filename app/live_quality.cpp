@@ -6,8 +6,9 @@
 
 namespace streamrec::app {
 
-LiveQuality::LiveQuality(const learner::Learner* learner, size_t n, double sample)
-    : learner_(learner), sample_(sample), probe_(learner, n) {}
+LiveQuality::LiveQuality(const learner::Learner* learner, size_t n, double sample,
+                         emitter::ScoringPrecision precision)
+    : learner_(learner), sample_(sample), probe_(learner, n, precision) {}
 
 void LiveQuality::TestBeforeLearning(const UserRecord& user, std::string_view item, EventType type,
                                      uint64_t event_key) {

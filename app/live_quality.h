@@ -14,7 +14,7 @@ namespace streamrec::app {
 class LiveQuality {
  public:
   // `sample` in [0, 1]: share of scored events tested; 0 disables.
-  LiveQuality(const learner::Learner* learner, size_t n, double sample);
+  LiveQuality(const learner::Learner* learner, size_t n, double sample, emitter::ScoringPrecision precision);
 
   // Call before the learner observes the event. `event_key` picks the sample stably.
   void TestBeforeLearning(const UserRecord& user, std::string_view item, EventType type, uint64_t event_key);

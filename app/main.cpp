@@ -133,8 +133,9 @@ void AddBench(CLI::App& app, streamrec::bench::BenchArgs& a) {
   c->footer(
       "Starts an embedded broker (a child process), produces generated Zipf traffic, and prints:\n"
       "(1) the ingest ceiling, a consumer that only counts; (2) the pipeline's events/s to durable\n"
-      "state with lists published, and its ratio to (1); (3) the scoring ceiling, a bare batched\n"
-      "matrix product; (4) exact top-N lists/s through the emitter's code, and its ratio to (3);\n"
+      "state (lists refreshed meanwhile, coalesced; how far they lag when the last event is\n"
+      "durable), and its ratio to (1); (3) the scoring ceiling, a bare batched matrix product;\n"
+      "(4) top-N lists/s through the emitter's code, exact and with bfloat16 candidates, as ratios to (3);\n"
       "(5) event-to-list latency p50/p99/max at --rate, read by a separate consumer, and the highest\n"
       "rate whose p99 stays under 100 ms; (6) peak RSS and bytes per user and item, in memory and on\n"
       "disk. Defaults finish in about a minute; the full-size run is in docs/BENCHMARKS.md.");
@@ -147,6 +148,9 @@ void AddBench(CLI::App& app, streamrec::bench::BenchArgs& a) {
   c->add_option("--ann-items", a.ann_items,
                 "(7) Also measure the approximate index (hnswlib) against exact top-N on this many "
                 "items (synthetic clustered catalogue), e.g. 1000000; default: skipped");
+  c->add_option("--memory-users", a.memory_users,
+                "(8) Also measure resident memory as this many distinct users (one event each) go through "
+                "the learner, the bounded user cache and the store, e.g. 10000000; default: skipped");
   c->add_flag("!--no-max-rate", a.find_max_rate, "Skip the search for the highest rate with p99 < 100 ms");
   c->add_flag("--json", a.json, "One JSON object instead of the table");
   AddConfigOptions(c, a.config_path, a.overrides, "YAML configuration for the pipeline under test");

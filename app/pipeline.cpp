@@ -2,6 +2,7 @@
 
 #include "app/catalog_sync.h"
 #include "app/learner_model.h"
+#include "app/list_refresher.h"
 #include "app/live_quality.h"
 #include "app/state_handoff.h"
 
@@ -32,6 +33,10 @@ constexpr int kMaxBackoffMs = 5000;
 // unavailable: a popular item going out of stock is worked off over a few
 // batches instead of stalling one.
 constexpr size_t kMaxStaleRefreshPerBatch = 2048;
+// Longest stretch of list refreshes while no events wait (or the pending set
+// is full) before the consumer is polled again: long enough that a caught-up
+// consumer's batch gets all its lists, short against max.poll.interval.ms.
+constexpr auto kRefreshSlice = std::chrono::milliseconds(1000);
 
 kafka::Properties ClientProperties(const KafkaConfig& k, const kafka::Properties& specific) {
   kafka::Properties base = {{"bootstrap.servers", k.bootstrap}, {"client.id", "streamrec"}};
@@ -46,7 +51,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
       : config_(std::move(config)),
         health_(health),
         learner_(config_.learner),
-        quality_(&learner_, config_.emitter.top_n, config_.pipeline.quality_sample) {}
+        quality_(&learner_, config_.emitter.top_n, config_.pipeline.quality_sample, config_.emitter.Precision()),
+        refresher_(config_.emitter) {}
 
   Status Start() {
     STREAMREC_RETURN_IF_ERROR(store::Store::Open(config_.store, &store_));
@@ -120,7 +126,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
     Clock::time_point last_message = Clock::now();
     Clock::time_point last_status = Clock::now();
     while (!stop.load()) {
-      STREAMREC_RETURN_IF_ERROR(ingest_->NextBatch(&batch_));
+      STREAMREC_RETURN_IF_ERROR(NextBatch());
       STREAMREC_RETURN_IF_ERROR(assignment_error_);  // a partition's state could not be restored
       PollRules();
       const auto now = Clock::now();
@@ -130,11 +136,11 @@ class Pipeline::Impl : public kafka::PositionProvider {
         last_message = now;
       }
       catalog_->Advance(NowMillis());
-      if (consumed || catalog_->has_stale()) {
+      if (consumed || catalog_->has_stale() || refresher_.HasDue(NowMillis())) {
         STREAMREC_RETURN_IF_ERROR(ProcessBatch(stop));
       }
       STREAMREC_RETURN_IF_ERROR(PublishSurfaces());
-      if (!consumed && config_.pipeline.exit_when_idle_ms > 0 &&
+      if (!consumed && refresher_.pending() == 0 && config_.pipeline.exit_when_idle_ms > 0 &&
                  now - last_message > std::chrono::milliseconds(config_.pipeline.exit_when_idle_ms)) {
         log_->info("idle for {} ms: stopping", config_.pipeline.exit_when_idle_ms);
         break;
@@ -182,6 +188,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
       return it != offsets_.end() ? it->second : kafka::kOffsetBeginning;
     }
     if (handoff_ && assignment_error_.ok()) assignment_error_ = AdoptChangelog(tp.partition);
+    if (assignment_error_.ok()) assignment_error_ = RestoreOwedLists(tp.partition);
     auto it = offsets_.find({tp.topic, tp.partition});
     if (it != offsets_.end()) return it->second;
     return config_.kafka.start_from == "latest" ? kafka::kOffsetEnd : kafka::kOffsetBeginning;
@@ -189,6 +196,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
 
   // Between batches everything consumed is already committed: nothing to do.
   void OnRevoked(const std::vector<kafka::TopicPartition>& partitions) override {
+    for (const kafka::TopicPartition& tp : partitions) refresher_.Drop(tp.partition);
     log_->info("{} partitions revoked; state for them is committed", partitions.size());
   }
 
@@ -202,34 +210,41 @@ class Pipeline::Impl : public kafka::PositionProvider {
     last_source_.clear();
     catalog_records_.clear();
     holder_changes_.clear();
-    catalog_->Apply(batch_.catalog, NowMillis(), &catalog_records_);
+    const int64_t now_ms = NowMillis();
+    catalog_->Apply(batch_.catalog, now_ms, &catalog_records_);
     for (size_t k = 0; k < batch_.size; ++k) STREAMREC_RETURN_IF_ERROR(Apply(batch_.events[k]));
-    STREAMREC_RETURN_IF_ERROR(AcquireStaleHolders());
-    if (batch_.consumed == 0 && batch_.catalog_next_offsets.empty() && cache_->touched().empty()) return Status::Ok();
+    for (const store::CachedUser& u : cache_->touched()) {
+      const auto& [partition, offset] = last_source_[u.record];
+      refresher_.Owe(u.external_id, partition, offset, now_ms);
+    }
+    STREAMREC_RETURN_IF_ERROR(OweStaleHolders(now_ms));
     const Clock::time_point learned = Clock::now();
+    STREAMREC_RETURN_IF_ERROR(RefreshLists(started));
+    if (batch_.consumed == 0 && batch_.catalog_next_offsets.empty() && cache_->touched().empty() &&
+        refresher_.changes().empty()) {
+      return Status::Ok();
+    }
     counters_.applied_events += batch_.size;
     counters_.rejected_events += batch_.rejected;
 
-    requests_.clear();
     markers_ = batch_.next_offsets;
     for (const store::CachedUser& u : cache_->touched()) {
-      const auto& [partition, offset] = last_source_[u.record];
-      requests_.push_back({u.external_id, u.record, partition, offset});
       // A partition whose users were refreshed without new events gets a
       // changelog marker at its current position.
+      const int32_t partition = last_source_[u.record].first;
       auto stored = offsets_.find({config_.kafka.events_topic, partition});
       if (!markers_.contains(partition) && stored != offsets_.end()) markers_[partition] = stored->second;
     }
-    STREAMREC_RETURN_IF_ERROR(
-        emitter_->Publish(model_, &catalog_->catalog(), &surfaces_->trending(), requests_, touched_items_,
-                          &holder_changes_));
     const Clock::time_point scored = Clock::now();
     // Lists, dead letters and the changelog are all in flight at once; the
     // commit waits for every one of them.
     if (handoff_) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
     STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists, dead letters and the state changelog", [&] {
       STREAMREC_RETURN_IF_ERROR(ingest_->FlushDeadLetters(kFlushTimeoutMs));
-      STREAMREC_RETURN_IF_ERROR(emitter_->Flush(kFlushTimeoutMs));
+      if (Status s = emitter_->Flush(kFlushTimeoutMs); !s.ok()) {
+        refresher_.OweAgain(NowMillis());  // the failed lists are owed again, with the state
+        return s;
+      }
       if (!handoff_) return Status::Ok();
       Status s = handoff_->Flush();
       // A failed delivery is gone: write the batch's changelog again (latest-value records, harmless twice).
@@ -238,20 +253,24 @@ class Pipeline::Impl : public kafka::PositionProvider {
     }));
     const Clock::time_point delivered = Clock::now();
     STREAMREC_RETURN_IF_ERROR(Commit(stop));
+    last_tail_ = Clock::now() - scored;
+    const size_t lists = refresher_.lists_this_batch();
     if (log_->should_log(spdlog::level::debug)) {
       auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
-      log_->debug("batch of {} events, {} lists: learn {:.1f} ms, score {:.1f} ms, deliver {:.1f} ms, commit {:.1f} ms",
-                  batch_.size, requests_.size(), ms(learned - started), ms(scored - learned), ms(delivered - scored),
-                  ms(Clock::now() - delivered));
+      log_->debug("batch of {} events, {} lists ({} owed): learn {:.1f} ms, lists {:.1f} ms, deliver {:.1f} ms, "
+                  "commit {:.1f} ms",
+                  batch_.size, lists, refresher_.pending(), ms(learned - started), ms(scored - learned),
+                  ms(delivered - scored), ms(Clock::now() - delivered));
     }
 
     cache_->EndBatch();
+    refresher_.EndBatch();
     ingest_->ReportPositions(batch_);
     ++stats_.batches;
     stats_.consumed += batch_.consumed;
     stats_.applied += batch_.size;
     stats_.rejected += batch_.rejected;
-    stats_.lists += requests_.size();
+    stats_.lists += lists;
     return Status::Ok();
   }
 
@@ -263,7 +282,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // Queues the batch's users and offsets markers for the state changelog.
   Status WriteChangelog() {
     changed_.clear();
-    for (const emitter::ListRequest& r : requests_) changed_.push_back({r.user_id, r.user, r.source_partition});
+    for (const store::CachedUser& u : cache_->touched()) {
+      changed_.push_back({u.external_id, u.record, last_source_[u.record].first});
+    }
     std::map<int32_t, int64_t> from;
     for (const auto& [partition, next] : markers_) {
       auto it = offsets_.find({config_.kafka.events_topic, partition});
@@ -286,6 +307,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
       // Their current lists join this instance's reverse index, so a catalog
       // change refreshes them here too.
       for (ItemId item : u.record.list) commit.holders.push_back({item, u.external_id, partition, true});
+      // The previous owner may not have published their latest lists.
+      commit.pending.push_back({u.external_id, partition, -1, NowMillis(), true});
     }
     learner_.TakeDirtyItems(&commit.items);  // items first seen in adopted histories
     commit.offsets[{config_.kafka.events_topic, partition}] = outcome.next_event_offset;
@@ -297,21 +320,66 @@ class Pipeline::Impl : public kafka::PositionProvider {
     return Status::Ok();
   }
 
-  // Loads the users whose list holds an item that is no longer available, so
-  // this batch refreshes them; their reverse-index entry for it goes.
-  Status AcquireStaleHolders() {
+  Status RestoreOwedLists(int32_t partition) {
+    size_t restored = 0;
+    STREAMREC_RETURN_IF_ERROR(refresher_.Restore(store_.get(), partition, NowMillis(), &restored));
+    if (restored > 0) log_->info("events/{}: {} users owed a list since before the restart", partition, restored);
+    return Status::Ok();
+  }
+
+  // Owes a list to the users whose list holds an item that is no longer
+  // available; their reverse-index entry for it goes.
+  Status OweStaleHolders(int64_t now_ms) {
     stale_holders_.clear();
     if (!catalog_->has_stale()) return Status::Ok();
     STREAMREC_RETURN_IF_ERROR(catalog_->TakeStaleHolders([this](int32_t p) { return ingest_->Owns(p); },
                                                          kMaxStaleRefreshPerBatch, &stale_holders_));
     for (const StaleHolder& h : stale_holders_) {
-      store::CachedUser user;
-      STREAMREC_RETURN_IF_ERROR(cache_->Acquire(h.user, &user));
-      if (user.is_new) learner_.InitUser(h.user, UserId(counters_.next_user_id++), user.record);
-      last_source_.try_emplace(user.record, h.partition, -1);
+      refresher_.Owe(h.user, h.partition, -1, now_ms);
       holder_changes_.push_back({h.item, h.user, h.partition, false});
     }
-    if (!stale_holders_.empty()) log_->debug("refreshing {} lists that hold unavailable items", stale_holders_.size());
+    if (!stale_holders_.empty()) log_->debug("owing {} lists that hold unavailable items", stale_holders_.size());
+    return Status::Ok();
+  }
+
+  // Polls the next batch. Each event owes at most one list: the batch never
+  // holds more events than the pending set has room for.
+  Status NextBatch() {
+    const size_t max_events = std::min(config_.pipeline.batch_max_events, refresher_.room());
+    const int wait_ms = refresher_.HasDue(NowMillis()) ? 0 : config_.pipeline.batch_max_wait_ms;
+    STREAMREC_RETURN_IF_ERROR(ingest_->NextBatch(&batch_, max_events, wait_ms));
+    events_waiting_ = max_events == 0 || batch_.consumed >= max_events;
+    return Status::Ok();
+  }
+
+  // Lists of due users until the deadline: while events wait in Kafka,
+  // `emitter.refresh_share` of the time the events took; otherwise (or with
+  // the pending set nearly full) a slice, after which the consumer is polled.
+  Status RefreshLists(Clock::time_point started) {
+    const Clock::time_point now = Clock::now();
+    Clock::time_point deadline = now + kRefreshSlice;
+    if (events_waiting_ && refresher_.room() >= config_.pipeline.batch_max_events) {
+      const auto events_took = std::chrono::duration<double>((now - started) + last_tail_);
+      deadline = now + std::chrono::duration_cast<Clock::duration>(events_took * config_.emitter.refresh_share);
+    }
+    bool first = true;
+    auto publish = [&](std::span<const emitter::ListRequest> requests) {
+      // Changed items reach the approximate index once per batch.
+      std::span<const ItemId> changed = first ? std::span<const ItemId>(touched_items_) : std::span<const ItemId>();
+      first = false;
+      return emitter_->Publish(model_, &catalog_->catalog(), &surfaces_->trending(), requests, changed,
+                               &holder_changes_);
+    };
+    auto acquire = [this](const emitter::DueList& due, ListRefresher::Target* target) {
+      store::CachedUser user;
+      STREAMREC_RETURN_IF_ERROR(cache_->Acquire(due.user, &user));
+      if (user.is_new) learner_.InitUser(due.user, UserId(counters_.next_user_id++), user.record);
+      last_source_.try_emplace(user.record, due.partition, due.source_offset);
+      *target = {user.external_id, user.record};
+      return Status::Ok();
+    };
+    STREAMREC_RETURN_IF_ERROR(refresher_.RefreshDue(NowMillis(), deadline, acquire, publish));
+    if (first && !touched_items_.empty()) return publish({});
     return Status::Ok();
   }
 
@@ -365,6 +433,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
     learner_.TakeDirtyItems(&commit.items);
     commit.catalog = catalog_records_;
     commit.holders = holder_changes_;
+    commit.pending = refresher_.changes();
     for (const auto& [partition, next] : markers_) {
       commit.offsets[{config_.kafka.events_topic, partition}] = next;
       if (handoff_) commit.offsets[{handoff_->topic(), partition}] = handoff_->Position(partition);
@@ -413,6 +482,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
       h.applied = stats_.applied;
       h.rejected = stats_.rejected;
       h.lists = stats_.lists;
+      h.lists_pending = refresher_.pending();
+      h.list_lag_ms = refresher_.LagMs(NowMillis());
       h.applied_total = counters_.applied_events;
       h.users_cached = cache_->size();
       h.items = learner_.item_count();
@@ -446,6 +517,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::vector<ItemId> touched_items_;  // by this batch's events: the surfaces and the approximate index follow them
   std::vector<ItemId> withdrawn_;
   LearnerModel model_{&learner_};
+  ListRefresher refresher_;
+  bool events_waiting_ = false;      // the last poll filled its batch: more events wait in Kafka
+  Clock::duration last_tail_{};      // the last batch's delivery and commit
   RulesSource rules_source_;
   std::vector<store::CatalogRecord> catalog_records_;
   std::vector<ListHolderChange> holder_changes_;
@@ -458,7 +532,6 @@ class Pipeline::Impl : public kafka::PositionProvider {
   store::StoreCounters counters_;
   store::Offsets offsets_;
   ingest::IngestBatch batch_;
-  std::vector<emitter::ListRequest> requests_;
   std::unordered_map<const UserRecord*, std::pair<int32_t, int64_t>> last_source_;
   PipelineStats stats_;
   uint64_t status_applied_ = 0;

@@ -29,7 +29,8 @@ std::string HitCounts::Summary(size_t n) const {
   return out;
 }
 
-ListProbe::ListProbe(const learner::Learner* learner, size_t n) : learner_(learner), scorer_(n), lists_(1) {}
+ListProbe::ListProbe(const learner::Learner* learner, size_t n, emitter::ScoringPrecision precision)
+    : learner_(learner), scorer_(n, emitter::kMaxBlockRows, precision), lists_(1) {}
 
 std::optional<size_t> ListProbe::Rank(const UserRecord& user, std::span<const ItemId> exclude,
                                       std::optional<ItemId> target) {

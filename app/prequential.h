@@ -36,10 +36,11 @@ struct HitCounts {
 };
 
 // The user's current top-N from the learner (query vector, co-occurrence
-// boosts) through the emitter's TopNScorer. Not thread-safe.
+// boosts) through the emitter's TopNScorer, at the emitter's precision.
+// Not thread-safe.
 class ListProbe {
  public:
-  ListProbe(const learner::Learner* learner, size_t n);
+  ListProbe(const learner::Learner* learner, size_t n, emitter::ScoringPrecision precision);
 
   // Computes the list without `exclude`; returns the 0-based rank of `target` in it, if there.
   std::optional<size_t> Rank(const UserRecord& user, std::span<const ItemId> exclude, std::optional<ItemId> target);

@@ -34,6 +34,9 @@ std::string MetricsText(const HealthSnapshot& s) {
   metric("events_applied_total", "counter", "valid events applied by this process", s.applied);
   metric("events_rejected_total", "counter", "messages sent to the dead-letter topic by this process", s.rejected);
   metric("lists_published_total", "counter", "recommendation lists published by this process", s.lists);
+  metric("lists_pending", "gauge", "users owed a list refresh (coalesced: each at most once)", s.lists_pending);
+  metric("list_lag_milliseconds", "gauge", "how long past its due time the most overdue list is",
+         static_cast<uint64_t>(s.list_lag_ms));
   metric("store_events_applied", "gauge", "valid events in the store, all runs", s.applied_total);
   metric("users_cached", "gauge", "user records in the in-memory cache", s.users_cached);
   metric("items", "gauge", "items known to the learner", s.items);

@@ -27,6 +27,8 @@ struct HealthSnapshot {
   uint64_t applied = 0;   // this run
   uint64_t rejected = 0;  // this run
   uint64_t lists = 0;     // this run
+  uint64_t lists_pending = 0;  // users owed a list refresh
+  int64_t list_lag_ms = 0;     // how long past due the most overdue list is
   uint64_t applied_total = 0;  // in the store, all runs
   uint64_t users_cached = 0;
   uint64_t items = 0;

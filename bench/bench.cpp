@@ -18,6 +18,7 @@
 #include "app/status_server.h"
 #include "bench/child_broker.h"
 #include "bench/latency_probe.h"
+#include "bench/memory.h"
 #include "bench/ann.h"
 #include "bench/scoring.h"
 #include "common/logging.h"
@@ -43,11 +44,17 @@ struct Report {
   double ingest_ceiling_eps = 0;
   double pipeline_eps = 0;
   uint64_t lists = 0;
+  // How far the lists lagged when the last event was durable, and how long
+  // they took from then to catch up (every owed list published).
+  uint64_t lists_owed_at_end = 0;
+  double list_lag_ms_at_end = 0;
+  double lists_caught_up_s = 0;
   LatencyFigures latency;
   double max_rate_p99_under_100ms = 0;
   double peak_rss_mb = 0;
   ScoringFigures scoring;  // (3), (4) and memory per user and item
   AnnFigures ann;          // (7), when asked for
+  MemoryFigures memory;    // (8), when asked for
 };
 
 double ReadStatusKb(const char* field) {
@@ -166,8 +173,16 @@ Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const s
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   const app::HealthSnapshot done = board.Get();
-  r->pipeline_eps = static_cast<double>(done.applied - first_applied) / Seconds(Clock::now() - first);
-  r->lists = done.lists;
+  const Clock::time_point durable = Clock::now();
+  r->pipeline_eps = static_cast<double>(done.applied - first_applied) / Seconds(durable - first);
+  r->lists_owed_at_end = done.lists_pending;
+  r->list_lag_ms_at_end = static_cast<double>(done.list_lag_ms);
+  // The lists catch up (the latency runs start from fresh lists).
+  for (app::HealthSnapshot h = done; h.lists_pending > 0 && !stop.load() && Clock::now() < deadline; h = board.Get()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  r->lists_caught_up_s = Seconds(Clock::now() - durable);
+  r->lists = board.Get().lists;
   r->peak_rss_mb = ReadStatusKb("VmHWM:") / 1024.0;
 
   // (5) Latency at the offered rate, then the highest rate that keeps p99 under 100 ms.
@@ -195,23 +210,39 @@ std::string ReportJson(const Report& r) {
       R"({{"ingest_ceiling_eps":{:.0f},"pipeline_eps":{:.0f},"pipeline_ratio":{:.3f},"scoring_ceiling_lps":{:.0f},)"
       R"("topn_lps":{:.0f},"topn_ratio":{:.3f},"latency_ms":{{"rate":{:.0f},"p50":{:.1f},"p99":{:.1f},"max":{:.1f}}},)"
       R"("max_rate_p99_under_100ms":{:.0f},"peak_rss_mb":{:.0f},"bytes_per_user":{:.0f},"bytes_per_item":{:.0f},)"
-      R"("disk_bytes_per_user":{:.0f},"disk_bytes_per_item":{:.0f},"partitions":{},"lists":{},"produce_eps":{:.0f}}})",
+      R"("disk_bytes_per_user":{:.0f},"disk_bytes_per_item":{:.0f},"partitions":{},"lists":{},"produce_eps":{:.0f},)"
+      R"("lists_owed_at_end":{},"list_lag_ms_at_end":{:.0f},"lists_caught_up_s":{:.2f},)"
+      R"("topn_bf16_lps":{:.0f},"topn_bf16_ratio":{:.3f},"bf16_recall":{:.4f}}})",
       r.ingest_ceiling_eps, r.pipeline_eps, Ratio(r.pipeline_eps, r.ingest_ceiling_eps), f.scoring_ceiling_lps,
       f.topn_lps, Ratio(f.topn_lps, f.scoring_ceiling_lps), r.latency.rate, r.latency.p50_ms, r.latency.p99_ms,
       r.latency.max_ms, r.max_rate_p99_under_100ms, r.peak_rss_mb, f.bytes_per_user, f.bytes_per_item,
-      f.disk_bytes_per_user, f.disk_bytes_per_item, r.partitions, r.lists, r.produce_eps);
+      f.disk_bytes_per_user, f.disk_bytes_per_item, r.partitions, r.lists, r.produce_eps, r.lists_owed_at_end,
+      r.list_lag_ms_at_end, r.lists_caught_up_s, f.topn_bf16_lps, Ratio(f.topn_bf16_lps, f.scoring_ceiling_lps),
+      f.bf16_recall);
 }
 
-// The report's JSON with the approximate index's figures added when measured.
-std::string WithAnn(std::string json, const AnnFigures& a) {
-  if (a.items == 0) return json;
-  json.pop_back();  // the closing brace
-  return json + fmt::format(
-                    R"(,"ann":{{"items":{},"build_s":{:.1f},"exact_lps":{:.1f},"ann_lps":{:.1f},"speedup":{:.1f},)"
-                    R"("recall_at_20":{:.4f},"candidates":{}}}}})",
-                    a.items, a.build_seconds, a.exact_lps, a.ann_lps, Ratio(a.ann_lps, a.exact_lps), a.recall_at_20,
-                    a.candidates);
+// The report's JSON with the approximate index's and the memory budget's
+// figures added when measured.
+std::string WithOptional(std::string json, const AnnFigures& a, const MemoryFigures& m) {
+  if (a.items > 0) {
+    json.pop_back();  // the closing brace
+    json += fmt::format(
+        R"(,"ann":{{"items":{},"build_s":{:.1f},"exact_lps":{:.1f},"ann_lps":{:.1f},"speedup":{:.1f},)"
+        R"("recall_at_20":{:.4f},"candidates":{}}}}})",
+        a.items, a.build_seconds, a.exact_lps, a.ann_lps, Ratio(a.ann_lps, a.exact_lps), a.recall_at_20, a.candidates);
+  }
+  if (m.users > 0) {
+    std::string samples;
+    for (const auto& [users, mb] : m.rss_mb) samples += fmt::format("{}[{},{:.0f}]", samples.empty() ? "" : ",", users, mb);
+    json.pop_back();
+    json += fmt::format(R"(,"memory_budget":{{"users":{},"cache_capacity":{},"rss_mb":[{}],"users_per_s":{:.0f},)"
+                        R"("disk_mb":{:.0f}}}}})",
+                        m.users, m.cache_capacity, samples, m.users_per_second, m.disk_mb);
+  }
+  return json;
 }
+
+void PrintOptional(const Report& r);
 
 void PrintTable(const BenchArgs& a, const Report& r) {
   std::cout << fmt::format("streamrec bench: {} events, {} users, {} items, dim {}, {} partitions\n", a.events, a.users,
@@ -220,10 +251,16 @@ void PrintTable(const BenchArgs& a, const Report& r) {
                            r.ingest_ceiling_eps)
             << fmt::format("  (2) pipeline          {:>12.0f} events/s   {:.3f} of (1); {} lists published\n",
                            r.pipeline_eps, Ratio(r.pipeline_eps, r.ingest_ceiling_eps), r.lists)
+            << fmt::format("      lists when the last event was durable: {} owed, the oldest {:.0f} ms overdue; "
+                           "all published {:.2f} s later\n",
+                           r.lists_owed_at_end, r.list_lag_ms_at_end, r.lists_caught_up_s)
             << fmt::format("  (3) scoring ceiling   {:>12.0f} lists/s    (bare batched product, no selection)\n",
                            r.scoring.scoring_ceiling_lps)
             << fmt::format("  (4) top-N             {:>12.0f} lists/s    {:.3f} of (3), exact, with boosts and exclusions\n",
                            r.scoring.topn_lps, Ratio(r.scoring.topn_lps, r.scoring.scoring_ceiling_lps))
+            << fmt::format("      bfloat16       {:>12.0f} lists/s    {:.3f} of (3); recall of the exact lists {:.4f}{}\n",
+                           r.scoring.topn_bf16_lps, Ratio(r.scoring.topn_bf16_lps, r.scoring.scoring_ceiling_lps),
+                           r.scoring.bf16_recall, r.scoring.topn_bf16_lps > 0 ? "" : " (no AVX-512 BF16 here)")
             << fmt::format("  (5) latency at {:.0f}/s  p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n", r.latency.rate,
                            r.latency.p50_ms, r.latency.p99_ms, r.latency.max_ms)
             << fmt::format("      ({} events sent, {} read back, {} shown by a list within the run)\n",
@@ -233,11 +270,24 @@ void PrintTable(const BenchArgs& a, const Report& r) {
                            "per item {:.0f} B in memory, {:.0f} B on disk\n",
                            r.peak_rss_mb, r.scoring.bytes_per_user, r.scoring.disk_bytes_per_user, r.scoring.bytes_per_item,
                            r.scoring.disk_bytes_per_item);
-  if (r.ann.items == 0) return;
-  std::cout << fmt::format("  (7) {} items, approximate (hnswlib, {} candidates re-ranked exactly): recall@20 {:.4f}\n",
-                           r.ann.items, r.ann.candidates, r.ann.recall_at_20)
-            << fmt::format("      {:.0f} lists/s vs exact {:.1f} lists/s: {:.0f}x; index built in {:.0f} s (2 threads)\n",
-                           r.ann.ann_lps, r.ann.exact_lps, Ratio(r.ann.ann_lps, r.ann.exact_lps), r.ann.build_seconds);
+  PrintOptional(r);
+}
+
+void PrintOptional(const Report& r) {
+  if (r.ann.items > 0) {
+    std::cout << fmt::format("  (7) {} items, approximate (hnswlib, {} candidates re-ranked exactly): recall@20 {:.4f}\n",
+                             r.ann.items, r.ann.candidates, r.ann.recall_at_20)
+              << fmt::format("      {:.0f} lists/s vs exact {:.1f} lists/s: {:.0f}x; index built in {:.0f} s (2 threads)\n",
+                             r.ann.ann_lps, r.ann.exact_lps, Ratio(r.ann.ann_lps, r.ann.exact_lps), r.ann.build_seconds);
+  }
+  if (r.memory.users > 0) {
+    std::string samples;
+    for (const auto& [users, mb] : r.memory.rss_mb) samples += fmt::format(" {:.1f}M: {:.0f} MB;", users / 1e6, mb);
+    std::cout << fmt::format("  (8) {} distinct users through a cache of {} users, resident:{}\n", r.memory.users,
+                             r.memory.cache_capacity, samples)
+              << fmt::format("      {:.0f} users/s (learn + commit + evict); user state on disk {:.0f} MB\n",
+                             r.memory.users_per_second, r.memory.disk_mb);
+  }
 }
 
 Status RunBench(const BenchArgs& args, const std::atomic<bool>& stop, Report* r) {
@@ -275,6 +325,12 @@ Status RunBench(const BenchArgs& args, const std::atomic<bool>& stop, Report* r)
     log->info("measuring scoring and memory");
     s = MeasureScoring(config, args.users, &r->scoring);
   }
+  if (s.ok() && args.memory_users > 0) {
+    log->info("measuring memory with {} distinct users", args.memory_users);
+    app::Config memory_config = config;
+    memory_config.store.path = (dir / "memory").string();
+    s = MeasureMemory(memory_config, args.memory_users, args.items, &r->memory);
+  }
   if (s.ok() && args.ann_items > 0) {
     log->info("measuring the approximate index");
     s = MeasureAnn(args.ann_items, args.dim, &r->ann);
@@ -297,7 +353,7 @@ int CmdBench(const BenchArgs& args, const std::atomic<bool>& stop) {
     return 1;
   }
   if (args.json) {
-    std::cout << WithAnn(ReportJson(r), r.ann) << std::endl;
+    std::cout << WithOptional(ReportJson(r), r.ann, r.memory) << std::endl;
   } else {
     PrintTable(args, r);
   }

@@ -18,6 +18,7 @@ struct BenchArgs {
   int latency_seconds = 5;   // length of each latency run
   bool find_max_rate = true; // also search the highest rate with p99 under 100 ms
   uint64_t ann_items = 0;    // (7) approximate index vs exact on this many items; 0 = skip
+  uint64_t memory_users = 0; // (8) memory under the cache budget for this many distinct users; 0 = skip
   bool json = false;
   std::string config_path;             // optional, as for `run`
   std::vector<std::string> overrides;  // "section.key=value"

@@ -93,25 +93,42 @@ Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures*
     }
   });
 
-  // The emitter's work per list: query vector, boosts, exact top-N with exclusions.
-  emitter::TopNScorer scorer(config.emitter.top_n);
+  // The emitter's work per list: query vector, boosts, top-N with exclusions.
   std::vector<std::vector<std::pair<ItemId, float>>> boosts(batch);
   std::vector<emitter::TopNQuery> topn_queries;
   std::vector<std::vector<emitter::ScoredItem>> results;
-  out->topn_lps = ListsPerSecond(sample.size(), [&] {
-    for (size_t first = 0; first < sample.size(); first += batch) {
-      const size_t count = std::min(batch, sample.size() - first);
-      topn_queries.clear();
-      for (size_t k = 0; k < count; ++k) {
-        const UserRecord& user = *sample[first + k];
-        std::span<float> q(queries.data() + (first + k) * dim, dim);
-        learner.QueryVector(user, q);
-        learner.Boosts(user, &boosts[k]);
-        topn_queries.push_back({q, user.history, boosts[k]});
+  std::vector<std::vector<emitter::ScoredItem>> lists(sample.size());  // of the last pass
+  auto topn_lps = [&](emitter::ScoringPrecision precision) {
+    emitter::TopNScorer scorer(config.emitter.top_n, emitter::kMaxBlockRows, precision);
+    return ListsPerSecond(sample.size(), [&] {
+      for (size_t first = 0; first < sample.size(); first += batch) {
+        const size_t count = std::min(batch, sample.size() - first);
+        topn_queries.clear();
+        for (size_t k = 0; k < count; ++k) {
+          const UserRecord& user = *sample[first + k];
+          std::span<float> q(queries.data() + (first + k) * dim, dim);
+          learner.QueryVector(user, q);
+          learner.Boosts(user, &boosts[k]);
+          topn_queries.push_back({q, user.history, boosts[k]});
+        }
+        scorer.Score(view, topn_queries, &results);
+        for (size_t k = 0; k < count; ++k) lists[first + k] = results[k];
       }
-      scorer.Score(view, topn_queries, &results);
+    });
+  };
+  out->topn_lps = topn_lps(emitter::ScoringPrecision::kFloat32);
+  if (!emitter::Bf16Available()) return Status::Ok();
+  const std::vector<std::vector<emitter::ScoredItem>> exact = lists;
+  out->topn_bf16_lps = topn_lps(emitter::ScoringPrecision::kBFloat16);
+  size_t found = 0;
+  size_t total = 0;
+  for (size_t u = 0; u < exact.size(); ++u) {
+    total += exact[u].size();
+    for (const emitter::ScoredItem& e : exact[u]) {
+      for (const emitter::ScoredItem& r : lists[u]) found += r.item == e.item ? 1 : 0;
     }
-  });
+  }
+  out->bf16_recall = total ? static_cast<double>(found) / static_cast<double>(total) : 0;
   return Status::Ok();
 }
 

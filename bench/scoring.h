@@ -12,6 +12,10 @@ namespace streamrec::bench {
 struct ScoringFigures {
   double scoring_ceiling_lps = 0;  // bare batched product, no selection
   double topn_lps = 0;             // query vector, boosts and exact fused top-N, as the emitter runs them
+  // The same with bfloat16 candidates re-scored exactly (0 where the CPU lacks
+  // AVX-512 BF16), and the share of the exact lists' items it finds.
+  double topn_bf16_lps = 0;
+  double bf16_recall = 0;
   uint64_t users_measured = 0;
   double bytes_per_user = 0;       // heap bytes of a cached user (record, key, LRU and map nodes)
   double bytes_per_item = 0;       // heap bytes of an item in the learner (all its tables)

@@ -32,6 +32,16 @@ struct ListHolderChange {
   bool added = true;       // false: the item left the user's list
 };
 
+// One change to the set of users owed a list refresh (the emitter's pending
+// set, persisted with the state so a crash loses no refresh).
+struct PendingListChange {
+  std::string_view user;       // external id; valid until the batch commits
+  int32_t partition = 0;       // the user's events partition
+  int64_t source_offset = -1;  // the latest event the list must reflect; -1: none
+  int64_t since_ms = 0;        // when the user became owed a list
+  bool owed = true;            // false: the list was delivered
+};
+
 // The persisted part of one item; the learner holds all items in memory.
 struct ItemRecord {
   ItemId id;

@@ -61,7 +61,23 @@ Status EmitterOptions::Validate() const {
   if (ann_updates_per_batch < 1 || ann_updates_per_batch > 1000000) {
     return Status::InvalidArgument("emitter.ann_updates_per_batch must be in 1..1000000");
   }
+  if (precision != "float32" && precision != "bfloat16") {
+    return Status::InvalidArgument("emitter.precision must be float32 or bfloat16, got \"" + precision + "\"");
+  }
+  if (min_refresh_interval_ms < 0 || min_refresh_interval_ms > 3600000) {
+    return Status::InvalidArgument("emitter.min_refresh_interval_ms must be in 0..3600000");
+  }
+  if (max_pending_lists < 1 || max_pending_lists > 100000000) {
+    return Status::InvalidArgument("emitter.max_pending_lists must be in 1..100000000");
+  }
+  if (!(refresh_share >= 0.01 && refresh_share <= 100)) {
+    return Status::InvalidArgument("emitter.refresh_share must be in 0.01..100");
+  }
   return rules.Validate(top_n);
+}
+
+ScoringPrecision EmitterOptions::Precision() const {
+  return precision == "bfloat16" && Bf16Available() ? ScoringPrecision::kBFloat16 : ScoringPrecision::kFloat32;
 }
 
 std::string ReasonText(Reason reason, std::string_view source) {
@@ -101,7 +117,9 @@ std::string RenderList(std::string_view user_id, std::span<const RenderedItem> i
 
 struct Emitter::Impl {
   explicit Impl(EmitterOptions opts)
-      : options(std::move(opts)), rules(options.rules), scorer(CandidateCount(options, rules)) {}
+      : options(std::move(opts)),
+        rules(options.rules),
+        scorer(CandidateCount(options, rules), kMaxBlockRows, options.Precision()) {}
 
   // Per Publish: the item view with catalog and rule adjustments, the pins and
   // the exploration candidates.
@@ -358,7 +376,7 @@ Status Emitter::SetRules(const ListRules& rules) {
   if (rules == impl_->rules) return Status::Ok();
   impl_->rules = rules;
   ++impl_->rules_generation;
-  impl_->scorer = TopNScorer(CandidateCount(impl_->options, rules));
+  impl_->scorer = TopNScorer(CandidateCount(impl_->options, rules), kMaxBlockRows, impl_->options.Precision());
   return Status::Ok();
 }
 

@@ -1,7 +1,12 @@
 #include "emitter/topn.h"
 
 #include <algorithm>
+#include <bit>
 #include <limits>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include <Eigen/Core>
 
@@ -28,19 +33,69 @@ void Offer(std::vector<ScoredItem>* heap, size_t n, ScoredItem cand) {
   }
 }
 
+constexpr Eigen::Index kGroup = 16;
+
+// Bit i set when scores[i] + bias[i] >= threshold, i < n <= kGroup: the
+// common case, no candidate in sixteen items, costs one vector compare.
+uint32_t CandidateMask(const float* scores, const float* bias, Eigen::Index n, float threshold) {
+#if defined(__AVX512F__)
+  const __mmask16 lanes = static_cast<__mmask16>((1U << n) - 1);
+  const __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, scores), _mm512_maskz_loadu_ps(lanes, bias));
+  return _mm512_mask_cmp_ps_mask(lanes, sum, _mm512_set1_ps(threshold), _CMP_GE_OQ);
+#else
+  uint32_t mask = 0;
+  for (Eigen::Index i = 0; i < n; ++i) mask |= static_cast<uint32_t>(scores[i] + bias[i] >= threshold) << i;
+  return mask;
+#endif
+}
+
 bool Excluded(const std::vector<ItemId>& sorted, ItemId id) {
   return !sorted.empty() && std::binary_search(sorted.begin(), sorted.end(), id);
 }
 
 }  // namespace
 
-TopNScorer::TopNScorer(size_t n, size_t block_rows) : n_(std::max<size_t>(1, n)), block_rows_(std::max<size_t>(64, block_rows)) {}
+TopNScorer::TopNScorer(size_t n, size_t block_rows, ScoringPrecision precision)
+    : n_(std::max<size_t>(1, n)),
+      block_rows_(std::max<size_t>(64, block_rows)),
+      precision_(precision == ScoringPrecision::kBFloat16 && Bf16Available() ? precision : ScoringPrecision::kFloat32),
+      keep_(precision_ == ScoringPrecision::kBFloat16 ? 2 * n_ : n_) {}
+
+size_t BlockRowsFor(size_t queries, size_t max_rows) {
+  constexpr size_t kScoreBytes = size_t{1} << 20;
+  const size_t rows = kScoreBytes / sizeof(float) / std::max<size_t>(1, queries);
+  return std::clamp<size_t>(rows / 32 * 32, 256, std::max<size_t>(256, max_rows));
+}
+
+void TopNScorer::ScoreBlock(const ItemMatrixView& items, size_t first, size_t rows, size_t queries) {
+  if (precision_ == ScoringPrecision::kBFloat16) {
+    Bf16Product(items.embeddings + first * items.dim, rows, items.dim, packed_, block_scores_.data());
+    return;
+  }
+  const auto dim = static_cast<Eigen::Index>(items.dim);
+  const Eigen::Map<const ColMajor> q(query_matrix_.data(), dim, static_cast<Eigen::Index>(queries));
+  const Eigen::Map<const RowMajor> block(items.embeddings + first * items.dim, static_cast<Eigen::Index>(rows), dim);
+  Eigen::Map<ColMajor> scores(block_scores_.data(), static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(queries));
+  scores.noalias() = block * q;
+}
+
+void TopNScorer::Rescore(const ItemMatrixView& items, size_t k, std::vector<ScoredItem>* heap) {
+  const auto dim = static_cast<Eigen::Index>(items.dim);
+  const Eigen::Map<const Eigen::VectorXf> q(query_matrix_.data() + k * items.dim, dim);
+  candidates_.swap(*heap);
+  heap->clear();
+  for (const ScoredItem& c : candidates_) {
+    const Eigen::Map<const Eigen::VectorXf> e(items.embeddings + c.item.value() * items.dim, dim);
+    Offer(heap, n_, {c.item, q.dot(e) + items.biases[c.item.value()]});
+  }
+}
 
 float ScoreWithoutSelection(const ItemMatrixView& items, std::span<const float> queries, size_t count,
                             size_t block_rows, std::vector<float>* scratch) {
   const auto dim = static_cast<Eigen::Index>(items.dim);
   const auto batch = static_cast<Eigen::Index>(count);
   const Eigen::Map<const ColMajor> q(queries.data(), dim, batch);
+  block_rows = BlockRowsFor(count, block_rows);
   scratch->resize(block_rows * count);
   float sink = 0.0F;
   for (size_t first = 0; first < items.rows; first += block_rows) {
@@ -73,37 +128,41 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
     (*out)[k].clear();
   }
   if (items.rows == 0 || queries.empty()) return;
-  const Eigen::Map<const ColMajor> q(query_matrix_.data(), dim, batch);
-  block_scores_.resize(block_rows_ * queries.size());
+  if (precision_ == ScoringPrecision::kBFloat16) PackBf16Queries(query_matrix_, items.dim, queries.size(), &packed_);
+  const size_t block_rows = BlockRowsFor(queries.size(), block_rows_);
+  block_scores_.resize(block_rows * queries.size());
 
-  for (size_t first = 0; first < items.rows; first += block_rows_) {
-    const auto rows = static_cast<Eigen::Index>(std::min(block_rows_, items.rows - first));
-    const Eigen::Map<const RowMajor> block(items.embeddings + first * items.dim, rows, dim);
-    Eigen::Map<ColMajor> scores(block_scores_.data(), rows, batch);
-    scores.noalias() = block * q;
+  for (size_t first = 0; first < items.rows; first += block_rows) {
+    const auto rows = static_cast<Eigen::Index>(std::min(block_rows, items.rows - first));
+    ScoreBlock(items, first, static_cast<size_t>(rows), queries.size());
     for (Eigen::Index k = 0; k < batch; ++k) {
       std::vector<ScoredItem>& heap = (*out)[static_cast<size_t>(k)];
       const std::vector<ItemId>& excl = exclusions_[static_cast<size_t>(k)];
       const std::vector<ItemId>& boosted = boosted_[static_cast<size_t>(k)];
-      const float* col = scores.data() + k * rows;
+      const float* col = block_scores_.data() + k * rows;
       const float* bias = items.biases + first;
-      // Below the worst kept score nothing can enter: one compare per item on
-      // the common path (ties, equal to the threshold, still go to Better).
+      // Below the worst kept score nothing can enter: one vector compare per
+      // sixteen items on the common path (ties, equal to the threshold, still go to Better).
       // An item whose per-item term is -inf (not allowed in lists) never enters.
-      float threshold = heap.size() == n_ ? heap.front().score : std::numeric_limits<float>::lowest();
-      for (Eigen::Index r = 0; r < rows; ++r) {
-        const float score = col[r] + bias[r];
-        if (score < threshold) continue;
-        const size_t index = first + static_cast<size_t>(r);
-        const ScoredItem cand{ItemId(static_cast<uint32_t>(index)), score};
-        if (heap.size() == n_ && !Better(cand, heap.front())) continue;
-        if (Excluded(excl, cand.item) || Excluded(boosted, cand.item)) continue;
-        Offer(&heap, n_, cand);
-        if (heap.size() == n_) threshold = heap.front().score;
+      float threshold = heap.size() == keep_ ? heap.front().score : std::numeric_limits<float>::lowest();
+      for (Eigen::Index group = 0; group < rows; group += kGroup) {
+        uint32_t hits = CandidateMask(col + group, bias + group, std::min(kGroup, rows - group), threshold);
+        for (; hits != 0; hits &= hits - 1) {
+          const Eigen::Index r = group + std::countr_zero(hits);
+          const float score = col[r] + bias[r];
+          if (score < threshold) continue;  // the threshold rose meanwhile
+          const size_t index = first + static_cast<size_t>(r);
+          const ScoredItem cand{ItemId(static_cast<uint32_t>(index)), score};
+          if (heap.size() == keep_ && !Better(cand, heap.front())) continue;
+          if (Excluded(excl, cand.item) || Excluded(boosted, cand.item)) continue;
+          Offer(&heap, keep_, cand);
+          if (heap.size() == keep_) threshold = heap.front().score;
+        }
       }
     }
   }
   for (size_t k = 0; k < queries.size(); ++k) {
+    if (keep_ != n_) Rescore(items, k, &(*out)[k]);
     const Eigen::Map<const Eigen::VectorXf> qk(query_matrix_.data() + k * items.dim, dim);
     for (const auto& [id, boost] : queries[k].boosts) {
       if (id.value() >= items.rows || Excluded(exclusions_[k], id)) continue;

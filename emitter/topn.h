@@ -3,6 +3,12 @@
 // and each query keeps a bounded min-heap of its best candidates (fused
 // top-k: scores never leave the cache as a full matrix).
 //
+// With ScoringPrecision::kBFloat16 (on CPUs with AVX-512 BF16, see
+// bf16_product.h) the dense pass runs in bfloat16 and keeps 2n candidates,
+// which are then re-scored exactly in float32: the returned scores are exact,
+// and an item is missed only when bfloat16 rounding drops it below 2n others
+// (recall@20 against exact: docs/BENCHMARKS.md).
+//
 // Ties are broken by smaller ItemId, so results are deterministic. Items whose
 // per-item term (ItemMatrixView::biases) is -inf are never returned.
 // Thread-safety: a TopNScorer is used by one thread at a time.
@@ -15,6 +21,7 @@
 
 #include "common/ids.h"
 #include "common/state.h"
+#include "emitter/bf16_product.h"
 
 namespace streamrec::emitter {
 
@@ -31,20 +38,40 @@ struct TopNQuery {
   std::span<const std::pair<ItemId, float>> boosts;
 };
 
+enum class ScoringPrecision { kFloat32, kBFloat16 };
+
+// Items scored per block at most; fewer for large query batches, so the
+// block's scores (rows x queries floats) stay within ~1 MiB of cache.
+inline constexpr size_t kMaxBlockRows = 4096;
+size_t BlockRowsFor(size_t queries, size_t max_rows = kMaxBlockRows);
+
 class TopNScorer {
  public:
-  // `n` >= 1 results per query; `block_rows` items scored per matrix product.
-  explicit TopNScorer(size_t n, size_t block_rows = 4096);
+  // `n` >= 1 results per query; `block_rows` items scored per matrix product
+  // at most (see BlockRowsFor).
+  // kBFloat16 falls back to kFloat32 where the CPU lacks AVX-512 BF16.
+  explicit TopNScorer(size_t n, size_t block_rows = kMaxBlockRows,
+                      ScoringPrecision precision = ScoringPrecision::kFloat32);
 
   // out[k] = the best min(n, eligible items) items for queries[k], best first.
   void Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
              std::vector<std::vector<ScoredItem>>* out);
 
   size_t n() const { return n_; }
+  ScoringPrecision precision() const { return precision_; }
 
  private:
+  // Scores one block of items for every query into block_scores_.
+  void ScoreBlock(const ItemMatrixView& items, size_t first, size_t rows, size_t queries);
+  // bfloat16 candidates re-scored exactly, the best n_ kept.
+  void Rescore(const ItemMatrixView& items, size_t k, std::vector<ScoredItem>* heap);
+
   size_t n_;
   size_t block_rows_;
+  ScoringPrecision precision_;
+  size_t keep_;  // candidates kept per query in the dense pass
+  PackedQueries packed_;
+  std::vector<ScoredItem> candidates_;
   std::vector<float> query_matrix_;             // dim x batch, column-major
   std::vector<float> block_scores_;             // block_rows x batch, column-major
   std::vector<std::vector<ItemId>> exclusions_; // sorted copies
@@ -53,7 +80,7 @@ class TopNScorer {
 
 // The bare batched product of `count` query vectors (dim floats each,
 // contiguous in `queries`) against every item, in the same blocks as
-// TopNScorer, with no selection, exclusion or boost: the arithmetic ceiling the
+// TopNScorer (`block_rows` at most), with no selection, exclusion or boost: the arithmetic ceiling the
 // scorer is measured against. Returns the sum of the best score per block so
 // the work cannot be optimised away.
 float ScoreWithoutSelection(const ItemMatrixView& items, std::span<const float> queries, size_t count,

@@ -85,10 +85,13 @@ Status Ingest::Start() {
 }
 
 Status Ingest::NextBatch(IngestBatch* batch) {
+  return NextBatch(batch, impl_->options.max_batch_events, impl_->options.max_batch_wait_ms);
+}
+
+Status Ingest::NextBatch(IngestBatch* batch, size_t max_events, int max_wait_ms) {
   batch->Clear();
   impl_->messages.clear();
-  STREAMREC_RETURN_IF_ERROR(impl_->consumer->PollBatch(impl_->options.max_batch_events,
-                                                       impl_->options.max_batch_wait_ms, &impl_->messages));
+  STREAMREC_RETURN_IF_ERROR(impl_->consumer->PollBatch(max_events, max_wait_ms, &impl_->messages));
   for (const kafka::Message& m : impl_->messages) {
     if (batch->size == batch->events.size()) batch->events.emplace_back();
     IngestedEvent& slot = batch->events[batch->size];

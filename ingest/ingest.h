@@ -91,6 +91,9 @@ class Ingest {
 
   [[nodiscard]] Status Start();
   [[nodiscard]] Status NextBatch(IngestBatch* batch);
+  // As above with this call's own limits: at most `max_events` messages
+  // (0: only the catalog is read), waiting at most `max_wait_ms`.
+  [[nodiscard]] Status NextBatch(IngestBatch* batch, size_t max_events, int max_wait_ms);
   [[nodiscard]] Status FlushDeadLetters(int timeout_ms);
   // Reports positions to the group coordinator (lag monitoring only).
   void ReportPositions(const IngestBatch& batch);

@@ -193,6 +193,12 @@ std::string EncodeHolderKey(ItemId item, std::string_view user) {
   return key;
 }
 
+std::string EncodePendingKey(int32_t partition, std::string_view user) {
+  std::string key = EncodeItemKey(ItemId(static_cast<uint32_t>(partition)));
+  key.append(user);
+  return key;
+}
+
 std::string EncodeU64(uint64_t v) {
   std::string out;
   PutFixed(&out, v);

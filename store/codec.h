@@ -22,6 +22,8 @@ std::string EncodeCatalog(const CatalogRecord& e);
 bool DecodeCatalog(std::string_view key, std::string_view in, CatalogRecord* e);
 // Reverse-index key: big-endian item id, then the user id.
 std::string EncodeHolderKey(ItemId item, std::string_view user);
+// Pending-list key: big-endian partition, then the user id.
+std::string EncodePendingKey(int32_t partition, std::string_view user);
 std::string EncodeU64(uint64_t v);
 bool DecodeU64(std::string_view in, uint64_t* v);
 

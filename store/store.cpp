@@ -25,6 +25,7 @@ constexpr const char* kItems = "item_embeddings";
 constexpr const char* kMeta = "meta";
 constexpr const char* kCatalog = "catalog";
 constexpr const char* kHolders = "list_holders";
+constexpr const char* kPending = "pending_lists";
 constexpr const char* kOffsetPrefix = "offset/";
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
@@ -131,6 +132,7 @@ struct Store::Impl {
   rocksdb::ColumnFamilyHandle* meta() const { return cf(4); }
   rocksdb::ColumnFamilyHandle* catalog() const { return cf(5); }
   rocksdb::ColumnFamilyHandle* holders() const { return cf(6); }
+  rocksdb::ColumnFamilyHandle* pending() const { return cf(7); }
 
   Status GetU64(const char* key, uint64_t* out) {
     std::string value;
@@ -165,7 +167,8 @@ struct Store::Impl {
     cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     cf_options.write_buffer_size = db_options.write_buffer_size;
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kUsers, kHistory, kItems, kMeta, kCatalog, kHolders}) {
+    for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kUsers, kHistory, kItems, kMeta, kCatalog, kHolders,
+                             kPending}) {
       families.emplace_back(name, cf_options);
     }
     rocksdb::DB* raw = nullptr;
@@ -201,7 +204,7 @@ struct Store::Impl {
   std::unique_ptr<rocksdb::Env> env;  // only with injected faults; outlives db
   rocksdb::BlockBasedTableOptions table;
   std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, users, history, items, meta, catalog, holders
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, users, history, items, meta, catalog, holders, pending
   rocksdb::WriteOptions write_options;
   bool needs_resume = false;
   std::shared_ptr<spdlog::logger> log = ModuleLogger("store");
@@ -292,6 +295,23 @@ Status Store::ForEachHolder(ItemId item, const std::function<void(std::string_vi
   return FromRocks(it->status(), "reading list holders");
 }
 
+Status Store::LoadPendingLists(int32_t partition, const std::function<void(const PendingListChange&)>& visit) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
+  const std::string prefix = codec::EncodePendingKey(partition, "");
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->pending()));
+  PendingListChange p;
+  p.partition = partition;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string_view value = it->value().ToStringView();
+    if (!GetFixed(&value, &p.source_offset) || !GetFixed(&value, &p.since_ms)) {
+      return Status::Corruption("undecodable pending list");
+    }
+    p.user = it->key().ToStringView().substr(prefix.size());
+    visit(p);
+  }
+  return FromRocks(it->status(), "reading pending lists");
+}
+
 Status Store::GetUser(std::string_view external_id, UserRecord* out, bool* found) {
   STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   std::string value;
@@ -365,6 +385,17 @@ Status Store::Commit(const CommitBatch& batch) {
       wb.Delete(impl_->holders(), key);
     }
   }
+  for (const PendingListChange& p : batch.pending) {
+    const std::string key = codec::EncodePendingKey(p.partition, p.user);
+    if (p.owed) {
+      std::string value;
+      PutFixed<int64_t>(&value, p.source_offset);
+      PutFixed<int64_t>(&value, p.since_ms);
+      wb.Put(impl_->pending(), key, value);
+    } else {
+      wb.Delete(impl_->pending(), key);
+    }
+  }
   for (const auto& [key, offset] : batch.offsets) {
     wb.Put(impl_->meta(), OffsetKeyString(key), codec::EncodeU64(static_cast<uint64_t>(offset)));
   }
@@ -384,7 +415,8 @@ Status Store::MeasureDisk(DiskUsage* out) {
     impl_->db->GetIntProperty(cf, "rocksdb.total-sst-files-size", &bytes);
     return bytes;
   };
-  out->user_bytes = sst(impl_->users()) + sst(impl_->history()) + sst(impl_->holders());
+  out->user_bytes = sst(impl_->users()) + sst(impl_->history()) + sst(impl_->holders()) +
+                    sst(impl_->pending());
   out->item_bytes = sst(impl_->items()) + sst(impl_->catalog());
   return Status::Ok();
 }

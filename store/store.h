@@ -6,7 +6,8 @@
 // external id, bias, count, embedding), catalog (key: item id string; value:
 // the item's catalog entry or withdrawal), list_holders (key: big-endian
 // ItemId + user id; value: the user's partition: which users' current lists
-// hold an item) and meta (consumed offsets, counters).
+// hold an item), pending_lists (key: big-endian partition + user id; value:
+// source offset, since: users owed a list refresh) and meta (consumed offsets, counters).
 //
 // Exactly-once: Commit() writes a micro-batch's state *and* the offsets it
 // consumed in one WriteBatch, so after any crash the stored offsets describe
@@ -80,6 +81,8 @@ struct CommitBatch {
   std::vector<ItemRecord> items;
   std::vector<CatalogRecord> catalog;
   std::vector<ListHolderChange> holders;
+  // Applied in order (an owed user and its delivery may be in one batch).
+  std::vector<PendingListChange> pending;
   Offsets offsets;  // only the partitions this batch consumed from
   StoreCounters counters;
 };
@@ -115,6 +118,8 @@ class Store {
   [[nodiscard]] Status LoadCatalog(const std::function<void(const CatalogRecord&)>& visit);
   // Calls `visit(user, partition)` for every user whose current list holds `item`.
   [[nodiscard]] Status ForEachHolder(ItemId item, const std::function<void(std::string_view, int32_t)>& visit);
+  // Calls `visit` for every user of events partition `partition` owed a list.
+  [[nodiscard]] Status LoadPendingLists(int32_t partition, const std::function<void(const PendingListChange&)>& visit);
   // Reads one user; *found is false (and *out untouched) when unknown.
   [[nodiscard]] Status GetUser(std::string_view external_id, UserRecord* out, bool* found);
   [[nodiscard]] Status ReadOffsets(Offsets* out);

@@ -3,6 +3,7 @@ independent Kafka clients (kafka-python to produce, kcat to consume)."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -88,6 +89,12 @@ def wait_for_text(path, text, timeout=60):
                 return True
         time.sleep(0.1)
     return False
+
+
+def grep_ints(path, pattern):
+    """The first group of `pattern` (a regex with one integer group) on every line of the file at `path`."""
+    with open(path) as f:
+        return [int(m.group(1)) for m in re.finditer(pattern, f.read())]
 
 
 def wait_until(fn, timeout):

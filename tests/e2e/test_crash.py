@@ -57,7 +57,10 @@ def main():
         ref = subprocess.Popen(run_args(broker.bootstrap, work("ref"), "ref", "recs_ref"),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # The crash run publishes to the standard topic, which exists: restarts never wait on topic set-up.
-        crash_cmd = run_args(broker.bootstrap, work("crash"), "crash", "recommendations")
+        # Lists refreshed at most every 2 s per user: a kill often finds users owed a
+        # list in the store, which the restarted instance must still publish.
+        crash_cmd = run_args(broker.bootstrap, work("crash"), "crash", "recommendations") + [
+            "--set", "emitter.min_refresh_interval_ms=2000"]
         crashy = subprocess.Popen(crash_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(15)  # both have joined their groups (and waited out topic creation)
         done = threading.Event()
@@ -76,6 +79,8 @@ def main():
                 raise RuntimeError("restarted instance was not assigned its partition")
         producer.join()
         log(f"{kills} kills done; stream complete")
+        restored = [n for k in range(1, kills + 1) for n in harness.grep_ints(work(f"crash{k}.log"), r"(\d+) users owed a list since before the restart")]
+        t.check(sum(restored) > 0, f"restarts found users owed a list in the store ({sum(restored)} in {len(restored)} partitions)")
         time.sleep(10)
         for p in (ref, crashy):
             p.send_signal(signal.SIGTERM)

@@ -22,7 +22,7 @@ import harness
 from harness import log
 
 EVENTS = 40_000
-RATE = int(2000 * harness.RATE_SCALE)  # events/s: the stream lasts 20 s, long enough for two rebalances
+RATE = int(1500 * harness.RATE_SCALE)  # events/s: the stream lasts 27 s, long enough for two rebalances
 GROUP = "shop"
 MARKER_KEY = b"\x00streamrec.offsets"
 

@@ -1,0 +1,98 @@
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "emitter/bf16_product.h"
+#include "emitter/topn.h"
+
+using namespace streamrec;
+using namespace streamrec::emitter;
+
+namespace {
+
+std::vector<float> Normal(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist;
+  std::vector<float> out(n);
+  for (float& x : out) x = dist(rng);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("bfloat16 rounding: nearest, ties to even") {
+  CHECK(FromBf16(ToBf16(1.0F)) == 1.0F);
+  CHECK(FromBf16(ToBf16(-2.5F)) == -2.5F);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to the even mantissa (1).
+  CHECK(FromBf16(ToBf16(1.0F + 1.0F / 256)) == 1.0F);
+  CHECK(FromBf16(ToBf16(1.0F + 3.0F / 512)) == 1.0F + 1.0F / 128);
+}
+
+TEST_CASE("the bfloat16 product equals bfloat16 arithmetic done by hand") {
+  if (!Bf16Available()) {
+    WARN("this CPU has no AVX-512 BF16: the kernel is not exercised");
+    return;
+  }
+  for (size_t dim : {4, 7, 32, 64, 100}) {
+    const size_t rows = 37;  // a partial block of 16
+    const size_t users = 13;  // a group of 8 and one of 5
+    const std::vector<float> items = Normal(rows * dim, 1);
+    const std::vector<float> queries = Normal(users * dim, 2);
+    PackedQueries packed;
+    PackBf16Queries(queries, dim, users, &packed);
+    REQUIRE(packed.users == users);
+    std::vector<float> scores(rows * packed.users, -1.0F);
+    Bf16Product(items.data(), rows, dim, packed, scores.data());
+    for (size_t u = 0; u < users; ++u) {
+      for (size_t r = 0; r < rows; ++r) {
+        double want = 0;
+        for (size_t d = 0; d < dim; ++d) {
+          want += double{FromBf16(ToBf16(items[r * dim + d]))} * FromBf16(ToBf16(queries[u * dim + d]));
+        }
+        INFO("dim " << dim << " user " << u << " row " << r);
+        CHECK(scores[u * rows + r] == Approx(want).margin(1e-4));
+      }
+    }
+  }
+}
+
+TEST_CASE("bfloat16 top-N: exact scores, recall against float32 above 0.95") {
+  const size_t dim = 64;
+  const size_t rows = 20000;
+  const std::vector<float> emb = Normal(rows * dim, 3);
+  std::vector<float> bias = Normal(rows, 4);
+  for (float& b : bias) b *= 0.1F;
+  bias[17] = -std::numeric_limits<float>::infinity();  // never listed
+  const ItemMatrixView items{emb.data(), bias.data(), rows, dim};
+  const std::vector<float> vecs = Normal(64 * dim, 5);
+  std::vector<ItemId> exclude = {ItemId(3), ItemId(5)};
+  std::vector<std::pair<ItemId, float>> boosts = {{ItemId(11), 100.0F}};
+  std::vector<TopNQuery> queries;
+  for (size_t k = 0; k < 64; ++k) queries.push_back({{vecs.data() + k * dim, dim}, exclude, boosts});
+  TopNScorer exact(20, 4096, ScoringPrecision::kFloat32);
+  TopNScorer reduced(20, 4096, ScoringPrecision::kBFloat16);
+  CHECK(reduced.precision() == (Bf16Available() ? ScoringPrecision::kBFloat16 : ScoringPrecision::kFloat32));
+  std::vector<std::vector<ScoredItem>> want, got;
+  exact.Score(items, queries, &want);
+  reduced.Score(items, queries, &got);
+  size_t hits = 0;
+  for (size_t k = 0; k < queries.size(); ++k) {
+    REQUIRE(got[k].size() == 20);
+    CHECK(got[k][0].item == ItemId(11));  // the boost still applies
+    for (size_t r = 0; r < got[k].size(); ++r) {
+      const ScoredItem& s = got[k][r];
+      CHECK(s.item != ItemId(3));
+      CHECK(s.item != ItemId(5));
+      CHECK(s.item != ItemId(17));
+      if (r > 0) CHECK(s.score <= got[k][r - 1].score);
+      for (const ScoredItem& w : want[k]) {
+        if (w.item != s.item) continue;
+        ++hits;
+        CHECK(s.score == Approx(w.score).epsilon(1e-5));  // re-scored in float32
+      }
+    }
+  }
+  const double recall = static_cast<double>(hits) / (20.0 * queries.size());
+  INFO("recall@20 " << recall);
+  CHECK(recall >= 0.95);
+}
