@@ -42,6 +42,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("batch_max_wait_ms", c.pipeline.batch_max_wait_ms);
   v.Field("user_cache_capacity", c.pipeline.user_cache_capacity);
   v.Field("status_interval_s", c.pipeline.status_interval_s);
+  v.Field("commit_interval_ms", c.pipeline.commit_interval_ms);
   v.Field("exit_when_idle_ms", c.pipeline.exit_when_idle_ms);
   v.Field("quality_sample", c.pipeline.quality_sample);
   v.Field("state_handoff", c.pipeline.state_handoff);
@@ -253,6 +254,9 @@ Status Config::Validate() const {
   }
   if (pipeline.batch_max_wait_ms < 0 || pipeline.batch_max_wait_ms > 10000) {
     return Status::InvalidArgument("pipeline.batch_max_wait_ms must be in 0..10000");
+  }
+  if (pipeline.commit_interval_ms < 0 || pipeline.commit_interval_ms > 60000) {
+    return Status::InvalidArgument("pipeline.commit_interval_ms must be in 0..60000");
   }
   if (!(pipeline.quality_sample >= 0 && pipeline.quality_sample <= 1)) {
     return Status::InvalidArgument("pipeline.quality_sample must be in [0, 1]");

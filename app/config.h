@@ -59,6 +59,12 @@ struct PipelineConfig {
   int batch_max_wait_ms = 20;       // 0..10000
   size_t user_cache_capacity = 1000000;  // users kept in memory, 1..1e9
   int status_interval_s = 10;       // 0 disables periodic status lines
+  // State commits at most this often (0: every batch), 0..60000. Default
+  // 1000: a user or item changed by many batches is written once per commit,
+  // and lists never wait for a commit; a crash replays up to this much
+  // (exactly once all the same). Also commits when the changed users fill
+  // half of user_cache_capacity.
+  int commit_interval_ms = 1000;
   // Exit cleanly after this long without messages; 0 = run until signalled.
   int exit_when_idle_ms = 0;
   // Share of scored live events tested against the user's list before

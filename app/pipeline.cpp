@@ -140,6 +140,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
         STREAMREC_RETURN_IF_ERROR(ProcessBatch(stop));
       }
       STREAMREC_RETURN_IF_ERROR(PublishSurfaces());
+      if (WindowDue()) STREAMREC_RETURN_IF_ERROR(CommitWindow(stop));
       if (!consumed && refresher_.pending() == 0 && config_.pipeline.exit_when_idle_ms > 0 &&
                  now - last_message > std::chrono::milliseconds(config_.pipeline.exit_when_idle_ms)) {
         log_->info("idle for {} ms: stopping", config_.pipeline.exit_when_idle_ms);
@@ -152,7 +153,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
         last_status = now;
       }
     }
-    return Status::Ok();
+    return CommitWindow(stop);
   }
 
   Status Stop() {
@@ -187,6 +188,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
       auto it = offsets_.find({tp.topic, tp.partition});
       return it != offsets_.end() ? it->second : kafka::kOffsetBeginning;
     }
+    if (assignment_error_.ok()) assignment_error_ = CommitWindow(*stop_);  // adoption needs a clean cache
     if (handoff_ && assignment_error_.ok()) assignment_error_ = AdoptChangelog(tp.partition);
     if (assignment_error_.ok()) assignment_error_ = RestoreOwedLists(tp.partition);
     auto it = offsets_.find({tp.topic, tp.partition});
@@ -194,8 +196,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
     return config_.kafka.start_from == "latest" ? kafka::kOffsetEnd : kafka::kOffsetBeginning;
   }
 
-  // Between batches everything consumed is already committed: nothing to do.
+  // Everything consumed so far commits before the partitions go (a failure
+  // stops the pipeline: the next owner replays from the last commit).
   void OnRevoked(const std::vector<kafka::TopicPartition>& partitions) override {
+    if (assignment_error_.ok()) assignment_error_ = CommitWindow(*stop_);
     for (const kafka::TopicPartition& tp : partitions) refresher_.Drop(tp.partition);
     log_->info("{} partitions revoked; state for them is committed", partitions.size());
   }
@@ -205,39 +209,79 @@ class Pipeline::Impl : public kafka::PositionProvider {
   void SetRulesSource(RulesSource source) { rules_source_ = std::move(source); }
 
  private:
+  // Applies one batch and refreshes due lists; the state commits when the
+  // commit window is due (see CommitWindow).
   Status ProcessBatch(const std::atomic<bool>& stop) {
     const Clock::time_point started = Clock::now();
+    if (!window_open_) OpenWindow(started);
+    const int64_t now_ms = NowMillis();
+    catalog_->Apply(batch_.catalog, now_ms, &catalog_records_);
+    for (const auto& [partition, next] : batch_.catalog_next_offsets) window_catalog_offsets_[partition] = next;
+    // The store's reverse index must hold every published list before it is
+    // asked which lists hold an item that just became unavailable.
+    if (catalog_->has_stale() && !holder_changes_.empty()) STREAMREC_RETURN_IF_ERROR(CommitWindow(stop));
+    if (!window_open_) OpenWindow(started);
+    batch_users_.clear();
+    ++batch_number_;
+    for (size_t k = 0; k < batch_.size; ++k) STREAMREC_RETURN_IF_ERROR(Apply(batch_.events[k]));
+    for (const auto& [user_id, record] : batch_users_) {
+      const Source& source = last_source_[record];
+      refresher_.Owe(user_id, source.partition, source.offset, now_ms);
+    }
+    for (const auto& [partition, next] : batch_.next_offsets) window_offsets_[partition] = next;
+    STREAMREC_RETURN_IF_ERROR(OweStaleHolders(now_ms));
+    const Clock::time_point learned = Clock::now();
+    const size_t lists_before = refresher_.lists_this_batch();
+    STREAMREC_RETURN_IF_ERROR(RefreshLists(started));
+    const size_t lists = refresher_.lists_this_batch() - lists_before;
+    counters_.applied_events += batch_.size;
+    counters_.rejected_events += batch_.rejected;
+    ++stats_.batches;
+    stats_.consumed += batch_.consumed;
+    stats_.applied += batch_.size;
+    stats_.rejected += batch_.rejected;
+    stats_.lists += lists;
+    if (log_->should_log(spdlog::level::debug)) {
+      log_->debug("batch of {} events, {} lists ({} owed): learn {:.1f} ms, lists {:.1f} ms", batch_.size, lists,
+                  refresher_.pending(), Ms(learned - started), Ms(Clock::now() - learned));
+    }
+    return Status::Ok();
+  }
+
+  void OpenWindow(Clock::time_point now) {
+    window_open_ = true;
+    window_started_ = now;
     last_source_.clear();
     catalog_records_.clear();
     holder_changes_.clear();
-    const int64_t now_ms = NowMillis();
-    catalog_->Apply(batch_.catalog, now_ms, &catalog_records_);
-    for (size_t k = 0; k < batch_.size; ++k) STREAMREC_RETURN_IF_ERROR(Apply(batch_.events[k]));
-    for (const store::CachedUser& u : cache_->touched()) {
-      const auto& [partition, offset] = last_source_[u.record];
-      refresher_.Owe(u.external_id, partition, offset, now_ms);
-    }
-    STREAMREC_RETURN_IF_ERROR(OweStaleHolders(now_ms));
-    const Clock::time_point learned = Clock::now();
-    STREAMREC_RETURN_IF_ERROR(RefreshLists(started));
-    if (batch_.consumed == 0 && batch_.catalog_next_offsets.empty() && cache_->touched().empty() &&
-        refresher_.changes().empty()) {
-      return Status::Ok();
-    }
-    counters_.applied_events += batch_.size;
-    counters_.rejected_events += batch_.rejected;
+    window_offsets_.clear();
+    window_catalog_offsets_.clear();
+  }
 
-    markers_ = batch_.next_offsets;
+  // Whether the open window should commit now: its interval passed, or its
+  // dirty users fill half the cache (only clean users can be evicted).
+  bool WindowDue() const {
+    if (!window_open_) return false;
+    const auto interval = std::chrono::milliseconds(config_.pipeline.commit_interval_ms);
+    return Clock::now() - window_started_ >= interval ||
+           cache_->touched().size() * 2 >= config_.pipeline.user_cache_capacity;
+  }
+
+  // Makes the window's work durable: lists, dead letters and the changelog
+  // delivered (all in flight at once), then users, items, catalog, reverse
+  // index, owed lists, counters and offsets in one WriteBatch. Each key
+  // changed in the window is written once.
+  Status CommitWindow(const std::atomic<bool>& stop) {
+    if (!window_open_) return Status::Ok();
+    const Clock::time_point started = Clock::now();
+    markers_ = window_offsets_;
     for (const store::CachedUser& u : cache_->touched()) {
       // A partition whose users were refreshed without new events gets a
       // changelog marker at its current position.
-      const int32_t partition = last_source_[u.record].first;
+      const int32_t partition = last_source_[u.record].partition;
       auto stored = offsets_.find({config_.kafka.events_topic, partition});
       if (!markers_.contains(partition) && stored != offsets_.end()) markers_[partition] = stored->second;
     }
-    const Clock::time_point scored = Clock::now();
-    // Lists, dead letters and the changelog are all in flight at once; the
-    // commit waits for every one of them.
     if (handoff_) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
     STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists, dead letters and the state changelog", [&] {
       STREAMREC_RETURN_IF_ERROR(ingest_->FlushDeadLetters(kFlushTimeoutMs));
@@ -247,32 +291,25 @@ class Pipeline::Impl : public kafka::PositionProvider {
       }
       if (!handoff_) return Status::Ok();
       Status s = handoff_->Flush();
-      // A failed delivery is gone: write the batch's changelog again (latest-value records, harmless twice).
+      // A failed delivery is gone: write the window's changelog again (latest-value records, harmless twice).
       if (!s.ok()) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
       return s;
     }));
     const Clock::time_point delivered = Clock::now();
     STREAMREC_RETURN_IF_ERROR(Commit(stop));
-    last_tail_ = Clock::now() - scored;
-    const size_t lists = refresher_.lists_this_batch();
     if (log_->should_log(spdlog::level::debug)) {
-      auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
-      log_->debug("batch of {} events, {} lists ({} owed): learn {:.1f} ms, lists {:.1f} ms, deliver {:.1f} ms, "
-                  "commit {:.1f} ms",
-                  batch_.size, lists, refresher_.pending(), ms(learned - started), ms(scored - learned),
-                  ms(delivered - scored), ms(Clock::now() - delivered));
+      log_->debug("commit of {} users, {} lists: deliver {:.1f} ms, write {:.1f} ms", cache_->touched().size(),
+                  refresher_.lists_this_batch(), Ms(delivered - started), Ms(Clock::now() - delivered));
     }
-
+    last_tail_ = Clock::now() - started;
     cache_->EndBatch();
     refresher_.EndBatch();
-    ingest_->ReportPositions(batch_);
-    ++stats_.batches;
-    stats_.consumed += batch_.consumed;
-    stats_.applied += batch_.size;
-    stats_.rejected += batch_.rejected;
-    stats_.lists += lists;
+    ingest_->ReportPositions(window_offsets_);
+    window_open_ = false;
     return Status::Ok();
   }
+
+  static double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
   ItemNames Names() {
     return {[this](ItemId id) -> const std::string& { return learner_.ItemExternalId(id); },
@@ -283,7 +320,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   Status WriteChangelog() {
     changed_.clear();
     for (const store::CachedUser& u : cache_->touched()) {
-      changed_.push_back({u.external_id, u.record, last_source_[u.record].first});
+      changed_.push_back({u.external_id, u.record, last_source_[u.record].partition});
     }
     std::map<int32_t, int64_t> from;
     for (const auto& [partition, next] : markers_) {
@@ -374,7 +411,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
       store::CachedUser user;
       STREAMREC_RETURN_IF_ERROR(cache_->Acquire(due.user, &user));
       if (user.is_new) learner_.InitUser(due.user, UserId(counters_.next_user_id++), user.record);
-      last_source_.try_emplace(user.record, due.partition, due.source_offset);
+      last_source_.try_emplace(user.record, Source{due.partition, due.source_offset, 0});
       *target = {user.external_id, user.record};
       return Status::Ok();
     };
@@ -423,7 +460,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
     const ItemId item = learner_.InternItem(e.event.item);
     learner_.Observe(user.record, item, e.event.type, e.event.ts_ms, key);
     touched_items_.push_back(item);
-    last_source_[user.record] = {e.partition, e.offset};
+    Source& source = last_source_[user.record];
+    if (source.batch != batch_number_) batch_users_.push_back({user.external_id, user.record});
+    source = {e.partition, e.offset, batch_number_};
     return Status::Ok();
   }
 
@@ -438,7 +477,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
       commit.offsets[{config_.kafka.events_topic, partition}] = next;
       if (handoff_) commit.offsets[{handoff_->topic(), partition}] = handoff_->Position(partition);
     }
-    for (const auto& [partition, next] : batch_.catalog_next_offsets) {
+    for (const auto& [partition, next] : window_catalog_offsets_) {
       commit.offsets[{config_.kafka.catalog_topic, partition}] = next;
     }
     commit.counters = counters_;
@@ -532,7 +571,19 @@ class Pipeline::Impl : public kafka::PositionProvider {
   store::StoreCounters counters_;
   store::Offsets offsets_;
   ingest::IngestBatch batch_;
-  std::unordered_map<const UserRecord*, std::pair<int32_t, int64_t>> last_source_;
+  // Per user changed in the commit window: the latest event (or owed list) and the batch it came in.
+  struct Source {
+    int32_t partition = 0;
+    int64_t offset = -1;
+    uint64_t batch = 0;
+  };
+  std::unordered_map<const UserRecord*, Source> last_source_;
+  std::vector<std::pair<std::string_view, UserRecord*>> batch_users_;  // first touched by this batch's events
+  uint64_t batch_number_ = 0;
+  bool window_open_ = false;  // state changed since the last commit
+  Clock::time_point window_started_;
+  std::map<int32_t, int64_t> window_offsets_;          // events partition -> next offset, this window
+  std::map<int32_t, int64_t> window_catalog_offsets_;  // catalog partition -> next offset, this window
   PipelineStats stats_;
   uint64_t status_applied_ = 0;
   std::shared_ptr<spdlog::logger> log_ = ModuleLogger("pipeline");

@@ -1,14 +1,16 @@
 // Pipeline: ingest -> learner -> store -> emitter, one micro-batch at a time.
 //
 // Per batch: decode (rejects to the DLQ), learn every event as it comes, owe
-// each touched user a list (ListRefresher: coalesced, each user once), publish
-// the lists of due users within a time budget, wait for the DLQ, the lists
-// and the state changelog to be delivered, then commit users, items, the owed
-// set, counters and offsets in one WriteBatch. Events never wait for lists:
-// when lists fall behind, users stay owed (latest state wins) and the
-// benchmark reports the lag. A crash anywhere before the commit replays the
-// batch from the stored offsets; after it, nothing is replayed and the owed
-// set is in the store. Exactly-once state, at-least-once lists.
+// each touched user a list (ListRefresher: coalesced, each user once), and
+// publish the lists of due users within a time budget. Events never wait for
+// lists: when lists fall behind, users stay owed (latest state wins) and the
+// benchmark reports the lag. Every pipeline.commit_interval_ms (and before
+// partitions are revoked, and on stop) the commit window closes: the DLQ, the
+// lists and the state changelog are delivered, then users, items, the owed
+// set, counters and offsets go in one WriteBatch, each changed key once. A
+// crash anywhere before a commit replays the window from the stored offsets;
+// after it, nothing is replayed and the owed set is in the store.
+// Exactly-once state, at-least-once lists.
 //
 // Lifecycle: Start(), Run(stop) until `stop` is set, Stop() (reverse order).
 // Thread-safety: all on the caller's thread.

@@ -117,9 +117,9 @@ Status Ingest::NextBatch(IngestBatch* batch, size_t max_events, int max_wait_ms)
 
 Status Ingest::FlushDeadLetters(int timeout_ms) { return impl_->dead_letters->Flush(timeout_ms); }
 
-void Ingest::ReportPositions(const IngestBatch& batch) {
+void Ingest::ReportPositions(const std::map<int32_t, int64_t>& next_offsets) {
   std::vector<std::pair<kafka::TopicPartition, int64_t>> positions;
-  for (const auto& [partition, offset] : batch.next_offsets) {
+  for (const auto& [partition, offset] : next_offsets) {
     positions.push_back({{impl_->options.events_topic, partition}, offset});
   }
   impl_->consumer->CommitForMonitoring(positions);

@@ -95,8 +95,9 @@ class Ingest {
   // (0: only the catalog is read), waiting at most `max_wait_ms`.
   [[nodiscard]] Status NextBatch(IngestBatch* batch, size_t max_events, int max_wait_ms);
   [[nodiscard]] Status FlushDeadLetters(int timeout_ms);
-  // Reports positions to the group coordinator (lag monitoring only).
-  void ReportPositions(const IngestBatch& batch);
+  // Reports positions (partition -> next offset) to the group coordinator
+  // (lag monitoring only).
+  void ReportPositions(const std::map<int32_t, int64_t>& next_offsets);
   [[nodiscard]] Status Stop();
 
   IngestCounters counters() const;
