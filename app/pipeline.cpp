@@ -58,6 +58,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
     STREAMREC_RETURN_IF_ERROR(store::Store::Open(config_.store, &store_));
     STREAMREC_RETURN_IF_ERROR(store_->CheckDimension(config_.learner.dim));
     STREAMREC_RETURN_IF_ERROR(store_->ReadCounters(&counters_));
+    durable_ = counters_;
     STREAMREC_RETURN_IF_ERROR(store_->ReadOffsets(&offsets_));
     size_t items = 0;
     STREAMREC_RETURN_IF_ERROR(store_->LoadItems([&](const ItemRecord& r) {
@@ -229,6 +230,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
       refresher_.Owe(user_id, source.partition, source.offset, now_ms);
     }
     for (const auto& [partition, next] : batch_.next_offsets) window_offsets_[partition] = next;
+    window_events_ += batch_.consumed;
     STREAMREC_RETURN_IF_ERROR(OweStaleHolders(now_ms));
     const Clock::time_point learned = Clock::now();
     const size_t lists_before = refresher_.lists_this_batch();
@@ -256,6 +258,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
     holder_changes_.clear();
     window_offsets_.clear();
     window_catalog_offsets_.clear();
+    window_events_ = 0;
   }
 
   // Whether the open window should commit now: its interval passed, or its
@@ -301,7 +304,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
       log_->debug("commit of {} users, {} lists: deliver {:.1f} ms, write {:.1f} ms", cache_->touched().size(),
                   refresher_.lists_this_batch(), Ms(delivered - started), Ms(Clock::now() - delivered));
     }
-    last_tail_ = Clock::now() - started;
+    // The commit's cost, spread over the events it made durable, is part of
+    // what each event costs (the list budget follows it).
+    commit_cost_per_event_ = (Clock::now() - started) / std::max<uint64_t>(1, window_events_);
     cache_->EndBatch();
     refresher_.EndBatch();
     ingest_->ReportPositions(window_offsets_);
@@ -396,7 +401,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
     const Clock::time_point now = Clock::now();
     Clock::time_point deadline = now + kRefreshSlice;
     if (events_waiting_ && refresher_.room() >= config_.pipeline.batch_max_events) {
-      const auto events_took = std::chrono::duration<double>((now - started) + last_tail_);
+      const auto events_took =
+          std::chrono::duration<double>((now - started) + commit_cost_per_event_ * batch_.consumed);
       deadline = now + std::chrono::duration_cast<Clock::duration>(events_took * config_.emitter.refresh_share);
     }
     bool first = true;
@@ -483,6 +489,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
     commit.counters = counters_;
     STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "committing state", [&] { return store_->Commit(commit); }));
     for (const auto& [key, next] : commit.offsets) offsets_[key] = next;
+    durable_ = counters_;
     last_commit_ms_ = NowMillis();
     if (health_) health_->Update([](HealthSnapshot& h) { h.problem.clear(); });
     return Status::Ok();
@@ -523,7 +530,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
       h.lists = stats_.lists;
       h.lists_pending = refresher_.pending();
       h.list_lag_ms = refresher_.LagMs(NowMillis());
-      h.applied_total = counters_.applied_events;
+      h.applied_total = durable_.applied_events;
       h.users_cached = cache_->size();
       h.items = learner_.item_count();
       h.partitions = ingest_->assigned_partitions();
@@ -558,7 +565,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   LearnerModel model_{&learner_};
   ListRefresher refresher_;
   bool events_waiting_ = false;      // the last poll filled its batch: more events wait in Kafka
-  Clock::duration last_tail_{};      // the last batch's delivery and commit
+  Clock::duration commit_cost_per_event_{};  // the last commit's delivery and write, per event it covered
   RulesSource rules_source_;
   std::vector<store::CatalogRecord> catalog_records_;
   std::vector<ListHolderChange> holder_changes_;
@@ -569,6 +576,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::atomic<bool> never_stop_{false};
   const std::atomic<bool>* stop_ = &never_stop_;
   store::StoreCounters counters_;
+  store::StoreCounters durable_;  // as of the last commit
   store::Offsets offsets_;
   ingest::IngestBatch batch_;
   // Per user changed in the commit window: the latest event (or owed list) and the batch it came in.
@@ -584,6 +592,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   Clock::time_point window_started_;
   std::map<int32_t, int64_t> window_offsets_;          // events partition -> next offset, this window
   std::map<int32_t, int64_t> window_catalog_offsets_;  // catalog partition -> next offset, this window
+  uint64_t window_events_ = 0;                         // messages consumed in this window
   PipelineStats stats_;
   uint64_t status_applied_ = 0;
   std::shared_ptr<spdlog::logger> log_ = ModuleLogger("pipeline");

@@ -174,7 +174,7 @@ Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const s
   }
   const app::HealthSnapshot done = board.Get();
   const Clock::time_point durable = Clock::now();
-  r->pipeline_eps = static_cast<double>(done.applied - first_applied) / Seconds(durable - first);
+  r->pipeline_eps = static_cast<double>(done.applied_total - first_applied) / Seconds(durable - first);
   r->lists_owed_at_end = done.lists_pending;
   r->list_lag_ms_at_end = static_cast<double>(done.list_lag_ms);
   // The lists catch up (the latency runs start from fresh lists).
