@@ -50,7 +50,7 @@ void ListRefresher::OweAgain(int64_t now_ms) {
   }
 }
 
-void ListRefresher::EndBatch() {
+void ListRefresher::Committed() {
   changes_.clear();
   taken_.clear();
 }

@@ -3,11 +3,12 @@
 // critical path: events never wait for a list).
 //
 // Per batch: Owe() every user the batch changed; RefreshDue() publishes the
-// lists of due users until its deadline; the batch commits changes() (owed
-// and delivered users, in order) with the state; EndBatch(). A crash before
-// the commit replays the events and owes the lists again; after it, the
-// owed set is in the store and Restore() brings a partition's back on
-// assignment. Lists are at-least-once, the pending set exactly-once.
+// lists of due users until its deadline. At each commit (of one or more
+// batches) changes() (owed and delivered users, in order) go with the state,
+// then Committed(). A crash before the commit replays the events and owes the
+// lists again; after it, the owed set is in the store and Restore() brings a
+// partition's back on assignment. Lists are at-least-once, the pending set
+// exactly-once.
 //
 // Thread-safety: none; the pipeline's thread.
 #pragma once
@@ -52,14 +53,14 @@ class ListRefresher {
   // `deadline` passes (at least one chunk when any is due).
   [[nodiscard]] Status RefreshDue(int64_t now_ms, Clock::time_point deadline, const AcquireFn& acquire,
                                   const PublishFn& publish);
-  // The batch's lists were not all delivered: its users are owed them again.
+  // The lists since the last commit were not all delivered: owed again.
   void OweAgain(int64_t now_ms);
 
-  // Owed and delivered users of this batch, in order, for its commit.
+  // Owed and delivered users since the last commit, in order, for the next one.
   const std::vector<PendingListChange>& changes() const { return changes_; }
-  size_t lists_this_batch() const { return taken_.size(); }
-  // After the batch committed.
-  void EndBatch();
+  size_t lists_since_commit() const { return taken_.size(); }
+  // After changes() committed.
+  void Committed();
 
   size_t pending() const { return queue_.pending(); }
   // Users that may still be owed before the pending set is full.

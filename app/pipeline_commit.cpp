@@ -1,0 +1,140 @@
+// The commit window: deliveries, then one WriteBatch; the state changelog and its adoption.
+#include "app/pipeline_impl.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/clock.h"
+
+namespace streamrec::app {
+
+void Pipeline::Impl::OpenWindow(Clock::time_point now) {
+  window_open_ = true;
+  window_started_ = now;
+  last_source_.clear();
+  catalog_records_.clear();
+  holder_changes_.clear();
+  window_offsets_.clear();
+  window_catalog_offsets_.clear();
+  window_events_ = 0;
+}
+
+bool Pipeline::Impl::WindowDue() const {
+  if (!window_open_) return false;
+  const auto interval = std::chrono::milliseconds(config_.pipeline.commit_interval_ms);
+  return Clock::now() - window_started_ >= interval ||
+         cache_->touched().size() * 2 >= config_.pipeline.user_cache_capacity;
+}
+
+Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
+  if (!window_open_) return Status::Ok();
+  const Clock::time_point started = Clock::now();
+  markers_ = window_offsets_;
+  for (const store::CachedUser& u : cache_->touched()) {
+    // A partition whose users were refreshed without new events gets a
+    // changelog marker at its current position.
+    const int32_t partition = last_source_[u.record].partition;
+    auto stored = offsets_.find({config_.kafka.events_topic, partition});
+    if (!markers_.contains(partition) && stored != offsets_.end()) markers_[partition] = stored->second;
+  }
+  if (handoff_) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
+  STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists, dead letters and the state changelog", [&] {
+    STREAMREC_RETURN_IF_ERROR(ingest_->FlushDeadLetters(kFlushTimeoutMs));
+    if (Status s = emitter_->Flush(kFlushTimeoutMs); !s.ok()) {
+      refresher_.OweAgain(NowMillis());  // the failed lists are owed again, with the state
+      return s;
+    }
+    if (!handoff_) return Status::Ok();
+    Status s = handoff_->Flush();
+    // A failed delivery is gone: write the window's changelog again (latest-value records, harmless twice).
+    if (!s.ok()) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
+    return s;
+  }));
+  const Clock::time_point delivered = Clock::now();
+  STREAMREC_RETURN_IF_ERROR(Commit(stop));
+  if (log_->should_log(spdlog::level::debug)) {
+    log_->debug("commit of {} users, {} lists: deliver {:.1f} ms, write {:.1f} ms", cache_->touched().size(),
+                refresher_.lists_since_commit(), Ms(delivered - started), Ms(Clock::now() - delivered));
+  }
+  // The commit's cost, spread over the events it made durable, is part of
+  // what each event costs (the list budget follows it).
+  commit_cost_per_event_ = (Clock::now() - started) / std::max<uint64_t>(1, window_events_);
+  cache_->EndBatch();
+  refresher_.Committed();
+  ingest_->ReportPositions(window_offsets_);
+  window_open_ = false;
+  return Status::Ok();
+}
+
+Status Pipeline::Impl::WriteChangelog() {
+  changed_.clear();
+  for (const store::CachedUser& u : cache_->touched()) {
+    changed_.push_back({u.external_id, u.record, last_source_[u.record].partition});
+  }
+  std::map<int32_t, int64_t> from;
+  for (const auto& [partition, next] : markers_) {
+    auto it = offsets_.find({config_.kafka.events_topic, partition});
+    if (it != offsets_.end()) from[partition] = it->second;
+  }
+  return handoff_->Write(changed_, from, markers_, Names());
+}
+
+Status Pipeline::Impl::AdoptChangelog(int32_t partition) {
+  auto pos = offsets_.find({handoff_->topic(), partition});
+  RestoreOutcome outcome;
+  STREAMREC_RETURN_IF_ERROR(RetryUntilOk(*stop_, "restoring partition state", [&] {
+    return handoff_->Restore(partition, pos == offsets_.end() ? 0 : pos->second, Names(), &outcome);
+  }));
+  if (!outcome.adopted) return Status::Ok();
+  store::CommitBatch commit;
+  for (RestoredUser& u : outcome.users) {
+    u.record.id = UserId(counters_.next_user_id++);
+    commit.users.push_back({u.external_id, &u.record});
+    // Their current lists join this instance's reverse index, so a catalog
+    // change refreshes them here too.
+    for (ItemId item : u.record.list) commit.holders.push_back({item, u.external_id, partition, true});
+    // The previous owner may not have published their latest lists.
+    commit.pending.push_back({u.external_id, partition, -1, NowMillis(), true});
+  }
+  learner_.TakeDirtyItems(&commit.items);  // items first seen in adopted histories
+  commit.offsets[{config_.kafka.events_topic, partition}] = outcome.next_event_offset;
+  commit.offsets[{handoff_->topic(), partition}] = outcome.changelog_position;
+  commit.counters = counters_;
+  STREAMREC_RETURN_IF_ERROR(RetryUntilOk(*stop_, "committing adopted state", [&] { return store_->Commit(commit); }));
+  for (const auto& [key, next] : commit.offsets) offsets_[key] = next;
+  durable_ = counters_;
+  cache_->Clear();  // cached users are clean between batches; adopted ones must be re-read
+  return Status::Ok();
+}
+
+Status Pipeline::Impl::RestoreOwedLists(int32_t partition) {
+  size_t restored = 0;
+  STREAMREC_RETURN_IF_ERROR(refresher_.Restore(store_.get(), partition, NowMillis(), &restored));
+  if (restored > 0) log_->info("events/{}: {} users owed a list since before the restart", partition, restored);
+  return Status::Ok();
+}
+
+Status Pipeline::Impl::Commit(const std::atomic<bool>& stop) {
+  store::CommitBatch commit;
+  for (const store::CachedUser& u : cache_->touched()) commit.users.push_back({u.external_id, u.record});
+  learner_.TakeDirtyItems(&commit.items);
+  commit.catalog = catalog_records_;
+  commit.holders = holder_changes_;
+  commit.pending = refresher_.changes();
+  for (const auto& [partition, next] : markers_) {
+    commit.offsets[{config_.kafka.events_topic, partition}] = next;
+    if (handoff_) commit.offsets[{handoff_->topic(), partition}] = handoff_->Position(partition);
+  }
+  for (const auto& [partition, next] : window_catalog_offsets_) {
+    commit.offsets[{config_.kafka.catalog_topic, partition}] = next;
+  }
+  commit.counters = counters_;
+  STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "committing state", [&] { return store_->Commit(commit); }));
+  for (const auto& [key, next] : commit.offsets) offsets_[key] = next;
+  durable_ = counters_;
+  last_commit_ms_ = NowMillis();
+  if (health_) health_->Update([](HealthSnapshot& h) { h.problem.clear(); });
+  return Status::Ok();
+}
+
+}  // namespace streamrec::app

@@ -1,0 +1,205 @@
+// Pipeline::Impl, internal to app/: the pipeline's state and its steps. Split
+// over pipeline.cpp (lifecycle, partitions, health), pipeline_batch.cpp (one
+// batch: learn, owe and refresh lists) and pipeline_commit.cpp (the commit
+// window, the state changelog). See pipeline.h for the contract.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "app/catalog_sync.h"
+#include "app/config.h"
+#include "app/learner_model.h"
+#include "app/list_refresher.h"
+#include "app/live_quality.h"
+#include "app/pipeline.h"
+#include "app/state_handoff.h"
+#include "app/status_server.h"
+#include "common/logging.h"
+#include "emitter/emitter.h"
+#include "emitter/surfaces.h"
+#include "ingest/ingest.h"
+#include "kafka/consumer.h"
+#include "learner/learner.h"
+#include "store/store.h"
+#include "store/user_cache.h"
+
+namespace streamrec::app {
+
+class Pipeline::Impl : public kafka::PositionProvider {
+ public:
+  Impl(Config config, HealthBoard* health)
+      : config_(std::move(config)),
+        health_(health),
+        learner_(config_.learner),
+        quality_(&learner_, config_.emitter.top_n, config_.pipeline.quality_sample, config_.emitter.Precision()),
+        refresher_(config_.emitter) {}
+
+  [[nodiscard]] Status Start();
+
+  [[nodiscard]] Status Run(const std::atomic<bool>& stop);
+
+  [[nodiscard]] Status Stop();
+
+  // PositionProvider: resume where the stored state ends (after adopting
+  // state another instance wrote for this partition, if any).
+  int64_t ResumeOffset(const kafka::TopicPartition& tp) override;
+
+  // Everything consumed so far commits before the partitions go (a failure
+  // stops the pipeline: the next owner replays from the last commit).
+  void OnRevoked(const std::vector<kafka::TopicPartition>& partitions) override;
+
+  PipelineStats stats() const { return stats_; }
+
+  void SetRulesSource(RulesSource source) { rules_source_ = std::move(source); }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  static constexpr int kFlushTimeoutMs = 10000;
+  static constexpr int kMaxBackoffMs = 5000;
+  // Users refreshed per batch because their list holds an item that became
+  // unavailable: a popular item going out of stock is worked off over a few
+  // batches instead of stalling one.
+  static constexpr size_t kMaxStaleRefreshPerBatch = 2048;
+  // Longest stretch of list refreshes while no events wait (or the pending set
+  // is full) before the consumer is polled again: long enough that a caught-up
+  // consumer's batch gets all its lists, short against max.poll.interval.ms.
+  static constexpr std::chrono::milliseconds kRefreshSlice{1000};
+
+  // Applies one batch and refreshes due lists; the state commits when the
+  // commit window is due (see CommitWindow).
+  [[nodiscard]] Status ProcessBatch(const std::atomic<bool>& stop);
+
+  void OpenWindow(Clock::time_point now);
+
+  // Whether the open window should commit now: its interval passed, or its
+  // dirty users fill half the cache (only clean users can be evicted).
+  bool WindowDue() const;
+
+  // Makes the window's work durable: lists, dead letters and the changelog
+  // delivered (all in flight at once), then users, items, catalog, reverse
+  // index, owed lists, counters and offsets in one WriteBatch. Each key
+  // changed in the window is written once.
+  [[nodiscard]] Status CommitWindow(const std::atomic<bool>& stop);
+
+  static double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+  ItemNames Names() {
+    return {[this](ItemId id) -> const std::string& { return learner_.ItemExternalId(id); },
+            [this](std::string_view external_id) { return learner_.InternItem(external_id); }};
+  }
+
+  // Queues the batch's users and offsets markers for the state changelog.
+  [[nodiscard]] Status WriteChangelog();
+
+  [[nodiscard]] Status AdoptChangelog(int32_t partition);
+
+  [[nodiscard]] Status RestoreOwedLists(int32_t partition);
+
+  // Owes a list to the users whose list holds an item that is no longer
+  // available; their reverse-index entry for it goes.
+  [[nodiscard]] Status OweStaleHolders(int64_t now_ms);
+
+  // Polls the next batch. Each event owes at most one list: the batch never
+  // holds more events than the pending set has room for.
+  [[nodiscard]] Status NextBatch();
+
+  // Lists of due users until the deadline: while events wait in Kafka,
+  // `emitter.refresh_share` of the time the events took; otherwise (or with
+  // the pending set nearly full) a slice, after which the consumer is polled.
+  [[nodiscard]] Status RefreshLists(Clock::time_point started);
+
+  // Item surfaces: items touched or withdrawn since the last call become due;
+  // the owner of events partition 0 publishes (see emitter/surfaces.h).
+  [[nodiscard]] Status PublishSurfaces();
+
+  // Applies new list rules from the configuration, if they changed.
+  void PollRules();
+
+  [[nodiscard]] Status Apply(const ingest::IngestedEvent& e);
+
+  [[nodiscard]] Status Commit(const std::atomic<bool>& stop);
+
+  // Retries a retryable failure with capped exponential backoff until it
+  // succeeds or `stop` is set. Consumption waits meanwhile: nothing moves
+  // past state that is not durable.
+  template <class Fn>
+  Status RetryUntilOk(const std::atomic<bool>& stop, const char* what, Fn fn) {
+    int backoff_ms = 100;
+    for (bool failed = false;; failed = true) {
+      Status s = fn();
+      if (s.ok() && failed) recovered_at_ = Clock::now();
+      if (s.ok()) return s;
+      if (!s.retryable() || stop.load()) return s.WithContext(what);
+      log_->error("{} failed, retrying in {} ms: {}", what, backoff_ms, s.ToString());
+      ReportProblem(std::string(what) + ": " + s.ToString());
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+      backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
+    }
+  }
+
+  void ReportProblem(std::string problem);
+
+  void PublishHealth();
+
+  void LogStatus(Clock::duration elapsed);
+
+  Config config_;
+  HealthBoard* health_;
+  int64_t last_commit_ms_ = 0;
+  learner::Learner learner_;
+  LiveQuality quality_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::UserCache> cache_;
+  std::unique_ptr<emitter::Emitter> emitter_;
+  std::unique_ptr<ingest::Ingest> ingest_;
+  std::unique_ptr<StateHandoff> handoff_;  // null when pipeline.state_handoff is off
+  std::unique_ptr<CatalogSync> catalog_;
+  std::unique_ptr<emitter::SurfaceEmitter> surfaces_;
+  std::vector<ItemId> touched_items_;  // by this batch's events: the surfaces and the approximate index follow them
+  std::vector<ItemId> withdrawn_;
+  LearnerModel model_{&learner_};
+  ListRefresher refresher_;
+  bool events_waiting_ = false;      // the last poll filled its batch: more events wait in Kafka
+  Clock::time_point recovered_at_{};  // when a retried commit or delivery last succeeded
+  Clock::duration commit_cost_per_event_{};  // the last commit's delivery and write, per event it covered
+  RulesSource rules_source_;
+  std::vector<store::CatalogRecord> catalog_records_;
+  std::vector<ListHolderChange> holder_changes_;
+  std::vector<StaleHolder> stale_holders_;
+  std::map<int32_t, int64_t> markers_;  // per events partition: the offset its changelog marker and commit carry
+  std::vector<ChangedUser> changed_;
+  Status assignment_error_;
+  std::atomic<bool> never_stop_{false};
+  const std::atomic<bool>* stop_ = &never_stop_;
+  store::StoreCounters counters_;
+  store::StoreCounters durable_;  // as of the last commit
+  store::Offsets offsets_;
+  ingest::IngestBatch batch_;
+  // Per user changed in the commit window: the latest event (or owed list) and the batch it came in.
+  struct Source {
+    int32_t partition = 0;
+    int64_t offset = -1;
+    uint64_t batch = 0;
+  };
+  std::unordered_map<const UserRecord*, Source> last_source_;
+  std::vector<std::pair<std::string_view, UserRecord*>> batch_users_;  // first touched by this batch's events
+  uint64_t batch_number_ = 0;
+  bool window_open_ = false;  // state changed since the last commit
+  Clock::time_point window_started_;
+  std::map<int32_t, int64_t> window_offsets_;          // events partition -> next offset, this window
+  std::map<int32_t, int64_t> window_catalog_offsets_;  // catalog partition -> next offset, this window
+  uint64_t window_events_ = 0;                         // messages consumed in this window
+  PipelineStats stats_;
+  uint64_t status_applied_ = 0;
+  std::shared_ptr<spdlog::logger> log_ = ModuleLogger("pipeline");
+};
+
+}  // namespace streamrec::app
