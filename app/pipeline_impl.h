@@ -42,9 +42,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
         refresher_(config_.emitter) {}
 
   [[nodiscard]] Status Start();
-
   [[nodiscard]] Status Run(const std::atomic<bool>& stop);
-
   [[nodiscard]] Status Stop();
 
   // PositionProvider: resume where the stored state ends (after adopting
@@ -56,7 +54,6 @@ class Pipeline::Impl : public kafka::PositionProvider {
   void OnRevoked(const std::vector<kafka::TopicPartition>& partitions) override;
 
   PipelineStats stats() const { return stats_; }
-
   void SetRulesSource(RulesSource source) { rules_source_ = std::move(source); }
 
  private:
