@@ -148,6 +148,9 @@ void AddBench(CLI::App& app, streamrec::bench::BenchArgs& a) {
   c->add_option("--ann-items", a.ann_items,
                 "(7) Also measure the approximate index (hnswlib) against exact top-N on this many "
                 "items (synthetic clustered catalogue), e.g. 1000000; default: skipped");
+  c->add_flag("--ann-learned", a.ann_learned,
+              "(7) Also measure the approximate index against exact top-N on the items the run learned "
+              "(users' query vectors from the run)");
   c->add_option("--memory-users", a.memory_users,
                 "(8) Also measure resident memory as this many distinct users (one event each) go through "
                 "the learner, the bounded user cache and the store, e.g. 10000000; default: skipped");

@@ -50,48 +50,59 @@ struct Catalogue {
   std::vector<float> queries;
 };
 
-}  // namespace
-
-Status MeasureAnn(uint64_t items, int dim, AnnFigures* out) {
-  auto log = ModuleLogger("bench");
-  const Catalogue cat(items, static_cast<size_t>(dim));
-  out->items = items;
+// Exact (as the emitter scores: batches of 64 users) against the index with
+// exact re-ranking, on `view` for the query vectors `query(q)`, q < queries.
+template <class QueryFn>
+Status Compare(const ItemMatrixView& view, size_t queries_n, QueryFn query, AnnFigures* out) {
+  out->items = view.rows;
   out->candidates = kCandidates;
-
-  // Exact, as the emitter scores: batches of 64 users.
   emitter::TopNScorer scorer(kTopN);
-  std::vector<std::vector<emitter::ScoredItem>> exact(kQueries);
+  std::vector<std::vector<emitter::ScoredItem>> exact(queries_n);
   std::vector<std::vector<emitter::ScoredItem>> batch_out;
   std::vector<emitter::TopNQuery> queries;
   auto start = Clock::now();
-  for (size_t first = 0; first < kQueries; first += kBatch) {
+  for (size_t first = 0; first < queries_n; first += kBatch) {
     queries.clear();
-    for (size_t q = first; q < first + kBatch; ++q) queries.push_back({cat.query(q), {}, {}});
-    scorer.Score(cat.view(), queries, &batch_out);
-    for (size_t k = 0; k < kBatch; ++k) exact[first + k] = batch_out[k];
+    for (size_t q = first; q < std::min(queries_n, first + kBatch); ++q) queries.push_back({query(q), {}, {}});
+    scorer.Score(view, queries, &batch_out);
+    for (size_t k = 0; k < queries.size(); ++k) exact[first + k] = batch_out[k];
   }
-  out->exact_lps = static_cast<double>(kQueries) / Seconds(Clock::now() - start);
+  out->exact_lps = static_cast<double>(queries_n) / Seconds(Clock::now() - start);
 
-  log->info("building the approximate index over {} items", items);
-  emitter::AnnIndex index(static_cast<size_t>(dim), emitter::AnnOptions{});
+  ModuleLogger("bench")->info("building the approximate index over {} items", view.rows);
+  emitter::AnnIndex index(view.dim, emitter::AnnOptions{});
   start = Clock::now();
-  STREAMREC_RETURN_IF_ERROR(index.Sync(cat.view(), {}, 2));
+  STREAMREC_RETURN_IF_ERROR(index.Sync(view, {}, 2));
   out->build_seconds = Seconds(Clock::now() - start);
 
   std::vector<ItemId> candidates;
   std::vector<emitter::ScoredItem> approx;
   size_t hits = 0;
+  size_t total = 0;
   start = Clock::now();
-  for (size_t q = 0; q < kQueries; ++q) {
-    index.Search(cat.query(q), kCandidates, &candidates);
-    emitter::RerankTopN(cat.view(), {cat.query(q), {}, {}}, candidates, kTopN, &approx);
+  for (size_t q = 0; q < queries_n; ++q) {
+    index.Search(query(q), kCandidates, &candidates);
+    emitter::RerankTopN(view, {query(q), {}, {}}, candidates, kTopN, &approx);
+    total += exact[q].size();
     for (const emitter::ScoredItem& e : exact[q]) {
       for (const emitter::ScoredItem& a : approx) hits += a.item == e.item ? 1 : 0;
     }
   }
-  out->ann_lps = static_cast<double>(kQueries) / Seconds(Clock::now() - start);
-  out->recall_at_20 = static_cast<double>(hits) / static_cast<double>(kQueries * kTopN);
+  out->ann_lps = static_cast<double>(queries_n) / Seconds(Clock::now() - start);
+  out->recall_at_20 = total ? static_cast<double>(hits) / static_cast<double>(total) : 0;
   return Status::Ok();
+}
+
+}  // namespace
+
+Status MeasureAnn(uint64_t items, int dim, AnnFigures* out) {
+  const Catalogue cat(items, static_cast<size_t>(dim));
+  return Compare(cat.view(), kQueries, [&](size_t q) { return cat.query(q); }, out);
+}
+
+Status MeasureAnnLearned(const ItemMatrixView& items, std::span<const float> queries, AnnFigures* out) {
+  const size_t n = std::min(kQueries, queries.size() / std::max<size_t>(1, items.dim));
+  return Compare(items, n, [&](size_t q) { return queries.subspan(q * items.dim, items.dim); }, out);
 }
 
 }  // namespace streamrec::bench

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
+#include "common/state.h"
 #include "common/status.h"
 
 namespace streamrec::bench {
@@ -20,5 +22,9 @@ struct AnnFigures {
 // The item matrix is synthetic (items around 1,000 cluster centres, as learned
 // embeddings are, with small biases); users are cluster centres plus noise.
 [[nodiscard]] Status MeasureAnn(uint64_t items, int dim, AnnFigures* out);
+
+// The same comparison on a learned item matrix, for up to 256 of `queries`
+// (users' query vectors, items.dim floats each).
+[[nodiscard]] Status MeasureAnnLearned(const ItemMatrixView& items, std::span<const float> queries, AnnFigures* out);
 
 }  // namespace streamrec::bench

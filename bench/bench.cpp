@@ -54,6 +54,7 @@ struct Report {
   double peak_rss_mb = 0;
   ScoringFigures scoring;  // (3), (4) and memory per user and item
   AnnFigures ann;          // (7), when asked for
+  AnnFigures ann_learned;  // (7) on the learned items, when asked for
   MemoryFigures memory;    // (8), when asked for
 };
 
@@ -223,13 +224,16 @@ std::string ReportJson(const Report& r) {
 
 // The report's JSON with the approximate index's and the memory budget's
 // figures added when measured.
-std::string WithOptional(std::string json, const AnnFigures& a, const MemoryFigures& m) {
-  if (a.items > 0) {
+std::string WithOptional(std::string json, const AnnFigures& synthetic, const AnnFigures& learned,
+                         const MemoryFigures& m) {
+  for (const auto& [key, a] : {std::pair{"ann", &synthetic}, std::pair{"ann_learned", &learned}}) {
+    if (a->items == 0) continue;
     json.pop_back();  // the closing brace
     json += fmt::format(
-        R"(,"ann":{{"items":{},"build_s":{:.1f},"exact_lps":{:.1f},"ann_lps":{:.1f},"speedup":{:.1f},)"
+        R"(,"{}":{{"items":{},"build_s":{:.1f},"exact_lps":{:.1f},"ann_lps":{:.1f},"speedup":{:.1f},)"
         R"("recall_at_20":{:.4f},"candidates":{}}}}})",
-        a.items, a.build_seconds, a.exact_lps, a.ann_lps, Ratio(a.ann_lps, a.exact_lps), a.recall_at_20, a.candidates);
+        key, a->items, a->build_seconds, a->exact_lps, a->ann_lps, Ratio(a->ann_lps, a->exact_lps), a->recall_at_20,
+        a->candidates);
   }
   if (m.users > 0) {
     std::string samples;
@@ -280,6 +284,13 @@ void PrintOptional(const Report& r) {
               << fmt::format("      {:.0f} lists/s vs exact {:.1f} lists/s: {:.0f}x; index built in {:.0f} s (2 threads)\n",
                              r.ann.ann_lps, r.ann.exact_lps, Ratio(r.ann.ann_lps, r.ann.exact_lps), r.ann.build_seconds);
   }
+  if (r.ann_learned.items > 0) {
+    const AnnFigures& a = r.ann_learned;
+    std::cout << fmt::format("  (7) learned, {} items: recall@20 {:.4f}; {:.0f} lists/s vs exact {:.1f} lists/s: {:.1f}x; "
+                             "built in {:.0f} s\n",
+                             a.items, a.recall_at_20, a.ann_lps, a.exact_lps, Ratio(a.ann_lps, a.exact_lps),
+                             a.build_seconds);
+  }
   if (r.memory.users > 0) {
     std::string samples;
     for (const auto& [users, mb] : r.memory.rss_mb) samples += fmt::format(" {:.1f}M: {:.0f} MB;", users / 1e6, mb);
@@ -323,7 +334,7 @@ Status RunBench(const BenchArgs& args, const std::atomic<bool>& stop, Report* r)
   Status s = MeasurePipeline(config, args, stop, g, r);
   if (s.ok()) {
     log->info("measuring scoring and memory");
-    s = MeasureScoring(config, args.users, &r->scoring);
+    s = MeasureScoring(config, args.users, &r->scoring, args.ann_learned ? &r->ann_learned : nullptr);
   }
   if (s.ok() && args.memory_users > 0) {
     log->info("measuring memory with {} distinct users", args.memory_users);
@@ -353,7 +364,7 @@ int CmdBench(const BenchArgs& args, const std::atomic<bool>& stop) {
     return 1;
   }
   if (args.json) {
-    std::cout << WithOptional(ReportJson(r), r.ann, r.memory) << std::endl;
+    std::cout << WithOptional(ReportJson(r), r.ann, r.ann_learned, r.memory) << std::endl;
   } else {
     PrintTable(args, r);
   }

@@ -19,6 +19,7 @@ struct BenchArgs {
   bool find_max_rate = true; // also search the highest rate with p99 under 100 ms
   uint64_t ann_items = 0;    // (7) approximate index vs exact on this many items; 0 = skip
   uint64_t memory_users = 0; // (8) memory under the cache budget for this many distinct users; 0 = skip
+  bool ann_learned = false;  // (7) also on the item matrix the run learned
   bool json = false;
   std::string config_path;             // optional, as for `run`
   std::vector<std::string> overrides;  // "section.key=value"

@@ -48,7 +48,7 @@ double ListsPerSecond(size_t users, Fn pass) {
 
 }  // namespace
 
-Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures* out) {
+Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures* out, AnnFigures* learned_ann) {
   std::unique_ptr<store::Store> store;
   STREAMREC_RETURN_IF_ERROR(store::Store::Open(config.store, &store));
   const double before_items = HeapBytes();
@@ -117,6 +117,7 @@ Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures*
     });
   };
   out->topn_lps = topn_lps(emitter::ScoringPrecision::kFloat32);
+  if (learned_ann) STREAMREC_RETURN_IF_ERROR(MeasureAnnLearned(view, queries, learned_ann));
   if (!emitter::Bf16Available()) return Status::Ok();
   const std::vector<std::vector<emitter::ScoredItem>> exact = lists;
   out->topn_bf16_lps = topn_lps(emitter::ScoringPrecision::kBFloat16);

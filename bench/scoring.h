@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "app/config.h"
+#include "bench/ann.h"
 #include "common/status.h"
 
 namespace streamrec::bench {
@@ -25,6 +26,8 @@ struct ScoringFigures {
 
 // Opens config.store.path (the pipeline must have stopped); `users` and `items`
 // are the generator's counts (user ids u0.., item ids i0..).
-[[nodiscard]] Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures* out);
+// With `learned_ann`, also measures the approximate index on the learned items.
+[[nodiscard]] Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures* out,
+                                    AnnFigures* learned_ann = nullptr);
 
 }  // namespace streamrec::bench
