@@ -58,15 +58,6 @@ struct Report {
   MemoryFigures memory;    // (8), when asked for
 };
 
-double ReadStatusKb(const char* field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field, 0) == 0) return std::stod(line.substr(std::string(field).size()));
-  }
-  return 0;
-}
-
 // Resets the peak-RSS mark (VmHWM) so the next phase is measured alone.
 void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
@@ -184,7 +175,7 @@ Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const s
   }
   r->lists_caught_up_s = Seconds(Clock::now() - durable);
   r->lists = board.Get().lists;
-  r->peak_rss_mb = ReadStatusKb("VmHWM:") / 1024.0;
+  r->peak_rss_mb = ProcStatusMb("VmHWM:");
 
   // (5) Latency at the offered rate, then the highest rate that keeps p99 under 100 ms.
   app::GeneratorOptions live = g;

@@ -16,16 +16,17 @@ namespace {
 constexpr uint64_t kBatch = 4096;
 constexpr int kSamples = 10;
 
-double ResidentMb() {
+}  // namespace
+
+double ProcStatusMb(const char* field) {
   std::ifstream in("/proc/self/status");
+  const std::string prefix(field);
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    if (line.rfind(prefix, 0) == 0) return std::stod(line.substr(prefix.size())) / 1024.0;
   }
   return 0;
 }
-
-}  // namespace
 
 Status MeasureMemory(const app::Config& config, uint64_t users, uint64_t items, MemoryFigures* out) {
   std::unique_ptr<store::Store> store;
@@ -53,7 +54,7 @@ Status MeasureMemory(const app::Config& config, uint64_t users, uint64_t items, 
     commit.counters = counters;
     STREAMREC_RETURN_IF_ERROR(store->Commit(commit));
     cache.EndBatch();
-    if (last / sample_every != first / sample_every || last == users) out->rss_mb.push_back({last, ResidentMb()});
+    if (last / sample_every != first / sample_every || last == users) out->rss_mb.push_back({last, ProcStatusMb("VmRSS:")});
   }
   out->users_per_second =
       static_cast<double>(users) / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -23,6 +23,9 @@ struct MemoryFigures {
   double disk_mb = 0;  // SST bytes of the user state at the end
 };
 
+// A field of /proc/self/status in MB ("VmRSS:", "VmHWM:"); 0 if absent.
+double ProcStatusMb(const char* field);
+
 // Uses a fresh store at `config.store.path`.
 [[nodiscard]] Status MeasureMemory(const app::Config& config, uint64_t users, uint64_t items, MemoryFigures* out);
 

@@ -72,8 +72,9 @@ STREAMREC_BF16 void PackItemBlock(const float* items, size_t rows, size_t dim, _
 // accumulators hide the multiply-add latency, and each item register loaded
 // serves G users.
 template <size_t G>
-STREAMREC_BF16 void ScoreGroup(const __m512i* a, const __m512i* b, size_t pairs, const uint32_t* q, size_t stride,
-                               float* scores, size_t score_stride, __mmask16 mask_a, __mmask16 mask_b) {
+// `q`: G users' pairs, `pairs` apart; scores of user j start at scores + j * score_stride.
+STREAMREC_BF16 void ScoreGroup(const __m512i* a, const __m512i* b, size_t pairs, const uint32_t* q, float* scores,
+                               size_t score_stride, __mmask16 mask_a, __mmask16 mask_b) {
   __m512 acc_a[G];
   __m512 acc_b[G];
   for (size_t j = 0; j < G; ++j) acc_a[j] = acc_b[j] = _mm512_setzero_ps();
@@ -81,7 +82,7 @@ STREAMREC_BF16 void ScoreGroup(const __m512i* a, const __m512i* b, size_t pairs,
     const __m512bh items_a = reinterpret_cast<__m512bh>(a[k]);
     const __m512bh items_b = reinterpret_cast<__m512bh>(b[k]);
     for (size_t j = 0; j < G; ++j) {
-      const __m512bh user = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(q[j * stride + k])));
+      const __m512bh user = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(q[j * pairs + k])));
       acc_a[j] = _mm512_dpbf16_ps(acc_a[j], items_a, user);
       acc_b[j] = _mm512_dpbf16_ps(acc_b[j], items_b, user);
     }
@@ -109,14 +110,14 @@ STREAMREC_BF16 void Product(const float* items, size_t rows, size_t dim, const P
       const __mmask16 mask_a = FirstLanes(n_a);
       const __mmask16 mask_b = FirstLanes(n_b);
       switch (std::min(kUserGroup, queries.users - u)) {
-        case 1: ScoreGroup<1>(a, b, pairs, q, pairs, out, rows, mask_a, mask_b); break;
-        case 2: ScoreGroup<2>(a, b, pairs, q, pairs, out, rows, mask_a, mask_b); break;
-        case 3: ScoreGroup<3>(a, b, pairs, q, pairs, out, rows, mask_a, mask_b); break;
-        case 4: ScoreGroup<4>(a, b, pairs, q, pairs, out, rows, mask_a, mask_b); break;
-        case 5: ScoreGroup<5>(a, b, pairs, q, pairs, out, rows, mask_a, mask_b); break;
-        case 6: ScoreGroup<6>(a, b, pairs, q, pairs, out, rows, mask_a, mask_b); break;
-        case 7: ScoreGroup<7>(a, b, pairs, q, pairs, out, rows, mask_a, mask_b); break;
-        default: ScoreGroup<8>(a, b, pairs, q, pairs, out, rows, mask_a, mask_b); break;
+        case 1: ScoreGroup<1>(a, b, pairs, q, out, rows, mask_a, mask_b); break;
+        case 2: ScoreGroup<2>(a, b, pairs, q, out, rows, mask_a, mask_b); break;
+        case 3: ScoreGroup<3>(a, b, pairs, q, out, rows, mask_a, mask_b); break;
+        case 4: ScoreGroup<4>(a, b, pairs, q, out, rows, mask_a, mask_b); break;
+        case 5: ScoreGroup<5>(a, b, pairs, q, out, rows, mask_a, mask_b); break;
+        case 6: ScoreGroup<6>(a, b, pairs, q, out, rows, mask_a, mask_b); break;
+        case 7: ScoreGroup<7>(a, b, pairs, q, out, rows, mask_a, mask_b); break;
+        default: ScoreGroup<8>(a, b, pairs, q, out, rows, mask_a, mask_b); break;
       }
     }
   }

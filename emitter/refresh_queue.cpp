@@ -7,7 +7,7 @@ namespace streamrec::emitter {
 RefreshQueue::RefreshQueue(int64_t min_interval_ms) : min_interval_ms_(min_interval_ms) {}
 
 const DueList& RefreshQueue::Mark(std::string_view user, int32_t partition, int64_t source_offset, int64_t now_ms) {
-  auto it = entries_.find(std::string(user));
+  auto it = entries_.find(user);
   if (it == entries_.end()) it = entries_.emplace(std::string(user), Entry()).first;
   Entry& e = it->second;
   if (e.owed) {

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <queue>
 #include <string>
 #include <string_view>
@@ -60,6 +61,11 @@ class RefreshQueue {
     uint64_t generation = 0;           // matches the heap slot that is live
     bool owed = false;
   };
+  // Lookups by string_view, without building a string per Mark.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
   struct Slot {
     int64_t due_ms;
     uint64_t generation;
@@ -73,7 +79,7 @@ class RefreshQueue {
   int64_t min_interval_ms_;
   uint64_t next_generation_ = 1;
   size_t pending_ = 0;
-  std::unordered_map<std::string, Entry> entries_;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
   std::priority_queue<Slot, std::vector<Slot>, std::greater<>> heap_;
   std::deque<std::pair<int64_t, std::string>> refreshed_;  // in refresh order, to forget them
 };
