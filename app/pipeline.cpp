@@ -31,6 +31,8 @@ Status Pipeline::Impl::Start() {
   catalog_ = std::make_unique<CatalogSync>(&learner_, store_.get());
   STREAMREC_RETURN_IF_ERROR(catalog_->Load(NowMillis()));
   cache_ = std::make_unique<store::UserCache>(store_.get(), config_.pipeline.user_cache_capacity);
+  writer_ = std::make_unique<store::CommitWriter>(store_.get());
+  writer_->Start();
   log_->info("store {}: {} applied events, {} items, {} users, {} stored offsets", config_.store.path,
              counters_.applied_events, items, counters_.next_user_id, offsets_.size());
 
@@ -100,11 +102,13 @@ Status Pipeline::Impl::Run(const std::atomic<bool>& stop) {
       last_message = now;
     }
     catalog_->Advance(NowMillis());
+    list_deadline_ = Clock::time_point::max();
     if (consumed || catalog_->has_stale() || refresher_.HasDue(NowMillis())) {
       STREAMREC_RETURN_IF_ERROR(ProcessBatch(stop));
     }
     STREAMREC_RETURN_IF_ERROR(PublishSurfaces());
     if (WindowDue()) STREAMREC_RETURN_IF_ERROR(CommitWindow(stop));
+    STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/false));
     // Time spent waiting out a failing commit or delivery is not idle time.
     last_message = std::max(last_message, recovered_at_);
     if (!consumed && refresher_.pending() == 0 && config_.pipeline.exit_when_idle_ms > 0 &&
@@ -119,7 +123,7 @@ Status Pipeline::Impl::Run(const std::atomic<bool>& stop) {
       last_status = now;
     }
   }
-  return CommitWindow(stop);
+  return CommitAndWait(stop);
 }
 
 Status Pipeline::Impl::Stop() {
@@ -137,6 +141,8 @@ Status Pipeline::Impl::Stop() {
     Status s = emitter_->Stop();
     if (result.ok()) result = s;
   }
+  if (writer_) writer_->Stop();  // after a failed Run a write may still be in flight: it finishes first
+  writer_.reset();
   cache_.reset();
   store_.reset();
   log_->info("stopped: {} events applied in total, {} rejected, {} lists published this run",
@@ -152,7 +158,7 @@ int64_t Pipeline::Impl::ResumeOffset(const kafka::TopicPartition& tp) {
     auto it = offsets_.find({tp.topic, tp.partition});
     return it != offsets_.end() ? it->second : kafka::kOffsetBeginning;
   }
-  if (assignment_error_.ok()) assignment_error_ = CommitWindow(*stop_);  // adoption needs a clean cache
+  if (assignment_error_.ok()) assignment_error_ = CommitAndWait(*stop_);  // adoption needs a clean cache
   if (handoff_ && assignment_error_.ok()) assignment_error_ = AdoptChangelog(tp.partition);
   if (assignment_error_.ok()) assignment_error_ = RestoreOwedLists(tp.partition);
   auto it = offsets_.find({tp.topic, tp.partition});
@@ -161,7 +167,7 @@ int64_t Pipeline::Impl::ResumeOffset(const kafka::TopicPartition& tp) {
 }
 
 void Pipeline::Impl::OnRevoked(const std::vector<kafka::TopicPartition>& partitions) {
-  if (assignment_error_.ok()) assignment_error_ = CommitWindow(*stop_);
+  if (assignment_error_.ok()) assignment_error_ = CommitAndWait(*stop_);
   for (const kafka::TopicPartition& tp : partitions) refresher_.Drop(tp.partition);
   log_->info("{} partitions revoked; state for them is committed", partitions.size());
 }
@@ -174,7 +180,8 @@ Status Pipeline::Impl::PublishSurfaces() {
   for (ItemId item : withdrawn_) surfaces_->Withdraw(item, now);
   const Clock::time_point started = Clock::now();
   const uint64_t before = surfaces_->item_lists_published();
-  STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, ingest_->Owns(0)));
+  // Item lists share the users' lists' time budget, after them.
+  STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, ingest_->Owns(0), list_deadline_));
   if (surfaces_->item_lists_published() > before && log_->should_log(spdlog::level::debug)) {
     log_->debug("surfaces: {} item lists in {:.1f} ms", surfaces_->item_lists_published() - before,
                 std::chrono::duration<double, std::milli>(Clock::now() - started).count());

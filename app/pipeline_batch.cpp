@@ -17,7 +17,9 @@ Status Pipeline::Impl::ProcessBatch(const std::atomic<bool>& stop) {
   for (const auto& [partition, next] : batch_.catalog_next_offsets) window_catalog_offsets_[partition] = next;
   // The store's reverse index must hold every published list before it is
   // asked which lists hold an item that just became unavailable.
-  if (catalog_->has_stale() && !holder_changes_.empty()) STREAMREC_RETURN_IF_ERROR(CommitWindow(stop));
+  if (catalog_->has_stale() && (!holder_changes_.empty() || writer_->in_flight())) {
+    STREAMREC_RETURN_IF_ERROR(CommitAndWait(stop));
+  }
   if (!window_open_) OpenWindow(started);
   batch_users_.clear();
   ++batch_number_;
@@ -76,6 +78,7 @@ Status Pipeline::Impl::RefreshLists(Clock::time_point started) {
         std::chrono::duration<double>((now - started) + commit_cost_per_event_ * batch_.consumed);
     deadline = now + std::chrono::duration_cast<Clock::duration>(events_took * config_.emitter.refresh_share);
   }
+  list_deadline_ = deadline;
   bool first = true;
   auto publish = [&](std::span<const emitter::ListRequest> requests) {
     // Changed items reach the approximate index once per batch.

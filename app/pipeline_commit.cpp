@@ -51,19 +51,45 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
     return s;
   }));
   const Clock::time_point delivered = Clock::now();
-  STREAMREC_RETURN_IF_ERROR(Commit(stop));
+  STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/true));  // the last window's write
+  const Clock::time_point waited = Clock::now();
+  const size_t lists = refresher_.lists_since_commit();
+  Commit();
   if (log_->should_log(spdlog::level::debug)) {
-    log_->debug("commit of {} users, {} lists: deliver {:.1f} ms, write {:.1f} ms", cache_->touched().size(),
-                refresher_.lists_since_commit(), Ms(delivered - started), Ms(Clock::now() - delivered));
+    log_->debug("commit of {} users, {} lists: deliver {:.1f} ms, wait for the last write {:.1f} ms, prepare {:.1f} MB "
+                "in {:.1f} ms", in_flight_.users, lists, Ms(delivered - started), Ms(waited - delivered),
+                static_cast<double>(in_flight_.bytes) / 1e6, Ms(Clock::now() - waited));
   }
-  // The commit's cost, spread over the events it made durable, is part of
-  // what each event costs (the list budget follows it).
+  // The commit's cost on this thread, spread over the events it covered, is
+  // part of what each event costs (the list budget follows it).
   commit_cost_per_event_ = (Clock::now() - started) / std::max<uint64_t>(1, window_events_);
-  cache_->EndBatch();
   refresher_.Committed();
-  ingest_->ReportPositions(window_offsets_);
   window_open_ = false;
   return Status::Ok();
+}
+
+Status Pipeline::Impl::FinishWrite(const std::atomic<bool>& stop, bool block) {
+  if (!writer_->in_flight() || (!block && !writer_->Done())) return Status::Ok();
+  Clock::duration took{};
+  Status s = writer_->Wait(&spare_commit_, &took);
+  if (!s.ok()) {
+    if (!s.retryable()) return s.WithContext("committing state");
+    log_->error("committing state failed, retrying: {}", s.ToString());
+    ReportProblem("committing state: " + s.ToString());
+    STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "committing state", [&] { return store_->Write(*spare_commit_); }));
+  }
+  durable_ = in_flight_.counters;
+  last_commit_ms_ = NowMillis();
+  if (health_) health_->Update([](HealthSnapshot& h) { h.problem.clear(); });
+  cache_->Evict(in_flight_.cache_batch);
+  ingest_->ReportPositions(in_flight_.positions);
+  if (log_->should_log(spdlog::level::debug)) log_->debug("commit of {} users written in {:.1f} ms", in_flight_.users, Ms(took));
+  return Status::Ok();
+}
+
+Status Pipeline::Impl::CommitAndWait(const std::atomic<bool>& stop) {
+  STREAMREC_RETURN_IF_ERROR(CommitWindow(stop));
+  return FinishWrite(stop, /*block=*/true);
 }
 
 Status Pipeline::Impl::WriteChangelog() {
@@ -114,7 +140,7 @@ Status Pipeline::Impl::RestoreOwedLists(int32_t partition) {
   return Status::Ok();
 }
 
-Status Pipeline::Impl::Commit(const std::atomic<bool>& stop) {
+void Pipeline::Impl::Commit() {
   store::CommitBatch commit;
   for (const store::CachedUser& u : cache_->touched()) commit.users.push_back({u.external_id, u.record});
   learner_.TakeDirtyItems(&commit.items);
@@ -129,12 +155,16 @@ Status Pipeline::Impl::Commit(const std::atomic<bool>& stop) {
     commit.offsets[{config_.kafka.catalog_topic, partition}] = next;
   }
   commit.counters = counters_;
-  STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "committing state", [&] { return store_->Commit(commit); }));
+  if (!spare_commit_) spare_commit_ = std::make_unique<store::PreparedCommit>();
+  store_->Prepare(commit, spare_commit_.get());
+  // Later windows build on these positions (changelog markers) before the write is done.
   for (const auto& [key, next] : commit.offsets) offsets_[key] = next;
-  durable_ = counters_;
-  last_commit_ms_ = NowMillis();
-  if (health_) health_->Update([](HealthSnapshot& h) { h.problem.clear(); });
-  return Status::Ok();
+  in_flight_.counters = counters_;
+  in_flight_.positions = window_offsets_;
+  in_flight_.users = commit.users.size();
+  in_flight_.bytes = spare_commit_->bytes();
+  in_flight_.cache_batch = cache_->SealBatch();
+  writer_->Submit(std::move(spare_commit_));
 }
 
 }  // namespace streamrec::app

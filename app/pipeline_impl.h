@@ -27,6 +27,7 @@
 #include "ingest/ingest.h"
 #include "kafka/consumer.h"
 #include "learner/learner.h"
+#include "store/commit_writer.h"
 #include "store/store.h"
 #include "store/user_cache.h"
 
@@ -83,8 +84,19 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // Makes the window's work durable: lists, dead letters and the changelog
   // delivered (all in flight at once), then users, items, catalog, reverse
   // index, owed lists, counters and offsets in one WriteBatch. Each key
-  // changed in the window is written once.
+  // changed in the window is written once. The WriteBatch is written on the
+  // commit writer's thread while the next window's events are learned; the
+  // next CommitWindow (or FinishWrite) waits for it.
   [[nodiscard]] Status CommitWindow(const std::atomic<bool>& stop);
+
+  // The write in flight, if any, once done (or, with `block`, waited for):
+  // retried here until it succeeds, then its offsets and counters count as
+  // durable and its users may be evicted.
+  [[nodiscard]] Status FinishWrite(const std::atomic<bool>& stop, bool block);
+
+  // CommitWindow, then FinishWrite: everything so far is durable (before the
+  // partitions change hands, before the reverse index is read, on stop).
+  [[nodiscard]] Status CommitAndWait(const std::atomic<bool>& stop);
 
   static double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -122,7 +134,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
 
   [[nodiscard]] Status Apply(const ingest::IngestedEvent& e);
 
-  [[nodiscard]] Status Commit(const std::atomic<bool>& stop);
+  // Prepares the window's WriteBatch and hands it to the commit writer.
+  void Commit();
 
   // Retries a retryable failure with capped exponential backoff until it
   // succeeds or `stop` is set. Consumption waits meanwhile: nothing moves
@@ -155,6 +168,17 @@ class Pipeline::Impl : public kafka::PositionProvider {
   LiveQuality quality_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::UserCache> cache_;
+  std::unique_ptr<store::CommitWriter> writer_;
+  std::unique_ptr<store::PreparedCommit> spare_commit_;  // the last write's buffer, reused
+  // What the write in flight makes true once it is done.
+  struct InFlight {
+    store::Offsets offsets;
+    store::StoreCounters counters;
+    std::map<int32_t, int64_t> positions;  // events partition -> next offset
+    uint64_t cache_batch = 0;              // the user cache's batch it wrote
+    size_t users = 0;
+    size_t bytes = 0;
+  } in_flight_;
   std::unique_ptr<emitter::Emitter> emitter_;
   std::unique_ptr<ingest::Ingest> ingest_;
   std::unique_ptr<StateHandoff> handoff_;  // null when pipeline.state_handoff is off
@@ -165,6 +189,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   LearnerModel model_{&learner_};
   ListRefresher refresher_;
   bool events_waiting_ = false;      // the last poll filled its batch: more events wait in Kafka
+  Clock::time_point list_deadline_ = Clock::time_point::max();  // this batch's list budget ends (item lists too)
   Clock::time_point recovered_at_{};  // when a retried commit or delivery last succeeded
   Clock::duration commit_cost_per_event_{};  // the last commit's delivery and write, per event it covered
   RulesSource rules_source_;
@@ -177,8 +202,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::atomic<bool> never_stop_{false};
   const std::atomic<bool>* stop_ = &never_stop_;
   store::StoreCounters counters_;
-  store::StoreCounters durable_;  // as of the last commit
-  store::Offsets offsets_;
+  store::StoreCounters durable_;  // as of the last commit written
+  store::Offsets offsets_;        // as of the last commit prepared (written or in flight)
   ingest::IngestBatch batch_;
   // Per user changed in the commit window: the latest event (or owed list) and the batch it came in.
   struct Source {

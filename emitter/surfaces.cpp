@@ -106,10 +106,10 @@ struct SurfaceEmitter::Impl {
     queue.emplace(at, item.value());
   }
 
-  // Due items, at most max_items_per_batch.
-  void TakeDue(int64_t now_ms) {
+  // Due items, at most `max`.
+  void TakeDue(int64_t now_ms, size_t max) {
     targets.clear();
-    while (!queue.empty() && queue.top().first <= now_ms && targets.size() < options.max_items_per_batch) {
+    while (!queue.empty() && queue.top().first <= now_ms && targets.size() < max) {
       const auto [at, item] = queue.top();
       queue.pop();
       if (due_at[item] != at) continue;  // rescheduled earlier; this entry is stale
@@ -137,9 +137,20 @@ struct SurfaceEmitter::Impl {
     return producer->Produce(topic, key, RenderItemList(kind, key, named, options.model_version, now_ms));
   }
 
-  Status PublishItems(const ModelView& model, const ItemFilter& allowed, int64_t now_ms) {
-    TakeDue(now_ms);
-    if (targets.empty()) return Status::Ok();
+  Status PublishItems(const ModelView& model, const ItemFilter& allowed, int64_t now_ms,
+                      std::chrono::steady_clock::time_point deadline) {
+    size_t left = options.max_items_per_batch;
+    do {
+      TakeDue(now_ms, std::min(left, SurfaceEmitter::kItemChunk));
+      if (targets.empty()) break;
+      left -= targets.size();
+      STREAMREC_RETURN_IF_ERROR(PublishChunk(model, allowed, now_ms));
+    } while (left > 0 && std::chrono::steady_clock::now() < deadline);
+    producer->Poll(0);
+    return Status::Ok();
+  }
+
+  Status PublishChunk(const ModelView& model, const ItemFilter& allowed, int64_t now_ms) {
     if (now_ms - prepared_at >= kPrepareEveryMs) {
       similar.Prepare(model, allowed);
       prepared_at = now_ms;
@@ -158,7 +169,6 @@ struct SurfaceEmitter::Impl {
       refreshed_at[item.value()] = now_ms;
       published += 2;
     }
-    producer->Poll(0);
     return Status::Ok();
   }
 
@@ -229,7 +239,8 @@ void SurfaceEmitter::Withdraw(ItemId item, int64_t now_ms) {
   for (ItemId holder : impl_->similar_holders[item.value()]) impl_->Schedule(holder, now_ms);
 }
 
-Status SurfaceEmitter::Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms, bool leader) {
+Status SurfaceEmitter::Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms, bool leader,
+                               std::chrono::steady_clock::time_point deadline) {
   const ItemFilter allowed = [catalog](ItemId id) { return catalog == nullptr || catalog->Available(id); };
   const bool trending_due = now_ms - impl_->trending_at >= int64_t{impl_->options.trending_interval_s} * 1000;
   if (trending_due) {
@@ -238,7 +249,7 @@ Status SurfaceEmitter::Publish(const ModelView& model, const catalog::Catalog* c
   }
   if (!impl_->options.enabled || !leader) return Status::Ok();
   if (trending_due) STREAMREC_RETURN_IF_ERROR(impl_->PublishTrending(model, catalog, now_ms));
-  return impl_->PublishItems(model, allowed, now_ms);
+  return impl_->PublishItems(model, allowed, now_ms, deadline);
 }
 
 Status SurfaceEmitter::Flush(int timeout_ms) {

@@ -5,7 +5,8 @@
 //   trending         key = "global", "category:<c>"   time-decayed popularity
 //
 // An item's two lists are recomputed when events touch it, at most once per
-// item_refresh_interval_s, at most max_items_per_batch per call; an item that
+// item_refresh_interval_s, at most max_items_per_batch per call and within the
+// caller's deadline (the users' lists come first); an item that
 // stops being available is dropped at once from the similar-items lists that
 // hold it (an in-memory reverse index). Trending is rebuilt every
 // trending_interval_s, and serves the emitter's fallback for users with
@@ -18,6 +19,7 @@
 // Lifecycle: Start(), Touch()/Withdraw()/Publish()*, Flush(), Stop(). One thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -70,8 +72,13 @@ class SurfaceEmitter {
   void Touch(std::span<const ItemId> items, int64_t now_ms);
   // An item that may no longer be listed: similar-items lists holding it are due now.
   void Withdraw(ItemId item, int64_t now_ms);
-  // Rebuilds trending when due; when `leader`, publishes it and the due item lists.
-  [[nodiscard]] Status Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms, bool leader);
+  // Rebuilds trending when due; when `leader`, publishes it and the due item
+  // lists, kItemChunk at a time until `deadline` (at least one chunk).
+  [[nodiscard]] Status Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms, bool leader,
+                               std::chrono::steady_clock::time_point deadline =
+                                   std::chrono::steady_clock::time_point::max());
+  // Item lists scored together; the least work Publish does when any is due.
+  static constexpr size_t kItemChunk = 64;
   [[nodiscard]] Status Flush(int timeout_ms);
   [[nodiscard]] Status Stop();
 

@@ -74,14 +74,12 @@ bool GetText(std::string_view* in, std::string* text) {
 
 }  // namespace
 
-std::string EncodeUser(const UserRecord& r) {
-  std::string out;
-  out.reserve(24 + r.embedding.size() * sizeof(float));
-  PutFixed<uint32_t>(&out, r.id.value());
-  PutFixed<uint64_t>(&out, r.seq);
-  PutFixed<uint64_t>(&out, r.events);
-  PutFloats(&out, r.embedding);
-  return out;
+void EncodeUser(const UserRecord& r, std::string* out) {
+  out->clear();
+  PutFixed<uint32_t>(out, r.id.value());
+  PutFixed<uint64_t>(out, r.seq);
+  PutFixed<uint64_t>(out, r.events);
+  PutFloats(out, r.embedding);
 }
 
 bool DecodeUser(std::string_view in, UserRecord* r) {
@@ -93,14 +91,12 @@ bool DecodeUser(std::string_view in, UserRecord* r) {
 
 // history, then purchases, the current list and the basket (absent in stores
 // written before they existed: read as empty).
-std::string EncodeHistory(const UserRecord& r) {
-  std::string out;
-  out.reserve(16 + (r.history.size() + r.purchased.size() + r.list.size() + r.basket.size()) * 4);
-  PutIds(&out, r.history);
-  PutIds(&out, r.purchased);
-  PutIds(&out, r.list);
-  PutIds(&out, r.basket);
-  return out;
+void EncodeHistory(const UserRecord& r, std::string* out) {
+  out->clear();
+  PutIds(out, r.history);
+  PutIds(out, r.purchased);
+  PutIds(out, r.list);
+  PutIds(out, r.basket);
 }
 
 bool DecodeHistory(std::string_view in, UserRecord* r) {
@@ -120,18 +116,16 @@ std::string EncodeItemKey(ItemId id) {
   return std::string(key, 4);
 }
 
-std::string EncodeItem(const ItemRecord& r) {
-  std::string out;
-  out.reserve(24 + r.external_id.size() + r.embedding.size() * sizeof(float));
-  PutFixed<uint32_t>(&out, static_cast<uint32_t>(r.external_id.size()));
-  out.append(r.external_id);
-  PutFixed<float>(&out, r.bias);
-  PutFixed<uint64_t>(&out, r.count);
-  PutFixed<float>(&out, r.recency);
-  PutFloats(&out, r.embedding);
-  PutNeighbors(&out, r.neighbors);
-  PutNeighbors(&out, r.basket_neighbors);
-  return out;
+void EncodeItem(const ItemRecord& r, std::string* out) {
+  out->clear();
+  PutFixed<uint32_t>(out, static_cast<uint32_t>(r.external_id.size()));
+  out->append(r.external_id);
+  PutFixed<float>(out, r.bias);
+  PutFixed<uint64_t>(out, r.count);
+  PutFixed<float>(out, r.recency);
+  PutFloats(out, r.embedding);
+  PutNeighbors(out, r.neighbors);
+  PutNeighbors(out, r.basket_neighbors);
 }
 
 bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {

@@ -11,12 +11,13 @@
 
 namespace streamrec::store::codec {
 
-std::string EncodeUser(const UserRecord& r);
+// Encoders replace the contents of *out (a buffer reused across records).
+void EncodeUser(const UserRecord& r, std::string* out);
 bool DecodeUser(std::string_view in, UserRecord* r);
-std::string EncodeHistory(const UserRecord& r);
+void EncodeHistory(const UserRecord& r, std::string* out);
 bool DecodeHistory(std::string_view in, UserRecord* r);
 std::string EncodeItemKey(ItemId id);
-std::string EncodeItem(const ItemRecord& r);
+void EncodeItem(const ItemRecord& r, std::string* out);
 bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r);
 std::string EncodeCatalog(const CatalogRecord& e);
 bool DecodeCatalog(std::string_view key, std::string_view in, CatalogRecord* e);

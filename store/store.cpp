@@ -2,12 +2,14 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
 #include <random>
 
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -166,6 +168,10 @@ struct Store::Impl {
     rocksdb::ColumnFamilyOptions cf_options(db_options);
     cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     cf_options.write_buffer_size = db_options.write_buffer_size;
+    // Most user lookups miss (a new user): a whole-key bloom filter in the
+    // memtable and in each table file answers them without a search.
+    cf_options.memtable_prefix_bloom_size_ratio = 0.02;
+    cf_options.memtable_whole_key_filtering = true;
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
     for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kUsers, kHistory, kItems, kMeta, kCatalog, kHolders,
                              kPending}) {
@@ -219,6 +225,7 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   impl->options = options;
   impl->write_options.sync = options.sync_writes;
   impl->table.block_cache = rocksdb::NewLRUCache(options.block_cache_mb << 20);
+  impl->table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   if (options.faults) impl->env = rocksdb::NewCompositeEnv(std::make_shared<FaultyFileSystem>(options.faults));
   STREAMREC_RETURN_IF_ERROR(impl->OpenDb());
   out->reset(new Store(std::move(impl)));
@@ -358,37 +365,79 @@ Status Store::ReadCounters(StoreCounters* out) {
   return Status::Ok();
 }
 
-Status Store::Commit(const CommitBatch& batch) {
-  if (impl_->needs_resume) {
-    // After an I/O error (a full disk) RocksDB refuses writes until told to resume.
-    STREAMREC_RETURN_IF_ERROR(impl_->Recover().WithContext("recovering from an I/O error"));
-    impl_->needs_resume = false;
+struct PreparedCommit::Rep {
+  rocksdb::WriteBatch batch;
+  std::string scratch;           // one encoded value at a time
+  std::vector<uint32_t> order;   // indices sorted by key
+};
+
+PreparedCommit::PreparedCommit() : rep_(std::make_unique<Rep>()) {}
+PreparedCommit::~PreparedCommit() = default;
+PreparedCommit::PreparedCommit(PreparedCommit&&) noexcept = default;
+PreparedCommit& PreparedCommit::operator=(PreparedCommit&&) noexcept = default;
+size_t PreparedCommit::bytes() const { return rep_->batch.GetDataSize(); }
+size_t PreparedCommit::entries() const { return rep_->batch.Count(); }
+
+namespace {
+
+// Indices 0..n-1 ordered by key(i); equal keys keep their order.
+template <class KeyFn>
+void SortedOrder(size_t n, std::vector<uint32_t>* order, KeyFn key) {
+  order->resize(n);
+  for (uint32_t i = 0; i < n; ++i) (*order)[i] = i;
+  std::stable_sort(order->begin(), order->end(), [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
+}
+
+}  // namespace
+
+void Store::Prepare(const CommitBatch& batch, PreparedCommit* out) const {
+  PreparedCommit::Rep& rep = *out->rep_;
+  rocksdb::WriteBatch& wb = rep.batch;
+  wb.Clear();  // keeps the buffer of the last use
+  std::string& value = rep.scratch;
+  SortedOrder(batch.users.size(), &rep.order, [&](uint32_t i) { return batch.users[i].first; });
+  for (uint32_t i : rep.order) {
+    const auto& [external_id, record] = batch.users[i];
+    codec::EncodeUser(*record, &value);
+    wb.Put(impl_->users(), external_id, value);
   }
-  rocksdb::WriteBatch wb;
-  for (const auto& [external_id, record] : batch.users) {
-    wb.Put(impl_->users(), external_id, codec::EncodeUser(*record));
-    wb.Put(impl_->history(), external_id, codec::EncodeHistory(*record));
+  for (uint32_t i : rep.order) {
+    const auto& [external_id, record] = batch.users[i];
+    codec::EncodeHistory(*record, &value);
+    wb.Put(impl_->history(), external_id, value);
   }
-  for (const ItemRecord& item : batch.items) {
-    wb.Put(impl_->items(), codec::EncodeItemKey(item.id), codec::EncodeItem(item));
+  SortedOrder(batch.items.size(), &rep.order, [&](uint32_t i) { return batch.items[i].id.value(); });
+  for (uint32_t i : rep.order) {
+    const ItemRecord& item = batch.items[i];
+    codec::EncodeItem(item, &value);
+    wb.Put(impl_->items(), codec::EncodeItemKey(item.id), value);
   }
   for (const CatalogRecord& c : batch.catalog) {
     wb.Put(impl_->catalog(), c.update.entry.item_id, codec::EncodeCatalog(c));
   }
-  for (const ListHolderChange& h : batch.holders) {
+  SortedOrder(batch.holders.size(), &rep.order, [&](uint32_t i) {
+    return std::make_pair(batch.holders[i].item.value(), batch.holders[i].user);
+  });
+  for (uint32_t i : rep.order) {
+    const ListHolderChange& h = batch.holders[i];
     const std::string key = codec::EncodeHolderKey(h.item, h.user);
     if (h.added) {
-      std::string value;
+      value.clear();
       PutFixed<int32_t>(&value, h.partition);
       wb.Put(impl_->holders(), key, value);
     } else {
       wb.Delete(impl_->holders(), key);
     }
   }
-  for (const PendingListChange& p : batch.pending) {
+  // Keys are big-endian partition + user: sorting by (unsigned partition, user) is key order.
+  SortedOrder(batch.pending.size(), &rep.order, [&](uint32_t i) {
+    return std::make_pair(static_cast<uint32_t>(batch.pending[i].partition), batch.pending[i].user);
+  });
+  for (uint32_t i : rep.order) {
+    const PendingListChange& p = batch.pending[i];
     const std::string key = codec::EncodePendingKey(p.partition, p.user);
     if (p.owed) {
-      std::string value;
+      value.clear();
       PutFixed<int64_t>(&value, p.source_offset);
       PutFixed<int64_t>(&value, p.since_ms);
       wb.Put(impl_->pending(), key, value);
@@ -402,9 +451,25 @@ Status Store::Commit(const CommitBatch& batch) {
   wb.Put(impl_->meta(), "applied_events", codec::EncodeU64(batch.counters.applied_events));
   wb.Put(impl_->meta(), "rejected_events", codec::EncodeU64(batch.counters.rejected_events));
   wb.Put(impl_->meta(), "next_user_id", codec::EncodeU64(batch.counters.next_user_id));
-  Status s = FromRocks(impl_->db->Write(impl_->write_options, &wb), "committing batch");
+}
+
+Status Store::Write(const PreparedCommit& commit) {
+  if (impl_->needs_resume) {
+    // After an I/O error (a full disk) RocksDB refuses writes until told to resume.
+    STREAMREC_RETURN_IF_ERROR(impl_->Recover().WithContext("recovering from an I/O error"));
+    impl_->needs_resume = false;
+  }
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
+  // Write() takes a non-const batch only to allow callbacks; it is not changed.
+  Status s = FromRocks(impl_->db->Write(impl_->write_options, &commit.rep_->batch), "committing batch");
   if (s.code() == StatusCode::kIOError) impl_->needs_resume = true;
   return s;
+}
+
+Status Store::Commit(const CommitBatch& batch) {
+  PreparedCommit prepared;
+  Prepare(batch, &prepared);
+  return Write(prepared);
 }
 
 Status Store::MeasureDisk(DiskUsage* out) {

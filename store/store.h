@@ -13,8 +13,9 @@
 // consumed in one WriteBatch, so after any crash the stored offsets describe
 // exactly the stored state.
 //
-// Thread-safety: Commit and Get* may be called from one thread at a time;
-// Summary() only on a store no one writes to.
+// Thread-safety: Commit/Write from one thread at a time; Get*/Load* from one
+// thread at a time, which may run alongside a Write (see Write);
+// Summarize() only on a store no one writes to.
 #pragma once
 
 #include <atomic>
@@ -101,6 +102,27 @@ struct DiskUsage {
   uint64_t item_bytes = 0;  // item_embeddings + catalog
 };
 
+class Store;
+
+// A commit encoded and ready to write (Store::Prepare): it owns copies of
+// everything, so the CommitBatch's views may die once it is prepared.
+// Reusable: Prepare() clears it and keeps its buffer. Movable, not copyable.
+class PreparedCommit {
+ public:
+  PreparedCommit();
+  ~PreparedCommit();
+  PreparedCommit(PreparedCommit&&) noexcept;
+  PreparedCommit& operator=(PreparedCommit&&) noexcept;
+
+  size_t bytes() const;    // encoded size
+  size_t entries() const;  // keys written or deleted
+
+ private:
+  friend class Store;
+  struct Rep;
+  std::unique_ptr<Rep> rep_;
+};
+
 class Store {
  public:
   [[nodiscard]] static Status Open(const StoreOptions& options, std::unique_ptr<Store>* out);
@@ -125,8 +147,16 @@ class Store {
   [[nodiscard]] Status ReadOffsets(Offsets* out);
   [[nodiscard]] Status ReadCounters(StoreCounters* out);
 
-  // Writes everything in `batch` atomically.
+  // Writes everything in `batch` atomically: Prepare() then Write().
   [[nodiscard]] Status Commit(const CommitBatch& batch);
+  // Encodes `batch` into `out` (no I/O), each column family's keys in key
+  // order: RocksDB inserts sorted keys into its memtable much faster. Entries
+  // of the same key keep their order (the last one wins).
+  void Prepare(const CommitBatch& batch, PreparedCommit* out) const;
+  // Writes a prepared commit atomically; after a failure it may be written
+  // again. May run on another thread than the Get*/Load* calls (RocksDB
+  // allows it), never concurrently with another Write or Commit.
+  [[nodiscard]] Status Write(const PreparedCommit& commit);
 
   [[nodiscard]] Status Summarize(StateSummary* out);
   // Flushes the memtables, then sums the SST files of each column family.

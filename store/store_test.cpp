@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <random>
@@ -7,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store/commit_writer.h"
 #include "store/store.h"
 #include "store/user_cache.h"
 
@@ -213,6 +215,89 @@ TEST_CASE("user cache: bounded, loads through, evicts only after commit") {
   CHECK(cu.record->events == 5);
   CHECK(cache.misses() == 4);
   CHECK(cache.hits() == 1);
+}
+
+TEST_CASE("user cache: a sealed batch's users stay cached until its write is done") {
+  const std::string path = FreshDir("cache_sealed");
+  auto s = OpenStore(path);
+  UserCache cache(s.get(), 1);
+  CachedUser cu;
+  for (const char* name : {"a", "b"}) REQUIRE(cache.Acquire(name, &cu).ok());
+  const uint64_t first = cache.SealBatch();
+  CHECK(cache.touched().empty());
+  cache.Evict(first - 1);  // the first batch's write is still in flight
+  CHECK(cache.size() == 2);
+  REQUIRE(cache.Acquire("c", &cu).ok());
+  const uint64_t second = cache.SealBatch();
+  CHECK(second == first + 1);
+  cache.Evict(first);  // a and b are written, c is not
+  CHECK(cache.size() == 1);
+  REQUIRE(cache.Acquire("c", &cu).ok());
+  CHECK(cache.hits() == 1);  // c stayed, though beyond capacity while unwritten
+  cache.Evict(second);
+  CHECK(cache.size() == 1);
+}
+
+TEST_CASE("commit writer: writes on its own thread, hands the commit back, reports a failure to retry") {
+  const std::string path = FreshDir("writer");
+  StoreOptions o;
+  o.path = path;
+  o.block_cache_mb = 8;
+  o.write_buffer_mb = 4;
+  o.faults = std::make_shared<StoreFaults>();
+  auto prepare = [](Store* s, int64_t offset, UserRecord* u) {
+    *u = MakeUser(0, static_cast<uint64_t>(offset));
+    CommitBatch b;
+    b.users.push_back({"u", u});
+    b.offsets[{"events", 0}] = offset;
+    auto commit = std::make_unique<PreparedCommit>();
+    s->Prepare(b, commit.get());
+    return commit;
+  };
+  auto stored_offset = [](Store* s) {
+    Offsets offsets;
+    REQUIRE(s->ReadOffsets(&offsets).ok());
+    return offsets.at({"events", 0});
+  };
+  {
+    std::unique_ptr<Store> s;
+    REQUIRE(Store::Open(o, &s).ok());
+    CommitWriter writer(s.get());
+    writer.Start();
+    UserRecord u;
+    std::unique_ptr<PreparedCommit> commit = prepare(s.get(), 10, &u);
+    CHECK(commit->entries() == 6);  // user, history, one offset, three counters
+    writer.Submit(std::move(commit));
+    CHECK(writer.in_flight());
+    std::chrono::steady_clock::duration took{};
+    REQUIRE(writer.Wait(&commit, &took).ok());
+    REQUIRE(commit != nullptr);  // handed back for reuse
+    CHECK_FALSE(writer.in_flight());
+    CHECK(stored_offset(s.get()) == 10);
+
+    o.faults->fail_writes = true;
+    writer.Submit(prepare(s.get(), 20, &u));
+    Status failed = writer.Wait(&commit, &took);
+    CHECK(failed.code() == StatusCode::kIOError);
+    CHECK(failed.retryable());
+    CHECK(stored_offset(s.get()) == 10);
+    o.faults->fail_writes = false;
+    // As the pipeline does: the owner retries the same commit on its thread.
+    Status retried = s->Write(*commit);
+    for (int attempt = 0; attempt < 100 && !retried.ok() && retried.retryable(); ++attempt) {
+      usleep(50000);
+      retried = s->Write(*commit);
+    }
+    INFO(retried.ToString());
+    REQUIRE(retried.ok());
+    CHECK(stored_offset(s.get()) == 20);
+
+    writer.Submit(prepare(s.get(), 30, &u));
+    writer.Stop();  // the write in flight finishes first
+  }
+  o.faults.reset();
+  auto s = OpenStore(path);
+  CHECK(stored_offset(s.get()) == 30);
 }
 
 TEST_CASE("store: a full disk fails the commit (retryably) and the store resumes once space returns") {

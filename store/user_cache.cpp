@@ -30,13 +30,18 @@ Status UserCache::Acquire(std::string_view external_id, CachedUser* out) {
   return Status::Ok();
 }
 
-void UserCache::EndBatch() {
+uint64_t UserCache::SealBatch() {
   touched_.clear();
-  ++batch_;
+  return batch_++;
+}
+
+void UserCache::Evict(uint64_t written) {
+  // Least recently used last: once the last one is unwritten, so are all before it.
   while (entries_.size() > capacity_) {
-    std::string_view victim = lru_.back();
+    auto victim = entries_.find(std::string(lru_.back()));
+    if (victim->second.batch > written) break;
     lru_.pop_back();
-    entries_.erase(std::string(victim));
+    entries_.erase(victim);
   }
 }
 

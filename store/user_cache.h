@@ -1,9 +1,11 @@
 // UserCache: the hot working set of user records, bounded, backed by the Store.
 //
 // A micro-batch Acquire()s the users it touches (loading them from the store
-// on a miss); the caller commits touched() to the store, then EndBatch()
-// evicts least-recently-used users beyond `capacity`. Only committed (clean)
-// records are ever evicted, so eviction never loses state.
+// on a miss); the caller hands touched() to the store and SealBatch()es it;
+// once that write is done, Evict() drops least-recently-used users beyond
+// `capacity`. Only written (clean) records are ever evicted, so eviction
+// never loses state, and a user is never read back while its write is in
+// flight.
 //
 // Memory: about (dim * 4 + history * 4 + 150) bytes per cached user.
 // Thread-safety: none; one thread.
@@ -36,11 +38,17 @@ class UserCache {
   // The cached user, loaded or created empty; adds it to touched() once per batch.
   [[nodiscard]] Status Acquire(std::string_view external_id, CachedUser* out);
 
-  // Users acquired since the last EndBatch(), in first-touch order.
+  // Users acquired since the last SealBatch(), in first-touch order.
   const std::vector<CachedUser>& touched() const { return touched_; }
 
-  // Call after touched() is committed: forgets it and evicts down to capacity.
-  void EndBatch();
+  // touched() was handed to the store: starts the next batch. Returns the
+  // sealed batch's number, for Evict() once its write is done.
+  uint64_t SealBatch();
+  // Every batch up to `written` is in the store: evicts down to capacity
+  // (users touched by a later batch stay, however many).
+  void Evict(uint64_t written);
+  // SealBatch() and Evict() at once, for a caller that writes synchronously.
+  void EndBatch() { Evict(SealBatch()); }
 
   // Drops every cached user (after a failed commit the cache may be ahead of the store).
   void Clear();
