@@ -86,6 +86,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("model_version", c.emitter.model_version);
   v.Field("score_batch", c.emitter.score_batch);
   v.Field("precision", c.emitter.precision);
+  v.Field("scoring_threads", c.emitter.scoring_threads);
   v.Field("ann_min_items", c.emitter.ann_min_items);
   v.Field("ann_candidates", c.emitter.ann_candidates);
   v.Field("ann_updates_per_batch", c.emitter.ann_updates_per_batch);

@@ -180,8 +180,16 @@ Status Pipeline::Impl::PublishSurfaces() {
   for (ItemId item : withdrawn_) surfaces_->Withdraw(item, now);
   const Clock::time_point started = Clock::now();
   const uint64_t before = surfaces_->item_lists_published();
-  // Item lists share the users' lists' time budget, after them.
-  STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, ingest_->Owns(0), list_deadline_));
+  // Item lists share the users' lists' time budget, after them; while users
+  // are owed lists, item lists get one chunk per kItemChunkEvery.
+  emitter::ItemListBudget budget;
+  budget.deadline = list_deadline_;
+  if (refresher_.HasDue(now)) {
+    const bool chunk_due = started - last_item_chunk_ >= kItemChunkEvery;
+    budget.max_items = chunk_due ? emitter::SurfaceEmitter::kItemChunk : 0;
+    if (chunk_due) last_item_chunk_ = started;
+  }
+  STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, ingest_->Owns(0), budget));
   if (surfaces_->item_lists_published() > before && log_->should_log(spdlog::level::debug)) {
     log_->debug("surfaces: {} item lists in {:.1f} ms", surfaces_->item_lists_published() - before,
                 std::chrono::duration<double, std::milli>(Clock::now() - started).count());

@@ -70,6 +70,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // is full) before the consumer is polled again: long enough that a caught-up
   // consumer's batch gets all its lists, short against max.poll.interval.ms.
   static constexpr std::chrono::milliseconds kRefreshSlice{1000};
+  // While users are owed lists, item lists (surfaces) get one chunk this often.
+  static constexpr std::chrono::milliseconds kItemChunkEvery{1000};
 
   // Applies one batch and refreshes due lists; the state commits when the
   // commit window is due (see CommitWindow).
@@ -190,6 +192,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   ListRefresher refresher_;
   bool events_waiting_ = false;      // the last poll filled its batch: more events wait in Kafka
   Clock::time_point list_deadline_ = Clock::time_point::max();  // this batch's list budget ends (item lists too)
+  Clock::time_point last_item_chunk_{};  // the last item lists published while users were owed lists
   Clock::time_point recovered_at_{};  // when a retried commit or delivery last succeeded
   Clock::duration commit_cost_per_event_{};  // the last commit's delivery and write, per event it covered
   RulesSource rules_source_;

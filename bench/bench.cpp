@@ -204,13 +204,13 @@ std::string ReportJson(const Report& r) {
       R"("max_rate_p99_under_100ms":{:.0f},"peak_rss_mb":{:.0f},"bytes_per_user":{:.0f},"bytes_per_item":{:.0f},)"
       R"("disk_bytes_per_user":{:.0f},"disk_bytes_per_item":{:.0f},"partitions":{},"lists":{},"produce_eps":{:.0f},)"
       R"("lists_owed_at_end":{},"list_lag_ms_at_end":{:.0f},"lists_caught_up_s":{:.2f},)"
-      R"("topn_bf16_lps":{:.0f},"topn_bf16_ratio":{:.3f},"bf16_recall":{:.4f}}})",
+      R"("topn_bf16_lps":{:.0f},"topn_bf16_ratio":{:.3f},"bf16_recall":{:.4f},"scoring_threads":{}}})",
       r.ingest_ceiling_eps, r.pipeline_eps, Ratio(r.pipeline_eps, r.ingest_ceiling_eps), f.scoring_ceiling_lps,
       f.topn_lps, Ratio(f.topn_lps, f.scoring_ceiling_lps), r.latency.rate, r.latency.p50_ms, r.latency.p99_ms,
       r.latency.max_ms, r.max_rate_p99_under_100ms, r.peak_rss_mb, f.bytes_per_user, f.bytes_per_item,
       f.disk_bytes_per_user, f.disk_bytes_per_item, r.partitions, r.lists, r.produce_eps, r.lists_owed_at_end,
       r.list_lag_ms_at_end, r.lists_caught_up_s, f.topn_bf16_lps, Ratio(f.topn_bf16_lps, f.scoring_ceiling_lps),
-      f.bf16_recall);
+      f.bf16_recall, f.threads);
 }
 
 // The report's JSON with the approximate index's and the memory budget's
@@ -249,8 +249,8 @@ void PrintTable(const BenchArgs& a, const Report& r) {
             << fmt::format("      lists when the last event was durable: {} owed, the oldest {:.0f} ms overdue; "
                            "all published {:.2f} s later\n",
                            r.lists_owed_at_end, r.list_lag_ms_at_end, r.lists_caught_up_s)
-            << fmt::format("  (3) scoring ceiling   {:>12.0f} lists/s    (bare batched product, no selection)\n",
-                           r.scoring.scoring_ceiling_lps)
+            << fmt::format("  (3) scoring ceiling   {:>12.0f} lists/s    (bare batched product, no selection; {} thread{})\n",
+                           r.scoring.scoring_ceiling_lps, r.scoring.threads, r.scoring.threads == 1 ? "" : "s")
             << fmt::format("  (4) top-N             {:>12.0f} lists/s    {:.3f} of (3), exact, with boosts and exclusions\n",
                            r.scoring.topn_lps, Ratio(r.scoring.topn_lps, r.scoring.scoring_ceiling_lps))
             << fmt::format("      bfloat16       {:>12.0f} lists/s    {:.3f} of (3); recall of the exact lists {:.4f}{}\n",

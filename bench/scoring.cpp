@@ -3,12 +3,14 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "app/generator.h"
+#include "emitter/scoring_threads.h"
 #include "emitter/topn.h"
 #include "learner/learner.h"
 #include "store/store.h"
@@ -83,15 +85,27 @@ Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures*
   std::vector<float> queries(sample.size() * dim);
   for (size_t k = 0; k < sample.size(); ++k) learner.QueryVector(*sample[k], {queries.data() + k * dim, dim});
 
-  std::vector<float> scratch;
-  volatile float sink = 0;
+  // The ceiling on as many threads as the scorer uses, each over its share of the items.
+  out->threads = std::clamp<size_t>(view.rows / emitter::kMinRowsPerThread, 1, config.emitter.scoring_threads);
+  emitter::ScoringThreads threads(out->threads);
+  std::vector<std::vector<float>> scratch(out->threads);
+  std::vector<float> sinks(out->threads);
   out->scoring_ceiling_lps = ListsPerSecond(sample.size(), [&] {
     for (size_t first = 0; first < sample.size(); first += batch) {
       const size_t count = std::min(batch, sample.size() - first);
-      sink = sink + emitter::ScoreWithoutSelection(view, {queries.data() + first * dim, count * dim}, count, 4096,
-                                                   &scratch);
+      threads.Run([&](size_t t) {
+        const size_t begin = view.rows * t / out->threads;
+        ItemMatrixView part = view;
+        part.embeddings += begin * dim;
+        part.biases += begin;
+        part.rows = view.rows * (t + 1) / out->threads - begin;
+        sinks[t] += emitter::ScoreWithoutSelection(part, {queries.data() + first * dim, count * dim}, count,
+                                                   emitter::kMaxBlockRows, &scratch[t]);
+      });
     }
   });
+  volatile float sink = 0;
+  for (float s : sinks) sink = sink + s;
 
   // The emitter's work per list: query vector, boosts, top-N with exclusions.
   std::vector<std::vector<std::pair<ItemId, float>>> boosts(batch);
@@ -99,7 +113,7 @@ Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures*
   std::vector<std::vector<emitter::ScoredItem>> results;
   std::vector<std::vector<emitter::ScoredItem>> lists(sample.size());  // of the last pass
   auto topn_lps = [&](emitter::ScoringPrecision precision) {
-    emitter::TopNScorer scorer(config.emitter.top_n, emitter::kMaxBlockRows, precision);
+    emitter::TopNScorer scorer(config.emitter.top_n, emitter::kMaxBlockRows, precision, config.emitter.scoring_threads);
     return ListsPerSecond(sample.size(), [&] {
       for (size_t first = 0; first < sample.size(); first += batch) {
         const size_t count = std::min(batch, sample.size() - first);

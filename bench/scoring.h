@@ -11,6 +11,9 @@
 namespace streamrec::bench {
 
 struct ScoringFigures {
+  // Threads of (3) and (4): emitter.scoring_threads where the catalogue is
+  // large enough (emitter::kMinRowsPerThread items per thread), else 1.
+  size_t threads = 1;
   double scoring_ceiling_lps = 0;  // bare batched product, no selection
   double topn_lps = 0;             // query vector, boosts and exact fused top-N, as the emitter runs them
   // The same with bfloat16 candidates re-scored exactly (0 where the CPU lacks

@@ -57,6 +57,9 @@ Status EmitterOptions::Validate() const {
   if (topic.empty()) return Status::InvalidArgument("emitter.topic must not be empty");
   if (top_n < 1 || top_n > 1000) return Status::InvalidArgument("emitter.top_n must be in 1..1000");
   if (score_batch < 1 || score_batch > 4096) return Status::InvalidArgument("emitter.score_batch must be in 1..4096");
+  if (scoring_threads < 1 || scoring_threads > 64) {
+    return Status::InvalidArgument("emitter.scoring_threads must be in 1..64");
+  }
   if (ann_candidates < top_n) return Status::InvalidArgument("emitter.ann_candidates must be >= top_n");
   if (ann_updates_per_batch < 1 || ann_updates_per_batch > 1000000) {
     return Status::InvalidArgument("emitter.ann_updates_per_batch must be in 1..1000000");
@@ -119,7 +122,7 @@ struct Emitter::Impl {
   explicit Impl(EmitterOptions opts)
       : options(std::move(opts)),
         rules(options.rules),
-        scorer(CandidateCount(options, rules), kMaxBlockRows, options.Precision()) {}
+        scorer(CandidateCount(options, rules), kMaxBlockRows, options.Precision(), options.scoring_threads) {}
 
   // Per Publish: the item view with catalog and rule adjustments, the pins and
   // the exploration candidates.
@@ -376,7 +379,8 @@ Status Emitter::SetRules(const ListRules& rules) {
   if (rules == impl_->rules) return Status::Ok();
   impl_->rules = rules;
   ++impl_->rules_generation;
-  impl_->scorer = TopNScorer(CandidateCount(impl_->options, rules), kMaxBlockRows, impl_->options.Precision());
+  impl_->scorer = TopNScorer(CandidateCount(impl_->options, rules), kMaxBlockRows, impl_->options.Precision(),
+                             impl_->options.scoring_threads);
   return Status::Ok();
 }
 

@@ -49,6 +49,13 @@ struct EmitterOptions {
   // float32: ~1.4x the lists/s, recall against float32 ~0.99) or "float32"
   // (exact). Default "bfloat16"; CPUs without AVX-512 BF16 use float32.
   std::string precision = "bfloat16";
+  // Threads of the dense pass, the pipeline's own included, 1..64: each
+  // scores a share of the items (from 16,384 items per thread on) while the
+  // pipeline's thread waits; the lists are those of one thread, bit for bit.
+  // Default 1: on this project's 2-vCPU machine two threads score only
+  // ~1.25x faster (BM_TopN*/64/2) and take the core the commit writer and
+  // RocksDB use, so the pipeline gained nothing; worth it with idle cores.
+  size_t scoring_threads = 1;
   ListRules rules;
   // From this many items on, candidates come from an approximate index
   // (hnswlib) and are re-ranked exactly; 0 = always exact. Default 1,000,000:

@@ -138,14 +138,16 @@ struct SurfaceEmitter::Impl {
   }
 
   Status PublishItems(const ModelView& model, const ItemFilter& allowed, int64_t now_ms,
-                      std::chrono::steady_clock::time_point deadline) {
-    size_t left = options.max_items_per_batch;
-    do {
+                      ItemListBudget budget) {
+    size_t left = std::min(options.max_items_per_batch, budget.max_items);
+    const std::chrono::steady_clock::time_point deadline = budget.deadline;
+    while (left > 0) {
       TakeDue(now_ms, std::min(left, SurfaceEmitter::kItemChunk));
       if (targets.empty()) break;
       left -= targets.size();
       STREAMREC_RETURN_IF_ERROR(PublishChunk(model, allowed, now_ms));
-    } while (left > 0 && std::chrono::steady_clock::now() < deadline);
+      if (std::chrono::steady_clock::now() >= deadline) break;
+    }
     producer->Poll(0);
     return Status::Ok();
   }
@@ -240,7 +242,7 @@ void SurfaceEmitter::Withdraw(ItemId item, int64_t now_ms) {
 }
 
 Status SurfaceEmitter::Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms, bool leader,
-                               std::chrono::steady_clock::time_point deadline) {
+                               ItemListBudget budget) {
   const ItemFilter allowed = [catalog](ItemId id) { return catalog == nullptr || catalog->Available(id); };
   const bool trending_due = now_ms - impl_->trending_at >= int64_t{impl_->options.trending_interval_s} * 1000;
   if (trending_due) {
@@ -249,7 +251,7 @@ Status SurfaceEmitter::Publish(const ModelView& model, const catalog::Catalog* c
   }
   if (!impl_->options.enabled || !leader) return Status::Ok();
   if (trending_due) STREAMREC_RETURN_IF_ERROR(impl_->PublishTrending(model, catalog, now_ms));
-  return impl_->PublishItems(model, allowed, now_ms, deadline);
+  return impl_->PublishItems(model, allowed, now_ms, budget);
 }
 
 Status SurfaceEmitter::Flush(int timeout_ms) {

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -62,6 +63,12 @@ struct SurfaceOptions {
   [[nodiscard]] Status Validate() const;
 };
 
+// How much item-list work a SurfaceEmitter::Publish may do (the users' lists come first).
+struct ItemListBudget {
+  size_t max_items = SIZE_MAX;  // besides max_items_per_batch; 0: none this time
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
 class SurfaceEmitter {
  public:
   explicit SurfaceEmitter(SurfaceOptions options);
@@ -73,10 +80,10 @@ class SurfaceEmitter {
   // An item that may no longer be listed: similar-items lists holding it are due now.
   void Withdraw(ItemId item, int64_t now_ms);
   // Rebuilds trending when due; when `leader`, publishes it and the due item
-  // lists, kItemChunk at a time until `deadline` (at least one chunk).
+  // lists, kItemChunk at a time until the budget's deadline (at least one
+  // chunk unless its max_items is 0).
   [[nodiscard]] Status Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms, bool leader,
-                               std::chrono::steady_clock::time_point deadline =
-                                   std::chrono::steady_clock::time_point::max());
+                               ItemListBudget budget = {});
   // Item lists scored together; the least work Publish does when any is due.
   static constexpr size_t kItemChunk = 64;
   [[nodiscard]] Status Flush(int timeout_ms);

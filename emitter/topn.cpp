@@ -10,6 +10,8 @@
 
 #include <Eigen/Core>
 
+#include "emitter/scoring_threads.h"
+
 namespace streamrec::emitter {
 namespace {
 
@@ -55,11 +57,18 @@ bool Excluded(const std::vector<ItemId>& sorted, ItemId id) {
 
 }  // namespace
 
-TopNScorer::TopNScorer(size_t n, size_t block_rows, ScoringPrecision precision)
+TopNScorer::TopNScorer(size_t n, size_t block_rows, ScoringPrecision precision, size_t threads)
     : n_(std::max<size_t>(1, n)),
       block_rows_(std::max<size_t>(64, block_rows)),
       precision_(precision == ScoringPrecision::kBFloat16 && Bf16Available() ? precision : ScoringPrecision::kFloat32),
-      keep_(precision_ == ScoringPrecision::kBFloat16 ? 2 * n_ : n_) {}
+      keep_(precision_ == ScoringPrecision::kBFloat16 ? 2 * n_ : n_),
+      shares_(std::clamp<size_t>(threads, 1, 64)) {
+  if (shares_.size() > 1) threads_ = std::make_unique<ScoringThreads>(shares_.size());
+}
+
+TopNScorer::~TopNScorer() = default;
+TopNScorer::TopNScorer(TopNScorer&&) noexcept = default;
+TopNScorer& TopNScorer::operator=(TopNScorer&&) noexcept = default;
 
 size_t BlockRowsFor(size_t queries, size_t max_rows) {
   constexpr size_t kScoreBytes = size_t{1} << 20;
@@ -67,16 +76,50 @@ size_t BlockRowsFor(size_t queries, size_t max_rows) {
   return std::clamp<size_t>(rows / 32 * 32, 256, std::max<size_t>(256, max_rows));
 }
 
-void TopNScorer::ScoreBlock(const ItemMatrixView& items, size_t first, size_t rows, size_t queries) {
+void TopNScorer::ScoreBlock(const ItemMatrixView& items, size_t first, size_t rows, size_t queries,
+                            float* scores_out) const {
   if (precision_ == ScoringPrecision::kBFloat16) {
-    Bf16Product(items.embeddings + first * items.dim, rows, items.dim, packed_, block_scores_.data());
+    Bf16Product(items.embeddings + first * items.dim, rows, items.dim, packed_, scores_out);
     return;
   }
   const auto dim = static_cast<Eigen::Index>(items.dim);
   const Eigen::Map<const ColMajor> q(query_matrix_.data(), dim, static_cast<Eigen::Index>(queries));
   const Eigen::Map<const RowMajor> block(items.embeddings + first * items.dim, static_cast<Eigen::Index>(rows), dim);
-  Eigen::Map<ColMajor> scores(block_scores_.data(), static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(queries));
+  Eigen::Map<ColMajor> scores(scores_out, static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(queries));
   scores.noalias() = block * q;
+}
+
+void TopNScorer::DensePass(const ItemMatrixView& items, size_t begin, size_t end, size_t block_rows,
+                           size_t queries, DenseShare* share) const {
+  for (size_t first = begin; first < end; first += block_rows) {
+    const auto rows = static_cast<Eigen::Index>(std::min(block_rows, end - first));
+    ScoreBlock(items, first, static_cast<size_t>(rows), queries, share->block_scores.data());
+    for (size_t k = 0; k < queries; ++k) {
+      std::vector<ScoredItem>& heap = share->heaps[k];
+      const std::vector<ItemId>& excl = exclusions_[k];
+      const std::vector<ItemId>& boosted = boosted_[k];
+      const float* col = share->block_scores.data() + static_cast<Eigen::Index>(k) * rows;
+      const float* bias = items.biases + first;
+      // Below the worst kept score nothing can enter: one vector compare per
+      // sixteen items on the common path (ties, equal to the threshold, still go to Better).
+      // An item whose per-item term is -inf (not allowed in lists) never enters.
+      float threshold = heap.size() == keep_ ? heap.front().score : std::numeric_limits<float>::lowest();
+      for (Eigen::Index group = 0; group < rows; group += kGroup) {
+        uint32_t hits = CandidateMask(col + group, bias + group, std::min(kGroup, rows - group), threshold);
+        for (; hits != 0; hits &= hits - 1) {
+          const Eigen::Index r = group + std::countr_zero(hits);
+          const float score = col[r] + bias[r];
+          if (score < threshold) continue;  // the threshold rose meanwhile
+          const size_t index = first + static_cast<size_t>(r);
+          const ScoredItem cand{ItemId(static_cast<uint32_t>(index)), score};
+          if (heap.size() == keep_ && !Better(cand, heap.front())) continue;
+          if (Excluded(excl, cand.item) || Excluded(boosted, cand.item)) continue;
+          Offer(&heap, keep_, cand);
+          if (heap.size() == keep_) threshold = heap.front().score;
+        }
+      }
+    }
+  }
 }
 
 void TopNScorer::Rescore(const ItemMatrixView& items, size_t k, std::vector<ScoredItem>* heap) {
@@ -111,7 +154,6 @@ float ScoreWithoutSelection(const ItemMatrixView& items, std::span<const float> 
 void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
                        std::vector<std::vector<ScoredItem>>* out) {
   const auto dim = static_cast<Eigen::Index>(items.dim);
-  const auto batch = static_cast<Eigen::Index>(queries.size());
   out->resize(queries.size());
   exclusions_.resize(queries.size());
   boosted_.resize(queries.size());
@@ -130,35 +172,34 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
   if (items.rows == 0 || queries.empty()) return;
   if (precision_ == ScoringPrecision::kBFloat16) PackBf16Queries(query_matrix_, items.dim, queries.size(), &packed_);
   const size_t block_rows = BlockRowsFor(queries.size(), block_rows_);
-  block_scores_.resize(block_rows * queries.size());
-
-  for (size_t first = 0; first < items.rows; first += block_rows) {
-    const auto rows = static_cast<Eigen::Index>(std::min(block_rows, items.rows - first));
-    ScoreBlock(items, first, static_cast<size_t>(rows), queries.size());
-    for (Eigen::Index k = 0; k < batch; ++k) {
-      std::vector<ScoredItem>& heap = (*out)[static_cast<size_t>(k)];
-      const std::vector<ItemId>& excl = exclusions_[static_cast<size_t>(k)];
-      const std::vector<ItemId>& boosted = boosted_[static_cast<size_t>(k)];
-      const float* col = block_scores_.data() + k * rows;
-      const float* bias = items.biases + first;
-      // Below the worst kept score nothing can enter: one vector compare per
-      // sixteen items on the common path (ties, equal to the threshold, still go to Better).
-      // An item whose per-item term is -inf (not allowed in lists) never enters.
-      float threshold = heap.size() == keep_ ? heap.front().score : std::numeric_limits<float>::lowest();
-      for (Eigen::Index group = 0; group < rows; group += kGroup) {
-        uint32_t hits = CandidateMask(col + group, bias + group, std::min(kGroup, rows - group), threshold);
-        for (; hits != 0; hits &= hits - 1) {
-          const Eigen::Index r = group + std::countr_zero(hits);
-          const float score = col[r] + bias[r];
-          if (score < threshold) continue;  // the threshold rose meanwhile
-          const size_t index = first + static_cast<size_t>(r);
-          const ScoredItem cand{ItemId(static_cast<uint32_t>(index)), score};
-          if (heap.size() == keep_ && !Better(cand, heap.front())) continue;
-          if (Excluded(excl, cand.item) || Excluded(boosted, cand.item)) continue;
-          Offer(&heap, keep_, cand);
-          if (heap.size() == keep_) threshold = heap.front().score;
-        }
-      }
+  const size_t threads = std::clamp<size_t>(items.rows / kMinRowsPerThread, 1, shares_.size());
+  // Everything a share needs is sized here: the pass itself allocates nothing.
+  for (size_t t = 0; t < threads; ++t) {
+    shares_[t].block_scores.resize(block_rows * queries.size());
+    shares_[t].heaps.resize(queries.size());
+    for (std::vector<ScoredItem>& heap : shares_[t].heaps) {
+      heap.clear();
+      heap.reserve(keep_);
+    }
+  }
+  // Equal ranges, cut between blocks: each block is the one a single thread
+  // scores, so the float32 product rounds alike (bit-identical lists).
+  const size_t blocks = (items.rows + block_rows - 1) / block_rows;
+  auto range_begin = [&](size_t t) { return std::min(items.rows, blocks * t / threads * block_rows); };
+  auto pass = [&](size_t t) {
+    DensePass(items, range_begin(t), range_begin(t + 1), block_rows, queries.size(), &shares_[t]);
+  };
+  if (threads == 1) {
+    pass(0);
+  } else {
+    threads_->Run([&](size_t t) {
+      if (t < threads) pass(t);
+    });
+  }
+  for (size_t k = 0; k < queries.size(); ++k) {
+    (*out)[k].swap(shares_[0].heaps[k]);
+    for (size_t t = 1; t < threads; ++t) {
+      for (const ScoredItem& cand : shares_[t].heaps[k]) Offer(&(*out)[k], keep_, cand);
     }
   }
   for (size_t k = 0; k < queries.size(); ++k) {

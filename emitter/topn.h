@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <utility>
 #include <vector>
@@ -45,13 +46,25 @@ enum class ScoringPrecision { kFloat32, kBFloat16 };
 inline constexpr size_t kMaxBlockRows = 4096;
 size_t BlockRowsFor(size_t queries, size_t max_rows = kMaxBlockRows);
 
+class ScoringThreads;
+
+// Items per thread below which the dense pass stays on one thread.
+inline constexpr size_t kMinRowsPerThread = 16384;
+
 class TopNScorer {
  public:
   // `n` >= 1 results per query; `block_rows` items scored per matrix product
   // at most (see BlockRowsFor).
   // kBFloat16 falls back to kFloat32 where the CPU lacks AVX-512 BF16.
+  // `threads` (1..64, the caller's included) split the dense pass by item
+  // ranges (whole blocks), each keeping its own candidates, merged after:
+  // the results are those of one thread, bit for bit. Used from
+  // kMinRowsPerThread items per thread.
   explicit TopNScorer(size_t n, size_t block_rows = kMaxBlockRows,
-                      ScoringPrecision precision = ScoringPrecision::kFloat32);
+                      ScoringPrecision precision = ScoringPrecision::kFloat32, size_t threads = 1);
+  ~TopNScorer();
+  TopNScorer(TopNScorer&&) noexcept;
+  TopNScorer& operator=(TopNScorer&&) noexcept;
 
   // out[k] = the best min(n, eligible items) items for queries[k], best first.
   void Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
@@ -61,8 +74,16 @@ class TopNScorer {
   ScoringPrecision precision() const { return precision_; }
 
  private:
-  // Scores one block of items for every query into block_scores_.
-  void ScoreBlock(const ItemMatrixView& items, size_t first, size_t rows, size_t queries);
+  // One thread's share of the dense pass: its scores and candidates.
+  struct DenseShare {
+    std::vector<float> block_scores;               // block_rows x batch, column-major
+    std::vector<std::vector<ScoredItem>> heaps;    // per query, at most keep_
+  };
+  // Scores one block of items for every query into `scores`.
+  void ScoreBlock(const ItemMatrixView& items, size_t first, size_t rows, size_t queries, float* scores) const;
+  // The dense pass over items [begin, end): candidates into share->heaps. Allocates nothing.
+  void DensePass(const ItemMatrixView& items, size_t begin, size_t end, size_t block_rows, size_t queries,
+                 DenseShare* share) const;
   // bfloat16 candidates re-scored exactly, the best n_ kept.
   void Rescore(const ItemMatrixView& items, size_t k, std::vector<ScoredItem>* heap);
 
@@ -73,7 +94,8 @@ class TopNScorer {
   PackedQueries packed_;
   std::vector<ScoredItem> candidates_;
   std::vector<float> query_matrix_;             // dim x batch, column-major
-  std::vector<float> block_scores_;             // block_rows x batch, column-major
+  std::vector<DenseShare> shares_;              // one per thread
+  std::unique_ptr<ScoringThreads> threads_;     // null with one thread
   std::vector<std::vector<ItemId>> exclusions_; // sorted copies
   std::vector<std::vector<ItemId>> boosted_;    // sorted ids of each query's boosts
 };

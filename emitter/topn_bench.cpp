@@ -1,6 +1,6 @@
 // Micro-benchmark: fused top-20 over 100k items for a batch of 64 users,
-// exact and with bfloat16 candidates, against the bare product of the same
-// shapes (the ceiling).
+// exact and with bfloat16 candidates, on one and two threads, against the
+// bare product of the same shapes (the ceiling, one thread).
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -28,7 +28,7 @@ struct Fixture {
 
 void TopN(benchmark::State& state, streamrec::emitter::ScoringPrecision precision) {
   Fixture f(static_cast<size_t>(state.range(0)));
-  streamrec::emitter::TopNScorer scorer(20, 4096, precision);
+  streamrec::emitter::TopNScorer scorer(20, 4096, precision, static_cast<size_t>(state.range(1)));
   std::vector<streamrec::emitter::TopNQuery> queries;
   for (size_t k = 0; k < kBatch; ++k) queries.push_back({{f.queries.data() + k * f.dim, f.dim}, {}, {}});
   std::vector<std::vector<streamrec::emitter::ScoredItem>> out;
@@ -40,11 +40,12 @@ void TopN(benchmark::State& state, streamrec::emitter::ScoringPrecision precisio
 }
 
 void BM_TopN(benchmark::State& state) { TopN(state, streamrec::emitter::ScoringPrecision::kFloat32); }
-BENCHMARK(BM_TopN)->Arg(32)->Arg(64)->Unit(benchmark::kMillisecond);
+// Args: dimension, scoring threads.
+BENCHMARK(BM_TopN)->Args({32, 1})->Args({64, 1})->Args({64, 2})->Unit(benchmark::kMillisecond);
 
 // bfloat16 candidates (2n), re-scored in float32 (float32 where the CPU lacks AVX-512 BF16).
 void BM_TopNBf16(benchmark::State& state) { TopN(state, streamrec::emitter::ScoringPrecision::kBFloat16); }
-BENCHMARK(BM_TopNBf16)->Arg(32)->Arg(64)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TopNBf16)->Args({32, 1})->Args({64, 1})->Args({64, 2})->Unit(benchmark::kMillisecond);
 
 void BM_BareProduct(benchmark::State& state) {
   Fixture f(static_cast<size_t>(state.range(0)));

@@ -90,3 +90,43 @@ TEST_CASE("top-N with fewer eligible items than N, and ties broken by id") {
   scorer.Score(empty, {&query, 1}, &got);
   CHECK(got[0].empty());
 }
+
+TEST_CASE("the dense pass split over threads gives the lists of one thread, in both precisions") {
+  const size_t dim = 24;
+  Items items(3 * kMinRowsPerThread + 101, dim, 11);  // three shares, the last one ragged
+  std::mt19937 rng(3);
+  std::normal_distribution<float> n;
+  std::vector<std::vector<float>> vecs(45, std::vector<float>(dim));
+  std::vector<std::vector<ItemId>> excl(vecs.size());
+  std::vector<std::vector<std::pair<ItemId, float>>> boosts(vecs.size());
+  for (size_t k = 0; k < vecs.size(); ++k) {
+    for (float& x : vecs[k]) x = n(rng);
+    for (int e = 0; e < 10; ++e) excl[k].push_back(ItemId(rng() % items.rows));
+    if (k % 4 == 0) boosts[k].push_back({ItemId(static_cast<uint32_t>(k * 1000 + 7)), 3.0F});
+  }
+  // Equal scores across the shares' boundary: ties must still go to the smaller id.
+  for (size_t d = 0; d < dim; ++d) {
+    items.emb[(kMinRowsPerThread - 1) * dim + d] = items.emb[(2 * kMinRowsPerThread + 5) * dim + d] = 9.0F;
+  }
+  items.bias[kMinRowsPerThread - 1] = items.bias[2 * kMinRowsPerThread + 5] = 0.0F;
+  std::vector<TopNQuery> queries;
+  for (size_t k = 0; k < vecs.size(); ++k) queries.push_back({vecs[k], excl[k], boosts[k]});
+  for (ScoringPrecision precision : {ScoringPrecision::kFloat32, ScoringPrecision::kBFloat16}) {
+    TopNScorer one(20, kMaxBlockRows, precision, 1);
+    TopNScorer three(20, kMaxBlockRows, precision, 3);
+    std::vector<std::vector<ScoredItem>> expected;
+    std::vector<std::vector<ScoredItem>> got;
+    one.Score(items.View(), queries, &expected);
+    for (int round = 0; round < 2; ++round) {  // a second call reuses the shares' buffers
+      three.Score(items.View(), queries, &got);
+      REQUIRE(got.size() == expected.size());
+      for (size_t k = 0; k < got.size(); ++k) {
+        REQUIRE(got[k].size() == expected[k].size());
+        for (size_t i = 0; i < got[k].size(); ++i) {
+          CHECK(got[k][i].item == expected[k][i].item);
+          CHECK(got[k][i].score == expected[k][i].score);
+        }
+      }
+    }
+  }
+}
