@@ -38,10 +38,17 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
     if (!markers_.contains(partition) && stored != offsets_.end()) markers_[partition] = stored->second;
   }
   if (handoff_) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
+  // The window's state is encoded while the broker acknowledges the deliveries.
+  std::unique_ptr<store::PreparedCommit> prepared =
+      spare_commit_ ? std::move(spare_commit_) : std::make_unique<store::PreparedCommit>();
+  PrepareState(prepared.get());
+  const Clock::time_point encoded = Clock::now();
+  bool redelivered = false;
   STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists, dead letters and the state changelog", [&] {
     STREAMREC_RETURN_IF_ERROR(ingest_->FlushDeadLetters(kFlushTimeoutMs));
     if (Status s = emitter_->Flush(kFlushTimeoutMs); !s.ok()) {
       refresher_.OweAgain(NowMillis());  // the failed lists are owed again, with the state
+      redelivered = true;
       return s;
     }
     if (!handoff_) return Status::Ok();
@@ -50,15 +57,19 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
     if (!s.ok()) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
     return s;
   }));
+  if (redelivered) {
+    commit_.pending = refresher_.changes();  // now with the lists owed again
+    store_->Prepare(commit_, prepared.get());
+  }
   const Clock::time_point delivered = Clock::now();
   STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/true));  // the last window's write
   const Clock::time_point waited = Clock::now();
   const size_t lists = refresher_.lists_since_commit();
-  Commit();
+  SubmitCommit(std::move(prepared));
   if (log_->should_log(spdlog::level::debug)) {
-    log_->debug("commit of {} users, {} lists: deliver {:.1f} ms, wait for the last write {:.1f} ms, prepare {:.1f} MB "
-                "in {:.1f} ms", in_flight_.users, lists, Ms(delivered - started), Ms(waited - delivered),
-                static_cast<double>(in_flight_.bytes) / 1e6, Ms(Clock::now() - waited));
+    log_->debug("commit of {} users, {} lists: prepare {:.1f} MB in {:.1f} ms, deliver {:.1f} ms more, wait for "
+                "the last write {:.1f} ms", in_flight_.users, lists, static_cast<double>(in_flight_.bytes) / 1e6,
+                Ms(encoded - started), Ms(delivered - encoded), Ms(waited - delivered));
   }
   // The commit's cost on this thread, spread over the events it covered, is
   // part of what each event costs (the list budget follows it).
@@ -140,31 +151,38 @@ Status Pipeline::Impl::RestoreOwedLists(int32_t partition) {
   return Status::Ok();
 }
 
-void Pipeline::Impl::Commit() {
-  store::CommitBatch commit;
-  for (const store::CachedUser& u : cache_->touched()) commit.users.push_back({u.external_id, u.record});
-  learner_.TakeDirtyItems(&commit.items);
-  commit.catalog = catalog_records_;
-  commit.holders = holder_changes_;
-  commit.pending = refresher_.changes();
+void Pipeline::Impl::PrepareState(store::PreparedCommit* out) {
+  commit_ = store::CommitBatch();
+  for (const store::CachedUser& u : cache_->touched()) commit_.users.push_back({u.external_id, u.record});
+  learner_.TakeDirtyItems(&commit_.items);
+  commit_.catalog = catalog_records_;
+  commit_.holders = holder_changes_;
+  commit_.pending = refresher_.changes();
+  commit_.counters = counters_;
+  store_->Prepare(commit_, out);
+}
+
+void Pipeline::Impl::SubmitCommit(std::unique_ptr<store::PreparedCommit> prepared) {
+  // Positions go last: the changelog's are those its deliveries reached.
+  store::CommitBatch positions;
   for (const auto& [partition, next] : markers_) {
-    commit.offsets[{config_.kafka.events_topic, partition}] = next;
-    if (handoff_) commit.offsets[{handoff_->topic(), partition}] = handoff_->Position(partition);
+    positions.offsets[{config_.kafka.events_topic, partition}] = next;
+    if (handoff_) positions.offsets[{handoff_->topic(), partition}] = handoff_->Position(partition);
   }
   for (const auto& [partition, next] : window_catalog_offsets_) {
-    commit.offsets[{config_.kafka.catalog_topic, partition}] = next;
+    positions.offsets[{config_.kafka.catalog_topic, partition}] = next;
   }
-  commit.counters = counters_;
-  if (!spare_commit_) spare_commit_ = std::make_unique<store::PreparedCommit>();
-  store_->Prepare(commit, spare_commit_.get());
+  positions.counters = counters_;
+  store_->Append(positions, prepared.get());
   // Later windows build on these positions (changelog markers) before the write is done.
-  for (const auto& [key, next] : commit.offsets) offsets_[key] = next;
+  for (const auto& [key, next] : positions.offsets) offsets_[key] = next;
   in_flight_.counters = counters_;
   in_flight_.positions = window_offsets_;
-  in_flight_.users = commit.users.size();
-  in_flight_.bytes = spare_commit_->bytes();
+  in_flight_.users = commit_.users.size();
+  in_flight_.bytes = prepared->bytes();
   in_flight_.cache_batch = cache_->SealBatch();
-  writer_->Submit(std::move(spare_commit_));
+  writer_->Submit(std::move(prepared));
+  commit_ = store::CommitBatch();  // its views die with the window
 }
 
 }  // namespace streamrec::app

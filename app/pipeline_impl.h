@@ -136,8 +136,11 @@ class Pipeline::Impl : public kafka::PositionProvider {
 
   [[nodiscard]] Status Apply(const ingest::IngestedEvent& e);
 
-  // Prepares the window's WriteBatch and hands it to the commit writer.
-  void Commit();
+  // Encodes the window's state (all but the positions) into *out, keeping the
+  // batch in commit_.
+  void PrepareState(store::PreparedCommit* out);
+  // Adds the positions (offsets, changelog positions) and hands the commit to the writer.
+  void SubmitCommit(std::unique_ptr<store::PreparedCommit> prepared);
 
   // Retries a retryable failure with capped exponential backoff until it
   // succeeds or `stop` is set. Consumption waits meanwhile: nothing moves
@@ -172,6 +175,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::unique_ptr<store::UserCache> cache_;
   std::unique_ptr<store::CommitWriter> writer_;
   std::unique_ptr<store::PreparedCommit> spare_commit_;  // the last write's buffer, reused
+  store::CommitBatch commit_;  // the window being committed (views into the cache and refresher)
   // What the write in flight makes true once it is done.
   struct InFlight {
     store::Offsets offsets;

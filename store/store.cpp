@@ -391,9 +391,13 @@ void SortedOrder(size_t n, std::vector<uint32_t>* order, KeyFn key) {
 }  // namespace
 
 void Store::Prepare(const CommitBatch& batch, PreparedCommit* out) const {
+  out->rep_->batch.Clear();  // keeps the buffer of the last use
+  Append(batch, out);
+}
+
+void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
   PreparedCommit::Rep& rep = *out->rep_;
   rocksdb::WriteBatch& wb = rep.batch;
-  wb.Clear();  // keeps the buffer of the last use
   std::string& value = rep.scratch;
   SortedOrder(batch.users.size(), &rep.order, [&](uint32_t i) { return batch.users[i].first; });
   for (uint32_t i : rep.order) {

@@ -153,6 +153,8 @@ class Store {
   // order: RocksDB inserts sorted keys into its memtable much faster. Entries
   // of the same key keep their order (the last one wins).
   void Prepare(const CommitBatch& batch, PreparedCommit* out) const;
+  // Like Prepare, after what `out` already holds (for a key in both, this one wins).
+  void Append(const CommitBatch& batch, PreparedCommit* out) const;
   // Writes a prepared commit atomically; after a failure it may be written
   // again. May run on another thread than the Get*/Load* calls (RocksDB
   // allows it), never concurrently with another Write or Commit.
