@@ -23,6 +23,27 @@ std::string FreshDir(const std::string& name) {
   return dir.string();
 }
 
+// A small store whose writes fail while faults->fail_writes is set.
+StoreOptions FaultyStoreOptions(const std::string& path) {
+  StoreOptions o;
+  o.path = path;
+  o.block_cache_mb = 8;
+  o.write_buffer_mb = 4;
+  o.faults = std::make_shared<StoreFaults>();
+  return o;
+}
+
+// As the pipeline does: retries while the error is retryable (RocksDB may still be recovering).
+template <class Fn>
+Status RetryWhileRetryable(Fn attempt) {
+  Status s = attempt();
+  for (int tries = 0; tries < 100 && !s.ok() && s.retryable(); ++tries) {
+    usleep(50000);
+    s = attempt();
+  }
+  return s;
+}
+
 UserRecord MakeUser(uint32_t id, uint64_t events) {
   UserRecord u;
   u.id = UserId(id);
@@ -240,11 +261,7 @@ TEST_CASE("user cache: a sealed batch's users stay cached until its write is don
 
 TEST_CASE("commit writer: writes on its own thread, hands the commit back, reports a failure to retry") {
   const std::string path = FreshDir("writer");
-  StoreOptions o;
-  o.path = path;
-  o.block_cache_mb = 8;
-  o.write_buffer_mb = 4;
-  o.faults = std::make_shared<StoreFaults>();
+  StoreOptions o = FaultyStoreOptions(path);
   auto prepare = [](Store* s, int64_t offset, UserRecord* u) {
     *u = MakeUser(0, static_cast<uint64_t>(offset));
     CommitBatch b;
@@ -283,11 +300,7 @@ TEST_CASE("commit writer: writes on its own thread, hands the commit back, repor
     CHECK(stored_offset(s.get()) == 10);
     o.faults->fail_writes = false;
     // As the pipeline does: the owner retries the same commit on its thread.
-    Status retried = s->Write(*commit);
-    for (int attempt = 0; attempt < 100 && !retried.ok() && retried.retryable(); ++attempt) {
-      usleep(50000);
-      retried = s->Write(*commit);
-    }
+    Status retried = RetryWhileRetryable([&] { return s->Write(*commit); });
     INFO(retried.ToString());
     REQUIRE(retried.ok());
     CHECK(stored_offset(s.get()) == 20);
@@ -302,11 +315,7 @@ TEST_CASE("commit writer: writes on its own thread, hands the commit back, repor
 
 TEST_CASE("store: a full disk fails the commit (retryably) and the store resumes once space returns") {
   const std::string path = FreshDir("nospace");
-  StoreOptions o;
-  o.path = path;
-  o.block_cache_mb = 8;
-  o.write_buffer_mb = 4;
-  o.faults = std::make_shared<StoreFaults>();
+  StoreOptions o = FaultyStoreOptions(path);
   {
     std::unique_ptr<Store> s;
     REQUIRE(Store::Open(o, &s).ok());
@@ -330,12 +339,7 @@ TEST_CASE("store: a full disk fails the commit (retryably) and the store resumes
     REQUIRE(s->ReadOffsets(&offsets).ok());
     CHECK(offsets.at({"events", 0}) == 10);  // nothing moved past the unwritten state
     o.faults->fail_writes = false;
-    // As the pipeline does: retry while the error is retryable (RocksDB may still be recovering).
-    Status resumed = commit(20);
-    for (int attempt = 0; attempt < 100 && !resumed.ok() && resumed.retryable(); ++attempt) {
-      usleep(50000);
-      resumed = commit(20);
-    }
+    Status resumed = RetryWhileRetryable([&] { return commit(20); });
     INFO(resumed.ToString());
     CHECK(resumed.ok());
   }
