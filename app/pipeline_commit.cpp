@@ -41,7 +41,9 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
   // The window's state is encoded while the broker acknowledges the deliveries.
   std::unique_ptr<store::PreparedCommit> prepared =
       spare_commit_ ? std::move(spare_commit_) : std::make_unique<store::PreparedCommit>();
-  PrepareState(prepared.get());
+  store::CommitBatch state;
+  CollectState(&state);
+  store_->Prepare(state, prepared.get());
   const Clock::time_point encoded = Clock::now();
   bool redelivered = false;
   STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists, dead letters and the state changelog", [&] {
@@ -58,14 +60,14 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
     return s;
   }));
   if (redelivered) {
-    commit_.pending = refresher_.changes();  // now with the lists owed again
-    store_->Prepare(commit_, prepared.get());
+    state.pending = refresher_.changes();  // now with the lists owed again
+    store_->Prepare(state, prepared.get());
   }
   const Clock::time_point delivered = Clock::now();
   STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/true));  // the last window's write
   const Clock::time_point waited = Clock::now();
   const size_t lists = refresher_.lists_since_commit();
-  SubmitCommit(std::move(prepared));
+  SubmitCommit(std::move(prepared), state.users.size());
   if (log_->should_log(spdlog::level::debug)) {
     log_->debug("commit of {} users, {} lists: prepare {:.1f} MB in {:.1f} ms, deliver {:.1f} ms more, wait for "
                 "the last write {:.1f} ms", in_flight_.users, lists, static_cast<double>(in_flight_.bytes) / 1e6,
@@ -151,18 +153,16 @@ Status Pipeline::Impl::RestoreOwedLists(int32_t partition) {
   return Status::Ok();
 }
 
-void Pipeline::Impl::PrepareState(store::PreparedCommit* out) {
-  commit_ = store::CommitBatch();
-  for (const store::CachedUser& u : cache_->touched()) commit_.users.push_back({u.external_id, u.record});
-  learner_.TakeDirtyItems(&commit_.items);
-  commit_.catalog = catalog_records_;
-  commit_.holders = holder_changes_;
-  commit_.pending = refresher_.changes();
-  commit_.counters = counters_;
-  store_->Prepare(commit_, out);
+void Pipeline::Impl::CollectState(store::CommitBatch* out) {
+  for (const store::CachedUser& u : cache_->touched()) out->users.push_back({u.external_id, u.record});
+  learner_.TakeDirtyItems(&out->items);
+  out->catalog = catalog_records_;
+  out->holders = holder_changes_;
+  out->pending = refresher_.changes();
+  out->counters = counters_;
 }
 
-void Pipeline::Impl::SubmitCommit(std::unique_ptr<store::PreparedCommit> prepared) {
+void Pipeline::Impl::SubmitCommit(std::unique_ptr<store::PreparedCommit> prepared, size_t users) {
   // Positions go last: the changelog's are those its deliveries reached.
   store::CommitBatch positions;
   for (const auto& [partition, next] : markers_) {
@@ -178,11 +178,10 @@ void Pipeline::Impl::SubmitCommit(std::unique_ptr<store::PreparedCommit> prepare
   for (const auto& [key, next] : positions.offsets) offsets_[key] = next;
   in_flight_.counters = counters_;
   in_flight_.positions = window_offsets_;
-  in_flight_.users = commit_.users.size();
+  in_flight_.users = users;
   in_flight_.bytes = prepared->bytes();
   in_flight_.cache_batch = cache_->SealBatch();
   writer_->Submit(std::move(prepared));
-  commit_ = store::CommitBatch();  // its views die with the window
 }
 
 }  // namespace streamrec::app

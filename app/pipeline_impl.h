@@ -136,11 +136,12 @@ class Pipeline::Impl : public kafka::PositionProvider {
 
   [[nodiscard]] Status Apply(const ingest::IngestedEvent& e);
 
-  // Encodes the window's state (all but the positions) into *out, keeping the
-  // batch in commit_.
-  void PrepareState(store::PreparedCommit* out);
-  // Adds the positions (offsets, changelog positions) and hands the commit to the writer.
-  void SubmitCommit(std::unique_ptr<store::PreparedCommit> prepared);
+  // The window's state, all but the positions (views into the cache and the
+  // refresher, valid until the window closes).
+  void CollectState(store::CommitBatch* out);
+  // Adds the positions (offsets, changelog positions) and hands the commit of
+  // `users` users to the writer.
+  void SubmitCommit(std::unique_ptr<store::PreparedCommit> prepared, size_t users);
 
   // Retries a retryable failure with capped exponential backoff until it
   // succeeds or `stop` is set. Consumption waits meanwhile: nothing moves
@@ -175,10 +176,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::unique_ptr<store::UserCache> cache_;
   std::unique_ptr<store::CommitWriter> writer_;
   std::unique_ptr<store::PreparedCommit> spare_commit_;  // the last write's buffer, reused
-  store::CommitBatch commit_;  // the window being committed (views into the cache and refresher)
   // What the write in flight makes true once it is done.
   struct InFlight {
-    store::Offsets offsets;
     store::StoreCounters counters;
     std::map<int32_t, int64_t> positions;  // events partition -> next offset
     uint64_t cache_batch = 0;              // the user cache's batch it wrote
@@ -198,7 +197,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   Clock::time_point list_deadline_ = Clock::time_point::max();  // this batch's list budget ends (item lists too)
   Clock::time_point last_item_chunk_{};  // the last item lists published while users were owed lists
   Clock::time_point recovered_at_{};  // when a retried commit or delivery last succeeded
-  Clock::duration commit_cost_per_event_{};  // the last commit's delivery and write, per event it covered
+  Clock::duration commit_cost_per_event_{};  // the last commit's time on this thread, per event it covered
   RulesSource rules_source_;
   std::vector<store::CatalogRecord> catalog_records_;
   std::vector<ListHolderChange> holder_changes_;
