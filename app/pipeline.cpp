@@ -106,7 +106,7 @@ Status Pipeline::Impl::Run(const std::atomic<bool>& stop) {
     if (consumed || catalog_->has_stale() || refresher_.HasDue(NowMillis())) {
       STREAMREC_RETURN_IF_ERROR(ProcessBatch(stop));
     }
-    STREAMREC_RETURN_IF_ERROR(PublishSurfaces());
+    STREAMREC_RETURN_IF_ERROR(PublishSurfaces(consumed));
     if (WindowDue()) STREAMREC_RETURN_IF_ERROR(CommitWindow(stop));
     STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/false));
     // Time spent waiting out a failing commit or delivery is not idle time.
@@ -172,7 +172,7 @@ void Pipeline::Impl::OnRevoked(const std::vector<kafka::TopicPartition>& partiti
   log_->info("{} partitions revoked; state for them is committed", partitions.size());
 }
 
-Status Pipeline::Impl::PublishSurfaces() {
+Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
   const int64_t now = NowMillis();
   surfaces_->Touch(touched_items_, now);
   touched_items_.clear();
@@ -180,12 +180,15 @@ Status Pipeline::Impl::PublishSurfaces() {
   for (ItemId item : withdrawn_) surfaces_->Withdraw(item, now);
   const Clock::time_point started = Clock::now();
   const uint64_t before = surfaces_->item_lists_published();
-  // Item lists share the users' lists' time budget, after them; while users
-  // are owed lists, item lists get one chunk per kItemChunkEvery.
+  // Item lists share the users' lists' time budget, after them, and while
+  // events flow or users are owed lists they get one chunk now and then.
   emitter::ItemListBudget budget;
   budget.deadline = list_deadline_;
-  if (refresher_.HasDue(now)) {
-    const bool chunk_due = started - last_item_chunk_ >= kItemChunkEvery;
+  const Clock::duration every = refresher_.HasDue(now) ? kItemChunkEveryWhileOwed
+                                : events_flowing        ? kItemChunkEveryWhileFlowing
+                                                        : Clock::duration::zero();
+  if (every > Clock::duration::zero()) {
+    const bool chunk_due = started - last_item_chunk_ >= every;
     budget.max_items = chunk_due ? emitter::SurfaceEmitter::kItemChunk : 0;
     if (chunk_due) last_item_chunk_ = started;
   }

@@ -1,5 +1,7 @@
-// Micro-benchmark: one online update (Learner::Observe: SGD step with negatives,
-// co-occurrence, popularity) at dimensions 32 and 64 over 100k items.
+// Micro-benchmarks: one online update (Learner::Observe: SGD step with
+// negatives, co-occurrence, popularity) at dimensions 32 and 64 over 100k
+// items, and a new user's initial embedding (Learner::InitUser), which most
+// events of a large, fresh user base pay.
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -34,5 +36,21 @@ void BM_Observe(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Observe)->Arg(32)->Arg(64);
+
+void BM_InitUser(benchmark::State& state) {
+  streamrec::learner::LearnerOptions o;
+  o.dim = static_cast<int>(state.range(0));
+  streamrec::learner::Learner learner(o);
+  std::vector<std::string> names;
+  for (int u = 0; u < 4096; ++u) names.push_back("u" + std::to_string(u));
+  streamrec::UserRecord user;
+  size_t k = 0;
+  for (auto _ : state) {
+    learner.InitUser(names[k++ % names.size()], streamrec::UserId(0), &user);
+    benchmark::DoNotOptimize(user.embedding.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_InitUser)->Arg(32)->Arg(64);
 
 }  // namespace

@@ -21,8 +21,10 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 import harness
 from harness import log
 
-EVENTS = 40_000
-RATE = int(1500 * harness.RATE_SCALE)  # events/s: the stream lasts 27 s, long enough for two rebalances
+EVENTS = 60_000
+# events/s: the stream lasts 40 s, long enough for two rebalances (b's rejoin,
+# a few rounds of the group, took 11-15 s in slow runs)
+RATE = int(1500 * harness.RATE_SCALE)
 GROUP = "shop"
 MARKER_KEY = b"\x00streamrec.offsets"
 
