@@ -8,7 +8,7 @@
 // item_refresh_interval_s, at most max_items_per_batch per call and within the
 // caller's deadline (the users' lists come first); an item that
 // stops being available makes the similar-items lists that hold it due at
-// once (an in-memory reverse index), first in line for that budget. Trending is rebuilt every
+// once (an in-memory reverse index), in line with the others due by then. Trending is rebuilt every
 // trending_interval_s, and serves the emitter's fallback for users with
 // little history on every instance.
 //
