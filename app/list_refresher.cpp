@@ -5,11 +5,7 @@
 namespace streamrec::app {
 
 ListRefresher::ListRefresher(const emitter::EmitterOptions& options)
-    : queue_(options.min_refresh_interval_ms),
-      max_pending_(options.max_pending_lists),
-      // One pass over the items per chunk: the batched product at full
-      // width, and the deadline checked every ~25 ms at 100k items.
-      chunk_(std::max<size_t>(options.score_batch, 64)) {}
+    : queue_(options.min_refresh_interval_ms), max_pending_(options.max_pending_lists) {}
 
 void ListRefresher::Owe(std::string_view user, int32_t partition, int64_t source_offset, int64_t now_ms) {
   const emitter::DueList& entry = queue_.Mark(user, partition, source_offset, now_ms);
@@ -24,23 +20,19 @@ Status ListRefresher::Restore(store::Store* store, int32_t partition, int64_t no
   });
 }
 
-Status ListRefresher::RefreshDue(int64_t now_ms, Clock::time_point deadline, const AcquireFn& acquire,
-                                 const PublishFn& publish) {
-  for (;;) {
-    due_.clear();
-    queue_.TakeDue(now_ms, chunk_, &due_);
-    if (due_.empty()) return Status::Ok();
-    requests_.clear();
-    for (emitter::DueList& d : due_) {
-      Target target;
-      STREAMREC_RETURN_IF_ERROR(acquire(d, &target));
-      requests_.push_back({target.user_id, target.record, d.partition, d.source_offset});
-      changes_.push_back({target.user_id, d.partition, d.source_offset, d.since_ms, false});
-      taken_.push_back(std::move(d));
-    }
-    STREAMREC_RETURN_IF_ERROR(publish(requests_));
-    if (Clock::now() >= deadline) return Status::Ok();
+Status ListRefresher::Take(int64_t now_ms, size_t max, const AcquireFn& acquire,
+                           std::vector<emitter::ListRequest>* out) {
+  out->clear();
+  due_.clear();
+  queue_.TakeDue(now_ms, max, &due_);
+  for (emitter::DueList& d : due_) {
+    Target target;
+    STREAMREC_RETURN_IF_ERROR(acquire(d, &target));
+    out->push_back({target.user_id, target.record, d.partition, d.source_offset});
+    changes_.push_back({target.user_id, d.partition, d.source_offset, d.since_ms, false});
+    taken_.push_back(std::move(d));
   }
+  return Status::Ok();
 }
 
 void ListRefresher::OweAgain(int64_t now_ms) {

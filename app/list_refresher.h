@@ -2,8 +2,9 @@
 // the refresh of the due ones within a time budget (lists off the commit's
 // critical path: events never wait for a list).
 //
-// Per batch: Owe() every user the batch changed; RefreshDue() publishes the
-// lists of due users until its deadline. At each commit (of one or more
+// Per batch: Owe() every user the batch changed; Take() hands out due users
+// for the emitter, whose lists must be published before the next commit. At
+// each commit (of one or more
 // batches) changes() (owed and delivered users, in order) go with the state,
 // then Committed(). A crash before the commit replays the events and owes the
 // lists again; after it, the owed set is in the store and Restore() brings a
@@ -13,10 +14,8 @@
 // Thread-safety: none; the pipeline's thread.
 #pragma once
 
-#include <chrono>
 #include <deque>
 #include <functional>
-#include <span>
 #include <string_view>
 #include <vector>
 
@@ -30,14 +29,12 @@ namespace streamrec::app {
 
 class ListRefresher {
  public:
-  using Clock = std::chrono::steady_clock;
   // The user's record, acquired for this batch; `user_id` stays valid until it commits.
   struct Target {
     std::string_view user_id;
     UserRecord* record = nullptr;
   };
   using AcquireFn = std::function<Status(const emitter::DueList& due, Target* out)>;
-  using PublishFn = std::function<Status(std::span<const emitter::ListRequest> requests)>;
 
   explicit ListRefresher(const emitter::EmitterOptions& options);
 
@@ -49,10 +46,11 @@ class ListRefresher {
   // The partition was revoked: its owed users stay persisted, not in memory.
   void Drop(int32_t partition) { queue_.DropPartition(partition); }
 
-  // Publishes the lists of due users, a chunk at a time, until none is due or
-  // `deadline` passes (at least one chunk when any is due).
-  [[nodiscard]] Status RefreshDue(int64_t now_ms, Clock::time_point deadline, const AcquireFn& acquire,
-                                  const PublishFn& publish);
+  // Up to `max` due users, acquired, as requests in *out (replaced); they
+  // count as delivered at the next commit, so their lists must be published
+  // (and flushed) before it.
+  [[nodiscard]] Status Take(int64_t now_ms, size_t max, const AcquireFn& acquire,
+                            std::vector<emitter::ListRequest>* out);
   // The lists since the last commit were not all delivered: owed again.
   void OweAgain(int64_t now_ms);
 
@@ -71,11 +69,9 @@ class ListRefresher {
  private:
   emitter::RefreshQueue queue_;
   size_t max_pending_;
-  size_t chunk_;
   std::vector<PendingListChange> changes_;
   std::deque<emitter::DueList> taken_;  // a deque: changes_ holds views into it
   std::vector<emitter::DueList> due_;
-  std::vector<emitter::ListRequest> requests_;
 };
 
 }  // namespace streamrec::app

@@ -105,8 +105,12 @@ Status Pipeline::Impl::Run(const std::atomic<bool>& stop) {
     list_deadline_ = Clock::time_point::max();
     if (consumed || catalog_->has_stale() || refresher_.HasDue(NowMillis())) {
       STREAMREC_RETURN_IF_ERROR(ProcessBatch(stop));
+    } else {
+      STREAMREC_RETURN_IF_ERROR(ServiceLists(/*wait=*/false));  // the lists being scored, once ready
     }
-    STREAMREC_RETURN_IF_ERROR(PublishSurfaces(consumed));
+    if (consumed) last_consumed_ = now;
+    // Polls are short while lists are scored: a poll that found nothing does not mean idle.
+    STREAMREC_RETURN_IF_ERROR(PublishSurfaces(now - last_consumed_ < kEventsFlowingFor));
     if (WindowDue()) STREAMREC_RETURN_IF_ERROR(CommitWindow(stop));
     STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/false));
     // Time spent waiting out a failing commit or delivery is not idle time.
@@ -184,9 +188,10 @@ Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
   // events flow or users are owed lists they get one chunk now and then.
   emitter::ItemListBudget budget;
   budget.deadline = list_deadline_;
-  const Clock::duration every = refresher_.HasDue(now) ? kItemChunkEveryWhileOwed
-                                : events_flowing        ? kItemChunkEveryWhileFlowing
-                                                        : Clock::duration::zero();
+  const bool lists_owed = refresher_.HasDue(now) || emitter_->busy();
+  const Clock::duration every = lists_owed       ? kItemChunkEveryWhileOwed
+                                : events_flowing ? kItemChunkEveryWhileFlowing
+                                                 : Clock::duration::zero();
   if (every > Clock::duration::zero()) {
     const bool chunk_due = started - last_item_chunk_ >= every;
     budget.max_items = chunk_due ? emitter::SurfaceEmitter::kItemChunk : 0;

@@ -23,28 +23,32 @@ Status Pipeline::Impl::ProcessBatch(const std::atomic<bool>& stop) {
   if (!window_open_) OpenWindow(started);
   batch_users_.clear();
   ++batch_number_;
-  for (size_t k = 0; k < batch_.size; ++k) STREAMREC_RETURN_IF_ERROR(Apply(batch_.events[k]));
-  for (const auto& [user_id, record] : batch_users_) {
-    const Source& source = last_source_[record];
-    refresher_.Owe(user_id, source.partition, source.offset, now_ms);
+  list_time_ = Clock::duration::zero();
+  const uint64_t lists_before = stats_.lists;
+  for (size_t k = 0; k < batch_.size; ++k) {
+    STREAMREC_RETURN_IF_ERROR(Apply(batch_.events[k]));
+    if ((k + 1) % kEventsPerListCheck == 0) STREAMREC_RETURN_IF_ERROR(ServiceLists(/*wait=*/false));
+  }
+  for (const store::CachedUser& user : batch_users_) {
+    const Source& source = SourceOf(user);
+    refresher_.Owe(user.external_id, source.partition, source.offset, now_ms);
   }
   for (const auto& [partition, next] : batch_.next_offsets) window_offsets_[partition] = next;
   window_events_ += batch_.consumed;
   STREAMREC_RETURN_IF_ERROR(OweStaleHolders(now_ms));
-  const Clock::time_point learned = Clock::now();
-  const size_t lists_before = refresher_.lists_since_commit();
-  STREAMREC_RETURN_IF_ERROR(RefreshLists(started));
-  const size_t lists = refresher_.lists_since_commit() - lists_before;
+  STREAMREC_RETURN_IF_ERROR(emitter_->UpdateIndex(model_, touched_items_));
+  STREAMREC_RETURN_IF_ERROR(ServiceLists(/*wait=*/false));
+  SetItemListDeadline(started);
   counters_.applied_events += batch_.size;
   counters_.rejected_events += batch_.rejected;
   ++stats_.batches;
   stats_.consumed += batch_.consumed;
   stats_.applied += batch_.size;
   stats_.rejected += batch_.rejected;
-  stats_.lists += lists;
-  if (log_->should_log(spdlog::level::debug)) {
-    log_->debug("batch of {} events, {} lists ({} owed): learn {:.1f} ms, lists {:.1f} ms", batch_.size, lists,
-                refresher_.pending(), Ms(learned - started), Ms(Clock::now() - learned));
+  if (log_->should_log(spdlog::level::debug) && batch_.consumed > 0) {
+    log_->debug("batch of {} events, {} lists ({} owed): learn {:.1f} ms, lists {:.1f} ms on this thread",
+                batch_.size, stats_.lists - lists_before, refresher_.pending(),
+                Ms(Clock::now() - started - list_time_), Ms(list_time_));
   }
   return Status::Ok();
 }
@@ -64,39 +68,72 @@ Status Pipeline::Impl::OweStaleHolders(int64_t now_ms) {
 
 Status Pipeline::Impl::NextBatch() {
   const size_t max_events = std::min(config_.pipeline.batch_max_events, refresher_.room());
-  const int wait_ms = refresher_.HasDue(NowMillis()) ? 0 : config_.pipeline.batch_max_wait_ms;
+  int wait_ms = config_.pipeline.batch_max_wait_ms;
+  if (emitter_->busy()) {
+    wait_ms = std::min(wait_ms, kPollWhileScoringMs);
+  } else if (refresher_.HasDue(NowMillis())) {
+    wait_ms = 0;
+  }
   STREAMREC_RETURN_IF_ERROR(ingest_->NextBatch(&batch_, max_events, wait_ms));
   events_waiting_ = max_events == 0 || batch_.consumed >= max_events;
+  // The pending set is full: nothing to learn until lists go out.
+  if (max_events == 0) return ServiceLists(/*wait=*/true);
   return Status::Ok();
 }
 
-Status Pipeline::Impl::RefreshLists(Clock::time_point started) {
+void Pipeline::Impl::SetItemListDeadline(Clock::time_point started) {
   const Clock::time_point now = Clock::now();
-  Clock::time_point deadline = now + kRefreshSlice;
+  list_deadline_ = now + kRefreshSlice;
   if (events_waiting_ && refresher_.room() >= config_.pipeline.batch_max_events) {
     const auto events_took =
         std::chrono::duration<double>((now - started) + commit_cost_per_event_ * batch_.consumed);
-    deadline = now + std::chrono::duration_cast<Clock::duration>(events_took * config_.emitter.refresh_share);
+    list_deadline_ = now + std::chrono::duration_cast<Clock::duration>(events_took * config_.emitter.refresh_share);
   }
-  list_deadline_ = deadline;
-  bool first = true;
-  auto publish = [&](std::span<const emitter::ListRequest> requests) {
-    // Changed items reach the approximate index once per batch.
-    std::span<const ItemId> changed = first ? std::span<const ItemId>(touched_items_) : std::span<const ItemId>();
-    first = false;
-    return emitter_->Publish(model_, &catalog_->catalog(), &surfaces_->trending(), requests, changed,
-                             &holder_changes_);
-  };
+}
+
+Status Pipeline::Impl::ServiceLists(bool wait) {
+  const Clock::time_point started = Clock::now();
+  if (emitter_->busy()) {
+    if (!wait && !emitter_->ready()) return Status::Ok();
+    STREAMREC_RETURN_IF_ERROR(FinishLists());
+  }
+  const int64_t now_ms = NowMillis();
+  if (!refresher_.HasDue(now_ms)) {
+    list_time_ += Clock::now() - started;
+    return Status::Ok();
+  }
+  // Publishing changes the users' records: they commit with this window.
+  if (!window_open_) OpenWindow(started);
   auto acquire = [this](const emitter::DueList& due, ListRefresher::Target* target) {
     store::CachedUser user;
     STREAMREC_RETURN_IF_ERROR(cache_->Acquire(due.user, &user));
     if (user.is_new) learner_.InitUser(due.user, UserId(counters_.next_user_id++), user.record);
-    last_source_.try_emplace(user.record, Source{due.partition, due.source_offset, 0});
+    Source& source = SourceOf(user);
+    if (source.batch == 0 && source.offset < 0) source = {due.partition, due.source_offset, 0};
     *target = {user.external_id, user.record};
     return Status::Ok();
   };
-  STREAMREC_RETURN_IF_ERROR(refresher_.RefreshDue(NowMillis(), deadline, acquire, publish));
-  if (first && !touched_items_.empty()) return publish({});
+  STREAMREC_RETURN_IF_ERROR(
+      refresher_.Take(now_ms, std::max<size_t>(config_.emitter.score_batch, 64), acquire, &list_requests_));
+  if (!list_requests_.empty()) {
+    STREAMREC_RETURN_IF_ERROR(emitter_->Begin(model_, &catalog_->catalog(), list_requests_));
+    lists_began_ = Clock::now();
+  }
+  list_time_ += Clock::now() - started;
+  return Status::Ok();
+}
+
+Status Pipeline::Impl::FinishLists() {
+  if (!emitter_->busy()) return Status::Ok();
+  const Clock::time_point started = Clock::now();
+  STREAMREC_RETURN_IF_ERROR(
+      emitter_->Finish(model_, &catalog_->catalog(), &surfaces_->trending(), &holder_changes_));
+  stats_.lists += list_requests_.size();
+  if (log_->should_log(spdlog::level::trace)) {
+    log_->trace("{} lists: scored in {:.1f} ms on the scoring thread, {:.1f} ms after it began; finished in {:.1f} ms",
+                list_requests_.size(), Ms(emitter_->last_scoring_time()), Ms(started - lists_began_),
+                Ms(Clock::now() - started));
+  }
   return Status::Ok();
 }
 
@@ -110,8 +147,8 @@ Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e) {
   const ItemId item = learner_.InternItem(e.event.item);
   learner_.Observe(user.record, item, e.event.type, e.event.ts_ms, key);
   touched_items_.push_back(item);
-  Source& source = last_source_[user.record];
-  if (source.batch != batch_number_) batch_users_.push_back({user.external_id, user.record});
+  Source& source = SourceOf(user);
+  if (source.batch != batch_number_) batch_users_.push_back(user);
   source = {e.partition, e.offset, batch_number_};
   return Status::Ok();
 }

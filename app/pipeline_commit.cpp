@@ -11,7 +11,7 @@ namespace streamrec::app {
 void Pipeline::Impl::OpenWindow(Clock::time_point now) {
   window_open_ = true;
   window_started_ = now;
-  last_source_.clear();
+  sources_.clear();
   catalog_records_.clear();
   holder_changes_.clear();
   window_offsets_.clear();
@@ -27,17 +27,20 @@ bool Pipeline::Impl::WindowDue() const {
 }
 
 Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
-  if (!window_open_) return Status::Ok();
   const Clock::time_point started = Clock::now();
+  STREAMREC_RETURN_IF_ERROR(FinishLists());
+  if (!window_open_) return Status::Ok();
+  const Clock::time_point lists_done = Clock::now();
   markers_ = window_offsets_;
-  for (const store::CachedUser& u : cache_->touched()) {
+  for (const Source& source : sources_) {
     // A partition whose users were refreshed without new events gets a
     // changelog marker at its current position.
-    const int32_t partition = last_source_[u.record].partition;
-    auto stored = offsets_.find({config_.kafka.events_topic, partition});
-    if (!markers_.contains(partition) && stored != offsets_.end()) markers_[partition] = stored->second;
+    if (markers_.contains(source.partition)) continue;
+    auto stored = offsets_.find({config_.kafka.events_topic, source.partition});
+    if (stored != offsets_.end()) markers_[source.partition] = stored->second;
   }
   if (handoff_) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
+  const Clock::time_point changelog_done = Clock::now();
   // The window's state is encoded while the broker acknowledges the deliveries.
   std::unique_ptr<store::PreparedCommit> prepared =
       spare_commit_ ? std::move(spare_commit_) : std::make_unique<store::PreparedCommit>();
@@ -69,9 +72,10 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
   const size_t lists = refresher_.lists_since_commit();
   SubmitCommit(std::move(prepared), state.users.size());
   if (log_->should_log(spdlog::level::debug)) {
-    log_->debug("commit of {} users, {} lists: prepare {:.1f} MB in {:.1f} ms, deliver {:.1f} ms more, wait for "
-                "the last write {:.1f} ms", in_flight_.users, lists, static_cast<double>(in_flight_.bytes) / 1e6,
-                Ms(encoded - started), Ms(delivered - encoded), Ms(waited - delivered));
+    log_->debug("commit of {} users, {} lists: lists in flight {:.1f} ms, changelog {:.1f} ms, encode {:.1f} MB in "
+                "{:.1f} ms, deliver {:.1f} ms more, wait for the last write {:.1f} ms", in_flight_.users, lists,
+                Ms(lists_done - started), Ms(changelog_done - lists_done), static_cast<double>(in_flight_.bytes) / 1e6,
+                Ms(encoded - changelog_done), Ms(delivered - encoded), Ms(waited - delivered));
   }
   // The commit's cost on this thread, spread over the events it covered, is
   // part of what each event costs (the list budget follows it).
@@ -108,7 +112,7 @@ Status Pipeline::Impl::CommitAndWait(const std::atomic<bool>& stop) {
 Status Pipeline::Impl::WriteChangelog() {
   changed_.clear();
   for (const store::CachedUser& u : cache_->touched()) {
-    changed_.push_back({u.external_id, u.record, last_source_[u.record].partition});
+    changed_.push_back({u.external_id, u.record, SourceOf(u).partition});
   }
   std::map<int32_t, int64_t> from;
   for (const auto& [partition, next] : markers_) {

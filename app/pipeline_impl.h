@@ -66,15 +66,22 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // unavailable: a popular item going out of stock is worked off over a few
   // batches instead of stalling one.
   static constexpr size_t kMaxStaleRefreshPerBatch = 2048;
-  // Longest stretch of list refreshes while no events wait (or the pending set
-  // is full) before the consumer is polled again: long enough that a caught-up
-  // consumer's batch gets all its lists, short against max.poll.interval.ms.
+  // The item lists' (surfaces') time while no events wait.
   static constexpr std::chrono::milliseconds kRefreshSlice{1000};
+  // Events learned between two looks at the emitter's scoring thread (~2 ms):
+  // its finished lists go out and it gets the next users without waiting
+  // for the batch's end.
+  static constexpr size_t kEventsPerListCheck = 256;
+  // How long a poll waits for events while lists are being scored: the
+  // scored lists are published this soon after they are ready.
+  static constexpr int kPollWhileScoringMs = 2;
   // Item lists (surfaces) get one chunk this often while users are owed lists,
   // and while events flow (a chunk at 100k items takes ~7 ms: at most ~7 %
   // of the time, ~640 items a second).
   static constexpr std::chrono::milliseconds kItemChunkEveryWhileOwed{1000};
   static constexpr std::chrono::milliseconds kItemChunkEveryWhileFlowing{100};
+  // Events count as flowing this long after the last poll that brought some.
+  static constexpr std::chrono::milliseconds kEventsFlowingFor{1000};
 
   // Applies one batch and refreshes due lists; the state commits when the
   // commit window is due (see CommitWindow).
@@ -125,10 +132,16 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // holds more events than the pending set has room for.
   [[nodiscard]] Status NextBatch();
 
-  // Lists of due users until the deadline: while events wait in Kafka,
-  // `emitter.refresh_share` of the time the events took; otherwise (or with
-  // the pending set nearly full) a slice, after which the consumer is polled.
-  [[nodiscard]] Status RefreshLists(Clock::time_point started);
+  // Owed users' lists, scored on the emitter's thread while this one learns:
+  // publishes the lists it scored once they are ready (with `wait`, waiting
+  // for them), then hands it the next due users (score_batch at a time).
+  [[nodiscard]] Status ServiceLists(bool wait);
+  // Publishes the lists being scored, waiting for them: before a commit, which
+  // holds what publishing changed (the users' seq and lists, the owed set).
+  [[nodiscard]] Status FinishLists();
+  // The item lists' time budget for this batch: while events wait in Kafka,
+  // `emitter.refresh_share` of the time the events took; otherwise a slice.
+  void SetItemListDeadline(Clock::time_point started);
 
   // Item surfaces: items touched or withdrawn since the last call become due;
   // the owner of events partition 0 publishes (see emitter/surfaces.h), after
@@ -198,7 +211,11 @@ class Pipeline::Impl : public kafka::PositionProvider {
   LearnerModel model_{&learner_};
   ListRefresher refresher_;
   bool events_waiting_ = false;      // the last poll filled its batch: more events wait in Kafka
-  Clock::time_point list_deadline_ = Clock::time_point::max();  // this batch's list budget ends (item lists too)
+  Clock::time_point list_deadline_ = Clock::time_point::max();  // this batch's item-list budget ends
+  std::vector<emitter::ListRequest> list_requests_;  // the lists being scored
+  Clock::duration list_time_{};                      // this thread's time on lists in this batch
+  Clock::time_point lists_began_{};                  // when the lists being scored were handed over
+  Clock::time_point last_consumed_{};    // the last poll that brought events
   Clock::time_point last_item_chunk_{};  // the last item lists published while users were owed lists
   Clock::time_point recovered_at_{};  // when a retried commit or delivery last succeeded
   Clock::duration commit_cost_per_event_{};  // the last commit's time on this thread, per event it covered
@@ -221,8 +238,13 @@ class Pipeline::Impl : public kafka::PositionProvider {
     int64_t offset = -1;
     uint64_t batch = 0;
   };
-  std::unordered_map<const UserRecord*, Source> last_source_;
-  std::vector<std::pair<std::string_view, UserRecord*>> batch_users_;  // first touched by this batch's events
+  std::vector<Source> sources_;  // per user the window touched, by CachedUser::touched_index
+  // The window's record of `user`; a default one (batch 0) when first touched.
+  Source& SourceOf(const store::CachedUser& user) {
+    if (user.touched_index >= sources_.size()) sources_.resize(user.touched_index + 1);
+    return sources_[user.touched_index];
+  }
+  std::vector<store::CachedUser> batch_users_;  // first touched by this batch's events
   uint64_t batch_number_ = 0;
   bool window_open_ = false;  // state changed since the last commit
   Clock::time_point window_started_;

@@ -121,6 +121,7 @@ Status MeasureLatencyRuns(const std::string& bootstrap, const BenchArgs& args, a
   o.bootstrap = bootstrap;
   o.rate = args.rate;
   o.seconds = args.latency_seconds;
+  ModuleLogger("bench")->info("measuring latency at {:.0f} events/s", o.rate);
   STREAMREC_RETURN_IF_ERROR(MeasureLatency(o, gen, stop, &r->latency));
   if (UnderTarget(r->latency)) r->max_rate_p99_under_100ms = args.rate;
   if (!args.find_max_rate) return Status::Ok();

@@ -1,5 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include "common/background_task.h"
 #include "common/event.h"
 #include "common/hash.h"
 #include "common/status.h"
@@ -33,4 +39,38 @@ TEST_CASE("hashes are stable across builds") {
   CHECK(Fnv1a64("") == 0xcbf29ce484222325ULL);
   CHECK(Fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
   CHECK(Mix64(0) != Mix64(1));
+}
+
+TEST_CASE("a background task runs one job at a time off the owner's thread") {
+  BackgroundTask task("test-task");
+  CHECK(task.Done());
+  CHECK(task.Wait().ok());  // nothing in flight
+  std::atomic<bool> release{false};
+  std::thread::id ran_on;
+  task.Post([&] {
+    ran_on = std::this_thread::get_id();
+    while (!release.load()) std::this_thread::yield();
+    return Status::IOError("disk full");
+  });
+  CHECK(task.in_flight());
+  CHECK_FALSE(task.Done());  // held until released
+  release = true;
+  Status s = task.Wait();
+  CHECK(s.code() == StatusCode::kIOError);
+  CHECK(ran_on != std::this_thread::get_id());
+  CHECK_FALSE(task.in_flight());
+  // An exception stays on the task's thread and comes back as a status.
+  task.Post([]() -> Status { throw std::runtime_error("boom"); });
+  s = task.Wait();
+  CHECK(s.code() == StatusCode::kInternal);
+  CHECK(s.message().find("boom") != std::string::npos);
+  // Stop finishes the job in flight.
+  std::atomic<int> runs{0};
+  task.Post([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ++runs;
+    return Status::Ok();
+  });
+  task.Stop();
+  CHECK(runs == 1);
 }

@@ -95,15 +95,20 @@ STREAMREC_BF16 void ScoreGroup(const __m512i* a, const __m512i* b, size_t pairs,
 
 __mmask16 FirstLanes(size_t n) { return static_cast<__mmask16>((1U << n) - 1); }
 
-STREAMREC_BF16 void Product(const float* items, size_t rows, size_t dim, const PackedQueries& queries, float* scores) {
+size_t BlockRegisters(size_t dim) { return (Pairs(dim) + kLanes - 1) / kLanes * kLanes; }
+
+// Scores rows [0, rows) for every user; `block(first, n, scratch)` returns
+// the packed 16-row block of rows [first, first + n), in `scratch` or not.
+template <class BlockFn>
+STREAMREC_BF16 void ProductOf(size_t rows, size_t dim, const PackedQueries& queries, float* scores, BlockFn block) {
   const size_t pairs = Pairs(dim);
-  alignas(64) __m512i a[kMaxPairs / kLanes * kLanes];
-  alignas(64) __m512i b[kMaxPairs / kLanes * kLanes];
+  alignas(64) __m512i scratch_a[kMaxPairs / kLanes * kLanes];
+  alignas(64) __m512i scratch_b[kMaxPairs / kLanes * kLanes];
   for (size_t first = 0; first < rows; first += 2 * kLanes) {
     const size_t n_a = std::min(kLanes, rows - first);
     const size_t n_b = std::min(kLanes, rows - first - n_a);
-    PackItemBlock(items + first * dim, n_a, dim, a);
-    PackItemBlock(items + (first + n_a) * dim, n_b, dim, b);
+    const __m512i* a = block(first, n_a, scratch_a);
+    const __m512i* b = block(first + n_a, n_b, scratch_b);
     for (size_t u = 0; u < queries.users; u += kUserGroup) {
       const uint32_t* q = queries.pairs.data() + u * pairs;
       float* out = scores + u * rows + first;
@@ -120,6 +125,34 @@ STREAMREC_BF16 void Product(const float* items, size_t rows, size_t dim, const P
         default: ScoreGroup<8>(a, b, pairs, q, out, rows, mask_a, mask_b); break;
       }
     }
+  }
+}
+
+STREAMREC_BF16 void Product(const float* items, size_t rows, size_t dim, const PackedQueries& queries, float* scores) {
+  ProductOf(rows, dim, queries, scores, [&](size_t first, size_t n, __m512i* scratch) -> const __m512i* {
+    PackItemBlock(items + first * dim, n, dim, scratch);
+    return scratch;
+  });
+}
+
+STREAMREC_BF16 void ProductPacked(const PackedItems& items, size_t first_row, size_t rows,
+                                  const PackedQueries& queries, float* scores) {
+  const size_t block_words = BlockRegisters(items.dim) * kLanes;
+  const __m512i* base = reinterpret_cast<const __m512i*>(items.words());
+  ProductOf(rows, items.dim, queries, scores, [&](size_t first, size_t n, __m512i* scratch) -> const __m512i* {
+    if (n == 0) {  // past the last row: a zero block
+      for (size_t i = 0; i < BlockRegisters(items.dim); ++i) scratch[i] = _mm512_setzero_si512();
+      return scratch;
+    }
+    return base + (first_row + first) / kLanes * (block_words / kLanes);
+  });
+}
+
+STREAMREC_BF16 void PackAll(const float* items, size_t rows, size_t dim, PackedItems* out) {
+  const size_t registers = BlockRegisters(dim);
+  __m512i* base = reinterpret_cast<__m512i*>(out->words());
+  for (size_t first = 0, b = 0; first < rows; first += kLanes, ++b) {
+    PackItemBlock(items + first * dim, std::min(kLanes, rows - first), dim, base + b * registers);
   }
 }
 
@@ -154,6 +187,22 @@ void PackBf16Queries(std::span<const float> queries, size_t dim, size_t count, P
 
 void Bf16Product(const float* items, size_t rows, size_t dim, const PackedQueries& queries, float* scores) {
   Product(items, rows, dim, queries, scores);
+}
+
+void PackBf16Items(const float* items, size_t rows, size_t dim, PackedItems* out) {
+  const size_t blocks = (rows + kLanes - 1) / kLanes;
+  const size_t words = blocks * BlockRegisters(dim) * kLanes;
+  // 16 spare words: the blocks start on a 64-byte boundary inside the vector.
+  out->storage_.resize(words + kLanes);
+  out->offset_ = (64 - reinterpret_cast<uintptr_t>(out->storage_.data()) % 64) % 64 / sizeof(uint32_t);
+  out->rows = rows;
+  out->dim = dim;
+  PackAll(items, rows, dim, out);
+}
+
+void Bf16ProductPacked(const PackedItems& items, size_t first, size_t rows, const PackedQueries& queries,
+                       float* scores) {
+  ProductPacked(items, first, rows, queries, scores);
 }
 
 }  // namespace streamrec::emitter

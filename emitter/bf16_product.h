@@ -4,8 +4,11 @@
 // float32 FMA's). TopNScorer keeps extra candidates from these scores and
 // re-ranks them exactly in float32 (see topn.h).
 //
-// The item matrix is read as it is (float32, row-major) and converted block
-// by block on the fly: no second copy of the items to keep in step.
+// Bf16Product reads the item matrix as it is (float32, row-major) and
+// converts it block by block on the fly: no second copy to keep in step.
+// Bf16ProductPacked reads items packed once (PackBf16Items): half the bytes
+// and no conversion per product, for a matrix that many products read
+// unchanged (the emitter's copy of the items).
 // Thread-safety: the functions are pure.
 #pragma once
 
@@ -31,6 +34,28 @@ void PackBf16Queries(std::span<const float> queries, size_t dim, size_t count, P
 // for r < rows, u < queries.users. `items`: rows x dim, row-major.
 // Precondition: Bf16Available().
 void Bf16Product(const float* items, size_t rows, size_t dim, const PackedQueries& queries, float* scores);
+
+// Item rows rounded to bfloat16 and laid out as Bf16Product uses them:
+// blocks of 16 rows, pair-major, 64-byte aligned (dim x 2 bytes per row).
+class PackedItems {
+ public:
+  size_t rows = 0;
+  size_t dim = 0;
+  const uint32_t* words() const { return storage_.data() + offset_; }
+  uint32_t* words() { return storage_.data() + offset_; }
+
+ private:
+  friend void PackBf16Items(const float* items, size_t rows, size_t dim, PackedItems* out);
+  std::vector<uint32_t> storage_;
+  size_t offset_ = 0;
+};
+// Packs `rows` x `dim` floats (row-major); reuses out's buffer when it fits.
+// Precondition: Bf16Available().
+void PackBf16Items(const float* items, size_t rows, size_t dim, PackedItems* out);
+// As Bf16Product, over rows [first, first + rows) of packed items; `first`
+// a multiple of 16. Precondition: Bf16Available().
+void Bf16ProductPacked(const PackedItems& items, size_t first, size_t rows, const PackedQueries& queries,
+                       float* scores);
 
 // Rounds a float to the nearest bfloat16 (ties to even), as the CPU does.
 uint16_t ToBf16(float x);

@@ -96,3 +96,55 @@ TEST_CASE("bfloat16 top-N: exact scores, recall against float32 above 0.95") {
   INFO("recall@20 " << recall);
   CHECK(recall >= 0.95);
 }
+
+TEST_CASE("items packed once give the on-the-fly product bit for bit, over any range of whole blocks") {
+  if (!Bf16Available()) {
+    WARN("this CPU has no AVX-512 BF16: the kernel is not exercised");
+    return;
+  }
+  for (size_t dim : {7, 64, 100}) {
+    const size_t rows = 16 * 7 + 5;  // an odd number of blocks, the last one partial
+    const size_t users = 11;
+    const std::vector<float> items = Normal(rows * dim, 6);
+    const std::vector<float> queries = Normal(users * dim, 7);
+    PackedQueries q;
+    PackBf16Queries(queries, dim, users, &q);
+    PackedItems packed;
+    PackBf16Items(items.data(), rows, dim, &packed);
+    REQUIRE(packed.rows == rows);
+    CHECK(reinterpret_cast<uintptr_t>(packed.words()) % 64 == 0);
+    for (const auto& [first, count] : {std::pair<size_t, size_t>{0, rows}, {32, 48}, {96, rows - 96}, {64, 16}}) {
+      std::vector<float> want(count * users, -1.0F);
+      std::vector<float> got(count * users, -2.0F);
+      Bf16Product(items.data() + first * dim, count, dim, q, want.data());
+      Bf16ProductPacked(packed, first, count, q, got.data());
+      INFO("dim " << dim << " rows " << first << ".." << first + count);
+      CHECK(got == want);
+    }
+  }
+}
+
+TEST_CASE("top-N over packed items returns the lists of the float32 rows") {
+  const size_t dim = 32;
+  const size_t rows = 5000;
+  const std::vector<float> emb = Normal(rows * dim, 8);
+  const std::vector<float> bias(rows, 0.0F);
+  const ItemMatrixView items{emb.data(), bias.data(), rows, dim};
+  const std::vector<float> vecs = Normal(40 * dim, 9);
+  std::vector<TopNQuery> queries;
+  for (size_t k = 0; k < 40; ++k) queries.push_back({{vecs.data() + k * dim, dim}, {}, {}});
+  TopNScorer scorer(20, 1024, ScoringPrecision::kBFloat16);
+  std::vector<std::vector<ScoredItem>> want, got;
+  scorer.Score(items, queries, &want);
+  PackedItems packed;
+  if (Bf16Available()) PackBf16Items(emb.data(), rows, dim, &packed);
+  scorer.Score(items, queries, &got, &packed);
+  REQUIRE(got.size() == want.size());
+  for (size_t k = 0; k < got.size(); ++k) {
+    REQUIRE(got[k].size() == want[k].size());
+    for (size_t r = 0; r < got[k].size(); ++r) {
+      CHECK(got[k][r].item == want[k][r].item);
+      CHECK(got[k][r].score == want[k][r].score);
+    }
+  }
+}

@@ -1,6 +1,7 @@
 #include "emitter/emitter.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <deque>
 #include <iterator>
@@ -8,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "common/background_task.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/logging.h"
@@ -75,6 +77,9 @@ Status EmitterOptions::Validate() const {
   }
   if (!(refresh_share >= 0.01 && refresh_share <= 100)) {
     return Status::InvalidArgument("emitter.refresh_share must be in 0.01..100");
+  }
+  if (snapshot_max_age_ms < 0 || snapshot_max_age_ms > 60000) {
+    return Status::InvalidArgument("emitter.snapshot_max_age_ms must be in 0..60000");
   }
   return rules.Validate(top_n);
 }
@@ -192,15 +197,15 @@ struct Emitter::Impl {
     return best;
   }
 
-  void BuildQueries(const ModelView& model, std::span<const ListRequest> chunk) {
+  void BuildQueries(const ModelView& model, std::span<const ListRequest> requests) {
     const size_t dim = items.dim;
-    query_buffer.resize(chunk.size() * dim);
-    if (boost_buffers.size() < chunk.size()) boost_buffers.resize(chunk.size());
-    if (exclude_buffers.size() < chunk.size()) exclude_buffers.resize(chunk.size());
-    if (source_buffers.size() < chunk.size()) source_buffers.resize(chunk.size());
+    query_buffer.resize(requests.size() * dim);
+    if (boost_buffers.size() < requests.size()) boost_buffers.resize(requests.size());
+    if (exclude_buffers.size() < requests.size()) exclude_buffers.resize(requests.size());
+    if (source_buffers.size() < requests.size()) source_buffers.resize(requests.size());
     queries.clear();
-    for (size_t k = 0; k < chunk.size(); ++k) {
-      const UserRecord& user = *chunk[k].user;
+    for (size_t k = 0; k < requests.size(); ++k) {
+      const UserRecord& user = *requests[k].user;
       std::span<float> q(query_buffer.data() + k * dim, dim);
       model.QueryVector(user, q);
       std::vector<ItemId>& exclude = exclude_buffers[k];
@@ -210,6 +215,77 @@ struct Emitter::Impl {
       model.Boosts(user, &boost_buffers[k], &source_buffers[k]);
       queries.push_back({q, exclude, boost_buffers[k]});
     }
+  }
+
+  // results[k] for every query: `score_batch` queries per pass over `view`.
+  // Touches only the queries, the results, the scorer and `view` (the
+  // scoring thread runs it).
+  void ScoreAll(const ItemMatrixView& view, const PackedItems* packed = nullptr) {
+    results.resize(queries.size());
+    if (ann) {
+      for (size_t k = 0; k < queries.size(); ++k) {
+        ann->Search(queries[k].vector, std::max(options.ann_candidates, scorer.n()), &candidates);
+        RerankTopN(view, queries[k], candidates, scorer.n(), &results[k]);
+      }
+      return;
+    }
+    const size_t step = options.score_batch;
+    for (size_t first = 0; first < queries.size(); first += step) {
+      const size_t count = std::min(step, queries.size() - first);
+      scorer.Score(view, std::span<const TopNQuery>(queries).subspan(first, count), &chunk_results, packed);
+      for (size_t k = 0; k < count; ++k) results[first + k].swap(chunk_results[k]);
+    }
+  }
+
+  // The copy of the item matrix the scoring thread reads: the embeddings
+  // when older than snapshot_max_age_ms, the per-item terms (the catalog's
+  // availability) every time.
+  void RefreshCopy() {
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point now = Clock::now();
+    // A large catalogue is copied less often: at most ~5 % of this thread's time.
+    const Clock::duration max_age =
+        std::max<Clock::duration>(std::chrono::milliseconds(options.snapshot_max_age_ms), 20 * copy.took);
+    if (items.dim != copy.dim || items.rows < copy.rows || now - copy.taken >= max_age) {
+      copy.embeddings.assign(items.embeddings, items.embeddings + items.rows * items.dim);
+      copy.pack = scorer.precision() == ScoringPrecision::kBFloat16;
+      copy.packed.rows = 0;  // stale: packed again on the scoring thread
+      copy.rows = items.rows;
+      copy.dim = items.dim;
+      copy.taken = now;
+      copy.took = Clock::now() - now;
+    }
+    copy.biases.assign(items.biases, items.biases + copy.rows);
+  }
+
+  // Builds the queries of `requests` and scores them: on the scoring thread
+  // against the copy (`background`, below ann_min_items), else here.
+  void StartLists(const ModelView& model, const catalog::Catalog* catalog, std::span<const ListRequest> requests,
+                  bool background) {
+    Prepare(model, catalog);
+    job.assign(requests.begin(), requests.end());
+    BuildQueries(model, job);
+    busy = true;
+    if (!background || ann) {
+      ScoreAll(items);
+      return;
+    }
+    RefreshCopy();
+    task.Post([this] {
+      const auto started = std::chrono::steady_clock::now();
+      // The copy changed since it was packed: pack it again (here, off the caller's thread).
+      if (copy.pack && copy.packed.rows != copy.rows) PackBf16Items(copy.embeddings.data(), copy.rows, copy.dim, &copy.packed);
+      ScoreAll(copy.view(), copy.pack ? &copy.packed : nullptr);
+      scoring_time = std::chrono::steady_clock::now() - started;
+      return Status::Ok();
+    });
+  }
+
+  // Waits for the scoring in flight, if any; its status stays in `scored`.
+  void WaitScoring() {
+    if (!task.in_flight()) return;
+    Status s = task.Wait();
+    if (scored.ok()) scored = std::move(s);
   }
 
   // The trending fallback of a user the personal model knows too little
@@ -268,18 +344,15 @@ struct Emitter::Impl {
     if (old != new_list) old = new_list;
   }
 
-  Status PublishChunk(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
-                      std::span<const ListRequest> chunk, std::vector<ListHolderChange>* holders) {
-    BuildQueries(model, chunk);
-    if (ann) {
-      results.resize(chunk.size());
-      for (size_t k = 0; k < chunk.size(); ++k) {
-        ann->Search(queries[k].vector, std::max(options.ann_candidates, scorer.n()), &candidates);
-        RerankTopN(items, queries[k], candidates, scorer.n(), &results[k]);
-      }
-    } else {
-      scorer.Score(items, queries, &results);
-    }
+  // Assembles, renders and produces the lists of the job, with the live
+  // items, the catalog and the rules as they are now.
+  Status FinishLists(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
+                     std::vector<ListHolderChange>* holders) {
+    if (!busy) return Status::Ok();
+    WaitScoring();
+    busy = false;
+    if (!scored.ok()) return std::exchange(scored, Status::Ok()).WithContext("scoring lists");
+    Prepare(model, catalog);
     const int64_t now = NowMillis();
     AssemblyLimits limits{options.top_n, rules.max_per_category, {}};
     if (catalog != nullptr) {
@@ -288,9 +361,11 @@ struct Emitter::Impl {
         return c ? static_cast<int64_t>(c->value()) : int64_t{-1};
       };
     }
-    for (size_t k = 0; k < chunk.size(); ++k) {
-      const ListRequest& req = chunk[k];
+    for (size_t k = 0; k < job.size(); ++k) {
+      const ListRequest& req = job[k];
       std::span<const float> q = queries[k].vector;
+      // Withdrawn since the scoring (Begin's copy): left out.
+      std::erase_if(results[k], [&](const ScoredItem& c) { return !adjustments.Allowed(c.item); });
       slotted.clear();
       for (const auto& [slot, id] : pins) {
         if (Holds(exclude_buffers[k], id)) continue;
@@ -315,6 +390,7 @@ struct Emitter::Impl {
       STREAMREC_RETURN_IF_ERROR(producer->Produce(options.topic, req.user_id, value));
       ++published;
     }
+    producer->Poll(0);
     return Status::Ok();
   }
 
@@ -332,7 +408,23 @@ struct Emitter::Impl {
   std::vector<std::vector<ItemId>> exclude_buffers;
   std::vector<std::vector<ItemId>> source_buffers;  // parallel to boost_buffers
   std::vector<TopNQuery> queries;
-  std::vector<std::vector<ScoredItem>> results;
+  std::vector<std::vector<ScoredItem>> results;        // parallel to queries
+  std::vector<std::vector<ScoredItem>> chunk_results;  // one pass of the scorer
+  std::vector<ListRequest> job;                        // the lists being made (Begin to Finish)
+  bool busy = false;                                   // a job started and not finished
+  Status scored;                                       // the scoring thread's status, once waited for
+  std::chrono::steady_clock::duration scoring_time{};  // the last job's, on the scoring thread
+  struct ItemCopy {
+    std::vector<float> embeddings;
+    std::vector<float> biases;
+    size_t rows = 0;
+    size_t dim = 0;
+    std::chrono::steady_clock::time_point taken{};
+    std::chrono::steady_clock::duration took{};  // the last copy's time
+    bool pack = false;    // bfloat16 scoring: the copy is packed once for all its products
+    PackedItems packed;   // valid when packed.rows == rows
+    ItemMatrixView view() const { return {embeddings.data(), biases.data(), rows, dim}; }
+  } copy;  // what the scoring thread reads (see RefreshCopy)
   std::vector<SlottedItem> slotted;
   std::vector<ListEntry> entries;
   std::vector<RenderedItem> rendered;
@@ -345,6 +437,7 @@ struct Emitter::Impl {
   std::vector<ItemId> ann_updates;
   std::vector<ItemId> candidates;
   uint64_t published = 0;
+  BackgroundTask task{"streamrec-score"};  // last: joined before the buffers it uses go
 };
 
 Emitter::Emitter(EmitterOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -363,20 +456,44 @@ Status Emitter::Start() {
 Status Emitter::Publish(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
                         std::span<const ListRequest> requests, std::span<const ItemId> changed,
                         std::vector<ListHolderChange>* holders) {
-  impl_->Prepare(model, catalog);
-  STREAMREC_RETURN_IF_ERROR(impl_->SyncAnn(changed));
+  if (impl_->busy) return Status::Internal("Emitter::Publish while a Begin is not finished");
+  STREAMREC_RETURN_IF_ERROR(UpdateIndex(model, changed));
   const size_t step = impl_->options.score_batch;
   for (size_t first = 0; first < requests.size(); first += step) {
-    STREAMREC_RETURN_IF_ERROR(
-        impl_->PublishChunk(model, catalog, trending, requests.subspan(first, std::min(step, requests.size() - first)), holders));
+    impl_->StartLists(model, catalog, requests.subspan(first, std::min(step, requests.size() - first)),
+                      /*background=*/false);
+    STREAMREC_RETURN_IF_ERROR(impl_->FinishLists(model, catalog, trending, holders));
   }
   impl_->producer->Poll(0);
   return Status::Ok();
 }
 
+Status Emitter::Begin(const ModelView& model, const catalog::Catalog* catalog, std::span<const ListRequest> requests) {
+  if (impl_->busy) return Status::Internal("Emitter::Begin while the last one is not finished");
+  impl_->StartLists(model, catalog, requests, /*background=*/true);
+  return Status::Ok();
+}
+
+bool Emitter::busy() const { return impl_->busy; }
+
+std::chrono::steady_clock::duration Emitter::last_scoring_time() const { return impl_->scoring_time; }
+
+bool Emitter::ready() { return !impl_->busy || impl_->task.Done(); }
+
+Status Emitter::Finish(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
+                       std::vector<ListHolderChange>* holders) {
+  return impl_->FinishLists(model, catalog, trending, holders);
+}
+
+Status Emitter::UpdateIndex(const ModelView& model, std::span<const ItemId> changed) {
+  impl_->items = model.Items();
+  return impl_->SyncAnn(changed);
+}
+
 Status Emitter::SetRules(const ListRules& rules) {
   STREAMREC_RETURN_IF_ERROR(rules.Validate(impl_->options.top_n));
   if (rules == impl_->rules) return Status::Ok();
+  impl_->WaitScoring();  // the scorer is replaced
   impl_->rules = rules;
   ++impl_->rules_generation;
   impl_->scorer = TopNScorer(CandidateCount(impl_->options, rules), kMaxBlockRows, impl_->options.Precision(),
@@ -389,6 +506,8 @@ const ListRules& Emitter::rules() const { return impl_->rules; }
 Status Emitter::Flush(int timeout_ms) { return impl_->producer->Flush(timeout_ms); }
 
 Status Emitter::Stop() {
+  impl_->task.Stop();
+  impl_->busy = false;
   if (!impl_->producer) return Status::Ok();
   Status s = impl_->producer->Flush(10000);
   impl_->producer.reset();

@@ -58,6 +58,11 @@ struct Harness {
     REQUIRE(emitter.Publish(model, catalog, trending, {&request, 1}, {}, holders).ok());
     REQUIRE(emitter.Flush(10000).ok());
     REQUIRE(emitter.Stop().ok());
+    return LastList();
+  }
+
+  // The last list on the topic, as "item:reason" entries.
+  std::vector<std::string> LastList() {
     std::unique_ptr<kafka::PartitionReader> reader;
     REQUIRE(kafka::PartitionReader::Create({{"bootstrap.servers", broker->bootstrap()}}, &reader).ok());
     kafka::Watermarks w;
@@ -157,4 +162,49 @@ TEST_CASE("through the approximate index the lists are the same on a small catal
     CHECK(h.Publish(o, model, &cat, nullptr, &u, &holders) ==
           std::vector<std::string>{"a:personal", "c:personal", "e:similar_to:d"});
   }
+}
+
+TEST_CASE("lists scored on the scoring thread are Publish's lists; an item withdrawn meanwhile is left out") {
+  Harness h;
+  testing::FakeModel model = MakeModel();
+  catalog::Catalog cat;
+  for (uint32_t i = 0; i < 6; ++i) cat.Apply(ItemId(i), Entry(std::string(1, static_cast<char>('a' + i)), "x"), 0);
+  EmitterOptions o;
+  o.topic = "recs";
+  o.top_n = 3;
+  o.ann_candidates = 6;
+  o.producer_properties = {{"bootstrap.servers", h.broker->bootstrap()}, {"linger.ms", "1"}};
+  Emitter emitter(o);
+  REQUIRE(emitter.Start().ok());
+  std::vector<ListHolderChange> holders;
+  UserRecord first = User({}, 10);
+  const ListRequest publish{"u1", &first, 0, 1};
+  REQUIRE(emitter.Publish(model, &cat, nullptr, {&publish, 1}, {}, &holders).ok());
+  REQUIRE(emitter.Flush(10000).ok());
+  const std::vector<std::string> published = h.LastList();
+  CHECK(published == std::vector<std::string>{"a:personal", "b:personal", "c:personal"});
+
+  UserRecord second = User({}, 10);
+  const ListRequest begun{"u2", &second, 0, 2};
+  CHECK_FALSE(emitter.busy());
+  REQUIRE(emitter.Begin(model, &cat, {&begun, 1}).ok());
+  CHECK(emitter.busy());
+  CHECK_FALSE(emitter.Begin(model, &cat, {&begun, 1}).ok());  // one at a time
+  CHECK_FALSE(emitter.Publish(model, &cat, nullptr, {&publish, 1}, {}, &holders).ok());
+  REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());
+  CHECK_FALSE(emitter.busy());
+  CHECK(second.seq == 1);
+  REQUIRE(emitter.Flush(10000).ok());
+  CHECK(h.LastList() == published);
+
+  // "a" goes out of stock while the list is scored: it never reaches the topic.
+  REQUIRE(emitter.Begin(model, &cat, {&begun, 1}).ok());
+  cat.Apply(ItemId(0), Entry("a", "x", /*in_stock=*/false), 1);
+  REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());
+  REQUIRE(emitter.Flush(10000).ok());
+  CHECK(h.LastList() == std::vector<std::string>{"b:personal", "c:personal"});
+  CHECK(second.seq == 2);
+  CHECK(second.list == std::vector<ItemId>{ItemId(1), ItemId(2)});
+  REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());  // nothing in flight: nothing to do
+  REQUIRE(emitter.Stop().ok());
 }

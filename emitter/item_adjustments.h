@@ -1,8 +1,9 @@
 // ItemAdjustments: the per-item additions to every user's scores that come
 // from the catalog and the rules: -inf for an item that may not be listed
 // (unavailable, or hidden by a -inf rule), the sum of the matching boost
-// weights otherwise. Rebuilt only when the catalog, the rules or the item
-// count changed; applied to the model's per-item term once per Publish.
+// weights otherwise. Rebuilt only when the catalog or the rules changed
+// (items the learner adds since are computed alone); applied to the model's
+// per-item term once per Publish.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +18,8 @@ class ItemAdjustments {
  public:
   // Rebuilds if any input changed since the last call.
   void Update(const catalog::Catalog* catalog, const ListRules& rules, uint64_t rules_generation, size_t rows);
-  // False when nothing is adjusted (no catalog, no boosts): the model's terms stand.
+  // False when nothing is adjusted (no catalog, or every item available and
+  // unboosted): the model's terms stand.
   bool active() const { return active_; }
   // model_terms[i] + adjustment[i], in a buffer owned by this object.
   const float* Apply(const float* model_terms, size_t rows);
@@ -27,7 +29,8 @@ class ItemAdjustments {
  private:
   static constexpr float kHidden = -3.0e38F;
 
-  void Rebuild(const catalog::Catalog* catalog, const ListRules& rules, size_t rows);
+  // Recomputes the additions of items [from, rows).
+  void Rebuild(const catalog::Catalog* catalog, const ListRules& rules, size_t from, size_t rows);
 
   bool active_ = false;
   bool built_ = false;
@@ -36,6 +39,7 @@ class ItemAdjustments {
   uint64_t rules_generation_ = 0;
   size_t rows_ = 0;
   std::vector<float> adjust_;
+  size_t adjusted_ = 0;  // items whose addition is not zero
   std::vector<float> applied_;
 };
 

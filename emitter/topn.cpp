@@ -78,6 +78,10 @@ size_t BlockRowsFor(size_t queries, size_t max_rows) {
 
 void TopNScorer::ScoreBlock(const ItemMatrixView& items, size_t first, size_t rows, size_t queries,
                             float* scores_out) const {
+  if (precision_ == ScoringPrecision::kBFloat16 && packed_items_ != nullptr) {
+    Bf16ProductPacked(*packed_items_, first, rows, packed_, scores_out);
+    return;
+  }
   if (precision_ == ScoringPrecision::kBFloat16) {
     Bf16Product(items.embeddings + first * items.dim, rows, items.dim, packed_, scores_out);
     return;
@@ -152,7 +156,8 @@ float ScoreWithoutSelection(const ItemMatrixView& items, std::span<const float> 
 }
 
 void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
-                       std::vector<std::vector<ScoredItem>>* out) {
+                       std::vector<std::vector<ScoredItem>>* out, const PackedItems* packed) {
+  packed_items_ = packed != nullptr && packed->rows == items.rows && packed->dim == items.dim ? packed : nullptr;
   const auto dim = static_cast<Eigen::Index>(items.dim);
   out->resize(queries.size());
   exclusions_.resize(queries.size());

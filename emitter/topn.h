@@ -67,8 +67,10 @@ class TopNScorer {
   TopNScorer& operator=(TopNScorer&&) noexcept;
 
   // out[k] = the best min(n, eligible items) items for queries[k], best first.
+  // `packed`: the same items packed for bfloat16 (PackBf16Items), used by
+  // the dense pass with kBFloat16 instead of converting rows on the fly.
   void Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
-             std::vector<std::vector<ScoredItem>>* out);
+             std::vector<std::vector<ScoredItem>>* out, const PackedItems* packed = nullptr);
 
   size_t n() const { return n_; }
   ScoringPrecision precision() const { return precision_; }
@@ -92,6 +94,7 @@ class TopNScorer {
   ScoringPrecision precision_;
   size_t keep_;  // candidates kept per query in the dense pass
   PackedQueries packed_;
+  const PackedItems* packed_items_ = nullptr;  // during Score, when given
   std::vector<ScoredItem> candidates_;
   std::vector<float> query_matrix_;             // dim x batch, column-major
   std::vector<DenseShare> shares_;              // one per thread

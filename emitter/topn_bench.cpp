@@ -1,6 +1,7 @@
 // Micro-benchmark: fused top-20 over 100k items for a batch of 64 users,
-// exact and with bfloat16 candidates, on one and two threads, against the
-// bare product of the same shapes (the ceiling, one thread).
+// exact and with bfloat16 candidates (rows converted on the fly or packed
+// once), on one and two threads, against the bare product of the same
+// shapes (the ceiling, one thread).
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -26,14 +27,18 @@ struct Fixture {
   std::vector<float> embeddings, biases, queries;
 };
 
-void TopN(benchmark::State& state, streamrec::emitter::ScoringPrecision precision) {
+void TopN(benchmark::State& state, streamrec::emitter::ScoringPrecision precision, bool packed = false) {
   Fixture f(static_cast<size_t>(state.range(0)));
   streamrec::emitter::TopNScorer scorer(20, 4096, precision, static_cast<size_t>(state.range(1)));
   std::vector<streamrec::emitter::TopNQuery> queries;
   for (size_t k = 0; k < kBatch; ++k) queries.push_back({{f.queries.data() + k * f.dim, f.dim}, {}, {}});
   std::vector<std::vector<streamrec::emitter::ScoredItem>> out;
+  streamrec::emitter::PackedItems items;
+  if (packed && streamrec::emitter::Bf16Available()) {
+    streamrec::emitter::PackBf16Items(f.embeddings.data(), kItems, f.dim, &items);
+  }
   for (auto _ : state) {
-    scorer.Score(f.view(), queries, &out);
+    scorer.Score(f.view(), queries, &out, packed ? &items : nullptr);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kBatch));  // lists
@@ -46,6 +51,12 @@ BENCHMARK(BM_TopN)->Args({32, 1})->Args({64, 1})->Args({64, 2})->Unit(benchmark:
 // bfloat16 candidates (2n), re-scored in float32 (float32 where the CPU lacks AVX-512 BF16).
 void BM_TopNBf16(benchmark::State& state) { TopN(state, streamrec::emitter::ScoringPrecision::kBFloat16); }
 BENCHMARK(BM_TopNBf16)->Args({32, 1})->Args({64, 1})->Args({64, 2})->Unit(benchmark::kMillisecond);
+
+// The same over items packed once (the emitter's copy of the items, shared by many products).
+void BM_TopNBf16Packed(benchmark::State& state) {
+  TopN(state, streamrec::emitter::ScoringPrecision::kBFloat16, /*packed=*/true);
+}
+BENCHMARK(BM_TopNBf16Packed)->Args({64, 1})->Unit(benchmark::kMillisecond);
 
 void BM_BareProduct(benchmark::State& state) {
   Fixture f(static_cast<size_t>(state.range(0)));

@@ -20,13 +20,16 @@ Status UserCache::Acquire(std::string_view external_id, CachedUser* out) {
     ++hits_;
     lru_.splice(lru_.begin(), lru_, it->second.lru);
   }
+  const bool first_touch = it->second.batch != batch_;
+  if (first_touch) {
+    it->second.batch = batch_;
+    it->second.touched_index = static_cast<uint32_t>(touched_.size());
+  }
   out->external_id = it->first;
   out->record = &it->second.record;
   out->is_new = is_new;
-  if (it->second.batch != batch_) {
-    it->second.batch = batch_;
-    touched_.push_back(*out);
-  }
+  out->touched_index = it->second.touched_index;
+  if (first_touch) touched_.push_back(*out);
   return Status::Ok();
 }
 

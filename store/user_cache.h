@@ -28,6 +28,7 @@ struct CachedUser {
   std::string_view external_id;  // valid while the user stays cached
   UserRecord* record = nullptr;
   bool is_new = false;  // not in the store: the caller must initialise *record
+  uint32_t touched_index = 0;  // its place in touched(), until the batch is sealed
 };
 
 class UserCache {
@@ -62,6 +63,7 @@ class UserCache {
     UserRecord record;
     std::list<std::string_view>::iterator lru;  // position in lru_
     uint64_t batch = 0;                         // last batch that touched it
+    uint32_t touched_index = 0;                 // its place in touched_ during that batch
   };
 
   Store* store_;
