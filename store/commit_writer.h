@@ -12,11 +12,9 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
-#include <thread>
 
+#include "common/background_task.h"
 #include "common/status.h"
 #include "store/store.h"
 
@@ -38,7 +36,7 @@ class CommitWriter {
   // Hands `commit` to the writer thread. Precondition: started, nothing in
   // flight (Wait() first).
   void Submit(std::unique_ptr<PreparedCommit> commit);
-  bool in_flight() const { return in_flight_; }
+  bool in_flight() const { return task_.in_flight(); }
   // Whether the write in flight has finished; never blocks.
   bool Done();
   // Blocks until the write in flight finishes; returns its status and gives
@@ -47,19 +45,11 @@ class CommitWriter {
   [[nodiscard]] Status Wait(std::unique_ptr<PreparedCommit>* commit, std::chrono::steady_clock::duration* took);
 
  private:
-  void Loop();
-
   Store* store_;
-  std::thread thread_;
-  bool in_flight_ = false;  // owner's view: submitted and not yet waited for
-  std::mutex mu_;
-  std::condition_variable cv_;
-  // Guarded by mu_:
-  std::unique_ptr<PreparedCommit> pending_;  // submitted, not yet written
-  std::unique_ptr<PreparedCommit> written_;  // written, not yet waited for
-  Status result_;
+  BackgroundTask task_{"streamrec-commit"};
+  // Owned by the task while a write is in flight, by the owner otherwise.
+  std::unique_ptr<PreparedCommit> commit_;
   std::chrono::steady_clock::duration took_{};
-  bool stopping_ = false;
 };
 
 }  // namespace streamrec::store
