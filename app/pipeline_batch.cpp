@@ -116,8 +116,8 @@ Status Pipeline::Impl::ServiceLists(bool wait) {
   STREAMREC_RETURN_IF_ERROR(
       refresher_.Take(now_ms, std::max<size_t>(config_.emitter.score_batch, 64), acquire, &list_requests_));
   if (!list_requests_.empty()) {
-    STREAMREC_RETURN_IF_ERROR(emitter_->Begin(model_, &catalog_->catalog(), list_requests_));
     lists_began_ = Clock::now();
+    STREAMREC_RETURN_IF_ERROR(emitter_->Begin(model_, &catalog_->catalog(), list_requests_));
   }
   list_time_ += Clock::now() - started;
   return Status::Ok();
@@ -130,7 +130,7 @@ Status Pipeline::Impl::FinishLists() {
       emitter_->Finish(model_, &catalog_->catalog(), &surfaces_->trending(), &holder_changes_));
   stats_.lists += list_requests_.size();
   if (log_->should_log(spdlog::level::trace)) {
-    log_->trace("{} lists: scored in {:.1f} ms on the scoring thread, {:.1f} ms after it began; finished in {:.1f} ms",
+    log_->trace("{} lists: scored in {:.1f} ms on the scoring thread, {:.1f} ms after they were handed over; finished in {:.1f} ms",
                 list_requests_.size(), Ms(emitter_->last_scoring_time()), Ms(started - lists_began_),
                 Ms(Clock::now() - started));
   }
