@@ -184,8 +184,9 @@ Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
   for (ItemId item : withdrawn_) surfaces_->Withdraw(item, now);
   const Clock::time_point started = Clock::now();
   const uint64_t before = surfaces_->item_lists_published();
-  // Item lists share the users' lists' time budget, after them, and while
-  // events flow or users are owed lists they get one chunk now and then.
+  // Item lists run on this thread within the batch's budget (the users' lists
+  // are scored on the emitter's thread); while events flow or users are owed
+  // lists they get one chunk now and then.
   emitter::ItemListBudget budget;
   budget.deadline = list_deadline_;
   const bool lists_owed = refresher_.HasDue(now) || emitter_->busy();

@@ -144,8 +144,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   void SetItemListDeadline(Clock::time_point started);
 
   // Item surfaces: items touched or withdrawn since the last call become due;
-  // the owner of events partition 0 publishes (see emitter/surfaces.h), after
-  // the users' lists (see kItemChunkEveryWhileFlowing).
+  // the owner of events partition 0 publishes (see emitter/surfaces.h), a
+  // chunk now and then while events flow (see kItemChunkEveryWhileFlowing).
   [[nodiscard]] Status PublishSurfaces(bool events_flowing);
 
   // Applies new list rules from the configuration, if they changed.

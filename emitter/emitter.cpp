@@ -462,9 +462,8 @@ Status Emitter::Publish(const ModelView& model, const catalog::Catalog* catalog,
   for (size_t first = 0; first < requests.size(); first += step) {
     impl_->StartLists(model, catalog, requests.subspan(first, std::min(step, requests.size() - first)),
                       /*background=*/false);
-    STREAMREC_RETURN_IF_ERROR(impl_->FinishLists(model, catalog, trending, holders));
+    STREAMREC_RETURN_IF_ERROR(impl_->FinishLists(model, catalog, trending, holders));  // polls the producer
   }
-  impl_->producer->Poll(0);
   return Status::Ok();
 }
 
