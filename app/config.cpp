@@ -40,6 +40,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Begin("pipeline");
   v.Field("batch_max_events", c.pipeline.batch_max_events);
   v.Field("batch_max_wait_ms", c.pipeline.batch_max_wait_ms);
+  v.Field("batch_linger_ms", c.pipeline.batch_linger_ms);
   v.Field("user_cache_capacity", c.pipeline.user_cache_capacity);
   v.Field("status_interval_s", c.pipeline.status_interval_s);
   v.Field("commit_interval_ms", c.pipeline.commit_interval_ms);
@@ -256,6 +257,9 @@ Status Config::Validate() const {
   }
   if (pipeline.batch_max_wait_ms < 0 || pipeline.batch_max_wait_ms > 10000) {
     return Status::InvalidArgument("pipeline.batch_max_wait_ms must be in 0..10000");
+  }
+  if (pipeline.batch_linger_ms < 0 || pipeline.batch_linger_ms > 1000) {
+    return Status::InvalidArgument("pipeline.batch_linger_ms must be in 0..1000");
   }
   if (pipeline.commit_interval_ms < 0 || pipeline.commit_interval_ms > 60000) {
     return Status::InvalidArgument("pipeline.commit_interval_ms must be in 0..60000");

@@ -56,7 +56,8 @@ struct KafkaConfig {
 
 struct PipelineConfig {
   size_t batch_max_events = 4096;   // 1..1000000
-  int batch_max_wait_ms = 20;       // 0..10000
+  int batch_max_wait_ms = 20;       // 0..10000: longest wait for a batch's first event
+  int batch_linger_ms = 1;          // 0..1000: how long a batch gathers more after its first event
   size_t user_cache_capacity = 1000000;  // users kept in memory, 1..1e9
   int status_interval_s = 10;       // 0 disables periodic status lines
   // State commits at most this often (0: every batch), 0..60000. Default

@@ -58,6 +58,10 @@ TEST_CASE("mistakes are reported, not ignored") {
   CHECK(s.message().find("learner.dim") != std::string::npos);
   s = LoadConfig("", {"learner.dim=1"}, &c);
   CHECK(s.message().find("learner.dim must be in 4..512") != std::string::npos);
+  s = LoadConfig("", {"pipeline.batch_linger_ms=5000"}, &c);
+  CHECK(s.message().find("pipeline.batch_linger_ms must be in 0..1000") != std::string::npos);
+  REQUIRE(LoadConfig("", {"pipeline.batch_linger_ms=3"}, &c).ok());
+  CHECK(c.pipeline.batch_linger_ms == 3);
   s = LoadConfig("", {"nonsense"}, &c);
   CHECK_FALSE(s.ok());
   CHECK(LoadConfig("/no/such/file.yaml", {}, &c).code() == StatusCode::kNotFound);

@@ -83,6 +83,7 @@ Status Pipeline::Impl::Start() {
   iopts.limits = config_.decoder;
   iopts.max_batch_events = config_.pipeline.batch_max_events;
   iopts.max_batch_wait_ms = config_.pipeline.batch_max_wait_ms;
+  iopts.max_batch_linger_ms = config_.pipeline.batch_linger_ms;
   ingest_ = std::make_unique<ingest::Ingest>(iopts, this);
   return ingest_->Start();
 }

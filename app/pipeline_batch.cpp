@@ -54,15 +54,17 @@ Status Pipeline::Impl::ProcessBatch(const std::atomic<bool>& stop) {
 }
 
 Status Pipeline::Impl::OweStaleHolders(int64_t now_ms) {
-  stale_holders_.clear();
   if (!catalog_->has_stale()) return Status::Ok();
+  taken_holders_.clear();
   STREAMREC_RETURN_IF_ERROR(catalog_->TakeStaleHolders([this](int32_t p) { return ingest_->Owns(p); },
-                                                       kMaxStaleRefreshPerBatch, &stale_holders_));
-  for (const StaleHolder& h : stale_holders_) {
+                                                       kMaxStaleRefreshPerBatch, &taken_holders_));
+  for (StaleHolder& taken : taken_holders_) {
+    // Kept until the window commits: its holder changes view the user ids.
+    const StaleHolder& h = stale_holders_.emplace_back(std::move(taken));
     refresher_.Owe(h.user, h.partition, -1, now_ms);
     holder_changes_.push_back({h.item, h.user, h.partition, false});
   }
-  if (!stale_holders_.empty()) log_->debug("owing {} lists that hold unavailable items", stale_holders_.size());
+  if (!taken_holders_.empty()) log_->debug("owing {} lists that hold unavailable items", taken_holders_.size());
   return Status::Ok();
 }
 

@@ -14,6 +14,7 @@ void Pipeline::Impl::OpenWindow(Clock::time_point now) {
   sources_.clear();
   catalog_records_.clear();
   holder_changes_.clear();
+  stale_holders_.clear();
   window_offsets_.clear();
   window_catalog_offsets_.clear();
   window_events_ = 0;

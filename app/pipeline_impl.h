@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -222,7 +223,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   RulesSource rules_source_;
   std::vector<store::CatalogRecord> catalog_records_;
   std::vector<ListHolderChange> holder_changes_;
-  std::vector<StaleHolder> stale_holders_;
+  std::vector<StaleHolder> taken_holders_;  // this batch's
+  std::deque<StaleHolder> stale_holders_;   // this window's (stable: holder_changes_ view their ids)
   std::map<int32_t, int64_t> markers_;  // per events partition: the offset its changelog marker and commit carry
   std::vector<ChangedUser> changed_;
   Status assignment_error_;

@@ -114,25 +114,29 @@ bool UnderTarget(const LatencyFigures& f) {
          static_cast<double>(f.shown) >= 0.99 * static_cast<double>(f.events_read);
 }
 
-// (5) At the offered rate, then doubling it while p99 stays under 100 ms.
+// (5) At the offered rate; then, while p99 stays under 100 ms, doubling it,
+// or, when it did not, halving it until it does (down to kLowestProbedRate).
 Status MeasureLatencyRuns(const std::string& bootstrap, const BenchArgs& args, app::Generator* gen,
                           const std::atomic<bool>& stop, Report* r) {
+  constexpr double kLowestProbedRate = 100;
   LatencyProbeOptions o;
   o.bootstrap = bootstrap;
   o.rate = args.rate;
   o.seconds = args.latency_seconds;
   ModuleLogger("bench")->info("measuring latency at {:.0f} events/s", o.rate);
   STREAMREC_RETURN_IF_ERROR(MeasureLatency(o, gen, stop, &r->latency));
-  if (UnderTarget(r->latency)) r->max_rate_p99_under_100ms = args.rate;
+  const bool met = UnderTarget(r->latency);
+  if (met) r->max_rate_p99_under_100ms = r->latency.achieved_rate;
   if (!args.find_max_rate) return Status::Ok();
-  for (double rate = args.rate * 2; rate <= 1e6 && !stop.load(); rate *= 2) {
+  const double step = met ? 2.0 : 0.5;
+  for (double rate = args.rate * step; rate <= 1e6 && rate >= kLowestProbedRate && !stop.load(); rate *= step) {
     o.rate = rate;
     LatencyFigures f;
     STREAMREC_RETURN_IF_ERROR(MeasureLatency(o, gen, stop, &f));
     ModuleLogger("bench")->info("latency at {:.0f} events/s (sent {:.0f}/s): p50 {:.1f} ms, p99 {:.1f} ms, {} of {} shown",
                                 rate, f.achieved_rate, f.p50_ms, f.p99_ms, f.shown, f.events);
-    if (!UnderTarget(f)) break;
-    r->max_rate_p99_under_100ms = f.achieved_rate;
+    if (UnderTarget(f)) r->max_rate_p99_under_100ms = f.achieved_rate;
+    if (UnderTarget(f) != met) break;  // going up: the first miss; going down: the first hit
   }
   return Status::Ok();
 }

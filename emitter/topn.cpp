@@ -51,8 +51,28 @@ uint32_t CandidateMask(const float* scores, const float* bias, Eigen::Index n, f
 #endif
 }
 
+// Asks for an item's embedding row ahead of its dot product: a query's
+// candidates are scattered over the matrix, and misses requested together
+// overlap instead of stalling one after the other.
+void PrefetchRow(const ItemMatrixView& items, ItemId id) {
+  if (id.value() >= items.rows) return;
+  const char* row = reinterpret_cast<const char*>(items.embeddings + static_cast<size_t>(id.value()) * items.dim);
+  const size_t bytes = items.dim * sizeof(float);
+  for (size_t line = 0; line < bytes; line += 64) __builtin_prefetch(row + line);
+}
+
 bool Excluded(const std::vector<ItemId>& sorted, ItemId id) {
   return !sorted.empty() && std::binary_search(sorted.begin(), sorted.end(), id);
+}
+
+using Boosts = std::vector<std::pair<ItemId, float>>;
+
+bool ById(const std::pair<ItemId, float>& b, ItemId id) { return b.first < id; }
+
+// The boost of `id` in `sorted` (by item), if it has one.
+const float* BoostOf(const Boosts& sorted, ItemId id) {
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), id, ById);
+  return it != sorted.end() && it->first == id ? &it->second : nullptr;
 }
 
 }  // namespace
@@ -101,7 +121,7 @@ void TopNScorer::DensePass(const ItemMatrixView& items, size_t begin, size_t end
     for (size_t k = 0; k < queries; ++k) {
       std::vector<ScoredItem>& heap = share->heaps[k];
       const std::vector<ItemId>& excl = exclusions_[k];
-      const std::vector<ItemId>& boosted = boosted_[k];
+      const Boosts& boosted = boosted_[k];
       const float* col = share->block_scores.data() + static_cast<Eigen::Index>(k) * rows;
       const float* bias = items.biases + first;
       // Below the worst kept score nothing can enter: one vector compare per
@@ -117,10 +137,23 @@ void TopNScorer::DensePass(const ItemMatrixView& items, size_t begin, size_t end
           const size_t index = first + static_cast<size_t>(r);
           const ScoredItem cand{ItemId(static_cast<uint32_t>(index)), score};
           if (heap.size() == keep_ && !Better(cand, heap.front())) continue;
-          if (Excluded(excl, cand.item) || Excluded(boosted, cand.item)) continue;
+          if (Excluded(excl, cand.item) || BoostOf(boosted, cand.item) != nullptr) continue;
           Offer(&heap, keep_, cand);
           if (heap.size() == keep_) threshold = heap.front().score;
         }
+      }
+      // The boosted items of this block, with their boosts: their scores are
+      // in the block already (no scattered rows fetched for them).
+      const auto block_end = static_cast<uint32_t>(first + static_cast<size_t>(rows));
+      for (auto b = std::lower_bound(boosted.begin(), boosted.end(), ItemId(static_cast<uint32_t>(first)), ById);
+           b != boosted.end() && b->first.value() < block_end; ++b) {
+        const Eigen::Index r = static_cast<Eigen::Index>(b->first.value() - first);
+        const ScoredItem cand{b->first, col[r] + bias[r] + b->second};
+        // An item whose per-item term is -inf (not allowed in lists) never enters.
+        if (cand.score < std::numeric_limits<float>::lowest() || Excluded(excl, cand.item)) continue;
+        if (heap.size() == keep_ && !Better(cand, heap.front())) continue;
+        Offer(&heap, keep_, cand);
+        if (heap.size() == keep_) threshold = heap.front().score;
       }
     }
   }
@@ -133,7 +166,8 @@ void TopNScorer::Rescore(const ItemMatrixView& items, size_t k, std::vector<Scor
   heap->clear();
   for (const ScoredItem& c : candidates_) {
     const Eigen::Map<const Eigen::VectorXf> e(items.embeddings + c.item.value() * items.dim, dim);
-    Offer(heap, n_, {c.item, q.dot(e) + items.biases[c.item.value()]});
+    const float* boost = BoostOf(boosted_[k], c.item);
+    Offer(heap, n_, {c.item, q.dot(e) + items.biases[c.item.value()] + (boost != nullptr ? *boost : 0.0F)});
   }
 }
 
@@ -158,7 +192,6 @@ float ScoreWithoutSelection(const ItemMatrixView& items, std::span<const float> 
 void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
                        std::vector<std::vector<ScoredItem>>* out, const PackedItems* packed) {
   packed_items_ = packed != nullptr && packed->rows == items.rows && packed->dim == items.dim ? packed : nullptr;
-  const auto dim = static_cast<Eigen::Index>(items.dim);
   out->resize(queries.size());
   exclusions_.resize(queries.size());
   boosted_.resize(queries.size());
@@ -169,9 +202,10 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
     if (!std::is_sorted(exclusions_[k].begin(), exclusions_[k].end())) {
       std::sort(exclusions_[k].begin(), exclusions_[k].end());
     }
-    boosted_[k].clear();
-    for (const auto& b : queries[k].boosts) boosted_[k].push_back(b.first);
-    std::sort(boosted_[k].begin(), boosted_[k].end());
+    boosted_[k].assign(queries[k].boosts.begin(), queries[k].boosts.end());
+    std::sort(boosted_[k].begin(), boosted_[k].end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    // Ids past the matrix (not scored yet) cannot be listed.
+    while (!boosted_[k].empty() && boosted_[k].back().first.value() >= items.rows) boosted_[k].pop_back();
     (*out)[k].clear();
   }
   if (items.rows == 0 || queries.empty()) return;
@@ -207,14 +241,15 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
       for (const ScoredItem& cand : shares_[t].heaps[k]) Offer(&(*out)[k], keep_, cand);
     }
   }
-  for (size_t k = 0; k < queries.size(); ++k) {
-    if (keep_ != n_) Rescore(items, k, &(*out)[k]);
-    const Eigen::Map<const Eigen::VectorXf> qk(query_matrix_.data() + k * items.dim, dim);
-    for (const auto& [id, boost] : queries[k].boosts) {
-      if (id.value() >= items.rows || Excluded(exclusions_[k], id)) continue;
-      const Eigen::Map<const Eigen::VectorXf> e(items.embeddings + id.value() * items.dim, dim);
-      const float score = qk.dot(e) + items.biases[id.value()] + boost;
-      if (score >= std::numeric_limits<float>::lowest()) Offer(&(*out)[k], n_, {id, score});
+  if (keep_ != n_) {
+    auto prefetch = [&](size_t k) {
+      if (k >= queries.size()) return;
+      for (const ScoredItem& c : (*out)[k]) PrefetchRow(items, c.item);
+    };
+    prefetch(0);
+    for (size_t k = 0; k < queries.size(); ++k) {
+      prefetch(k + 1);  // the next query's rows arrive while this one is re-scored
+      Rescore(items, k, &(*out)[k]);
     }
   }
   for (auto& heap : *out) std::sort_heap(heap.begin(), heap.end(), Better);

@@ -34,8 +34,8 @@ struct ScoredItem {
 struct TopNQuery {
   std::span<const float> vector;   // dim floats
   std::span<const ItemId> exclude; // items never to return (any order; sorted is cheaper)
-  // Non-negative additions to the scores of a few items (ids unique). Boosted
-  // items are left out of the dense pass and scored on their own, then merged.
+  // Non-negative additions to the scores of a few items (ids unique), added
+  // in the dense pass (and again when candidates are re-scored).
   std::span<const std::pair<ItemId, float>> boosts;
 };
 
@@ -100,7 +100,8 @@ class TopNScorer {
   std::vector<DenseShare> shares_;              // one per thread
   std::unique_ptr<ScoringThreads> threads_;     // null with one thread
   std::vector<std::vector<ItemId>> exclusions_; // sorted copies
-  std::vector<std::vector<ItemId>> boosted_;    // sorted ids of each query's boosts
+  // Each query's boosts, sorted by item: scored in the dense pass, with the rest.
+  std::vector<std::vector<std::pair<ItemId, float>>> boosted_;
 };
 
 // The bare batched product of `count` query vectors (dim floats each,

@@ -1,7 +1,7 @@
 // Micro-benchmark: fused top-20 over 100k items for a batch of 64 users,
 // exact and with bfloat16 candidates (rows converted on the fly or packed
-// once), on one and two threads, against the bare product of the same
-// shapes (the ceiling, one thread).
+// once), on one and two threads, for users with and without a history,
+// against the bare product of the same shapes (the ceiling, one thread).
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -27,11 +27,36 @@ struct Fixture {
   std::vector<float> embeddings, biases, queries;
 };
 
-void TopN(benchmark::State& state, streamrec::emitter::ScoringPrecision precision, bool packed = false) {
+// A user with a history: 200 items excluded and learner.max_boosts (256)
+// co-occurrence boosts, scattered over the catalogue.
+struct History {
+  History() {
+    std::mt19937 rng(5);
+    std::uniform_int_distribution<uint32_t> item(0, kItems - 1);
+    for (size_t k = 0; k < kBatch; ++k) {
+      std::vector<streamrec::ItemId>& e = exclude.emplace_back();
+      for (int i = 0; i < 200; ++i) e.push_back(streamrec::ItemId(item(rng)));
+      std::vector<std::pair<streamrec::ItemId, float>>& b = boosts.emplace_back();
+      for (int i = 0; i < 256; ++i) b.emplace_back(streamrec::ItemId(item(rng)), 0.01F);
+    }
+  }
+  std::vector<std::vector<streamrec::ItemId>> exclude;
+  std::vector<std::vector<std::pair<streamrec::ItemId, float>>> boosts;
+};
+
+void TopN(benchmark::State& state, streamrec::emitter::ScoringPrecision precision, bool packed = false,
+          bool history = false) {
   Fixture f(static_cast<size_t>(state.range(0)));
+  const History h;
   streamrec::emitter::TopNScorer scorer(20, 4096, precision, static_cast<size_t>(state.range(1)));
   std::vector<streamrec::emitter::TopNQuery> queries;
-  for (size_t k = 0; k < kBatch; ++k) queries.push_back({{f.queries.data() + k * f.dim, f.dim}, {}, {}});
+  for (size_t k = 0; k < kBatch; ++k) {
+    queries.push_back({{f.queries.data() + k * f.dim, f.dim}, {}, {}});
+    if (history) {
+      queries.back().exclude = h.exclude[k];
+      queries.back().boosts = h.boosts[k];
+    }
+  }
   std::vector<std::vector<streamrec::emitter::ScoredItem>> out;
   streamrec::emitter::PackedItems items;
   if (packed && streamrec::emitter::Bf16Available()) {
@@ -57,6 +82,12 @@ void BM_TopNBf16Packed(benchmark::State& state) {
   TopN(state, streamrec::emitter::ScoringPrecision::kBFloat16, /*packed=*/true);
 }
 BENCHMARK(BM_TopNBf16Packed)->Args({64, 1})->Unit(benchmark::kMillisecond);
+
+// The same for users with a history (exclusions and boosts): the emitter's case.
+void BM_TopNBf16History(benchmark::State& state) {
+  TopN(state, streamrec::emitter::ScoringPrecision::kBFloat16, /*packed=*/true, /*history=*/true);
+}
+BENCHMARK(BM_TopNBf16History)->Args({64, 1})->Unit(benchmark::kMillisecond);
 
 void BM_BareProduct(benchmark::State& state) {
   Fixture f(static_cast<size_t>(state.range(0)));

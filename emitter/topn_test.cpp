@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <limits>
 #include <random>
 
 #include "emitter/topn.h"
@@ -127,6 +128,37 @@ TEST_CASE("the dense pass split over threads gives the lists of one thread, in b
           CHECK(got[k][i].score == expected[k][i].score);
         }
       }
+    }
+  }
+}
+
+TEST_CASE("a boost lifts an item from the bottom of the catalogue, in both precisions; excluded or unavailable boosted items stay out") {
+  const size_t dim = 16;
+  Items items(5000, dim, 21);
+  std::mt19937 rng(4);
+  std::normal_distribution<float> n;
+  std::vector<float> q(dim);
+  for (float& x : q) x = n(rng);
+  std::vector<ScoredItem> all = BruteForceTopN(items.View(), {q, {}, {}}, items.rows);
+  const ItemId worst = all[items.rows - 1].item;
+  const ItemId excluded = all[items.rows - 2].item;
+  const ItemId unavailable = all[items.rows - 3].item;
+  items.bias[unavailable.value()] = -std::numeric_limits<float>::infinity();
+  std::vector<std::pair<ItemId, float>> boosts = {{worst, 1000.0F}, {excluded, 2000.0F}, {unavailable, 3000.0F}};
+  std::vector<ItemId> exclude = {excluded};
+  const TopNQuery query{q, exclude, boosts};
+  const std::vector<ScoredItem> want = BruteForceTopN(items.View(), query, 20);
+  REQUIRE(want[0].item == worst);
+  for (ScoringPrecision precision : {ScoringPrecision::kFloat32, ScoringPrecision::kBFloat16}) {
+    TopNScorer scorer(20, 1024, precision);
+    std::vector<std::vector<ScoredItem>> got;
+    scorer.Score(items.View(), {&query, 1}, &got);
+    REQUIRE(got[0].size() == 20);
+    CHECK(got[0][0].item == worst);
+    CHECK(got[0][0].score == Approx(want[0].score).epsilon(1e-5));  // exact, boost included
+    for (const ScoredItem& s : got[0]) {
+      CHECK(s.item != excluded);
+      CHECK(s.item != unavailable);
     }
   }
 }

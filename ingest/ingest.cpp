@@ -1,5 +1,7 @@
 #include "ingest/ingest.h"
 
+#include <algorithm>
+
 #include "common/logging.h"
 #include "ingest/catalog_decoder.h"
 #include "kafka/follower.h"
@@ -91,7 +93,8 @@ Status Ingest::NextBatch(IngestBatch* batch) {
 Status Ingest::NextBatch(IngestBatch* batch, size_t max_events, int max_wait_ms) {
   batch->Clear();
   impl_->messages.clear();
-  STREAMREC_RETURN_IF_ERROR(impl_->consumer->PollBatch(max_events, max_wait_ms, &impl_->messages));
+  STREAMREC_RETURN_IF_ERROR(impl_->consumer->PollBatch(max_events, max_wait_ms, &impl_->messages,
+                                                                 std::min(max_wait_ms, impl_->options.max_batch_linger_ms)));
   for (const kafka::Message& m : impl_->messages) {
     if (batch->size == batch->events.size()) batch->events.emplace_back();
     IngestedEvent& slot = batch->events[batch->size];

@@ -108,10 +108,15 @@ Status Consumer::Create(const ConsumerOptions& options, PositionProvider* provid
   return Status::Ok();
 }
 
-Status Consumer::PollBatch(size_t max_messages, int timeout_ms, std::vector<Message>* out) {
+Status Consumer::PollBatch(size_t max_messages, int timeout_ms, std::vector<Message>* out, int linger_ms) {
   const size_t first = out->size();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool lingering = false;
   while (out->size() - first < max_messages) {
+    if (!lingering && out->size() > first) {
+      lingering = true;
+      deadline = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(linger_ms));
+    }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     const int wait_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
     std::unique_ptr<RdKafka::Message> m(impl_->handle->consume(wait_ms));

@@ -56,10 +56,13 @@ class Consumer {
   Consumer(const Consumer&) = delete;
   Consumer& operator=(const Consumer&) = delete;
 
-  // Appends up to `max_messages` to `out`, waiting at most `timeout_ms` in all.
+  // Appends up to `max_messages` to `out`: waits at most `timeout_ms` for the
+  // first, then at most `linger_ms` more for others (a batch never waits to
+  // fill: under load the local queue fills it, when quiet waiting would only
+  // add latency; a short linger saves the cost of many one-message batches).
   // Partition EOFs and transient broker errors are not errors here (they are
   // logged); a fatal consumer error is returned.
-  [[nodiscard]] Status PollBatch(size_t max_messages, int timeout_ms, std::vector<Message>* out);
+  [[nodiscard]] Status PollBatch(size_t max_messages, int timeout_ms, std::vector<Message>* out, int linger_ms = 0);
 
   // Partitions currently assigned to this member.
   std::vector<TopicPartition> Assignment() const;

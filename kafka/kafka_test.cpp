@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <map>
 #include <set>
 
@@ -68,6 +69,18 @@ TEST_CASE("messages round-trip through the embedded broker and resume at provide
   CHECK(p0.size() == 10);
   CHECK(*p0.begin() == 10);
   CHECK(consumer->Assignment().size() == 2);
+
+  // A batch never waits to fill: once messages came it returns after the
+  // linger, long before its 20 s timeout (fewer than 100 ever arrive).
+  for (int i = 0; i < 3; ++i) REQUIRE(producer->Produce("t", "k", "late", {}, 0).ok());
+  REQUIRE(producer->Flush(10000).ok());
+  std::vector<Message> late;
+  const auto started = std::chrono::steady_clock::now();
+  while (late.size() < 3 && std::chrono::steady_clock::now() - started < std::chrono::seconds(60)) {
+    REQUIRE(consumer->PollBatch(100, 20000, &late, 10).ok());
+  }
+  CHECK(late.size() == 3);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(15));
   REQUIRE(consumer->Close().ok());
   CHECK(positions.revoked.size() == 2);
 }
