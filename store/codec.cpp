@@ -1,6 +1,7 @@
 #include "store/codec.h"
 
 #include <cstring>
+#include <type_traits>
 
 #include "common/fixed.h"
 
@@ -21,20 +22,21 @@ bool GetFloats(std::string_view* in, std::vector<float>* v) {
   return true;
 }
 
+// Ids are written as their uint32 values, in the same native byte order as
+// PutFixed: one copy for the whole vector instead of one append per id.
+static_assert(sizeof(ItemId) == sizeof(uint32_t) && std::is_trivially_copyable_v<ItemId>);
+
 void PutIds(std::string* out, const std::vector<ItemId>& ids) {
   PutFixed<uint32_t>(out, static_cast<uint32_t>(ids.size()));
-  for (ItemId i : ids) PutFixed<uint32_t>(out, i.value());
+  out->append(reinterpret_cast<const char*>(ids.data()), ids.size() * sizeof(uint32_t));
 }
 
 bool GetIds(std::string_view* in, std::vector<ItemId>* ids) {
   uint32_t n = 0;
-  if (!GetFixed(in, &n) || in->size() < n * 4ULL) return false;
+  if (!GetFixed(in, &n) || in->size() < n * sizeof(uint32_t)) return false;
   ids->resize(n);
-  for (uint32_t k = 0; k < n; ++k) {
-    uint32_t v = 0;
-    (void)GetFixed(in, &v);
-    (*ids)[k] = ItemId(v);
-  }
+  std::memcpy(static_cast<void*>(ids->data()), in->data(), n * sizeof(uint32_t));
+  in->remove_prefix(n * sizeof(uint32_t));
   return true;
 }
 

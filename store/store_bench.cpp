@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -47,5 +49,44 @@ void BM_Commit(benchmark::State& state) {
   std::filesystem::remove_all(path);
 }
 BENCHMARK(BM_Commit)->Arg(256)->Arg(4096)->Unit(benchmark::kMillisecond);
+
+// Encoding alone (Store::Prepare, no write) of a large commit window: users
+// with ids in random order and records scattered over the heap, as the
+// pipeline's cache holds them (dimension 64, 100 history items).
+void BM_Prepare(benchmark::State& state) {
+  const auto users_per_batch = static_cast<size_t>(state.range(0));
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("streamrec-store-bench-" + std::to_string(getpid()))).string();
+  std::filesystem::remove_all(path);
+  streamrec::store::StoreOptions o;
+  o.path = path;
+  std::unique_ptr<streamrec::store::Store> store;
+  if (!streamrec::store::Store::Open(o, &store).ok()) {
+    state.SkipWithError("cannot open the store");
+    return;
+  }
+  std::mt19937_64 rng(1);
+  std::vector<std::string> names;
+  std::vector<std::unique_ptr<streamrec::UserRecord>> users;
+  for (size_t u = 0; u < users_per_batch; ++u) {
+    names.push_back("user-" + std::to_string(rng() % 10000000));
+    users.push_back(std::make_unique<streamrec::UserRecord>());
+    users.back()->embedding.assign(64, 0.1F);
+    users.back()->history.assign(100, streamrec::ItemId(7));
+    std::vector<float> spacer(static_cast<size_t>(rng() % 64));  // scatter the records
+    benchmark::DoNotOptimize(spacer.data());
+  }
+  streamrec::store::CommitBatch batch;
+  for (size_t u = 0; u < users_per_batch; ++u) batch.users.push_back({names[u], users[u].get()});
+  streamrec::store::PreparedCommit prepared;
+  for (auto _ : state) {
+    store->Prepare(batch, &prepared);
+    benchmark::DoNotOptimize(prepared.bytes());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(users_per_batch));  // user records
+  store.reset();
+  std::filesystem::remove_all(path);
+}
+BENCHMARK(BM_Prepare)->Arg(4096)->Arg(65536)->Unit(benchmark::kMillisecond);
 
 }  // namespace
