@@ -11,7 +11,10 @@ namespace streamrec::app {
 namespace {
 
 kafka::Properties ClientProperties(const KafkaConfig& k, const kafka::Properties& specific) {
-  kafka::Properties base = {{"bootstrap.servers", k.bootstrap}, {"client.id", "streamrec"}};
+  // TCP_NODELAY, as Kafka's own clients and brokers set it: small requests
+  // (a few lists, an offset commit) are not held back waiting for an ACK.
+  kafka::Properties base = {
+      {"bootstrap.servers", k.bootstrap}, {"client.id", "streamrec"}, {"socket.nagle.disable", "true"}};
   return kafka::Merge(kafka::Merge(base, k.properties), specific);
 }
 

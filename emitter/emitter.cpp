@@ -247,7 +247,11 @@ struct Emitter::Impl {
     const Clock::duration max_age =
         std::max<Clock::duration>(std::chrono::milliseconds(options.snapshot_max_age_ms), 20 * copy.took);
     if (items.dim != copy.dim || items.rows < copy.rows || now - copy.taken >= max_age) {
-      copy.embeddings.assign(items.embeddings, items.embeddings + items.rows * items.dim);
+      // A growing catalogue grows the copy in steps: reallocating (and
+      // faulting in) 25 MB for a few new items took ~50 ms.
+      const size_t floats = items.rows * items.dim;
+      if (floats > copy.embeddings.capacity()) copy.embeddings.reserve(floats + floats / 4);
+      copy.embeddings.assign(items.embeddings, items.embeddings + floats);
       copy.pack = scorer.precision() == ScoringPrecision::kBFloat16;
       copy.packed.rows = 0;  // stale: packed again on the scoring thread
       copy.rows = items.rows;
@@ -255,6 +259,7 @@ struct Emitter::Impl {
       copy.taken = now;
       copy.took = Clock::now() - now;
     }
+    if (copy.rows > copy.biases.capacity()) copy.biases.reserve(copy.rows + copy.rows / 4);
     copy.biases.assign(items.biases, items.biases + copy.rows);
   }
 
