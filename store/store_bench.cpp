@@ -14,18 +14,26 @@
 
 namespace {
 
-void BM_Commit(benchmark::State& state) {
-  const auto users_per_batch = static_cast<size_t>(state.range(0));
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("streamrec-store-bench-" + std::to_string(getpid()))).string();
-  std::filesystem::remove_all(path);
+// A new store in a fresh temporary directory (`*path`); null, with the
+// benchmark skipped, when it cannot be opened.
+std::unique_ptr<streamrec::store::Store> OpenFreshStore(benchmark::State& state, std::string* path) {
+  *path = (std::filesystem::temp_directory_path() / ("streamrec-store-bench-" + std::to_string(getpid()))).string();
+  std::filesystem::remove_all(*path);
   streamrec::store::StoreOptions o;
-  o.path = path;
+  o.path = *path;
   std::unique_ptr<streamrec::store::Store> store;
   if (!streamrec::store::Store::Open(o, &store).ok()) {
     state.SkipWithError("cannot open the store");
-    return;
+    return nullptr;
   }
+  return store;
+}
+
+void BM_Commit(benchmark::State& state) {
+  const auto users_per_batch = static_cast<size_t>(state.range(0));
+  std::string path;
+  std::unique_ptr<streamrec::store::Store> store = OpenFreshStore(state, &path);
+  if (!store) return;
   std::vector<std::string> names;
   std::vector<streamrec::UserRecord> users(users_per_batch);
   for (size_t u = 0; u < users_per_batch; ++u) {
@@ -55,16 +63,9 @@ BENCHMARK(BM_Commit)->Arg(256)->Arg(4096)->Unit(benchmark::kMillisecond);
 // pipeline's cache holds them (dimension 64, 100 history items).
 void BM_Prepare(benchmark::State& state) {
   const auto users_per_batch = static_cast<size_t>(state.range(0));
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("streamrec-store-bench-" + std::to_string(getpid()))).string();
-  std::filesystem::remove_all(path);
-  streamrec::store::StoreOptions o;
-  o.path = path;
-  std::unique_ptr<streamrec::store::Store> store;
-  if (!streamrec::store::Store::Open(o, &store).ok()) {
-    state.SkipWithError("cannot open the store");
-    return;
-  }
+  std::string path;
+  std::unique_ptr<streamrec::store::Store> store = OpenFreshStore(state, &path);
+  if (!store) return;
   std::mt19937_64 rng(1);
   std::vector<std::string> names;
   std::vector<std::unique_ptr<streamrec::UserRecord>> users;
