@@ -13,25 +13,40 @@
 
 namespace {
 
-void BM_Observe(benchmark::State& state) {
-  streamrec::learner::LearnerOptions o;
-  o.dim = static_cast<int>(state.range(0));
-  o.negatives = 5;
-  streamrec::learner::Learner learner(o);
-  constexpr int kItems = 100000;
-  std::vector<streamrec::ItemId> items;
-  for (int i = 0; i < kItems; ++i) items.push_back(learner.InternItem("i" + std::to_string(i)));
-  std::vector<streamrec::UserRecord> users(1000);
-  for (size_t u = 0; u < users.size(); ++u) {
-    learner.InitUser("u" + std::to_string(u), streamrec::UserId(static_cast<uint32_t>(u)), &users[u]);
+constexpr int kItems = 100000;
+
+// A learner with kItems items and `user_count` new users.
+struct Population {
+  Population(int dim, int negatives, size_t user_count) : learner(Options(dim, negatives)), users(user_count) {
+    for (int i = 0; i < kItems; ++i) items.push_back(learner.InternItem("i" + std::to_string(i)));
+    for (size_t u = 0; u < users.size(); ++u) {
+      learner.InitUser("u" + std::to_string(u), streamrec::UserId(static_cast<uint32_t>(u)), &users[u]);
+    }
   }
+  static streamrec::learner::LearnerOptions Options(int dim, int negatives) {
+    streamrec::learner::LearnerOptions o;
+    o.dim = dim;
+    o.negatives = negatives;
+    return o;
+  }
+  // An item skewed towards popular (low) ids.
+  streamrec::ItemId SkewedItem(std::mt19937_64& rng) const {
+    const uint64_t r = rng() % kItems;
+    return items[r * r / kItems];
+  }
+  streamrec::learner::Learner learner;
+  std::vector<streamrec::ItemId> items;
+  std::vector<streamrec::UserRecord> users;
+};
+
+void BM_Observe(benchmark::State& state) {
+  Population p(static_cast<int>(state.range(0)), 5, 1000);
   std::mt19937_64 rng(7);
   uint64_t k = 0;
   for (auto _ : state) {
-    streamrec::UserRecord& user = users[rng() % users.size()];
-    const uint64_t r = rng() % kItems;
-    const streamrec::ItemId item = items[r * r / kItems];  // skewed towards popular (low) ids
-    learner.Observe(&user, item, streamrec::EventType::kView, 1700000000000 + static_cast<int64_t>(k), k);
+    streamrec::UserRecord& user = p.users[rng() % p.users.size()];
+    const streamrec::ItemId item = p.SkewedItem(rng);
+    p.learner.Observe(&user, item, streamrec::EventType::kView, 1700000000000 + static_cast<int64_t>(k), k);
     ++k;
   }
   state.SetItemsProcessed(state.iterations());
@@ -57,28 +72,17 @@ BENCHMARK(BM_InitUser)->Arg(32)->Arg(64);
 // After 1M skewed events over 100k items and 20k users: the boosts of a
 // user with a full co-occurrence window (with their sources, as lists need).
 void BM_Boosts(benchmark::State& state) {
-  streamrec::learner::LearnerOptions o;
-  o.dim = 16;
-  o.negatives = 1;
-  streamrec::learner::Learner learner(o);
-  constexpr int kItems = 100000;
-  std::vector<streamrec::ItemId> items;
-  for (int i = 0; i < kItems; ++i) items.push_back(learner.InternItem("i" + std::to_string(i)));
-  std::vector<streamrec::UserRecord> users(20000);
-  for (size_t u = 0; u < users.size(); ++u) {
-    learner.InitUser("u" + std::to_string(u), streamrec::UserId(static_cast<uint32_t>(u)), &users[u]);
-  }
+  Population p(16, 1, 20000);
   std::mt19937_64 rng(7);
   for (uint64_t k = 0; k < 1000000; ++k) {
-    const uint64_t r = rng() % kItems;
-    learner.Observe(&users[rng() % users.size()], items[r * r / kItems], streamrec::EventType::kView,
-                    1700000000000 + static_cast<int64_t>(k), k);
+    streamrec::UserRecord& user = p.users[rng() % p.users.size()];
+    p.learner.Observe(&user, p.SkewedItem(rng), streamrec::EventType::kView, 1700000000000 + static_cast<int64_t>(k), k);
   }
   std::vector<std::pair<streamrec::ItemId, float>> boosts;
   std::vector<streamrec::ItemId> sources;
   size_t k = 0;
   for (auto _ : state) {
-    learner.Boosts(users[k++ % users.size()], &boosts, &sources);
+    p.learner.Boosts(p.users[k++ % p.users.size()], &boosts, &sources);
     benchmark::DoNotOptimize(boosts.data());
   }
   state.SetItemsProcessed(state.iterations());  // users
