@@ -2,7 +2,9 @@
 // they must not change between builds or platforms (std::hash may).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string_view>
 
 namespace streamrec {
@@ -26,5 +28,13 @@ inline uint64_t Mix64(uint64_t x) {
 }
 
 inline uint64_t HashCombine(uint64_t a, uint64_t b) { return Mix64(a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2))); }
+
+// For unordered containers keyed by std::string that are looked up by
+// string_view without building a string (with std::equal_to<>). In-memory only:
+// std::hash may differ between builds, so never persist these values.
+struct StringViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
 
 }  // namespace streamrec

@@ -24,6 +24,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/hash.h"
+
 namespace streamrec::emitter {
 
 struct DueList {
@@ -62,10 +64,6 @@ class RefreshQueue {
     bool owed = false;
   };
   // Lookups by string_view, without building a string per Mark.
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
   struct Slot {
     int64_t due_ms;
     uint64_t generation;
@@ -79,7 +77,7 @@ class RefreshQueue {
   int64_t min_interval_ms_;
   uint64_t next_generation_ = 1;
   size_t pending_ = 0;
-  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
+  std::unordered_map<std::string, Entry, StringViewHash, std::equal_to<>> entries_;
   std::priority_queue<Slot, std::vector<Slot>, std::greater<>> heap_;
   std::deque<std::pair<int64_t, std::string>> refreshed_;  // in refresh order, to forget them
 };

@@ -13,7 +13,7 @@ size_t LowBit(size_t i) { return i & (~i + 1); }
 }  // namespace
 
 std::optional<ItemId> ItemTable::Find(std::string_view external_id) const {
-  auto it = by_external_id_.find(std::string(external_id));
+  auto it = by_external_id_.find(external_id);
   if (it == by_external_id_.end()) return std::nullopt;
   return it->second;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -13,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/hash.h"
 #include "common/ids.h"
 #include "common/state.h"
 
@@ -78,7 +80,7 @@ class ItemTable {
   std::vector<float> popularity_;
   std::vector<float> log_popularity_;
   std::vector<float> recency_;
-  std::unordered_map<std::string, ItemId> by_external_id_;
+  std::unordered_map<std::string, ItemId, StringViewHash, std::equal_to<>> by_external_id_;
   std::vector<uint64_t> fenwick_;  // 1-based partial sums of counts_
   uint64_t total_count_ = 0;
 };

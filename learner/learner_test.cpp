@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <string>
 #include <map>
 
 #include "common/hash.h"
@@ -91,6 +93,41 @@ TEST_CASE("restored items continue exactly like the originals") {
   CHECK(users["u1"].embedding == users2["u1"].embedding);
   ItemMatrixView a = original.Items(), b = restored.Items();
   CHECK(std::equal(a.embeddings, a.embeddings + a.rows * a.dim, b.embeddings));
+}
+
+TEST_CASE("initial embeddings: a function of the id, mean 0, std-dev init_scale") {
+  LearnerOptions opts;
+  opts.dim = 64;
+  opts.init_scale = 0.2F;
+  Learner l(opts);
+  UserRecord a;
+  UserRecord again;
+  UserRecord b;
+  l.InitUser("alice", UserId(1), &a);
+  l.InitUser("alice", UserId(2), &again);
+  l.InitUser("bob", UserId(3), &b);
+  CHECK(a.embedding == again.embedding);
+  CHECK(a.embedding != b.embedding);
+  double sum = 0;
+  double squares = 0;
+  double largest = 0;
+  size_t n = 0;
+  for (int u = 0; u < 2000; ++u) {
+    UserRecord r;
+    l.InitUser("u" + std::to_string(u), UserId(static_cast<uint32_t>(u)), &r);
+    REQUIRE(r.embedding.size() == 64);
+    for (float x : r.embedding) {
+      sum += x;
+      squares += static_cast<double>(x) * x;
+      largest = std::max(largest, static_cast<double>(std::abs(x)));
+      ++n;
+    }
+  }
+  const double mean = sum / static_cast<double>(n);
+  CHECK(std::abs(mean) < 0.005);
+  CHECK(std::sqrt(squares / static_cast<double>(n) - mean * mean) == Approx(0.2).epsilon(0.02));
+  CHECK(largest > 0.5);             // not a narrow uniform: tails past 2.5 sigma
+  CHECK(largest <= 0.2 * 1.7321 * 2 + 1e-6);  // Irwin-Hall(4) stops at 2 sqrt(3) sigma
 }
 
 TEST_CASE("history keeps distinct recent items, bounded") {

@@ -2,9 +2,11 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <algorithm>
 #include <filesystem>
 #include <random>
+#include <string_view>
 
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
@@ -365,10 +367,24 @@ Status Store::ReadCounters(StoreCounters* out) {
   return Status::Ok();
 }
 
+namespace {
+
+// A record's place in key order: a numeric major key (an item id, a partition),
+// then the leading 16 bytes of its text key as big-endian numbers; most
+// comparisons end there, without following a pointer to the text.
+struct SortKey {
+  uint64_t major = 0;
+  uint64_t prefix[2] = {0, 0};
+  uint32_t index = 0;
+};
+
+}  // namespace
+
 struct PreparedCommit::Rep {
   rocksdb::WriteBatch batch;
   std::string scratch;           // one encoded value at a time
   std::vector<uint32_t> order;   // indices sorted by key
+  std::vector<SortKey> keys;     // SortedOrder's working space
 };
 
 PreparedCommit::PreparedCommit() : rep_(std::make_unique<Rep>()) {}
@@ -380,12 +396,34 @@ size_t PreparedCommit::entries() const { return rep_->batch.Count(); }
 
 namespace {
 
-// Indices 0..n-1 ordered by key(i); equal keys keep their order.
-template <class KeyFn>
-void SortedOrder(size_t n, std::vector<uint32_t>* order, KeyFn key) {
+// Bytes [from, from + 8) of `text`, zero-padded, as a big-endian number:
+// ordering by them never contradicts bytewise order (it only leaves ties).
+uint64_t BigEndianWord(std::string_view text, size_t from) {
+  unsigned char bytes[8] = {};
+  if (from < text.size()) std::memcpy(bytes, text.data() + from, std::min<size_t>(sizeof bytes, text.size() - from));
+  uint64_t value = 0;
+  for (unsigned char b : bytes) value = (value << 8) | b;
+  return value;
+}
+
+// Indices 0..n-1 ordered as RocksDB orders their keys (major as a big-endian
+// number, then text bytewise); equal keys keep their order.
+template <class MajorFn, class TextFn>
+void SortedOrder(size_t n, std::vector<SortKey>* keys, std::vector<uint32_t>* order, MajorFn major, TextFn text) {
+  keys->resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const std::string_view t = text(i);
+    (*keys)[i] = SortKey{major(i), {BigEndianWord(t, 0), BigEndianWord(t, 8)}, i};
+  }
+  std::sort(keys->begin(), keys->end(), [&](const SortKey& a, const SortKey& b) {
+    if (a.major != b.major) return a.major < b.major;
+    if (a.prefix[0] != b.prefix[0]) return a.prefix[0] < b.prefix[0];
+    if (a.prefix[1] != b.prefix[1]) return a.prefix[1] < b.prefix[1];
+    const int c = text(a.index).compare(text(b.index));
+    return c != 0 ? c < 0 : a.index < b.index;
+  });
   order->resize(n);
-  for (uint32_t i = 0; i < n; ++i) (*order)[i] = i;
-  std::stable_sort(order->begin(), order->end(), [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
+  for (size_t i = 0; i < n; ++i) (*order)[i] = (*keys)[i].index;
 }
 
 }  // namespace
@@ -399,7 +437,10 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
   PreparedCommit::Rep& rep = *out->rep_;
   rocksdb::WriteBatch& wb = rep.batch;
   std::string& value = rep.scratch;
-  SortedOrder(batch.users.size(), &rep.order, [&](uint32_t i) { return batch.users[i].first; });
+  auto no_major = [](uint32_t) { return uint64_t{0}; };
+  auto no_text = [](uint32_t) { return std::string_view(); };
+  SortedOrder(batch.users.size(), &rep.keys, &rep.order, no_major,
+              [&](uint32_t i) { return std::string_view(batch.users[i].first); });
   for (uint32_t i : rep.order) {
     const auto& [external_id, record] = batch.users[i];
     codec::EncodeUser(*record, &value);
@@ -410,7 +451,8 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
     codec::EncodeHistory(*record, &value);
     wb.Put(impl_->history(), external_id, value);
   }
-  SortedOrder(batch.items.size(), &rep.order, [&](uint32_t i) { return batch.items[i].id.value(); });
+  SortedOrder(batch.items.size(), &rep.keys, &rep.order, [&](uint32_t i) { return uint64_t{batch.items[i].id.value()}; },
+              no_text);
   for (uint32_t i : rep.order) {
     const ItemRecord& item = batch.items[i];
     codec::EncodeItem(item, &value);
@@ -419,9 +461,9 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
   for (const CatalogRecord& c : batch.catalog) {
     wb.Put(impl_->catalog(), c.update.entry.item_id, codec::EncodeCatalog(c));
   }
-  SortedOrder(batch.holders.size(), &rep.order, [&](uint32_t i) {
-    return std::make_pair(batch.holders[i].item.value(), batch.holders[i].user);
-  });
+  SortedOrder(
+      batch.holders.size(), &rep.keys, &rep.order, [&](uint32_t i) { return uint64_t{batch.holders[i].item.value()}; },
+      [&](uint32_t i) { return std::string_view(batch.holders[i].user); });
   for (uint32_t i : rep.order) {
     const ListHolderChange& h = batch.holders[i];
     const std::string key = codec::EncodeHolderKey(h.item, h.user);
@@ -434,9 +476,10 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
     }
   }
   // Keys are big-endian partition + user: sorting by (unsigned partition, user) is key order.
-  SortedOrder(batch.pending.size(), &rep.order, [&](uint32_t i) {
-    return std::make_pair(static_cast<uint32_t>(batch.pending[i].partition), batch.pending[i].user);
-  });
+  SortedOrder(
+      batch.pending.size(), &rep.keys, &rep.order,
+      [&](uint32_t i) { return uint64_t{static_cast<uint32_t>(batch.pending[i].partition)}; },
+      [&](uint32_t i) { return std::string_view(batch.pending[i].user); });
   for (uint32_t i : rep.order) {
     const PendingListChange& p = batch.pending[i];
     const std::string key = codec::EncodePendingKey(p.partition, p.user);

@@ -5,7 +5,7 @@ namespace streamrec::store {
 UserCache::UserCache(Store* store, size_t capacity) : store_(store), capacity_(capacity < 1 ? 1 : capacity) {}
 
 Status UserCache::Acquire(std::string_view external_id, CachedUser* out) {
-  auto it = entries_.find(std::string(external_id));
+  auto it = entries_.find(external_id);
   bool is_new = false;
   if (it == entries_.end()) {
     ++misses_;
@@ -41,7 +41,7 @@ uint64_t UserCache::SealBatch() {
 void UserCache::Evict(uint64_t written) {
   // Least recently used last: once the last one is unwritten, so are all before it.
   while (entries_.size() > capacity_) {
-    auto victim = entries_.find(std::string(lru_.back()));
+    auto victim = entries_.find(lru_.back());
     if (victim->second.batch > written) break;
     lru_.pop_back();
     entries_.erase(victim);

@@ -12,12 +12,14 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <list>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "common/hash.h"
 #include "common/state.h"
 #include "common/status.h"
 #include "store/store.h"
@@ -69,7 +71,7 @@ class UserCache {
   Store* store_;
   size_t capacity_;
   uint64_t batch_ = 1;
-  std::unordered_map<std::string, Entry> entries_;
+  std::unordered_map<std::string, Entry, StringViewHash, std::equal_to<>> entries_;
   std::list<std::string_view> lru_;  // most recent first; views into entries_ keys
   std::vector<CachedUser> touched_;
   uint64_t hits_ = 0;
