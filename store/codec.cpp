@@ -76,31 +76,55 @@ bool GetText(std::string_view* in, std::string* text) {
 
 }  // namespace
 
-void EncodeUser(const UserRecord& r, std::string* out) {
-  out->clear();
-  PutFixed<uint32_t>(out, r.id.value());
-  PutFixed<uint64_t>(out, r.seq);
-  PutFixed<uint64_t>(out, r.events);
-  PutFloats(out, r.embedding);
-}
+namespace {
 
-bool DecodeUser(std::string_view in, UserRecord* r) {
-  uint32_t id = 0;
-  if (!GetFixed(&in, &id) || !GetFixed(&in, &r->seq) || !GetFixed(&in, &r->events) || !GetFloats(&in, &r->embedding)) return false;
-  r->id = UserId(id);
-  return in.empty();
-}
-
-// history, then purchases, the current list and the basket (absent in stores
-// written before they existed: read as empty).
-void EncodeHistory(const UserRecord& r, std::string* out) {
-  out->clear();
+void PutLists(const UserRecord& r, std::string* out) {
   PutIds(out, r.history);
   PutIds(out, r.purchased);
   PutIds(out, r.list);
   PutIds(out, r.basket);
 }
 
+}  // namespace
+
+void EncodeUser(const UserRecord& r, std::string* out) {
+  out->clear();
+  PutFixed<uint32_t>(out, r.id.value());
+  PutFixed<uint64_t>(out, r.seq);
+  PutFixed<uint64_t>(out, r.events);
+  PutFloats(out, r.embedding);
+  PutLists(r, out);
+}
+
+bool DecodeUser(std::string_view in, UserRecord* r, bool* with_lists) {
+  uint32_t id = 0;
+  if (!GetFixed(&in, &id) || !GetFixed(&in, &r->seq) || !GetFixed(&in, &r->events) || !GetFloats(&in, &r->embedding)) return false;
+  r->id = UserId(id);
+  *with_lists = !in.empty();
+  if (!*with_lists) {
+    r->history.clear();
+    r->purchased.clear();
+    r->list.clear();
+    r->basket.clear();
+    return true;
+  }
+  return DecodeHistory(in, r);
+}
+
+void EncodeLegacyUser(const UserRecord& r, std::string* user, std::string* history) {
+  UserRecord bare;
+  bare.id = r.id;
+  bare.seq = r.seq;
+  bare.events = r.events;
+  bare.embedding = r.embedding;
+  EncodeUser(bare, user);
+  user->resize(user->size() - 4 * sizeof(uint32_t));  // without the four empty lists' counts
+  history->clear();
+  PutLists(r, history);
+}
+
+// history, then purchases, the current list and the basket (absent in stores
+// written before they existed: read as empty).
 bool DecodeHistory(std::string_view in, UserRecord* r) {
   if (!GetIds(&in, &r->history)) return false;
   r->purchased.clear();

@@ -12,10 +12,17 @@
 namespace streamrec::store::codec {
 
 // Encoders replace the contents of *out (a buffer reused across records).
+// A user is one record (one key to insert and to look up): dense id, seq, event
+// count, embedding, then its item lists (history, purchases, current list,
+// basket). Stores written before 2026-11-24 kept the item lists under the same
+// key in user_history: such a record ends after the embedding, and DecodeUser
+// sets *with_lists to false (lists cleared) for the caller to read them there.
 void EncodeUser(const UserRecord& r, std::string* out);
-bool DecodeUser(std::string_view in, UserRecord* r);
-void EncodeHistory(const UserRecord& r, std::string* out);
+bool DecodeUser(std::string_view in, UserRecord* r, bool* with_lists);
+// An older store's user_history value: the item lists alone.
 bool DecodeHistory(std::string_view in, UserRecord* r);
+// The older layout (user record, user_history value), for tests of reading it.
+void EncodeLegacyUser(const UserRecord& r, std::string* user, std::string* history);
 std::string EncodeItemKey(ItemId id);
 void EncodeItem(const ItemRecord& r, std::string* out);
 bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r);

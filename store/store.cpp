@@ -330,13 +330,14 @@ Status Store::GetUser(std::string_view external_id, UserRecord* out, bool* found
     return Status::Ok();
   }
   STREAMREC_RETURN_IF_ERROR(FromRocks(s, "reading user"));
-  if (!codec::DecodeUser(value, out)) return Status::Corruption("undecodable user record");
-  s = impl_->db->Get(rocksdb::ReadOptions(), impl_->history(), external_id, &value);
-  if (s.IsNotFound()) {
-    out->history.clear();
-  } else {
-    STREAMREC_RETURN_IF_ERROR(FromRocks(s, "reading history"));
-    if (!codec::DecodeHistory(value, out)) return Status::Corruption("undecodable user history");
+  bool with_lists = false;
+  if (!codec::DecodeUser(value, out, &with_lists)) return Status::Corruption("undecodable user record");
+  if (!with_lists) {  // written by an older streamrec: the lists are in user_history
+    s = impl_->db->Get(rocksdb::ReadOptions(), impl_->history(), external_id, &value);
+    if (!s.IsNotFound()) {
+      STREAMREC_RETURN_IF_ERROR(FromRocks(s, "reading history"));
+      if (!codec::DecodeHistory(value, out)) return Status::Corruption("undecodable user history");
+    }
   }
   *found = true;
   return Status::Ok();
@@ -446,11 +447,6 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
     codec::EncodeUser(*record, &value);
     wb.Put(impl_->users(), external_id, value);
   }
-  for (uint32_t i : rep.order) {
-    const auto& [external_id, record] = batch.users[i];
-    codec::EncodeHistory(*record, &value);
-    wb.Put(impl_->history(), external_id, value);
-  }
   SortedOrder(batch.items.size(), &rep.keys, &rep.order, [&](uint32_t i) { return uint64_t{batch.items[i].id.value()}; },
               no_text);
   for (uint32_t i : rep.order) {
@@ -549,7 +545,10 @@ Status Store::Summarize(StateSummary* out) {
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->users()));
   UserRecord user;
   for (it->SeekToFirst(); it->Valid(); it->Next(), ++out->users) {
-    if (!codec::DecodeUser(it->value().ToStringView(), &user)) return Status::Corruption("undecodable user record");
+    bool with_lists = false;
+    if (!codec::DecodeUser(it->value().ToStringView(), &user, &with_lists)) {
+      return Status::Corruption("undecodable user record");
+    }
     hash_floats(it->key().ToStringView(), user.embedding);
   }
   STREAMREC_RETURN_IF_ERROR(FromRocks(it->status(), "scanning users"));

@@ -8,6 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <rocksdb/db.h>
+
+#include "store/codec.h"
 #include "store/commit_writer.h"
 #include "store/store.h"
 #include "store/user_cache.h"
@@ -126,6 +129,55 @@ TEST_CASE("store: write, reopen, read back") {
   CHECK(summary.users == 1);
   CHECK(summary.items == 2);
   CHECK(summary.checksum.size() == 16);
+}
+
+// Writes `user` under `id` as stores before 2026-11-24 did: the record in
+// user_embeddings, its item lists under the same key in user_history.
+void WriteLegacyUser(const std::string& path, const std::string& id, const UserRecord& user) {
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string record;
+  std::string lists;
+  codec::EncodeLegacyUser(user, &record, &lists);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == "user_embeddings") REQUIRE(db->Put(rocksdb::WriteOptions(), handles[i], id, record).ok());
+    if (names[i] == "user_history") REQUIRE(db->Put(rocksdb::WriteOptions(), handles[i], id, lists).ok());
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+  REQUIRE(db->Close().ok());
+}
+
+TEST_CASE("store: a user written by an older streamrec (lists in user_history) reads back whole") {
+  const std::string path = FreshDir("legacy");
+  OpenStore(path).reset();  // creates the column families
+  const UserRecord old = MakeUser(4, 6);
+  WriteLegacyUser(path, "carol", old);
+  auto s = OpenStore(path);
+  UserRecord got;
+  bool found = false;
+  REQUIRE(s->GetUser("carol", &got, &found).ok());
+  REQUIRE(found);
+  CHECK(got.embedding == old.embedding);
+  CHECK(got.history == old.history);
+  CHECK(got.purchased == old.purchased);
+  CHECK(got.list == old.list);
+  // Written again, the user is one record; the stale user_history value is not read.
+  UserRecord changed = old;
+  changed.history = {ItemId(5)};
+  changed.list.clear();
+  CommitBatch b;
+  b.users.push_back({"carol", &changed});
+  REQUIRE(s->Commit(b).ok());
+  REQUIRE(s->GetUser("carol", &got, &found).ok());
+  CHECK(got.history == changed.history);
+  CHECK(got.list.empty());
+  CHECK(got.purchased == old.purchased);
 }
 
 TEST_CASE("store: the checksum changes with any embedding") {
@@ -283,7 +335,7 @@ TEST_CASE("commit writer: writes on its own thread, hands the commit back, repor
     writer.Start();
     UserRecord u;
     std::unique_ptr<PreparedCommit> commit = prepare(s.get(), 10, &u);
-    CHECK(commit->entries() == 6);  // user, history, one offset, three counters
+    CHECK(commit->entries() == 5);  // the user (one record), one offset, three counters
     writer.Submit(std::move(commit));
     CHECK(writer.in_flight());
     std::chrono::steady_clock::duration took{};
