@@ -50,7 +50,7 @@ class SurfaceProbe {
       : model_(learner),
         n_(n),
         trending_interval_ms_(int64_t{config.surfaces.trending_interval_s} * 1000),
-        similar_(n, config.surfaces.cooc_blend),
+        similar_(n, config.surfaces.cooc_blend, config.emitter.Precision()),
         trending_(n + kTrendingDepthExtra),
         report_(report) {
     report_->surfaces.push_back({.name = "similar-items"});

@@ -59,6 +59,7 @@ Status Pipeline::Impl::Start() {
   sopts.trending_topic = config_.kafka.trending_topic;
   sopts.model_version = config_.emitter.model_version;
   sopts.half_life_ms = config_.learner.recency_half_life_ms;
+  sopts.precision = config_.emitter.Precision();
   sopts.producer_properties = eopts.producer_properties;
   surfaces_ = std::make_unique<emitter::SurfaceEmitter>(sopts);
   STREAMREC_RETURN_IF_ERROR(surfaces_->Start());

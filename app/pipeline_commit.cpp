@@ -71,6 +71,10 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
   STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/true));  // the last window's write
   const Clock::time_point waited = Clock::now();
   const size_t lists = refresher_.lists_since_commit();
+  // The changed items are copied here and encoded on the writer's thread.
+  std::vector<ItemRecord> items;
+  learner_.TakeDirtyItems(&items);
+  prepared->DeferItems(std::move(items));
   SubmitCommit(std::move(prepared), state.users.size());
   if (log_->should_log(spdlog::level::debug)) {
     log_->debug("commit of {} users, {} lists: lists in flight {:.1f} ms, changelog {:.1f} ms, encode {:.1f} MB in "
@@ -94,7 +98,7 @@ Status Pipeline::Impl::FinishWrite(const std::atomic<bool>& stop, bool block) {
     if (!s.retryable()) return s.WithContext("committing state");
     log_->error("committing state failed, retrying: {}", s.ToString());
     ReportProblem("committing state: " + s.ToString());
-    STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "committing state", [&] { return store_->Write(*spare_commit_); }));
+    STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "committing state", [&] { return store_->Write(spare_commit_.get()); }));
   }
   durable_ = in_flight_.counters;
   last_commit_ms_ = NowMillis();
@@ -160,7 +164,6 @@ Status Pipeline::Impl::RestoreOwedLists(int32_t partition) {
 
 void Pipeline::Impl::CollectState(store::CommitBatch* out) {
   for (const store::CachedUser& u : cache_->touched()) out->users.push_back({u.external_id, u.record});
-  learner_.TakeDirtyItems(&out->items);
   out->catalog = catalog_records_;
   out->holders = holder_changes_;
   out->pending = refresher_.changes();

@@ -77,10 +77,11 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // scored lists are published this soon after they are ready.
   static constexpr int kPollWhileScoringMs = 2;
   // Item lists (surfaces) get one chunk this often while users are owed lists,
-  // and while events flow (a chunk at 100k items takes ~7 ms: at most ~7 %
-  // of the time, ~640 items a second).
-  static constexpr std::chrono::milliseconds kItemChunkEveryWhileOwed{1000};
-  static constexpr std::chrono::milliseconds kItemChunkEveryWhileFlowing{100};
+  // and while events flow: ~640 items a second. Small chunks often rather
+  // than 64 items every 100 ms: at 100k items a chunk of 64 stopped this
+  // thread for 10-35 ms, a list's latency spike; 16 take a quarter of that.
+  static constexpr std::chrono::milliseconds kItemChunkEveryWhileOwed{250};
+  static constexpr std::chrono::milliseconds kItemChunkEveryWhileFlowing{25};
   // Events count as flowing this long after the last poll that brought some.
   static constexpr std::chrono::milliseconds kEventsFlowingFor{1000};
 

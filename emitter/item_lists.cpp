@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include <Eigen/Core>
+
 namespace streamrec::emitter {
 namespace {
 
@@ -25,6 +27,7 @@ void KeepBest(std::vector<ScoredItem>* row, size_t depth) {
 
 void SimilarItemsScorer::Prepare(const ModelView& model, const ItemFilter& allowed) {
   rows_ = 0;
+  packed_stale_ = true;
   Extend(model, allowed);
 }
 
@@ -33,12 +36,23 @@ void SimilarItemsScorer::Extend(const ModelView& model, const ItemFilter& allowe
   dim_ = items.dim;
   normalized_.resize(items.rows * dim_);
   terms_.resize(items.rows);
+  // Vectorised float norms (Eigen): Prepare runs on the pipeline's thread
+  // over the whole catalogue once a second; a scalar double loop took ~5 ms
+  // at 100k items.
+  using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const auto fresh = static_cast<Eigen::Index>(items.rows - rows_);
+  const auto dim = static_cast<Eigen::Index>(dim_);
+  const Eigen::Map<const Rows> from(items.embeddings + rows_ * dim_, fresh, dim);
+  Eigen::Map<Rows> to(normalized_.data() + rows_ * dim_, fresh, dim);
+  for (Eigen::Index r = 0; r < fresh; ++r) {
+    const float norm = from.row(r).norm();
+    if (norm > 0) {
+      to.row(r) = from.row(r) / norm;
+    } else {
+      to.row(r).setZero();
+    }
+  }
   for (size_t i = rows_; i < items.rows; ++i) {
-    const float* e = items.embeddings + i * dim_;
-    double norm = 0;
-    for (size_t d = 0; d < dim_; ++d) norm += double{e[d]} * e[d];
-    const float inv = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0F;
-    for (size_t d = 0; d < dim_; ++d) normalized_[i * dim_ + d] = e[d] * inv;
     const bool listable = !allowed || allowed(ItemId(static_cast<uint32_t>(i)));
     terms_[i] = listable ? 0.0F : -std::numeric_limits<float>::infinity();
   }
@@ -64,7 +78,12 @@ void SimilarItemsScorer::Score(const ModelView& model, std::span<const ItemId> t
                                                  : std::span<const float>(zero_);
     queries_.push_back({q, excluded_[k], boosts_[k]});
   }
-  scorer_.Score(view, queries_, out);
+  const bool bf16 = scorer_.precision() == ScoringPrecision::kBFloat16;
+  if (bf16 && packed_stale_) {
+    PackBf16Items(normalized_.data(), rows_, dim_, &packed_);
+    packed_stale_ = false;
+  }
+  scorer_.Score(view, queries_, out, bf16 ? &packed_ : nullptr);
 }
 
 void BoughtTogether(const ModelView& model, ItemId item, size_t n, const ItemFilter& allowed,

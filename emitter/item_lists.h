@@ -28,7 +28,13 @@ using ItemFilter = std::function<bool(ItemId)>;
 
 class SimilarItemsScorer {
  public:
-  SimilarItemsScorer(size_t n, float cooc_blend) : scorer_(n), cooc_blend_(cooc_blend) {}
+  // With kBFloat16 (where the CPU has it) the dense pass reads a bfloat16
+  // packing of the normalised copy, made at the first Score after Prepare
+  // (items added later are converted on the fly), and the candidates are
+  // re-scored exactly (see TopNScorer): half the bytes streamed per pass and
+  // no per-pass packing, which at a few targets per pass is what it costs.
+  SimilarItemsScorer(size_t n, float cooc_blend, ScoringPrecision precision = ScoringPrecision::kFloat32)
+      : scorer_(n, kMaxBlockRows, precision), cooc_blend_(cooc_blend) {}
 
   // Takes a normalised copy of the item embeddings (O(items x dim)): call it
   // when the model has moved on, not per item. Items added later are copied
@@ -47,6 +53,8 @@ class SimilarItemsScorer {
   float cooc_blend_;
   std::vector<float> normalized_;
   std::vector<float> terms_;  // 0, or -inf for filtered items
+  PackedItems packed_;        // normalized_ in bfloat16, with kBFloat16
+  bool packed_stale_ = true;  // Prepare ran since packed_ was made
   size_t rows_ = 0;
   size_t dim_ = 0;
   std::vector<std::vector<std::pair<ItemId, float>>> boosts_;

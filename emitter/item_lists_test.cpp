@@ -48,6 +48,46 @@ TEST_CASE("similar items: cosine, not raw length, plus blended co-occurrence; ne
   CHECK(Ids(out[0]) == std::vector<uint32_t>{2});
 }
 
+TEST_CASE("similar items in bfloat16: the float32 lists, and items added after Prepare are candidates") {
+  // 200 items around the unit circle (lengths vary: cosine ignores them).
+  auto circle = [](size_t n) {
+    std::vector<float> e;
+    for (size_t i = 0; i < n; ++i) {
+      const double angle = 2 * M_PI * static_cast<double>(i) / 200.0;
+      const double length = 1.0 + static_cast<double>(i % 7);
+      e.push_back(static_cast<float>(length * std::cos(angle)));
+      e.push_back(static_cast<float>(length * std::sin(angle)));
+    }
+    return e;
+  };
+  testing::FakeModel model(circle(200), std::vector<float>(200, 0.0F));
+  SimilarItemsScorer exact(10, 0.0F, ScoringPrecision::kFloat32);
+  SimilarItemsScorer bf16(10, 0.0F, ScoringPrecision::kBFloat16);
+  exact.Prepare(model, nullptr);
+  bf16.Prepare(model, nullptr);
+  std::vector<ItemId> targets;
+  for (uint32_t t = 0; t < 200; t += 23) targets.push_back(ItemId(t));
+  std::vector<std::vector<ScoredItem>> want;
+  std::vector<std::vector<ScoredItem>> got;
+  exact.Score(model, targets, {}, &want);
+  bf16.Score(model, targets, {}, &got);
+  REQUIRE(got.size() == want.size());
+  for (size_t k = 0; k < want.size(); ++k) {
+    CHECK(Ids(got[k]) == Ids(want[k]));
+    CHECK(got[k][0].score == want[k][0].score);  // re-scored exactly
+  }
+  // Item 200 points exactly as item 23 does: without a new Prepare it is the
+  // nearest in bfloat16 too.
+  std::vector<float> grown = circle(200);
+  grown.push_back(grown[2 * 23] * 3);
+  grown.push_back(grown[2 * 23 + 1] * 3);
+  testing::FakeModel bigger(grown, std::vector<float>(201, 0.0F));
+  const ItemId target(23);
+  bf16.Score(bigger, {&target, 1}, {}, &got);
+  REQUIRE_FALSE(got[0].empty());
+  CHECK(got[0][0].item == ItemId(200));
+}
+
 TEST_CASE("bought together: strongest basket partners, filtered") {
   testing::FakeModel model = MakeModel();
   std::vector<ScoredItem> out;

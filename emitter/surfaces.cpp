@@ -88,7 +88,7 @@ std::string RenderTrending(std::string_view key, std::string_view category,
 struct SurfaceEmitter::Impl {
   explicit Impl(SurfaceOptions opts)
       : options(std::move(opts)),
-        similar(options.top_n, options.cooc_blend),
+        similar(options.top_n, options.cooc_blend, options.precision),
         trending(options.top_n + kTrendingExtra) {}
 
   void Grow(size_t rows) {

@@ -58,6 +58,9 @@ struct SurfaceOptions {
   std::string model_version = "mf-sgd-1";
   // The decay half-life of the model's item counts, stamped on trending lists.
   int64_t half_life_ms = 0;
+  // The similar-items dense pass, as the users' lists (the pipeline passes
+  // emitter.precision's): bfloat16 candidates re-scored exactly, or float32.
+  ScoringPrecision precision = ScoringPrecision::kFloat32;
   kafka::Properties producer_properties;
 
   [[nodiscard]] Status Validate() const;
@@ -85,7 +88,7 @@ class SurfaceEmitter {
   [[nodiscard]] Status Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms, bool leader,
                                ItemListBudget budget = {});
   // Item lists scored together; the least work Publish does when any is due.
-  static constexpr size_t kItemChunk = 64;
+  static constexpr size_t kItemChunk = 16;
   [[nodiscard]] Status Flush(int timeout_ms);
   [[nodiscard]] Status Stop();
 

@@ -98,7 +98,7 @@ size_t BlockRowsFor(size_t queries, size_t max_rows) {
 
 void TopNScorer::ScoreBlock(const ItemMatrixView& items, size_t first, size_t rows, size_t queries,
                             float* scores_out) const {
-  if (precision_ == ScoringPrecision::kBFloat16 && packed_items_ != nullptr) {
+  if (precision_ == ScoringPrecision::kBFloat16 && packed_items_ != nullptr && first + rows <= packed_items_->rows) {
     Bf16ProductPacked(*packed_items_, first, rows, packed_, scores_out);
     return;
   }
@@ -191,7 +191,7 @@ float ScoreWithoutSelection(const ItemMatrixView& items, std::span<const float> 
 
 void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
                        std::vector<std::vector<ScoredItem>>* out, const PackedItems* packed) {
-  packed_items_ = packed != nullptr && packed->rows == items.rows && packed->dim == items.dim ? packed : nullptr;
+  packed_items_ = packed != nullptr && packed->rows <= items.rows && packed->dim == items.dim ? packed : nullptr;
   out->resize(queries.size());
   exclusions_.resize(queries.size());
   boosted_.resize(queries.size());

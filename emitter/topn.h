@@ -67,8 +67,10 @@ class TopNScorer {
   TopNScorer& operator=(TopNScorer&&) noexcept;
 
   // out[k] = the best min(n, eligible items) items for queries[k], best first.
-  // `packed`: the same items packed for bfloat16 (PackBf16Items), used by
-  // the dense pass with kBFloat16 instead of converting rows on the fly.
+  // `packed`: the first packed->rows of the same items packed for bfloat16
+  // (PackBf16Items), used by the dense pass with kBFloat16 instead of
+  // converting rows on the fly; blocks reaching past them (items added since
+  // the packing) are converted on the fly.
   void Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
              std::vector<std::vector<ScoredItem>>* out, const PackedItems* packed = nullptr);
 

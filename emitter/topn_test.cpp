@@ -162,3 +162,29 @@ TEST_CASE("a boost lifts an item from the bottom of the catalogue, in both preci
     }
   }
 }
+
+TEST_CASE("bfloat16 with items packed up to a point: the rows added since are scored too, as unpacked") {
+  if (!Bf16Available()) return;  // kBFloat16 falls back to float32: nothing packed to test
+  const size_t dim = 32;
+  Items items(10000, dim, 21);
+  PackedItems packed;
+  PackBf16Items(items.emb.data(), 5000, dim, &packed);  // then 5,000 more items arrived
+  // The best item for the query is among the unpacked ones.
+  std::vector<float> q(dim, 0.0F);
+  for (size_t d = 0; d < dim; ++d) q[d] = items.emb[9876 * dim + d];
+  const std::vector<ItemId> none;
+  const std::vector<std::pair<ItemId, float>> no_boosts;
+  const std::vector<TopNQuery> queries = {{q, none, no_boosts}};
+  TopNScorer scorer(20, kMaxBlockRows, ScoringPrecision::kBFloat16);
+  std::vector<std::vector<ScoredItem>> unpacked;
+  std::vector<std::vector<ScoredItem>> partly;
+  scorer.Score(items.View(), queries, &unpacked);
+  scorer.Score(items.View(), queries, &partly, &packed);
+  REQUIRE(partly.size() == 1);
+  REQUIRE(partly[0].size() == unpacked[0].size());
+  CHECK(partly[0][0].item == ItemId(9876));
+  for (size_t i = 0; i < partly[0].size(); ++i) {
+    CHECK(partly[0][i].item == unpacked[0][i].item);
+    CHECK(partly[0][i].score == unpacked[0][i].score);
+  }
+}

@@ -40,11 +40,19 @@ bool GetIds(std::string_view* in, std::vector<ItemId>* ids) {
   return true;
 }
 
+// (id, weight) pairs as u32 + f32 each, native order as PutFixed, written
+// straight into the buffer: an item's rows hold up to a few hundred pairs and
+// are rewritten whenever the item changes (the bulk of a window's bytes).
 void PutNeighbors(std::string* out, const std::vector<std::pair<ItemId, float>>& row) {
   PutFixed<uint32_t>(out, static_cast<uint32_t>(row.size()));
+  const size_t at = out->size();
+  out->resize(at + row.size() * 8);
+  char* p = out->data() + at;
   for (const auto& [id, weight] : row) {
-    PutFixed<uint32_t>(out, id.value());
-    PutFixed<float>(out, weight);
+    const uint32_t v = id.value();
+    std::memcpy(p, &v, sizeof v);
+    std::memcpy(p + 4, &weight, sizeof weight);
+    p += 8;
   }
 }
 
@@ -52,12 +60,15 @@ bool GetNeighbors(std::string_view* in, std::vector<std::pair<ItemId, float>>* r
   uint32_t n = 0;
   if (!GetFixed(in, &n) || in->size() < n * 8ULL) return false;
   row->resize(n);
+  const char* p = in->data();
   for (auto& [id, weight] : *row) {
     uint32_t v = 0;
-    (void)GetFixed(in, &v);
-    (void)GetFixed(in, &weight);
+    std::memcpy(&v, p, sizeof v);
+    std::memcpy(&weight, p + 4, sizeof weight);
     id = ItemId(v);
+    p += 8;
   }
+  in->remove_prefix(n * 8ULL);
   return true;
 }
 

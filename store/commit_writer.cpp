@@ -19,7 +19,7 @@ void CommitWriter::Submit(std::unique_ptr<PreparedCommit> commit) {
   commit_ = std::move(commit);
   task_.Post([this] {
     const auto started = std::chrono::steady_clock::now();
-    Status result = store_->Write(*commit_);
+    Status result = store_->Write(commit_.get());
     took_ = std::chrono::steady_clock::now() - started;
     return result;
   });

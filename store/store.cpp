@@ -386,6 +386,7 @@ struct PreparedCommit::Rep {
   std::string scratch;           // one encoded value at a time
   std::vector<uint32_t> order;   // indices sorted by key
   std::vector<SortKey> keys;     // SortedOrder's working space
+  std::vector<ItemRecord> deferred_items;  // encoded by Write, once
 };
 
 PreparedCommit::PreparedCommit() : rep_(std::make_unique<Rep>()) {}
@@ -394,6 +395,7 @@ PreparedCommit::PreparedCommit(PreparedCommit&&) noexcept = default;
 PreparedCommit& PreparedCommit::operator=(PreparedCommit&&) noexcept = default;
 size_t PreparedCommit::bytes() const { return rep_->batch.GetDataSize(); }
 size_t PreparedCommit::entries() const { return rep_->batch.Count(); }
+void PreparedCommit::DeferItems(std::vector<ItemRecord> items) { rep_->deferred_items = std::move(items); }
 
 namespace {
 
@@ -431,7 +433,20 @@ void SortedOrder(size_t n, std::vector<SortKey>* keys, std::vector<uint32_t>* or
 
 void Store::Prepare(const CommitBatch& batch, PreparedCommit* out) const {
   out->rep_->batch.Clear();  // keeps the buffer of the last use
+  out->rep_->deferred_items.clear();
   Append(batch, out);
+}
+
+void Store::AppendItems(std::span<const ItemRecord> items, PreparedCommit* out) const {
+  PreparedCommit::Rep& rep = *out->rep_;
+  SortedOrder(
+      items.size(), &rep.keys, &rep.order, [&](uint32_t i) { return uint64_t{items[i].id.value()}; },
+      [](uint32_t) { return std::string_view(); });
+  for (uint32_t i : rep.order) {
+    const ItemRecord& item = items[i];
+    codec::EncodeItem(item, &rep.scratch);
+    rep.batch.Put(impl_->items(), codec::EncodeItemKey(item.id), rep.scratch);
+  }
 }
 
 void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
@@ -439,7 +454,6 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
   rocksdb::WriteBatch& wb = rep.batch;
   std::string& value = rep.scratch;
   auto no_major = [](uint32_t) { return uint64_t{0}; };
-  auto no_text = [](uint32_t) { return std::string_view(); };
   SortedOrder(batch.users.size(), &rep.keys, &rep.order, no_major,
               [&](uint32_t i) { return std::string_view(batch.users[i].first); });
   for (uint32_t i : rep.order) {
@@ -447,13 +461,7 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
     codec::EncodeUser(*record, &value);
     wb.Put(impl_->users(), external_id, value);
   }
-  SortedOrder(batch.items.size(), &rep.keys, &rep.order, [&](uint32_t i) { return uint64_t{batch.items[i].id.value()}; },
-              no_text);
-  for (uint32_t i : rep.order) {
-    const ItemRecord& item = batch.items[i];
-    codec::EncodeItem(item, &value);
-    wb.Put(impl_->items(), codec::EncodeItemKey(item.id), value);
-  }
+  AppendItems(batch.items, out);
   for (const CatalogRecord& c : batch.catalog) {
     wb.Put(impl_->catalog(), c.update.entry.item_id, codec::EncodeCatalog(c));
   }
@@ -496,7 +504,12 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
   wb.Put(impl_->meta(), "next_user_id", codec::EncodeU64(batch.counters.next_user_id));
 }
 
-Status Store::Write(const PreparedCommit& commit) {
+Status Store::Write(PreparedCommit* commit) {
+  PreparedCommit::Rep& rep = *commit->rep_;
+  if (!rep.deferred_items.empty()) {
+    AppendItems(rep.deferred_items, commit);
+    rep.deferred_items.clear();  // encoded: a retry writes the batch as it is
+  }
   if (impl_->needs_resume) {
     // After an I/O error (a full disk) RocksDB refuses writes until told to resume.
     STREAMREC_RETURN_IF_ERROR(impl_->Recover().WithContext("recovering from an I/O error"));
@@ -504,7 +517,7 @@ Status Store::Write(const PreparedCommit& commit) {
   }
   STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   // Write() takes a non-const batch only to allow callbacks; it is not changed.
-  Status s = FromRocks(impl_->db->Write(impl_->write_options, &commit.rep_->batch), "committing batch");
+  Status s = FromRocks(impl_->db->Write(impl_->write_options, &rep.batch), "committing batch");
   if (s.code() == StatusCode::kIOError) impl_->needs_resume = true;
   return s;
 }
@@ -512,7 +525,7 @@ Status Store::Write(const PreparedCommit& commit) {
 Status Store::Commit(const CommitBatch& batch) {
   PreparedCommit prepared;
   Prepare(batch, &prepared);
-  return Write(prepared);
+  return Write(&prepared);
 }
 
 Status Store::MeasureDisk(DiskUsage* out) {

@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -119,6 +120,13 @@ class PreparedCommit {
   size_t bytes() const;    // encoded size
   size_t entries() const;  // keys written or deleted
 
+  // Item records to encode at Write, on the writer's thread, after what
+  // Prepare/Append put in (they are owned copies: the preparing thread need
+  // not spend its time on them; at a few thousand items a window with long
+  // co-occurrence rows that is most of the encoding). Prepare() drops items
+  // deferred before it; a Write retried after a failure encodes them once.
+  void DeferItems(std::vector<ItemRecord> items);
+
  private:
   friend class Store;
   struct Rep;
@@ -157,10 +165,13 @@ class Store {
   void Prepare(const CommitBatch& batch, PreparedCommit* out) const;
   // Like Prepare, after what `out` already holds (for a key in both, this one wins).
   void Append(const CommitBatch& batch, PreparedCommit* out) const;
-  // Writes a prepared commit atomically; after a failure it may be written
-  // again. May run on another thread than the Get*/Load* calls (RocksDB
-  // allows it), never concurrently with another Write or Commit.
-  [[nodiscard]] Status Write(const PreparedCommit& commit);
+  // Appends item records to `out`, in key order.
+  void AppendItems(std::span<const ItemRecord> items, PreparedCommit* out) const;
+  // Writes a prepared commit atomically (its deferred items encoded first);
+  // after a failure it may be written again. May run on another thread than
+  // the Get*/Load* calls (RocksDB allows it), never concurrently with another
+  // Write or Commit.
+  [[nodiscard]] Status Write(PreparedCommit* commit);
 
   [[nodiscard]] Status Summarize(StateSummary* out);
   // Flushes the memtables, then sums the SST files of each column family.

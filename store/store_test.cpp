@@ -345,17 +345,35 @@ TEST_CASE("commit writer: writes on its own thread, hands the commit back, repor
     CHECK(stored_offset(s.get()) == 10);
 
     o.faults->fail_writes = true;
-    writer.Submit(prepare(s.get(), 20, &u));
+    std::unique_ptr<PreparedCommit> failing = prepare(s.get(), 20, &u);
+    failing->DeferItems({MakeItem(3, "deferred")});  // encoded on the writer's thread
+    writer.Submit(std::move(failing));
     Status failed = writer.Wait(&commit, &took);
     CHECK(failed.code() == StatusCode::kIOError);
     CHECK(failed.retryable());
     CHECK(stored_offset(s.get()) == 10);
     o.faults->fail_writes = false;
     // As the pipeline does: the owner retries the same commit on its thread.
-    Status retried = RetryWhileRetryable([&] { return s->Write(*commit); });
+    Status retried = RetryWhileRetryable([&] { return s->Write(commit.get()); });
     INFO(retried.ToString());
     REQUIRE(retried.ok());
     CHECK(stored_offset(s.get()) == 20);
+    CHECK(commit->entries() == 6);  // the deferred item encoded once, though written twice
+    std::vector<ItemRecord> items;
+    REQUIRE(s->LoadItems([&](const ItemRecord& r) { items.push_back(r); }).ok());
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].external_id == "deferred");
+    CHECK(items[0].neighbors == MakeItem(3, "").neighbors);
+
+    // Prepare drops items deferred before it.
+    commit->DeferItems({MakeItem(4, "dropped")});
+    CommitBatch again;
+    again.offsets[{"events", 0}] = 25;
+    s->Prepare(again, commit.get());
+    REQUIRE(s->Write(commit.get()).ok());
+    items.clear();
+    REQUIRE(s->LoadItems([&](const ItemRecord& r) { items.push_back(r); }).ok());
+    CHECK(items.size() == 1);
 
     writer.Submit(prepare(s.get(), 30, &u));
     writer.Stop();  // the write in flight finishes first
