@@ -209,6 +209,10 @@ Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
     const bool chunk_due = started - last_item_chunk_ >= every;
     budget.max_items = chunk_due ? emitter::SurfaceEmitter::kItemChunk : 0;
     if (chunk_due) last_item_chunk_ = started;
+  } else {
+    // Idle: a few chunks (~10 ms at 100k items), then a poll again, so that
+    // the first event of a new burst waits for no more than that.
+    budget.max_items = kItemChunksWhileIdle * emitter::SurfaceEmitter::kItemChunk;
   }
   STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, ingest_->Owns(0), budget));
   if (surfaces_->item_lists_published() > before && log_->should_log(spdlog::level::debug)) {

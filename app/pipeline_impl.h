@@ -82,6 +82,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // thread for 10-35 ms, a list's latency spike; 16 take a quarter of that.
   static constexpr std::chrono::milliseconds kItemChunkEveryWhileOwed{250};
   static constexpr std::chrono::milliseconds kItemChunkEveryWhileFlowing{25};
+  // Chunks per pass while idle (then the pipeline polls for events again).
+  static constexpr size_t kItemChunksWhileIdle = 4;
   // Events count as flowing this long after the last poll that brought some.
   static constexpr std::chrono::milliseconds kEventsFlowingFor{1000};
 
