@@ -14,7 +14,7 @@ namespace streamrec::store::codec {
 // Encoders replace the contents of *out (a buffer reused across records).
 // A user is one record (one key to insert and to look up): dense id, seq, event
 // count, embedding, then its item lists (history, purchases, current list,
-// basket). Stores written before 2026-11-24 kept the item lists under the same
+// basket). Stores written before commit 3b83dba kept the item lists under the same
 // key in user_history: such a record ends after the embedding, and DecodeUser
 // sets *with_lists to false (lists cleared) for the caller to read them there.
 void EncodeUser(const UserRecord& r, std::string* out);

@@ -3,7 +3,7 @@
 // Column families: user_embeddings (key: user id string; value: dense UserId,
 // seq, event count, embedding, then the user's item lists: history, purchases,
 // current list, basket), user_history (read only: where stores written before
-// 2026-11-24 kept those lists; a user written since has all in one record, one
+// commit 3b83dba kept those lists; a user written since has all in one record, one
 // key to insert per user), item_embeddings (key: big-endian ItemId; value:
 // external id, bias, count, embedding), catalog (key: item id string; value:
 // the item's catalog entry or withdrawal), list_holders (key: big-endian

@@ -131,7 +131,7 @@ TEST_CASE("store: write, reopen, read back") {
   CHECK(summary.checksum.size() == 16);
 }
 
-// Writes `user` under `id` as stores before 2026-11-24 did: the record in
+// Writes `user` under `id` as stores before commit 3b83dba did: the record in
 // user_embeddings, its item lists under the same key in user_history.
 void WriteLegacyUser(const std::string& path, const std::string& id, const UserRecord& user) {
   std::vector<std::string> names;
