@@ -85,9 +85,13 @@ bool GetText(std::string_view* in, std::string* text) {
   return true;
 }
 
-}  // namespace
-
-namespace {
+// A user's dense id, seq, event count and embedding.
+void PutUserHead(const UserRecord& r, std::string* out) {
+  PutFixed<uint32_t>(out, r.id.value());
+  PutFixed<uint64_t>(out, r.seq);
+  PutFixed<uint64_t>(out, r.events);
+  PutFloats(out, r.embedding);
+}
 
 void PutLists(const UserRecord& r, std::string* out) {
   PutIds(out, r.history);
@@ -100,10 +104,7 @@ void PutLists(const UserRecord& r, std::string* out) {
 
 void EncodeUser(const UserRecord& r, std::string* out) {
   out->clear();
-  PutFixed<uint32_t>(out, r.id.value());
-  PutFixed<uint64_t>(out, r.seq);
-  PutFixed<uint64_t>(out, r.events);
-  PutFloats(out, r.embedding);
+  PutUserHead(r, out);
   PutLists(r, out);
 }
 
@@ -123,13 +124,8 @@ bool DecodeUser(std::string_view in, UserRecord* r, bool* with_lists) {
 }
 
 void EncodeLegacyUser(const UserRecord& r, std::string* user, std::string* history) {
-  UserRecord bare;
-  bare.id = r.id;
-  bare.seq = r.seq;
-  bare.events = r.events;
-  bare.embedding = r.embedding;
-  EncodeUser(bare, user);
-  user->resize(user->size() - 4 * sizeof(uint32_t));  // without the four empty lists' counts
+  user->clear();
+  PutUserHead(r, user);
   history->clear();
   PutLists(r, history);
 }

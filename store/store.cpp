@@ -453,9 +453,9 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
   PreparedCommit::Rep& rep = *out->rep_;
   rocksdb::WriteBatch& wb = rep.batch;
   std::string& value = rep.scratch;
-  auto no_major = [](uint32_t) { return uint64_t{0}; };
-  SortedOrder(batch.users.size(), &rep.keys, &rep.order, no_major,
-              [&](uint32_t i) { return std::string_view(batch.users[i].first); });
+  SortedOrder(
+      batch.users.size(), &rep.keys, &rep.order, [](uint32_t) { return uint64_t{0}; },
+      [&](uint32_t i) { return std::string_view(batch.users[i].first); });
   for (uint32_t i : rep.order) {
     const auto& [external_id, record] = batch.users[i];
     codec::EncodeUser(*record, &value);
