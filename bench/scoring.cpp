@@ -48,6 +48,20 @@ double ListsPerSecond(size_t users, Fn pass) {
   return static_cast<double>(lists) / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The share of the items of `exact` lists that `got` holds.
+double Recall(const std::vector<std::vector<emitter::ScoredItem>>& exact,
+              const std::vector<std::vector<emitter::ScoredItem>>& got) {
+  size_t found = 0;
+  size_t total = 0;
+  for (size_t u = 0; u < exact.size(); ++u) {
+    total += exact[u].size();
+    for (const emitter::ScoredItem& e : exact[u]) {
+      for (const emitter::ScoredItem& r : got[u]) found += r.item == e.item ? 1 : 0;
+    }
+  }
+  return total ? static_cast<double>(found) / static_cast<double>(total) : 0;
+}
+
 }  // namespace
 
 Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures* out, AnnFigures* learned_ann) {
@@ -112,8 +126,12 @@ Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures*
   std::vector<emitter::TopNQuery> topn_queries;
   std::vector<std::vector<emitter::ScoredItem>> results;
   std::vector<std::vector<emitter::ScoredItem>> lists(sample.size());  // of the last pass
-  auto topn_lps = [&](emitter::ScoringPrecision precision) {
+  double scored_sum = 0;
+  size_t score_calls = 0;
+  auto topn_lps = [&](emitter::ScoringPrecision precision, const emitter::PackedItems* packed = nullptr) {
     emitter::TopNScorer scorer(config.emitter.top_n, emitter::kMaxBlockRows, precision, config.emitter.scoring_threads);
+    scored_sum = 0;
+    score_calls = 0;
     return ListsPerSecond(sample.size(), [&] {
       for (size_t first = 0; first < sample.size(); first += batch) {
         const size_t count = std::min(batch, sample.size() - first);
@@ -125,7 +143,9 @@ Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures*
           learner.Boosts(user, &boosts[k]);
           topn_queries.push_back({q, user.history, boosts[k]});
         }
-        scorer.Score(view, topn_queries, &results);
+        scorer.Score(view, topn_queries, &results, packed);
+        scored_sum += scorer.scored_fraction();
+        ++score_calls;
         for (size_t k = 0; k < count; ++k) lists[first + k] = results[k];
       }
     });
@@ -135,15 +155,17 @@ Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures*
   if (!emitter::Bf16Available()) return Status::Ok();
   const std::vector<std::vector<emitter::ScoredItem>> exact = lists;
   out->topn_bf16_lps = topn_lps(emitter::ScoringPrecision::kBFloat16);
-  size_t found = 0;
-  size_t total = 0;
-  for (size_t u = 0; u < exact.size(); ++u) {
-    total += exact[u].size();
-    for (const emitter::ScoredItem& e : exact[u]) {
-      for (const emitter::ScoredItem& r : lists[u]) found += r.item == e.item ? 1 : 0;
-    }
-  }
-  out->bf16_recall = total ? static_cast<double>(found) / static_cast<double>(total) : 0;
+  out->bf16_recall = Recall(exact, lists);
+  emitter::PackedItems packed;
+  const auto pack_start = Clock::now();
+  std::vector<emitter::TopNQuery> sample_queries;
+  for (size_t k = 0; k < sample.size(); ++k) sample_queries.push_back({{queries.data() + k * dim, dim}, {}, {}});
+  emitter::PackBf16Items(view.embeddings, view.rows, view.dim, &packed,
+                         emitter::ByBound{view.biases, emitter::MedianQueryNorm(sample_queries)});
+  out->by_norm_pack_ms = std::chrono::duration<double, std::milli>(Clock::now() - pack_start).count();
+  out->topn_by_norm_lps = topn_lps(emitter::ScoringPrecision::kBFloat16, &packed);
+  out->by_norm_scored = score_calls ? scored_sum / static_cast<double>(score_calls) : 0;
+  out->by_norm_recall = Recall(exact, lists);
   return Status::Ok();
 }
 

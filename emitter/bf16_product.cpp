@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
 
 #include <immintrin.h>
+
+#include <Eigen/Core>
 
 namespace streamrec::emitter {
 namespace {
@@ -43,8 +46,10 @@ STREAMREC_BF16 inline void Transpose16x16(__m512i r[16]) {
 }
 
 // 16 item rows (fewer at the end: the rest are zero) as bfloat16 pairs, pair-
-// major: out[k] holds pair k of each of the 16 rows, one per lane.
-STREAMREC_BF16 void PackItemBlock(const float* items, size_t rows, size_t dim, __m512i* out) {
+// major: out[k] holds pair k of each of the 16 rows, one per lane. `row(i)`
+// is row i's first float.
+template <class RowFn>
+STREAMREC_BF16 void PackItemBlock(RowFn row_of, size_t rows, size_t dim, __m512i* out) {
   const size_t registers = (Pairs(dim) + kLanes - 1) / kLanes;
   __m512i r[kLanes];
   for (size_t z = 0; z < registers; ++z) {
@@ -58,7 +63,7 @@ STREAMREC_BF16 void PackItemBlock(const float* items, size_t rows, size_t dim, _
         r[i] = _mm512_setzero_si512();
         continue;
       }
-      const float* row = items + i * dim + first;
+      const float* row = row_of(i) + first;
       const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, row);
       const __m512 hi = _mm512_maskz_loadu_ps(hi_mask, row + kLanes);
       r[i] = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));  // lane j = (x[2j], x[2j+1])
@@ -66,6 +71,10 @@ STREAMREC_BF16 void PackItemBlock(const float* items, size_t rows, size_t dim, _
     Transpose16x16(r);
     for (size_t i = 0; i < kLanes; ++i) out[z * kLanes + i] = r[i];
   }
+}
+
+STREAMREC_BF16 void PackItemBlock(const float* items, size_t rows, size_t dim, __m512i* out) {
+  PackItemBlock([&](size_t i) { return items + i * dim; }, rows, dim, out);
 }
 
 // Scores of two packed 16-row blocks (32 items) for G <= 8 users: 2G
@@ -156,6 +165,73 @@ STREAMREC_BF16 void PackAll(const float* items, size_t rows, size_t dim, PackedI
   }
 }
 
+// Rows in `order`, sixteen at a time, the next sixteen asked for meanwhile
+// (scattered rows: their misses overlap).
+STREAMREC_BF16 void PackGathered(const float* items, std::span<const uint32_t> order, size_t dim, PackedItems* out) {
+  const size_t registers = BlockRegisters(dim);
+  __m512i* base = reinterpret_cast<__m512i*>(out->words());
+  auto row_of = [&](size_t r) { return items + static_cast<size_t>(order[r]) * dim; };
+  for (size_t first = 0, b = 0; first < order.size(); first += kLanes, ++b) {
+    for (size_t r = first + kLanes; r < std::min(order.size(), first + 2 * kLanes); ++r) {
+      for (size_t byte = 0; byte < dim * sizeof(float); byte += 64) {
+        __builtin_prefetch(reinterpret_cast<const char*>(row_of(r)) + byte);
+      }
+    }
+    const size_t n = std::min(kLanes, order.size() - first);
+    PackItemBlock([&](size_t i) { return row_of(first + i); }, n, dim, base + b * registers);
+  }
+}
+
+// Sorts `keys` (a row's key in the high half, the row in the low) by key,
+// rows of equal keys in their present order: least significant digit first,
+// three passes of 11 bits.
+void RadixSortByKey(std::vector<uint64_t>* keys, std::vector<uint64_t>* scratch) {
+  constexpr int kBits = 11;
+  constexpr size_t kBuckets = size_t{1} << kBits;
+  scratch->resize(keys->size());
+  for (int shift = 32; shift < 64; shift += kBits) {
+    std::vector<size_t> start(kBuckets + 1, 0);
+    for (uint64_t k : *keys) ++start[((k >> shift) & (kBuckets - 1)) + 1];
+    for (size_t b = 1; b <= kBuckets; ++b) start[b] += start[b - 1];
+    for (uint64_t k : *keys) (*scratch)[start[(k >> shift) & (kBuckets - 1)]++] = k;
+    keys->swap(*scratch);
+  }
+}
+
+// Rounding to bfloat16 moves each component by at most 2^-9 of itself, so a
+// rounded row's norm is at most (1 + 2^-9) times the row's: 2^-8 leaves room
+// for the float32 sums of the norms and of the products.
+constexpr float kRoundingSlack = 1.0F + 1.0F / 256;
+
+// order = rows by descending bound for a query of order's norm (ties:
+// smaller row first); group_norms = each 16-row group's largest norm, with
+// the rounding slack.
+void SortByBound(const float* items, size_t rows, size_t dim, const ByBound& by, std::vector<float>* norms,
+                 std::vector<uint32_t>* order, std::vector<float>* group_norms) {
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::Map<const RowMajor> m(items, static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(dim));
+  norms->resize(rows);
+  Eigen::Map<Eigen::VectorXf>(norms->data(), static_cast<Eigen::Index>(rows)) = m.rowwise().norm();
+  // One 64-bit key per row: the bound's bits made to order as unsigned
+  // integers do, inverted for descending, the row in the low half for ties.
+  std::vector<uint64_t> keys(rows);
+  std::vector<uint64_t> scratch;
+  for (size_t r = 0; r < rows; ++r) {
+    const float bound = by.query_norm * (*norms)[r] + (by.biases != nullptr ? by.biases[r] : 0.0F);
+    uint32_t bits = std::bit_cast<uint32_t>(std::isnan(bound) ? std::numeric_limits<float>::infinity() : bound);
+    bits = (bits & 0x80000000U) != 0 ? ~bits : bits | 0x80000000U;
+    keys[r] = (uint64_t{~bits} << 32) | r;
+  }
+  RadixSortByKey(&keys, &scratch);  // rows were in order: ties stay by row
+  order->resize(rows);
+  group_norms->assign((rows + kLanes - 1) / kLanes, 0.0F);
+  for (size_t r = 0; r < rows; ++r) (*order)[r] = static_cast<uint32_t>(keys[r]);
+  for (size_t r = 0; r < rows; ++r) {
+    float& g = (*group_norms)[r / kLanes];
+    g = std::max(g, (*norms)[(*order)[r]] * kRoundingSlack);
+  }
+}
+
 }  // namespace
 
 bool Bf16Available() {
@@ -189,15 +265,30 @@ void Bf16Product(const float* items, size_t rows, size_t dim, const PackedQuerie
   Product(items, rows, dim, queries, scores);
 }
 
-void PackBf16Items(const float* items, size_t rows, size_t dim, PackedItems* out) {
+void PackedItems::Allocate(size_t rows, size_t dim) {
   const size_t blocks = (rows + kLanes - 1) / kLanes;
   const size_t words = blocks * BlockRegisters(dim) * kLanes;
   // 16 spare words: the blocks start on a 64-byte boundary inside the vector.
-  out->storage_.resize(words + kLanes);
-  out->offset_ = (64 - reinterpret_cast<uintptr_t>(out->storage_.data()) % 64) % 64 / sizeof(uint32_t);
-  out->rows = rows;
-  out->dim = dim;
+  storage_.resize(words + kLanes);
+  offset_ = (64 - reinterpret_cast<uintptr_t>(storage_.data()) % 64) % 64 / sizeof(uint32_t);
+  this->rows = rows;
+  this->dim = dim;
+}
+
+void PackBf16Items(const float* items, size_t rows, size_t dim, PackedItems* out) {
+  out->Allocate(rows, dim);
+  out->order_.clear();
+  out->position_.clear();
+  out->group_norms_.clear();
   PackAll(items, rows, dim, out);
+}
+
+void PackBf16Items(const float* items, size_t rows, size_t dim, PackedItems* out, const ByBound& order) {
+  out->Allocate(rows, dim);
+  SortByBound(items, rows, dim, order, &out->norms_, &out->order_, &out->group_norms_);
+  out->position_.resize(rows);
+  for (size_t r = 0; r < rows; ++r) out->position_[out->order_[r]] = static_cast<uint32_t>(r);
+  PackGathered(items, out->order_, dim, out);
 }
 
 void Bf16ProductPacked(const PackedItems& items, size_t first, size_t rows, const PackedQueries& queries,

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "emitter/bf16_product.h"
@@ -147,4 +149,49 @@ TEST_CASE("top-N over packed items returns the lists of the float32 rows") {
       CHECK(got[k][r].score == want[k][r].score);
     }
   }
+}
+
+TEST_CASE("items packed by bound, no biases: rows in descending norm, each group's bound holds, products of the rows in that order") {
+  if (!Bf16Available()) {
+    WARN("this CPU has no AVX-512 BF16: the kernel is not exercised");
+    return;
+  }
+  const size_t dim = 24;
+  const size_t rows = 16 * 9 + 3;
+  std::vector<float> items = Normal(rows * dim, 10);
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t d = 0; d < dim; ++d) items[r * dim + d] *= static_cast<float>(1 + (r * 37) % 11);
+  }
+  auto rounded_norm = [&](size_t r) {
+    double sum = 0;
+    for (size_t d = 0; d < dim; ++d) sum += std::pow(double{FromBf16(ToBf16(items[r * dim + d]))}, 2);
+    return std::sqrt(sum);
+  };
+  PackedItems packed;
+  PackBf16Items(items.data(), rows, dim, &packed, ByBound{nullptr, 1.0F});
+  const std::span<const uint32_t> order = packed.order();
+  REQUIRE(order.size() == rows);
+  REQUIRE(packed.group_norms().size() == (rows + 15) / 16);
+  std::vector<uint32_t> sorted(order.begin(), order.end());
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t r = 0; r < rows; ++r) CHECK(sorted[r] == r);  // a permutation
+  for (size_t r = 0; r < rows; ++r) {
+    CHECK(rounded_norm(order[r]) <= packed.group_norms()[r / 16]);
+    if (r > 0) CHECK(rounded_norm(order[r]) <= rounded_norm(order[r - 1]) * 1.01);
+  }
+  for (size_t g = 1; g < packed.group_norms().size(); ++g) CHECK(packed.group_norms()[g] <= packed.group_norms()[g - 1]);
+  // The product over the packing is the product over the rows gathered in its order.
+  std::vector<float> gathered(rows * dim);
+  for (size_t r = 0; r < rows; ++r) std::copy_n(items.begin() + order[r] * dim, dim, gathered.begin() + r * dim);
+  PackedQueries q;
+  PackBf16Queries(Normal(5 * dim, 11), dim, 5, &q);
+  std::vector<float> want(rows * 5, -1.0F);
+  std::vector<float> got(rows * 5, -2.0F);
+  Bf16Product(gathered.data(), rows, dim, q, want.data());
+  Bf16ProductPacked(packed, 0, rows, q, got.data());
+  CHECK(got == want);
+  // Packing again by id forgets the order.
+  PackBf16Items(items.data(), rows, dim, &packed);
+  CHECK(packed.order().empty());
+  CHECK(packed.group_norms().empty());
 }

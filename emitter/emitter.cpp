@@ -279,7 +279,12 @@ struct Emitter::Impl {
     task.Post([this] {
       const auto started = std::chrono::steady_clock::now();
       // The copy changed since it was packed: pack it again (here, off the caller's thread).
-      if (copy.pack && copy.packed.rows != copy.rows) PackBf16Items(copy.embeddings.data(), copy.rows, copy.dim, &copy.packed);
+      if (copy.pack && copy.packed.rows != copy.rows) {
+        // Ordered for these queries' typical norm: the bound is right for any
+        // query, but skips most blocks for queries of about that norm.
+        PackBf16Items(copy.embeddings.data(), copy.rows, copy.dim, &copy.packed,
+                      ByBound{copy.biases.data(), MedianQueryNorm(queries)});
+      }
       ScoreAll(copy.view(), copy.pack ? &copy.packed : nullptr);
       scoring_time = std::chrono::steady_clock::now() - started;
       return Status::Ok();

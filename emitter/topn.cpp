@@ -96,66 +96,186 @@ size_t BlockRowsFor(size_t queries, size_t max_rows) {
   return std::clamp<size_t>(rows / 32 * 32, 256, std::max<size_t>(256, max_rows));
 }
 
-void TopNScorer::ScoreBlock(const ItemMatrixView& items, size_t first, size_t rows, size_t queries,
-                            float* scores_out) const {
-  if (precision_ == ScoringPrecision::kBFloat16 && packed_items_ != nullptr && first + rows <= packed_items_->rows) {
-    Bf16ProductPacked(*packed_items_, first, rows, packed_, scores_out);
+void TopNScorer::ScoreBlock(const ItemMatrixView& items, const RowRange& range, size_t first, size_t rows,
+                            const PackedQueries& queries, size_t count, float* scores_out) const {
+  if (range.by_bound ||
+      (precision_ == ScoringPrecision::kBFloat16 && packed_items_ != nullptr && first + rows <= packed_items_->rows)) {
+    Bf16ProductPacked(*packed_items_, first, rows, queries, scores_out);
     return;
   }
   if (precision_ == ScoringPrecision::kBFloat16) {
-    Bf16Product(items.embeddings + first * items.dim, rows, items.dim, packed_, scores_out);
+    Bf16Product(items.embeddings + first * items.dim, rows, items.dim, queries, scores_out);
     return;
   }
   const auto dim = static_cast<Eigen::Index>(items.dim);
-  const Eigen::Map<const ColMajor> q(query_matrix_.data(), dim, static_cast<Eigen::Index>(queries));
+  const Eigen::Map<const ColMajor> q(query_matrix_.data(), dim, static_cast<Eigen::Index>(count));
   const Eigen::Map<const RowMajor> block(items.embeddings + first * items.dim, static_cast<Eigen::Index>(rows), dim);
-  Eigen::Map<ColMajor> scores(scores_out, static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(queries));
+  Eigen::Map<ColMajor> scores(scores_out, static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(count));
   scores.noalias() = block * q;
 }
 
-void TopNScorer::DensePass(const ItemMatrixView& items, size_t begin, size_t end, size_t block_rows,
-                           size_t queries, DenseShare* share) const {
-  for (size_t first = begin; first < end; first += block_rows) {
-    const auto rows = static_cast<Eigen::Index>(std::min(block_rows, end - first));
-    ScoreBlock(items, first, static_cast<size_t>(rows), queries, share->block_scores.data());
-    for (size_t k = 0; k < queries; ++k) {
-      std::vector<ScoredItem>& heap = share->heaps[k];
-      const std::vector<ItemId>& excl = exclusions_[k];
-      const Boosts& boosted = boosted_[k];
-      const float* col = share->block_scores.data() + static_cast<Eigen::Index>(k) * rows;
-      const float* bias = items.biases + first;
-      // Below the worst kept score nothing can enter: one vector compare per
-      // sixteen items on the common path (ties, equal to the threshold, still go to Better).
-      // An item whose per-item term is -inf (not allowed in lists) never enters.
-      float threshold = heap.size() == keep_ ? heap.front().score : std::numeric_limits<float>::lowest();
-      for (Eigen::Index group = 0; group < rows; group += kGroup) {
-        uint32_t hits = CandidateMask(col + group, bias + group, std::min(kGroup, rows - group), threshold);
-        for (; hits != 0; hits &= hits - 1) {
-          const Eigen::Index r = group + std::countr_zero(hits);
-          const float score = col[r] + bias[r];
-          if (score < threshold) continue;  // the threshold rose meanwhile
-          const size_t index = first + static_cast<size_t>(r);
-          const ScoredItem cand{ItemId(static_cast<uint32_t>(index)), score};
-          if (heap.size() == keep_ && !Better(cand, heap.front())) continue;
-          if (Excluded(excl, cand.item) || BoostOf(boosted, cand.item) != nullptr) continue;
-          Offer(&heap, keep_, cand);
-          if (heap.size() == keep_) threshold = heap.front().score;
-        }
-      }
-      // The boosted items of this block, with their boosts: their scores are
-      // in the block already (no scattered rows fetched for them).
-      const auto block_end = static_cast<uint32_t>(first + static_cast<size_t>(rows));
-      for (auto b = std::lower_bound(boosted.begin(), boosted.end(), ItemId(static_cast<uint32_t>(first)), ById);
-           b != boosted.end() && b->first.value() < block_end; ++b) {
-        const Eigen::Index r = static_cast<Eigen::Index>(b->first.value() - first);
-        const ScoredItem cand{b->first, col[r] + bias[r] + b->second};
-        // An item whose per-item term is -inf (not allowed in lists) never enters.
-        if (cand.score < std::numeric_limits<float>::lowest() || Excluded(excl, cand.item)) continue;
-        if (heap.size() == keep_ && !Better(cand, heap.front())) continue;
-        Offer(&heap, keep_, cand);
-        if (heap.size() == keep_) threshold = heap.front().score;
-      }
+bool TopNScorer::SelectActive(size_t first, size_t block_rows, size_t queries, DenseShare* share) const {
+  const BlockBound& here = block_bounds_[first / block_rows];
+  const BlockBound& rest = suffix_bounds_[first / block_rows];
+  share->active.clear();
+  bool later = false;  // whether this block or a later one could still serve a query
+  for (size_t k = 0; k < queries; ++k) {
+    const std::vector<ScoredItem>& heap = share->heaps[k];
+    if (heap.size() < keep_) {
+      share->active.push_back(static_cast<uint32_t>(k));
+      later = true;
+      continue;
     }
+    const float threshold = heap.front().score;
+    // Not "bound < threshold" negated: a NaN bound keeps the query.
+    if (!(query_norms_[k] * here.norm + here.bias < threshold)) share->active.push_back(static_cast<uint32_t>(k));
+    if (!(query_norms_[k] * rest.norm + rest.bias < threshold)) later = true;
+  }
+  if (share->active.empty() || share->active.size() == queries) return later || !share->active.empty();
+  const size_t pairs = packed_.pairs.size() / packed_.users;
+  share->active_packed.users = share->active.size();
+  share->active_packed.pairs.resize(share->active.size() * pairs);
+  for (size_t j = 0; j < share->active.size(); ++j) {
+    std::copy_n(packed_.pairs.begin() + static_cast<ptrdiff_t>(share->active[j] * pairs), pairs,
+                share->active_packed.pairs.begin() + static_cast<ptrdiff_t>(j * pairs));
+  }
+  return true;
+}
+
+void TopNScorer::TakeCandidates(const RowRange& range, size_t first, size_t rows, size_t k, const float* col,
+                                std::vector<ScoredItem>* heap) const {
+  const std::vector<ItemId>& excl = exclusions_[k];
+  const Boosts& boosted = boosted_[k];
+  const float* bias = range.bias + first;
+  const auto n = static_cast<Eigen::Index>(rows);
+  // Below the worst kept score nothing can enter: one vector compare per
+  // sixteen items on the common path (ties, equal to the threshold, still go to Better).
+  // An item whose per-item term is -inf (not allowed in lists) never enters.
+  float threshold = heap->size() == keep_ ? heap->front().score : std::numeric_limits<float>::lowest();
+  for (Eigen::Index group = 0; group < n; group += kGroup) {
+    uint32_t hits = CandidateMask(col + group, bias + group, std::min(kGroup, n - group), threshold);
+    for (; hits != 0; hits &= hits - 1) {
+      const Eigen::Index r = group + std::countr_zero(hits);
+      const float score = col[r] + bias[r];
+      if (score < threshold) continue;  // the threshold rose meanwhile
+      const size_t row = first + static_cast<size_t>(r);
+      const ScoredItem cand{ItemId(range.ids != nullptr ? range.ids[row] : static_cast<uint32_t>(row)), score};
+      if (heap->size() == keep_ && !Better(cand, heap->front())) continue;
+      if (Excluded(excl, cand.item) || BoostOf(boosted, cand.item) != nullptr) continue;
+      Offer(heap, keep_, cand);
+      if (heap->size() == keep_) threshold = heap->front().score;
+    }
+  }
+  // The boosted items of this block, with their boosts: their scores are
+  // in the block already (no scattered rows fetched for them).
+  auto offer_boosted = [&](ItemId item, size_t r, float boost) {
+    const ScoredItem cand{item, col[r] + bias[r] + boost};
+    // An item whose per-item term is -inf (not allowed in lists) never enters.
+    if (cand.score < std::numeric_limits<float>::lowest() || Excluded(excl, cand.item)) return;
+    Offer(heap, keep_, cand);
+  };
+  if (range.by_bound) {
+    const std::vector<PlacedBoost>& placed = placed_boosts_[k];
+    auto p = std::lower_bound(placed.begin(), placed.end(), first,
+                              [](const PlacedBoost& b, size_t row) { return b.row < row; });
+    for (; p != placed.end() && p->row < first + rows; ++p) offer_boosted(p->item, p->row - first, p->boost);
+    return;
+  }
+  const auto block_end = static_cast<uint32_t>(first + rows);
+  for (auto b = std::lower_bound(boosted.begin(), boosted.end(), ItemId(static_cast<uint32_t>(first)), ById);
+       b != boosted.end() && b->first.value() < block_end; ++b) {
+    offer_boosted(b->first, b->first.value() - first, b->second);
+  }
+}
+
+void TopNScorer::DensePass(const ItemMatrixView& items, const RowRange& range, size_t block_rows, size_t queries,
+                           DenseShare* share) {
+  for (size_t first = range.begin; first < range.end; first += range.step) {
+    const size_t rows = std::min(block_rows, range.end - first);
+    const PackedQueries* scored = &packed_;
+    if (range.by_bound) {
+      if (!SelectActive(first, block_rows, queries, share)) break;
+      for (uint32_t k : share->active) share->scored_blocks[k * bound_blocks_ + first / block_rows] = 1;
+      if (share->active.empty()) continue;
+      // Each block is one thread's: its flag and terms are written by that thread only.
+      if (bias_gathered_[first / block_rows] == 0) {
+        for (size_t r = first; r < first + rows; ++r) packed_bias_[r] = items.biases[range.ids[r]];
+        bias_gathered_[first / block_rows] = 1;
+      }
+      if (share->active.size() < queries) scored = &share->active_packed;
+    }
+    const size_t count = range.by_bound ? share->active.size() : queries;
+    ScoreBlock(items, range, first, rows, *scored, count, share->block_scores.data());
+    share->products += rows * count;
+    for (size_t j = 0; j < count; ++j) {
+      const size_t k = range.by_bound ? share->active[j] : j;
+      TakeCandidates(range, first, rows, k, share->block_scores.data() + j * rows, &share->heaps[k]);
+    }
+  }
+}
+
+void TopNScorer::PrepareByBound(const ItemMatrixView& items, size_t block_rows) {
+  const std::span<const uint32_t> order = packed_items_->order();
+  const std::span<const float> group_norms = packed_items_->group_norms();
+  packed_bias_.resize(order.size());
+  const size_t blocks = (order.size() + block_rows - 1) / block_rows;
+  bound_blocks_ = blocks;
+  bias_gathered_.assign(blocks, 0);
+  const std::span<const uint32_t> position = packed_items_->position();
+  PlaceBoosts();
+  // In item order: the terms are read in sequence, the few block maxima stay in cache.
+  block_bounds_.assign(blocks, {0.0F, -std::numeric_limits<float>::infinity()});
+  for (size_t i = 0; i < order.size(); ++i) {
+    BlockBound& b = block_bounds_[position[i] / block_rows];
+    if (!std::isnan(items.biases[i])) b.bias = std::max(b.bias, items.biases[i]);
+  }
+  for (size_t g = 0; g < group_norms.size(); ++g) {
+    BlockBound& b = block_bounds_[g * 16 / block_rows];
+    b.norm = std::max(b.norm, group_norms[g]);
+  }
+  suffix_bounds_ = block_bounds_;
+  for (size_t b = blocks; b-- > 1;) {
+    suffix_bounds_[b - 1].norm = std::max(suffix_bounds_[b - 1].norm, suffix_bounds_[b].norm);
+    suffix_bounds_[b - 1].bias = std::max(suffix_bounds_[b - 1].bias, suffix_bounds_[b].bias);
+  }
+  query_norms_.resize(packed_.users);
+  for (size_t k = 0; k < packed_.users; ++k) {
+    const Eigen::Map<const Eigen::VectorXf> q(query_matrix_.data() + k * items.dim, static_cast<Eigen::Index>(items.dim));
+    query_norms_[k] = q.norm() * (1.0F + 1.0F / 256);  // bfloat16 rounding, as the items' norms
+  }
+}
+
+void TopNScorer::PlaceBoosts() {
+  const std::span<const uint32_t> position = packed_items_->position();
+  placed_boosts_.resize(packed_.users);
+  for (size_t k = 0; k < packed_.users; ++k) {
+    placed_boosts_[k].clear();
+    for (const auto& [id, boost] : boosted_[k]) {
+      if (id.value() < position.size()) placed_boosts_[k].push_back({position[id.value()], id, boost});
+    }
+    std::sort(placed_boosts_[k].begin(), placed_boosts_[k].end(),
+              [](const PlacedBoost& a, const PlacedBoost& b) { return a.row < b.row; });
+  }
+}
+
+void TopNScorer::TakeSkippedBoosts(const ItemMatrixView& items, size_t k, size_t block_rows, size_t threads,
+                                   std::vector<ScoredItem>* heap) const {
+  const auto dim = static_cast<Eigen::Index>(items.dim);
+  const Eigen::Map<const Eigen::VectorXf> q(query_matrix_.data() + k * items.dim, dim);
+  const std::span<const float> group_norms = packed_items_->group_norms();
+  for (const PlacedBoost& p : placed_boosts_[k]) {
+    const size_t block = p.row / block_rows;
+    if (shares_[block % threads].scored_blocks[k * bound_blocks_ + block] != 0) continue;  // taken with its block
+    if (Excluded(exclusions_[k], p.item)) continue;
+    const float bias = items.biases[p.item.value()];
+    // Most boosts are too small to lift their item into the list: no row fetched.
+    const float bound = query_norms_[k] * group_norms[p.row / 16] + bias + p.boost;
+    if (heap->size() == keep_ && bound < heap->front().score) continue;
+    const Eigen::Map<const Eigen::VectorXf> e(items.embeddings + p.item.value() * items.dim, dim);
+    const ScoredItem cand{p.item, q.dot(e) + bias + p.boost};
+    // An item whose per-item term is -inf (not allowed in lists) never enters.
+    if (cand.score < std::numeric_limits<float>::lowest()) continue;
+    Offer(heap, keep_, cand);
   }
 }
 
@@ -191,6 +311,7 @@ float ScoreWithoutSelection(const ItemMatrixView& items, std::span<const float> 
 
 void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
                        std::vector<std::vector<ScoredItem>>* out, const PackedItems* packed) {
+  scored_fraction_ = 1.0;
   packed_items_ = packed != nullptr && packed->rows <= items.rows && packed->dim == items.dim ? packed : nullptr;
   out->resize(queries.size());
   exclusions_.resize(queries.size());
@@ -216,17 +337,37 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
   for (size_t t = 0; t < threads; ++t) {
     shares_[t].block_scores.resize(block_rows * queries.size());
     shares_[t].heaps.resize(queries.size());
+    shares_[t].products = 0;
     for (std::vector<ScoredItem>& heap : shares_[t].heaps) {
       heap.clear();
       heap.reserve(keep_);
     }
   }
-  // Equal ranges, cut between blocks: each block is the one a single thread
-  // scores, so the float32 product rounds alike (bit-identical lists).
-  const size_t blocks = (items.rows + block_rows - 1) / block_rows;
-  auto range_begin = [&](size_t t) { return std::min(items.rows, blocks * t / threads * block_rows); };
+  // Items packed by norm: the packed rows in that order, then the rows added
+  // since, by id. Else all rows by id.
+  const bool by_bound = packed_items_ != nullptr && precision_ == ScoringPrecision::kBFloat16 &&
+                       !packed_items_->order().empty();
+  const size_t ordered = by_bound ? packed_items_->rows : items.rows;
+  if (by_bound) {
+    PrepareByBound(items, block_rows);
+    for (size_t t = 0; t < threads; ++t) shares_[t].scored_blocks.assign(queries.size() * bound_blocks_, 0);
+  }
+  // Each block is the one a single thread scores, so the float32 product
+  // rounds alike (bit-identical lists). By id: equal ranges, cut between
+  // blocks. By norm: blocks dealt in turn, so that each thread starts with
+  // the largest norms (its worst kept candidate rises soonest).
+  const size_t blocks = (ordered + block_rows - 1) / block_rows;
+  auto range_begin = [&](size_t t) { return std::min(ordered, blocks * t / threads * block_rows); };
   auto pass = [&](size_t t) {
-    DensePass(items, range_begin(t), range_begin(t + 1), block_rows, queries.size(), &shares_[t]);
+    if (by_bound) {
+      const RowRange dealt{t * block_rows, ordered, threads * block_rows, packed_items_->order().data(),
+                           packed_bias_.data(), true};
+      DensePass(items, dealt, block_rows, queries.size(), &shares_[t]);
+      if (t + 1 < threads) return;
+    }
+    const size_t begin = by_bound ? ordered : range_begin(t);
+    const size_t end = by_bound ? items.rows : range_begin(t + 1);
+    DensePass(items, {begin, end, block_rows, nullptr, items.biases, false}, block_rows, queries.size(), &shares_[t]);
   };
   if (threads == 1) {
     pass(0);
@@ -235,11 +376,15 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
       if (t < threads) pass(t);
     });
   }
+  size_t products = 0;
+  for (size_t t = 0; t < threads; ++t) products += shares_[t].products;
+  scored_fraction_ = static_cast<double>(products) / static_cast<double>(items.rows * queries.size());
   for (size_t k = 0; k < queries.size(); ++k) {
     (*out)[k].swap(shares_[0].heaps[k]);
     for (size_t t = 1; t < threads; ++t) {
       for (const ScoredItem& cand : shares_[t].heaps[k]) Offer(&(*out)[k], keep_, cand);
     }
+    if (by_bound) TakeSkippedBoosts(items, k, block_rows, threads, &(*out)[k]);
   }
   if (keep_ != n_) {
     auto prefetch = [&](size_t k) {
@@ -253,6 +398,18 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
     }
   }
   for (auto& heap : *out) std::sort_heap(heap.begin(), heap.end(), Better);
+}
+
+float MedianQueryNorm(std::span<const TopNQuery> queries) {
+  std::vector<float> norms;
+  norms.reserve(queries.size());
+  for (const TopNQuery& q : queries) {
+    const Eigen::Map<const Eigen::VectorXf> v(q.vector.data(), static_cast<Eigen::Index>(q.vector.size()));
+    norms.push_back(v.norm());
+  }
+  if (norms.empty()) return 1.0F;
+  std::nth_element(norms.begin(), norms.begin() + static_cast<ptrdiff_t>(norms.size() / 2), norms.end());
+  return norms[norms.size() / 2];
 }
 
 std::vector<ScoredItem> BruteForceTopN(const ItemMatrixView& items, const TopNQuery& query, size_t n) {

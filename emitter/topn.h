@@ -9,6 +9,15 @@
 // and an item is missed only when bfloat16 rounding drops it below 2n others
 // (recall@20 against exact: docs/BENCHMARKS.md).
 //
+// Over items packed by bound (bf16_product.h: ByBound, the emitter's copy),
+// blocks of rows are scored largest bound first, and a block is skipped for
+// a query when |query| x the block's largest norm + its largest per-item term
+// cannot reach the query's worst kept candidate (Cauchy-Schwarz): the lists
+// are those of the full bfloat16 pass, but on learned items (norms and
+// popularity terms skewed) ~2 % of the item-user pairs get scored
+// (docs/BENCHMARKS.md). Boosted items of skipped blocks are scored alone
+// when their boost can lift them into the list.
+//
 // Ties are broken by smaller ItemId, so results are deterministic. Items whose
 // per-item term (ItemMatrixView::biases) is -inf are never returned.
 // Thread-safety: a TopNScorer is used by one thread at a time.
@@ -75,6 +84,10 @@ class TopNScorer {
              std::vector<std::vector<ScoredItem>>* out, const PackedItems* packed = nullptr);
 
   size_t n() const { return n_; }
+  // Of the last Score, the share of item-query pairs the dense pass scored:
+  // 1 but for items packed by bound (bf16_product.h: ByBound), where it
+  // skips blocks that cannot reach a query's list.
+  double scored_fraction() const { return scored_fraction_; }
   ScoringPrecision precision() const { return precision_; }
 
  private:
@@ -82,12 +95,46 @@ class TopNScorer {
   struct DenseShare {
     std::vector<float> block_scores;               // block_rows x batch, column-major
     std::vector<std::vector<ScoredItem>> heaps;    // per query, at most keep_
+    std::vector<uint32_t> active;                  // queries scored in the current block
+    PackedQueries active_packed;                   // their vectors, when fewer than all
+    size_t products = 0;                           // item-query scores computed
+    std::vector<uint8_t> scored_blocks;            // by bound: query x block, 1 when scored
   };
-  // Scores one block of items for every query into `scores`.
-  void ScoreBlock(const ItemMatrixView& items, size_t first, size_t rows, size_t queries, float* scores) const;
-  // The dense pass over items [begin, end): candidates into share->heaps. Allocates nothing.
-  void DensePass(const ItemMatrixView& items, size_t begin, size_t end, size_t block_rows, size_t queries,
-                 DenseShare* share) const;
+  // Rows [begin, end) of a dense pass, one block every `step` rows. `ids[r]`
+  // is row r's item (null: item r), `bias[r]` its per-item term. `by_bound`:
+  // rows of packed_items_ packed by bound, blocks that cannot reach a query's
+  // worst kept candidate are skipped for it, and the pass ends where no later
+  // block can reach any.
+  struct RowRange {
+    size_t begin = 0;
+    size_t end = 0;
+    size_t step = 0;
+    const uint32_t* ids = nullptr;
+    const float* bias = nullptr;
+    bool by_bound = false;
+  };
+  // Scores one block of items for `queries` into `scores`.
+  void ScoreBlock(const ItemMatrixView& items, const RowRange& range, size_t first, size_t rows,
+                  const PackedQueries& queries, size_t count, float* scores) const;
+  // The dense pass over `range`: candidates into share->heaps. Allocates nothing
+  // (but share->active_packed once per size).
+  void DensePass(const ItemMatrixView& items, const RowRange& range, size_t block_rows, size_t queries,
+                 DenseShare* share);
+  // The queries of `share` the block at packed row `first` can still serve
+  // into share->active (with their vectors, when not all); false when none
+  // can, nor any later block.
+  bool SelectActive(size_t first, size_t block_rows, size_t queries, DenseShare* share) const;
+  // One query's candidates among a block's scores.
+  void TakeCandidates(const RowRange& range, size_t first, size_t rows, size_t k, const float* col,
+                      std::vector<ScoredItem>* heap) const;
+  // By-bound passes: the per-item terms in packed order, the bounds per block.
+  void PrepareByBound(const ItemMatrixView& items, size_t block_rows);
+  // By bound: each query's boosted items among the packed rows, by row.
+  void PlaceBoosts();
+  // By bound: query k's boosted items in blocks its pass skipped, scored
+  // exactly into `heap` where their bound can reach it.
+  void TakeSkippedBoosts(const ItemMatrixView& items, size_t k, size_t block_rows, size_t threads,
+                         std::vector<ScoredItem>* heap) const;
   // bfloat16 candidates re-scored exactly, the best n_ kept.
   void Rescore(const ItemMatrixView& items, size_t k, std::vector<ScoredItem>* heap);
 
@@ -104,6 +151,27 @@ class TopNScorer {
   std::vector<std::vector<ItemId>> exclusions_; // sorted copies
   // Each query's boosts, sorted by item: scored in the dense pass, with the rest.
   std::vector<std::vector<std::pair<ItemId, float>>> boosted_;
+  // By bound: each query's boosted items among the packed rows, by row.
+  struct PlacedBoost {
+    uint32_t row = 0;
+    ItemId item;
+    float boost = 0.0F;
+  };
+  std::vector<std::vector<PlacedBoost>> placed_boosts_;
+  size_t bound_blocks_ = 0;  // blocks of the packed rows
+  double scored_fraction_ = 1.0;  // boosted items are in the heaps before the dense pass
+  // By-bound passes: |query| with bfloat16 slack; per-item terms in packed
+  // order (gathered for the blocks scored only, once each); per block the
+  // largest norm and finite term, and the largest from that block on.
+  std::vector<float> query_norms_;
+  std::vector<float> packed_bias_;
+  std::vector<uint8_t> bias_gathered_;  // per block
+  struct BlockBound {
+    float norm = 0.0F;
+    float bias = 0.0F;
+  };
+  std::vector<BlockBound> block_bounds_;
+  std::vector<BlockBound> suffix_bounds_;
 };
 
 // The bare batched product of `count` query vectors (dim floats each,
@@ -113,6 +181,10 @@ class TopNScorer {
 // the work cannot be optimised away.
 float ScoreWithoutSelection(const ItemMatrixView& items, std::span<const float> queries, size_t count,
                             size_t block_rows, std::vector<float>* scratch);
+
+// The median norm of the queries' vectors (1 for none): the typical norm to
+// pack items by bound for (bf16_product.h: ByBound).
+float MedianQueryNorm(std::span<const TopNQuery> queries);
 
 // Scores every item one by one: the reference the batched scorer is tested against.
 std::vector<ScoredItem> BruteForceTopN(const ItemMatrixView& items, const TopNQuery& query, size_t n);

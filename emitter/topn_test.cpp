@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 #include <random>
 
@@ -186,5 +188,65 @@ TEST_CASE("bfloat16 with items packed up to a point: the rows added since are sc
   for (size_t i = 0; i < partly[0].size(); ++i) {
     CHECK(partly[0][i].item == unpacked[0][i].item);
     CHECK(partly[0][i].score == unpacked[0][i].score);
+  }
+}
+
+TEST_CASE("bfloat16 over items packed by norm: the lists of items packed by id, far fewer items scored") {
+  if (!Bf16Available()) return;  // kBFloat16 falls back to float32: nothing packed to test
+  const size_t dim = 16;
+  Items items(40'000 + 37, dim, 31);  // two threads' worth, a partial block
+  std::mt19937 rng(32);
+  std::normal_distribution<float> n;
+  // Norms as skewed as popularity makes them: log-normal row scales.
+  for (size_t i = 0; i < items.rows; ++i) {
+    const float scale = std::exp(n(rng));
+    for (size_t d = 0; d < dim; ++d) items.emb[i * dim + d] *= scale;
+    if (i % 97 == 0) items.bias[i] = -std::numeric_limits<float>::infinity();  // unavailable
+  }
+  // A weak item with a large per-item term (a merchandising rule) tops every list.
+  size_t weakest = 0;
+  for (size_t i = 1; i < items.rows; ++i) {
+    if (std::abs(items.emb[i * dim]) < std::abs(items.emb[weakest * dim])) weakest = i;
+  }
+  items.bias[weakest] = 1000.0F;
+  std::vector<std::vector<float>> vecs(60, std::vector<float>(dim));
+  std::vector<std::vector<ItemId>> excl(vecs.size());
+  std::vector<std::vector<std::pair<ItemId, float>>> boosts(vecs.size());
+  std::vector<TopNQuery> queries;
+  for (size_t k = 0; k < vecs.size(); ++k) {
+    for (float& x : vecs[k]) x = n(rng);
+    for (size_t e = 0; e < k % 20; ++e) excl[k].push_back(ItemId(rng() % items.rows));
+    for (size_t b = 0; k % 3 == 0 && b < 10; ++b) boosts[k].push_back({ItemId(static_cast<uint32_t>(b * 3001)), 500.0F + b});
+    queries.push_back({vecs[k], excl[k], boosts[k]});
+  }
+  for (size_t threads : {1, 2}) {
+    for (size_t packed_rows : {items.rows, size_t{30'000}}) {  // all, or some added since the packing
+      INFO(threads << " threads, " << packed_rows << " rows packed");
+      PackedItems by_id;
+      PackedItems by_norm;
+      PackBf16Items(items.emb.data(), packed_rows, dim, &by_id);
+      PackBf16Items(items.emb.data(), packed_rows, dim, &by_norm, ByBound{items.bias.data(), MedianQueryNorm(queries)});
+      TopNScorer scorer(20, 1024, ScoringPrecision::kBFloat16, threads);
+      std::vector<std::vector<ScoredItem>> want;
+      std::vector<std::vector<ScoredItem>> got;
+      scorer.Score(items.View(), queries, &want, &by_id);
+      CHECK(scorer.scored_fraction() == 1.0);
+      scorer.Score(items.View(), queries, &got, &by_norm);
+      // Rows added since the packing are all scored; of the packed, few.
+      const double unpacked = static_cast<double>(items.rows - packed_rows) / static_cast<double>(items.rows);
+      CHECK(scorer.scored_fraction() < unpacked + 0.3);
+      REQUIRE(got.size() == want.size());
+      for (size_t k = 0; k < got.size(); ++k) {
+        INFO("query " << k);
+        REQUIRE(got[k].size() == want[k].size());
+        const bool weakest_excluded =
+            std::find(excl[k].begin(), excl[k].end(), ItemId(static_cast<uint32_t>(weakest))) != excl[k].end();
+        if (!weakest_excluded && boosts[k].empty()) CHECK(got[k][0].item == ItemId(static_cast<uint32_t>(weakest)));
+        for (size_t r = 0; r < got[k].size(); ++r) {
+          CHECK(got[k][r].item == want[k][r].item);
+          CHECK(got[k][r].score == want[k][r].score);
+        }
+      }
+    }
   }
 }
