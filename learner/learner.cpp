@@ -253,24 +253,34 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
   const float boost_weight = m.BoostWeight();
   if (boost_weight == 0 || m.options.cooc_window == 0) return;
   m.boost_slots.resize(m.items.size());
-  m.boost_touched.clear();
   const auto& h = user.history;
   const size_t window = std::min(h.size(), static_cast<size_t>(m.options.cooc_window));
+  size_t most_touched = 0;
+  for (size_t k = h.size() - window; k < h.size(); ++k) most_touched += m.items.neighbors(h[k]).size();
+  m.boost_touched.resize(most_touched);
+  // A scatter over ~1 MiB of slots, one per neighbour: kept free of branches
+  // and of other loads, so that the slots' cache misses overlap.
+  Impl::BoostSlot* const slots = m.boost_slots.data();
+  uint32_t* const touched = m.boost_touched.data();
+  size_t touched_count = 0;
   float recency = 1.0F;
   for (size_t k = h.size(); k-- > h.size() - window; recency *= m.options.cooc_decay) {
-    // weight / sqrt(count_a * count_c), with the inverse roots kept per item.
+    // Summed as recency x weight / sqrt(count_a); the 1 / sqrt(count_c) of
+    // each item is applied once, below (it does not change which source is best).
     const float scale_a = recency * m.items.inv_sqrt_count(h[k]);
+    const uint32_t source = h[k].value();
     for (const auto& [c, weight] : m.items.neighbors(h[k])) {
-      Impl::BoostSlot& slot = m.boost_slots[c.value()];
-      if (slot.acc == 0.0F) m.boost_touched.push_back(c.value());
-      const float add = scale_a * weight * m.items.inv_sqrt_count(c);
+      Impl::BoostSlot& slot = slots[c.value()];
+      touched[touched_count] = c.value();
+      touched_count += slot.acc == 0.0F ? 1 : 0;
+      const float add = scale_a * weight;
       slot.acc += add;
-      if (add > slot.best) {
-        slot.best = add;
-        slot.source = h[k].value();
-      }
+      const bool best = add > slot.best;
+      slot.best = best ? add : slot.best;
+      slot.source = best ? source : slot.source;
     }
   }
+  m.boost_touched.resize(touched_count);
   // The max_boosts strongest (ties: the smaller id, so the cut is
   // deterministic), kept in a heap with the weakest in front once it is full:
   // most of the rest is turned away by one well-predicted comparison.
@@ -279,7 +289,7 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
   };
   const size_t keep = m.options.max_boosts;
   for (uint32_t c : m.boost_touched) {
-    const std::pair<ItemId, float> cand(ItemId(c), boost_weight * m.boost_slots[c].acc);
+    const std::pair<ItemId, float> cand(ItemId(c), boost_weight * m.items.inv_sqrt_count(ItemId(c)) * slots[c].acc);
     if (out->size() < keep) {
       out->push_back(cand);
       if (out->size() == keep) std::make_heap(out->begin(), out->end(), stronger);
