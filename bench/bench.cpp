@@ -210,15 +210,15 @@ std::string ReportJson(const Report& r) {
       R"("disk_bytes_per_user":{:.0f},"disk_bytes_per_item":{:.0f},"partitions":{},"lists":{},"produce_eps":{:.0f},)"
       R"("lists_owed_at_end":{},"list_lag_ms_at_end":{:.0f},"lists_caught_up_s":{:.2f},)"
       R"("topn_bf16_lps":{:.0f},"topn_bf16_ratio":{:.3f},"bf16_recall":{:.4f},"scoring_threads":{},)"
-      R"("topn_by_norm_lps":{:.0f},"topn_by_norm_ratio":{:.3f},"by_norm_scored":{:.4f},"by_norm_pack_ms":{:.1f},)"
-      R"("by_norm_recall":{:.4f}}})",
+      R"("topn_by_bound_lps":{:.0f},"topn_by_bound_ratio":{:.3f},"by_bound_scored":{:.4f},"by_bound_pack_ms":{:.1f},)"
+      R"("by_bound_recall":{:.4f}}})",
       r.ingest_ceiling_eps, r.pipeline_eps, Ratio(r.pipeline_eps, r.ingest_ceiling_eps), f.scoring_ceiling_lps,
       f.topn_lps, Ratio(f.topn_lps, f.scoring_ceiling_lps), r.latency.rate, r.latency.p50_ms, r.latency.p99_ms,
       r.latency.max_ms, r.max_rate_p99_under_100ms, r.peak_rss_mb, f.bytes_per_user, f.bytes_per_item,
       f.disk_bytes_per_user, f.disk_bytes_per_item, r.partitions, r.lists, r.produce_eps, r.lists_owed_at_end,
       r.list_lag_ms_at_end, r.lists_caught_up_s, f.topn_bf16_lps, Ratio(f.topn_bf16_lps, f.scoring_ceiling_lps),
-      f.bf16_recall, f.threads, f.topn_by_norm_lps, Ratio(f.topn_by_norm_lps, f.scoring_ceiling_lps), f.by_norm_scored,
-      f.by_norm_pack_ms, f.by_norm_recall);
+      f.bf16_recall, f.threads, f.topn_by_bound_lps, Ratio(f.topn_by_bound_lps, f.scoring_ceiling_lps), f.by_bound_scored,
+      f.by_bound_pack_ms, f.by_bound_recall);
 }
 
 // The report's JSON with the approximate index's and the memory budget's
@@ -266,8 +266,8 @@ void PrintTable(const BenchArgs& a, const Report& r) {
                            r.scoring.bf16_recall, r.scoring.topn_bf16_lps > 0 ? "" : " (no AVX-512 BF16 here)")
             << fmt::format("      by bound       {:>12.0f} lists/s    {:.3f} of (3); recall {:.4f}; {:.1f} % of the "
                            "item-user pairs scored; packing {:.1f} ms (as the emitter scores)\n",
-                           r.scoring.topn_by_norm_lps, Ratio(r.scoring.topn_by_norm_lps, r.scoring.scoring_ceiling_lps),
-                           r.scoring.by_norm_recall, 100 * r.scoring.by_norm_scored, r.scoring.by_norm_pack_ms)
+                           r.scoring.topn_by_bound_lps, Ratio(r.scoring.topn_by_bound_lps, r.scoring.scoring_ceiling_lps),
+                           r.scoring.by_bound_recall, 100 * r.scoring.by_bound_scored, r.scoring.by_bound_pack_ms)
             << fmt::format("  (5) latency at {:.0f}/s  p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n", r.latency.rate,
                            r.latency.p50_ms, r.latency.p99_ms, r.latency.max_ms)
             << fmt::format("      ({} events sent, {} read back, {} shown by a list within the run)\n",

@@ -20,13 +20,13 @@ struct ScoringFigures {
   // AVX-512 BF16), and the share of the exact lists' items it finds.
   double topn_bf16_lps = 0;
   double bf16_recall = 0;
-  // As the emitter scores: bfloat16 over the items packed by norm (blocks no
+  // As the emitter scores: bfloat16 over the items packed by bound (blocks no
   // list can reach skipped), the share of item-user pairs it scored, the
   // packing's time (once per item snapshot in the emitter) and its recall.
-  double topn_by_norm_lps = 0;
-  double by_norm_scored = 0;
-  double by_norm_pack_ms = 0;
-  double by_norm_recall = 0;
+  double topn_by_bound_lps = 0;
+  double by_bound_scored = 0;
+  double by_bound_pack_ms = 0;
+  double by_bound_recall = 0;
   uint64_t users_measured = 0;
   double bytes_per_user = 0;       // heap bytes of a cached user (record, key, LRU and map nodes)
   double bytes_per_item = 0;       // heap bytes of an item in the learner (all its tables)

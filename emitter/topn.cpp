@@ -343,7 +343,7 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
       heap.reserve(keep_);
     }
   }
-  // Items packed by norm: the packed rows in that order, then the rows added
+  // Items packed by bound: the packed rows in that order, then the rows added
   // since, by id. Else all rows by id.
   const bool by_bound = packed_items_ != nullptr && precision_ == ScoringPrecision::kBFloat16 &&
                        !packed_items_->order().empty();

@@ -191,7 +191,7 @@ TEST_CASE("bfloat16 with items packed up to a point: the rows added since are sc
   }
 }
 
-TEST_CASE("bfloat16 over items packed by norm: the lists of items packed by id, far fewer items scored") {
+TEST_CASE("bfloat16 over items packed by bound: the lists of items packed by id, far fewer items scored") {
   if (!Bf16Available()) return;  // kBFloat16 falls back to float32: nothing packed to test
   const size_t dim = 16;
   Items items(40'000 + 37, dim, 31);  // two threads' worth, a partial block
@@ -223,15 +223,15 @@ TEST_CASE("bfloat16 over items packed by norm: the lists of items packed by id, 
     for (size_t packed_rows : {items.rows, size_t{30'000}}) {  // all, or some added since the packing
       INFO(threads << " threads, " << packed_rows << " rows packed");
       PackedItems by_id;
-      PackedItems by_norm;
+      PackedItems by_bound;
       PackBf16Items(items.emb.data(), packed_rows, dim, &by_id);
-      PackBf16Items(items.emb.data(), packed_rows, dim, &by_norm, ByBound{items.bias.data(), MedianQueryNorm(queries)});
+      PackBf16Items(items.emb.data(), packed_rows, dim, &by_bound, ByBound{items.bias.data(), MedianQueryNorm(queries)});
       TopNScorer scorer(20, 1024, ScoringPrecision::kBFloat16, threads);
       std::vector<std::vector<ScoredItem>> want;
       std::vector<std::vector<ScoredItem>> got;
       scorer.Score(items.View(), queries, &want, &by_id);
       CHECK(scorer.scored_fraction() == 1.0);
-      scorer.Score(items.View(), queries, &got, &by_norm);
+      scorer.Score(items.View(), queries, &got, &by_bound);
       // Rows added since the packing are all scored; of the packed, few.
       const double unpacked = static_cast<double>(items.rows - packed_rows) / static_cast<double>(items.rows);
       CHECK(scorer.scored_fraction() < unpacked + 0.3);
