@@ -354,8 +354,8 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
   }
   // Each block is the one a single thread scores, so the float32 product
   // rounds alike (bit-identical lists). By id: equal ranges, cut between
-  // blocks. By norm: blocks dealt in turn, so that each thread starts with
-  // the largest norms (its worst kept candidate rises soonest).
+  // blocks. By bound: blocks dealt in turn, so that each thread starts with
+  // the largest bounds (its worst kept candidate rises soonest).
   const size_t blocks = (ordered + block_rows - 1) / block_rows;
   auto range_begin = [&](size_t t) { return std::min(ordered, blocks * t / threads * block_rows); };
   auto pass = [&](size_t t) {
