@@ -94,6 +94,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("min_refresh_interval_ms", c.emitter.min_refresh_interval_ms);
   v.Field("max_pending_lists", c.emitter.max_pending_lists);
   v.Field("refresh_share", c.emitter.refresh_share);
+  v.Field("list_share", c.emitter.list_share);
   v.Field("snapshot_max_age_ms", c.emitter.snapshot_max_age_ms);
   v.End();
 

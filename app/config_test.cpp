@@ -62,6 +62,10 @@ TEST_CASE("mistakes are reported, not ignored") {
   CHECK(s.message().find("pipeline.batch_linger_ms must be in 0..1000") != std::string::npos);
   REQUIRE(LoadConfig("", {"pipeline.batch_linger_ms=3"}, &c).ok());
   CHECK(c.pipeline.batch_linger_ms == 3);
+  s = LoadConfig("", {"emitter.list_share=0"}, &c);
+  CHECK(s.message().find("emitter.list_share must be in 0.01..100") != std::string::npos);
+  REQUIRE(LoadConfig("", {"emitter.list_share=2"}, &c).ok());
+  CHECK(c.emitter.list_share == 2.0);
   s = LoadConfig("", {"nonsense"}, &c);
   CHECK_FALSE(s.ok());
   CHECK(LoadConfig("/no/such/file.yaml", {}, &c).code() == StatusCode::kNotFound);

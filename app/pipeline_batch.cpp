@@ -39,6 +39,7 @@ Status Pipeline::Impl::ProcessBatch(const std::atomic<bool>& stop) {
   STREAMREC_RETURN_IF_ERROR(emitter_->UpdateIndex(model_, touched_items_));
   STREAMREC_RETURN_IF_ERROR(ServiceLists(/*wait=*/false));
   SetItemListDeadline(started);
+  UpdateListCredit(started);
   counters_.applied_events += batch_.size;
   counters_.rejected_events += batch_.rejected;
   ++stats_.batches;
@@ -93,6 +94,16 @@ void Pipeline::Impl::SetItemListDeadline(Clock::time_point started) {
   }
 }
 
+void Pipeline::Impl::UpdateListCredit(Clock::time_point started) {
+  if (!events_waiting_) {
+    list_credit_ = Clock::duration::zero();
+    return;
+  }
+  const Clock::duration on_events = (Clock::now() - started - list_time_) + commit_cost_per_event_ * batch_.consumed;
+  list_credit_ += std::chrono::duration_cast<Clock::duration>(on_events * config_.emitter.list_share) - list_time_;
+  list_credit_ = std::clamp<Clock::duration>(list_credit_, -kMaxListDebt, kMaxListCredit);
+}
+
 Status Pipeline::Impl::ServiceLists(bool wait) {
   const Clock::time_point started = Clock::now();
   if (emitter_->busy()) {
@@ -100,7 +111,9 @@ Status Pipeline::Impl::ServiceLists(bool wait) {
     STREAMREC_RETURN_IF_ERROR(FinishLists());
   }
   const int64_t now_ms = NowMillis();
-  if (!refresher_.HasDue(now_ms)) {
+  // Under a backlog, lists start only while their share of this thread allows.
+  const bool held = !wait && events_waiting_ && list_credit_ < Clock::duration::zero();
+  if (held || !refresher_.HasDue(now_ms)) {
     list_time_ += Clock::now() - started;
     return Status::Ok();
   }

@@ -69,6 +69,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
   static constexpr size_t kMaxStaleRefreshPerBatch = 2048;
   // The item lists' (surfaces') time while no events wait.
   static constexpr std::chrono::milliseconds kRefreshSlice{1000};
+  // Bounds of list_credit_: a long stretch of one kind of work is not saved
+  // up (or owed) for long after it.
+  static constexpr std::chrono::milliseconds kMaxListCredit{100};
+  static constexpr std::chrono::milliseconds kMaxListDebt{1000};
   // Events learned between two looks at the emitter's scoring thread (~2 ms):
   // its finished lists go out and it gets the next users without waiting
   // for the batch's end.
@@ -135,6 +139,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // Polls the next batch. Each event owes at most one list: the batch never
   // holds more events than the pending set has room for.
   [[nodiscard]] Status NextBatch();
+  // After a batch that took since `started`: the users' lists' credit.
+  void UpdateListCredit(Clock::time_point started);
 
   // Owed users' lists, scored on the emitter's thread while this one learns:
   // publishes the lists it scored once they are ready (with `wait`, waiting
@@ -218,6 +224,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
   Clock::time_point list_deadline_ = Clock::time_point::max();  // this batch's item-list budget ends
   std::vector<emitter::ListRequest> list_requests_;  // the lists being scored
   Clock::duration list_time_{};                      // this thread's time on lists in this batch
+  // Under a backlog, this thread's time still allowed for starting users'
+  // lists (emitter.list_share of its time on events); negative: overspent.
+  Clock::duration list_credit_{};
   Clock::time_point lists_began_{};                  // when the lists being scored were handed over
   Clock::time_point last_consumed_{};    // the last poll that brought events
   Clock::time_point last_item_chunk_{};  // the last item lists published while users were owed lists

@@ -78,6 +78,9 @@ Status EmitterOptions::Validate() const {
   if (!(refresh_share >= 0.01 && refresh_share <= 100)) {
     return Status::InvalidArgument("emitter.refresh_share must be in 0.01..100");
   }
+  if (!(list_share >= 0.01 && list_share <= 100)) {
+    return Status::InvalidArgument("emitter.list_share must be in 0.01..100");
+  }
   if (snapshot_max_age_ms < 0 || snapshot_max_age_ms > 60000) {
     return Status::InvalidArgument("emitter.snapshot_max_age_ms must be in 0..60000");
   }

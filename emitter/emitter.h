@@ -91,6 +91,13 @@ struct EmitterOptions {
   // 0.01..100. Default 1. Users' lists are scored on the emitter's thread
   // (Begin/Finish) and do not count against it.
   double refresh_share = 1.0;
+  // While events are waiting in Kafka, starting users' lists (query vectors,
+  // co-occurrence boosts: the caller's part of Begin/Finish) gets at most
+  // this much of the caller's time per unit of time spent on the events,
+  // 0.01..100. Default 0.25: under a backlog most of the pipeline's thread
+  // learns (events to durable state first), the lists catch up once it
+  // clears; below a backlog lists are never held back. Applied by the caller.
+  double list_share = 0.25;
   // Begin() scores against a copy of the item embeddings, taken again when
   // older than this many ms (or than 20 times the last copy took: a large
   // catalogue costs at most ~5 % of the caller's time), 0..60000. Default
