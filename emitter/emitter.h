@@ -91,9 +91,10 @@ struct EmitterOptions {
   // 0.01..100. Default 1. Users' lists are scored on the emitter's thread
   // (Begin/Finish) and do not count against it.
   double refresh_share = 1.0;
-  // While events are waiting in Kafka, starting users' lists (query vectors,
-  // co-occurrence boosts: the caller's part of Begin/Finish) gets at most
-  // this much of the caller's time per unit of time spent on the events,
+  // While events are waiting in Kafka, users' lists on the caller's thread
+  // (query vectors and boosts in Begin, rendering and publishing in Finish)
+  // get at most this much of its time per unit of time spent on the events
+  // (the caller starts no new Begin past it),
   // 0.01..100. Default 0.25: under a backlog most of the pipeline's thread
   // learns (events to durable state first), the lists catch up once it
   // clears; below a backlog lists are never held back. Applied by the caller.
