@@ -69,6 +69,7 @@ Status OpenKafkaSink(const std::string& bootstrap, const std::string& topic, dou
                      {"partitioner", "murmur2_random"},
                      {"linger.ms", "5"},
                      {"client.id", "streamrec-produce"}};
+  opts.warm_topics = {topic};
   std::unique_ptr<kafka::Producer> producer;
   STREAMREC_RETURN_IF_ERROR(kafka::Producer::Create(opts, &producer));
   *out = std::make_unique<KafkaSink>(std::move(producer), topic, rate);

@@ -119,6 +119,7 @@ Status StateHandoff::Start() {
   kafka::ProducerOptions popts;
   popts.properties = impl_->options.producer_properties;
   popts.track_offsets = true;
+  popts.warm_topics = {impl_->options.state_topic};
   STREAMREC_RETURN_IF_ERROR(kafka::Producer::Create(popts, &impl_->producer));
   return kafka::PartitionReader::Create(impl_->options.reader_properties, &impl_->reader);
 }

@@ -77,6 +77,7 @@ Status SendPaced(const LatencyProbeOptions& o, app::Generator* generator, const 
                  LatencyFigures* out) {
   kafka::ProducerOptions popts;
   popts.properties = {{"bootstrap.servers", o.bootstrap}, {"linger.ms", "1"}, {"partitioner", "murmur2_random"}};
+  popts.warm_topics = {o.events_topic};
   std::unique_ptr<kafka::Producer> producer;
   STREAMREC_RETURN_IF_ERROR(kafka::Producer::Create(popts, &producer));
   const auto start = Clock::now();

@@ -247,9 +247,9 @@ struct Emitter::Impl {
     using Clock = std::chrono::steady_clock;
     const Clock::time_point now = Clock::now();
     // A large catalogue is copied less often: at most ~5 % of this thread's time.
-    const Clock::duration max_age =
-        std::max<Clock::duration>(std::chrono::milliseconds(options.snapshot_max_age_ms), 20 * copy.took);
-    if (items.dim != copy.dim || items.rows < copy.rows || now - copy.taken >= max_age) {
+    const Clock::duration age = now - copy.taken;
+    const bool due = age >= std::chrono::milliseconds(options.snapshot_max_age_ms) || copy.changes >= copy.rows;
+    if (items.dim != copy.dim || items.rows < copy.rows || (due && age >= 20 * copy.took)) {
       // A growing catalogue grows the copy in steps: reallocating (and
       // faulting in) 25 MB for a few new items took ~50 ms.
       const size_t floats = items.rows * items.dim;
@@ -261,6 +261,7 @@ struct Emitter::Impl {
       copy.dim = items.dim;
       copy.taken = now;
       copy.took = Clock::now() - now;
+      copy.changes = 0;
     }
     if (copy.rows > copy.biases.capacity()) copy.biases.reserve(copy.rows + copy.rows / 4);
     copy.biases.assign(items.biases, items.biases + copy.rows);
@@ -434,6 +435,7 @@ struct Emitter::Impl {
     size_t dim = 0;
     std::chrono::steady_clock::time_point taken{};
     std::chrono::steady_clock::duration took{};  // the last copy's time
+    size_t changes = 0;   // items the events touched since (see EmitterOptions::snapshot_max_age_ms)
     bool pack = false;    // bfloat16 scoring: the copy is packed once for all its products
     PackedItems packed;   // valid when packed.rows == rows
     ItemMatrixView view() const { return {embeddings.data(), biases.data(), rows, dim}; }
@@ -461,6 +463,7 @@ Status Emitter::Start() {
   kafka::ProducerOptions popts;
   popts.properties = impl_->options.producer_properties;
   popts.idempotent = true;
+  popts.warm_topics = {impl_->options.topic};
   STREAMREC_RETURN_IF_ERROR(kafka::Producer::Create(popts, &impl_->producer).WithContext("recommendations producer"));
   ModuleLogger("emitter")->info("publishing top-{} lists to {}", impl_->options.top_n, impl_->options.topic);
   return Status::Ok();
@@ -499,6 +502,7 @@ Status Emitter::Finish(const ModelView& model, const catalog::Catalog* catalog, 
 
 Status Emitter::UpdateIndex(const ModelView& model, std::span<const ItemId> changed) {
   impl_->items = model.Items();
+  impl_->copy.changes += changed.size();
   return impl_->SyncAnn(changed);
 }
 

@@ -100,11 +100,15 @@ struct EmitterOptions {
   // clears; below a backlog lists are never held back. Applied by the caller.
   double list_share = 0.25;
   // Begin() scores against a copy of the item embeddings, taken again when
-  // older than this many ms (or than 20 times the last copy took: a large
-  // catalogue costs at most ~5 % of the caller's time), 0..60000. Default
-  // 100: copying 100k items at dim 64 (25 MB) takes ~3 ms; lists may miss
-  // the last 100 ms of item updates (new items join the next copy; withdrawn
-  // items are left out at Finish). Memory: one more copy of the embeddings.
+  // older than this many ms, or sooner once the events since the copy
+  // touched as many items as it holds (a young model learning fast: a burst
+  // learned within 100 ms would otherwise be scored against items from
+  // before it); never more often than every 20 times the last copy took (a
+  // large catalogue costs at most ~5 % of the caller's time), 0..60000.
+  // Default 100: copying 100k items at dim 64 (25 MB) takes ~3 ms; lists may
+  // miss the last 100 ms of item updates (new items join the next copy;
+  // withdrawn items are left out at Finish). Memory: one more copy of the
+  // embeddings.
   int64_t snapshot_max_age_ms = 100;
   kafka::Properties producer_properties;
 
@@ -179,7 +183,8 @@ class Emitter {
   [[nodiscard]] Status Finish(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
                               std::vector<ListHolderChange>* holders);
   // Keeps the approximate index, when there is one, in step with `changed`
-  // items (Publish does this itself). Allowed while busy().
+  // items, and counts them towards the next item copy (Publish does this
+  // itself). Call once per batch of events. Allowed while busy().
   [[nodiscard]] Status UpdateIndex(const ModelView& model, std::span<const ItemId> changed);
 
   // Waits until every published list is delivered.

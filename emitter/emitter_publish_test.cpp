@@ -208,3 +208,35 @@ TEST_CASE("lists scored on the scoring thread are Publish's lists; an item withd
   REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());  // nothing in flight: nothing to do
   REQUIRE(emitter.Stop().ok());
 }
+
+TEST_CASE("the scoring thread's item copy is taken again once the events touched as many items as it holds") {
+  Harness h;
+  testing::FakeModel model = MakeModel();
+  catalog::Catalog cat;
+  for (uint32_t i = 0; i < 6; ++i) cat.Apply(ItemId(i), Entry(std::string(1, static_cast<char>('a' + i)), "x"), 0);
+  EmitterOptions o;
+  o.topic = "recs";
+  o.top_n = 3;
+  o.snapshot_max_age_ms = 60000;  // never by age within this test
+  o.producer_properties = {{"bootstrap.servers", h.broker->bootstrap()}, {"linger.ms", "1"}};
+  Emitter emitter(o);
+  REQUIRE(emitter.Start().ok());
+  std::vector<ListHolderChange> holders;
+  UserRecord user = User({}, 10);
+  const ListRequest request{"u", &user, 0, 1};
+  auto list = [&] {
+    REQUIRE(emitter.Begin(model, &cat, {&request, 1}).ok());
+    REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());
+    return user.list;
+  };
+  const std::vector<ItemId> before = {ItemId(0), ItemId(1), ItemId(2)};
+  CHECK(list() == before);
+  model.SetEmbedding(5, 2, 0);  // "f" now scores highest
+  const std::vector<ItemId> one_change = {ItemId(5)};
+  REQUIRE(emitter.UpdateIndex(model, one_change).ok());
+  CHECK(list() == before);  // one of six items touched: the copy is young enough
+  const std::vector<ItemId> many_changes = {ItemId(5), ItemId(0), ItemId(1), ItemId(2), ItemId(3)};
+  REQUIRE(emitter.UpdateIndex(model, many_changes).ok());
+  CHECK(list() == std::vector<ItemId>{ItemId(5), ItemId(0), ItemId(1)});
+  REQUIRE(emitter.Stop().ok());
+}

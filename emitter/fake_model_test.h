@@ -54,6 +54,10 @@ class FakeModel : public ModelView {
   std::span<const float> ItemRecency() const override { return recency_; }
 
   void SetRecency(std::vector<float> r) { recency_ = std::move(r); }
+  void SetEmbedding(uint32_t item, float x, float y) {
+    emb_[2 * item] = x;
+    emb_[2 * item + 1] = y;
+  }
 
   std::map<uint32_t, std::vector<std::pair<ItemId, float>>> cooc;
   std::map<uint32_t, std::vector<std::pair<ItemId, float>>> basket;

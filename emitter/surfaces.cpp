@@ -221,6 +221,8 @@ Status SurfaceEmitter::Start() {
   kafka::ProducerOptions popts;
   popts.properties = impl_->options.producer_properties;
   popts.idempotent = true;
+  popts.warm_topics = {impl_->options.similar_items_topic, impl_->options.bought_together_topic,
+                       impl_->options.trending_topic};
   STREAMREC_RETURN_IF_ERROR(kafka::Producer::Create(popts, &impl_->producer).WithContext("surfaces producer"));
   ModuleLogger("emitter")->info("publishing item surfaces to {}, {} and {}", impl_->options.similar_items_topic,
                                 impl_->options.bought_together_topic, impl_->options.trending_topic);

@@ -69,6 +69,7 @@ Ingest::~Ingest() = default;
 Status Ingest::Start() {
   kafka::ProducerOptions popts;
   popts.properties = impl_->options.producer_properties;
+  popts.warm_topics = {impl_->options.dead_letter_topic};
   STREAMREC_RETURN_IF_ERROR(kafka::Producer::Create(popts, &impl_->dead_letters).WithContext("dead-letter producer"));
   kafka::ConsumerOptions copts;
   copts.properties = impl_->options.consumer_properties;

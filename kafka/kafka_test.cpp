@@ -119,3 +119,24 @@ TEST_CASE("producer rejects bad properties with a clear error") {
   CHECK(s.code() == StatusCode::kInvalidArgument);
   CHECK(s.message().find("no.such.property") != std::string::npos);
 }
+
+TEST_CASE("a producer looks its topics up at start; a broker that does not answer is no error") {
+  std::unique_ptr<EmbeddedBroker> broker;
+  REQUIRE(EmbeddedBroker::Start(1, &broker).ok());
+  REQUIRE(broker->CreateTopic("warm", 2).ok());
+  ProducerOptions popts;
+  popts.properties = {{"bootstrap.servers", broker->bootstrap()}, {"linger.ms", "1"}};
+  popts.warm_topics = {"warm"};
+  std::unique_ptr<Producer> producer;
+  REQUIRE(Producer::Create(popts, &producer).ok());
+  REQUIRE(producer->Produce("warm", "k", "v", {}, 1).ok());
+  REQUIRE(producer->Flush(10000).ok());
+  CHECK(producer->delivered() == 1);
+
+  // Nothing listens on port 9: Create still succeeds, after the bounded wait.
+  popts.properties = {{"bootstrap.servers", "127.0.0.1:9"}};
+  const auto started = std::chrono::steady_clock::now();
+  std::unique_ptr<Producer> unanswered;
+  REQUIRE(Producer::Create(popts, &unanswered).ok());
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+}

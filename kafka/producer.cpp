@@ -51,6 +51,30 @@ struct Producer::Impl : public RdKafka::DeliveryReportCb {
   std::unique_ptr<RdKafka::Producer> handle;
 };
 
+namespace {
+
+// Asks the broker for each topic's metadata now (see ProducerOptions::warm_topics).
+void WarmTopics(RdKafka::Producer* handle, const std::vector<std::string>& topics, spdlog::logger* log) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
+  for (const std::string& topic : topics) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    std::string error;
+    std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(handle, topic, nullptr, error));
+    RdKafka::Metadata* raw = nullptr;
+    const RdKafka::ErrorCode err =
+        t ? handle->metadata(false, t.get(), &raw, static_cast<int>(std::max<int64_t>(1, left.count())))
+          : RdKafka::ERR__INVALID_ARG;
+    std::unique_ptr<RdKafka::Metadata> metadata(raw);
+    if (err != RdKafka::ERR_NO_ERROR) {
+      log->warn("looking up {} at start: {} (its first deliveries wait for the broker)", topic,
+                t ? RdKafka::err2str(err) : error);
+      return;  // the broker is not answering: do not wait for it again per topic
+    }
+  }
+}
+
+}  // namespace
+
 Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Producer::~Producer() {
@@ -75,6 +99,7 @@ Status Producer::Create(const ProducerOptions& options, std::unique_ptr<Producer
   if (!impl->handle) return Status::InvalidArgument("creating producer: " + err);
   impl->queue_full_timeout_ms = options.queue_full_timeout_ms;
   impl->track_offsets = options.track_offsets;
+  WarmTopics(impl->handle.get(), options.warm_topics, impl->log.get());
   out->reset(new Producer(std::move(impl)));
   return Status::Ok();
 }

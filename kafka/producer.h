@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "kafka/properties.h"
@@ -33,6 +34,12 @@ struct ProducerOptions {
   // Remember the highest delivered offset per (topic, partition), for
   // DeliveredOffset(). Default off: costs a map update per delivery report.
   bool track_offsets = false;
+  // Topics looked up when the producer is created, so that the first produce
+  // to each finds its partition leaders at once (on a cold handle it waits
+  // ~0.8 s for metadata, which delays a fresh process's first deliveries and
+  // commit). Create() waits up to 1 s in all for the broker's answer; a
+  // lookup that fails or times out is logged, never an error. Default none.
+  std::vector<std::string> warm_topics;
 };
 
 inline constexpr int32_t kAnyPartition = -1;
