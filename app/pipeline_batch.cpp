@@ -106,14 +106,11 @@ void Pipeline::Impl::UpdateListCredit(Clock::time_point started) {
 
 Status Pipeline::Impl::ServiceLists(bool wait) {
   const Clock::time_point started = Clock::now();
-  if (emitter_->busy()) {
-    if (!wait && !emitter_->ready()) return Status::Ok();
-    STREAMREC_RETURN_IF_ERROR(FinishLists());
-  }
+  if (emitter_->busy() && (wait || emitter_->ready())) STREAMREC_RETURN_IF_ERROR(FinishOldestLists());
   const int64_t now_ms = NowMillis();
   // Under a backlog, lists start only while their share of this thread allows.
   const bool held = !wait && events_waiting_ && list_credit_ < Clock::duration::zero();
-  if (held || !refresher_.HasDue(now_ms)) {
+  if (held || !emitter_->can_begin() || !refresher_.HasDue(now_ms)) {
     list_time_ += Clock::now() - started;
     return Status::Ok();
   }
@@ -131,23 +128,29 @@ Status Pipeline::Impl::ServiceLists(bool wait) {
   STREAMREC_RETURN_IF_ERROR(
       refresher_.Take(now_ms, std::max<size_t>(config_.emitter.score_batch, 64), acquire, &list_requests_));
   if (!list_requests_.empty()) {
-    lists_began_ = Clock::now();
     STREAMREC_RETURN_IF_ERROR(emitter_->Begin(model_, &catalog_->catalog(), list_requests_));
+    lists_in_flight_.push_back({list_requests_.size(), Clock::now()});
   }
   list_time_ += Clock::now() - started;
   return Status::Ok();
 }
 
 Status Pipeline::Impl::FinishLists() {
+  while (emitter_->busy()) STREAMREC_RETURN_IF_ERROR(FinishOldestLists());
+  return Status::Ok();
+}
+
+Status Pipeline::Impl::FinishOldestLists() {
   if (!emitter_->busy()) return Status::Ok();
   const Clock::time_point started = Clock::now();
+  const auto [lists, began] = lists_in_flight_.front();
+  lists_in_flight_.pop_front();
   STREAMREC_RETURN_IF_ERROR(
       emitter_->Finish(model_, &catalog_->catalog(), &surfaces_->trending(), &holder_changes_));
-  stats_.lists += list_requests_.size();
+  stats_.lists += lists;
   if (log_->should_log(spdlog::level::trace)) {
-    log_->trace("{} lists: scored in {:.1f} ms on the scoring thread, {:.1f} ms after they were handed over; finished in {:.1f} ms",
-                list_requests_.size(), Ms(emitter_->last_scoring_time()), Ms(started - lists_began_),
-                Ms(Clock::now() - started));
+    log_->trace("{} lists: scored in {:.1f} ms on the scoring thread, {:.1f} ms after they were begun; finished in {:.1f} ms",
+                lists, Ms(emitter_->last_scoring_time()), Ms(started - began), Ms(Clock::now() - started));
   }
   return Status::Ok();
 }

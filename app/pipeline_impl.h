@@ -143,12 +143,16 @@ class Pipeline::Impl : public kafka::PositionProvider {
   void UpdateListCredit(Clock::time_point started);
 
   // Owed users' lists, scored on the emitter's thread while this one learns:
-  // publishes the lists it scored once they are ready (with `wait`, waiting
-  // for them), then hands it the next due users (score_batch at a time).
+  // publishes the oldest job's lists once they are scored (with `wait`,
+  // waiting for them), then, while fewer than two jobs are begun, begins the
+  // next due users (score_batch at a time): one job is scored while the
+  // next one's queries are built and the one before is published.
   [[nodiscard]] Status ServiceLists(bool wait);
   // Publishes the lists being scored, waiting for them: before a commit, which
   // holds what publishing changed (the users' seq and lists, the owed set).
   [[nodiscard]] Status FinishLists();
+  // Finishes the oldest begun job (the next one, if begun, is then scored).
+  [[nodiscard]] Status FinishOldestLists();
   // The item lists' time budget for this batch: while events wait in Kafka,
   // `emitter.refresh_share` of the time the events took; otherwise a slice.
   void SetItemListDeadline(Clock::time_point started);
@@ -227,7 +231,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // Under a backlog, this thread's time still allowed for starting users'
   // lists (emitter.list_share of its time on events); negative: overspent.
   Clock::duration list_credit_{};
-  Clock::time_point lists_began_{};                  // when the lists being scored were handed over
+  // Per job begun and not finished, oldest first: its lists and when it began.
+  std::deque<std::pair<size_t, Clock::time_point>> lists_in_flight_;
   Clock::time_point last_consumed_{};    // the last poll that brought events
   Clock::time_point last_item_chunk_{};  // the last item lists published while users were owed lists
   Clock::time_point recovered_at_{};  // when a retried commit or delivery last succeeded

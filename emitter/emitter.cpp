@@ -1,6 +1,7 @@
 #include "emitter/emitter.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -127,6 +128,19 @@ std::string RenderList(std::string_view user_id, std::span<const RenderedItem> i
 }
 
 struct Emitter::Impl {
+  // One Begin's lists, from Begin to Finish: the requests, their queries
+  // (vectors, exclusions, boosts and what explains them) and their results.
+  struct Job {
+    std::vector<ListRequest> requests;
+    std::vector<float> query_buffer;
+    std::vector<std::vector<std::pair<ItemId, float>>> boosts;
+    std::vector<std::vector<ItemId>> excluded;
+    std::vector<std::vector<ItemId>> sources;  // parallel to boosts
+    std::vector<TopNQuery> queries;
+    std::vector<std::vector<ScoredItem>> results;  // parallel to queries
+    bool waiting = false;  // built, handed to the scoring thread when the job before it finishes
+  };
+
   explicit Impl(EmitterOptions opts)
       : options(std::move(opts)),
         rules(options.rules),
@@ -200,30 +214,33 @@ struct Emitter::Impl {
     return best;
   }
 
-  void BuildQueries(const ModelView& model, std::span<const ListRequest> requests) {
+  void BuildQueries(const ModelView& model, Job& j) {
     const size_t dim = items.dim;
-    query_buffer.resize(requests.size() * dim);
-    if (boost_buffers.size() < requests.size()) boost_buffers.resize(requests.size());
-    if (exclude_buffers.size() < requests.size()) exclude_buffers.resize(requests.size());
-    if (source_buffers.size() < requests.size()) source_buffers.resize(requests.size());
-    queries.clear();
-    for (size_t k = 0; k < requests.size(); ++k) {
-      const UserRecord& user = *requests[k].user;
-      std::span<float> q(query_buffer.data() + k * dim, dim);
+    const size_t n = j.requests.size();
+    j.query_buffer.resize(n * dim);
+    if (j.boosts.size() < n) j.boosts.resize(n);
+    if (j.excluded.size() < n) j.excluded.resize(n);
+    if (j.sources.size() < n) j.sources.resize(n);
+    j.queries.clear();
+    for (size_t k = 0; k < n; ++k) {
+      const UserRecord& user = *j.requests[k].user;
+      std::span<float> q(j.query_buffer.data() + k * dim, dim);
       model.QueryVector(user, q);
-      std::vector<ItemId>& exclude = exclude_buffers[k];
+      std::vector<ItemId>& exclude = j.excluded[k];
       exclude.clear();
       if (options.exclude_interacted) exclude = user.history;
       if (rules.exclude_purchased) exclude.insert(exclude.end(), user.purchased.begin(), user.purchased.end());
-      model.Boosts(user, &boost_buffers[k], &source_buffers[k]);
-      queries.push_back({q, exclude, boost_buffers[k]});
+      model.Boosts(user, &j.boosts[k], &j.sources[k]);
+      j.queries.push_back({q, exclude, j.boosts[k]});
     }
   }
 
-  // results[k] for every query: `score_batch` queries per pass over `view`.
-  // Touches only the queries, the results, the scorer and `view` (the
-  // scoring thread runs it).
-  void ScoreAll(const ItemMatrixView& view, const PackedItems* packed = nullptr) {
+  // results[k] for every query of `j`: `score_batch` queries per pass over
+  // `view`. Touches only the job's queries and results, the scorer and `view`
+  // (the scoring thread runs it).
+  void ScoreAll(const ItemMatrixView& view, Job& j, const PackedItems* packed = nullptr) {
+    const std::vector<TopNQuery>& queries = j.queries;
+    std::vector<std::vector<ScoredItem>>& results = j.results;
     results.resize(queries.size());
     if (ann) {
       for (size_t k = 0; k < queries.size(); ++k) {
@@ -267,29 +284,42 @@ struct Emitter::Impl {
     copy.biases.assign(items.biases, items.biases + copy.rows);
   }
 
-  // Builds the queries of `requests` and scores them: on the scoring thread
-  // against the copy (`background`, below ann_min_items), else here.
+  // Builds the queries of `requests` as job and scores them: on the scoring
+  // thread against the copy (`background`, below ann_min_items), at once or,
+  // when a job is being scored, as soon as it is finished; else here.
   void StartLists(const ModelView& model, const catalog::Catalog* catalog, std::span<const ListRequest> requests,
                   bool background) {
     Prepare(model, catalog);
-    job.assign(requests.begin(), requests.end());
-    BuildQueries(model, job);
-    busy = true;
+    Job& j = jobs[(oldest + open_jobs) % jobs.size()];
+    j.requests.assign(requests.begin(), requests.end());
+    BuildQueries(model, j);
+    j.waiting = false;
+    ++open_jobs;
     if (!background || ann) {
-      ScoreAll(items);
+      ScoreAll(items, j);
       return;
     }
+    if (open_jobs == 1) {
+      PostScoring(j);
+    } else {
+      j.waiting = true;
+    }
+  }
+
+  // Hands `j` to the scoring thread, with the item copy refreshed first.
+  // Precondition: nothing is being scored.
+  void PostScoring(Job& j) {
     RefreshCopy();
-    task.Post([this] {
+    task.Post([this, &j] {
       const auto started = std::chrono::steady_clock::now();
       // The copy changed since it was packed: pack it again (here, off the caller's thread).
       if (copy.pack && copy.packed.rows != copy.rows) {
         // Ordered for these queries' typical norm: the bound is right for any
         // query, but skips most blocks for queries of about that norm.
         PackBf16Items(copy.embeddings.data(), copy.rows, copy.dim, &copy.packed,
-                      ByBound{copy.biases.data(), MedianQueryNorm(queries)});
+                      ByBound{copy.biases.data(), MedianQueryNorm(j.queries)});
       }
-      ScoreAll(copy.view(), copy.pack ? &copy.packed : nullptr);
+      ScoreAll(copy.view(), j, copy.pack ? &copy.packed : nullptr);
       scoring_time = std::chrono::steady_clock::now() - started;
       return Status::Ok();
     });
@@ -362,11 +392,18 @@ struct Emitter::Impl {
   // items, the catalog and the rules as they are now.
   Status FinishLists(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
                      std::vector<ListHolderChange>* holders) {
-    if (!busy) return Status::Ok();
+    if (open_jobs == 0) return Status::Ok();
     WaitScoring();
-    busy = false;
+    Job& j = jobs[oldest];
+    oldest = (oldest + 1) % jobs.size();
+    --open_jobs;
+    Prepare(model, catalog);  // also the item terms the next job's copy takes
+    // The next job is scored while this one is assembled and published.
+    if (open_jobs > 0 && jobs[oldest].waiting) {
+      jobs[oldest].waiting = false;
+      PostScoring(jobs[oldest]);
+    }
     if (!scored.ok()) return std::exchange(scored, Status::Ok()).WithContext("scoring lists");
-    Prepare(model, catalog);
     const int64_t now = NowMillis();
     AssemblyLimits limits{options.top_n, rules.max_per_category, {}};
     if (catalog != nullptr) {
@@ -375,28 +412,30 @@ struct Emitter::Impl {
         return c ? static_cast<int64_t>(c->value()) : int64_t{-1};
       };
     }
-    for (size_t k = 0; k < job.size(); ++k) {
-      const ListRequest& req = job[k];
-      std::span<const float> q = queries[k].vector;
+    for (size_t k = 0; k < j.requests.size(); ++k) {
+      const ListRequest& req = j.requests[k];
+      std::span<const float> q = j.queries[k].vector;
+      std::vector<ScoredItem>& result = j.results[k];
+      const std::vector<ItemId>& excluded = j.excluded[k];
       // Withdrawn since the scoring (Begin's copy): left out.
-      std::erase_if(results[k], [&](const ScoredItem& c) { return !adjustments.Allowed(c.item); });
+      std::erase_if(result, [&](const ScoredItem& c) { return !adjustments.Allowed(c.item); });
       slotted.clear();
       for (const auto& [slot, id] : pins) {
-        if (Holds(exclude_buffers[k], id)) continue;
+        if (Holds(excluded, id)) continue;
         const float score = Dot(q, items.embeddings + id.value() * items.dim) + items.biases[id.value()];
         slotted.push_back({slot, {id, score}, Reason::kPinned});
       }
       if (!fresh.empty()) {
-        if (auto pick = PickNewItem(*req.user, q, exclude_buffers[k], catalog)) {
+        if (auto pick = PickNewItem(*req.user, q, excluded, catalog)) {
           slotted.push_back({rules.exploration_slot, *pick, Reason::kNew});
         }
       }
-      const bool fell_back = Fallback(*req.user, boost_buffers[k], exclude_buffers[k], catalog, trending);
-      AssembleList(limits, fell_back ? fallback : results[k], slotted, &entries);
+      const bool fell_back = Fallback(*req.user, j.boosts[k], excluded, catalog, trending);
+      AssembleList(limits, fell_back ? fallback : result, slotted, &entries);
       if (fell_back) {
         for (ListEntry& e : entries) e.reason = e.reason == Reason::kPersonal ? Reason::kTrending : e.reason;
       }
-      Explain(model, boost_buffers[k], source_buffers[k]);
+      Explain(model, j.boosts[k], j.sources[k]);
       RecordList(req, catalog, holders);
       ++req.user->seq;
       std::string value = RenderList(req.user_id, rendered, req.user->seq, options.model_version, now,
@@ -417,15 +456,10 @@ struct Emitter::Impl {
   ItemMatrixView items;
   std::vector<std::pair<size_t, ItemId>> pins;  // resolved, available
   std::vector<ItemId> fresh;                    // exploration candidates
-  std::vector<float> query_buffer;
-  std::vector<std::vector<std::pair<ItemId, float>>> boost_buffers;
-  std::vector<std::vector<ItemId>> exclude_buffers;
-  std::vector<std::vector<ItemId>> source_buffers;  // parallel to boost_buffers
-  std::vector<TopNQuery> queries;
-  std::vector<std::vector<ScoredItem>> results;        // parallel to queries
+  std::array<Job, 2> jobs;  // begun and not finished: jobs[oldest], then the next
+  size_t oldest = 0;
+  size_t open_jobs = 0;
   std::vector<std::vector<ScoredItem>> chunk_results;  // one pass of the scorer
-  std::vector<ListRequest> job;                        // the lists being made (Begin to Finish)
-  bool busy = false;                                   // a job started and not finished
   Status scored;                                       // the scoring thread's status, once waited for
   std::chrono::steady_clock::duration scoring_time{};  // the last job's, on the scoring thread
   struct ItemCopy {
@@ -472,7 +506,7 @@ Status Emitter::Start() {
 Status Emitter::Publish(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
                         std::span<const ListRequest> requests, std::span<const ItemId> changed,
                         std::vector<ListHolderChange>* holders) {
-  if (impl_->busy) return Status::Internal("Emitter::Publish while a Begin is not finished");
+  if (impl_->open_jobs > 0) return Status::Internal("Emitter::Publish while a Begin is not finished");
   STREAMREC_RETURN_IF_ERROR(UpdateIndex(model, changed));
   const size_t step = impl_->options.score_batch;
   for (size_t first = 0; first < requests.size(); first += step) {
@@ -484,16 +518,18 @@ Status Emitter::Publish(const ModelView& model, const catalog::Catalog* catalog,
 }
 
 Status Emitter::Begin(const ModelView& model, const catalog::Catalog* catalog, std::span<const ListRequest> requests) {
-  if (impl_->busy) return Status::Internal("Emitter::Begin while the last one is not finished");
+  if (!can_begin()) return Status::Internal("Emitter::Begin while two are not finished");
   impl_->StartLists(model, catalog, requests, /*background=*/true);
   return Status::Ok();
 }
 
-bool Emitter::busy() const { return impl_->busy; }
+bool Emitter::busy() const { return impl_->open_jobs > 0; }
+
+bool Emitter::can_begin() const { return impl_->open_jobs < impl_->jobs.size(); }
 
 std::chrono::steady_clock::duration Emitter::last_scoring_time() const { return impl_->scoring_time; }
 
-bool Emitter::ready() { return !impl_->busy || impl_->task.Done(); }
+bool Emitter::ready() { return impl_->open_jobs == 0 || impl_->task.Done(); }
 
 Status Emitter::Finish(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
                        std::vector<ListHolderChange>* holders) {
@@ -523,7 +559,7 @@ Status Emitter::Flush(int timeout_ms) { return impl_->producer->Flush(timeout_ms
 
 Status Emitter::Stop() {
   impl_->task.Stop();
-  impl_->busy = false;
+  impl_->open_jobs = 0;
   if (!impl_->producer) return Status::Ok();
   Status s = impl_->producer->Flush(10000);
   impl_->producer.reset();

@@ -166,18 +166,22 @@ class Emitter {
   // (refreshed first when older than snapshot_max_age_ms); Finish() then
   // assembles, renders and produces the lists on the caller's thread with the
   // catalog and rules as they are then, waiting for the scoring if need be.
-  // Preconditions of Begin: !busy(); the requests' user ids and records stay
-  // valid until Finish. From ann_min_items items on, Begin scores on the
+  // Preconditions of Begin: can_begin(); the requests' user ids and records
+  // stay valid until their Finish. Jobs finish in the order they began. From ann_min_items items on, Begin scores on the
   // caller's thread (the approximate index reads the live embeddings).
   [[nodiscard]] Status Begin(const ModelView& model, const catalog::Catalog* catalog,
                              std::span<const ListRequest> requests);
   // A Begin not yet finished.
   bool busy() const;
+  // Room for another Begin: at most two are unfinished, the older one being
+  // scored, the newer one's queries built and scored as soon as the older
+  // one is finished (Finish hands it over before it assembles the older).
+  bool can_begin() const;
   // How long the last finished Begin's scoring took on the scoring thread.
   std::chrono::steady_clock::duration last_scoring_time() const;
-  // Its scoring is done: Finish will not wait. Never blocks.
+  // The oldest unfinished Begin's scoring is done: Finish will not wait. Never blocks.
   bool ready();
-  // The lists of the last Begin, as Publish would have made them (their
+  // The lists of the oldest unfinished Begin, as Publish would have made them (their
   // users' records updated, reverse-index changes appended to `holders`).
   // Ok and nothing done when !busy().
   [[nodiscard]] Status Finish(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,

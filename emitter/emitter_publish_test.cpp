@@ -189,11 +189,23 @@ TEST_CASE("lists scored on the scoring thread are Publish's lists; an item withd
   CHECK_FALSE(emitter.busy());
   REQUIRE(emitter.Begin(model, &cat, {&begun, 1}).ok());
   CHECK(emitter.busy());
-  CHECK_FALSE(emitter.Begin(model, &cat, {&begun, 1}).ok());  // one at a time
+  CHECK(emitter.can_begin());
+  // A second job is built while the first is scored, and scored once it is finished.
+  UserRecord third = User({}, 10);
+  const ListRequest next{"u3", &third, 0, 3};
+  REQUIRE(emitter.Begin(model, &cat, {&next, 1}).ok());
+  CHECK_FALSE(emitter.can_begin());
+  CHECK_FALSE(emitter.Begin(model, &cat, {&begun, 1}).ok());  // two at a time
   CHECK_FALSE(emitter.Publish(model, &cat, nullptr, {&publish, 1}, {}, &holders).ok());
+  REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());  // the older: u2's
+  CHECK(second.seq == 1);
+  CHECK(third.seq == 0);
+  CHECK(emitter.busy());
+  CHECK(emitter.can_begin());
   REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());
   CHECK_FALSE(emitter.busy());
-  CHECK(second.seq == 1);
+  CHECK(third.seq == 1);
+  CHECK(third.list == second.list);
   REQUIRE(emitter.Flush(10000).ok());
   CHECK(h.LastList() == published);
 
