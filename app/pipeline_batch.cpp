@@ -110,7 +110,10 @@ Status Pipeline::Impl::ServiceLists(bool wait) {
   const int64_t now_ms = NowMillis();
   // Under a backlog, lists start only while their share of this thread allows.
   const bool held = !wait && events_waiting_ && list_credit_ < Clock::duration::zero();
-  if (held || !emitter_->can_begin() || !refresher_.HasDue(now_ms)) {
+  // A second job while one is scored only when a full one is owed (a
+  // backlog): built early, it would make the users owed after it wait a job longer.
+  const bool early = emitter_->busy() && refresher_.pending() < config_.emitter.score_batch;
+  if (held || early || !emitter_->can_begin() || !refresher_.HasDue(now_ms)) {
     list_time_ += Clock::now() - started;
     return Status::Ok();
   }
