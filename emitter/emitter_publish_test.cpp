@@ -38,10 +38,27 @@ UserRecord User(std::vector<uint32_t> history, uint64_t events) {
   return u;
 }
 
+// Items a..f, all available, in one category.
+catalog::Catalog OneCategory() {
+  catalog::Catalog cat;
+  for (uint32_t i = 0; i < 6; ++i) cat.Apply(ItemId(i), Entry(std::string(1, static_cast<char>('a' + i)), "x"), 0);
+  return cat;
+}
+
 struct Harness {
   Harness() {
     REQUIRE(kafka::EmbeddedBroker::Start(1, &broker).ok());
     REQUIRE(broker->CreateTopic("recs", 1).ok());
+  }
+
+  // An Emitter's options: top-3 lists to "recs" on this broker.
+  EmitterOptions Options() const {
+    EmitterOptions o;
+    o.topic = "recs";
+    o.top_n = 3;
+    o.ann_candidates = 6;
+    o.producer_properties = {{"bootstrap.servers", broker->bootstrap()}, {"linger.ms", "1"}};
+    return o;
   }
 
   // Publishes one list for `user` and returns "item:reason" entries read back from the topic.
@@ -167,14 +184,8 @@ TEST_CASE("through the approximate index the lists are the same on a small catal
 TEST_CASE("lists scored on the scoring thread are Publish's lists; an item withdrawn meanwhile is left out") {
   Harness h;
   testing::FakeModel model = MakeModel();
-  catalog::Catalog cat;
-  for (uint32_t i = 0; i < 6; ++i) cat.Apply(ItemId(i), Entry(std::string(1, static_cast<char>('a' + i)), "x"), 0);
-  EmitterOptions o;
-  o.topic = "recs";
-  o.top_n = 3;
-  o.ann_candidates = 6;
-  o.producer_properties = {{"bootstrap.servers", h.broker->bootstrap()}, {"linger.ms", "1"}};
-  Emitter emitter(o);
+  catalog::Catalog cat = OneCategory();
+  Emitter emitter(h.Options());
   REQUIRE(emitter.Start().ok());
   std::vector<ListHolderChange> holders;
   UserRecord first = User({}, 10);
@@ -224,13 +235,9 @@ TEST_CASE("lists scored on the scoring thread are Publish's lists; an item withd
 TEST_CASE("the scoring thread's item copy is taken again once the events touched as many items as it holds") {
   Harness h;
   testing::FakeModel model = MakeModel();
-  catalog::Catalog cat;
-  for (uint32_t i = 0; i < 6; ++i) cat.Apply(ItemId(i), Entry(std::string(1, static_cast<char>('a' + i)), "x"), 0);
-  EmitterOptions o;
-  o.topic = "recs";
-  o.top_n = 3;
+  const catalog::Catalog cat = OneCategory();
+  EmitterOptions o = h.Options();
   o.snapshot_max_age_ms = 60000;  // never by age within this test
-  o.producer_properties = {{"bootstrap.servers", h.broker->bootstrap()}, {"linger.ms", "1"}};
   Emitter emitter(o);
   REQUIRE(emitter.Start().ok());
   std::vector<ListHolderChange> holders;
