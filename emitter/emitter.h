@@ -163,12 +163,13 @@ class Emitter {
   // Asynchronous publishing. Begin() builds the requests' queries on the
   // caller's thread (query vectors, exclusions and boosts as of now), and
   // scores them on the emitter's scoring thread against the item copy
-  // (refreshed first when older than snapshot_max_age_ms); Finish() then
+  // (taken again when handed over, see snapshot_max_age_ms); Finish() then
   // assembles, renders and produces the lists on the caller's thread with the
   // catalog and rules as they are then, waiting for the scoring if need be.
   // Preconditions of Begin: can_begin(); the requests' user ids and records
-  // stay valid until their Finish. Jobs finish in the order they began. From ann_min_items items on, Begin scores on the
-  // caller's thread (the approximate index reads the live embeddings).
+  // stay valid until their Finish. Jobs finish in the order they began. From
+  // ann_min_items items on, Begin scores on the caller's thread (the
+  // approximate index reads the live embeddings).
   [[nodiscard]] Status Begin(const ModelView& model, const catalog::Catalog* catalog,
                              std::span<const ListRequest> requests);
   // A Begin not yet finished.
