@@ -202,9 +202,14 @@ Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
   emitter::ItemListBudget budget;
   budget.deadline = list_deadline_;
   const bool lists_owed = refresher_.HasDue(now) || emitter_->busy();
-  const Clock::duration every = lists_owed       ? kItemChunkEveryWhileOwed
-                                : events_flowing ? kItemChunkEveryWhileFlowing
-                                                 : Clock::duration::zero();
+  // A chunk's cost grows with the catalogue (~5 ms at 100k items, dim 64):
+  // the pause after it grows too, so that item lists keep to their share of
+  // this thread whatever the catalogue's size.
+  const Clock::duration every =
+      lists_owed       ? std::max<Clock::duration>(kItemChunkEveryWhileOwed, item_chunk_took_ * kItemChunkPauseWhileOwed)
+      : events_flowing ? std::max<Clock::duration>(kItemChunkEveryWhileFlowing,
+                                                   item_chunk_took_ * kItemChunkPauseWhileFlowing)
+                       : Clock::duration::zero();
   if (every > Clock::duration::zero()) {
     const bool chunk_due = started - last_item_chunk_ >= every;
     budget.max_items = chunk_due ? emitter::SurfaceEmitter::kItemChunk : 0;
@@ -215,9 +220,11 @@ Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
     budget.max_items = kItemChunksWhileIdle * emitter::SurfaceEmitter::kItemChunk;
   }
   STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, ingest_->Owns(0), budget));
-  if (surfaces_->item_lists_published() > before && log_->should_log(spdlog::level::debug)) {
-    log_->debug("surfaces: {} item lists in {:.1f} ms", surfaces_->item_lists_published() - before,
-                std::chrono::duration<double, std::milli>(Clock::now() - started).count());
+  if (surfaces_->item_lists_published() == before) return Status::Ok();
+  const Clock::duration took = Clock::now() - started;
+  if (budget.max_items == emitter::SurfaceEmitter::kItemChunk) item_chunk_took_ = took;
+  if (log_->should_log(spdlog::level::debug)) {
+    log_->debug("surfaces: {} item lists in {:.1f} ms", surfaces_->item_lists_published() - before, Ms(took));
   }
   return Status::Ok();
 }

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
-#include <map>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -21,24 +21,62 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Both topics from their end: only what is sent during the probe is measured.
+// The lists from the topic's end: only what is sent during the probe is measured.
 class FromEnd : public kafka::PositionProvider {
  public:
   int64_t ResumeOffset(const kafka::TopicPartition&) override { return kafka::kOffsetEnd; }
   void OnRevoked(const std::vector<kafka::TopicPartition>&) override {}
 };
 
-struct Pending {
+struct SentEvent {
   int32_t partition = 0;
   int64_t offset = 0;
   int64_t produced_ms = 0;
 };
 
-// Matches lists to the events they show.
+// Delivered events, from the sender's thread to the reader's. The produce
+// time is the sender's own clock: the embedded broker stamps deliveries with
+// a made-up append time.
+class Deliveries {
+ public:
+  // On the sender's thread, as each event is produced.
+  void Sent(const std::string& user, int64_t at_ms) { sent_ms_[user].push_back(at_ms); }
+  // On the sender's thread (its producer's delivery reports): one user's
+  // events are delivered in the order they were sent (one partition, an
+  // idempotent producer).
+  void Delivered(const kafka::Delivery& d) {
+    auto it = sent_ms_.find(std::string(d.key));
+    if (it == sent_ms_.end() || it->second.empty()) return;
+    const SentEvent event{d.partition, d.offset, it->second.front()};
+    it->second.pop_front();
+    std::lock_guard<std::mutex> lock(mutex_);
+    added_.emplace_back(std::string(d.key), event);
+  }
+  // Everything added since the last call, in *out (replaced).
+  void TakeAll(std::vector<std::pair<std::string, SentEvent>>* out) {
+    out->clear();
+    std::lock_guard<std::mutex> lock(mutex_);
+    out->swap(added_);
+  }
+
+ private:
+  std::unordered_map<std::string, std::deque<int64_t>> sent_ms_;  // per user, not yet delivered
+  std::mutex mutex_;
+  std::vector<std::pair<std::string, SentEvent>> added_;  // guarded by mutex_
+};
+
+// Matches lists to the events they show, whichever is known first: a list
+// can arrive before its event's delivery report is read.
 class Matcher {
  public:
-  void OnEvent(const kafka::Message& m) {
-    pending_[std::string(m.key())].push_back({m.partition(), m.offset(), m.timestamp_ms()});
+  void OnEvent(const std::string& user, const SentEvent& e) {
+    User& u = users_[user];
+    if (u.list_partition == e.partition && u.list_offset >= e.offset) {
+      // Shown already: by this list or an earlier one (the latency is at most this).
+      latencies_.push_back(static_cast<double>(u.list_arrived_ms - e.produced_ms));
+      return;
+    }
+    u.waiting.push_back(e);
   }
 
   void OnList(const kafka::Message& m, int64_t arrived_ms) {
@@ -50,20 +88,30 @@ class Matcher {
     if (doc["user_id"].get(user) || doc["source"]["partition"].get(partition) || doc["source"]["offset"].get(offset)) {
       return;
     }
-    auto it = pending_.find(std::string(user));
-    if (it == pending_.end()) return;
-    std::deque<Pending>& queue = it->second;
-    while (!queue.empty() && queue.front().partition == partition && queue.front().offset <= offset) {
-      latencies_.push_back(static_cast<double>(arrived_ms - queue.front().produced_ms));
-      queue.pop_front();
+    User& u = users_[std::string(user)];
+    if (u.list_partition != partition || offset > u.list_offset) {
+      u.list_partition = static_cast<int32_t>(partition);
+      u.list_offset = offset;
+      u.list_arrived_ms = arrived_ms;
+    }
+    std::deque<SentEvent>& waiting = u.waiting;
+    while (!waiting.empty() && waiting.front().partition == partition && waiting.front().offset <= offset) {
+      latencies_.push_back(static_cast<double>(arrived_ms - waiting.front().produced_ms));
+      waiting.pop_front();
     }
   }
 
   std::vector<double>& latencies() { return latencies_; }
 
  private:
+  struct User {
+    std::deque<SentEvent> waiting;  // delivered, no list showing them yet
+    int32_t list_partition = -1;    // the latest list's source
+    int64_t list_offset = -1;
+    int64_t list_arrived_ms = 0;
+  };
   simdjson::dom::parser parser_;
-  std::unordered_map<std::string, std::deque<Pending>> pending_;
+  std::unordered_map<std::string, User> users_;
   std::vector<double> latencies_;
 };
 
@@ -74,27 +122,33 @@ double Percentile(const std::vector<double>& sorted, double p) {
 }
 
 Status SendPaced(const LatencyProbeOptions& o, app::Generator* generator, const std::atomic<bool>& stop,
-                 LatencyFigures* out) {
+                 Deliveries* deliveries, LatencyFigures* out) {
+  // librdkafka's default linger, as a shop's producer would have it: counted
+  // in the latency (the produce time is taken before Produce).
   kafka::ProducerOptions popts;
-  popts.properties = {{"bootstrap.servers", o.bootstrap}, {"linger.ms", "1"}, {"partitioner", "murmur2_random"}};
+  popts.properties = {{"bootstrap.servers", o.bootstrap}, {"linger.ms", "5"}, {"partitioner", "murmur2_random"}};
   popts.warm_topics = {o.events_topic};
+  popts.on_delivery = [deliveries](const kafka::Delivery& d) { deliveries->Delivered(d); };
   std::unique_ptr<kafka::Producer> producer;
   STREAMREC_RETURN_IF_ERROR(kafka::Producer::Create(popts, &producer));
   const auto start = Clock::now();
   const auto total = static_cast<uint64_t>(o.rate * o.seconds);
   Event event;
   for (uint64_t k = 0; k < total && !stop.load(); ++k) {
-    // Send in small bursts at the pace of the offered rate.
+    // Send in small bursts at the pace of the offered rate; the delivery
+    // reports are served between bursts, so that the reader learns the events'
+    // offsets within a few ms.
     if (k % 16 == 0) {
+      producer->Poll(0);
       const auto due = start + std::chrono::duration_cast<Clock::duration>(
                                    std::chrono::duration<double>(static_cast<double>(k) / o.rate));
       std::this_thread::sleep_until(due);
     }
     if (!generator->Next(&event)) break;
     event.ts_ms = NowMillis();
+    deliveries->Sent(event.user, event.ts_ms);
     STREAMREC_RETURN_IF_ERROR(producer->Produce(o.events_topic, event.user, ingest::EventToJson(event)));
     ++out->events;
-    if (k % 1024 == 0) producer->Poll(0);
   }
   out->achieved_rate = static_cast<double>(out->events) / std::chrono::duration<double>(Clock::now() - start).count();
   return producer->Flush(10000);
@@ -111,7 +165,7 @@ Status MeasureLatency(const LatencyProbeOptions& o, app::Generator* generator, c
   copts.properties = {{"bootstrap.servers", o.bootstrap},
                       {"group.id", "streamrec-latency-probe-" + std::to_string(NowMillis())},
                       {"fetch.wait.max.ms", "5"}};
-  copts.topics = {o.events_topic, o.recommendations_topic};
+  copts.topics = {o.recommendations_topic};
   std::unique_ptr<kafka::Consumer> consumer;
   STREAMREC_RETURN_IF_ERROR(kafka::Consumer::Create(copts, &positions, &consumer));
   std::vector<kafka::Message> messages;
@@ -126,31 +180,33 @@ Status MeasureLatency(const LatencyProbeOptions& o, app::Generator* generator, c
   messages.clear();
 
   Status sent;
+  Deliveries deliveries;
   std::thread sender([&] {
     try {
-      sent = SendPaced(o, generator, stop, out);
+      sent = SendPaced(o, generator, stop, &deliveries, out);
     } catch (const std::exception& e) {  // exceptions never cross threads
       sent = Status::Internal(std::string("latency sender: ") + e.what());
     }
   });
   Matcher matcher;
+  std::vector<std::pair<std::string, SentEvent>> delivered;
+  auto take_deliveries = [&] {
+    deliveries.TakeAll(&delivered);
+    for (const auto& [user, event] : delivered) matcher.OnEvent(user, event);
+    out->events_delivered += delivered.size();
+  };
   const auto end = Clock::now() + std::chrono::seconds(o.seconds) + std::chrono::milliseconds(o.drain_ms);
   Status polled;
   while (Clock::now() < end && !stop.load() && polled.ok()) {
     messages.clear();
     polled = consumer->PollBatch(10000, 5, &messages);
     const int64_t now = NowMillis();
-    for (const kafka::Message& m : messages) {
-      if (m.topic() == o.events_topic) {
-        matcher.OnEvent(m);
-        ++out->events_read;
-      } else {
-        matcher.OnList(m, now);
-        ++out->lists_read;
-      }
-    }
+    take_deliveries();
+    for (const kafka::Message& m : messages) matcher.OnList(m, now);
+    out->lists_read += messages.size();
   }
   sender.join();
+  take_deliveries();  // the last ones, served by the sender's Flush
   (void)consumer->Close();
   STREAMREC_RETURN_IF_ERROR(sent);
   STREAMREC_RETURN_IF_ERROR(polled);

@@ -3,6 +3,9 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "kafka/consumer.h"
 #include "kafka/embedded_broker.h"
@@ -85,17 +88,23 @@ TEST_CASE("messages round-trip through the embedded broker and resume at provide
   CHECK(positions.revoked.size() == 2);
 }
 
-TEST_CASE("delivered offsets are tracked per partition and a reader reads a range outside any group") {
+TEST_CASE("delivered offsets are tracked per partition, reported per message, and a reader reads a range outside any group") {
   std::unique_ptr<EmbeddedBroker> broker;
   REQUIRE(EmbeddedBroker::Start(1, &broker).ok());
   REQUIRE(broker->CreateTopic("log", 2).ok());
   ProducerOptions popts;
   popts.properties = {{"bootstrap.servers", broker->bootstrap()}, {"linger.ms", "1"}};
   popts.track_offsets = true;
+  std::vector<std::tuple<std::string, std::string, int32_t, int64_t>> deliveries;  // topic, key, partition, offset
+  popts.on_delivery = [&](const Delivery& d) { deliveries.emplace_back(d.topic, d.key, d.partition, d.offset); };
   std::unique_ptr<Producer> producer;
   REQUIRE(Producer::Create(popts, &producer).ok());
-  for (int i = 0; i < 5; ++i) REQUIRE(producer->Produce("log", "k", std::to_string(i), {}, 1).ok());
+  for (int i = 0; i < 5; ++i) REQUIRE(producer->Produce("log", "k" + std::to_string(i), std::to_string(i), {}, 1).ok());
   REQUIRE(producer->Flush(10000).ok());
+  REQUIRE(deliveries.size() == 5);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(deliveries[static_cast<size_t>(i)] == std::make_tuple(std::string("log"), "k" + std::to_string(i), 1, int64_t{i}));
+  }
   CHECK(producer->DeliveredOffset("log", 1) == 4);
   CHECK(producer->DeliveredOffset("log", 0) == -1);
   CHECK(producer->DeliveredOffset("other", 1) == -1);

@@ -19,6 +19,7 @@ struct Producer::Impl : public RdKafka::DeliveryReportCb {
     if (message.err() == RdKafka::ERR_NO_ERROR) {
       delivered.fetch_add(1, std::memory_order_relaxed);
       if (track_offsets) Track(rd_kafka_topic_name(message.c_ptr()->rkt), message.partition(), message.offset());
+      if (on_delivery) Report(message);
       return;
     }
     failed.fetch_add(1, std::memory_order_relaxed);
@@ -33,6 +34,7 @@ struct Producer::Impl : public RdKafka::DeliveryReportCb {
   std::string last_error;
   int queue_full_timeout_ms = 30000;
   bool track_offsets = false;
+  std::function<void(const Delivery&)> on_delivery;
   // Topic -> highest delivered offset per partition (-1: none). Delivery
   // reports are served on the owning thread (Poll/Flush), so no lock; the
   // lookup by string_view allocates nothing per message.
@@ -45,6 +47,11 @@ struct Producer::Impl : public RdKafka::DeliveryReportCb {
     if (partition < 0) return;
     if (highest.size() <= static_cast<size_t>(partition)) highest.resize(static_cast<size_t>(partition) + 1, -1);
     highest[static_cast<size_t>(partition)] = std::max(highest[static_cast<size_t>(partition)], offset);
+  }
+  void Report(RdKafka::Message& message) const {
+    const auto* key = static_cast<const char*>(message.key_pointer());
+    on_delivery({rd_kafka_topic_name(message.c_ptr()->rkt), key ? std::string_view(key, message.key_len()) : "",
+                 message.partition(), message.offset()});
   }
   std::shared_ptr<spdlog::logger> log = ModuleLogger("kafka");
   // Declared last: destroyed first, while the callbacks above still exist.
@@ -99,6 +106,7 @@ Status Producer::Create(const ProducerOptions& options, std::unique_ptr<Producer
   if (!impl->handle) return Status::InvalidArgument("creating producer: " + err);
   impl->queue_full_timeout_ms = options.queue_full_timeout_ms;
   impl->track_offsets = options.track_offsets;
+  impl->on_delivery = options.on_delivery;
   WarmTopics(impl->handle.get(), options.warm_topics, impl->log.get());
   out->reset(new Producer(std::move(impl)));
   return Status::Ok();

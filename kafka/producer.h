@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -20,6 +21,14 @@ namespace streamrec::kafka {
 struct Header {
   std::string_view name;
   std::string_view value;
+};
+
+// One message the broker acknowledged (see ProducerOptions::on_delivery).
+struct Delivery {
+  std::string_view topic;
+  std::string_view key;
+  int32_t partition = 0;
+  int64_t offset = 0;
 };
 
 struct ProducerOptions {
@@ -40,6 +49,11 @@ struct ProducerOptions {
   // commit). Create() waits up to 1 s in all for the broker's answer; a
   // lookup that fails or times out is logged, never an error. Default none.
   std::vector<std::string> warm_topics;
+  // Called for each message delivered, on the owning thread, from Poll(),
+  // Flush() or a Produce() that waits for room; the views are valid only
+  // during the call. Default none. For clients that need each message's
+  // offset (the benchmark's latency probe) without reading the topic back.
+  std::function<void(const Delivery&)> on_delivery;
 };
 
 inline constexpr int32_t kAnyPartition = -1;
