@@ -1,7 +1,10 @@
 #include "common/background_task.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 
@@ -50,6 +53,12 @@ void BackgroundTask::Stop() {
 }
 
 void BackgroundTask::Loop() {
+  // On Linux, PRIO_PROCESS with a thread id is that thread's niceness alone
+  // (inherited from the thread that started it).
+  if (nice_ > 0) {
+    const auto self = static_cast<id_t>(gettid());
+    (void)setpriority(PRIO_PROCESS, self, std::min(getpriority(PRIO_PROCESS, self) + nice_, 19));
+  }
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     // A posted job runs even when stopping: Stop() waits for it.

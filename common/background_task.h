@@ -21,7 +21,10 @@ namespace streamrec {
 class BackgroundTask {
  public:
   // `name` names the thread (15 characters at most are kept), e.g. in `top -H`.
-  explicit BackgroundTask(std::string name) : name_(std::move(name)) {}
+  // `nice` > 0 lowers the thread's scheduling priority by that much (Linux
+  // niceness of the thread alone, at most 19): work that can wait yields the
+  // CPU to the threads that cannot.
+  explicit BackgroundTask(std::string name, int nice = 0) : name_(std::move(name)), nice_(nice) {}
   ~BackgroundTask() { Stop(); }
   BackgroundTask(const BackgroundTask&) = delete;
   BackgroundTask& operator=(const BackgroundTask&) = delete;
@@ -43,6 +46,7 @@ class BackgroundTask {
   void Loop();
 
   std::string name_;
+  int nice_ = 0;
   std::thread thread_;
   bool in_flight_ = false;  // the owner's view
   std::mutex mu_;

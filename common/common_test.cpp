@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
@@ -73,4 +77,17 @@ TEST_CASE("a background task runs one job at a time off the owner's thread") {
   });
   task.Stop();
   CHECK(runs == 1);
+}
+
+TEST_CASE("a background task asked to be nice lowers its own thread's priority, not its owner's") {
+  const int owner_before = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  BackgroundTask task("test-nice", 7);
+  int task_nice = -100;
+  task.Post([&] {
+    task_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+    return Status::Ok();
+  });
+  REQUIRE(task.Wait().ok());
+  CHECK(task_nice == std::min(owner_before + 7, 19));
+  CHECK(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())) == owner_before);
 }

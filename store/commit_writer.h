@@ -46,7 +46,9 @@ class CommitWriter {
 
  private:
   Store* store_;
-  BackgroundTask task_{"streamrec-commit"};
+  // Niceness 10: the write has the rest of the commit window to finish (the
+  // next commit waits for it), the lists' threads have no such slack.
+  BackgroundTask task_{"streamrec-commit", 10};
   // Owned by the task while a write is in flight, by the owner otherwise.
   std::unique_ptr<PreparedCommit> commit_;
   std::chrono::steady_clock::duration took_{};
