@@ -4,9 +4,9 @@
 // `recommendations`. An event counts as shown when a list of its user arrives
 // whose source offset is at or past it; its latency is that arrival time
 // minus the event's produce time. (Until 2026-11-24 the consumer also read
-// `events` back for their offsets: the embedded broker walks a partition's
-// message sets from the oldest for every fetch, and that second reader of
-// ~10k one-event sets a second took it ~0.1-0.2 of a core.)
+// `events` back for their offsets: a second reader of every one-event message
+// set, each fetch of which the embedded broker serves by walking the
+// partition's sets from the oldest; see PartitionsFor in bench.cpp.)
 //
 // Thread-safety: Run() owns its clients and threads; call from one thread.
 #pragma once
