@@ -49,10 +49,12 @@ struct ProducerOptions {
   // commit). Create() waits up to 1 s in all for the broker's answer; a
   // lookup that fails or times out is logged, never an error. Default none.
   std::vector<std::string> warm_topics;
-  // Called for each message delivered, on the owning thread, from Poll(),
-  // Flush() or a Produce() that waits for room; the views are valid only
-  // during the call. Default none. For clients that need each message's
-  // offset (the benchmark's latency probe) without reading the topic back.
+  // Called for each message delivered (failures are counted instead, see
+  // Flush), on the owning thread, from Poll(), Flush() or a Produce() that
+  // waits for room; the views are valid only during the call, and it must not
+  // throw (it runs inside librdkafka's callback). Default none. For clients
+  // that need each message's offset (the benchmark's latency probe) without
+  // reading the topic back.
   std::function<void(const Delivery&)> on_delivery;
 };
 
