@@ -133,10 +133,19 @@ bool UnderTarget(const LatencyFigures& f) {
          static_cast<double>(f.shown) >= 0.99 * static_cast<double>(f.events_delivered);
 }
 
+// Waits until no user is owed a list (or `stop`, or `deadline`).
+void WaitForLists(const app::HealthBoard& board, const std::atomic<bool>& stop, Clock::time_point deadline) {
+  while (board.Get().lists_pending > 0 && !stop.load() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 // (5) At the offered rate; then, while p99 stays under 100 ms, doubling it,
 // or, when it did not, halving it until it does (down to kLowestProbedRate).
-Status MeasureLatencyRuns(const std::string& bootstrap, const BenchArgs& args, app::Generator* gen,
-                          const std::atomic<bool>& stop, Report* r) {
+// Each run starts once the lists owed by the one before are published: a
+// rate is measured on its own, not on the backlog a higher one left.
+Status MeasureLatencyRuns(const std::string& bootstrap, const BenchArgs& args, const app::HealthBoard& board,
+                          app::Generator* gen, const std::atomic<bool>& stop, Report* r) {
   constexpr double kLowestProbedRate = 100;
   LatencyProbeOptions o;
   o.bootstrap = bootstrap;
@@ -150,6 +159,7 @@ Status MeasureLatencyRuns(const std::string& bootstrap, const BenchArgs& args, a
   const double step = met ? 2.0 : 0.5;
   for (double rate = args.rate * step; rate <= 1e6 && rate >= kLowestProbedRate && !stop.load(); rate *= step) {
     o.rate = rate;
+    WaitForLists(board, stop, Clock::now() + std::chrono::minutes(5));
     LatencyFigures f;
     STREAMREC_RETURN_IF_ERROR(MeasureLatency(o, gen, stop, &f));
     ModuleLogger("bench")->info("latency at {:.0f} events/s (sent {:.0f}/s): p50 {:.1f} ms, p99 {:.1f} ms, {} of {} shown",
@@ -199,9 +209,7 @@ Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const s
   r->lists_owed_at_end = done.lists_pending;
   r->list_lag_ms_at_end = static_cast<double>(done.list_lag_ms);
   // The lists catch up (the latency runs start from fresh lists).
-  for (app::HealthSnapshot h = done; h.lists_pending > 0 && !stop.load() && Clock::now() < deadline; h = board.Get()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  WaitForLists(board, stop, deadline);
   r->lists_caught_up_s = Seconds(Clock::now() - durable);
   r->lists = board.Get().lists;
   r->peak_rss_mb = ProcStatusMb("VmHWM:");
@@ -211,7 +219,7 @@ Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const s
   live.events = UINT64_MAX / 2;
   live.seed = g.seed + 1;
   app::Generator gen(live);
-  Status probed = MeasureLatencyRuns(config.kafka.bootstrap, args, &gen, stop, r);
+  Status probed = MeasureLatencyRuns(config.kafka.bootstrap, args, board, &gen, stop, r);
   pipeline_stop = true;
   worker.join();
   STREAMREC_RETURN_IF_ERROR(ran);
