@@ -45,7 +45,8 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 // fetch's offset by walking the partition's message sets from the oldest, so
 // the latency runs' one-event sets cost it more the more partitions share the
 // rate (at 10k events/s after 1M events: ~0.5 of a core with 41 partitions,
-// ~0.3 with 11; perf, 2026-11-24).
+// ~0.3 with 11 and the latency probe no longer reading events back; perf,
+// 2026-11-24).
 int PartitionsFor(uint64_t events) { return static_cast<int>(std::clamp<uint64_t>(events / 100000 + 1, 4, 1024)); }
 
 struct Report {
