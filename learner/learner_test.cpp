@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 #include <map>
+#include <memory>
 
 #include "common/hash.h"
 #include "learner/item_table.h"
@@ -259,4 +260,73 @@ TEST_CASE("each boost names the history item contributing most to it") {
   std::vector<std::pair<ItemId, float>> plain;
   l.Boosts(u, &plain);
   CHECK(plain == boosts);  // asking for sources changes nothing else
+}
+
+TEST_CASE("boosts keep the max_boosts strongest, ties to the smaller id") {
+  // The same events through learners that differ only in max_boosts: each
+  // cut list must be the head of the full one in (boost desc, id asc) order.
+  LearnerOptions full_options;
+  full_options.max_boosts = 100000;
+  Learner full(full_options);
+  std::vector<std::unique_ptr<Learner>> cut;
+  const size_t keeps[] = {1, 3, 7, 40};
+  for (size_t keep : keeps) {
+    LearnerOptions o;
+    o.max_boosts = keep;
+    cut.push_back(std::make_unique<Learner>(o));
+  }
+  std::vector<Learner*> all{&full};
+  for (auto& l : cut) all.push_back(l.get());
+  std::vector<std::vector<UserRecord>> users(all.size(), std::vector<UserRecord>(40));
+  uint64_t key = 0;
+  auto observe = [&](size_t u, const std::string& item) {
+    ++key;
+    for (size_t l = 0; l < all.size(); ++l) {
+      if (users[l][u].embedding.empty()) all[l]->InitUser("u" + std::to_string(u), UserId(static_cast<uint32_t>(u)), &users[l][u]);
+      all[l]->Observe(&users[l][u], all[l]->InternItem(item), EventType::kView, 0, key);
+    }
+  };
+  // Ties: t0..t9 each co-occur once with x, as one user each, and have one event each.
+  for (int t = 0; t < 10; ++t) {
+    observe(static_cast<size_t>(t), "x");
+    observe(static_cast<size_t>(t), "t" + std::to_string(t));
+  }
+  // Skewed traffic for the rest.
+  uint64_t state = 1;
+  for (int e = 0; e < 3000; ++e) {
+    state = Mix64(state + 0x9e3779b97f4a7c15ULL);
+    const uint64_t r = (state >> 32) % 200;
+    observe(10 + state % 30, "i" + std::to_string(r * r / 200));
+  }
+  observe(39, "x");  // the last user's window holds x and skewed items
+  const auto stronger = [](const std::pair<ItemId, float>& a, const std::pair<ItemId, float>& b) {
+    return a.second > b.second || (a.second == b.second && a.first < b.first);
+  };
+  size_t checked = 0;
+  for (size_t u = 0; u < 40; ++u) {
+    std::vector<std::pair<ItemId, float>> reference;
+    std::vector<ItemId> reference_sources;
+    full.Boosts(users[0][u], &reference, &reference_sources);
+    std::vector<std::pair<std::pair<ItemId, float>, ItemId>> ranked;
+    for (size_t i = 0; i < reference.size(); ++i) ranked.push_back({reference[i], reference_sources[i]});
+    std::sort(ranked.begin(), ranked.end(), [&](const auto& a, const auto& b) { return stronger(a.first, b.first); });
+    for (size_t l = 0; l < cut.size(); ++l) {
+      std::vector<std::pair<ItemId, float>> got;
+      std::vector<ItemId> sources;
+      cut[l]->Boosts(users[l + 1][u], &got, &sources);
+      REQUIRE(got.size() == std::min(keeps[l], ranked.size()));
+      std::vector<std::pair<std::pair<ItemId, float>, ItemId>> with_sources;
+      for (size_t i = 0; i < got.size(); ++i) with_sources.push_back({got[i], sources[i]});
+      std::sort(with_sources.begin(), with_sources.end(), [&](const auto& a, const auto& b) { return stronger(a.first, b.first); });
+      for (size_t i = 0; i < got.size(); ++i) CHECK(with_sources[i] == ranked[i]);
+      checked += got.size();
+    }
+  }
+  CHECK(checked > 500);
+  // User 9's window is {x, t9}: t0..t8 tie on x's row; the cut of 3 takes the smallest ids.
+  std::vector<std::pair<ItemId, float>> three;
+  cut[1]->Boosts(users[2][9], &three);
+  std::sort(three.begin(), three.end(), stronger);
+  REQUIRE(three.size() == 3);
+  CHECK(three[1].second == three[2].second);
 }
