@@ -74,13 +74,16 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
   // The changed items are copied here and encoded on the writer's thread.
   std::vector<ItemRecord> items;
   learner_.TakeDirtyItems(&items);
+  const size_t item_count = items.size();
   prepared->DeferItems(std::move(items));
+  const Clock::time_point items_copied = Clock::now();
   SubmitCommit(std::move(prepared), state.users.size());
   if (log_->should_log(spdlog::level::debug)) {
     log_->debug("commit of {} users, {} lists: lists in flight {:.1f} ms, changelog {:.1f} ms, encode {:.1f} MB in "
-                "{:.1f} ms, deliver {:.1f} ms more, wait for the last write {:.1f} ms", in_flight_.users, lists,
-                Ms(lists_done - started), Ms(changelog_done - lists_done), static_cast<double>(in_flight_.bytes) / 1e6,
-                Ms(encoded - changelog_done), Ms(delivered - encoded), Ms(waited - delivered));
+                "{:.1f} ms, deliver {:.1f} ms more, wait for the last write {:.1f} ms, {} items copied in {:.1f} ms",
+                in_flight_.users, lists, Ms(lists_done - started), Ms(changelog_done - lists_done),
+                static_cast<double>(in_flight_.bytes) / 1e6, Ms(encoded - changelog_done), Ms(delivered - encoded),
+                Ms(waited - delivered), item_count, Ms(items_copied - waited));
   }
   // The commit's cost on this thread, spread over the events it covered, is
   // part of what each event costs (the list budget follows it).
@@ -105,7 +108,10 @@ Status Pipeline::Impl::FinishWrite(const std::atomic<bool>& stop, bool block) {
   if (health_) health_->Update([](HealthSnapshot& h) { h.problem.clear(); });
   cache_->Evict(in_flight_.cache_batch);
   ingest_->ReportPositions(in_flight_.positions);
-  if (log_->should_log(spdlog::level::debug)) log_->debug("commit of {} users written in {:.1f} ms", in_flight_.users, Ms(took));
+  if (log_->should_log(spdlog::level::debug)) {
+    log_->debug("commit of {} users written in {:.1f} ms ({:.1f} MB, {} entries with the items)", in_flight_.users,
+                Ms(took), static_cast<double>(spare_commit_->bytes()) / 1e6, spare_commit_->entries());
+  }
   return Status::Ok();
 }
 

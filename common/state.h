@@ -54,6 +54,10 @@ struct ItemRecord {
   std::vector<std::pair<ItemId, float>> neighbors;
   // The same, counted only between items of the same users' recent carts and purchases.
   std::vector<std::pair<ItemId, float>> basket_neighbors;
+  // false: only the fields above the rows changed, and both rows are left
+  // empty; the stored rows stand. Most changed items are negatives, whose
+  // embedding moved and whose rows (up to ~16 KB) did not.
+  bool with_neighbors = true;
 };
 
 }  // namespace streamrec

@@ -154,7 +154,7 @@ std::optional<ItemId> ItemTable::SamplePopular(uint64_t random) const {
   return ItemId(static_cast<uint32_t>(pos));
 }
 
-ItemRecord ItemTable::ToRecord(ItemId id) const {
+ItemRecord ItemTable::ToRecord(ItemId id, bool with_neighbors) const {
   ItemRecord r;
   r.id = id;
   r.external_id = external_ids_[id.value()];
@@ -163,8 +163,11 @@ ItemRecord ItemTable::ToRecord(ItemId id) const {
   r.recency = recency_[id.value()];
   const float* e = &embeddings_[id.value() * dim_];
   r.embedding.assign(e, e + dim_);
-  r.neighbors = neighbors_[id.value()];
-  r.basket_neighbors = basket_neighbors_[id.value()];
+  r.with_neighbors = with_neighbors;
+  if (with_neighbors) {
+    r.neighbors = neighbors_[id.value()];
+    r.basket_neighbors = basket_neighbors_[id.value()];
+  }
   return r;
 }
 

@@ -61,7 +61,8 @@ class ItemTable {
   std::optional<ItemId> SamplePopular(uint64_t random) const;
 
   ItemMatrixView View() const { return {embeddings_.data(), biases_.data(), size(), dim_}; }
-  ItemRecord ToRecord(ItemId id) const;
+  // With its co-occurrence rows, or without (with_neighbors false).
+  ItemRecord ToRecord(ItemId id, bool with_neighbors = true) const;
 
  private:
   void FenwickAdd(size_t index, uint64_t delta);

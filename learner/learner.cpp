@@ -84,12 +84,15 @@ struct Learner::Impl {
     return kind == Kind::kIknn ? kIknnBoostWeight : 0.0F;
   }
 
-  void MarkDirty(ItemId id) {
-    if (id.value() >= dirty_flags.size()) dirty_flags.resize(id.value() + 1, false);
-    if (!dirty_flags[id.value()]) {
-      dirty_flags[id.value()] = true;
-      dirty.push_back(id);
-    }
+  // An item to persist at the next TakeDirtyItems; with its co-occurrence
+  // rows only when `rows` changed.
+  static constexpr uint8_t kDirty = 1;
+  static constexpr uint8_t kRowsDirty = 2;
+  void MarkDirty(ItemId id, uint8_t what = kDirty) {
+    if (id.value() >= dirty_flags.size()) dirty_flags.resize(id.value() + 1, 0);
+    uint8_t& flags = dirty_flags[id.value()];
+    if (flags == 0) dirty.push_back(id);
+    flags |= what;
   }
 
   // Draws up to options.negatives popular items other than `positive`.
@@ -122,7 +125,8 @@ struct Learner::Impl {
       if (h[k] == item) continue;
       items.AddCooccurrence(h[k], item, weight, options.max_neighbors);
       items.AddCooccurrence(item, h[k], weight, options.max_neighbors);
-      MarkDirty(h[k]);
+      MarkDirty(h[k], kDirty | kRowsDirty);
+      MarkDirty(item, kDirty | kRowsDirty);
     }
   }
 
@@ -154,7 +158,8 @@ struct Learner::Impl {
       if (other == item) continue;
       items.AddBasketCooccurrence(other, item, 1.0F, options.max_neighbors);
       items.AddBasketCooccurrence(item, other, 1.0F, options.max_neighbors);
-      MarkDirty(other);
+      MarkDirty(other, kDirty | kRowsDirty);
+      MarkDirty(item, kDirty | kRowsDirty);
     }
     std::erase(b, item);
     if (b.size() >= kBasketWindow) b.erase(b.begin());
@@ -168,7 +173,7 @@ struct Learner::Impl {
   std::vector<float*> negative_ptrs;
   std::vector<float*> negative_bias_ptrs;
   std::vector<ItemId> negative_ids;
-  std::vector<bool> dirty_flags;
+  std::vector<uint8_t> dirty_flags;  // kDirty | kRowsDirty per item
   std::vector<ItemId> dirty;
   // Boosts() scratch: per item, the sum so far, the largest single
   // contribution and its history item (one slot: one cache miss per
@@ -351,8 +356,9 @@ const std::string& Learner::ItemExternalId(ItemId id) const { return impl_->item
 
 void Learner::TakeDirtyItems(std::vector<ItemRecord>* out) {
   for (ItemId id : impl_->dirty) {
-    out->push_back(impl_->items.ToRecord(id));
-    impl_->dirty_flags[id.value()] = false;
+    uint8_t& flags = impl_->dirty_flags[id.value()];
+    out->push_back(impl_->items.ToRecord(id, (flags & Impl::kRowsDirty) != 0));
+    flags = 0;
   }
   impl_->dirty.clear();
 }

@@ -330,3 +330,32 @@ TEST_CASE("boosts keep the max_boosts strongest, ties to the smaller id") {
   REQUIRE(three.size() == 3);
   CHECK(three[1].second == three[2].second);
 }
+
+TEST_CASE("changed items come with their co-occurrence rows only when the rows changed") {
+  LearnerOptions o;
+  o.negatives = 4;
+  Learner l(o);
+  std::vector<ItemId> items;
+  for (int i = 0; i < 50; ++i) items.push_back(l.InternItem("i" + std::to_string(i)));
+  UserRecord u;
+  l.InitUser("u", UserId(0), &u);
+  uint64_t key = 0;
+  l.Observe(&u, items[0], EventType::kView, 0, ++key);
+  std::vector<ItemRecord> taken;
+  l.TakeDirtyItems(&taken);  // the 50 new items and the first event's
+  taken.clear();
+  l.Observe(&u, items[1], EventType::kView, 0, ++key);  // co-occurs with items[0]
+  l.TakeDirtyItems(&taken);
+  size_t with_rows = 0;
+  for (const ItemRecord& r : taken) {
+    const bool co_occurred = r.id == items[0] || r.id == items[1];
+    CHECK(r.with_neighbors == co_occurred);
+    CHECK(r.neighbors.empty() != co_occurred);
+    with_rows += r.with_neighbors ? 1 : 0;
+  }
+  CHECK(with_rows == 2);
+  CHECK(taken.size() > 2);  // the negatives, embedding only
+  taken.clear();
+  l.TakeDirtyItems(&taken);
+  CHECK(taken.empty());
+}

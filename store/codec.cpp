@@ -157,8 +157,7 @@ void EncodeItem(const ItemRecord& r, std::string* out) {
   PutFixed<uint64_t>(out, r.count);
   PutFixed<float>(out, r.recency);
   PutFloats(out, r.embedding);
-  PutNeighbors(out, r.neighbors);
-  PutNeighbors(out, r.basket_neighbors);
+  PutFixed<uint32_t>(out, 0);  // no neighbours here (EncodeItemRows): readable as before
 }
 
 bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
@@ -173,8 +172,26 @@ bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
       !GetFloats(&in, &r->embedding) || !GetNeighbors(&in, &r->neighbors)) {
     return false;
   }
+  r->with_neighbors = true;
   r->basket_neighbors.clear();  // absent in records written before baskets were counted
   return in.empty() || (GetNeighbors(&in, &r->basket_neighbors) && in.empty());
+}
+
+void EncodeItemRows(const ItemRecord& r, std::string* out) {
+  out->clear();
+  PutNeighbors(out, r.neighbors);
+  PutNeighbors(out, r.basket_neighbors);
+}
+
+bool DecodeItemRows(std::string_view in, ItemRecord* r) {
+  return GetNeighbors(&in, &r->neighbors) && GetNeighbors(&in, &r->basket_neighbors) && in.empty();
+}
+
+void EncodeLegacyItem(const ItemRecord& r, std::string* out) {
+  EncodeItem(r, out);
+  out->resize(out->size() - sizeof(uint32_t));  // the empty row
+  PutNeighbors(out, r.neighbors);
+  PutNeighbors(out, r.basket_neighbors);
 }
 
 std::string EncodeCatalog(const CatalogRecord& e) {

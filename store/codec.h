@@ -24,8 +24,15 @@ bool DecodeHistory(std::string_view in, UserRecord* r);
 // The older layout (user record, user_history value), for tests of reading it.
 void EncodeLegacyUser(const UserRecord& r, std::string* user, std::string* history);
 std::string EncodeItemKey(ItemId id);
+// An item_embeddings value: everything but the co-occurrence rows, which go
+// under the same key in item_neighbors (EncodeItemRows). Values written before
+// the rows moved there carry them; DecodeItem returns them.
 void EncodeItem(const ItemRecord& r, std::string* out);
 bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r);
+void EncodeItemRows(const ItemRecord& r, std::string* out);
+bool DecodeItemRows(std::string_view in, ItemRecord* r);
+// The older item_embeddings value (rows inside), for tests of reading it.
+void EncodeLegacyItem(const ItemRecord& r, std::string* out);
 std::string EncodeCatalog(const CatalogRecord& e);
 bool DecodeCatalog(std::string_view key, std::string_view in, CatalogRecord* e);
 // Reverse-index key: big-endian item id, then the user id.

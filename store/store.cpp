@@ -30,6 +30,7 @@ constexpr const char* kMeta = "meta";
 constexpr const char* kCatalog = "catalog";
 constexpr const char* kHolders = "list_holders";
 constexpr const char* kPending = "pending_lists";
+constexpr const char* kItemRows = "item_neighbors";
 constexpr const char* kOffsetPrefix = "offset/";
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
@@ -137,6 +138,7 @@ struct Store::Impl {
   rocksdb::ColumnFamilyHandle* catalog() const { return cf(5); }
   rocksdb::ColumnFamilyHandle* holders() const { return cf(6); }
   rocksdb::ColumnFamilyHandle* pending() const { return cf(7); }
+  rocksdb::ColumnFamilyHandle* item_rows() const { return cf(8); }
 
   Status GetU64(const char* key, uint64_t* out) {
     std::string value;
@@ -176,7 +178,7 @@ struct Store::Impl {
     cf_options.memtable_whole_key_filtering = true;
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
     for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kUsers, kHistory, kItems, kMeta, kCatalog, kHolders,
-                             kPending}) {
+                             kPending, kItemRows}) {
       families.emplace_back(name, cf_options);
     }
     rocksdb::DB* raw = nullptr;
@@ -212,7 +214,8 @@ struct Store::Impl {
   std::unique_ptr<rocksdb::Env> env;  // only with injected faults; outlives db
   rocksdb::BlockBasedTableOptions table;
   std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, users, history, items, meta, catalog, holders, pending
+  // default, users, history, items, meta, catalog, holders, pending, item rows
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::WriteOptions write_options;
   bool needs_resume = false;
   std::shared_ptr<spdlog::logger> log = ModuleLogger("store");
@@ -266,14 +269,35 @@ Status Store::InstanceId(std::string* out) {
 Status Store::LoadItems(const std::function<void(const ItemRecord&)>& visit) {
   STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->items()));
+  std::unique_ptr<rocksdb::Iterator> rows(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->item_rows()));
+  rows->SeekToFirst();
+  // Rows still inside item records (stores written before item_neighbors)
+  // move there, so that records written without rows cannot drop them.
+  rocksdb::WriteBatch moved;
+  std::string scratch;
   ItemRecord record;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (!codec::DecodeItem(it->key().ToStringView(), it->value().ToStringView(), &record)) {
       return Status::Corruption("undecodable item record");
     }
+    while (rows->Valid() && rows->key().compare(it->key()) < 0) rows->Next();
+    if (rows->Valid() && rows->key() == it->key()) {
+      if (!codec::DecodeItemRows(rows->value().ToStringView(), &record)) {
+        return Status::Corruption("undecodable co-occurrence rows of item " + std::to_string(record.id.value()));
+      }
+    } else if (!record.neighbors.empty() || !record.basket_neighbors.empty()) {
+      codec::EncodeItemRows(record, &scratch);
+      moved.Put(impl_->item_rows(), it->key(), scratch);
+      codec::EncodeItem(record, &scratch);
+      moved.Put(impl_->items(), it->key(), scratch);
+    }
     visit(record);
   }
-  return FromRocks(it->status(), "loading items");
+  STREAMREC_RETURN_IF_ERROR(FromRocks(it->status(), "loading items"));
+  STREAMREC_RETURN_IF_ERROR(FromRocks(rows->status(), "loading co-occurrence rows"));
+  if (moved.Count() == 0) return Status::Ok();
+  impl_->log->info("moving the co-occurrence rows of {} item records to {}", moved.Count() / 2, kItemRows);
+  return FromRocks(impl_->db->Write(impl_->write_options, &moved), "moving co-occurrence rows");
 }
 
 Status Store::LoadCatalog(const std::function<void(const CatalogRecord&)>& visit) {
@@ -444,8 +468,12 @@ void Store::AppendItems(std::span<const ItemRecord> items, PreparedCommit* out) 
       [](uint32_t) { return std::string_view(); });
   for (uint32_t i : rep.order) {
     const ItemRecord& item = items[i];
+    const std::string key = codec::EncodeItemKey(item.id);
     codec::EncodeItem(item, &rep.scratch);
-    rep.batch.Put(impl_->items(), codec::EncodeItemKey(item.id), rep.scratch);
+    rep.batch.Put(impl_->items(), key, rep.scratch);
+    if (!item.with_neighbors) continue;
+    codec::EncodeItemRows(item, &rep.scratch);
+    rep.batch.Put(impl_->item_rows(), key, rep.scratch);
   }
 }
 
@@ -531,6 +559,10 @@ Status Store::Commit(const CommitBatch& batch) {
 Status Store::MeasureDisk(DiskUsage* out) {
   STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   STREAMREC_RETURN_IF_ERROR(FromRocks(impl_->db->Flush(rocksdb::FlushOptions(), impl_->handles), "flushing"));
+  for (rocksdb::ColumnFamilyHandle* cf : impl_->handles) {
+    STREAMREC_RETURN_IF_ERROR(
+        FromRocks(impl_->db->CompactRange(rocksdb::CompactRangeOptions(), cf, nullptr, nullptr), "compacting"));
+  }
   auto sst = [&](rocksdb::ColumnFamilyHandle* cf) {
     uint64_t bytes = 0;
     impl_->db->GetIntProperty(cf, "rocksdb.total-sst-files-size", &bytes);
@@ -538,7 +570,7 @@ Status Store::MeasureDisk(DiskUsage* out) {
   };
   out->user_bytes = sst(impl_->users()) + sst(impl_->history()) + sst(impl_->holders()) +
                     sst(impl_->pending());
-  out->item_bytes = sst(impl_->items()) + sst(impl_->catalog());
+  out->item_bytes = sst(impl_->items()) + sst(impl_->item_rows()) + sst(impl_->catalog());
   return Status::Ok();
 }
 

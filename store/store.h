@@ -5,7 +5,10 @@
 // current list, basket), user_history (read only: where stores written before
 // commit 3b83dba kept those lists; a user written since has all in one record, one
 // key to insert per user), item_embeddings (key: big-endian ItemId; value:
-// external id, bias, count, embedding), catalog (key: item id string; value:
+// external id, bias, count, embedding), item_neighbors (same key; value: the
+// item's co-occurrence rows, written only when they changed: most changed
+// items are negatives, whose rows did not; before 2026-11-24 the rows were part of
+// the item_embeddings value, and LoadItems moves such rows here), catalog (key: item id string; value:
 // the item's catalog entry or withdrawal), list_holders (key: big-endian
 // ItemId + user id; value: the user's partition: which users' current lists
 // hold an item), pending_lists (key: big-endian partition + user id; value:
@@ -102,7 +105,7 @@ struct StateSummary {
 // Bytes on disk per kind of state, after a flush (SST files, compressed).
 struct DiskUsage {
   uint64_t user_bytes = 0;  // user_embeddings + user_history + list_holders
-  uint64_t item_bytes = 0;  // item_embeddings + catalog
+  uint64_t item_bytes = 0;  // item_embeddings + item_neighbors + catalog
 };
 
 class Store;
@@ -146,6 +149,9 @@ class Store {
   // A random id made when the store was created, stable across restarts; it
   // names this instance as the writer of the state changelog.
   [[nodiscard]] Status InstanceId(std::string* out);
+  // Calls `visit` for every stored item, with its co-occurrence rows. Moves
+  // rows still kept inside item records (an older store) to item_neighbors:
+  // call it before the first Write of a store that may be older.
   [[nodiscard]] Status LoadItems(const std::function<void(const ItemRecord&)>& visit);
   [[nodiscard]] Status LoadCatalog(const std::function<void(const CatalogRecord&)>& visit);
   // Calls `visit(user, partition)` for every user whose current list holds `item`.
@@ -174,7 +180,10 @@ class Store {
   [[nodiscard]] Status Write(PreparedCommit* commit);
 
   [[nodiscard]] Status Summarize(StateSummary* out);
-  // Flushes the memtables, then sums the SST files of each column family.
+  // Flushes the memtables and compacts every column family (so that the
+  // figure is the state's, not versions awaiting compaction: a column family
+  // written seldom keeps them longest), then sums the SST files of each.
+  // Seconds per GB; for benchmarks.
   [[nodiscard]] Status MeasureDisk(DiskUsage* out);
 
  private:

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <array>
+
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -133,7 +135,8 @@ TEST_CASE("store: write, reopen, read back") {
 
 // Writes `user` under `id` as stores before commit 3b83dba did: the record in
 // user_embeddings, its item lists under the same key in user_history.
-void WriteLegacyUser(const std::string& path, const std::string& id, const UserRecord& user) {
+// Puts values straight into a closed store's column families (name, key, value).
+void PutRaw(const std::string& path, const std::vector<std::array<std::string, 3>>& puts) {
   std::vector<std::string> names;
   REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
@@ -142,15 +145,20 @@ void WriteLegacyUser(const std::string& path, const std::string& id, const UserR
   rocksdb::DB* raw = nullptr;
   REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &raw).ok());
   std::unique_ptr<rocksdb::DB> db(raw);
-  std::string record;
-  std::string lists;
-  codec::EncodeLegacyUser(user, &record, &lists);
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == "user_embeddings") REQUIRE(db->Put(rocksdb::WriteOptions(), handles[i], id, record).ok());
-    if (names[i] == "user_history") REQUIRE(db->Put(rocksdb::WriteOptions(), handles[i], id, lists).ok());
+  for (const auto& [family, key, value] : puts) {
+    const auto named = std::find(names.begin(), names.end(), family);
+    REQUIRE(named != names.end());
+    REQUIRE(db->Put(rocksdb::WriteOptions(), handles[static_cast<size_t>(named - names.begin())], key, value).ok());
   }
   for (rocksdb::ColumnFamilyHandle* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
   REQUIRE(db->Close().ok());
+}
+
+void WriteLegacyUser(const std::string& path, const std::string& id, const UserRecord& user) {
+  std::string record;
+  std::string lists;
+  codec::EncodeLegacyUser(user, &record, &lists);
+  PutRaw(path, {{"user_embeddings", id, record}, {"user_history", id, lists}});
 }
 
 TEST_CASE("store: a user written by an older streamrec (lists in user_history) reads back whole") {
@@ -178,6 +186,57 @@ TEST_CASE("store: a user written by an older streamrec (lists in user_history) r
   CHECK(got.history == changed.history);
   CHECK(got.list.empty());
   CHECK(got.purchased == old.purchased);
+}
+
+std::vector<ItemRecord> LoadAll(Store* s) {
+  std::vector<ItemRecord> items;
+  REQUIRE(s->LoadItems([&](const ItemRecord& r) { items.push_back(r); }).ok());
+  return items;
+}
+
+TEST_CASE("store: an item written without its rows keeps the stored ones; older records' rows move") {
+  const std::string path = FreshDir("item_rows");
+  OpenStore(path).reset();  // creates the column families
+  ItemRecord legacy = MakeItem(3, "old");
+  legacy.basket_neighbors = {{ItemId(1), 1.0F}};
+  std::string value;
+  codec::EncodeLegacyItem(legacy, &value);
+  PutRaw(path, {{"item_embeddings", codec::EncodeItemKey(legacy.id), value}});
+  auto s = OpenStore(path);
+  std::vector<ItemRecord> items = LoadAll(s.get());
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].neighbors == legacy.neighbors);
+  CHECK(items[0].basket_neighbors == legacy.basket_neighbors);
+  // Only the embedding changed: the rows, moved by the load, stay.
+  ItemRecord moved = MakeItem(3, "old");
+  moved.embedding = {9.0F, 9.0F, 9.0F, 9.0F};
+  moved.neighbors.clear();
+  moved.with_neighbors = false;
+  ItemRecord fresh = MakeItem(5, "new");
+  CommitBatch b;
+  b.items = {moved, fresh};
+  REQUIRE(s->Commit(b).ok());
+  s.reset();
+  s = OpenStore(path);
+  items = LoadAll(s.get());
+  REQUIRE(items.size() == 2);
+  CHECK(items[0].embedding == moved.embedding);
+  CHECK(items[0].neighbors == legacy.neighbors);
+  CHECK(items[0].basket_neighbors == legacy.basket_neighbors);
+  CHECK(items[1].neighbors == fresh.neighbors);
+  // New rows replace the old; an item written without rows afterwards keeps them.
+  fresh.neighbors = {{ItemId(3), 4.0F}};
+  b.items = {fresh};
+  REQUIRE(s->Commit(b).ok());
+  fresh.bias = 1.5F;
+  fresh.neighbors.clear();
+  fresh.with_neighbors = false;
+  b.items = {fresh};
+  REQUIRE(s->Commit(b).ok());
+  items = LoadAll(s.get());
+  REQUIRE(items.size() == 2);
+  CHECK(items[1].bias == 1.5F);
+  CHECK(items[1].neighbors == std::vector<std::pair<ItemId, float>>{{ItemId(3), 4.0F}});
 }
 
 TEST_CASE("store: the checksum changes with any embedding") {
@@ -358,7 +417,7 @@ TEST_CASE("commit writer: writes on its own thread, hands the commit back, repor
     INFO(retried.ToString());
     REQUIRE(retried.ok());
     CHECK(stored_offset(s.get()) == 20);
-    CHECK(commit->entries() == 6);  // the deferred item encoded once, though written twice
+    CHECK(commit->entries() == 7);  // the deferred item (record and rows) encoded once, though written twice
     std::vector<ItemRecord> items;
     REQUIRE(s->LoadItems([&](const ItemRecord& r) { items.push_back(r); }).ok());
     REQUIRE(items.size() == 1);
