@@ -71,11 +71,11 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
   STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/true));  // the last window's write
   const Clock::time_point waited = Clock::now();
   const size_t lists = refresher_.lists_since_commit();
-  // The changed items are copied here and encoded on the writer's thread.
-  std::vector<ItemRecord> items;
-  learner_.TakeDirtyItems(&items);
-  const size_t item_count = items.size();
-  prepared->DeferItems(std::move(items));
+  // The changed items are copied here (into the storage of records written
+  // before) and encoded on the writer's thread.
+  learner_.TakeDirtyItems(&dirty_items_);
+  const size_t item_count = dirty_items_.size();
+  prepared->DeferItems(&dirty_items_);
   const Clock::time_point items_copied = Clock::now();
   SubmitCommit(std::move(prepared), state.users.size());
   if (log_->should_log(spdlog::level::debug)) {

@@ -213,6 +213,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::unique_ptr<store::UserCache> cache_;
   std::unique_ptr<store::CommitWriter> writer_;
   std::unique_ptr<store::PreparedCommit> spare_commit_;  // the last write's buffer, reused
+  std::vector<ItemRecord> dirty_items_;  // changed items, copied into records a commit handed back
   // What the write in flight makes true once it is done.
   struct InFlight {
     store::StoreCounters counters;

@@ -154,8 +154,8 @@ std::optional<ItemId> ItemTable::SamplePopular(uint64_t random) const {
   return ItemId(static_cast<uint32_t>(pos));
 }
 
-ItemRecord ItemTable::ToRecord(ItemId id, bool with_neighbors) const {
-  ItemRecord r;
+void ItemTable::CopyTo(ItemId id, bool with_neighbors, ItemRecord* out) const {
+  ItemRecord& r = *out;
   r.id = id;
   r.external_id = external_ids_[id.value()];
   r.bias = biases_[id.value()];
@@ -167,8 +167,15 @@ ItemRecord ItemTable::ToRecord(ItemId id, bool with_neighbors) const {
   if (with_neighbors) {
     r.neighbors = neighbors_[id.value()];
     r.basket_neighbors = basket_neighbors_[id.value()];
+    return;
   }
-  return r;
+  // A reused record keeps small rows' storage; a popular item's (up to
+  // 16 KB) is let go, so reused records cannot pin every row in a copy.
+  constexpr size_t kKeptCapacity = 64;
+  if (r.neighbors.capacity() > kKeptCapacity) r.neighbors = {};
+  if (r.basket_neighbors.capacity() > kKeptCapacity) r.basket_neighbors = {};
+  r.neighbors.clear();
+  r.basket_neighbors.clear();
 }
 
 }  // namespace streamrec::learner

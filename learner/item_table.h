@@ -61,8 +61,9 @@ class ItemTable {
   std::optional<ItemId> SamplePopular(uint64_t random) const;
 
   ItemMatrixView View() const { return {embeddings_.data(), biases_.data(), size(), dim_}; }
-  // With its co-occurrence rows, or without (with_neighbors false).
-  ItemRecord ToRecord(ItemId id, bool with_neighbors = true) const;
+  // Overwrites *out with the item, reusing its storage; with the
+  // co-occurrence rows, or without (with_neighbors false).
+  void CopyTo(ItemId id, bool with_neighbors, ItemRecord* out) const;
 
  private:
   void FenwickAdd(size_t index, uint64_t delta);

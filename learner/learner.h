@@ -75,8 +75,9 @@ class Learner {
   size_t item_count() const;
   const std::string& ItemExternalId(ItemId id) const;
 
-  // Moves the records of items changed since the last call into `out`; an
-  // item whose co-occurrence rows did not change comes without them
+  // Replaces the contents of `out` (reusing its records' storage) with the
+  // records of items changed since the last call; an item whose
+  // co-occurrence rows did not change comes without them
   // (ItemRecord::with_neighbors false), which most changed items are.
   void TakeDirtyItems(std::vector<ItemRecord>* out);
 

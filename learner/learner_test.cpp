@@ -81,7 +81,7 @@ TEST_CASE("restored items continue exactly like the originals") {
   std::vector<ItemRecord> records;
   original.TakeDirtyItems(&records);
   REQUIRE(records.size() == 20);
-  std::vector<ItemRecord> none;
+  std::vector<ItemRecord> none = records;  // replaced, not appended to
   original.TakeDirtyItems(&none);
   CHECK(none.empty());
 
@@ -343,9 +343,8 @@ TEST_CASE("changed items come with their co-occurrence rows only when the rows c
   l.Observe(&u, items[0], EventType::kView, 0, ++key);
   std::vector<ItemRecord> taken;
   l.TakeDirtyItems(&taken);  // the 50 new items and the first event's
-  taken.clear();
   l.Observe(&u, items[1], EventType::kView, 0, ++key);  // co-occurs with items[0]
-  l.TakeDirtyItems(&taken);
+  l.TakeDirtyItems(&taken);  // replaces the records taken before
   size_t with_rows = 0;
   for (const ItemRecord& r : taken) {
     const bool co_occurred = r.id == items[0] || r.id == items[1];
@@ -355,7 +354,18 @@ TEST_CASE("changed items come with their co-occurrence rows only when the rows c
   }
   CHECK(with_rows == 2);
   CHECK(taken.size() > 2);  // the negatives, embedding only
-  taken.clear();
+  // A new user's first event moves items without co-occurrence: records
+  // reused from the last call hold no stale rows.
+  UserRecord other;
+  l.InitUser("other", UserId(1), &other);
+  l.Observe(&other, items[0], EventType::kView, 0, ++key);
+  l.TakeDirtyItems(&taken);
+  REQUIRE_FALSE(taken.empty());
+  for (const ItemRecord& r : taken) {
+    CHECK_FALSE(r.with_neighbors);
+    CHECK(r.neighbors.empty());
+    CHECK(r.basket_neighbors.empty());
+  }
   l.TakeDirtyItems(&taken);
   CHECK(taken.empty());
 }

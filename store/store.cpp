@@ -410,7 +410,8 @@ struct PreparedCommit::Rep {
   std::string scratch;           // one encoded value at a time
   std::vector<uint32_t> order;   // indices sorted by key
   std::vector<SortKey> keys;     // SortedOrder's working space
-  std::vector<ItemRecord> deferred_items;  // encoded by Write, once
+  std::vector<ItemRecord> deferred_items;  // encoded by Write, once; kept for their storage
+  bool items_pending = false;              // deferred_items are still to encode
 };
 
 PreparedCommit::PreparedCommit() : rep_(std::make_unique<Rep>()) {}
@@ -419,7 +420,10 @@ PreparedCommit::PreparedCommit(PreparedCommit&&) noexcept = default;
 PreparedCommit& PreparedCommit::operator=(PreparedCommit&&) noexcept = default;
 size_t PreparedCommit::bytes() const { return rep_->batch.GetDataSize(); }
 size_t PreparedCommit::entries() const { return rep_->batch.Count(); }
-void PreparedCommit::DeferItems(std::vector<ItemRecord> items) { rep_->deferred_items = std::move(items); }
+void PreparedCommit::DeferItems(std::vector<ItemRecord>* items) {
+  rep_->deferred_items.swap(*items);
+  rep_->items_pending = true;
+}
 
 namespace {
 
@@ -457,7 +461,7 @@ void SortedOrder(size_t n, std::vector<SortKey>* keys, std::vector<uint32_t>* or
 
 void Store::Prepare(const CommitBatch& batch, PreparedCommit* out) const {
   out->rep_->batch.Clear();  // keeps the buffer of the last use
-  out->rep_->deferred_items.clear();
+  out->rep_->items_pending = false;
   Append(batch, out);
 }
 
@@ -534,9 +538,9 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
 
 Status Store::Write(PreparedCommit* commit) {
   PreparedCommit::Rep& rep = *commit->rep_;
-  if (!rep.deferred_items.empty()) {
+  if (rep.items_pending) {
     AppendItems(rep.deferred_items, commit);
-    rep.deferred_items.clear();  // encoded: a retry writes the batch as it is
+    rep.items_pending = false;  // encoded: a retry writes the batch as it is
   }
   if (impl_->needs_resume) {
     // After an I/O error (a full disk) RocksDB refuses writes until told to resume.

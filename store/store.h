@@ -126,9 +126,11 @@ class PreparedCommit {
   // Item records to encode at Write, on the writer's thread, after what
   // Prepare/Append put in (they are owned copies: the preparing thread need
   // not spend its time on them; at a few thousand items a window with long
-  // co-occurrence rows that is most of the encoding). Prepare() drops items
+  // co-occurrence rows that is most of the encoding). Swaps *items with the
+  // records this commit held before, so that the caller fills their storage
+  // again instead of allocating ~40k records a window. Prepare() drops items
   // deferred before it; a Write retried after a failure encodes them once.
-  void DeferItems(std::vector<ItemRecord> items);
+  void DeferItems(std::vector<ItemRecord>* items);
 
  private:
   friend class Store;

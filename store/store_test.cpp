@@ -405,7 +405,9 @@ TEST_CASE("commit writer: writes on its own thread, hands the commit back, repor
 
     o.faults->fail_writes = true;
     std::unique_ptr<PreparedCommit> failing = prepare(s.get(), 20, &u);
-    failing->DeferItems({MakeItem(3, "deferred")});  // encoded on the writer's thread
+    std::vector<ItemRecord> deferred{MakeItem(3, "deferred")};
+    failing->DeferItems(&deferred);  // encoded on the writer's thread
+    CHECK(deferred.empty());         // what the commit held before: nothing
     writer.Submit(std::move(failing));
     Status failed = writer.Wait(&commit, &took);
     CHECK(failed.code() == StatusCode::kIOError);
@@ -425,7 +427,10 @@ TEST_CASE("commit writer: writes on its own thread, hands the commit back, repor
     CHECK(items[0].neighbors == MakeItem(3, "").neighbors);
 
     // Prepare drops items deferred before it.
-    commit->DeferItems({MakeItem(4, "dropped")});
+    deferred = {MakeItem(4, "dropped")};
+    commit->DeferItems(&deferred);
+    REQUIRE(deferred.size() == 1);  // the record written above, handed back for its storage
+    CHECK(deferred[0].external_id == "deferred");
     CommitBatch again;
     again.offsets[{"events", 0}] = 25;
     s->Prepare(again, commit.get());
