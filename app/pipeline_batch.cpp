@@ -17,7 +17,7 @@ Status Pipeline::Impl::ProcessBatch(const std::atomic<bool>& stop) {
   for (const auto& [partition, next] : batch_.catalog_next_offsets) window_catalog_offsets_[partition] = next;
   // The store's reverse index must hold every published list before it is
   // asked which lists hold an item that just became unavailable.
-  if (catalog_->has_stale() && (!holder_changes_.empty() || writer_->in_flight())) {
+  if (catalog_->has_stale() && (!holder_changes_.empty() || writer_->in_flight() || sealing_)) {
     STREAMREC_RETURN_IF_ERROR(CommitAndWait(stop));
   }
   if (!window_open_) OpenWindow(started);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "common/clock.h"
 
@@ -71,19 +72,15 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
   STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/true));  // the last window's write
   const Clock::time_point waited = Clock::now();
   const size_t lists = refresher_.lists_since_commit();
-  // The changed items are copied here (into the storage of records written
-  // before) and encoded on the writer's thread.
-  learner_.TakeDirtyItems(&dirty_items_);
-  const size_t item_count = dirty_items_.size();
-  prepared->DeferItems(&dirty_items_);
-  const Clock::time_point items_copied = Clock::now();
+  // The changed items are sealed here, copied a slice at a time between the
+  // next batches (ContinueSealing) and encoded on the writer's thread.
+  learner_.SealDirtyItems();
   SubmitCommit(std::move(prepared), state.users.size());
   if (log_->should_log(spdlog::level::debug)) {
     log_->debug("commit of {} users, {} lists: lists in flight {:.1f} ms, changelog {:.1f} ms, encode {:.1f} MB in "
-                "{:.1f} ms, deliver {:.1f} ms more, wait for the last write {:.1f} ms, {} items copied in {:.1f} ms",
-                in_flight_.users, lists, Ms(lists_done - started), Ms(changelog_done - lists_done),
-                static_cast<double>(in_flight_.bytes) / 1e6, Ms(encoded - changelog_done), Ms(delivered - encoded),
-                Ms(waited - delivered), item_count, Ms(items_copied - waited));
+                "{:.1f} ms, deliver {:.1f} ms more, wait for the last write {:.1f} ms", in_flight_.users, lists,
+                Ms(lists_done - started), Ms(changelog_done - lists_done), static_cast<double>(in_flight_.bytes) / 1e6,
+                Ms(encoded - changelog_done), Ms(delivered - encoded), Ms(waited - delivered));
   }
   // The commit's cost on this thread, spread over the events it covered, is
   // part of what each event costs (the list budget follows it).
@@ -93,7 +90,26 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
   return Status::Ok();
 }
 
+void Pipeline::Impl::ContinueSealing(bool all) {
+  if (!sealing_) return;
+  const Clock::time_point started = Clock::now();
+  if (!learner_.CopySealedItems(all ? std::numeric_limits<size_t>::max() : kSealedItemsPerSlice)) {
+    sealing_took_ += Clock::now() - started;
+    return;
+  }
+  learner_.TakeSealedItems(&dirty_items_);
+  const size_t items = dirty_items_.size();
+  sealing_->DeferItems(&dirty_items_);
+  writer_->Submit(std::move(sealing_));
+  sealing_took_ += Clock::now() - started;
+  if (log_->should_log(spdlog::level::debug)) {
+    log_->debug("commit of {} users: {} items copied in {:.1f} ms in all", in_flight_.users, items, Ms(sealing_took_));
+  }
+  sealing_took_ = Clock::duration::zero();
+}
+
 Status Pipeline::Impl::FinishWrite(const std::atomic<bool>& stop, bool block) {
+  ContinueSealing(/*all=*/block);
   if (!writer_->in_flight() || (!block && !writer_->Done())) return Status::Ok();
   Clock::duration took{};
   Status s = writer_->Wait(&spare_commit_, &took);
@@ -195,7 +211,10 @@ void Pipeline::Impl::SubmitCommit(std::unique_ptr<store::PreparedCommit> prepare
   in_flight_.users = users;
   in_flight_.bytes = prepared->bytes();
   in_flight_.cache_batch = cache_->SealBatch();
-  writer_->Submit(std::move(prepared));
+  sealing_ = std::move(prepared);  // submitted once its items are copied
+  // Under a backlog the events wait anyway: all are copied now, and the
+  // write starts at once (the pipeline's rate follows its writes).
+  ContinueSealing(/*all=*/events_waiting_);
 }
 
 }  // namespace streamrec::app

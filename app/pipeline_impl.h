@@ -92,6 +92,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // every 25 ms), the users' lists waiting behind them.
   static constexpr int kItemChunkPauseWhileOwed = 50;
   static constexpr int kItemChunkPauseWhileFlowing = 20;
+  // Sealed items a commit copies between two batches (~1-2 ms at dim 64).
+  static constexpr size_t kSealedItemsPerSlice = 4096;
   // Chunks per pass while idle (then the pipeline polls for events again).
   static constexpr size_t kItemChunksWhileIdle = 4;
   // Events count as flowing this long after the last poll that brought some.
@@ -110,15 +112,20 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // Makes the window's work durable: lists, dead letters and the changelog
   // delivered (all in flight at once), then users, items, catalog, reverse
   // index, owed lists, counters and offsets in one WriteBatch. Each key
-  // changed in the window is written once. The WriteBatch is written on the
-  // commit writer's thread while the next window's events are learned; the
-  // next CommitWindow (or FinishWrite) waits for it.
+  // changed in the window is written once. The changed items are sealed and
+  // copied between the next batches (ContinueSealing), then the WriteBatch is
+  // written on the commit writer's thread while the next window's events are
+  // learned; the next CommitWindow (or FinishWrite) waits for it.
   [[nodiscard]] Status CommitWindow(const std::atomic<bool>& stop);
 
-  // The write in flight, if any, once done (or, with `block`, waited for):
+  // The write in flight, if any, once done (or, with `block`, its items
+  // copied and the write waited for):
   // retried here until it succeeds, then its offsets and counters count as
   // durable and its users may be evicted.
   [[nodiscard]] Status FinishWrite(const std::atomic<bool>& stop, bool block);
+  // Copies the next slice of the sealed commit's items (all of them with
+  // `all`) and, once all are copied, submits the commit to the writer.
+  void ContinueSealing(bool all);
 
   // CommitWindow, then FinishWrite: everything so far is durable (before the
   // partitions change hands, before the reverse index is read, on stop).
@@ -214,6 +221,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::unique_ptr<store::CommitWriter> writer_;
   std::unique_ptr<store::PreparedCommit> spare_commit_;  // the last write's buffer, reused
   std::vector<ItemRecord> dirty_items_;  // changed items, copied into records a commit handed back
+  // The last window's commit while its sealed items are copied (then it is
+  // submitted to the writer); what copying them took so far.
+  std::unique_ptr<store::PreparedCommit> sealing_;
+  Clock::duration sealing_took_{};
   // What the write in flight makes true once it is done.
   struct InFlight {
     store::StoreCounters counters;

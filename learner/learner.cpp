@@ -95,6 +95,16 @@ struct Learner::Impl {
     flags |= what;
   }
 
+  // Called before `id` changes: a sealed item not copied yet is copied now.
+  void BeforeChange(ItemId id) {
+    if (id.value() < sealed_flags.size() && sealed_flags[id.value()] != 0) CopySealed(id);
+  }
+  void CopySealed(ItemId id) {
+    uint8_t& flags = sealed_flags[id.value()];
+    items.CopyTo(id, (flags & kRowsDirty) != 0, &sealed_records[sealed_slot[id.value()]]);
+    flags = 0;
+  }
+
   // Draws up to options.negatives popular items other than `positive`.
   void SampleNegatives(ItemId positive, uint64_t event_key) {
     negative_ptrs.clear();
@@ -123,6 +133,7 @@ struct Learner::Impl {
     float weight = 1.0F;
     for (size_t k = h.size(); k-- > h.size() - window; weight *= options.cooc_decay) {
       if (h[k] == item) continue;
+      BeforeChange(h[k]);
       items.AddCooccurrence(h[k], item, weight, options.max_neighbors);
       items.AddCooccurrence(item, h[k], weight, options.max_neighbors);
       MarkDirty(h[k], kDirty | kRowsDirty);
@@ -156,6 +167,7 @@ struct Learner::Impl {
     auto& b = user->basket;
     for (ItemId other : b) {
       if (other == item) continue;
+      BeforeChange(other);
       items.AddBasketCooccurrence(other, item, 1.0F, options.max_neighbors);
       items.AddBasketCooccurrence(item, other, 1.0F, options.max_neighbors);
       MarkDirty(other, kDirty | kRowsDirty);
@@ -174,6 +186,13 @@ struct Learner::Impl {
   std::vector<float*> negative_bias_ptrs;
   std::vector<ItemId> negative_ids;
   std::vector<uint8_t> dirty_flags;  // kDirty | kRowsDirty per item
+  // SealDirtyItems(): the sealed items, per item its flags (0 once copied) and
+  // its record's index, the records, and how far CopySealedItems got.
+  std::vector<ItemId> sealed;
+  std::vector<uint8_t> sealed_flags;
+  std::vector<uint32_t> sealed_slot;
+  std::vector<ItemRecord> sealed_records;
+  size_t sealed_next = 0;
   std::vector<ItemId> dirty;
   // Boosts() scratch: per item, the sum so far, the largest single
   // contribution and its history item (one slot: one cache miss per
@@ -225,7 +244,10 @@ ItemId Learner::InternItemLike(std::string_view external_id, std::span<const Ite
 
 std::optional<ItemId> Learner::FindItem(std::string_view external_id) const { return impl_->items.Find(external_id); }
 
-void Learner::RestoreItem(const ItemRecord& record) { impl_->items.Restore(record); }
+void Learner::RestoreItem(const ItemRecord& record) {
+  impl_->BeforeChange(record.id);
+  impl_->items.Restore(record);
+}
 
 void Learner::InitUser(std::string_view external_id, UserId id, UserRecord* user) const {
   user->id = id;
@@ -247,6 +269,8 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
     m.negative_bias_ptrs.clear();
     m.negative_ids.clear();
   }
+  m.BeforeChange(item);
+  for (ItemId neg : m.negative_ids) m.BeforeChange(neg);
   SgdParams params;
   params.user = user->embedding.data();
   params.item = m.items.embedding(item);
@@ -363,6 +387,40 @@ void Learner::TakeDirtyItems(std::vector<ItemRecord>* out) {
     flags = 0;
   }
   impl_->dirty.clear();
+}
+
+void Learner::SealDirtyItems() {
+  Impl& m = *impl_;
+  m.sealed.swap(m.dirty);
+  m.dirty.clear();
+  m.sealed_flags.resize(m.items.size(), 0);
+  m.sealed_slot.resize(m.items.size(), 0);
+  m.sealed_records.resize(m.sealed.size());
+  for (size_t i = 0; i < m.sealed.size(); ++i) {
+    const ItemId id = m.sealed[i];
+    m.sealed_flags[id.value()] = m.dirty_flags[id.value()];
+    m.sealed_slot[id.value()] = static_cast<uint32_t>(i);
+    m.dirty_flags[id.value()] = 0;
+  }
+  m.sealed_next = 0;
+}
+
+bool Learner::CopySealedItems(size_t max_items) {
+  Impl& m = *impl_;
+  for (size_t copied = 0; m.sealed_next < m.sealed.size() && copied < max_items; ++m.sealed_next) {
+    const ItemId id = m.sealed[m.sealed_next];
+    if (m.sealed_flags[id.value()] == 0) continue;  // copied before it changed
+    m.CopySealed(id);
+    ++copied;
+  }
+  return m.sealed_next == m.sealed.size();
+}
+
+void Learner::TakeSealedItems(std::vector<ItemRecord>* out) {
+  Impl& m = *impl_;
+  out->swap(m.sealed_records);
+  m.sealed.clear();
+  m.sealed_next = 0;
 }
 
 }  // namespace streamrec::learner

@@ -81,6 +81,20 @@ class Learner {
   // (ItemRecord::with_neighbors false), which most changed items are.
   void TakeDirtyItems(std::vector<ItemRecord>* out);
 
+  // The same in steps, so that copying a window's changed items (~40k a
+  // second at 10k events/s) does not stop the events: SealDirtyItems() fixes
+  // which items the next records hold, as they are now; CopySealedItems()
+  // copies a slice of them, true once all are copied; an item that is about
+  // to change before it was copied is copied first (Observe does it), so the
+  // records are the items as they were at SealDirtyItems(). TakeSealedItems()
+  // then replaces the contents of `out` with them (reusing its records'
+  // storage). Preconditions: SealDirtyItems() only once the last sealed
+  // items were taken; TakeSealedItems() only once CopySealedItems() returned
+  // true; TakeDirtyItems() not in between.
+  void SealDirtyItems();
+  bool CopySealedItems(size_t max_items);
+  void TakeSealedItems(std::vector<ItemRecord>* out);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -369,3 +369,52 @@ TEST_CASE("changed items come with their co-occurrence rows only when the rows c
   l.TakeDirtyItems(&taken);
   CHECK(taken.empty());
 }
+
+TEST_CASE("sealed items are copied as they were when sealed, whatever changes them after") {
+  // Two learners see the same events; one takes its changed items at once,
+  // the other seals them and copies them while later events change them.
+  LearnerOptions o;
+  o.negatives = 4;
+  Learner direct(o);
+  Learner sealed(o);
+  std::vector<UserRecord> direct_users(6);
+  std::vector<UserRecord> sealed_users(6);
+  uint64_t key = 0;
+  auto observe = [&](size_t u, int item, EventType type) {
+    ++key;
+    for (auto [l, users] : {std::pair{&direct, &direct_users}, std::pair{&sealed, &sealed_users}}) {
+      UserRecord& user = (*users)[u];
+      if (user.embedding.empty()) l->InitUser("u" + std::to_string(u), UserId(static_cast<uint32_t>(u)), &user);
+      l->Observe(&user, l->InternItem("i" + std::to_string(item)), type, 0, key);
+    }
+  };
+  for (int e = 0; e < 200; ++e) observe(static_cast<size_t>(e % 6), (e * 7) % 30, e % 5 == 0 ? EventType::kCart : EventType::kView);
+  std::vector<ItemRecord> expected;
+  direct.TakeDirtyItems(&expected);
+  sealed.SealDirtyItems();
+  REQUIRE_FALSE(sealed.CopySealedItems(3));  // a slice, then events change sealed items
+  for (int e = 0; e < 100; ++e) observe(static_cast<size_t>(e % 6), (e * 11) % 30, e % 4 == 0 ? EventType::kPurchase : EventType::kView);
+  while (!sealed.CopySealedItems(5)) {
+    observe(0, 1, EventType::kCart);
+  }
+  std::vector<ItemRecord> got;
+  sealed.TakeSealedItems(&got);
+  REQUIRE(got.size() == expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    CHECK(got[i].id == expected[i].id);
+    CHECK(got[i].embedding == expected[i].embedding);
+    CHECK(got[i].bias == expected[i].bias);
+    CHECK(got[i].count == expected[i].count);
+    CHECK(got[i].recency == expected[i].recency);
+    CHECK(got[i].with_neighbors == expected[i].with_neighbors);
+    CHECK(got[i].neighbors == expected[i].neighbors);
+    CHECK(got[i].basket_neighbors == expected[i].basket_neighbors);
+  }
+  // The events after the seal are the next records', in both.
+  direct.TakeDirtyItems(&expected);
+  sealed.SealDirtyItems();
+  REQUIRE(sealed.CopySealedItems(1000000));
+  sealed.TakeSealedItems(&got);
+  REQUIRE(got.size() == expected.size());
+  for (size_t i = 0; i < got.size(); ++i) CHECK(got[i].embedding == expected[i].embedding);
+}
