@@ -169,8 +169,8 @@ void ItemTable::CopyTo(ItemId id, bool with_neighbors, ItemRecord* out) const {
     r.basket_neighbors = basket_neighbors_[id.value()];
     return;
   }
-  // A reused record keeps small rows' storage; a popular item's (up to
-  // 16 KB) is let go, so reused records cannot pin every row in a copy.
+  // A reused record keeps small rows' storage; a popular item's (up to 8 KB
+  // a row) is let go, so reused records cannot pin every row in a copy.
   constexpr size_t kKeptCapacity = 64;
   if (r.neighbors.capacity() > kKeptCapacity) r.neighbors = {};
   if (r.basket_neighbors.capacity() > kKeptCapacity) r.basket_neighbors = {};
