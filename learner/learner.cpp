@@ -380,14 +380,9 @@ size_t Learner::item_count() const { return impl_->items.size(); }
 const std::string& Learner::ItemExternalId(ItemId id) const { return impl_->items.external_id(id); }
 
 void Learner::TakeDirtyItems(std::vector<ItemRecord>* out) {
-  out->resize(impl_->dirty.size());
-  for (size_t i = 0; i < impl_->dirty.size(); ++i) {
-    const ItemId id = impl_->dirty[i];
-    uint8_t& flags = impl_->dirty_flags[id.value()];
-    impl_->items.CopyTo(id, (flags & Impl::kRowsDirty) != 0, &(*out)[i]);
-    flags = 0;
-  }
-  impl_->dirty.clear();
+  SealDirtyItems();  // the same records, copied at once
+  CopySealedItems(impl_->sealed.size());
+  TakeSealedItems(out);
 }
 
 void Learner::SealDirtyItems() {

@@ -190,8 +190,9 @@ bool DecodeItemRows(std::string_view in, ItemRecord* r) {
 void EncodeLegacyItem(const ItemRecord& r, std::string* out) {
   EncodeItem(r, out);
   out->resize(out->size() - sizeof(uint32_t));  // the empty row
-  PutNeighbors(out, r.neighbors);
-  PutNeighbors(out, r.basket_neighbors);
+  std::string rows;
+  EncodeItemRows(r, &rows);
+  out->append(rows);
 }
 
 std::string EncodeCatalog(const CatalogRecord& e) {
