@@ -33,6 +33,9 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
   STREAMREC_RETURN_IF_ERROR(FinishLists());
   if (!window_open_) return Status::Ok();
   const Clock::time_point lists_done = Clock::now();
+  // The last window's commit first: its changelog goes before this one's.
+  STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/true));
+  const Clock::time_point waited = Clock::now();
   markers_ = window_offsets_;
   for (const Source& source : sources_) {
     // A partition whose users were refreshed without new events gets a
@@ -41,9 +44,9 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
     auto stored = offsets_.find({config_.kafka.events_topic, source.partition});
     if (stored != offsets_.end()) markers_[source.partition] = stored->second;
   }
-  if (handoff_) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
-  const Clock::time_point changelog_done = Clock::now();
-  // The window's state is encoded while the broker acknowledges the deliveries.
+  if (handoff_) SealChangelog();
+  // The window's state but its users and items is encoded while the broker
+  // acknowledges the deliveries.
   std::unique_ptr<store::PreparedCommit> prepared =
       spare_commit_ ? std::move(spare_commit_) : std::make_unique<store::PreparedCommit>();
   store::CommitBatch state;
@@ -51,17 +54,13 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
   store_->Prepare(state, prepared.get());
   const Clock::time_point encoded = Clock::now();
   bool redelivered = false;
-  STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists, dead letters and the state changelog", [&] {
+  STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists and dead letters", [&] {
     STREAMREC_RETURN_IF_ERROR(ingest_->FlushDeadLetters(kFlushTimeoutMs));
-    if (Status s = emitter_->Flush(kFlushTimeoutMs); !s.ok()) {
+    Status s = emitter_->Flush(kFlushTimeoutMs);
+    if (!s.ok()) {
       refresher_.OweAgain(NowMillis());  // the failed lists are owed again, with the state
       redelivered = true;
-      return s;
     }
-    if (!handoff_) return Status::Ok();
-    Status s = handoff_->Flush();
-    // A failed delivery is gone: write the window's changelog again (latest-value records, harmless twice).
-    if (!s.ok()) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
     return s;
   }));
   if (redelivered) {
@@ -69,18 +68,17 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
     store_->Prepare(state, prepared.get());
   }
   const Clock::time_point delivered = Clock::now();
-  STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/true));  // the last window's write
-  const Clock::time_point waited = Clock::now();
   const size_t lists = refresher_.lists_since_commit();
-  // The changed items are sealed here, copied a slice at a time between the
-  // next batches (ContinueSealing) and encoded on the writer's thread.
+  // The changed items and users are sealed here, copied a slice at a time
+  // between the next batches (ContinueSealing), then their changelog is
+  // written, and they are encoded on the writer's thread.
   learner_.SealDirtyItems();
-  SubmitCommit(std::move(prepared), state.users.size());
+  STREAMREC_RETURN_IF_ERROR(SubmitCommit(std::move(prepared), cache_->touched().size()));
   if (log_->should_log(spdlog::level::debug)) {
-    log_->debug("commit of {} users, {} lists: lists in flight {:.1f} ms, changelog {:.1f} ms, encode {:.1f} MB in "
-                "{:.1f} ms, deliver {:.1f} ms more, wait for the last write {:.1f} ms", in_flight_.users, lists,
-                Ms(lists_done - started), Ms(changelog_done - lists_done), static_cast<double>(in_flight_.bytes) / 1e6,
-                Ms(encoded - changelog_done), Ms(delivered - encoded), Ms(waited - delivered));
+    log_->debug("commit of {} users, {} lists: lists in flight {:.1f} ms, wait for the last write {:.1f} ms, "
+                "encode {:.1f} MB in {:.1f} ms, deliver {:.1f} ms more, seal {:.1f} ms", in_flight_.users, lists,
+                Ms(lists_done - started), Ms(waited - lists_done), static_cast<double>(in_flight_.bytes) / 1e6,
+                Ms(encoded - waited), Ms(delivered - encoded), Ms(Clock::now() - delivered));
   }
   // The commit's cost on this thread, spread over the events it covered, is
   // part of what each event costs (the list budget follows it).
@@ -90,26 +88,52 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
   return Status::Ok();
 }
 
-void Pipeline::Impl::ContinueSealing(bool all) {
-  if (!sealing_) return;
+Status Pipeline::Impl::ContinueSealing(bool all) {
+  if (!sealing_) return Status::Ok();
   const Clock::time_point started = Clock::now();
-  if (!learner_.CopySealedItems(all ? std::numeric_limits<size_t>::max() : kSealedItemsPerSlice)) {
-    sealing_took_ += Clock::now() - started;
-    return;
+  if (!changelog_written_) {
+    constexpr size_t kAll = std::numeric_limits<size_t>::max();
+    const bool items_copied = learner_.CopySealedItems(all ? kAll : kSealedItemsPerSlice);
+    const bool users_copied = cache_->CopySealed(all ? kAll : kSealedUsersPerSlice);
+    if (!items_copied || !users_copied) {
+      sealing_took_ += Clock::now() - started;
+      return Status::Ok();
+    }
+    learner_.TakeSealedItems(&dirty_items_);
+    sealed_items_ = dirty_items_.size();
+    sealing_->DeferItems(&dirty_items_);
+    cache_->TakeSealed(&user_copies_);
+    if (handoff_) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
+    changelog_written_ = true;
   }
-  learner_.TakeSealedItems(&dirty_items_);
-  const size_t items = dirty_items_.size();
-  sealing_->DeferItems(&dirty_items_);
+  if (handoff_) {
+    if (!all && !handoff_->Settled()) {
+      sealing_took_ += Clock::now() - started;
+      return Status::Ok();
+    }
+    STREAMREC_RETURN_IF_ERROR(RetryUntilOk(*stop_, "delivering the state changelog", [&] {
+      Status s = handoff_->Flush();
+      // A failed delivery is gone: write the changelog again (latest-value records, harmless twice).
+      if (!s.ok()) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
+      return s;
+    }));
+    AppendChangelogPositions();
+  }
+  sealing_->DeferUsers(&user_copies_);
+  cache_->ReturnCopies(&user_copies_);  // their storage is filled again by the next sealing
   writer_->Submit(std::move(sealing_));
+  changelog_written_ = false;
   sealing_took_ += Clock::now() - started;
   if (log_->should_log(spdlog::level::debug)) {
-    log_->debug("commit of {} users: {} items copied in {:.1f} ms in all", in_flight_.users, items, Ms(sealing_took_));
+    log_->debug("commit of {} users: they and {} items copied, changelog written, in {:.1f} ms in all",
+                in_flight_.users, sealed_items_, Ms(sealing_took_));
   }
   sealing_took_ = Clock::duration::zero();
+  return Status::Ok();
 }
 
 Status Pipeline::Impl::FinishWrite(const std::atomic<bool>& stop, bool block) {
-  ContinueSealing(/*all=*/block);
+  STREAMREC_RETURN_IF_ERROR(ContinueSealing(/*all=*/block));
   if (!writer_->in_flight() || (!block && !writer_->Done())) return Status::Ok();
   Clock::duration took{};
   Status s = writer_->Wait(&spare_commit_, &took);
@@ -136,17 +160,34 @@ Status Pipeline::Impl::CommitAndWait(const std::atomic<bool>& stop) {
   return FinishWrite(stop, /*block=*/true);
 }
 
-Status Pipeline::Impl::WriteChangelog() {
-  changed_.clear();
-  for (const store::CachedUser& u : cache_->touched()) {
-    changed_.push_back({u.external_id, u.record, SourceOf(u).partition});
-  }
-  std::map<int32_t, int64_t> from;
+void Pipeline::Impl::SealChangelog() {
+  changelog_partitions_.clear();
+  for (const store::CachedUser& u : cache_->touched()) changelog_partitions_.push_back(SourceOf(u).partition);
+  changelog_next_ = markers_;
+  changelog_from_.clear();
   for (const auto& [partition, next] : markers_) {
     auto it = offsets_.find({config_.kafka.events_topic, partition});
-    if (it != offsets_.end()) from[partition] = it->second;
+    if (it != offsets_.end()) changelog_from_[partition] = it->second;
   }
-  return handoff_->Write(changed_, from, markers_, Names());
+}
+
+Status Pipeline::Impl::WriteChangelog() {
+  changed_.clear();
+  // The copies are in the order the users were touched (UserCache::TakeSealed).
+  for (size_t i = 0; i < user_copies_.size(); ++i) {
+    changed_.push_back({user_copies_[i].external_id, &user_copies_[i].record, changelog_partitions_[i]});
+  }
+  return handoff_->Write(changed_, changelog_from_, changelog_next_, Names());
+}
+
+void Pipeline::Impl::AppendChangelogPositions() {
+  store::CommitBatch positions;
+  for (const auto& [partition, next] : changelog_next_) {
+    positions.offsets[{handoff_->topic(), partition}] = handoff_->Position(partition);
+  }
+  positions.counters = in_flight_.counters;  // the sealed window's, written again
+  store_->Append(positions, sealing_.get());
+  for (const auto& [key, next] : positions.offsets) offsets_[key] = next;
 }
 
 Status Pipeline::Impl::AdoptChangelog(int32_t partition) {
@@ -185,20 +226,16 @@ Status Pipeline::Impl::RestoreOwedLists(int32_t partition) {
 }
 
 void Pipeline::Impl::CollectState(store::CommitBatch* out) {
-  for (const store::CachedUser& u : cache_->touched()) out->users.push_back({u.external_id, u.record});
   out->catalog = catalog_records_;
   out->holders = holder_changes_;
   out->pending = refresher_.changes();
   out->counters = counters_;
 }
 
-void Pipeline::Impl::SubmitCommit(std::unique_ptr<store::PreparedCommit> prepared, size_t users) {
-  // Positions go last: the changelog's are those its deliveries reached.
+Status Pipeline::Impl::SubmitCommit(std::unique_ptr<store::PreparedCommit> prepared, size_t users) {
+  // Positions go last (the changelog's once it is delivered: AppendChangelogPositions).
   store::CommitBatch positions;
-  for (const auto& [partition, next] : markers_) {
-    positions.offsets[{config_.kafka.events_topic, partition}] = next;
-    if (handoff_) positions.offsets[{handoff_->topic(), partition}] = handoff_->Position(partition);
-  }
+  for (const auto& [partition, next] : markers_) positions.offsets[{config_.kafka.events_topic, partition}] = next;
   for (const auto& [partition, next] : window_catalog_offsets_) {
     positions.offsets[{config_.kafka.catalog_topic, partition}] = next;
   }
@@ -210,11 +247,12 @@ void Pipeline::Impl::SubmitCommit(std::unique_ptr<store::PreparedCommit> prepare
   in_flight_.positions = window_offsets_;
   in_flight_.users = users;
   in_flight_.bytes = prepared->bytes();
-  in_flight_.cache_batch = cache_->SealBatch();
-  sealing_ = std::move(prepared);  // submitted once its items are copied
+  in_flight_.cache_batch = cache_->SealForCopy();
+  sealing_ = std::move(prepared);  // submitted once its items and users are copied
   // Under a backlog the events wait anyway: all are copied now, and the
-  // write starts at once (the pipeline's rate follows its writes).
-  ContinueSealing(/*all=*/events_waiting_);
+  // write starts at once (the pipeline's rate follows its writes). Otherwise
+  // the copying starts after the next batch: this stop is short.
+  return events_waiting_ ? ContinueSealing(/*all=*/true) : Status::Ok();
 }
 
 }  // namespace streamrec::app

@@ -92,8 +92,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // every 25 ms), the users' lists waiting behind them.
   static constexpr int kItemChunkPauseWhileOwed = 50;
   static constexpr int kItemChunkPauseWhileFlowing = 20;
-  // Sealed items a commit copies between two batches (~1-2 ms at dim 64).
+  // Sealed items and users a commit copies between two batches (~1-2 ms
+  // each at dim 64).
   static constexpr size_t kSealedItemsPerSlice = 4096;
+  static constexpr size_t kSealedUsersPerSlice = 4096;
   // Chunks per pass while idle (then the pipeline polls for events again).
   static constexpr size_t kItemChunksWhileIdle = 4;
   // Events count as flowing this long after the last poll that brought some.
@@ -109,13 +111,14 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // dirty users fill half the cache (only clean users can be evicted).
   bool WindowDue() const;
 
-  // Makes the window's work durable: lists, dead letters and the changelog
-  // delivered (all in flight at once), then users, items, catalog, reverse
-  // index, owed lists, counters and offsets in one WriteBatch. Each key
-  // changed in the window is written once. The changed items are sealed and
-  // copied between the next batches (ContinueSealing), then the WriteBatch is
-  // written on the commit writer's thread while the next window's events are
-  // learned; the next CommitWindow (or FinishWrite) waits for it.
+  // Makes the window's work durable: the last window's commit finished, this
+  // one's lists and dead letters delivered, then users, items, catalog,
+  // reverse index, owed lists, counters and offsets in one WriteBatch. Each
+  // key changed in the window is written once. The changed users and items
+  // are sealed and copied between the next batches (ContinueSealing), their
+  // changelog is written from the copies and delivered, then the WriteBatch
+  // is encoded and written on the commit writer's thread while the next
+  // window's events are learned; the next CommitWindow (or FinishWrite) waits for it.
   [[nodiscard]] Status CommitWindow(const std::atomic<bool>& stop);
 
   // The write in flight, if any, once done (or, with `block`, its items
@@ -123,9 +126,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // retried here until it succeeds, then its offsets and counters count as
   // durable and its users may be evicted.
   [[nodiscard]] Status FinishWrite(const std::atomic<bool>& stop, bool block);
-  // Copies the next slice of the sealed commit's items (all of them with
-  // `all`) and, once all are copied, submits the commit to the writer.
-  void ContinueSealing(bool all);
+  // Copies the next slice of the sealed commit's items and users (all of
+  // them with `all`); once all are copied, writes their changelog; once that
+  // is delivered (with `all`, waiting for it), submits the commit to the writer.
+  [[nodiscard]] Status ContinueSealing(bool all);
 
   // CommitWindow, then FinishWrite: everything so far is durable (before the
   // partitions change hands, before the reverse index is read, on stop).
@@ -138,8 +142,14 @@ class Pipeline::Impl : public kafka::PositionProvider {
             [this](std::string_view external_id) { return learner_.InternItem(external_id); }};
   }
 
-  // Queues the batch's users and offsets markers for the state changelog.
+  // What the sealed commit's changelog needs from its window: the users'
+  // partitions, the markers' offsets.
+  void SealChangelog();
+  // Queues the sealed commit's users (their copies) and offsets markers for
+  // the state changelog.
   [[nodiscard]] Status WriteChangelog();
+  // The changelog's positions, once delivered, go with the sealed commit.
+  void AppendChangelogPositions();
 
   [[nodiscard]] Status AdoptChangelog(int32_t partition);
 
@@ -180,12 +190,12 @@ class Pipeline::Impl : public kafka::PositionProvider {
 
   [[nodiscard]] Status Apply(const ingest::IngestedEvent& e);
 
-  // The window's state, all but the positions (views into the cache and the
-  // refresher, valid until the window closes).
+  // The window's state, all but the positions, users and items (views into
+  // the refresher, valid until the window closes).
   void CollectState(store::CommitBatch* out);
-  // Adds the positions (offsets, changelog positions) and hands the commit of
-  // `users` users to the writer.
-  void SubmitCommit(std::unique_ptr<store::PreparedCommit> prepared, size_t users);
+  // Adds the positions (offsets, changelog positions), seals the window's users
+  // and items, and hands the commit of `users` users to the writer once they are copied.
+  [[nodiscard]] Status SubmitCommit(std::unique_ptr<store::PreparedCommit> prepared, size_t users);
 
   // Retries a retryable failure with capped exponential backoff until it
   // succeeds or `stop` is set. Consumption waits meanwhile: nothing moves
@@ -221,10 +231,18 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::unique_ptr<store::CommitWriter> writer_;
   std::unique_ptr<store::PreparedCommit> spare_commit_;  // the last write's buffer, reused
   std::vector<ItemRecord> dirty_items_;  // changed items, copied into records a commit handed back
-  // The last window's commit while its sealed items are copied (then it is
-  // submitted to the writer); what copying them took so far.
+  std::vector<store::UserCopy> user_copies_;  // the same for users
+  // The last window's commit while its sealed items and users are copied
+  // (then it is submitted to the writer); what copying them took so far.
   std::unique_ptr<store::PreparedCommit> sealing_;
   Clock::duration sealing_took_{};
+  bool changelog_written_ = false;  // the sealed commit's changelog is queued
+  size_t sealed_items_ = 0;
+  // The sealed commit's changelog: per user (as touched) its events
+  // partition; per partition the window's first and next offsets.
+  std::vector<int32_t> changelog_partitions_;
+  std::map<int32_t, int64_t> changelog_from_;
+  std::map<int32_t, int64_t> changelog_next_;
   // What the write in flight makes true once it is done.
   struct InFlight {
     store::StoreCounters counters;

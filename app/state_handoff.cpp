@@ -142,6 +142,11 @@ Status StateHandoff::Write(const std::vector<ChangedUser>& users, const std::map
 
 Status StateHandoff::Flush() { return impl_->producer->Flush(impl_->options.timeout_ms); }
 
+bool StateHandoff::Settled() {
+  impl_->producer->Poll(0);
+  return impl_->producer->outstanding() == 0;
+}
+
 int64_t StateHandoff::Position(int32_t partition) const {
   const int64_t last = impl_->producer->DeliveredOffset(impl_->options.state_topic, partition);
   return last < 0 ? -1 : last + 1;

@@ -81,6 +81,8 @@ class StateHandoff {
                              const std::map<int32_t, int64_t>& next, const ItemNames& items);
   // Waits for delivery; on failure the whole batch must be written again.
   [[nodiscard]] Status Flush();
+  // Whether everything written was acknowledged (or failed: Flush() tells); never blocks.
+  bool Settled();
   // The changelog offset after this instance's last delivered record in `partition`, or -1.
   int64_t Position(int32_t partition) const;
   // Reads changelog `partition` after `position` (see the header comment).

@@ -412,6 +412,8 @@ struct PreparedCommit::Rep {
   std::vector<SortKey> keys;     // SortedOrder's working space
   std::vector<ItemRecord> deferred_items;  // encoded by Write, once; kept for their storage
   bool items_pending = false;              // deferred_items are still to encode
+  std::vector<UserCopy> deferred_users;    // the same for users
+  bool users_pending = false;
 };
 
 PreparedCommit::PreparedCommit() : rep_(std::make_unique<Rep>()) {}
@@ -423,6 +425,10 @@ size_t PreparedCommit::entries() const { return rep_->batch.Count(); }
 void PreparedCommit::DeferItems(std::vector<ItemRecord>* items) {
   rep_->deferred_items.swap(*items);
   rep_->items_pending = true;
+}
+void PreparedCommit::DeferUsers(std::vector<UserCopy>* users) {
+  rep_->deferred_users.swap(*users);
+  rep_->users_pending = true;
 }
 
 namespace {
@@ -462,6 +468,7 @@ void SortedOrder(size_t n, std::vector<SortKey>* keys, std::vector<uint32_t>* or
 void Store::Prepare(const CommitBatch& batch, PreparedCommit* out) const {
   out->rep_->batch.Clear();  // keeps the buffer of the last use
   out->rep_->items_pending = false;
+  out->rep_->users_pending = false;
   Append(batch, out);
 }
 
@@ -481,18 +488,23 @@ void Store::AppendItems(std::span<const ItemRecord> items, PreparedCommit* out) 
   }
 }
 
+template <class KeyFn, class RecordFn>
+void Store::AppendUsers(size_t n, KeyFn key, RecordFn record, PreparedCommit* out) const {
+  PreparedCommit::Rep& rep = *out->rep_;
+  SortedOrder(n, &rep.keys, &rep.order, [](uint32_t) { return uint64_t{0}; }, key);
+  for (uint32_t i : rep.order) {
+    codec::EncodeUser(record(i), &rep.scratch);
+    rep.batch.Put(impl_->users(), key(i), rep.scratch);
+  }
+}
+
 void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
   PreparedCommit::Rep& rep = *out->rep_;
   rocksdb::WriteBatch& wb = rep.batch;
   std::string& value = rep.scratch;
-  SortedOrder(
-      batch.users.size(), &rep.keys, &rep.order, [](uint32_t) { return uint64_t{0}; },
-      [&](uint32_t i) { return std::string_view(batch.users[i].first); });
-  for (uint32_t i : rep.order) {
-    const auto& [external_id, record] = batch.users[i];
-    codec::EncodeUser(*record, &value);
-    wb.Put(impl_->users(), external_id, value);
-  }
+  AppendUsers(
+      batch.users.size(), [&](uint32_t i) { return batch.users[i].first; },
+      [&](uint32_t i) -> const UserRecord& { return *batch.users[i].second; }, out);
   AppendItems(batch.items, out);
   for (const CatalogRecord& c : batch.catalog) {
     wb.Put(impl_->catalog(), c.update.entry.item_id, codec::EncodeCatalog(c));
@@ -538,6 +550,13 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
 
 Status Store::Write(PreparedCommit* commit) {
   PreparedCommit::Rep& rep = *commit->rep_;
+  if (rep.users_pending) {
+    const std::vector<UserCopy>& users = rep.deferred_users;
+    AppendUsers(
+        users.size(), [&](uint32_t i) { return std::string_view(users[i].external_id); },
+        [&](uint32_t i) -> const UserRecord& { return users[i].record; }, commit);
+    rep.users_pending = false;  // encoded: a retry writes the batch as it is
+  }
   if (rep.items_pending) {
     AppendItems(rep.deferred_items, commit);
     rep.items_pending = false;  // encoded: a retry writes the batch as it is

@@ -370,6 +370,51 @@ TEST_CASE("user cache: a sealed batch's users stay cached until its write is don
   CHECK(cache.size() == 1);
 }
 
+
+TEST_CASE("user cache: sealed for copy, the write holds the records as they were at the seal") {
+  const std::string path = FreshDir("cache_copy");
+  auto s = OpenStore(path);
+  UserCache cache(s.get(), 100);
+  CachedUser cu;
+  const std::vector<std::string> names = {"a", "b", "c", "d", "e"};
+  for (size_t i = 0; i < names.size(); ++i) {
+    REQUIRE(cache.Acquire(names[i], &cu).ok());
+    *cu.record = MakeUser(static_cast<uint32_t>(i), 10 + i);
+  }
+  const uint64_t sealed = cache.SealForCopy();
+  CHECK(cache.touched().empty());
+  CHECK_FALSE(cache.CopySealed(2));  // a and b; c, d, e still to copy
+  // The next batch changes d (not copied yet) and a (copied): d is copied first.
+  for (const char* name : {"d", "a"}) {
+    REQUIRE(cache.Acquire(name, &cu).ok());
+    cu.record->events = 99;
+    cu.record->history.push_back(ItemId(7));
+  }
+  cache.Evict(sealed - 1);
+  CHECK(cache.size() == 5);
+  CHECK(cache.CopySealed(SIZE_MAX));
+  std::vector<UserCopy> copies;
+  cache.TakeSealed(&copies);
+  REQUIRE(copies.size() == names.size());
+
+  PreparedCommit prepared;
+  s->Prepare(CommitBatch{}, &prepared);
+  prepared.DeferUsers(&copies);
+  CHECK(copies.empty());  // swapped with the commit's previous (no) copies
+  REQUIRE(s->Write(&prepared).ok());
+  CHECK(prepared.entries() >= names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    UserRecord stored;
+    bool found = false;
+    REQUIRE(s->GetUser(names[i], &stored, &found).ok());
+    REQUIRE(found);
+    CHECK(stored.events == 10 + i);
+    CHECK(stored.history == MakeUser(static_cast<uint32_t>(i), 10 + i).history);
+  }
+  // The live records kept the next batch's changes.
+  REQUIRE(cache.Acquire("d", &cu).ok());
+  CHECK(cu.record->events == 99);
+}
 TEST_CASE("commit writer: writes on its own thread, hands the commit back, reports a failure to retry") {
   const std::string path = FreshDir("writer");
   StoreOptions o = FaultyStoreOptions(path);

@@ -7,11 +7,20 @@
 // never loses state, and a user is never read back while its write is in
 // flight.
 //
-// Memory: about (dim * 4 + history * 4 + 150) bytes per cached user.
+// Or, so that the batch's records need not be encoded at once (a stop of the
+// caller's thread), SealForCopy() instead of SealBatch(): the records as they
+// are at that moment are copied for the write, each before Acquire() hands it
+// out again, the rest by CopySealed() a slice at a time; TakeSealed() gives
+// the copies to be written (PreparedCommit::DeferUsers).
+//
+// Memory: about (dim * 4 + history * 4 + 150) bytes per cached user, and as
+// much again per sealed user while its copy is kept (two commits' worth: the
+// one being copied, the one being written).
 // Thread-safety: none; one thread.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <string>
@@ -47,13 +56,25 @@ class UserCache {
   // touched() was handed to the store: starts the next batch. Returns the
   // sealed batch's number, for Evict() once its write is done.
   uint64_t SealBatch();
+  // SealBatch(), keeping the sealed users' records as they are now (see the
+  // header comment). Precondition: the last sealing's copies were taken.
+  uint64_t SealForCopy();
+  // Copies up to `max` sealed users not copied yet; true once all are.
+  bool CopySealed(size_t max);
+  // Swaps the copies into *out (its records' storage is filled by the next
+  // sealing). Precondition: CopySealed() returned true.
+  void TakeSealed(std::vector<UserCopy>* out);
+  // Takes records back whose storage the next sealing fills (*records is left
+  // empty): copying into them allocates nothing.
+  void ReturnCopies(std::vector<UserCopy>* records);
   // Every batch up to `written` is in the store: evicts down to capacity
   // (users touched by a later batch stay, however many).
   void Evict(uint64_t written);
   // SealBatch() and Evict() at once, for a caller that writes synchronously.
   void EndBatch() { Evict(SealBatch()); }
 
-  // Drops every cached user (after a failed commit the cache may be ahead of the store).
+  // Drops every cached user (after a failed commit the cache may be ahead of
+  // the store); sealed users are copied first.
   void Clear();
 
   size_t size() const { return entries_.size(); }
@@ -61,12 +82,17 @@ class UserCache {
   uint64_t misses() const { return misses_; }
 
  private:
+  static constexpr uint32_t kNotSealed = UINT32_MAX;
+
   struct Entry {
     UserRecord record;
     std::list<std::string_view>::iterator lru;  // position in lru_
     uint64_t batch = 0;                         // last batch that touched it
     uint32_t touched_index = 0;                 // its place in touched_ during that batch
+    uint32_t sealed_slot = kNotSealed;          // its copy's place in copies_ while not copied
   };
+
+  void CopyOut(Entry* entry);
 
   Store* store_;
   size_t capacity_;
@@ -74,6 +100,11 @@ class UserCache {
   std::unordered_map<std::string, Entry, StringViewHash, std::equal_to<>> entries_;
   std::list<std::string_view> lru_;  // most recent first; views into entries_ keys
   std::vector<CachedUser> touched_;
+  std::vector<Entry*> touched_entries_;  // the same users' entries (nodes: stable)
+  std::vector<Entry*> sealed_;           // the last SealForCopy's users
+  std::vector<UserCopy> copies_;         // their records as sealed
+  size_t copy_cursor_ = 0;               // sealed_ before it were copied
+  size_t copies_left_ = 0;
   uint64_t hits_ = 0;
   uint64_t misses_ = 0;
 };
