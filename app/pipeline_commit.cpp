@@ -44,13 +44,21 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
     auto stored = offsets_.find({config_.kafka.events_topic, source.partition});
     if (stored != offsets_.end()) markers_[source.partition] = stored->second;
   }
+  // Under a backlog the events wait anyway: the users are encoded now, from
+  // their records (a copy costs about as much as encoding), and the write
+  // starts at once (the pipeline's rate follows its writes). Otherwise they are
+  // copied after this stop and encoded on the writer's thread: the stop is short.
+  copying_users_ = !events_waiting_;
   if (handoff_) SealChangelog();
-  // The window's state but its users and items is encoded while the broker
-  // acknowledges the deliveries.
+  // The window's state but its items (and the users it copies) is encoded
+  // while the broker acknowledges the deliveries.
   std::unique_ptr<store::PreparedCommit> prepared =
       spare_commit_ ? std::move(spare_commit_) : std::make_unique<store::PreparedCommit>();
   store::CommitBatch state;
   CollectState(&state);
+  if (!copying_users_) {
+    for (const store::CachedUser& u : cache_->touched()) state.users.push_back({u.external_id, u.record});
+  }
   store_->Prepare(state, prepared.get());
   const Clock::time_point encoded = Clock::now();
   bool redelivered = false;
@@ -94,7 +102,7 @@ Status Pipeline::Impl::ContinueSealing(bool all) {
   if (!changelog_written_) {
     constexpr size_t kAll = std::numeric_limits<size_t>::max();
     const bool items_copied = learner_.CopySealedItems(all ? kAll : kSealedItemsPerSlice);
-    const bool users_copied = cache_->CopySealed(all ? kAll : kSealedUsersPerSlice);
+    const bool users_copied = !copying_users_ || cache_->CopySealed(all ? kAll : kSealedUsersPerSlice);
     if (!items_copied || !users_copied) {
       sealing_took_ += Clock::now() - started;
       return Status::Ok();
@@ -102,7 +110,13 @@ Status Pipeline::Impl::ContinueSealing(bool all) {
     learner_.TakeSealedItems(&dirty_items_);
     sealed_items_ = dirty_items_.size();
     sealing_->DeferItems(&dirty_items_);
-    cache_->TakeSealed(&user_copies_);
+    if (copying_users_) {
+      cache_->TakeSealed(&user_copies_);
+      // The copies are in the order the users were touched (UserCache::TakeSealed).
+      for (size_t i = 0; i < user_copies_.size() && handoff_; ++i) {
+        changed_.push_back({user_copies_[i].external_id, &user_copies_[i].record, changelog_partitions_[i]});
+      }
+    }
     if (handoff_) STREAMREC_RETURN_IF_ERROR(WriteChangelog());
     changelog_written_ = true;
   }
@@ -119,8 +133,10 @@ Status Pipeline::Impl::ContinueSealing(bool all) {
     }));
     AppendChangelogPositions();
   }
-  sealing_->DeferUsers(&user_copies_);
-  cache_->ReturnCopies(&user_copies_);  // their storage is filled again by the next sealing
+  if (copying_users_) {
+    sealing_->DeferUsers(&user_copies_);
+    cache_->ReturnCopies(&user_copies_);  // their storage is filled again by the next sealing
+  }
   writer_->Submit(std::move(sealing_));
   changelog_written_ = false;
   sealing_took_ += Clock::now() - started;
@@ -161,8 +177,13 @@ Status Pipeline::Impl::CommitAndWait(const std::atomic<bool>& stop) {
 }
 
 void Pipeline::Impl::SealChangelog() {
+  changed_.clear();
   changelog_partitions_.clear();
-  for (const store::CachedUser& u : cache_->touched()) changelog_partitions_.push_back(SourceOf(u).partition);
+  for (const store::CachedUser& u : cache_->touched()) {
+    // Without copies the records are written now (ContinueSealing at the stop).
+    if (!copying_users_) changed_.push_back({u.external_id, u.record, SourceOf(u).partition});
+    changelog_partitions_.push_back(SourceOf(u).partition);
+  }
   changelog_next_ = markers_;
   changelog_from_.clear();
   for (const auto& [partition, next] : markers_) {
@@ -172,11 +193,6 @@ void Pipeline::Impl::SealChangelog() {
 }
 
 Status Pipeline::Impl::WriteChangelog() {
-  changed_.clear();
-  // The copies are in the order the users were touched (UserCache::TakeSealed).
-  for (size_t i = 0; i < user_copies_.size(); ++i) {
-    changed_.push_back({user_copies_[i].external_id, &user_copies_[i].record, changelog_partitions_[i]});
-  }
   return handoff_->Write(changed_, changelog_from_, changelog_next_, Names());
 }
 
@@ -247,12 +263,11 @@ Status Pipeline::Impl::SubmitCommit(std::unique_ptr<store::PreparedCommit> prepa
   in_flight_.positions = window_offsets_;
   in_flight_.users = users;
   in_flight_.bytes = prepared->bytes();
-  in_flight_.cache_batch = cache_->SealForCopy();
+  in_flight_.cache_batch = copying_users_ ? cache_->SealForCopy() : cache_->SealBatch();
   sealing_ = std::move(prepared);  // submitted once its items and users are copied
-  // Under a backlog the events wait anyway: all are copied now, and the
-  // write starts at once (the pipeline's rate follows its writes). Otherwise
-  // the copying starts after the next batch: this stop is short.
-  return events_waiting_ ? ContinueSealing(/*all=*/true) : Status::Ok();
+  // Under a backlog (see CommitWindow) the items are copied now and the write
+  // starts at once; otherwise the copying starts after the next batch.
+  return copying_users_ ? Status::Ok() : ContinueSealing(/*all=*/true);
 }
 
 }  // namespace streamrec::app

@@ -143,10 +143,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
   }
 
   // What the sealed commit's changelog needs from its window: the users'
-  // partitions, the markers' offsets.
+  // partitions (their records too when they are not copied), the markers' offsets.
   void SealChangelog();
-  // Queues the sealed commit's users (their copies) and offsets markers for
-  // the state changelog.
+  // Queues the sealed commit's users (changed_) and offsets markers for the
+  // state changelog.
   [[nodiscard]] Status WriteChangelog();
   // The changelog's positions, once delivered, go with the sealed commit.
   void AppendChangelogPositions();
@@ -236,6 +236,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // (then it is submitted to the writer); what copying them took so far.
   std::unique_ptr<store::PreparedCommit> sealing_;
   Clock::duration sealing_took_{};
+  bool copying_users_ = false;      // the sealed commit's users are copied (else encoded at its stop)
   bool changelog_written_ = false;  // the sealed commit's changelog is queued
   size_t sealed_items_ = 0;
   // The sealed commit's changelog: per user (as touched) its events
@@ -280,7 +281,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::vector<StaleHolder> taken_holders_;  // this batch's
   std::deque<StaleHolder> stale_holders_;   // this window's (stable: holder_changes_ view their ids)
   std::map<int32_t, int64_t> markers_;  // per events partition: the offset its changelog marker and commit carry
-  std::vector<ChangedUser> changed_;
+  std::vector<ChangedUser> changed_;  // the sealed commit's users, for its changelog
   Status assignment_error_;
   std::atomic<bool> never_stop_{false};
   const std::atomic<bool>* stop_ = &never_stop_;
