@@ -8,8 +8,9 @@ ListRefresher::ListRefresher(const emitter::EmitterOptions& options)
     : queue_(options.min_refresh_interval_ms), max_pending_(options.max_pending_lists) {}
 
 void ListRefresher::Owe(std::string_view user, int32_t partition, int64_t source_offset, int64_t now_ms) {
+  const size_t before = queue_.pending();
   const emitter::DueList& entry = queue_.Mark(user, partition, source_offset, now_ms);
-  changes_.push_back({user, partition, entry.source_offset, entry.since_ms, true});
+  changes_.push_back({user, partition, entry.source_offset, entry.since_ms, true, queue_.pending() > before});
 }
 
 Status ListRefresher::Restore(store::Store* store, int32_t partition, int64_t now_ms, size_t* restored) {

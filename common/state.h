@@ -40,6 +40,10 @@ struct PendingListChange {
   int64_t source_offset = -1;  // the latest event the list must reflect; -1: none
   int64_t since_ms = 0;        // when the user became owed a list
   bool owed = true;            // false: the list was delivered
+  // owed only: the user was not owed before this change. When a batch's first
+  // change of a user is such and its last a delivery, the store had no entry
+  // and keeps none: the batch writes nothing for that user.
+  bool newly_owed = false;
 };
 
 // The persisted part of one item; the learner holds all items in memory.

@@ -528,8 +528,16 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
       batch.pending.size(), &rep.keys, &rep.order,
       [&](uint32_t i) { return uint64_t{static_cast<uint32_t>(batch.pending[i].partition)}; },
       [&](uint32_t i) { return std::string_view(batch.pending[i].user); });
-  for (uint32_t i : rep.order) {
-    const PendingListChange& p = batch.pending[i];
+  for (size_t first = 0, next = 0; first < rep.order.size(); first = next) {
+    // A user's changes are adjacent, in batch order: the last one stands.
+    const PendingListChange& opened = batch.pending[rep.order[first]];
+    for (next = first + 1; next < rep.order.size(); ++next) {
+      const PendingListChange& q = batch.pending[rep.order[next]];
+      if (q.partition != opened.partition || q.user != opened.user) break;
+    }
+    const PendingListChange& p = batch.pending[rep.order[next - 1]];
+    // Owed and delivered within the batch, not owed before it: nothing stored, nothing to store.
+    if (opened.owed && opened.newly_owed && !p.owed) continue;
     const std::string key = codec::EncodePendingKey(p.partition, p.user);
     if (p.owed) {
       value.clear();

@@ -602,3 +602,27 @@ TEST_CASE("pending lists commit in order with the state, per partition, and surv
   REQUIRE(s->LoadPendingLists(0, collect).ok());
   CHECK(owed.empty());
 }
+
+TEST_CASE("pending lists: a user newly owed and delivered within a batch writes nothing; one owed before is deleted") {
+  const std::string path = FreshDir("pending_pairs");
+  auto s = OpenStore(path);
+  CommitBatch first;
+  first.pending = {{"dave", 0, 3, 900, true, true}};
+  REQUIRE(s->Commit(first).ok());
+
+  CommitBatch b;
+  b.pending = {{"alice", 0, 40, 1000, true, true}, {"dave", 0, 5, 900, true, false}, {"erin", 0, 8, 1003, true, true},
+               {"alice", 0, 40, 1000, false},      {"dave", 0, 5, 900, false},       {"erin", 0, 8, 1003, false},
+               {"erin", 0, 9, 1004, true, true}};
+  PreparedCommit prepared;
+  s->Prepare(b, &prepared);
+  // dave's delete and erin's last put, then the three counters; nothing for alice.
+  CHECK(prepared.entries() == 2 + 3);
+  REQUIRE(s->Write(&prepared).ok());
+  std::vector<std::tuple<std::string, int64_t>> owed;
+  REQUIRE(s->LoadPendingLists(0, [&](const PendingListChange& p) {
+    owed.emplace_back(std::string(p.user), p.source_offset);
+  }).ok());
+  REQUIRE(owed.size() == 1);  // dave was owed before the batch: deleted
+  CHECK(owed[0] == std::make_tuple(std::string("erin"), int64_t{9}));
+}
