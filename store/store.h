@@ -95,7 +95,9 @@ struct CommitBatch {
   std::vector<ItemRecord> items;
   std::vector<CatalogRecord> catalog;
   std::vector<ListHolderChange> holders;
-  // Applied in order (an owed user and its delivery may be in one batch).
+  // Applied in order (an owed user and its delivery may be in one batch; only
+  // the last change of a user is written, none when it was newly owed in the
+  // batch and then delivered: see PendingListChange::newly_owed).
   std::vector<PendingListChange> pending;
   Offsets offsets;  // only the partitions this batch consumed from
   StoreCounters counters;
@@ -139,7 +141,8 @@ class PreparedCommit {
   // deferred before it; a Write retried after a failure encodes them once.
   void DeferItems(std::vector<ItemRecord>* items);
   // The same for user records: encoded at Write, on the writer's thread
-  // (at ~1-2 us a user, most of what a commit cost the preparing thread).
+  // (the preparing thread copies them between its batches instead of
+  // stopping to encode them).
   void DeferUsers(std::vector<UserCopy>* users);
 
  private:
