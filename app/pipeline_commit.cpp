@@ -183,8 +183,11 @@ void Pipeline::Impl::SealChangelog() {
   changelog_partitions_.clear();
   for (const store::CachedUser& u : cache_->touched()) {
     // Without copies the records are written now (ContinueSealing at the stop).
-    if (!copying_users_) changed_.push_back({u.external_id, u.record, SourceOf(u).partition});
-    changelog_partitions_.push_back(SourceOf(u).partition);
+    if (copying_users_) {
+      changelog_partitions_.push_back(SourceOf(u).partition);
+    } else {
+      changed_.push_back({u.external_id, u.record, SourceOf(u).partition});
+    }
   }
   changelog_next_ = markers_;
   changelog_from_.clear();

@@ -240,7 +240,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   bool copying_users_ = false;      // the sealed commit's users are copied (else encoded at its stop)
   bool changelog_written_ = false;  // the sealed commit's changelog is queued
   size_t sealed_items_ = 0;
-  // The sealed commit's changelog: per user (as touched) its events
+  // The sealed commit's changelog: per user copied (as touched) its events
   // partition; per partition the window's first and next offsets.
   std::vector<int32_t> changelog_partitions_;
   std::map<int32_t, int64_t> changelog_from_;
