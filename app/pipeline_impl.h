@@ -122,10 +122,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // events are learned; the next CommitWindow (or FinishWrite) waits for it.
   [[nodiscard]] Status CommitWindow(const std::atomic<bool>& stop);
 
-  // The write in flight, if any, once done (or, with `block`, its items
-  // copied and the write waited for):
-  // retried here until it succeeds, then its offsets and counters count as
-  // durable and its users may be evicted.
+  // The sealed commit taken a step further (ContinueSealing), then the write
+  // in flight, if any, once done (with `block`: the sealing finished and the
+  // write waited for): retried here until it succeeds, then its offsets and
+  // counters count as durable and its users may be evicted.
   [[nodiscard]] Status FinishWrite(const std::atomic<bool>& stop, bool block);
   // Copies the next slice of the sealed commit's items and users (all of
   // them with `all`); once all are copied, writes their changelog; once that
