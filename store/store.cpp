@@ -590,9 +590,12 @@ Status Store::Commit(const CommitBatch& batch) {
 Status Store::MeasureDisk(DiskUsage* out) {
   STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   STREAMREC_RETURN_IF_ERROR(FromRocks(impl_->db->Flush(rocksdb::FlushOptions(), impl_->handles), "flushing"));
+  // Forced down to the last level: a flushed file moved there whole would
+  // otherwise keep its deletes and the puts they shadow (pending_lists).
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   for (rocksdb::ColumnFamilyHandle* cf : impl_->handles) {
-    STREAMREC_RETURN_IF_ERROR(
-        FromRocks(impl_->db->CompactRange(rocksdb::CompactRangeOptions(), cf, nullptr, nullptr), "compacting"));
+    STREAMREC_RETURN_IF_ERROR(FromRocks(impl_->db->CompactRange(compact, cf, nullptr, nullptr), "compacting"));
   }
   auto sst = [&](rocksdb::ColumnFamilyHandle* cf) {
     uint64_t bytes = 0;

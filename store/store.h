@@ -113,7 +113,7 @@ struct StateSummary {
 
 // Bytes on disk per kind of state, after a flush (SST files, compressed).
 struct DiskUsage {
-  uint64_t user_bytes = 0;  // user_embeddings + user_history + list_holders
+  uint64_t user_bytes = 0;  // user_embeddings + user_history + list_holders + pending_lists
   uint64_t item_bytes = 0;  // item_embeddings + item_neighbors + catalog
 };
 

@@ -626,3 +626,21 @@ TEST_CASE("pending lists: a user newly owed and delivered within a batch writes 
   REQUIRE(owed.size() == 1);  // dave was owed before the batch: deleted
   CHECK(owed[0] == std::make_tuple(std::string("erin"), int64_t{9}));
 }
+
+TEST_CASE("store: the disk measure counts live state, not deletes left in a moved file") {
+  const std::string path = FreshDir("measure_disk");
+  auto s = OpenStore(path);
+  std::vector<std::string> names;
+  for (int u = 0; u < 2000; ++u) names.push_back("user-" + std::to_string(u));
+  CommitBatch owe;
+  CommitBatch deliver;
+  for (const std::string& n : names) {
+    owe.pending.push_back({n, 0, 1, 1000, true, true});
+    deliver.pending.push_back({n, 0, 1, 1000, false});
+  }
+  REQUIRE(s->Commit(owe).ok());
+  REQUIRE(s->Commit(deliver).ok());
+  DiskUsage disk;
+  REQUIRE(s->MeasureDisk(&disk).ok());
+  CHECK(disk.user_bytes == 0);  // every owed entry was deleted: nothing of users is left
+}
