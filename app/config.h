@@ -63,7 +63,9 @@ struct PipelineConfig {
   // State commits at most this often (0: every batch), 0..60000. Default
   // 1000: a user or item changed by many batches is written once per commit,
   // and lists never wait for a commit; a crash replays up to this much
-  // (exactly once all the same). Also commits when the changed users fill
+  // (exactly once all the same). A window due while the last commit's write
+  // still runs stays open until it is done, up to 4 intervals (the pipeline
+  // learns on instead of waiting). Also commits when the changed users fill
   // half of user_cache_capacity.
   int commit_interval_ms = 1000;
   // Exit cleanly after this long without messages; 0 = run until signalled.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <limits>
 
+#include "app/commit_window.h"
 #include "common/clock.h"
 
 namespace streamrec::app {
@@ -23,9 +24,9 @@ void Pipeline::Impl::OpenWindow(Clock::time_point now) {
 
 bool Pipeline::Impl::WindowDue() const {
   if (!window_open_) return false;
-  const auto interval = std::chrono::milliseconds(config_.pipeline.commit_interval_ms);
-  return Clock::now() - window_started_ >= interval ||
-         cache_->touched().size() * 2 >= config_.pipeline.user_cache_capacity;
+  const CommitWindowState window{Clock::now() - window_started_, writer_->in_flight(), cache_->touched().size()};
+  return CommitWindowDue(window, std::chrono::milliseconds(config_.pipeline.commit_interval_ms),
+                         config_.pipeline.user_cache_capacity);
 }
 
 Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
