@@ -1,5 +1,6 @@
 #include "bench/bench.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "app/pipeline.h"
 #include "app/status_server.h"
 #include "bench/child_broker.h"
+#include "bench/cpu_usage.h"
 #include "bench/latency_probe.h"
 #include "bench/memory.h"
 #include "bench/ann.h"
@@ -57,6 +59,7 @@ struct Report {
   double pipeline_seconds = 0;   // from owning the partitions to the last event durable
   int commit_interval_ms = 0;    // the pipeline's; a short run is mostly waiting for commits
   uint64_t lists = 0;
+  CpuPerEvent pipeline_cpu;      // CPU time per event while the pipeline ran, by thread group
   // How far the lists lagged when the last event was durable, and how long
   // they took from then to catch up (every owed list published).
   uint64_t lists_owed_at_end = 0;
@@ -173,7 +176,7 @@ Status MeasureLatencyRuns(const std::string& bootstrap, const BenchArgs& args, c
 
 // (2) The real pipeline from the events topic to durable state, lists published.
 Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const std::atomic<bool>& stop,
-                       const app::GeneratorOptions& g, Report* r) {
+                       const app::GeneratorOptions& g, pid_t broker_pid, Report* r) {
   const uint64_t events = args.events;
   app::HealthBoard board;
   app::Pipeline pipeline(config, &board);
@@ -187,16 +190,19 @@ Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const s
       ran = Status::Internal(std::string("pipeline: ") + e.what());
     }
   });
+  pthread_setname_np(worker.native_handle(), "pipeline");  // its CPU time is told apart (CpuGroupOf)
   // The clock starts when the pipeline owns its partitions (joining the group
   // is not its work; the events wait in the topic from the start), every event
   // counts, and it stops when the last one is durable.
   Clock::time_point first;
+  CpuSample cpu_first;
   bool assigned = false;
   const auto deadline = Clock::now() + std::chrono::minutes(30);
   for (;;) {
     const app::HealthSnapshot h = board.Get();
     if (!assigned && (h.partitions > 0 || h.applied > 0)) {
       first = Clock::now();
+      cpu_first = SampleCpu(broker_pid);
       assigned = true;
     }
     if (h.applied_total >= events || stop.load() || Clock::now() > deadline) break;
@@ -204,6 +210,7 @@ Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const s
   }
   const app::HealthSnapshot done = board.Get();
   const Clock::time_point durable = Clock::now();
+  if (assigned) r->pipeline_cpu = PerEvent(cpu_first, SampleCpu(broker_pid), static_cast<double>(done.applied_total));
   r->pipeline_seconds = assigned ? Seconds(durable - first) : 0.0;
   r->pipeline_eps = assigned ? static_cast<double>(done.applied_total) / r->pipeline_seconds : 0.0;
   r->commit_interval_ms = config.pipeline.commit_interval_ms;
@@ -234,6 +241,26 @@ namespace {
 
 double Ratio(double x, double ceiling) { return ceiling > 0 ? x / ceiling : 0.0; }
 
+// Where (2)'s CPU went, per event, and the rate the cores would allow at that cost.
+std::string CpuLine(const CpuPerEvent& c) {
+  if (c.total_us <= 0) return {};
+  std::string groups;
+  for (const char* g : {"pipeline", "commit writer", "scoring", "RocksDB", "Kafka clients", "broker", "other"}) {
+    auto it = c.by_group_us.find(g);
+    if (it != c.by_group_us.end()) groups += fmt::format("{}{} {:.1f}", groups.empty() ? "" : ", ", g, it->second);
+  }
+  return fmt::format("      CPU per event {:.1f} us ({}); the machine {:.0f} % busy; {:.0f} cores at this cost: "
+                     "at most {:.0f} events/s\n",
+                     c.total_us, groups, 100 * c.machine_busy, c.cores, c.cores * 1e6 / c.total_us);
+}
+
+std::string CpuJson(const CpuPerEvent& c) {
+  std::string groups;
+  for (const auto& [g, us] : c.by_group_us) groups += fmt::format("{}\"{}\":{:.2f}", groups.empty() ? "" : ",", g, us);
+  return fmt::format(R"("cpu_us_per_event":{:.2f},"cpu_us_by_thread":{{{}}},"machine_busy":{:.3f})", c.total_us, groups,
+                     c.machine_busy);
+}
+
 std::string ReportJson(const Report& r) {
   const ScoringFigures& f = r.scoring;
   return fmt::format(
@@ -244,14 +271,14 @@ std::string ReportJson(const Report& r) {
       R"("lists_owed_at_end":{},"list_lag_ms_at_end":{:.0f},"lists_caught_up_s":{:.2f},)"
       R"("topn_bf16_lps":{:.0f},"topn_bf16_ratio":{:.4g},"bf16_recall":{:.4f},"scoring_threads":{},)"
       R"("topn_by_bound_lps":{:.0f},"topn_by_bound_ratio":{:.4g},"by_bound_scored":{:.4f},"by_bound_pack_ms":{:.1f},)"
-      R"("by_bound_recall":{:.4f}}})",
+      R"("by_bound_recall":{:.4f},{}}})",
       r.ingest_ceiling_eps, r.pipeline_eps, Ratio(r.pipeline_eps, r.ingest_ceiling_eps), f.scoring_ceiling_lps,
       f.topn_lps, Ratio(f.topn_lps, f.scoring_ceiling_lps), r.latency.rate, r.latency.p50_ms, r.latency.p99_ms,
       r.latency.max_ms, r.max_rate_p99_under_100ms, r.peak_rss_mb, f.bytes_per_user, f.bytes_per_item,
       f.disk_bytes_per_user, f.disk_bytes_per_item, r.partitions, r.lists, r.produce_eps, r.lists_owed_at_end,
       r.list_lag_ms_at_end, r.lists_caught_up_s, f.topn_bf16_lps, Ratio(f.topn_bf16_lps, f.scoring_ceiling_lps),
       f.bf16_recall, f.threads, f.topn_by_bound_lps, Ratio(f.topn_by_bound_lps, f.scoring_ceiling_lps), f.by_bound_scored,
-      f.by_bound_pack_ms, f.by_bound_recall);
+      f.by_bound_pack_ms, f.by_bound_recall, CpuJson(r.pipeline_cpu));
 }
 
 // The report's JSON with the approximate index's and the memory budget's
@@ -292,6 +319,7 @@ void PrintTable(const BenchArgs& a, const Report& r) {
                                   "the documented figure is --events 1000000)\n",
                                   r.pipeline_seconds, r.commit_interval_ms)
                     : std::string())
+            << CpuLine(r.pipeline_cpu)
             << fmt::format("      lists when the last event was durable: {} owed, the oldest {:.0f} ms overdue; "
                            "all published {:.2f} s later\n",
                            r.lists_owed_at_end, r.list_lag_ms_at_end, r.lists_caught_up_s)
@@ -370,7 +398,7 @@ Status RunBench(const BenchArgs& args, const std::atomic<bool>& stop, Report* r)
   STREAMREC_RETURN_IF_ERROR(MeasureIngestCeiling(broker.bootstrap(), args.events, r));
   log->info("running the pipeline");
   ResetPeakRss();
-  Status s = MeasurePipeline(config, args, stop, g, r);
+  Status s = MeasurePipeline(config, args, stop, g, broker.pid(), r);
   if (s.ok()) {
     log->info("measuring scoring and memory");
     s = MeasureScoring(config, args.users, &r->scoring, args.ann_learned ? &r->ann_learned : nullptr);

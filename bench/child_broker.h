@@ -20,6 +20,7 @@ class ChildBroker {
   // Runs `executable broker --partitions N` and reads the bootstrap address it prints.
   [[nodiscard]] Status Start(const std::string& executable, int partitions);
   const std::string& bootstrap() const { return bootstrap_; }
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;

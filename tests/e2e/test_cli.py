@@ -87,6 +87,11 @@ def main():
                                                      ("latency_ms", "max_rate_p99_under_100ms")) and
                 fig["latency_ms"]["p50"] > 0,
                 f"bench --json reports every figure: {r.stdout.strip()[:300]}")
+        cpu = fig.get("cpu_us_by_thread", {})
+        t.check(fig.get("cpu_us_per_event", 0) > 0 and cpu.get("pipeline", 0) > 0 and
+                abs(sum(cpu.values()) - fig["cpu_us_per_event"]) < 0.05 * fig["cpu_us_per_event"] and
+                0 < fig.get("machine_busy", 0) <= 1,
+                f"bench --json says where the pipeline's CPU went: {cpu}")
         r = sh("bench", "--events", "10")
         t.check(r.returncode == 2 and "--events" in r.stderr, "bench rejects a run too small to measure")
     finally:
