@@ -40,6 +40,8 @@ class ListRefresher {
 
   // `user` must stay valid until the batch commits.
   void Owe(std::string_view user, int32_t partition, int64_t source_offset, int64_t now_ms);
+  // Starts loading what Owe(user, ...) will read first.
+  void Prefetch(std::string_view user) const { queue_.Prefetch(user); }
   // Brings back the users of `partition` owed a list when it was last owned
   // here; *restored = how many.
   [[nodiscard]] Status Restore(store::Store* store, int32_t partition, int64_t now_ms, size_t* restored);

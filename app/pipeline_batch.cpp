@@ -26,10 +26,13 @@ Status Pipeline::Impl::ProcessBatch(const std::atomic<bool>& stop) {
   list_time_ = Clock::duration::zero();
   const uint64_t lists_before = stats_.lists;
   for (size_t k = 0; k < batch_.size; ++k) {
+    if (k + kPrefetchAhead < batch_.size) cache_->Prefetch(batch_.events[k + kPrefetchAhead].event.user);
     STREAMREC_RETURN_IF_ERROR(Apply(batch_.events[k]));
     if ((k + 1) % kEventsPerListCheck == 0) STREAMREC_RETURN_IF_ERROR(ServiceLists(/*wait=*/false));
   }
-  for (const store::CachedUser& user : batch_users_) {
+  for (size_t k = 0; k < batch_users_.size(); ++k) {
+    if (k + kPrefetchAhead < batch_users_.size()) refresher_.Prefetch(batch_users_[k + kPrefetchAhead].external_id);
+    const store::CachedUser& user = batch_users_[k];
     const Source& source = SourceOf(user);
     refresher_.Owe(user.external_id, source.partition, source.offset, now_ms);
   }

@@ -77,6 +77,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // its finished lists go out and it gets the next users without waiting
   // for the batch's end.
   static constexpr size_t kEventsPerListCheck = 256;
+  // Users looked up ahead of their turn (UserCache/ListRefresher::Prefetch):
+  // about the misses one event's work hides.
+  static constexpr size_t kPrefetchAhead = 8;
   // How long a poll waits for events while lists are being scored: the
   // scored lists are published this soon after they are ready.
   static constexpr int kPollWhileScoringMs = 2;

@@ -7,10 +7,14 @@
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
+#include <map>
+#include <random>
 #include <thread>
+#include <vector>
 
 #include "common/background_task.h"
 #include "common/event.h"
+#include "common/flat_index.h"
 #include "common/hash.h"
 #include "common/status.h"
 
@@ -43,6 +47,48 @@ TEST_CASE("hashes are stable across builds") {
   CHECK(Fnv1a64("") == 0xcbf29ce484222325ULL);
   CHECK(Fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
   CHECK(Mix64(0) != Mix64(1));
+}
+
+TEST_CASE("a flat index finds what it holds and nothing else, through growth, collisions and erasure") {
+  // Keys are numbers; `hash_of` folds them into few hashes for collisions.
+  for (uint64_t distinct_hashes : {uint64_t{7}, uint64_t{1} << 40}) {
+    FlatIndex index;
+    std::map<uint64_t, uint32_t> expected;  // key -> slot
+    std::vector<uint64_t> key_of_slot;
+    auto hash_of = [&](uint64_t key) { return Mix64(key % distinct_hashes); };
+    auto find = [&](uint64_t key) {
+      return index.Find(hash_of(key), [&](uint32_t slot) { return key_of_slot[slot] == key; });
+    };
+    std::mt19937_64 rng(42);
+    for (int step = 0; step < 20000; ++step) {
+      const uint64_t key = rng() % 3000;
+      auto it = expected.find(key);
+      if (it == expected.end()) {
+        key_of_slot.push_back(key);
+        const auto slot = static_cast<uint32_t>(key_of_slot.size() - 1);
+        index.Insert(hash_of(key), slot);
+        expected[key] = slot;
+      } else if (rng() % 2 == 0) {
+        REQUIRE(index.Erase(hash_of(key), it->second));
+        CHECK_FALSE(index.Erase(hash_of(key), it->second));
+        expected.erase(it);
+      }
+      REQUIRE(index.size() == expected.size());
+    }
+    for (uint64_t key = 0; key < 3000; ++key) {
+      auto it = expected.find(key);
+      const std::optional<uint32_t> found = find(key);
+      if (it == expected.end()) {
+        CHECK_FALSE(found.has_value());
+      } else {
+        REQUIRE(found.has_value());
+        CHECK(*found == it->second);
+      }
+    }
+    index.Clear();
+    CHECK(index.size() == 0);
+    CHECK_FALSE(find(expected.begin()->first).has_value());
+  }
 }
 
 TEST_CASE("a background task runs one job at a time off the owner's thread") {

@@ -1,25 +1,58 @@
 #include "emitter/refresh_queue.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace streamrec::emitter {
 
 RefreshQueue::RefreshQueue(int64_t min_interval_ms) : min_interval_ms_(min_interval_ms) {}
 
+uint32_t RefreshQueue::FindOrAdd(std::string_view user) {
+  const uint64_t hash = StringViewHash()(user);
+  const std::optional<uint32_t> found =
+      index_.Find(hash, [&](uint32_t slot) { return entries_[slot].due.user == user; });
+  if (found) return *found;
+  uint32_t slot = 0;
+  if (free_.empty()) {
+    slot = static_cast<uint32_t>(entries_.size());
+    entries_.emplace_back();
+  } else {
+    slot = free_.back();
+    free_.pop_back();
+  }
+  Entry& e = entries_[slot];
+  e.due.user.assign(user);
+  e.hash = hash;
+  e.refreshed_ms = INT64_MIN;
+  e.owed = false;
+  e.live = true;
+  index_.Insert(hash, slot);
+  return slot;
+}
+
+void RefreshQueue::Forget(uint32_t entry) {
+  Entry& e = entries_[entry];
+  index_.Erase(e.hash, entry);
+  e.live = false;
+  e.owed = false;
+  free_.push_back(entry);
+}
+
 const DueList& RefreshQueue::Mark(std::string_view user, int32_t partition, int64_t source_offset, int64_t now_ms) {
-  auto it = entries_.find(user);
-  if (it == entries_.end()) it = entries_.emplace(std::string(user), Entry()).first;
-  Entry& e = it->second;
+  const uint32_t slot = FindOrAdd(user);
+  Entry& e = entries_[slot];
   if (e.owed) {
     e.due.source_offset = std::max(e.due.source_offset, source_offset);
     e.due.partition = partition;
     return e.due;
   }
   e.owed = true;
-  e.due = {it->first, partition, source_offset, now_ms};
+  e.due.partition = partition;
+  e.due.source_offset = source_offset;
+  e.due.since_ms = now_ms;
   e.due_ms = e.refreshed_ms == INT64_MIN ? now_ms : std::max(now_ms, e.refreshed_ms + min_interval_ms_);
   e.generation = next_generation_++;
-  heap_.push({e.due_ms, e.generation, it->first});
+  heap_.push({e.due_ms, e.generation, slot});
   ++pending_;
   return e.due;
 }
@@ -27,8 +60,8 @@ const DueList& RefreshQueue::Mark(std::string_view user, int32_t partition, int6
 void RefreshQueue::SkipStale() {
   while (!heap_.empty()) {
     const Slot& top = heap_.top();
-    auto it = entries_.find(top.user);
-    if (it != entries_.end() && it->second.owed && it->second.generation == top.generation) return;
+    const Entry& e = entries_[top.entry];
+    if (e.owed && e.generation == top.generation) return;
     heap_.pop();
   }
 }
@@ -38,37 +71,37 @@ void RefreshQueue::TakeDue(int64_t now_ms, size_t max, std::vector<DueList>* out
   for (size_t taken = 0; taken < max; ++taken) {
     SkipStale();
     if (heap_.empty() || heap_.top().due_ms > now_ms) return;
-    auto it = entries_.find(heap_.top().user);
+    const uint32_t slot = heap_.top().entry;
     heap_.pop();
-    Entry& e = it->second;
-    out->push_back(std::move(e.due));
+    Entry& e = entries_[slot];
+    out->push_back(e.due);
     --pending_;
     if (min_interval_ms_ <= 0) {
-      entries_.erase(it);
+      Forget(slot);
       continue;
     }
     e.owed = false;
     e.refreshed_ms = now_ms;
-    refreshed_.emplace_back(now_ms, it->first);
+    refreshed_.emplace_back(now_ms, slot);
   }
 }
 
 void RefreshQueue::ForgetRefreshedBefore(int64_t cutoff_ms) {
   while (!refreshed_.empty() && refreshed_.front().first < cutoff_ms) {
-    auto it = entries_.find(refreshed_.front().second);
-    // Forget only users neither owed again nor refreshed since.
-    if (it != entries_.end() && !it->second.owed && it->second.refreshed_ms < cutoff_ms) entries_.erase(it);
+    const Entry& e = entries_[refreshed_.front().second];
+    // Forget only users neither owed again nor refreshed since (the slot may
+    // hold another user by now: one as forgettable, or it would not match).
+    if (e.live && !e.owed && e.refreshed_ms < cutoff_ms) Forget(refreshed_.front().second);
     refreshed_.pop_front();
   }
 }
 
 void RefreshQueue::DropPartition(int32_t partition) {
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    if (it->second.owed && it->second.due.partition == partition) {
+  for (uint32_t slot = 0; slot < entries_.size(); ++slot) {
+    const Entry& e = entries_[slot];
+    if (e.live && e.owed && e.due.partition == partition) {
       --pending_;
-      it = entries_.erase(it);
-    } else {
-      ++it;
+      Forget(slot);
     }
   }
 }

@@ -21,9 +21,9 @@
 #include <queue>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "common/flat_index.h"
 #include "common/hash.h"
 
 namespace streamrec::emitter {
@@ -40,8 +40,12 @@ class RefreshQueue {
   explicit RefreshQueue(int64_t min_interval_ms);
 
   // Owes `user` a list that reflects `source_offset` (-1: no event, e.g. a
-  // catalog change). Returns the pending entry as it now stands.
+  // catalog change). Returns the pending entry as it now stands (valid until
+  // the next call).
   const DueList& Mark(std::string_view user, int32_t partition, int64_t source_offset, int64_t now_ms);
+
+  // Starts loading what Mark(user, ...) will read first.
+  void Prefetch(std::string_view user) const { index_.Prefetch(StringViewHash()(user)); }
 
   // Moves up to `max` users due at `now_ms` to `out` (appended, earliest due
   // first); they stop being owed until marked again.
@@ -56,20 +60,26 @@ class RefreshQueue {
   bool HasDue(int64_t now_ms);
 
  private:
+  // Entries are slots of entries_, found through index_ by user; a freed
+  // slot is reused. The heap and the refresh log name slots, not users: a
+  // stale heap slot is told by its generation (unique per Mark that owes).
   struct Entry {
-    DueList due;
+    DueList due;  // due.user is the key
+    uint64_t hash = 0;
     int64_t due_ms = 0;
     int64_t refreshed_ms = INT64_MIN;  // last refresh, for the interval
     uint64_t generation = 0;           // matches the heap slot that is live
     bool owed = false;
+    bool live = false;  // the slot holds a user
   };
-  // Lookups by string_view, without building a string per Mark.
   struct Slot {
     int64_t due_ms;
     uint64_t generation;
-    std::string user;
+    uint32_t entry;
     bool operator>(const Slot& o) const { return due_ms > o.due_ms; }
   };
+  uint32_t FindOrAdd(std::string_view user);
+  void Forget(uint32_t entry);
   // Drops heap slots whose entry was taken, dropped or re-queued.
   void SkipStale();
   void ForgetRefreshedBefore(int64_t cutoff_ms);
@@ -77,9 +87,11 @@ class RefreshQueue {
   int64_t min_interval_ms_;
   uint64_t next_generation_ = 1;
   size_t pending_ = 0;
-  std::unordered_map<std::string, Entry, StringViewHash, std::equal_to<>> entries_;
+  std::vector<Entry> entries_;
+  std::vector<uint32_t> free_;
+  FlatIndex index_;  // user -> entry
   std::priority_queue<Slot, std::vector<Slot>, std::greater<>> heap_;
-  std::deque<std::pair<int64_t, std::string>> refreshed_;  // in refresh order, to forget them
+  std::deque<std::pair<int64_t, uint32_t>> refreshed_;  // (when, entry) in refresh order, to forget them
 };
 
 }  // namespace streamrec::emitter

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "emitter/refresh_queue.h"
 
 using namespace streamrec::emitter;
@@ -89,4 +91,44 @@ TEST_CASE("refresh queue: a revoked partition's users are dropped") {
   due.clear();
   q.TakeDue(30, 10, &due);
   CHECK(Users(due) == std::vector<std::string>{"alice"});
+}
+
+TEST_CASE("refresh queue: forgotten users' places serve new users; every owed user comes out once") {
+  RefreshQueue q(10);
+  for (int i = 0; i < 100; ++i) q.Mark("u" + std::to_string(i), 0, i, i / 10);  // due 0..9
+  std::vector<DueList> due;
+  q.TakeDue(9, 50, &due);  // u0..u49 (due 0..4), refreshed at 9
+  std::vector<std::string> users = Users(due);
+  std::sort(users.begin(), users.end());
+  std::vector<std::string> expected;
+  for (int i = 0; i < 50; ++i) expected.push_back("u" + std::to_string(i));
+  std::sort(expected.begin(), expected.end());
+  CHECK(users == expected);
+  // At 20 they are forgotten (refreshed before 10); new users take their
+  // places, u0 is owed anew, u50 (still owed) coalesces.
+  due.clear();
+  q.TakeDue(20, 0, &due);
+  for (int i = 100; i < 150; ++i) q.Mark("u" + std::to_string(i), 1, i, 20);
+  q.Mark("u0", 1, 200, 20);
+  q.Mark("u50", 0, 300, 20);
+  CHECK(q.pending() == 50 + 50 + 1);
+  q.TakeDue(20, 1000, &due);
+  CHECK(q.pending() == 0);
+  users = Users(due);
+  REQUIRE(users.size() == 101);
+  std::sort(users.begin(), users.end());
+  CHECK(std::adjacent_find(users.begin(), users.end()) == users.end());
+  for (const DueList& d : due) {
+    if (d.user == "u0") CHECK(d.source_offset == 200);
+    if (d.user == "u50") CHECK(d.source_offset == 300);
+    if (d.user == "u120") CHECK(d.partition == 1);
+  }
+  // u0, refreshed at 20, waits for 30; u1, forgotten since, is due at once.
+  q.Mark("u0", 1, 201, 21);
+  q.Mark("u1", 0, 5, 21);
+  due.clear();
+  q.TakeDue(21, 10, &due);
+  CHECK(Users(due) == std::vector<std::string>{"u1"});
+  CHECK_FALSE(q.HasDue(29));
+  CHECK(q.HasDue(30));
 }

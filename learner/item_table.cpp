@@ -13,15 +13,16 @@ size_t LowBit(size_t i) { return i & (~i + 1); }
 }  // namespace
 
 std::optional<ItemId> ItemTable::Find(std::string_view external_id) const {
-  auto it = by_external_id_.find(external_id);
-  if (it == by_external_id_.end()) return std::nullopt;
-  return it->second;
+  const std::optional<uint32_t> slot = by_external_id_.Find(
+      StringViewHash()(external_id), [&](uint32_t id) { return external_ids_[id] == external_id; });
+  if (!slot) return std::nullopt;
+  return ItemId(*slot);
 }
 
 ItemId ItemTable::Add(std::string_view external_id, std::span<const float> embedding, float bias, uint64_t count) {
   const ItemId id(static_cast<uint32_t>(size()));
   external_ids_.emplace_back(external_id);
-  by_external_id_.emplace(external_ids_.back(), id);
+  by_external_id_.Insert(StringViewHash()(external_id), id.value());
   embeddings_.insert(embeddings_.end(), embedding.begin(), embedding.end());
   biases_.push_back(bias);
   counts_.push_back(0);
@@ -55,8 +56,13 @@ void ItemTable::Restore(const ItemRecord& record) {
     log_popularity_.resize(index + 1, 0.0F);
     recency_.resize(index + 1, -1e30F);
   }
+  // The id takes this external id; neither keeps another.
+  if (!external_ids_[index].empty()) by_external_id_.Erase(StringViewHash()(external_ids_[index]), record.id.value());
+  if (std::optional<ItemId> other = Find(record.external_id)) {
+    by_external_id_.Erase(StringViewHash()(record.external_id), other->value());
+  }
   external_ids_[index] = record.external_id;
-  by_external_id_[record.external_id] = record.id;
+  by_external_id_.Insert(StringViewHash()(record.external_id), record.id.value());
   std::copy(record.embedding.begin(), record.embedding.end(), embeddings_.begin() + index * dim_);
   biases_[index] = record.bias;
   SetCount(index, record.count);

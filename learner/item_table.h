@@ -11,9 +11,9 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "common/flat_index.h"
 #include "common/hash.h"
 #include "common/ids.h"
 #include "common/state.h"
@@ -82,7 +82,7 @@ class ItemTable {
   std::vector<float> popularity_;
   std::vector<float> log_popularity_;
   std::vector<float> recency_;
-  std::unordered_map<std::string, ItemId, StringViewHash, std::equal_to<>> by_external_id_;
+  FlatIndex by_external_id_;  // external id -> id (the slot is the id)
   std::vector<uint64_t> fenwick_;  // 1-based partial sums of counts_
   uint64_t total_count_ = 0;
 };

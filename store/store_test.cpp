@@ -349,6 +349,55 @@ TEST_CASE("user cache: bounded, loads through, evicts only after commit") {
   CHECK(cache.hits() == 1);
 }
 
+TEST_CASE("user cache: least recently used go first; a freed slot serves a new user with a clean record") {
+  const std::string path = FreshDir("cache_reuse");
+  auto s = OpenStore(path);
+  UserCache cache(s.get(), 3);
+  CachedUser cu;
+  auto commit_batch = [&] {
+    CommitBatch b;
+    for (const CachedUser& t : cache.touched()) b.users.push_back({t.external_id, t.record});
+    REQUIRE(s->Commit(b).ok());
+    cache.EndBatch();
+  };
+  for (uint32_t i = 0; i < 40; ++i) {
+    REQUIRE(cache.Acquire("user-" + std::to_string(i), &cu).ok());
+    REQUIRE(cu.is_new);
+    *cu.record = MakeUser(i, 100 + i);
+    cu.record->basket = {ItemId(4)};
+    if (i >= 37) REQUIRE(cache.Acquire("user-0", &cu).ok());  // kept recent from then on
+    commit_batch();
+  }
+  CHECK(cache.size() == 3);
+  const uint64_t misses = cache.misses();
+  for (const char* kept : {"user-0", "user-38", "user-39"}) {
+    REQUIRE(cache.Acquire(kept, &cu).ok());
+    CHECK_FALSE(cu.is_new);
+  }
+  CHECK(cache.misses() == misses);
+  // A new user takes an evicted user's slot: nothing of that user remains.
+  REQUIRE(cache.Acquire("newcomer", &cu).ok());
+  CHECK(cu.is_new);
+  CHECK(cu.external_id == "newcomer");
+  CHECK(cu.record->events == 0);
+  CHECK(cu.record->embedding.empty());
+  CHECK(cu.record->history.empty());
+  CHECK(cu.record->purchased.empty());
+  CHECK(cu.record->basket.empty());
+  CHECK(cu.record->list.empty());
+  commit_batch();
+  // An evicted user reads back from the store whole.
+  REQUIRE(cache.Acquire("user-37", &cu).ok());
+  CHECK_FALSE(cu.is_new);
+  CHECK(cu.record->events == 137);
+  CHECK(cu.record->basket == std::vector<ItemId>{ItemId(4)});
+  cache.Clear();
+  CHECK(cache.size() == 0);
+  REQUIRE(cache.Acquire("user-39", &cu).ok());
+  CHECK_FALSE(cu.is_new);
+  CHECK(cu.record->events == 139);
+}
+
 TEST_CASE("user cache: a sealed batch's users stay cached until its write is done") {
   const std::string path = FreshDir("cache_sealed");
   auto s = OpenStore(path);

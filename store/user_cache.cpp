@@ -1,38 +1,96 @@
 #include "store/user_cache.h"
 
+#include <optional>
+
 namespace streamrec::store {
 
 UserCache::UserCache(Store* store, size_t capacity) : store_(store), capacity_(capacity < 1 ? 1 : capacity) {}
 
 Status UserCache::Acquire(std::string_view external_id, CachedUser* out) {
-  auto it = entries_.find(external_id);
+  const uint64_t hash = StringViewHash()(external_id);
+  const std::optional<uint32_t> found =
+      index_.Find(hash, [&](uint32_t slot) { return At(slot).external_id == external_id; });
   bool is_new = false;
-  if (it == entries_.end()) {
-    ++misses_;
-    Entry entry;
-    bool found = false;
-    STREAMREC_RETURN_IF_ERROR(store_->GetUser(external_id, &entry.record, &found));
-    is_new = !found;
-    it = entries_.emplace(std::string(external_id), std::move(entry)).first;
-    lru_.push_front(it->first);
-    it->second.lru = lru_.begin();
-  } else {
+  uint32_t slot = 0;
+  if (found) {
     ++hits_;
-    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    slot = *found;
+    Unlink(slot);
+  } else {
+    ++misses_;
+    slot = NewEntry(external_id, hash);
+    bool in_store = false;
+    Status s = store_->GetUser(external_id, &At(slot).record, &in_store);
+    if (!s.ok()) {
+      FreeEntry(slot);
+      return s;
+    }
+    is_new = !in_store;
+    index_.Insert(hash, slot);
+    ++size_;
   }
-  if (it->second.sealed_slot != kNotSealed) CopyOut(&it->second);  // about to change
-  const bool first_touch = it->second.batch != batch_;
+  LinkFront(slot);
+  Entry& entry = At(slot);
+  if (entry.sealed_slot != kNotSealed) CopyOut(&entry);  // about to change
+  const bool first_touch = entry.batch != batch_;
   if (first_touch) {
-    it->second.batch = batch_;
-    it->second.touched_index = static_cast<uint32_t>(touched_.size());
-    touched_entries_.push_back(&it->second);
+    entry.batch = batch_;
+    entry.touched_index = static_cast<uint32_t>(touched_.size());
+    touched_entries_.push_back(&entry);
   }
-  out->external_id = it->first;
-  out->record = &it->second.record;
+  out->external_id = entry.external_id;
+  out->record = &entry.record;
   out->is_new = is_new;
-  out->touched_index = it->second.touched_index;
+  out->touched_index = entry.touched_index;
   if (first_touch) touched_.push_back(*out);
   return Status::Ok();
+}
+
+uint32_t UserCache::NewEntry(std::string_view external_id, uint64_t hash) {
+  uint32_t slot = 0;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+  } else {
+    if ((next_unused_ >> kChunkBits) == chunks_.size()) chunks_.push_back(std::make_unique<Entry[]>(kChunk));
+    slot = next_unused_++;
+  }
+  Entry& entry = At(slot);
+  entry.external_id.assign(external_id);
+  entry.hash = hash;
+  entry.batch = 0;
+  entry.sealed_slot = kNotSealed;
+  return slot;
+}
+
+// The record's vectors keep their storage for the next user in this slot.
+void UserCache::FreeEntry(uint32_t slot) {
+  Entry& entry = At(slot);
+  UserRecord& r = entry.record;
+  r.id = UserId(0);
+  r.seq = 0;
+  r.events = 0;
+  r.embedding.clear();
+  r.history.clear();
+  r.purchased.clear();
+  r.basket.clear();
+  r.list.clear();
+  entry.newer = entry.older = kNone;
+  free_.push_back(slot);
+}
+
+void UserCache::Unlink(uint32_t slot) {
+  Entry& entry = At(slot);
+  (entry.newer != kNone ? At(entry.newer).older : most_recent_) = entry.older;
+  (entry.older != kNone ? At(entry.older).newer : least_recent_) = entry.newer;
+  entry.newer = entry.older = kNone;
+}
+
+void UserCache::LinkFront(uint32_t slot) {
+  Entry& entry = At(slot);
+  entry.older = most_recent_;
+  (most_recent_ != kNone ? At(most_recent_).newer : least_recent_) = slot;
+  most_recent_ = slot;
 }
 
 uint64_t UserCache::SealBatch() {
@@ -52,7 +110,7 @@ uint64_t UserCache::SealForCopy() {
 
 void UserCache::CopyOut(Entry* entry) {
   UserCopy& copy = copies_[entry->sealed_slot];
-  copy.external_id = *entry->lru;
+  copy.external_id = entry->external_id;
   copy.record = entry->record;
   entry->sealed_slot = kNotSealed;
   --copies_left_;
@@ -74,12 +132,15 @@ void UserCache::TakeSealed(std::vector<UserCopy>* out) {
 }
 
 void UserCache::Evict(uint64_t written) {
-  // Least recently used last: once the last one is unwritten, so are all before it.
-  while (entries_.size() > capacity_) {
-    auto victim = entries_.find(lru_.back());
-    if (victim->second.batch > written || victim->second.sealed_slot != kNotSealed) break;
-    lru_.pop_back();
-    entries_.erase(victim);
+  // Least recently used first: once one is unwritten, so are all after it.
+  while (size_ > capacity_) {
+    const uint32_t victim = least_recent_;
+    Entry& entry = At(victim);
+    if (entry.batch > written || entry.sealed_slot != kNotSealed) break;
+    Unlink(victim);
+    index_.Erase(entry.hash, victim);
+    FreeEntry(victim);
+    --size_;
   }
 }
 
@@ -92,8 +153,13 @@ void UserCache::Clear() {
   CopySealed(SIZE_MAX);
   touched_.clear();
   touched_entries_.clear();
-  lru_.clear();
-  entries_.clear();
+  while (least_recent_ != kNone) {
+    const uint32_t slot = least_recent_;
+    Unlink(slot);
+    FreeEntry(slot);
+  }
+  index_.Clear();
+  size_ = 0;
   ++batch_;
 }
 

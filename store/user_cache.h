@@ -22,12 +22,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <list>
+#include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "common/flat_index.h"
 #include "common/hash.h"
 #include "common/state.h"
 #include "common/status.h"
@@ -49,6 +49,10 @@ class UserCache {
 
   // The cached user, loaded or created empty; adds it to touched() once per batch.
   [[nodiscard]] Status Acquire(std::string_view external_id, CachedUser* out);
+
+  // Starts loading what Acquire(external_id) will read first (a few users
+  // ahead: a miss in a million users' index costs more than the lookup).
+  void Prefetch(std::string_view external_id) const { index_.Prefetch(StringViewHash()(external_id)); }
 
   // Users acquired since the last SealBatch(), in first-touch order.
   const std::vector<CachedUser>& touched() const { return touched_; }
@@ -77,30 +81,49 @@ class UserCache {
   // the store); sealed users are copied first.
   void Clear();
 
-  size_t size() const { return entries_.size(); }
+  size_t size() const { return size_; }
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }
 
  private:
   static constexpr uint32_t kNotSealed = UINT32_MAX;
+  static constexpr uint32_t kNone = UINT32_MAX;
+  // Entries live in chunks (stable addresses: touched() and the copies point
+  // into them); an evicted entry's slot, and its record's storage, are reused.
+  static constexpr uint32_t kChunkBits = 12;
+  static constexpr uint32_t kChunk = 1U << kChunkBits;
 
   struct Entry {
+    std::string external_id;
     UserRecord record;
-    std::list<std::string_view>::iterator lru;  // position in lru_
-    uint64_t batch = 0;                         // last batch that touched it
-    uint32_t touched_index = 0;                 // its place in touched_ during that batch
-    uint32_t sealed_slot = kNotSealed;          // its copy's place in copies_ while not copied
+    uint64_t hash = 0;
+    uint32_t newer = kNone;  // least-recently-used list: towards the most recent
+    uint32_t older = kNone;
+    uint64_t batch = 0;                 // last batch that touched it
+    uint32_t touched_index = 0;         // its place in touched_ during that batch
+    uint32_t sealed_slot = kNotSealed;  // its copy's place in copies_ while not copied
   };
 
+  Entry& At(uint32_t slot) { return chunks_[slot >> kChunkBits][slot & (kChunk - 1)]; }
+  // A free slot for `external_id` (not yet indexed nor in the recency list).
+  uint32_t NewEntry(std::string_view external_id, uint64_t hash);
+  void FreeEntry(uint32_t slot);
+  void Unlink(uint32_t slot);
+  void LinkFront(uint32_t slot);
   void CopyOut(Entry* entry);
 
   Store* store_;
   size_t capacity_;
   uint64_t batch_ = 1;
-  std::unordered_map<std::string, Entry, StringViewHash, std::equal_to<>> entries_;
-  std::list<std::string_view> lru_;  // most recent first; views into entries_ keys
+  std::vector<std::unique_ptr<Entry[]>> chunks_;
+  uint32_t next_unused_ = 0;     // slots before it were handed out at least once
+  std::vector<uint32_t> free_;   // evicted slots
+  FlatIndex index_;              // external id -> slot
+  size_t size_ = 0;
+  uint32_t most_recent_ = kNone;
+  uint32_t least_recent_ = kNone;
   std::vector<CachedUser> touched_;
-  std::vector<Entry*> touched_entries_;  // the same users' entries (nodes: stable)
+  std::vector<Entry*> touched_entries_;  // the same users' entries
   std::vector<Entry*> sealed_;           // the last SealForCopy's users
   std::vector<UserCopy> copies_;         // their records as sealed
   size_t copy_cursor_ = 0;               // sealed_ before it were copied
