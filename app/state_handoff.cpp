@@ -64,18 +64,22 @@ bool GetItemNames(std::string_view* in, const ItemNames& items, std::vector<Item
 // then four item lists (history, purchased, current list, basket), each a u32 count
 // and per item u16 length + external id bytes. Records written before the
 // last two lists existed end after the history.
+void AppendChangelogUser(const UserRecord& user, const ItemNames& items, std::string* out) {
+  PutFixed<uint8_t>(out, kUserVersion);
+  PutFixed<uint64_t>(out, user.events);
+  PutFixed<uint64_t>(out, user.seq);
+  PutFixed<uint32_t>(out, static_cast<uint32_t>(user.embedding.size()));
+  out->append(reinterpret_cast<const char*>(user.embedding.data()), user.embedding.size() * sizeof(float));
+  PutItemNames(out, user.history, items);
+  PutItemNames(out, user.purchased, items);
+  PutItemNames(out, user.list, items);
+  PutItemNames(out, user.basket, items);
+}
+
 std::string EncodeChangelogUser(const UserRecord& user, const ItemNames& items) {
   std::string out;
   out.reserve(40 + user.embedding.size() * 4 + (user.history.size() + user.list.size()) * 12);
-  PutFixed<uint8_t>(&out, kUserVersion);
-  PutFixed<uint64_t>(&out, user.events);
-  PutFixed<uint64_t>(&out, user.seq);
-  PutFixed<uint32_t>(&out, static_cast<uint32_t>(user.embedding.size()));
-  out.append(reinterpret_cast<const char*>(user.embedding.data()), user.embedding.size() * sizeof(float));
-  PutItemNames(&out, user.history, items);
-  PutItemNames(&out, user.purchased, items);
-  PutItemNames(&out, user.list, items);
-  PutItemNames(&out, user.basket, items);
+  AppendChangelogUser(user, items, &out);
   return out;
 }
 
@@ -99,12 +103,19 @@ bool DecodeChangelogUser(std::string_view in, const ItemNames& items, UserRecord
 
 struct StateHandoff::Impl {
   StateHandoffOptions options;
+  // The batch's user records, encoded back to back and produced by reference
+  // (kafka::Producer::ProduceReferenced); where each one ends. Declared
+  // before the producer: they outlive its last flush.
+  std::string values;
+  std::vector<size_t> value_ends;
   std::unique_ptr<kafka::Producer> producer;
   std::unique_ptr<kafka::PartitionReader> reader;
   std::string value;
   std::shared_ptr<spdlog::logger> log = ModuleLogger("handoff");
 
   Status ReadBatches(int32_t partition, int64_t from, int64_t until, const ItemNames& items, RestoreOutcome* out);
+  // One offsets marker per partition of the batch (after its users).
+  Status WriteMarkers(const std::map<int32_t, int64_t>& from, const std::map<int32_t, int64_t>& next);
 };
 
 StateHandoff::StateHandoff(StateHandoffOptions options) : impl_(std::make_unique<Impl>()) {
@@ -127,15 +138,38 @@ Status StateHandoff::Start() {
 Status StateHandoff::Write(const std::vector<ChangedUser>& users, const std::map<int32_t, int64_t>& from,
                            const std::map<int32_t, int64_t>& next, const ItemNames& items) {
   const std::string& topic = impl_->options.state_topic;
-  for (const ChangedUser& u : users) {
-    impl_->value = EncodeChangelogUser(*u.record, items);
-    STREAMREC_RETURN_IF_ERROR(impl_->producer->Produce(topic, u.external_id, impl_->value, {}, u.partition));
+  Impl& m = *impl_;
+  if (m.producer->outstanding() > 0) {
+    // Messages of a failed flush may still point into the buffer: this batch's
+    // values are copied instead (the buffer is reused once nothing is in flight).
+    for (const ChangedUser& u : users) {
+      m.value = EncodeChangelogUser(*u.record, items);
+      STREAMREC_RETURN_IF_ERROR(m.producer->Produce(topic, u.external_id, m.value, {}, u.partition));
+    }
+    return m.WriteMarkers(from, next);
   }
+  // All encoded first: the buffer must not move once its values are produced.
+  m.values.clear();
+  m.value_ends.clear();
+  for (const ChangedUser& u : users) {
+    AppendChangelogUser(*u.record, items, &m.values);
+    m.value_ends.push_back(m.values.size());
+  }
+  size_t begin = 0;
+  for (size_t i = 0; i < users.size(); ++i) {
+    const std::string_view value(m.values.data() + begin, m.value_ends[i] - begin);
+    STREAMREC_RETURN_IF_ERROR(m.producer->ProduceReferenced(topic, users[i].external_id, value, users[i].partition));
+    begin = m.value_ends[i];
+  }
+  return m.WriteMarkers(from, next);
+}
+
+Status StateHandoff::Impl::WriteMarkers(const std::map<int32_t, int64_t>& from, const std::map<int32_t, int64_t>& next) {
   for (const auto& [partition, next_offset] : next) {
     auto f = from.find(partition);
-    impl_->value = fmt::format(R"({{"writer":"{}","partition":{},"from":{},"next_offset":{}}})",
-                               impl_->options.writer_id, partition, f == from.end() ? -1 : f->second, next_offset);
-    STREAMREC_RETURN_IF_ERROR(impl_->producer->Produce(topic, kMarkerKey, impl_->value, {}, partition));
+    value = fmt::format(R"({{"writer":"{}","partition":{},"from":{},"next_offset":{}}})", options.writer_id, partition,
+                        f == from.end() ? -1 : f->second, next_offset);
+    STREAMREC_RETURN_IF_ERROR(producer->Produce(options.state_topic, kMarkerKey, value, {}, partition));
   }
   return Status::Ok();
 }

@@ -14,6 +14,9 @@
 // is applied once across the group, and a user's embedding, history and list
 // seq follow the user.
 //
+// Memory: the last batch's encoded records stay in one buffer, reused (about
+// dim * 4 + 30 bytes per history item and user of the largest batch).
+//
 // Items are not handed off: every instance learns its own item factors and
 // co-occurrences from the events it sees (history travels as external item
 // ids, so co-occurrence boosts work at once on the new owner).
@@ -98,6 +101,8 @@ class StateHandoff {
 
 // The changelog's value encodings (documented in docs/events.md).
 std::string EncodeChangelogUser(const UserRecord& user, const ItemNames& items);
+// The same, appended to *out.
+void AppendChangelogUser(const UserRecord& user, const ItemNames& items, std::string* out);
 bool DecodeChangelogUser(std::string_view in, const ItemNames& items, UserRecord* out);
 
 }  // namespace streamrec::app

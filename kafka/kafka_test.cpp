@@ -120,6 +120,39 @@ TEST_CASE("delivered offsets are tracked per partition, reported per message, an
   CHECK(values == std::vector<std::string>{"2", "3"});
 }
 
+TEST_CASE("values produced by reference arrive whole; their keys are copied") {
+  std::unique_ptr<EmbeddedBroker> broker;
+  REQUIRE(EmbeddedBroker::Start(1, &broker).ok());
+  REQUIRE(broker->CreateTopic("log", 1).ok());
+  ProducerOptions popts;
+  popts.properties = {{"bootstrap.servers", broker->bootstrap()}, {"linger.ms", "5"}};
+  std::unique_ptr<Producer> producer;
+  REQUIRE(Producer::Create(popts, &producer).ok());
+  // One buffer holds every value; it outlives the flush, the keys do not.
+  std::string buffer;
+  for (int i = 0; i < 100; ++i) buffer += std::string(static_cast<size_t>(50 + i), static_cast<char>('a' + i % 26));
+  size_t at = 0;
+  for (int i = 0; i < 100; ++i) {
+    const size_t size = static_cast<size_t>(50 + i);
+    const std::string key = "key-" + std::to_string(i);
+    REQUIRE(producer->ProduceReferenced("log", key, std::string_view(buffer).substr(at, size), 0).ok());
+    at += size;
+  }
+  REQUIRE(producer->Flush(10000).ok());
+  CHECK(producer->outstanding() == 0);
+  std::unique_ptr<PartitionReader> reader;
+  REQUIRE(PartitionReader::Create({{"bootstrap.servers", broker->bootstrap()}}, &reader).ok());
+  std::vector<std::pair<std::string, std::string>> read;
+  REQUIRE(reader->Read("log", 0, 0, 100, 10000, [&](const Message& m) { read.emplace_back(m.key(), m.payload()); }).ok());
+  REQUIRE(read.size() == 100);
+  at = 0;
+  for (size_t i = 0; i < read.size(); ++i) {
+    CHECK(read[i].first == "key-" + std::to_string(i));
+    CHECK(read[i].second == buffer.substr(at, 50 + i));
+    at += 50 + i;
+  }
+}
+
 TEST_CASE("producer rejects bad properties with a clear error") {
   ProducerOptions popts;
   popts.properties = {{"no.such.property", "1"}};

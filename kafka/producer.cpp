@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -129,12 +130,22 @@ std::unique_ptr<RdKafka::Headers, HeadersDeleter> MakeHeaders(std::span<const He
 
 Status Producer::Produce(std::string_view topic, std::string_view key, std::string_view value,
                          std::span<const Header> headers, int32_t partition) {
+  return ProduceWithFlags(topic, key, value, headers, partition, RdKafka::Producer::RK_MSG_COPY);
+}
+
+Status Producer::ProduceReferenced(std::string_view topic, std::string_view key, std::string_view value,
+                                   int32_t partition) {
+  return ProduceWithFlags(topic, key, value, {}, partition, 0);
+}
+
+Status Producer::ProduceWithFlags(std::string_view topic, std::string_view key, std::string_view value,
+                                  std::span<const Header> headers, int32_t partition, int msgflags) {
   auto owned_headers = MakeHeaders(headers);
   const std::string topic_name(topic);
-  const auto start = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> start;  // of a full queue (read once one is: ~1M calls/s)
   for (;;) {
     RdKafka::ErrorCode err = impl_->handle->produce(
-        topic_name, partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()), value.size(),
+        topic_name, partition, msgflags, const_cast<char*>(value.data()), value.size(),
         key.empty() ? nullptr : key.data(), key.size(), 0, owned_headers.get(), nullptr);
     if (err == RdKafka::ERR_NO_ERROR) {
       (void)owned_headers.release();  // librdkafka owns the headers now
@@ -143,7 +154,8 @@ Status Producer::Produce(std::string_view topic, std::string_view key, std::stri
     if (err != RdKafka::ERR__QUEUE_FULL) {
       return Status::InvalidArgument("produce to " + topic_name + ": " + RdKafka::err2str(err));
     }
-    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    if (!start) start = std::chrono::steady_clock::now();
+    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - *start);
     if (waited.count() > impl_->queue_full_timeout_ms) {
       return Status::ResourceExhausted("producer queue full for " + std::to_string(waited.count()) + " ms");
     }
