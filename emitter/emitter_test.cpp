@@ -1,6 +1,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "emitter/emitter.h"
 #include "emitter/item_adjustments.h"
@@ -18,6 +23,19 @@ TEST_CASE("list messages have the documented shape") {
         R"({"item_id":"i2","score":-1.25,"reason":"similar_to:i9"},{"item_id":"i3","score":2,"reason":"pinned"}],)"
         R"("seq":3,"model_version":"mf-sgd-1","generated_at":1700000000000,"source":{"partition":2,"offset":41}})");
   CHECK(RenderList("u", {}, 1, "m", 0, 0, 0).find(R"("items":[])") != std::string::npos);
+}
+
+TEST_CASE("scores are written as %.6g writes them") {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> mantissa(-10.0F, 10.0F);
+  std::uniform_int_distribution<int> exponent(-12, 12);
+  std::vector<float> scores = {0.0F, -0.0F, 1.0F, -2.0F, 0.5F, 1e6F, 999999.5F, 1e-5F, 123456.7F, 0.0001F};
+  for (int i = 0; i < 100000; ++i) scores.push_back(std::ldexp(mantissa(rng), exponent(rng) * 3));
+  for (float score : scores) {
+    std::string out;
+    AppendScore(score, &out);
+    REQUIRE(out == fmt::format("{:.6g}", score));
+  }
 }
 
 TEST_CASE("reasons have their documented names") {
