@@ -57,7 +57,7 @@ struct Report {
   double ingest_ceiling_eps = 0;
   double pipeline_eps = 0;
   double pipeline_seconds = 0;   // from owning the partitions to the last event durable
-  int commit_interval_ms = 0;    // the pipeline's; a short run is mostly waiting for commits
+  int commit_interval_ms = 0;    // the pipeline's; a run of a few windows waits for its last write (kShortRunWindows)
   uint64_t lists = 0;
   CpuPerEvent pipeline_cpu;      // CPU time per event while the pipeline ran, by thread group
   // How far the lists lagged when the last event was durable, and how long
