@@ -37,7 +37,8 @@ class FlatIndex {
     }
   }
 
-  // Adds `slot` under `hash`. Precondition: no slot with an equal key is indexed.
+  // Adds `slot` under `hash`. Preconditions: no slot with an equal key is
+  // indexed; slot < UINT32_MAX (slots are stored plus one).
   void Insert(uint64_t hash, uint32_t slot) {
     if ((size_ + 1) * 2 > probes_.size()) Grow();
     Place(Tag(hash), slot);
