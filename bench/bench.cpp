@@ -250,10 +250,12 @@ constexpr double kShortRunWindows = 5;
 std::string CpuLine(const CpuPerEvent& c) {
   if (c.total_us <= 0) return {};
   std::string groups;
-  for (const char* g : {"pipeline", "commit writer", "scoring", "RocksDB", "Kafka clients", "broker", "other"}) {
+  auto add = [&](const char* g) {
     auto it = c.by_group_us.find(g);
     if (it != c.by_group_us.end()) groups += fmt::format("{}{} {:.1f}", groups.empty() ? "" : ", ", g, it->second);
-  }
+  };
+  for (const char* g : kCpuGroups) add(g);
+  add("broker");
   return fmt::format("      CPU per event {:.1f} us ({}); the machine {:.0f} % busy; {:.0f} cores at this cost: "
                      "at most {:.0f} events/s\n",
                      c.total_us, groups, 100 * c.machine_busy, c.cores, c.cores * 1e6 / c.total_us);

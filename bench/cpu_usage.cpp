@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -43,7 +44,7 @@ void ReadMachine(double* busy_s, double* total_s) {
   double total = 0;
   for (double t : ticks) total += t;
   *total_s = TicksToSeconds(total);
-  *busy_s = TicksToSeconds(total - ticks[3] - ticks[4]);
+  *busy_s = TicksToSeconds(total - ticks[3] - ticks[4] - ticks[7]);  // not idle, iowait or steal
 }
 
 }  // namespace

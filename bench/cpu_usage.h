@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <map>
 #include <string>
 
@@ -14,7 +15,7 @@ namespace streamrec::bench {
 struct CpuSample {
   std::map<std::string, double> thread_groups_s;  // this process, by group (see CpuGroupOf)
   double broker_s = 0;         // the embedded broker's process
-  double machine_busy_s = 0;   // every core, all processes
+  double machine_busy_s = 0;   // every core, all processes (time stolen by the hypervisor not counted)
   double machine_total_s = 0;  // every core, idle included
 };
 
@@ -22,8 +23,11 @@ struct CpuSample {
 // (-1: none) and the machine's counters, now.
 CpuSample SampleCpu(pid_t broker_pid);
 
-// The group a thread named `comm` counts in: "pipeline", "commit writer",
-// "scoring", "RocksDB", "Kafka clients" or "other".
+// The groups threads count in, in the order reports list them.
+inline constexpr std::array<const char*, 6> kCpuGroups = {"pipeline", "commit writer", "scoring",
+                                                         "RocksDB",  "Kafka clients", "other"};
+
+// The group (of kCpuGroups) a thread named `comm` counts in.
 std::string CpuGroupOf(const std::string& comm);
 
 struct CpuPerEvent {
