@@ -13,21 +13,21 @@
 
 #include <fmt/format.h>
 
-#include "app/config.h"
-#include "app/generator.h"
-#include "app/pipeline.h"
-#include "app/status_server.h"
+#include "bench/ann.h"
 #include "bench/child_broker.h"
 #include "bench/cpu_usage.h"
 #include "bench/latency_probe.h"
 #include "bench/memory.h"
-#include "bench/ann.h"
 #include "bench/scoring.h"
 #include "common/logging.h"
+#include "config/config.h"
 #include "ingest/event_file.h"
 #include "kafka/consumer.h"
 #include "kafka/producer.h"
+#include "pipeline/pipeline.h"
+#include "server/status_server.h"
 #include "store/store.h"
+#include "traffic/generator.h"
 
 namespace streamrec::bench {
 namespace {
@@ -87,7 +87,7 @@ class FromBeginning : public kafka::PositionProvider {
   void OnRevoked(const std::vector<kafka::TopicPartition>&) override {}
 };
 
-Status ProduceEvents(const std::string& bootstrap, const app::GeneratorOptions& g, Report* r) {
+Status ProduceEvents(const std::string& bootstrap, const traffic::GeneratorOptions& g, Report* r) {
   kafka::ProducerOptions popts;
   // Compressed (as shops' producers often are): the pipeline and the ceiling
   // both pay the decompression.
@@ -95,7 +95,7 @@ Status ProduceEvents(const std::string& bootstrap, const app::GeneratorOptions& 
                       {"partitioner", "murmur2_random"}, {"compression.type", "zstd"}};
   std::unique_ptr<kafka::Producer> producer;
   STREAMREC_RETURN_IF_ERROR(kafka::Producer::Create(popts, &producer));
-  app::Generator gen(g);
+  traffic::Generator gen(g);
   Event event;
   const auto start = Clock::now();
   while (gen.Next(&event)) {
@@ -138,7 +138,7 @@ bool UnderTarget(const LatencyFigures& f) {
 }
 
 // Waits until no user is owed a list (or `stop`, or `deadline`).
-void WaitForLists(const app::HealthBoard& board, const std::atomic<bool>& stop, Clock::time_point deadline) {
+void WaitForLists(const server::HealthBoard& board, const std::atomic<bool>& stop, Clock::time_point deadline) {
   while (board.Get().lists_pending > 0 && !stop.load() && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -148,8 +148,8 @@ void WaitForLists(const app::HealthBoard& board, const std::atomic<bool>& stop, 
 // or, when it did not, halving it until it does (down to kLowestProbedRate).
 // Each run starts once the lists owed by the one before are published: a
 // rate is measured on its own, not on the backlog a higher one left.
-Status MeasureLatencyRuns(const std::string& bootstrap, const BenchArgs& args, const app::HealthBoard& board,
-                          app::Generator* gen, const std::atomic<bool>& stop, Report* r) {
+Status MeasureLatencyRuns(const std::string& bootstrap, const BenchArgs& args, const server::HealthBoard& board,
+                          traffic::Generator* gen, const std::atomic<bool>& stop, Report* r) {
   constexpr double kLowestProbedRate = 100;
   LatencyProbeOptions o;
   o.bootstrap = bootstrap;
@@ -175,11 +175,11 @@ Status MeasureLatencyRuns(const std::string& bootstrap, const BenchArgs& args, c
 }
 
 // (2) The real pipeline from the events topic to durable state, lists published.
-Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const std::atomic<bool>& stop,
-                       const app::GeneratorOptions& g, pid_t broker_pid, Report* r) {
+Status MeasurePipeline(const config::Config& config, const BenchArgs& args, const std::atomic<bool>& stop,
+                       const traffic::GeneratorOptions& g, pid_t broker_pid, Report* r) {
   const uint64_t events = args.events;
-  app::HealthBoard board;
-  app::Pipeline pipeline(config, &board);
+  server::HealthBoard board;
+  pipeline::Pipeline pipeline(config, &board);
   STREAMREC_RETURN_IF_ERROR(pipeline.Start());
   std::atomic<bool> pipeline_stop{false};
   Status ran;
@@ -199,7 +199,7 @@ Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const s
   bool assigned = false;
   const auto deadline = Clock::now() + std::chrono::minutes(30);
   for (;;) {
-    const app::HealthSnapshot h = board.Get();
+    const server::HealthSnapshot h = board.Get();
     if (!assigned && (h.partitions > 0 || h.applied > 0)) {
       first = Clock::now();
       cpu_first = SampleCpu(broker_pid);
@@ -208,7 +208,7 @@ Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const s
     if (h.applied_total >= events || stop.load() || Clock::now() > deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  const app::HealthSnapshot done = board.Get();
+  const server::HealthSnapshot done = board.Get();
   const Clock::time_point durable = Clock::now();
   if (assigned) r->pipeline_cpu = PerEvent(cpu_first, SampleCpu(broker_pid), static_cast<double>(done.applied_total));
   r->pipeline_seconds = assigned ? Seconds(durable - first) : 0.0;
@@ -223,10 +223,10 @@ Status MeasurePipeline(const app::Config& config, const BenchArgs& args, const s
   r->peak_rss_mb = ProcStatusMb("VmHWM:");
 
   // (5) Latency at the offered rate, then the highest rate that keeps p99 under 100 ms.
-  app::GeneratorOptions live = g;
+  traffic::GeneratorOptions live = g;
   live.events = UINT64_MAX / 2;
   live.seed = g.seed + 1;
-  app::Generator gen(live);
+  traffic::Generator gen(live);
   Status probed = MeasureLatencyRuns(config.kafka.bootstrap, args, board, &gen, stop, r);
   pipeline_stop = true;
   worker.join();
@@ -386,14 +386,14 @@ Status RunBench(const BenchArgs& args, const std::atomic<bool>& stop, Report* r)
   for (std::string o : {"pipeline.status_interval_s=0", "pipeline.quality_sample=0"}) overrides.push_back(o);
   overrides.push_back(fmt::format("learner.dim={}", args.dim));
   overrides.push_back("store.path=" + (dir / "state").string());
-  app::Config config;
-  STREAMREC_RETURN_IF_ERROR(app::LoadConfig(args.config_path, overrides, &config));
+  config::Config config;
+  STREAMREC_RETURN_IF_ERROR(config::LoadConfig(args.config_path, overrides, &config));
   r->partitions = PartitionsFor(args.events);
   ChildBroker broker;
   STREAMREC_RETURN_IF_ERROR(broker.Start(args.executable, r->partitions));
   config.kafka.bootstrap = broker.bootstrap();
 
-  app::GeneratorOptions g;
+  traffic::GeneratorOptions g;
   g.users = args.users;
   g.items = args.items;
   g.events = args.events;
@@ -412,7 +412,7 @@ Status RunBench(const BenchArgs& args, const std::atomic<bool>& stop, Report* r)
   }
   if (s.ok() && args.memory_users > 0) {
     log->info("measuring memory with {} distinct users", args.memory_users);
-    app::Config memory_config = config;
+    config::Config memory_config = config;
     memory_config.store.path = (dir / "memory").string();
     s = MeasureMemory(memory_config, args.memory_users, args.items, &r->memory);
   }

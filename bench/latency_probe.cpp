@@ -121,7 +121,7 @@ double Percentile(const std::vector<double>& sorted, double p) {
   return sorted[index];
 }
 
-Status SendPaced(const LatencyProbeOptions& o, app::Generator* generator, const std::atomic<bool>& stop,
+Status SendPaced(const LatencyProbeOptions& o, traffic::Generator* generator, const std::atomic<bool>& stop,
                  Deliveries* deliveries, LatencyFigures* out) {
   // librdkafka's default linger, as a shop's producer would have it: counted
   // in the latency (the produce time is taken before Produce).
@@ -156,7 +156,7 @@ Status SendPaced(const LatencyProbeOptions& o, app::Generator* generator, const 
 
 }  // namespace
 
-Status MeasureLatency(const LatencyProbeOptions& o, app::Generator* generator, const std::atomic<bool>& stop,
+Status MeasureLatency(const LatencyProbeOptions& o, traffic::Generator* generator, const std::atomic<bool>& stop,
                       LatencyFigures* out) {
   *out = LatencyFigures();
   out->rate = o.rate;

@@ -15,8 +15,8 @@
 #include <cstdint>
 #include <string>
 
-#include "app/generator.h"
 #include "common/status.h"
+#include "traffic/generator.h"
 
 namespace streamrec::bench {
 
@@ -42,7 +42,7 @@ struct LatencyProbeOptions {
 };
 
 // Sends events drawn from `generator` and measures; `stop` aborts early.
-[[nodiscard]] Status MeasureLatency(const LatencyProbeOptions& options, app::Generator* generator,
+[[nodiscard]] Status MeasureLatency(const LatencyProbeOptions& options, traffic::Generator* generator,
                                     const std::atomic<bool>& stop, LatencyFigures* out);
 
 }  // namespace streamrec::bench

@@ -4,11 +4,11 @@
 #include <fstream>
 #include <string>
 
-#include "app/generator.h"
 #include "common/hash.h"
 #include "learner/learner.h"
 #include "store/store.h"
 #include "store/user_cache.h"
+#include "traffic/generator.h"
 
 namespace streamrec::bench {
 namespace {
@@ -28,7 +28,7 @@ double ProcStatusMb(const char* field) {
   return 0;
 }
 
-Status MeasureMemory(const app::Config& config, uint64_t users, uint64_t items, MemoryFigures* out) {
+Status MeasureMemory(const config::Config& config, uint64_t users, uint64_t items, MemoryFigures* out) {
   std::unique_ptr<store::Store> store;
   STREAMREC_RETURN_IF_ERROR(store::Store::Open(config.store, &store));
   learner::Learner learner(config.learner);
@@ -42,9 +42,9 @@ Status MeasureMemory(const app::Config& config, uint64_t users, uint64_t items, 
     const uint64_t last = std::min(users, first + kBatch);
     for (uint64_t u = first; u < last; ++u) {
       store::CachedUser user;
-      STREAMREC_RETURN_IF_ERROR(cache.Acquire(app::Generator::UserName(u), &user));
+      STREAMREC_RETURN_IF_ERROR(cache.Acquire(traffic::Generator::UserName(u), &user));
       if (user.is_new) learner.InitUser(user.external_id, UserId(counters.next_user_id++), user.record);
-      const ItemId item = learner.InternItem(app::Generator::ItemName((u * 7919) % items));
+      const ItemId item = learner.InternItem(traffic::Generator::ItemName((u * 7919) % items));
       learner.Observe(user.record, item, EventType::kView, 1700000000000 + static_cast<int64_t>(u), Mix64(u));
     }
     counters.applied_events += last - first;

@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "app/config.h"
 #include "common/status.h"
+#include "config/config.h"
 
 namespace streamrec::bench {
 
@@ -27,6 +27,6 @@ struct MemoryFigures {
 double ProcStatusMb(const char* field);
 
 // Uses a fresh store at `config.store.path`.
-[[nodiscard]] Status MeasureMemory(const app::Config& config, uint64_t users, uint64_t items, MemoryFigures* out);
+[[nodiscard]] Status MeasureMemory(const config::Config& config, uint64_t users, uint64_t items, MemoryFigures* out);
 
 }  // namespace streamrec::bench

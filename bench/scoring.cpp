@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "app/generator.h"
 #include "emitter/scoring_threads.h"
 #include "emitter/topn.h"
 #include "learner/learner.h"
 #include "store/store.h"
 #include "store/user_cache.h"
+#include "traffic/generator.h"
 
 namespace streamrec::bench {
 namespace {
@@ -64,7 +64,7 @@ double Recall(const std::vector<std::vector<emitter::ScoredItem>>& exact,
 
 }  // namespace
 
-Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures* out, AnnFigures* learned_ann) {
+Status MeasureScoring(const config::Config& config, uint64_t users, ScoringFigures* out, AnnFigures* learned_ann) {
   std::unique_ptr<store::Store> store;
   STREAMREC_RETURN_IF_ERROR(store::Store::Open(config.store, &store));
   const double before_items = HeapBytes();
@@ -82,7 +82,7 @@ Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures*
   std::vector<UserRecord*> sample;
   for (uint64_t u = 0; u < users; ++u) {
     store::CachedUser cu;
-    STREAMREC_RETURN_IF_ERROR(cache.Acquire(app::Generator::UserName(u), &cu));
+    STREAMREC_RETURN_IF_ERROR(cache.Acquire(traffic::Generator::UserName(u), &cu));
     if (!cu.is_new && sample.size() < kSampleUsers) sample.push_back(cu.record);
   }
   out->users_measured = sample.size();

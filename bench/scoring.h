@@ -4,9 +4,9 @@
 
 #include <cstdint>
 
-#include "app/config.h"
 #include "bench/ann.h"
 #include "common/status.h"
+#include "config/config.h"
 
 namespace streamrec::bench {
 
@@ -37,7 +37,7 @@ struct ScoringFigures {
 // Opens config.store.path (the pipeline must have stopped); `users` and `items`
 // are the generator's counts (user ids u0.., item ids i0..).
 // With `learned_ann`, also measures the approximate index on the learned items.
-[[nodiscard]] Status MeasureScoring(const app::Config& config, uint64_t users, ScoringFigures* out,
+[[nodiscard]] Status MeasureScoring(const config::Config& config, uint64_t users, ScoringFigures* out,
                                     AnnFigures* learned_ann = nullptr);
 
 }  // namespace streamrec::bench

@@ -1,0 +1,75 @@
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/logging.h"
+#include "config/config.h"
+#include "config/topics.h"
+#include "kafka/embedded_broker.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/rules_watcher.h"
+
+namespace streamrec::cli {
+namespace {
+
+// Starts the in-process broker when no bootstrap is configured.
+Status StartEmbeddedBroker(config::Config* config, std::unique_ptr<kafka::EmbeddedBroker>* broker) {
+  STREAMREC_RETURN_IF_ERROR(kafka::EmbeddedBroker::Start(1, broker));
+  for (const kafka::TopicSpec& t : config::StandardTopics(config->kafka)) {
+    STREAMREC_RETURN_IF_ERROR((*broker)->CreateTopic(t.name, t.partitions));
+  }
+  config->kafka.bootstrap = (*broker)->bootstrap();
+  std::cout << "embedded broker at " << config->kafka.bootstrap << std::endl;
+  return Status::Ok();
+}
+
+}  // namespace
+
+int CmdRun(const RunArgs& args, const std::atomic<bool>& stop, std::atomic<bool>& reload) {
+  auto log = ModuleLogger("app");
+  std::vector<std::string> overrides = args.overrides;
+  if (!args.bootstrap.empty()) overrides.push_back("kafka.bootstrap=" + args.bootstrap);
+  if (!args.data_dir.empty()) overrides.push_back("store.path=" + args.data_dir);
+  if (args.exit_when_idle_ms >= 0) overrides.push_back("pipeline.exit_when_idle_ms=" + std::to_string(args.exit_when_idle_ms));
+  config::Config config;
+  if (Status s = config::LoadConfig(args.config_path, overrides, &config); !s.ok()) {
+    std::cerr << "streamrec run: " << s.message() << "\n";
+    return 2;
+  }
+  SetLogLevel(config.log_level);
+  if (args.print_config) {
+    std::cout << config::DumpConfig(config);
+    return 0;
+  }
+
+  std::unique_ptr<kafka::EmbeddedBroker> broker;
+  if (config.kafka.bootstrap.empty()) {
+    if (Status s = StartEmbeddedBroker(&config, &broker); !s.ok()) {
+      log->error("embedded broker: {}", s.ToString());
+      return 1;
+    }
+  } else {
+    kafka::Properties admin = kafka::Merge({{"bootstrap.servers", config.kafka.bootstrap}}, config.kafka.properties);
+    if (Status s = kafka::EnsureTopics(admin, config::StandardTopics(config.kafka), 10000); !s.ok()) {
+      log->warn("could not ensure topics exist ({}); relying on existing or auto-created topics", s.message());
+    }
+  }
+
+  server::HealthBoard health;
+  server::StatusServer server(config.http, &health);
+  if (Status s = server.Start(); !s.ok()) {
+    log->error("{}", s.message());
+    return 2;
+  }
+  pipeline::Pipeline pipeline(config, &health);
+  pipeline::RulesWatcher rules(args.config_path, overrides, config.emitter.rules, &reload);
+  pipeline.SetRulesSource([&rules] { return rules.Poll(); });
+  Status status = pipeline.Start();
+  if (status.ok()) status = pipeline.Run(stop);
+  if (!status.ok()) log->error("{}", status.ToString());
+  Status stopped = pipeline.Stop();
+  server.Stop();
+  if (!stopped.ok()) log->error("stopping: {}", stopped.ToString());
+  return status.ok() && stopped.ok() ? 0 : 1;
+}
+
+}  // namespace streamrec::cli

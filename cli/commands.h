@@ -1,0 +1,71 @@
+// The subcommands of the streamrec binary. Each returns the process exit code
+// (0 success, 1 runtime failure, 2 bad arguments) and prints its own errors.
+// Flags and the environment are read only in main.cpp; these get plain structs.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "traffic/generator.h"
+
+namespace streamrec::cli {
+
+struct RunArgs {
+  std::string config_path;
+  std::vector<std::string> overrides;  // "section.key=value"
+  std::string bootstrap;               // overrides kafka.bootstrap
+  std::string data_dir;                // overrides store.path
+  int exit_when_idle_ms = -1;          // overrides pipeline.exit_when_idle_ms when >= 0
+  bool print_config = false;
+};
+// `reload` (SIGHUP) asks for the list rules to be re-read; the config file's
+// modification time is also watched.
+int CmdRun(const RunArgs& args, const std::atomic<bool>& stop, std::atomic<bool>& reload);
+
+struct BrokerArgs {
+  int partitions = 4;
+  int brokers = 1;
+};
+int CmdBroker(const BrokerArgs& args, const std::atomic<bool>& stop);
+
+struct ProduceArgs {
+  std::string bootstrap;
+  std::string file;          // an event log, or
+  std::string catalog_file;  // catalog JSON lines (to the catalog topic)
+  std::string topic;         // default "events", or "catalog" with catalog_file
+  double rate = 0;  // events/s; 0 = as fast as possible
+};
+int CmdProduce(const ProduceArgs& args, const std::atomic<bool>& stop);
+
+struct GenerateArgs {
+  traffic::GeneratorOptions generator;
+  std::string out_file;    // JSON lines; "-" = stdout
+  std::string bootstrap;   // or straight to the events topic
+  std::string topic = "events";
+  std::string truth_file;  // CSV kind,id,segment,category
+  std::string catalog_file;   // catalog JSON lines of the generated items
+  std::string catalog_topic;  // with bootstrap: also produce that catalog here first
+  double rate = 0;
+};
+int CmdGenerate(const GenerateArgs& args, const std::atomic<bool>& stop);
+
+struct EvalArgs {
+  std::string events_file;
+  std::string config_path;
+  std::vector<std::string> overrides;
+  size_t n = 20;
+  bool json = false;
+  bool progress = false;  // force the progress bar when stderr is not a terminal
+  std::string report_file;
+  bool surfaces = false;  // also score similar-items and trending
+};
+int CmdEval(const EvalArgs& args);
+
+struct StateArgs {
+  std::string data_dir = "streamrec-data";
+  bool json = false;
+};
+int CmdState(const StateArgs& args);
+
+}  // namespace streamrec::cli

@@ -1,0 +1,104 @@
+// Config: every setting of `streamrec run`, with its default, read from one
+// YAML file and overridden by flags. Unknown keys are errors (typos must not
+// silently fall back to defaults). The reference is docs/configuration.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "emitter/emitter.h"
+#include "emitter/surfaces.h"
+#include "ingest/decoder.h"
+#include "kafka/properties.h"
+#include "learner/options.h"
+#include "server/status_server.h"
+#include "store/store.h"
+
+namespace streamrec::config {
+
+struct KafkaConfig {
+  // host:port list; empty: start the embedded broker in-process.
+  std::string bootstrap;
+  std::string group_id = "streamrec";
+  std::string events_topic = "events";
+  std::string dead_letter_topic = "events.dlq";
+  std::string recommendations_topic = "recommendations";
+  // Compacted topic of item attributes (key = item id), read whole by every
+  // instance; "" = no catalog (every item may be recommended).
+  std::string catalog_topic = "catalog";
+  // Compacted item-level surfaces (see surfaces.*).
+  std::string similar_items_topic = "similar-items";
+  std::string bought_together_topic = "bought-together";
+  std::string trending_topic = "trending";
+  // Compacted changelog that moves user state with its partition between the
+  // instances of a group; "" = "<group_id>.state". Its partitions must be at
+  // least the events topic's.
+  std::string state_topic;
+  // Where a partition with no stored offset starts: earliest | latest.
+  std::string start_from = "earliest";
+  // Static group membership (group.instance.id = "streamrec-" + the store's
+  // instance id): a restarted instance takes its partitions back at once
+  // instead of waiting out its predecessor's session. Trade-off: an instance
+  // that stops for good keeps its partitions until session.timeout.ms passes.
+  bool static_membership = true;
+  // Partitions of the topics streamrec creates, 1..1024.
+  int partitions = 4;
+  // librdkafka properties for every client (security.protocol, sasl.*, ssl.*).
+  kafka::Properties properties;
+  kafka::Properties consumer_properties;  // consumer only, applied after `properties`
+  kafka::Properties producer_properties;  // producers only, applied after `properties`
+
+  std::string StateTopic() const { return state_topic.empty() ? group_id + ".state" : state_topic; }
+};
+
+struct PipelineConfig {
+  size_t batch_max_events = 4096;   // 1..1000000
+  int batch_max_wait_ms = 20;       // 0..10000: longest wait for a batch's first event
+  int batch_linger_ms = 1;          // 0..1000: how long a batch gathers more after its first event
+  size_t user_cache_capacity = 1000000;  // users kept in memory, 1..1e9
+  int status_interval_s = 10;       // 0 disables periodic status lines
+  // State commits at most this often (0: every batch), 0..60000. Default
+  // 1000: a user or item changed by many batches is written once per commit,
+  // and lists never wait for a commit; a crash replays up to this much
+  // (exactly once all the same). A window due while the last commit's write
+  // still runs stays open until it is done, up to 4 intervals (the pipeline
+  // learns on instead of waiting). Also commits when the changed users fill
+  // half of user_cache_capacity.
+  int commit_interval_ms = 1000;
+  // Exit cleanly after this long without messages; 0 = run until signalled.
+  int exit_when_idle_ms = 0;
+  // Share of scored live events tested against the user's list before
+  // learning, for the live recall/mrr in the status line, [0, 1]. Each test
+  // costs one list computation.
+  double quality_sample = 0.02;
+  // Write touched users to the state changelog every batch, so partitions can
+  // move between instances (scale-out, rolling restarts) with their state.
+  // Default true; false only for a group that will only ever have one member.
+  bool state_handoff = true;
+};
+
+struct Config {
+  KafkaConfig kafka;
+  store::StoreOptions store;
+  PipelineConfig pipeline;
+  ingest::DecoderLimits decoder;
+  learner::LearnerOptions learner;
+  emitter::EmitterOptions emitter;
+  emitter::SurfaceOptions surfaces;
+  server::StatusServerOptions http;
+  std::string log_level = "info";
+
+  [[nodiscard]] Status Validate() const;
+};
+
+// Builds a Config from an optional YAML file (empty path: defaults only) and
+// `overrides` of the form "section.key=value" (e.g. "learner.dim=64").
+[[nodiscard]] Status LoadConfig(const std::string& path, const std::vector<std::string>& overrides, Config* out);
+
+// The effective configuration as YAML, secrets masked.
+std::string DumpConfig(const Config& config);
+
+}  // namespace streamrec::config

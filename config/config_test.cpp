@@ -1,0 +1,72 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "config/config.h"
+
+using namespace streamrec;
+using namespace streamrec::config;
+
+namespace {
+
+std::string Write(const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / "streamrec_config_test.yaml";
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+}  // namespace
+
+TEST_CASE("defaults need no file") {
+  Config c;
+  REQUIRE(LoadConfig("", {}, &c).ok());
+  CHECK(c.kafka.bootstrap.empty());
+  CHECK(c.learner.dim == 32);
+  CHECK(c.emitter.top_n == 20);
+}
+
+TEST_CASE("file values and --set overrides apply, overrides last") {
+  std::string path = Write(
+      "kafka:\n  bootstrap: 'h:1'\n  properties:\n    security.protocol: SASL_SSL\n    sasl.password: hunter2\n"
+      "learner:\n  dim: 16\n  weights:\n    purchase: 8\n");
+  Config c;
+  Status s = LoadConfig(path, {"learner.dim=24", "emitter.top_n=5"}, &c);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(c.kafka.bootstrap == "h:1");
+  CHECK(c.learner.dim == 24);
+  CHECK(c.learner.type_weights[static_cast<size_t>(EventType::kPurchase)] == 8.0F);
+  CHECK(c.emitter.top_n == 5);
+  REQUIRE(c.kafka.properties.size() == 2);
+  const std::string dump = DumpConfig(c);
+  CHECK(dump.find("hunter2") == std::string::npos);  // secrets never printed
+  CHECK(dump.find("SASL_SSL") != std::string::npos);
+  // The dump is itself a valid configuration that reads back the same.
+  Config again;
+  REQUIRE(LoadConfig(Write(dump), {}, &again).ok());
+  CHECK(again.learner.dim == 24);
+  CHECK(again.emitter.top_n == 5);
+}
+
+TEST_CASE("mistakes are reported, not ignored") {
+  Config c;
+  Status s = LoadConfig(Write("learner:\n  dimm: 16\n"), {}, &c);
+  CHECK(s.code() == StatusCode::kInvalidArgument);
+  CHECK(s.message().find("learner.dimm") != std::string::npos);
+  s = LoadConfig(Write("learner:\n  dim: lots\n"), {}, &c);
+  CHECK(s.message().find("learner.dim") != std::string::npos);
+  s = LoadConfig("", {"learner.dim=1"}, &c);
+  CHECK(s.message().find("learner.dim must be in 4..512") != std::string::npos);
+  s = LoadConfig("", {"pipeline.batch_linger_ms=5000"}, &c);
+  CHECK(s.message().find("pipeline.batch_linger_ms must be in 0..1000") != std::string::npos);
+  REQUIRE(LoadConfig("", {"pipeline.batch_linger_ms=3"}, &c).ok());
+  CHECK(c.pipeline.batch_linger_ms == 3);
+  s = LoadConfig("", {"emitter.list_share=0"}, &c);
+  CHECK(s.message().find("emitter.list_share must be in 0.01..100") != std::string::npos);
+  REQUIRE(LoadConfig("", {"emitter.list_share=2"}, &c).ok());
+  CHECK(c.emitter.list_share == 2.0);
+  s = LoadConfig("", {"nonsense"}, &c);
+  CHECK_FALSE(s.ok());
+  CHECK(LoadConfig("/no/such/file.yaml", {}, &c).code() == StatusCode::kNotFound);
+}

@@ -1,0 +1,171 @@
+// Renders an EvalReport as a text table, JSON, or a self-contained HTML page.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iterator>
+
+#include "common/json.h"
+#include "eval/evaluation.h"
+
+namespace streamrec::eval {
+namespace {
+
+constexpr EventType kTypes[] = {EventType::kView, EventType::kCart, EventType::kRemoveFromCart, EventType::kPurchase};
+
+const ModelFigures* BestBaseline(const EvalReport& r) {
+  const ModelFigures* best = nullptr;
+  for (size_t k = 1; k < r.models.size(); ++k) {
+    if (!best || r.models[k].recall() > best->recall()) best = &r.models[k];
+  }
+  return best;
+}
+
+}  // namespace
+
+namespace {
+
+void AppendTableRow(const EvalReport& r, const ModelFigures& m, std::string* out) {
+  *out += fmt::format("{:<13} {:>10.4f} {:>10.4f} {:>12.4f}", m.name, m.recall(), m.mrr(), r.coverage(m));
+  for (EventType t : kTypes) {
+    *out += m.scored_by_type[static_cast<size_t>(t)] ? fmt::format(" {:>10.4f}", m.recall(t))
+                                                     : fmt::format(" {:>10}", "-");
+  }
+  *out += fmt::format(" {:>10.0f}\n", r.events_per_s(m));
+}
+
+void AppendJsonModels(const EvalReport& r, const std::vector<ModelFigures>& models, std::string* out) {
+  for (size_t k = 0; k < models.size(); ++k) {
+    const ModelFigures& m = models[k];
+    if (k) *out += ',';
+    AppendJsonString(m.name, out);
+    *out += fmt::format(":{{\"recall\":{:.6f},\"mrr\":{:.6f},\"coverage\":{:.6f},\"by_type\":{{", m.recall(),
+                        m.mrr(), r.coverage(m));
+    bool first = true;
+    for (EventType t : kTypes) {
+      if (!m.scored_by_type[static_cast<size_t>(t)]) continue;
+      *out += fmt::format("{}\"{}\":{:.6f}", first ? "" : ",", EventTypeName(t), m.recall(t));
+      first = false;
+    }
+    *out += fmt::format("}},\"events_per_s\":{:.1f}}}", r.events_per_s(m));
+  }
+}
+
+}  // namespace
+
+std::string ReportTable(const EvalReport& r) {
+  std::string out = fmt::format("{}: {} events ({} invalid lines skipped), {} scored, {} items, N = {}\n\n",
+                                r.events_file, r.events, r.invalid_lines, r.scored, r.items, r.n);
+  out += fmt::format("{:<13} {:>10} {:>10} {:>12}", "model", fmt::format("recall@{}", r.n), fmt::format("mrr@{}", r.n),
+                     fmt::format("coverage@{}", r.n));
+  for (EventType t : kTypes) out += fmt::format(" {:>10}", EventTypeName(t));
+  out += fmt::format(" {:>10}\n", "events/s");
+  for (const ModelFigures& m : r.models) AppendTableRow(r, m, &out);
+  if (!r.surfaces.empty()) {
+    out += "surfaces (similar-items: the list of the user's latest item; trending: overall, without their items)\n";
+    for (const ModelFigures& m : r.surfaces) AppendTableRow(r, m, &out);
+  }
+  if (const ModelFigures* best = BestBaseline(r); best && best->recall() > 0) {
+    out += fmt::format("\nmodel / best baseline ({}): {:.2f}x recall@{}\n", best->name,
+                       r.models[0].recall() / best->recall(), r.n);
+  }
+  return out;
+}
+
+std::string ReportJson(const EvalReport& r) {
+  std::string out = fmt::format("{{\"n\":{},\"events\":{},\"scored\":{},\"items\":{},\"models\":{{", r.n, r.events,
+                                r.scored, r.items);
+  AppendJsonModels(r, r.models, &out);
+  out += '}';
+  if (!r.surfaces.empty()) {
+    out += ",\"surfaces\":{";
+    AppendJsonModels(r, r.surfaces, &out);
+    out += '}';
+  }
+  return out + "}\n";
+}
+
+namespace {
+
+constexpr const char* kColors[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"};
+
+// Cumulative recall of every model over the stream, as an SVG line chart.
+std::string CurveSvg(const EvalReport& r) {
+  const double w = 720, h = 300, left = 60, bottom = 30;
+  double ymax = 1e-9;
+  for (const ModelFigures& m : r.models) {
+    for (double v : m.recall_curve) ymax = std::max(ymax, v);
+  }
+  ymax *= 1.1;
+  const double xmax = static_cast<double>(std::max<uint64_t>(1, r.events));
+  std::string svg = fmt::format(R"(<svg width="{}" height="{}" xmlns="http://www.w3.org/2000/svg">)", w + 150, h + 40);
+  svg += fmt::format(R"(<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="#444"/><line x1="{0}" y1="10" x2="{0}" y2="{1}" stroke="#444"/>)",
+                     left, h - bottom + 10, w);
+  for (int k = 0; k <= 4; ++k) {
+    const double v = ymax * k / 4, y = h - bottom + 10 - (h - bottom) * k / 4;
+    svg += fmt::format(R"(<text x="{}" y="{}" font-size="11" text-anchor="end">{:.4f}</text>)", left - 4, y + 4, v);
+  }
+  svg += fmt::format(R"(<text x="{}" y="{}" font-size="11" text-anchor="middle">events replayed (of {})</text>)",
+                     (left + w) / 2, h + 25, r.events);
+  for (size_t k = 0; k < r.models.size(); ++k) {
+    std::string points;
+    const ModelFigures& m = r.models[k];
+    for (size_t p = 0; p < m.recall_curve.size() && p < r.curve_events.size(); ++p) {
+      const double x = left + (w - left) * static_cast<double>(r.curve_events[p]) / xmax;
+      const double y = h - bottom + 10 - (h - bottom) * m.recall_curve[p] / ymax;
+      points += fmt::format("{:.1f},{:.1f} ", x, y);
+    }
+    svg += fmt::format(R"(<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>)", kColors[k % 4], points);
+    svg += fmt::format(R"(<text x="{}" y="{}" font-size="12" fill="{}">{}</text>)", w + 10, 20 + 16 * k,
+                       kColors[k % 4], m.name);
+  }
+  return svg + "</svg>";
+}
+
+// Recall per event type and model, as grouped bars.
+std::string TypeBarsSvg(const EvalReport& r) {
+  const double w = 720, h = 260, left = 60, bottom = 40, group = (w - left) / 4;
+  double ymax = 1e-9;
+  for (const ModelFigures& m : r.models) {
+    for (EventType t : kTypes) ymax = std::max(ymax, m.recall(t));
+  }
+  ymax *= 1.1;
+  std::string svg = fmt::format(R"(<svg width="{}" height="{}" xmlns="http://www.w3.org/2000/svg">)", w + 150, h);
+  const double bar = group / static_cast<double>(r.models.size() + 1);
+  for (size_t g = 0; g < 4; ++g) {
+    const double x0 = left + group * static_cast<double>(g);
+    svg += fmt::format(R"(<text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text>)", x0 + group / 2,
+                       h - bottom + 18, EventTypeName(kTypes[g]));
+    for (size_t k = 0; k < r.models.size(); ++k) {
+      const double v = r.models[k].recall(kTypes[g]);
+      const double bh = (h - bottom - 10) * v / ymax;
+      svg += fmt::format(R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"><title>{} {:.4f}</title></rect>)",
+                         x0 + bar * (static_cast<double>(k) + 0.5), h - bottom - bh, bar * 0.9, bh, kColors[k % 4],
+                         r.models[k].name, v);
+    }
+  }
+  for (size_t k = 0; k < r.models.size(); ++k) {
+    svg += fmt::format(R"(<text x="{}" y="{}" font-size="12" fill="{}">{}</text>)", w + 10, 20 + 16 * k,
+                       kColors[k % 4], r.models[k].name);
+  }
+  return svg + "</svg>";
+}
+
+}  // namespace
+
+std::string ReportHtml(const EvalReport& r) {
+  std::string html = R"(<!doctype html><html><head><meta charset="utf-8"><title>streamrec eval</title>
+<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}</style></head><body>)";
+  html += "<h1>streamrec prequential evaluation</h1><pre>";
+  for (char c : ReportTable(r)) {
+    if (c == '<') html += "&lt;";
+    else if (c == '&') html += "&amp;";
+    else html += c;
+  }
+  html += fmt::format("</pre><h2>recall@{} over the stream (cumulative)</h2>", r.n);
+  html += CurveSvg(r);
+  html += fmt::format("<h2>recall@{} per event type</h2>", r.n);
+  html += TypeBarsSvg(r);
+  return html + "</body></html>\n";
+}
+
+}  // namespace streamrec::eval

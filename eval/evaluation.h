@@ -1,0 +1,64 @@
+// Prequential (test-then-train) evaluation, exactly as ../shared/PROTOCOL.md
+// fixes it, of the configured model (the live pipeline's learner and top-N
+// code) and the POP, RPOP and IKNN baselines, over one event log in file order.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/event.h"
+#include "common/status.h"
+#include "config/config.h"
+#include "model/prequential.h"
+
+namespace streamrec::eval {
+
+struct EvalOptions {
+  size_t n = 20;                    // list length N
+  size_t curve_points = 50;         // samples of cumulative recall over the stream
+  // Also score the item surfaces under the same protocol: "similar-items"
+  // (the similar list of the user's latest item) and "trending" (the overall
+  // trending list without the user's items), each computed by the code that
+  // publishes them. Costs about one more list per scored event.
+  bool surfaces = false;
+  // Called now and then with (events done, events in file or 0 if unknown).
+  std::function<void(uint64_t, uint64_t)> progress;
+};
+
+struct ModelFigures : model::HitCounts {
+  std::string name;
+  uint64_t distinct_served = 0;      // items that appeared in any served list
+  double seconds = 0;                // time in this model's test and train steps
+  std::vector<double> recall_curve;  // cumulative recall at each curve point
+};
+
+struct EvalReport {
+  std::string events_file;
+  size_t n = 20;
+  uint64_t events = 0;
+  uint64_t invalid_lines = 0;
+  uint64_t scored = 0;
+  uint64_t items = 0;
+  std::vector<uint64_t> curve_events;  // event index of each curve point
+  std::vector<ModelFigures> models;    // "model" first, then POP, RPOP, IKNN
+  std::vector<ModelFigures> surfaces;  // "similar-items", "trending" when asked for
+
+  double coverage(const ModelFigures& m) const {
+    return items ? static_cast<double>(m.distinct_served) / static_cast<double>(items) : 0;
+  }
+  double events_per_s(const ModelFigures& m) const {
+    return m.seconds > 0 ? static_cast<double>(events) / m.seconds : 0;
+  }
+};
+
+[[nodiscard]] Status Evaluate(const std::string& events_file, const config::Config& config, const EvalOptions& options,
+                              EvalReport* out);
+
+std::string ReportTable(const EvalReport& report);
+std::string ReportJson(const EvalReport& report);
+std::string ReportHtml(const EvalReport& report);
+
+}  // namespace streamrec::eval

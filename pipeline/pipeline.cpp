@@ -1,0 +1,288 @@
+#include "pipeline/pipeline.h"
+
+#include "pipeline/pipeline_impl.h"
+
+#include <chrono>
+#include <thread>
+
+#include "common/clock.h"
+
+namespace streamrec::pipeline {
+namespace {
+
+kafka::Properties ClientProperties(const config::KafkaConfig& k, const kafka::Properties& specific) {
+  // TCP_NODELAY, as Kafka's own clients and brokers set it: small requests
+  // (a few lists, an offset commit) are not held back waiting for an ACK.
+  kafka::Properties base = {
+      {"bootstrap.servers", k.bootstrap}, {"client.id", "streamrec"}, {"socket.nagle.disable", "true"}};
+  return kafka::Merge(kafka::Merge(base, k.properties), specific);
+}
+
+}  // namespace
+
+Status Pipeline::Impl::Start() {
+  STREAMREC_RETURN_IF_ERROR(store::Store::Open(config_.store, &store_));
+  STREAMREC_RETURN_IF_ERROR(store_->CheckDimension(config_.learner.dim));
+  STREAMREC_RETURN_IF_ERROR(store_->ReadCounters(&counters_));
+  durable_ = counters_;
+  STREAMREC_RETURN_IF_ERROR(store_->ReadOffsets(&offsets_));
+  size_t items = 0;
+  STREAMREC_RETURN_IF_ERROR(store_->LoadItems([&](const ItemRecord& r) {
+    learner_.RestoreItem(r);
+    ++items;
+  }));
+  catalog_ = std::make_unique<CatalogSync>(&learner_, store_.get());
+  STREAMREC_RETURN_IF_ERROR(catalog_->Load(NowMillis()));
+  cache_ = std::make_unique<store::UserCache>(store_.get(), config_.pipeline.user_cache_capacity);
+  writer_ = std::make_unique<store::CommitWriter>(store_.get());
+  writer_->Start();
+  log_->info("store {}: {} applied events, {} items, {} users, {} stored offsets", config_.store.path,
+             counters_.applied_events, items, counters_.next_user_id, offsets_.size());
+
+  emitter::EmitterOptions eopts = config_.emitter;
+  eopts.topic = config_.kafka.recommendations_topic;
+  // A commit window's changelog records (one per changed user, 100k+ at full
+  // speed) are produced at once and flushed with the commit: librdkafka's
+  // default queue of 100,000 messages made the pipeline wait for deliveries
+  // mid-window (~1 s for 133k users). Memory stays bounded by
+  // queue.buffering.max.kbytes (1 GiB by default).
+  eopts.producer_properties =
+      ClientProperties(config_.kafka, kafka::Merge({{"linger.ms", "5"},
+                                                    {"partitioner", "murmur2_random"},
+                                                    {"queue.buffering.max.messages", "1000000"}},
+                                                   config_.kafka.producer_properties));
+  emitter_ = std::make_unique<emitter::Emitter>(eopts);
+  STREAMREC_RETURN_IF_ERROR(emitter_->Start());
+  emitter::SurfaceOptions sopts = config_.surfaces;
+  sopts.similar_items_topic = config_.kafka.similar_items_topic;
+  sopts.bought_together_topic = config_.kafka.bought_together_topic;
+  sopts.trending_topic = config_.kafka.trending_topic;
+  sopts.model_version = config_.emitter.model_version;
+  sopts.half_life_ms = config_.learner.recency_half_life_ms;
+  sopts.precision = config_.emitter.Precision();
+  sopts.producer_properties = eopts.producer_properties;
+  surfaces_ = std::make_unique<emitter::SurfaceEmitter>(sopts);
+  STREAMREC_RETURN_IF_ERROR(surfaces_->Start());
+
+  ingest::IngestOptions iopts;
+  // A 10 s session (Kafka's pre-3.0 default) lets a replacement member take
+  // over a crashed one's partitions quickly; override in consumer_properties.
+  std::string instance_id;
+  STREAMREC_RETURN_IF_ERROR(store_->InstanceId(&instance_id));
+  kafka::Properties group = {{"group.id", config_.kafka.group_id},
+                             {"session.timeout.ms", "10000"},
+                             // A stored offset the broker no longer has (retention ran past it):
+                             // resume at the oldest event still there, never silently at the end.
+                             {"auto.offset.reset", "earliest"}};
+  if (config_.kafka.static_membership) group.push_back({"group.instance.id", "streamrec-" + instance_id});
+  iopts.consumer_properties = ClientProperties(config_.kafka, kafka::Merge(group, config_.kafka.consumer_properties));
+  iopts.producer_properties = eopts.producer_properties;
+  if (config_.pipeline.state_handoff) {
+    StateHandoffOptions hopts;
+    hopts.state_topic = config_.kafka.StateTopic();
+    hopts.producer_properties = eopts.producer_properties;
+    hopts.reader_properties = ClientProperties(config_.kafka, config_.kafka.consumer_properties);
+    hopts.writer_id = instance_id;
+    handoff_ = std::make_unique<StateHandoff>(hopts);
+    STREAMREC_RETURN_IF_ERROR(handoff_->Start());
+    log_->info("state changelog {} (instance {})", hopts.state_topic, hopts.writer_id);
+  }
+  iopts.events_topic = config_.kafka.events_topic;
+  iopts.dead_letter_topic = config_.kafka.dead_letter_topic;
+  iopts.catalog_topic = config_.kafka.catalog_topic;
+  iopts.catalog_properties = ClientProperties(config_.kafka, config_.kafka.consumer_properties);
+  iopts.limits = config_.decoder;
+  iopts.max_batch_events = config_.pipeline.batch_max_events;
+  iopts.max_batch_wait_ms = config_.pipeline.batch_max_wait_ms;
+  iopts.max_batch_linger_ms = config_.pipeline.batch_linger_ms;
+  ingest_ = std::make_unique<ingest::Ingest>(iopts, this);
+  return ingest_->Start();
+}
+
+Status Pipeline::Impl::Run(const std::atomic<bool>& stop) {
+  stop_ = &stop;
+  Clock::time_point last_message = Clock::now();
+  Clock::time_point last_status = Clock::now();
+  while (!stop.load()) {
+    STREAMREC_RETURN_IF_ERROR(NextBatch());
+    STREAMREC_RETURN_IF_ERROR(assignment_error_);  // a partition's state could not be restored
+    PollRules();
+    const auto now = Clock::now();
+    const bool consumed = batch_.consumed > 0 || !batch_.catalog_next_offsets.empty();
+    if (consumed || ingest_->assigned_partitions() == 0) {
+      // Idle time counts only while partitions are assigned (joining a group takes a while).
+      last_message = now;
+    }
+    catalog_->Advance(NowMillis());
+    list_deadline_ = Clock::time_point::max();
+    if (consumed || catalog_->has_stale() || refresher_.HasDue(NowMillis())) {
+      STREAMREC_RETURN_IF_ERROR(ProcessBatch(stop));
+    } else {
+      STREAMREC_RETURN_IF_ERROR(ServiceLists(/*wait=*/false));  // the lists being scored, once ready
+    }
+    if (consumed) last_consumed_ = now;
+    // Polls are short while lists are scored: a poll that found nothing does not mean idle.
+    STREAMREC_RETURN_IF_ERROR(PublishSurfaces(now - last_consumed_ < kEventsFlowingFor));
+    if (WindowDue()) STREAMREC_RETURN_IF_ERROR(CommitWindow(stop));
+    STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/false));
+    // Time spent waiting out a failing commit or delivery is not idle time.
+    last_message = std::max(last_message, recovered_at_);
+    if (!consumed && refresher_.pending() == 0 && config_.pipeline.exit_when_idle_ms > 0 &&
+        now - last_message > std::chrono::milliseconds(config_.pipeline.exit_when_idle_ms)) {
+      log_->info("idle for {} ms: stopping", config_.pipeline.exit_when_idle_ms);
+      break;
+    }
+    PublishHealth();
+    if (config_.pipeline.status_interval_s > 0 &&
+        now - last_status > std::chrono::seconds(config_.pipeline.status_interval_s)) {
+      LogStatus(now - last_status);
+      last_status = now;
+    }
+  }
+  return CommitAndWait(stop);
+}
+
+Status Pipeline::Impl::Stop() {
+  Status result;
+  if (ingest_) result = ingest_->Stop();
+  if (handoff_) {
+    Status s = handoff_->Stop();
+    if (result.ok()) result = s;
+  }
+  if (surfaces_) {
+    Status s = surfaces_->Stop();
+    if (result.ok()) result = s;
+  }
+  if (emitter_) {
+    Status s = emitter_->Stop();
+    if (result.ok()) result = s;
+  }
+  if (writer_) writer_->Stop();  // after a failed Run a write may still be in flight: it finishes first
+  writer_.reset();
+  cache_.reset();
+  store_.reset();
+  log_->info("stopped: {} events applied in total, {} rejected, {} lists published this run",
+             counters_.applied_events, counters_.rejected_events, stats_.lists);
+  if (quality_.figures().scored > 0) {
+    log_->info("live quality this run: {}", quality_.figures().Summary(config_.emitter.top_n));
+  }
+  return result;
+}
+
+int64_t Pipeline::Impl::ResumeOffset(const kafka::TopicPartition& tp) {
+  if (tp.topic == config_.kafka.catalog_topic) {
+    auto it = offsets_.find({tp.topic, tp.partition});
+    return it != offsets_.end() ? it->second : kafka::kOffsetBeginning;
+  }
+  if (assignment_error_.ok()) assignment_error_ = CommitAndWait(*stop_);  // adoption needs a clean cache
+  if (handoff_ && assignment_error_.ok()) assignment_error_ = AdoptChangelog(tp.partition);
+  if (assignment_error_.ok()) assignment_error_ = RestoreOwedLists(tp.partition);
+  auto it = offsets_.find({tp.topic, tp.partition});
+  if (it != offsets_.end()) return it->second;
+  return config_.kafka.start_from == "latest" ? kafka::kOffsetEnd : kafka::kOffsetBeginning;
+}
+
+void Pipeline::Impl::OnRevoked(const std::vector<kafka::TopicPartition>& partitions) {
+  if (assignment_error_.ok()) assignment_error_ = CommitAndWait(*stop_);
+  for (const kafka::TopicPartition& tp : partitions) refresher_.Drop(tp.partition);
+  log_->info("{} partitions revoked; state for them is committed", partitions.size());
+}
+
+Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
+  const int64_t now = NowMillis();
+  surfaces_->Touch(touched_items_, now);
+  touched_items_.clear();
+  catalog_->TakeWithdrawn(&withdrawn_);
+  for (ItemId item : withdrawn_) surfaces_->Withdraw(item, now);
+  const Clock::time_point started = Clock::now();
+  const uint64_t before = surfaces_->item_lists_published();
+  // Item lists run on this thread within the batch's budget (the users' lists
+  // are scored on the emitter's thread); while events flow or users are owed
+  // lists they get one chunk now and then.
+  emitter::ItemListBudget budget;
+  budget.deadline = list_deadline_;
+  const bool lists_owed = refresher_.HasDue(now) || emitter_->busy();
+  // A chunk's cost grows with the catalogue (~5 ms at 100k items, dim 64):
+  // the pause after it grows too, so that item lists keep to their share of
+  // this thread whatever the catalogue's size.
+  const Clock::duration every =
+      lists_owed       ? std::max<Clock::duration>(kItemChunkEveryWhileOwed, item_chunk_took_ * kItemChunkPauseWhileOwed)
+      : events_flowing ? std::max<Clock::duration>(kItemChunkEveryWhileFlowing,
+                                                   item_chunk_took_ * kItemChunkPauseWhileFlowing)
+                       : Clock::duration::zero();
+  if (every > Clock::duration::zero()) {
+    const bool chunk_due = started - last_item_chunk_ >= every;
+    budget.max_items = chunk_due ? emitter::SurfaceEmitter::kItemChunk : 0;
+    if (chunk_due) last_item_chunk_ = started;
+  } else {
+    // Idle: a few chunks (~10 ms at 100k items), then a poll again, so that
+    // the first event of a new burst waits for no more than that.
+    budget.max_items = kItemChunksWhileIdle * emitter::SurfaceEmitter::kItemChunk;
+  }
+  STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, ingest_->Owns(0), budget));
+  if (surfaces_->item_lists_published() == before) return Status::Ok();
+  const Clock::duration took = Clock::now() - started;
+  if (budget.max_items == emitter::SurfaceEmitter::kItemChunk) item_chunk_took_ = took;
+  if (log_->should_log(spdlog::level::debug)) {
+    log_->debug("surfaces: {} item lists in {:.1f} ms", surfaces_->item_lists_published() - before, Ms(took));
+  }
+  return Status::Ok();
+}
+
+void Pipeline::Impl::PollRules() {
+  if (!rules_source_) return;
+  std::optional<emitter::ListRules> rules = rules_source_();
+  if (!rules) return;
+  if (Status s = emitter_->SetRules(*rules); !s.ok()) {
+    log_->error("new rules refused, keeping the current ones: {}", s.ToString());
+    return;
+  }
+  log_->info("list rules reloaded");
+}
+
+void Pipeline::Impl::ReportProblem(std::string problem) {
+  if (!health_) return;
+  health_->Update([&](server::HealthSnapshot& h) {
+    if (h.problem.empty()) h.problem_since_ms = NowMillis();
+    h.problem = std::move(problem);
+  });
+}
+
+void Pipeline::Impl::PublishHealth() {
+  if (!health_) return;
+  health_->Update([&](server::HealthSnapshot& h) {
+    h.batches = stats_.batches;
+    h.consumed = stats_.consumed;
+    h.applied = stats_.applied;
+    h.rejected = stats_.rejected;
+    h.lists = stats_.lists;
+    h.lists_pending = refresher_.pending();
+    h.list_lag_ms = refresher_.LagMs(NowMillis());
+    h.applied_total = durable_.applied_events;
+    h.users_cached = cache_->size();
+    h.items = learner_.item_count();
+    h.partitions = ingest_->assigned_partitions();
+    h.last_commit_ms = last_commit_ms_;
+  });
+}
+
+void Pipeline::Impl::LogStatus(Clock::duration elapsed) {
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  const uint64_t applied_delta = stats_.applied - status_applied_;
+  status_applied_ = stats_.applied;
+  log_->info("status: {:.0f} events/s, applied {}, rejected {}, lists {}, users cached {}, items {}",
+             static_cast<double>(applied_delta) / seconds, counters_.applied_events, counters_.rejected_events,
+             stats_.lists, cache_->size(), learner_.item_count());
+  if (quality_.figures().scored > 0) log_->info("live quality: {}", quality_.figures().Summary(config_.emitter.top_n));
+}
+
+Pipeline::Pipeline(config::Config config, server::HealthBoard* health)
+    : impl_(std::make_unique<Impl>(std::move(config), health)) {}
+Pipeline::~Pipeline() = default;
+Status Pipeline::Start() { return impl_->Start(); }
+Status Pipeline::Run(const std::atomic<bool>& stop) { return impl_->Run(stop); }
+Status Pipeline::Stop() { return impl_->Stop(); }
+PipelineStats Pipeline::stats() const { return impl_->stats(); }
+void Pipeline::SetRulesSource(RulesSource source) { impl_->SetRulesSource(std::move(source)); }
+
+}  // namespace streamrec::pipeline

@@ -1,0 +1,111 @@
+#include "server/status_server.h"
+
+#include <thread>
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include "common/json.h"
+#include "common/logging.h"
+
+namespace streamrec::server {
+
+std::string HealthJson(const HealthSnapshot& s) {
+  std::string out = fmt::format(R"({{"status":"{}")", s.problem.empty() ? "ok" : "failing");
+  if (!s.problem.empty()) {
+    out += R"(,"problem":)";
+    AppendJsonString(s.problem, &out);
+    out += fmt::format(R"(,"problem_since_ms":{})", s.problem_since_ms);
+  }
+  out += fmt::format(R"(,"applied_events":{},"last_commit_ms":{},"partitions":{}}})", s.applied_total,
+                     s.last_commit_ms, s.partitions);
+  return out + "\n";
+}
+
+std::string MetricsText(const HealthSnapshot& s) {
+  std::string out;
+  auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
+    out += fmt::format("# HELP streamrec_{0} {1}\n# TYPE streamrec_{0} {2}\nstreamrec_{0} {3}\n", name, help, type,
+                       value);
+  };
+  metric("up", "gauge", "1 while commits and deliveries succeed, 0 while one keeps failing", s.problem.empty() ? 1 : 0);
+  metric("batches_total", "counter", "micro-batches committed by this process", s.batches);
+  metric("messages_consumed_total", "counter", "messages read from the events topic by this process", s.consumed);
+  metric("events_applied_total", "counter", "valid events applied by this process", s.applied);
+  metric("events_rejected_total", "counter", "messages sent to the dead-letter topic by this process", s.rejected);
+  metric("lists_published_total", "counter", "recommendation lists published by this process", s.lists);
+  metric("lists_pending", "gauge", "users owed a list refresh (coalesced: each at most once)", s.lists_pending);
+  metric("list_lag_milliseconds", "gauge", "how long past its due time the most overdue list is",
+         static_cast<uint64_t>(s.list_lag_ms));
+  metric("store_events_applied", "gauge", "valid events in the store, all runs", s.applied_total);
+  metric("users_cached", "gauge", "user records in the in-memory cache", s.users_cached);
+  metric("items", "gauge", "items known to the learner", s.items);
+  metric("assigned_partitions", "gauge", "events partitions this member owns", s.partitions);
+  metric("last_commit_timestamp_seconds", "gauge", "wall clock of the newest durable commit",
+         static_cast<uint64_t>(s.last_commit_ms / 1000));
+  return out;
+}
+
+struct StatusServer::Impl {
+  StatusServerOptions options;
+  const HealthBoard* board = nullptr;
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  std::shared_ptr<spdlog::logger> log = ModuleLogger("http");
+};
+
+StatusServer::StatusServer(StatusServerOptions options, const HealthBoard* board) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->board = board;
+}
+
+StatusServer::~StatusServer() { Stop(); }
+
+Status StatusServer::Start() {
+  const std::string& listen = impl_->options.listen;
+  const size_t colon = listen.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    try {
+      port = std::stoi(listen.substr(colon + 1));
+    } catch (const std::exception&) {
+      port = -1;
+    }
+  }
+  if (colon == std::string::npos || port < 0 || port > 65535) {
+    return Status::InvalidArgument("http.listen must be host:port, got '" + listen + "'");
+  }
+  const std::string host = listen.substr(0, colon);
+  impl_->server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    const HealthSnapshot s = impl_->board->Get();
+    res.status = s.problem.empty() ? 200 : 503;
+    res.set_content(HealthJson(s), "application/json");
+  });
+  impl_->server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(MetricsText(impl_->board->Get()), "text/plain; version=0.0.4");
+  });
+  impl_->port = port == 0 ? impl_->server.bind_to_any_port(host) : (impl_->server.bind_to_port(host, port) ? port : -1);
+  if (impl_->port <= 0) {
+    return Status::InvalidArgument("http.listen " + listen + ": cannot bind (address in use? port 0 picks a free one)");
+  }
+  impl_->thread = std::thread([this] {
+    try {
+      impl_->server.listen_after_bind();
+    } catch (const std::exception& e) {  // never let an exception leave the thread
+      impl_->log->error("status server stopped: {}", e.what());
+    }
+  });
+  impl_->log->info("status endpoint at http://{}:{}/health and /metrics", host, impl_->port);
+  return Status::Ok();
+}
+
+void StatusServer::Stop() {
+  if (!impl_->thread.joinable()) return;
+  impl_->server.stop();
+  impl_->thread.join();
+}
+
+int StatusServer::port() const { return impl_->port; }
+
+}  // namespace streamrec::server
