@@ -1,5 +1,8 @@
 #include "server/status_server.h"
 
+#include <sys/socket.h>
+
+#include <chrono>
 #include <thread>
 
 #include <fmt/format.h>
@@ -85,6 +88,13 @@ Status StatusServer::Start() {
   impl_->server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(MetricsText(impl_->board->Get()), "text/plain; version=0.0.4");
   });
+  // cpp-httplib's default socket options add SO_REUSEPORT: a second instance
+  // on this host would then share the port and answer half the probes for
+  // the first. SO_REUSEADDR alone (restart while old connections linger).
+  impl_->server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   impl_->port = port == 0 ? impl_->server.bind_to_any_port(host) : (impl_->server.bind_to_port(host, port) ? port : -1);
   if (impl_->port <= 0) {
     return Status::InvalidArgument("http.listen " + listen + ": cannot bind (address in use? port 0 picks a free one)");
@@ -96,6 +106,12 @@ Status StatusServer::Start() {
       impl_->log->error("status server stopped: {}", e.what());
     }
   });
+  // cpp-httplib's stop() does nothing until listening has begun: a Stop()
+  // right after Start() would leave the thread listening and the join
+  // hanging. Return only once it listens (microseconds; bounded).
+  for (int i = 0; i < 2000 && !impl_->server.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   impl_->log->info("status endpoint at http://{}:{}/health and /metrics", host, impl_->port);
   return Status::Ok();
 }

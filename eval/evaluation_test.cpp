@@ -1,0 +1,92 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "config/config.h"
+#include "eval/evaluation.h"
+
+using namespace streamrec;
+using namespace streamrec::eval;
+
+namespace {
+
+// A log whose scored events and POP hits are known by hand (PROTOCOL.md):
+//   u1 b: scored (u1 seen, b new to u1); candidates {a}, a excluded: b is no candidate, miss
+//   u2 a: scored; candidates a (1 event), b (2): b excluded, a ranks first, hit
+//   u3 a: scored; a (3 events: u1 twice, u2) first, hit
+// u1 a (2nd) is a repeat, u2 b and u3 c are first events: not scored.
+constexpr const char* kLog =
+    "ts,user,item,type\n"
+    "1,u1,a,click\n"
+    "2,u1,b,click\n"
+    "3,u2,b,click\n"
+    "not,a,valid\n"
+    "4,u2,a,click\n"
+    "5,u1,a,cart\n"
+    "6,u3,c,click\n"
+    "7,u3,a,purchase\n";
+
+std::string WriteLog() {
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("streamrec_eval_test_" + std::to_string(::getpid()) + ".csv");
+  std::ofstream(path) << kLog;
+  return path.string();
+}
+
+const ModelFigures& Find(const EvalReport& r, const std::string& name) {
+  for (const ModelFigures& m : r.models) {
+    if (m.name == name) return m;
+  }
+  FAIL("no model " << name);
+  return r.models.front();
+}
+
+}  // namespace
+
+TEST_CASE("the replay scores exactly the protocol's events, and POP hits what it should") {
+  const std::string path = WriteLog();
+  config::Config config;
+  REQUIRE(config::LoadConfig("", {}, &config).ok());
+  EvalReport report;
+  REQUIRE(Evaluate(path, config, EvalOptions{}, &report).ok());
+  std::filesystem::remove(path);
+
+  CHECK(report.events == 7);
+  CHECK(report.invalid_lines == 1);
+  CHECK(report.scored == 3);
+  CHECK(report.items == 3);
+  REQUIRE(report.models.size() == 4);
+  CHECK(report.models[0].name == "model");
+  const ModelFigures& pop = Find(report, "POP");
+  CHECK(pop.scored == 3);
+  CHECK(pop.hits == 2);
+  CHECK(pop.recall() == Approx(2.0 / 3));
+  CHECK(pop.mrr() == Approx(2.0 / 3));  // both hits at rank 0
+  CHECK(pop.scored_by_type[static_cast<size_t>(EventType::kPurchase)] == 1);
+  for (const ModelFigures& m : report.models) CHECK(m.scored == 3);
+}
+
+TEST_CASE("the reports carry every model's figures") {
+  const std::string path = WriteLog();
+  config::Config config;
+  REQUIRE(config::LoadConfig("", {}, &config).ok());
+  EvalReport report;
+  REQUIRE(Evaluate(path, config, EvalOptions{}, &report).ok());
+  std::filesystem::remove(path);
+  const std::string json = ReportJson(report);
+  for (const char* name : {"\"model\"", "\"POP\"", "\"RPOP\"", "\"IKNN\"", "\"scored\":3"}) {
+    CHECK(json.find(name) != std::string::npos);
+  }
+  CHECK(ReportTable(report).find("POP") != std::string::npos);
+  const std::string html = ReportHtml(report);
+  CHECK(html.rfind("<!doctype html>", 0) == 0);
+  CHECK(html.find("IKNN") != std::string::npos);
+}
+
+TEST_CASE("a missing log is an error, not an empty report") {
+  config::Config config;
+  EvalReport report;
+  CHECK_FALSE(Evaluate("/nonexistent/streamrec.csv", config, EvalOptions{}, &report).ok());
+}

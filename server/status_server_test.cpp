@@ -1,0 +1,68 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include <httplib.h>
+
+#include "server/status_server.h"
+
+using namespace streamrec;
+using namespace streamrec::server;
+
+TEST_CASE("health JSON says ok, or failing with the problem and since when") {
+  HealthSnapshot s;
+  s.applied_total = 42;
+  s.partitions = 3;
+  s.last_commit_ms = 1700000000123;
+  CHECK(HealthJson(s) ==
+        "{\"status\":\"ok\",\"applied_events\":42,\"last_commit_ms\":1700000000123,\"partitions\":3}\n");
+  s.problem = "commit: \"disk\" full";
+  s.problem_since_ms = 5;
+  const std::string failing = HealthJson(s);
+  CHECK(failing.find("\"status\":\"failing\"") != std::string::npos);
+  CHECK(failing.find(R"("problem":"commit: \"disk\" full","problem_since_ms":5)") != std::string::npos);
+}
+
+TEST_CASE("metrics text: one HELP, TYPE and sample per metric, values from the snapshot") {
+  HealthSnapshot s;
+  s.applied = 7;
+  s.rejected = 2;
+  s.last_commit_ms = 9'999;
+  const std::string text = MetricsText(s);
+  CHECK(text.find("# TYPE streamrec_events_applied_total counter\nstreamrec_events_applied_total 7\n") !=
+        std::string::npos);
+  CHECK(text.find("streamrec_events_rejected_total 2\n") != std::string::npos);
+  CHECK(text.find("streamrec_up 1\n") != std::string::npos);
+  CHECK(text.find("streamrec_last_commit_timestamp_seconds 9\n") != std::string::npos);
+  s.problem = "delivery";
+  CHECK(MetricsText(s).find("streamrec_up 0\n") != std::string::npos);
+}
+
+TEST_CASE("the server answers /health and /metrics from the board, 503 while failing") {
+  HealthBoard board;
+  board.Update([](HealthSnapshot& s) { s.applied = 11; });
+  StatusServer server(StatusServerOptions{"127.0.0.1:0"}, &board);
+  REQUIRE(server.Start().ok());
+  REQUIRE(server.port() > 0);
+  httplib::Client client("127.0.0.1", server.port());
+  httplib::Result health = client.Get("/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  httplib::Result metrics = client.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("streamrec_events_applied_total 11\n") != std::string::npos);
+  board.Update([](HealthSnapshot& s) { s.problem = "commit"; });
+  httplib::Result failing = client.Get("/health");
+  REQUIRE(failing);
+  CHECK(failing->status == 503);
+  server.Stop();
+}
+
+TEST_CASE("an address already taken is refused at Start") {
+  HealthBoard board;
+  StatusServer first(StatusServerOptions{"127.0.0.1:0"}, &board);
+  REQUIRE(first.Start().ok());
+  StatusServer second(StatusServerOptions{"127.0.0.1:" + std::to_string(first.port())}, &board);
+  CHECK_FALSE(second.Start().ok());
+  CHECK_FALSE(StatusServer(StatusServerOptions{"no-port"}, &board).Start().ok());
+}
