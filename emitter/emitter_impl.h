@@ -1,0 +1,165 @@
+// Emitter::Impl, internal to emitter/: the emitter's state. Split over
+// emitter_scoring.cpp (per Begin: the item view, the queries, the copy the
+// scoring thread reads, the approximate index) and emitter.cpp (per Finish:
+// assembly with pins, exploration, fallback and explanations; the publish).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/background_task.h"
+#include "emitter/ann_index.h"
+#include "emitter/emitter.h"
+#include "emitter/item_adjustments.h"
+#include "emitter/item_lists.h"
+#include "emitter/list_assembly.h"
+#include "emitter/topn.h"
+#include "kafka/producer.h"
+
+namespace streamrec::emitter {
+
+inline constexpr size_t kMaxCandidates = 4000;
+
+// Candidates scored per user: enough that pins, the exploration pick and the
+// per-category limit still leave top_n items.
+inline size_t CandidateCount(const EmitterOptions& o, const ListRules& r) {
+  size_t n = o.top_n + r.pins.size() + (r.exploration_slot > 0 ? 1 : 0);
+  if (r.max_per_category > 0) n += 3 * o.top_n;
+  return std::min(n, kMaxCandidates);
+}
+
+inline bool Holds(std::span<const ItemId> ids, ItemId id) { return std::find(ids.begin(), ids.end(), id) != ids.end(); }
+
+inline float Dot(std::span<const float> q, const float* e) {
+  float s = 0.0F;
+  for (size_t d = 0; d < q.size(); ++d) s += q[d] * e[d];
+  return s;
+}
+
+struct Emitter::Impl {
+  // One Begin's lists, from Begin to Finish: the requests, their queries
+  // (vectors, exclusions, boosts and what explains them) and their results.
+  struct Job {
+    std::vector<ListRequest> requests;
+    std::vector<float> query_buffer;
+    std::vector<std::vector<std::pair<ItemId, float>>> boosts;
+    std::vector<std::vector<ItemId>> excluded;
+    std::vector<std::vector<ItemId>> sources;  // parallel to boosts
+    std::vector<TopNQuery> queries;
+    std::vector<std::vector<ScoredItem>> results;  // parallel to queries
+    bool waiting = false;  // built, handed to the scoring thread when the job before it finishes
+  };
+
+  explicit Impl(EmitterOptions opts)
+      : options(std::move(opts)),
+        rules(options.rules),
+        scorer(CandidateCount(options, rules), kMaxBlockRows, options.Precision(), options.scoring_threads) {}
+
+  // Per Publish: the item view with catalog and rule adjustments, the pins and
+  // the exploration candidates.
+  void Prepare(const ModelView& model, const catalog::Catalog* catalog);
+
+  // Builds the approximate index once the catalogue is large enough, then
+  // keeps it in step: new items at once, changed ones a bounded number per call.
+  Status SyncAnn(std::span<const ItemId> changed);
+
+  // The user's best-scoring new item in the categories of their recent history.
+  std::optional<ScoredItem> PickNewItem(const UserRecord& user, std::span<const float> q,
+                                        std::span<const ItemId> excluded, const catalog::Catalog* catalog) const;
+
+  void BuildQueries(const ModelView& model, Job& j);
+
+  // results[k] for every query of `j`: `score_batch` queries per pass over
+  // `view`. Touches only the job's queries and results, the scorer and `view`
+  // (the scoring thread runs it).
+  void ScoreAll(const ItemMatrixView& view, Job& j, const PackedItems* packed = nullptr);
+
+  // The copy of the item matrix the scoring thread reads: the embeddings
+  // when older than snapshot_max_age_ms, the per-item terms (the catalog's
+  // availability) every time.
+  void RefreshCopy();
+
+  // Builds the queries of `requests` as job and scores them: on the scoring
+  // thread against the copy (`background`, below ann_min_items), at once or,
+  // when a job is being scored, as soon as it is finished; else here.
+  void StartLists(const ModelView& model, const catalog::Catalog* catalog, std::span<const ListRequest> requests,
+                  bool background);
+
+  // Hands `j` to the scoring thread, with the item copy refreshed first.
+  // Precondition: nothing is being scored.
+  void PostScoring(Job& j);
+
+  // Waits for the scoring in flight, if any; its status stays in `scored`.
+  void WaitScoring();
+
+  // The trending fallback of a user the personal model knows too little
+  // about; false when the personal list stands.
+  bool Fallback(const UserRecord& user, std::span<const std::pair<ItemId, float>> boosts,
+                std::span<const ItemId> excluded, const catalog::Catalog* catalog, const TrendingLists* trending);
+
+  // A personal entry is "boosted" when a rule lifted it, "similar_to" when
+  // co-occurrence with a recent item contributed.
+  void Explain(const ModelView& model, std::span<const std::pair<ItemId, float>> boosts,
+               std::span<const ItemId> sources);
+
+  // Keeps, in the user's record, the items of the new list that the catalog
+  // tracks, and reports the reverse-index changes. Only tracked items can stop
+  // being available: a shop without a catalog pays nothing for the index.
+  void RecordList(const ListRequest& req, const catalog::Catalog* catalog, std::vector<ListHolderChange>* holders);
+
+  // Assembles, renders and produces the lists of the job, with the live
+  // items, the catalog and the rules as they are now.
+  Status FinishLists(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
+                     std::vector<ListHolderChange>* holders);
+
+  EmitterOptions options;
+  ListRules rules;
+  uint64_t rules_generation = 0;
+  TopNScorer scorer;
+  ItemAdjustments adjustments;
+  std::unique_ptr<kafka::Producer> producer;
+  ItemMatrixView items;
+  std::vector<std::pair<size_t, ItemId>> pins;  // resolved, available
+  std::vector<ItemId> fresh;                    // exploration candidates
+  std::array<Job, 2> jobs;  // begun and not finished: jobs[oldest], then the next
+  size_t oldest = 0;
+  size_t open_jobs = 0;
+  std::vector<std::vector<ScoredItem>> chunk_results;  // one pass of the scorer
+  Status scored;                                       // the scoring thread's status, once waited for
+  std::chrono::steady_clock::duration scoring_time{};  // the last job's, on the scoring thread
+  struct ItemCopy {
+    std::vector<float> embeddings;
+    std::vector<float> biases;
+    size_t rows = 0;
+    size_t dim = 0;
+    std::chrono::steady_clock::time_point taken{};
+    std::chrono::steady_clock::duration took{};  // the last copy's time
+    size_t changes = 0;   // items the events touched since (see EmitterOptions::snapshot_max_age_ms)
+    bool pack = false;    // bfloat16 scoring: the copy is packed once for all its products
+    PackedItems packed;   // valid when packed.rows == rows
+    ItemMatrixView view() const { return {embeddings.data(), biases.data(), rows, dim}; }
+  } copy;  // what the scoring thread reads (see RefreshCopy)
+  std::vector<SlottedItem> slotted;
+  std::vector<ListEntry> entries;
+  std::vector<RenderedItem> rendered;
+  std::vector<ItemId> new_list;
+  std::vector<std::span<const ScoredItem>> sources;  // trending lists a fallback draws on
+  std::vector<ScoredItem> fallback;
+  std::unique_ptr<AnnIndex> ann;  // null until the catalogue reaches ann_min_items
+  std::deque<ItemId> ann_pending;  // changed items not yet re-inserted, oldest first
+  std::vector<bool> ann_pending_flag;
+  std::vector<ItemId> ann_updates;
+  std::vector<ItemId> candidates;
+  uint64_t published = 0;
+  BackgroundTask task{"streamrec-score"};  // last: joined before the buffers it uses go
+};
+
+}  // namespace streamrec::emitter
