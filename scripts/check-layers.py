@@ -4,7 +4,8 @@
 Every top-level folder holding C++ has a layer below; a file in folder X may
 include "Y/..." and X's CMake targets may link streamrec_Y only when Y is X or
 Y's layer is lower than X's. A new folder must be given a layer here (and in
-ARCHITECTURE.md) before it builds. Usage: check-layers.py [REPO_ROOT]
+ARCHITECTURE.md) before it builds. No header outside store/ names a RocksDB type, none outside
+kafka/ a librdkafka one. Usage: check-layers.py [REPO_ROOT]
 """
 import pathlib
 import re
@@ -33,7 +34,7 @@ def check_includes(root, errors):
             continue
         rel = path.relative_to(root)
         folder = rel.parts[0]
-        if folder in ("build", "tests") or folder.startswith("."):
+        if folder == "tests" or folder.startswith(("build", ".")):
             continue
         if folder not in LAYERS:
             errors.append(f"{rel}: folder '{folder}' has no layer in scripts/check-layers.py")
@@ -48,6 +49,22 @@ def check_includes(root, errors):
             elif LAYERS[used] >= LAYERS[folder]:
                 errors.append(f"{rel}:{number}: {folder} (layer {LAYERS[folder]}) includes {used}/ "
                               f"(layer {LAYERS[used]}): arrows must point down")
+
+
+# Third-party types that stay inside the one module that wraps them.
+CONFINED = {"store": re.compile(r"rocksdb"), "kafka": re.compile(r"rdkafka|rd_kafka|RdKafka")}
+
+
+def check_confined(root, errors):
+    for path in sorted(root.glob("*/*.h")):
+        folder = path.parent.name
+        if folder not in LAYERS:
+            continue
+        text = path.read_text(errors="replace")
+        for owner, pattern in CONFINED.items():
+            if owner != folder and any(pattern.search(line) and not line.lstrip().startswith("//")
+                                       for line in text.splitlines()):
+                errors.append(f"{path.relative_to(root)}: names {pattern.pattern} types, which stay inside {owner}/")
 
 
 def check_links(root, errors):
@@ -71,6 +88,7 @@ def main():
     errors = []
     check_includes(root, errors)
     check_links(root, errors)
+    check_confined(root, errors)
     for e in errors:
         print(e)
     checked = sum(1 for f in LAYERS if (root / f).is_dir())
