@@ -7,6 +7,7 @@
 
 #include "bench/bench.h"
 #include "cli/commands.h"
+#include "config/topics.h"
 #include "common/logging.h"
 
 namespace {
@@ -61,8 +62,12 @@ void AddRun(CLI::App& app, RunArgs& a) {
 
 void AddBroker(CLI::App& app, BrokerArgs& a) {
   CLI::App* c = app.add_subcommand("broker", "Run the embedded Kafka broker (librdkafka mock cluster) alone.");
+  std::string topics;
+  for (const streamrec::kafka::TopicSpec& t : streamrec::config::StandardTopics(streamrec::config::KafkaConfig{})) {
+    topics += (topics.empty() ? "" : ", ") + t.name + (t.compacted ? " (compacted)" : "");
+  }
   c->footer(
-      "Creates the topics events, events.dlq, recommendations, catalog and streamrec.state.\n"
+      "Creates the topics of the default configuration: " + topics + ".\n"
       "The first line printed is the bootstrap address (127.0.0.1:PORT). In memory only: data is gone when it stops, and each\n"
       "partition keeps only its newest ~5 MB (librdkafka's mock log): consume while producing,\n"
       "or use more partitions, for longer streams. No log compaction.\n"
