@@ -67,7 +67,8 @@ std::optional<ScoredItem> Emitter::Impl::PickNewItem(const UserRecord& user, std
   return best;
 }
 
-bool Emitter::Impl::Fallback(const UserRecord& user, std::span<const std::pair<ItemId, float>> boosts,
+bool Emitter::Impl::Fallback(const UserRecord& user, std::span<const ScoredItem> personal,
+                             std::span<const std::pair<ItemId, float>> boosts,
               std::span<const ItemId> excluded, const catalog::Catalog* catalog, const TrendingLists* trending) {
   if (trending == nullptr || !trending->built() || user.events >= rules.personal_min_events || !boosts.empty()) {
     return false;
@@ -80,7 +81,26 @@ bool Emitter::Impl::Fallback(const UserRecord& user, std::span<const std::pair<I
   sources.push_back(trending->global());
   MergeTrending(sources, excluded, scorer.n(), &fallback);
   std::erase_if(fallback, [&](const ScoredItem& s) { return !adjustments.Allowed(s.item); });
+  // Trending may be empty or short (built before the shop had events, or a
+  // catalogue mostly withdrawn): the personal candidates fill the rest, so a
+  // user with any listable item never gets an empty list.
+  fallback_trending = fallback.size();
+  for (const ScoredItem& s : personal) {
+    if (fallback.size() >= scorer.n()) break;
+    if (std::none_of(fallback.begin(), fallback.end(), [&](const ScoredItem& f) { return f.item == s.item; })) {
+      fallback.push_back(s);
+    }
+  }
   return true;
+}
+
+void Emitter::Impl::MarkTrending() {
+  const std::span<const ScoredItem> trending(fallback.data(), fallback_trending);
+  for (ListEntry& e : entries) {
+    const bool from_trending =
+        std::any_of(trending.begin(), trending.end(), [&](const ScoredItem& t) { return t.item == e.item; });
+    if (e.reason == Reason::kPersonal && from_trending) e.reason = Reason::kTrending;
+  }
 }
 
 void Emitter::Impl::Explain(const ModelView& model, std::span<const std::pair<ItemId, float>> boosts,
@@ -156,11 +176,9 @@ Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog
         slotted.push_back({rules.exploration_slot, *pick, Reason::kNew});
       }
     }
-    const bool fell_back = Fallback(*req.user, j.boosts[k], excluded, catalog, trending);
+    const bool fell_back = Fallback(*req.user, result, j.boosts[k], excluded, catalog, trending);
     AssembleList(limits, fell_back ? fallback : result, slotted, &entries);
-    if (fell_back) {
-      for (ListEntry& e : entries) e.reason = e.reason == Reason::kPersonal ? Reason::kTrending : e.reason;
-    }
+    if (fell_back) MarkTrending();
     Explain(model, j.boosts[k], j.sources[k]);
     RecordList(req, catalog, holders);
     ++req.user->seq;

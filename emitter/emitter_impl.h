@@ -101,9 +101,13 @@ struct Emitter::Impl {
   void WaitScoring();
 
   // The trending fallback of a user the personal model knows too little
-  // about; false when the personal list stands.
-  bool Fallback(const UserRecord& user, std::span<const std::pair<ItemId, float>> boosts,
-                std::span<const ItemId> excluded, const catalog::Catalog* catalog, const TrendingLists* trending);
+  // about, topped up from `personal` when trending holds fewer than the list
+  // needs; false when the personal list stands.
+  bool Fallback(const UserRecord& user, std::span<const ScoredItem> personal,
+                std::span<const std::pair<ItemId, float>> boosts, std::span<const ItemId> excluded,
+                const catalog::Catalog* catalog, const TrendingLists* trending);
+  // After a fallback's assembly: its entries drawn from trending say so.
+  void MarkTrending();
 
   // A personal entry is "boosted" when a rule lifted it, "similar_to" when
   // co-occurrence with a recent item contributed.
@@ -152,7 +156,8 @@ struct Emitter::Impl {
   std::vector<RenderedItem> rendered;
   std::vector<ItemId> new_list;
   std::vector<std::span<const ScoredItem>> sources;  // trending lists a fallback draws on
-  std::vector<ScoredItem> fallback;
+  std::vector<ScoredItem> fallback;  // trending first (fallback_trending of them), then personal
+  size_t fallback_trending = 0;
   std::unique_ptr<AnnIndex> ann;  // null until the catalogue reaches ann_min_items
   std::deque<ItemId> ann_pending;  // changed items not yet re-inserted, oldest first
   std::vector<bool> ann_pending_flag;

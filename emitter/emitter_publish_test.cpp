@@ -165,6 +165,28 @@ TEST_CASE("a user with too little history gets trending items of their categorie
   CHECK(list == std::vector<std::string>{"a:personal", "b:personal", "c:personal"});
 }
 
+TEST_CASE("a newcomer's trending fallback is topped up by personal items, never empty") {
+  Harness h;
+  testing::FakeModel model = MakeModel();
+  catalog::Catalog cat;
+  UserRecord u = User({3}, 1);  // one event: the fallback applies
+  std::vector<ListHolderChange> holders;
+  // Trending built before the shop had events: every list empty.
+  TrendingLists empty(10);
+  empty.Build(model, &cat, nullptr);
+  REQUIRE(empty.built());
+  REQUIRE(empty.global().empty());
+  CHECK(h.Publish(EmitterOptions{}, model, &cat, &empty, &u, &holders) ==
+        std::vector<std::string>{"a:personal", "b:personal", "c:personal"});
+  // Trending holds one item: it leads, the personal ones fill the list.
+  model.SetRecency({-1e30F, -1e30F, -1e30F, -1e30F, 4, -1e30F});
+  TrendingLists one(10);
+  one.Build(model, &cat, nullptr);
+  REQUIRE(one.global().size() == 1);
+  CHECK(h.Publish(EmitterOptions{}, model, &cat, &one, &u, &holders) ==
+        std::vector<std::string>{"e:trending", "a:personal", "b:personal"});
+}
+
 TEST_CASE("through the approximate index the lists are the same on a small catalogue") {
   Harness h;
   testing::FakeModel model = MakeModel();
