@@ -42,9 +42,26 @@ grep "status:" "$work/run.log" | tail -3 | sed 's/^/   /'
 echo "== three refreshed lists, as kcat reads them from the recommendations topic"
 kcat -b "$bootstrap" -C -t recommendations -o -1 -c 3 -q -e -f 'key %k: %s\n' | cut -c1-400
 
+# The latest record of KEY on TOPIC, waiting up to 30 s for one: trending is
+# rebuilt every surfaces.trending_interval_s (10 s), longer than the traffic takes.
+latest_record() {
+  local topic=$1 key=$2 value=""
+  for _ in $(seq 30); do
+    value=$(kcat -b "$bootstrap" -C -t "$topic" -q -e -f '%k %s\n' | grep "^$key " | tail -1 | cut -d' ' -f2- || true)
+    [ -n "$value" ] && break
+    sleep 1
+  done
+  if [ -z "$value" ]; then
+    echo "demo: no '$key' record on $topic after 30 s; the pipeline's log ends:" >&2
+    tail -5 "$work/run.log" >&2
+    return 1
+  fi
+  echo "$value" | cut -c1-300
+}
+
 echo "== the item surfaces: what is similar to i8, and what is trending"
-kcat -b "$bootstrap" -C -t similar-items -q -e -f '%k %s\n' | grep '^i8 ' | tail -1 | cut -d' ' -f2- | cut -c1-300
-kcat -b "$bootstrap" -C -t trending -q -e -f '%k %s\n' | grep '^global ' | tail -1 | cut -d' ' -f2- | cut -c1-300
+latest_record similar-items i8
+latest_record trending global
 
 echo "== i8 goes out of stock: every list that held it is refreshed without it"
 echo '{"item_id":"i8","in_stock":false}' >"$work/out-of-stock.jsonl"

@@ -180,5 +180,8 @@ class Checks:
             log(f"FAILED: {what}")
 
     def finish(self):
+        """Exits 1 when a check failed, or when none ran: a test that checked nothing did not pass."""
         print(f"{self.passed} passed, {self.failed} failed")
-        sys.exit(1 if self.failed else 0)
+        if not self.passed and not self.failed:
+            log("FAILED: no check ran")
+        sys.exit(1 if self.failed or not self.passed else 0)
