@@ -241,7 +241,13 @@ Status ApplyOverride(const std::string& assignment, YAML::Node root) {
   // Walk down with fresh handles (YAML::Node assignment would rebind, not copy).
   std::vector<YAML::Node> chain{root};
   for (size_t i = 0; i + 1 < parts.size(); ++i) chain.push_back(chain.back()[parts[i]]);
-  chain.back()[parts.back()] = YAML::Load(assignment.substr(eq + 1));
+  // The value is taken as it stands: a ':' or '#' in it (a host:port, a
+  // password) is text, never YAML that could add keys or cut the value short.
+  // Only a flow collection ("{k: v}", "[a, b]") is parsed, for the mapping and
+  // list settings.
+  const std::string value = assignment.substr(eq + 1);
+  const bool collection = !value.empty() && (value.front() == '{' || value.front() == '[');
+  chain.back()[parts.back()] = collection ? YAML::Load(value) : YAML::Node(value);
   return Status::Ok();
 }
 
@@ -292,9 +298,16 @@ Status LoadConfig(const std::string& path, const std::vector<std::string>& overr
     return Status::InvalidArgument((path.empty() ? std::string("override") : path) + ": " + e.what());
   }
   *out = Config{};
-  YamlReader reader(root);
-  VisitConfig(reader, *out);
-  STREAMREC_RETURN_IF_ERROR(reader.Finish());
+  // yaml-cpp throws on shapes the reader does not expect (a scalar where a
+  // section belongs, a nested value among librdkafka properties): every such
+  // throw becomes an error naming the file, never an escaped exception.
+  try {
+    YamlReader reader(root);
+    VisitConfig(reader, *out);
+    STREAMREC_RETURN_IF_ERROR(reader.Finish());
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument((path.empty() ? std::string("override") : path) + ": " + e.msg);
+  }
   return out->Validate();
 }
 

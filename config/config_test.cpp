@@ -70,3 +70,29 @@ TEST_CASE("mistakes are reported, not ignored") {
   CHECK_FALSE(s.ok());
   CHECK(LoadConfig("/no/such/file.yaml", {}, &c).code() == StatusCode::kNotFound);
 }
+
+TEST_CASE("--set values are taken as typed values, not pasted YAML") {
+  Config c;
+  // A ':' or '#' is part of the value: no key is added, nothing is cut off.
+  REQUIRE(LoadConfig("", {"kafka.group_id=shop: a # b", "kafka.bootstrap=h1:9092,h2:9092"}, &c).ok());
+  CHECK(c.kafka.group_id == "shop: a # b");
+  CHECK(c.kafka.bootstrap == "h1:9092,h2:9092");
+  REQUIRE(LoadConfig("", {"kafka.properties={sasl.password: 'p#ss:w'}", "learner.dim=48", "emitter.list_share=0.5"},
+                     &c).ok());
+  REQUIRE(c.kafka.properties.size() == 1);
+  CHECK(c.kafka.properties[0].second == "p#ss:w");
+  CHECK(c.learner.dim == 48);
+  CHECK(c.emitter.list_share == 0.5);
+  CHECK(LoadConfig("", {"learner.dim=forty"}, &c).message().find("learner.dim") != std::string::npos);
+}
+
+TEST_CASE("a malformed or misshapen file is an error, never an escaped exception") {
+  Config c;
+  for (const char* text : {"learner: [unclosed\n", "learner: 5\n", "kafka:\n  properties:\n    a: {b: c}\n",
+                           "- just\n- a list\n"}) {
+    Status s;
+    REQUIRE_NOTHROW(s = LoadConfig(Write(text), {}, &c));
+    INFO(text);
+    CHECK(s.code() == StatusCode::kInvalidArgument);
+  }
+}
