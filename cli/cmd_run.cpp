@@ -43,6 +43,12 @@ int CmdRun(const RunArgs& args, const std::atomic<bool>& stop, std::atomic<bool>
 
   std::unique_ptr<kafka::EmbeddedBroker> broker;
   if (config.kafka.bootstrap.empty()) {
+    // Data a user believes is going to Kafka must not vanish into memory.
+    std::cerr << "streamrec run: no broker configured: give --bootstrap HOST:PORT (or kafka.bootstrap) for Kafka,\n"
+                 "or --bootstrap embedded for an in-memory broker that keeps nothing (demos and tests)\n";
+    return 2;
+  }
+  if (config.kafka.bootstrap == config::kEmbeddedBootstrap) {
     if (Status s = StartEmbeddedBroker(&config, &broker); !s.ok()) {
       log->error("embedded broker: {}", s.ToString());
       return 1;

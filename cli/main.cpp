@@ -46,14 +46,16 @@ void AddConfigOptions(CLI::App* c, std::string& path, std::vector<std::string>& 
 void AddRun(CLI::App& app, RunArgs& a) {
   CLI::App* c = app.add_subcommand("run", "Run the pipeline: consume events, learn, store, publish lists.");
   c->footer(
-      "With no broker configured (kafka.bootstrap empty, no --bootstrap) an embedded broker is\n"
-      "started on a loopback port and its address printed. Every setting has a default; see\n"
-      "docs/configuration.md. SIGINT/SIGTERM: finish the batch, commit state and offsets,\n"
+      "A broker must be named: --bootstrap HOST:PORT[,...] (or kafka.bootstrap) for Kafka, or\n"
+      "--bootstrap embedded for the embedded broker, in-process on a loopback port (librdkafka's mock\n"
+      "cluster: in memory, ~5 MB a partition, for demos and tests only). Every other setting\n"
+      "has a default; see docs/configuration.md. SIGINT/SIGTERM: finish the batch, commit state and offsets,\n"
       "flush the producers, leave the group, exit 0. SIGHUP, or saving the --config file:\n"
       "the `rules` section is re-read and applied from the next batch (other sections need a\n"
       "restart); invalid rules are logged and the current ones kept.");
   AddConfigOptions(c, a.config_path, a.overrides, "YAML configuration file");
-  c->add_option("--bootstrap", a.bootstrap, "Kafka bootstrap servers HOST:PORT (overrides kafka.bootstrap)");
+  c->add_option("--bootstrap", a.bootstrap,
+                "Kafka bootstrap servers HOST:PORT, or 'embedded' (overrides kafka.bootstrap)");
   c->add_option("--data-dir", a.data_dir, "State directory (overrides store.path; default streamrec-data)");
   c->add_option("--exit-when-idle-ms", a.exit_when_idle_ms,
                 "Stop cleanly after this long without messages (default: run until signalled)");
@@ -197,6 +199,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   streamrec::SetLogLevel(log_level);
+  // Given on the command line, --log-level wins over the config file's log_level.
+  if (app.count("--log-level") > 0) run.overrides.push_back("log_level=" + log_level);
   InstallSignalHandlers();
   try {
     if (app.got_subcommand("run")) return CmdRun(run, g_stop, g_reload);

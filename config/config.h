@@ -19,8 +19,12 @@
 
 namespace streamrec::config {
 
+// kafka.bootstrap value that starts the embedded broker in-process (demos, tests).
+inline constexpr const char* kEmbeddedBootstrap = "embedded";
+
 struct KafkaConfig {
-  // host:port list; empty: start the embedded broker in-process.
+  // host:port list, or "embedded" for the in-process broker; empty is an
+  // error at `run` (no silent in-memory broker).
   std::string bootstrap;
   std::string group_id = "streamrec";
   std::string events_topic = "events";

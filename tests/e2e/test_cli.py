@@ -1,6 +1,7 @@
 """The command line as a user meets it: help, errors, defaults, the embedded broker."""
 
 import json
+import re
 import subprocess
 
 import harness
@@ -46,12 +47,18 @@ def main():
         r = sh("generate", "--events", "5")
         t.check(r.returncode == 2 and "--out" in r.stderr, "generate needs a destination")
 
-        # No broker configured: run starts the embedded one and says where.
-        r = sh("run", "--data-dir", work("d"), "--exit-when-idle-ms", "300", "--set", "pipeline.status_interval_s=0",
+        # No broker configured: run refuses, naming both choices (no silent in-memory broker).
+        r = sh("run", "--data-dir", work("none"), "--exit-when-idle-ms", "300", timeout=60)
+        t.check(r.returncode == 2 and "--bootstrap embedded" in r.stderr and "HOST:PORT" in r.stderr,
+                f"run without a broker refuses and says how to name one ({r.returncode}, {r.stderr.strip()[:80]!r})")
+        # --bootstrap embedded: run starts the embedded broker and says where.
+        r = sh("--log-level", "debug", "run", "--bootstrap", "embedded", "--data-dir", work("d"),
+               "--exit-when-idle-ms", "300", "--set", "pipeline.status_interval_s=0", "--set", "http.listen=127.0.0.1:0",
                timeout=120)
         first = r.stdout.splitlines()[0] if r.stdout else ""
         t.check(r.returncode == 0 and first.startswith("embedded broker at 127.0.0.1:"),
-                f"run without a broker starts the embedded one ({first!r})")
+                f"run --bootstrap embedded starts the embedded broker ({first!r})")
+        t.check(re.search(r" debug \[\w+\] ", r.stderr) is not None, "--log-level debug applies to run (debug lines logged)")
         st = harness.state(work("d"))
         t.check(st["applied_events"] == 0 and st["users"] == 0, "an empty run leaves an empty, readable store")
 
