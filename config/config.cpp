@@ -56,6 +56,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Begin("decoder");
   v.Field("max_message_bytes", c.decoder.max_message_bytes);
   v.Field("max_id_bytes", c.decoder.max_id_bytes);
+  v.Field("dead_letter_max_bytes", c.decoder.dead_letter_max_bytes);
   v.End();
 
   v.Begin("learner");
@@ -277,6 +278,9 @@ Status Config::Validate() const {
   if (pipeline.user_cache_capacity < 1) return Status::InvalidArgument("pipeline.user_cache_capacity must be >= 1");
   if (decoder.max_message_bytes < 64 || decoder.max_id_bytes < 1 || decoder.max_id_bytes > 4096) {
     return Status::InvalidArgument("decoder limits: max_message_bytes >= 64, max_id_bytes in 1..4096");
+  }
+  if (decoder.dead_letter_max_bytes < 1024 || decoder.dead_letter_max_bytes > (16U << 20)) {
+    return Status::InvalidArgument("decoder.dead_letter_max_bytes must be in 1024..16777216");
   }
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (!kLevels.count(log_level)) return Status::InvalidArgument("log_level must be one of trace..off");

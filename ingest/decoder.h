@@ -26,6 +26,13 @@ struct DecoderLimits {
   size_t max_message_bytes = 64 * 1024;
   // Longest user, item or event id in bytes. Default 256.
   size_t max_id_bytes = 256;
+  // A dead letter keeps at most this many bytes of the rejected message's
+  // value, 1 KiB..16 MiB (its key: at most 4 KiB); a longer one is truncated
+  // and says so in headers (original size and FNV-1a 64 of the whole value).
+  // Default 256 KiB: well under the producer's and the broker's 1 MB
+  // message.max.bytes, so no single message can fail the DLQ produce and stop
+  // (or crash-loop) the pipeline.
+  size_t dead_letter_max_bytes = 256 * 1024;
 };
 
 enum class RejectCode {

@@ -1,7 +1,11 @@
 #include "ingest/ingest.h"
 
 #include <algorithm>
+#include <vector>
 
+#include <fmt/format.h>
+
+#include "common/hash.h"
 #include "common/logging.h"
 #include "ingest/catalog_decoder.h"
 #include "kafka/follower.h"
@@ -15,6 +19,19 @@ namespace {
 constexpr size_t kMaxCatalogPerBatch = 4096;
 
 }  // namespace
+
+DeadLetter MakeDeadLetter(std::string_view key, std::string_view value, size_t max_value_bytes) {
+  DeadLetter out;
+  out.key = key.substr(0, kDeadLetterMaxKeyBytes);
+  out.value = value.substr(0, max_value_bytes);
+  out.truncated = out.key.size() < key.size() || out.value.size() < value.size();
+  if (out.truncated) {
+    out.original_value_bytes = std::to_string(value.size());
+    out.original_key_bytes = std::to_string(key.size());
+    out.value_fnv1a64 = fmt::format("{:016x}", Fnv1a64(value));
+  }
+  return out;
+}
 
 struct Ingest::Impl {
   Impl(IngestOptions opts, kafka::PositionProvider* provider)
@@ -41,11 +58,20 @@ struct Ingest::Impl {
     const std::string reason = r.Reason();
     const std::string partition = std::to_string(m.partition());
     const std::string offset = std::to_string(m.offset());
-    const kafka::Header headers[] = {{"reason", reason},
-                                     {"source.topic", m.topic()},
-                                     {"source.partition", partition},
-                                     {"source.offset", offset}};
-    return dead_letters->Produce(options.dead_letter_topic, m.key(), m.payload(), headers);
+    const DeadLetter letter = MakeDeadLetter(m.key(), m.payload(), options.limits.dead_letter_max_bytes);
+    std::vector<kafka::Header> headers = {{"reason", reason},
+                                          {"source.topic", m.topic()},
+                                          {"source.partition", partition},
+                                          {"source.offset", offset}};
+    if (letter.truncated) {
+      headers.push_back({"truncated", "true"});
+      headers.push_back({"original.value_bytes", letter.original_value_bytes});
+      headers.push_back({"original.key_bytes", letter.original_key_bytes});
+      headers.push_back({"original.value_fnv1a64", letter.value_fnv1a64});
+      log->warn("dead letter of {}/{}@{} truncated: value {} bytes, key {} bytes", m.topic(), m.partition(),
+                m.offset(), letter.original_value_bytes, letter.original_key_bytes);
+    }
+    return dead_letters->Produce(options.dead_letter_topic, letter.key, letter.value, headers);
   }
 
   IngestOptions options;

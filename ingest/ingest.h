@@ -52,6 +52,22 @@ struct IngestOptions {
   int max_batch_linger_ms = 1;
 };
 
+// A rejected message as the dead-letter topic gets it: key and value cut to
+// their limits (views into the message), and the headers that say so.
+struct DeadLetter {
+  std::string_view key;
+  std::string_view value;
+  bool truncated = false;
+  std::string original_value_bytes;  // decimal, when truncated
+  std::string original_key_bytes;    // decimal, when truncated
+  std::string value_fnv1a64;         // 16 hex digits of the whole value, when truncated
+};
+
+inline constexpr size_t kDeadLetterMaxKeyBytes = 4096;
+
+// Pure; the views point into `key` and `value`.
+DeadLetter MakeDeadLetter(std::string_view key, std::string_view value, size_t max_value_bytes);
+
 struct IngestedEvent {
   Event event;
   int32_t partition = 0;

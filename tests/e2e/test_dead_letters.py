@@ -1,0 +1,70 @@
+"""A message too big for the dead-letter topic never stops the pipeline.
+
+A 2 MB message (the consumer accepts it; the dead-letter producer's
+message.max.bytes is 1 MB) and one with a 10 kB key arrive among valid events.
+Before the fix the DLQ produce failed with a non-retryable error, `run` exited,
+and a restart met the same offset again: a crash loop from one message. Now the
+dead letter is truncated to decoder.dead_letter_max_bytes with headers that give
+the original sizes and the FNV-1a 64 of the whole value, the valid events are all
+applied, and the offsets reach the end of the log. Written with kafka-python,
+read back with kcat."""
+
+import json
+
+from kafka import KafkaProducer
+
+import harness
+from harness import log
+
+VALID = 2000
+
+
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def main():
+    t = harness.Checks()
+    work = harness.WorkDir("dead_letters")
+    broker = harness.Broker(partitions=2)
+    try:
+        events, _ = harness.generate(work, users=200, items=100, events=VALID)
+        big = (b'{"user_id":"u1","item_id":"' + b"x" * 2_000_000 + b'"}')
+        p = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", max_request_size=8 << 20, retries=5)
+        for k, e in enumerate(events):
+            p.send("events", key=e["user_id"].encode(), value=json.dumps(e).encode())
+            if k == VALID // 2:
+                p.send("events", key=b"u1", value=big)
+                p.send("events", key=b"k" * 10_000, value=b"not json")
+        p.flush()
+        p.close()
+        res = harness.run_pipeline(broker.bootstrap, work("data"))
+        t.check(res.returncode == 0, f"run exits cleanly after the oversized messages ({res.returncode})")
+        st = harness.state(work("data"))
+        t.check(st["applied_events"] == VALID, f"all {VALID} valid events applied ({st['applied_events']})")
+        ends = harness.end_offsets(broker.bootstrap)
+        t.check(harness.event_offsets(st) == ends, f"offsets at the end of the log {ends}")
+        letters = harness.consume_all(broker.bootstrap, "events.dlq")
+        t.check(len(letters) == 2, f"both rejected messages are dead letters ({len(letters)})")
+        by_reason = {}
+        for m in letters:
+            headers = dict(zip(m["headers"][0::2], m["headers"][1::2])) if m.get("headers") else {}
+            by_reason[headers.get("reason", "")] = (m, headers)
+        m, h = by_reason.get("oversized", ({}, {}))
+        t.check(h.get("truncated") == "true" and h.get("original.value_bytes") == str(len(big)),
+                f"the 2 MB letter is truncated and says its size ({ {k: v for k, v in h.items() if k != 'reason'} })")
+        t.check(h.get("original.value_fnv1a64") == fnv1a64(big), "its header carries the whole value's FNV-1a 64")
+        t.check(len(m.get("payload") or "") == 256 * 1024, f"its payload is the first 256 KiB ({len(m.get('payload') or '')})")
+        keyed = [(m, h) for m, h in by_reason.values() if h.get("original.key_bytes") == "10000"]
+        t.check(len(keyed) == 1 and len(keyed[0][0]["key"]) == 4096, "a 10 kB key is cut to 4 KiB and says so")
+    finally:
+        broker.stop()
+        work.cleanup()
+        t.finish()
+
+
+if __name__ == "__main__":
+    main()
