@@ -4,6 +4,7 @@
 #include <atomic>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 // hnswlib 0.6.2's SSE path prefetches one link past the end of a link list
@@ -70,14 +71,25 @@ Status AnnIndex::Sync(const ItemMatrixView& items, std::span<const ItemId> chang
     }
     const size_t first = m.count;
     std::atomic<size_t> next{first};
-    auto work = [&] {
-      std::vector<float> r(m.dim + 1);
-      for (size_t i = next++; i < items.rows; i = next++) m.Insert(items, i, &r);
+    // Each thread's first failure (hnswlib throws, so may allocation): an
+    // exception must not leave a thread entry (std::terminate), it is returned.
+    std::vector<std::string> failures(static_cast<size_t>(std::max(threads, 1)));
+    auto work = [&](size_t slot) {
+      try {
+        std::vector<float> r(m.dim + 1);
+        for (size_t i = next++; i < items.rows; i = next++) m.Insert(items, i, &r);
+      } catch (const std::exception& e) {
+        failures[slot] = e.what();
+        next = items.rows;  // the others stop at their next item
+      }
     };
     std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(work);
-    work();
+    for (int t = 1; t < threads; ++t) pool.emplace_back(work, static_cast<size_t>(t));
+    work(0);
     for (std::thread& t : pool) t.join();
+    for (const std::string& f : failures) {
+      if (!f.empty()) return Status::Internal("ann index: " + f);
+    }
     m.count = std::max(m.count, items.rows);
   } catch (const std::exception& e) {
     return Status::Internal(std::string("ann index: ") + e.what());

@@ -78,9 +78,10 @@ struct Emitter::Impl {
   void BuildQueries(const ModelView& model, Job& j);
 
   // results[k] for every query of `j`: `score_batch` queries per pass over
-  // `view`. Touches only the job's queries and results, the scorer and `view`
-  // (the scoring thread runs it).
-  void ScoreAll(const ItemMatrixView& view, Job& j, const PackedItems* packed = nullptr);
+  // `view`, or candidates from `index` re-ranked exactly when it is given.
+  // Touches only the job's queries and results, the scorer, `view` and
+  // `index` (the scoring thread runs it, always with `index` null).
+  void ScoreAll(const ItemMatrixView& view, Job& j, const PackedItems* packed, const AnnIndex* index);
 
   // The copy of the item matrix the scoring thread reads: the embeddings
   // when older than snapshot_max_age_ms, the per-item terms (the catalog's
@@ -158,7 +159,10 @@ struct Emitter::Impl {
   std::vector<std::span<const ScoredItem>> sources;  // trending lists a fallback draws on
   std::vector<ScoredItem> fallback;  // trending first (fallback_trending of them), then personal
   size_t fallback_trending = 0;
-  std::unique_ptr<AnnIndex> ann;  // null until the catalogue reaches ann_min_items
+  // Null until the catalogue reaches ann_min_items. Owned by the caller's
+  // thread: created, synced (SyncAnn) and searched only there; the scoring
+  // thread is never given it, so building it while a job is scored races with nothing.
+  std::unique_ptr<AnnIndex> ann;
   std::deque<ItemId> ann_pending;  // changed items not yet re-inserted, oldest first
   std::vector<bool> ann_pending_flag;
   std::vector<ItemId> ann_updates;

@@ -2,6 +2,7 @@
 // broker and read back, for the catalog, the rules and the fallback.
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <regex>
 #include <tuple>
 
@@ -279,5 +280,49 @@ TEST_CASE("the scoring thread's item copy is taken again once the events touched
   const std::vector<ItemId> many_changes = {ItemId(5), ItemId(0), ItemId(1), ItemId(2), ItemId(3)};
   REQUIRE(emitter.UpdateIndex(model, many_changes).ok());
   CHECK(list() == std::vector<ItemId>{ItemId(5), ItemId(0), ItemId(1)});
+  REQUIRE(emitter.Stop().ok());
+}
+
+TEST_CASE("the approximate index built while a job is scored is not read by that job") {
+  // A job posted below emitter.ann_min_items is scored on the scoring thread
+  // while the caller's UpdateIndex crosses the threshold and builds the index:
+  // the job must be scored densely (exact lists) and touch no index (TSan).
+  Harness h;
+  constexpr uint32_t kItems = 4000;
+  constexpr size_t kUsers = 256;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal;
+  std::vector<float> embeddings(2 * kItems);
+  for (float& x : embeddings) x = normal(rng);
+  const testing::FakeModel model(embeddings, std::vector<float>(kItems, 0.0F));
+  catalog::Catalog cat;
+  for (uint32_t i = 0; i < kItems; ++i) cat.Apply(ItemId(i), Entry(model.ItemExternalId(ItemId(i)), "x"), 0);
+  std::vector<UserRecord> exact(kUsers);
+  for (UserRecord& u : exact) u.embedding = {normal(rng), normal(rng)};
+  std::vector<UserRecord> crossing = exact;
+  std::vector<ListRequest> exact_requests, crossing_requests;
+  for (size_t k = 0; k < kUsers; ++k) {
+    exact_requests.push_back({"u" + std::to_string(k), &exact[k], 0, 1});
+    crossing_requests.push_back({"u" + std::to_string(k), &crossing[k], 0, 1});
+  }
+  std::vector<ListHolderChange> holders;
+  EmitterOptions exact_options = h.Options();
+  exact_options.precision = "float32";
+  Emitter dense(exact_options);
+  REQUIRE(dense.Start().ok());
+  REQUIRE(dense.Publish(model, &cat, nullptr, exact_requests, {}, &holders).ok());
+  REQUIRE(dense.Stop().ok());
+
+  EmitterOptions o = h.Options();
+  o.ann_min_items = kItems;
+  o.precision = "float32";
+  Emitter emitter(o);
+  REQUIRE(emitter.Start().ok());
+  REQUIRE(emitter.Begin(model, &cat, crossing_requests).ok());
+  REQUIRE(emitter.UpdateIndex(model, {}).ok());  // builds the index now, on this thread
+  REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());
+  size_t same = 0;
+  for (size_t k = 0; k < kUsers; ++k) same += crossing[k].list == exact[k].list;
+  CHECK(same == kUsers);
   REQUIRE(emitter.Stop().ok());
 }

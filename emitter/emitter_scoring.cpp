@@ -73,13 +73,13 @@ void Emitter::Impl::BuildQueries(const ModelView& model, Job& j) {
   }
 }
 
-void Emitter::Impl::ScoreAll(const ItemMatrixView& view, Job& j, const PackedItems* packed) {
+void Emitter::Impl::ScoreAll(const ItemMatrixView& view, Job& j, const PackedItems* packed, const AnnIndex* index) {
   const std::vector<TopNQuery>& queries = j.queries;
   std::vector<std::vector<ScoredItem>>& results = j.results;
   results.resize(queries.size());
-  if (ann) {
+  if (index != nullptr) {
     for (size_t k = 0; k < queries.size(); ++k) {
-      ann->Search(queries[k].vector, std::max(options.ann_candidates, scorer.n()), &candidates);
+      index->Search(queries[k].vector, std::max(options.ann_candidates, scorer.n()), &candidates);
       RerankTopN(view, queries[k], candidates, scorer.n(), &results[k]);
     }
     return;
@@ -125,7 +125,7 @@ void Emitter::Impl::StartLists(const ModelView& model, const catalog::Catalog* c
   j.waiting = false;
   ++open_jobs;
   if (!background || ann) {
-    ScoreAll(items, j);
+    ScoreAll(items, j, nullptr, ann.get());
     return;
   }
   if (open_jobs == 1) {
@@ -146,7 +146,9 @@ void Emitter::Impl::PostScoring(Job& j) {
       PackBf16Items(copy.embeddings.data(), copy.rows, copy.dim, &copy.packed,
                     ByBound{copy.biases.data(), MedianQueryNorm(j.queries)});
     }
-    ScoreAll(copy.view(), j, copy.pack ? &copy.packed : nullptr);
+    // No index here, ever: `ann` belongs to the caller's thread, which may be
+    // creating or filling it right now (SyncAnn); this job is scored densely.
+    ScoreAll(copy.view(), j, copy.pack ? &copy.packed : nullptr, nullptr);
     scoring_time = std::chrono::steady_clock::now() - started;
     return Status::Ok();
   });

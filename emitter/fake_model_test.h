@@ -17,7 +17,9 @@ class FakeModel : public ModelView {
  public:
   FakeModel(std::vector<float> embeddings, std::vector<float> biases)
       : emb_(std::move(embeddings)), bias_(std::move(biases)) {
-    for (size_t i = 0; i < bias_.size(); ++i) names_.push_back(std::string(1, static_cast<char>('a' + i)));
+    for (size_t i = 0; i < bias_.size(); ++i) {
+      names_.push_back(i < 26 ? std::string(1, static_cast<char>('a' + i)) : "i" + std::to_string(i));
+    }
     recency_.assign(bias_.size(), -1e30F);
   }
 
