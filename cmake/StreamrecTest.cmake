@@ -3,11 +3,25 @@
 add_library(streamrec_catch_main STATIC ${CMAKE_SOURCE_DIR}/tests/catch_main.cpp)
 target_link_libraries(streamrec_catch_main PUBLIC Catch2::Catch2)
 
+# Under TSan every executable carries the C11-threads shim (tests/sanitize), so
+# TSan sees librdkafka's threads and locks.
+if(STREAMREC_SANITIZE STREQUAL "thread")
+  add_library(streamrec_tsan_c11_threads OBJECT ${CMAKE_SOURCE_DIR}/tests/sanitize/c11_threads_shim.cpp)
+  set(STREAMREC_TSAN_SHIM $<TARGET_OBJECTS:streamrec_tsan_c11_threads>)
+else()
+  set(STREAMREC_TSAN_SHIM "")
+endif()
+
 function(streamrec_unit_test name)
   cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
-  add_executable(${name} ${T_SOURCES})
+  add_executable(${name} ${T_SOURCES} ${STREAMREC_TSAN_SHIM})
   target_link_libraries(${name} PRIVATE streamrec_catch_main ${T_LIBS})
-  add_test(NAME ${name} COMMAND ${name} --order rand --warn NoAssertions)
+  if(STREAMREC_SANITIZE STREQUAL "thread")
+    # See the [hnswlib-locks] case in emitter/ann_index_test.cpp.
+    add_test(NAME ${name} COMMAND ${name} --order rand --warn NoAssertions "~[hnswlib-locks]")
+  else()
+    add_test(NAME ${name} COMMAND ${name} --order rand --warn NoAssertions)
+  endif()
   set_tests_properties(${name} PROPERTIES LABELS "unit" TIMEOUT 300)
 endfunction()
 

@@ -63,7 +63,9 @@ TEST_CASE("approximate candidates re-ranked exactly find the exact top-20") {
   CHECK(recall >= 0.95);
 }
 
-TEST_CASE("the index follows items that move and items that arrive") {
+// [hnswlib-locks]: hnswlib's per-element locks overflow TSan's deadlock detector here (reports
+// without stacks); scripts/sanitize.sh thread leaves this one case out.
+TEST_CASE("the index follows items that move and items that arrive", "[hnswlib-locks]") {
   Clustered items(2000, 8, 4);
   AnnIndex index(8, AnnOptions{});
   REQUIRE(index.Sync(items.view(), {}).ok());
