@@ -18,23 +18,30 @@ Status BuildConf(const Properties& properties, std::unique_ptr<RdKafka::Conf>* o
   return Status::Ok();
 }
 
+// A C callback from librdkafka: logging must not throw through it.
 void LogEventCb::event_cb(RdKafka::Event& event) {
-  static const auto log = ModuleLogger("kafka");
+  try {
+    LogEvent(event);
+  } catch (...) {  // a log line lost; nothing else to do from here
+  }
+}
+
+void LogEventCb::LogEvent(RdKafka::Event& event) {
   switch (event.type()) {
     case RdKafka::Event::EVENT_ERROR:
       if (event.fatal()) {
-        log->error("fatal: {} ({})", RdKafka::err2str(event.err()), event.str());
+        log_->error("fatal: {} ({})", RdKafka::err2str(event.err()), event.str());
       } else {
-        log->warn("{} ({})", RdKafka::err2str(event.err()), event.str());
+        log_->warn("{} ({})", RdKafka::err2str(event.err()), event.str());
       }
       break;
     case RdKafka::Event::EVENT_LOG:
       if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_ERROR) {
-        log->error("{}: {}", event.fac(), event.str());
+        log_->error("{}: {}", event.fac(), event.str());
       } else if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
-        log->warn("{}: {}", event.fac(), event.str());
+        log_->warn("{}: {}", event.fac(), event.str());
       } else {
-        log->debug("{}: {}", event.fac(), event.str());
+        log_->debug("{}: {}", event.fac(), event.str());
       }
       break;
     default:

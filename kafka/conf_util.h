@@ -5,6 +5,7 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include "common/logging.h"
 #include "common/status.h"
 #include "kafka/message.h"
 #include "kafka/properties.h"
@@ -22,6 +23,10 @@ Message WrapMessage(std::unique_ptr<RdKafka::Message> m);
 class LogEventCb : public RdKafka::EventCb {
  public:
   void event_cb(RdKafka::Event& event) override;
+
+ private:
+  void LogEvent(RdKafka::Event& event);
+  std::shared_ptr<spdlog::logger> log_ = ModuleLogger("kafka");
 };
 
 }  // namespace streamrec::kafka::internal

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <stdexcept>
+#include <utility>
 
 #include <librdkafka/rdkafka.h>
 
@@ -28,28 +30,58 @@ std::vector<TopicPartition> ToTopicPartitions(const PartitionList& parts) {
 }  // namespace
 
 struct Consumer::Impl : public RdKafka::RebalanceCb {
+  // A C callback from librdkafka: nothing may be thrown through it. A failure
+  // (the provider threw, the assignment was refused) is kept and returned by
+  // the next PollBatch, which stops the consumer's owner cleanly.
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err, PartitionList& parts) override {
-    const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
-    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      for (auto* p : parts) p->set_offset(provider->ResumeOffset({p->topic(), p->partition()}));
-      std::string error;
-      if (cooperative) {
-        std::unique_ptr<RdKafka::Error> e(consumer->incremental_assign(parts));
-        if (e) error = e->str();
-      } else if (RdKafka::ErrorCode code = consumer->assign(parts); code != RdKafka::ERR_NO_ERROR) {
-        error = RdKafka::err2str(code);
+    try {
+      if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+        Assign(consumer, parts);
+      } else {
+        Revoke(consumer, parts);
       }
-      if (!error.empty()) log->error("assigning {} partitions failed: {}", parts.size(), error);
-      for (const auto* p : parts) {
-        TopicPartition tp{p->topic(), p->partition()};
-        if (std::find(assigned.begin(), assigned.end(), tp) == assigned.end()) assigned.push_back(tp);
-        log->info("assigned {}/{} from offset {}", tp.topic, tp.partition, p->offset());
-      }
+    } catch (const std::exception& e) {
+      Fail(Status::Internal(std::string("rebalance: ") + e.what()));
+    } catch (...) {
+      Fail(Status::Internal("rebalance: unknown exception"));
+    }
+  }
+
+  void Fail(Status s) {
+    log->error("{}", s.message());
+    if (callback_error.ok()) callback_error = std::move(s);
+  }
+
+  void Assign(RdKafka::KafkaConsumer* consumer, PartitionList& parts) {
+    for (auto* p : parts) p->set_offset(provider->ResumeOffset({p->topic(), p->partition()}));
+    std::string error;
+    if (consumer->rebalance_protocol() == "COOPERATIVE") {
+      std::unique_ptr<RdKafka::Error> e(consumer->incremental_assign(parts));
+      if (e) error = e->str();
+    } else if (RdKafka::ErrorCode code = consumer->assign(parts); code != RdKafka::ERR_NO_ERROR) {
+      error = RdKafka::err2str(code);
+    }
+    if (!error.empty()) {  // not ours: never recorded as assigned
+      Fail(Status::Unavailable("assigning " + std::to_string(parts.size()) + " partitions failed: " + error));
       return;
     }
-    // Revocation (or an assignment error): make state durable, then let go.
+    for (const auto* p : parts) {
+      TopicPartition tp{p->topic(), p->partition()};
+      if (std::find(assigned.begin(), assigned.end(), tp) == assigned.end()) assigned.push_back(tp);
+      log->info("assigned {}/{} from offset {}", tp.topic, tp.partition, p->offset());
+    }
+  }
+
+  // Revocation (or an assignment error): make state durable, then let go.
+  // The partitions are let go even when the provider fails.
+  void Revoke(RdKafka::KafkaConsumer* consumer, PartitionList& parts) {
+    const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
     std::vector<TopicPartition> revoked = ToTopicPartitions(parts);
-    provider->OnRevoked(revoked);
+    try {
+      provider->OnRevoked(revoked);
+    } catch (const std::exception& e) {
+      Fail(Status::Internal(std::string("rebalance: making revoked partitions durable: ") + e.what()));
+    }
     if (cooperative) {
       delete consumer->incremental_unassign(parts);
     } else {
@@ -61,6 +93,8 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
     revoked_since_poll.insert(revoked_since_poll.end(), revoked.begin(), revoked.end());
     for (const auto& tp : revoked) log->info("revoked {}/{}", tp.topic, tp.partition);
   }
+
+  Status callback_error;  // the first failure inside a callback, returned by PollBatch
 
   // Messages polled before their partition was revoked must go, even if the
   // partition came straight back: it resumes from the stored offset, so they
@@ -120,6 +154,7 @@ Status Consumer::PollBatch(size_t max_messages, int timeout_ms, std::vector<Mess
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     const int wait_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
     std::unique_ptr<RdKafka::Message> m(impl_->handle->consume(wait_ms));
+    if (!impl_->callback_error.ok()) return std::exchange(impl_->callback_error, Status::Ok());
     if (!impl_->revoked_since_poll.empty()) {
       auto it = std::remove_if(out->begin() + static_cast<std::ptrdiff_t>(first), out->end(),
                                [&](const Message& msg) { return impl_->WasRevoked(msg); });

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <stdexcept>
+
 #include <chrono>
 #include <map>
 #include <set>
@@ -181,4 +183,33 @@ TEST_CASE("a producer looks its topics up at start; a broker that does not answe
   std::unique_ptr<Producer> unanswered;
   REQUIRE(Producer::Create(popts, &unanswered).ok());
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+}
+
+namespace {
+
+class ThrowingPositions : public PositionProvider {
+ public:
+  int64_t ResumeOffset(const TopicPartition&) override { throw std::runtime_error("store unreadable"); }
+  void OnRevoked(const std::vector<TopicPartition>&) override {}
+};
+
+}  // namespace
+
+TEST_CASE("an exception in the rebalance callback becomes PollBatch's error; nothing is recorded as assigned") {
+  std::unique_ptr<EmbeddedBroker> broker;
+  REQUIRE(EmbeddedBroker::Start(1, &broker).ok());
+  REQUIRE(broker->CreateTopic("t", 2).ok());
+  ThrowingPositions positions;
+  ConsumerOptions copts;
+  copts.properties = {{"bootstrap.servers", broker->bootstrap()}, {"group.id", "g"}};
+  copts.topics = {"t"};
+  std::unique_ptr<Consumer> consumer;
+  REQUIRE(Consumer::Create(copts, &positions, &consumer).ok());
+  std::vector<Message> got;
+  Status s;
+  for (int i = 0; i < 100 && s.ok(); ++i) s = consumer->PollBatch(10, 200, &got);
+  CHECK(s.code() == StatusCode::kInternal);
+  CHECK(s.message().find("store unreadable") != std::string::npos);
+  CHECK(consumer->Assignment().empty());
+  CHECK(consumer->Close().ok());
 }

@@ -16,16 +16,32 @@
 namespace streamrec::kafka {
 
 struct Producer::Impl : public RdKafka::DeliveryReportCb {
+  // A C callback from librdkafka: nothing may be thrown through it. A report
+  // that cannot be handled (on_delivery threw, allocation failed) counts as a
+  // failed delivery, so the next Flush fails and the caller retries.
   void dr_cb(RdKafka::Message& message) override {
-    if (message.err() == RdKafka::ERR_NO_ERROR) {
-      delivered.fetch_add(1, std::memory_order_relaxed);
-      if (track_offsets) Track(rd_kafka_topic_name(message.c_ptr()->rkt), message.partition(), message.offset());
-      if (on_delivery) Report(message);
-      return;
+    try {
+      if (message.err() == RdKafka::ERR_NO_ERROR) {
+        delivered.fetch_add(1, std::memory_order_relaxed);
+        if (track_offsets) Track(rd_kafka_topic_name(message.c_ptr()->rkt), message.partition(), message.offset());
+        if (on_delivery) Report(message);
+        return;
+      }
+      Failed(message.errstr());
+    } catch (const std::exception& e) {
+      Failed(std::string("delivery report: ") + e.what());
+    } catch (...) {
+      Failed("delivery report: unknown exception");
     }
+  }
+
+  void Failed(std::string error) noexcept {
     failed.fetch_add(1, std::memory_order_relaxed);
     failed_since_flush.fetch_add(1, std::memory_order_relaxed);
-    last_error = message.errstr();
+    try {
+      last_error = std::move(error);
+    } catch (...) {  // keeps the previous text; the count says enough
+    }
   }
 
   internal::LogEventCb events;
