@@ -35,6 +35,17 @@ std::string WriteLog() {
   return path.string();
 }
 
+// The replay of kLog with the shipped defaults.
+EvalReport EvaluateLog() {
+  const std::string path = WriteLog();
+  config::Config config;
+  REQUIRE(config::LoadConfig("", {}, &config).ok());
+  EvalReport report;
+  REQUIRE(Evaluate(path, config, EvalOptions{}, &report).ok());
+  std::filesystem::remove(path);
+  return report;
+}
+
 const ModelFigures& Find(const EvalReport& r, const std::string& name) {
   for (const ModelFigures& m : r.models) {
     if (m.name == name) return m;
@@ -46,12 +57,7 @@ const ModelFigures& Find(const EvalReport& r, const std::string& name) {
 }  // namespace
 
 TEST_CASE("the replay scores exactly the protocol's events, and POP hits what it should") {
-  const std::string path = WriteLog();
-  config::Config config;
-  REQUIRE(config::LoadConfig("", {}, &config).ok());
-  EvalReport report;
-  REQUIRE(Evaluate(path, config, EvalOptions{}, &report).ok());
-  std::filesystem::remove(path);
+  const EvalReport report = EvaluateLog();
 
   CHECK(report.events == 7);
   CHECK(report.invalid_lines == 1);
@@ -69,12 +75,7 @@ TEST_CASE("the replay scores exactly the protocol's events, and POP hits what it
 }
 
 TEST_CASE("the reports carry every model's figures") {
-  const std::string path = WriteLog();
-  config::Config config;
-  REQUIRE(config::LoadConfig("", {}, &config).ok());
-  EvalReport report;
-  REQUIRE(Evaluate(path, config, EvalOptions{}, &report).ok());
-  std::filesystem::remove(path);
+  const EvalReport report = EvaluateLog();
   const std::string json = ReportJson(report);
   for (const char* name : {"\"model\"", "\"POP\"", "\"RPOP\"", "\"IKNN\"", "\"scored\":3"}) {
     CHECK(json.find(name) != std::string::npos);

@@ -32,6 +32,16 @@ class FixedPositions : public PositionProvider {
   }
 };
 
+// A consumer in group "g" of topic "t" on `broker`.
+std::unique_ptr<Consumer> JoinGroup(const EmbeddedBroker& broker, PositionProvider* positions) {
+  ConsumerOptions copts;
+  copts.properties = {{"bootstrap.servers", broker.bootstrap()}, {"group.id", "g"}};
+  copts.topics = {"t"};
+  std::unique_ptr<Consumer> consumer;
+  REQUIRE(Consumer::Create(copts, positions, &consumer).ok());
+  return consumer;
+}
+
 }  // namespace
 
 TEST_CASE("messages round-trip through the embedded broker and resume at provided offsets") {
@@ -55,11 +65,7 @@ TEST_CASE("messages round-trip through the embedded broker and resume at provide
 
   FixedPositions positions;
   positions.resume[0] = 10;  // skip the first 10 messages of partition 0
-  ConsumerOptions copts;
-  copts.properties = {{"bootstrap.servers", broker->bootstrap()}, {"group.id", "g"}};
-  copts.topics = {"t"};
-  std::unique_ptr<Consumer> consumer;
-  REQUIRE(Consumer::Create(copts, &positions, &consumer).ok());
+  std::unique_ptr<Consumer> consumer = JoinGroup(*broker, &positions);
 
   std::vector<Message> got;
   for (int i = 0; i < 100 && got.size() < 30; ++i) REQUIRE(consumer->PollBatch(100, 200, &got).ok());
@@ -200,11 +206,7 @@ TEST_CASE("an exception in the rebalance callback becomes PollBatch's error; not
   REQUIRE(EmbeddedBroker::Start(1, &broker).ok());
   REQUIRE(broker->CreateTopic("t", 2).ok());
   ThrowingPositions positions;
-  ConsumerOptions copts;
-  copts.properties = {{"bootstrap.servers", broker->bootstrap()}, {"group.id", "g"}};
-  copts.topics = {"t"};
-  std::unique_ptr<Consumer> consumer;
-  REQUIRE(Consumer::Create(copts, &positions, &consumer).ok());
+  std::unique_ptr<Consumer> consumer = JoinGroup(*broker, &positions);
   std::vector<Message> got;
   Status s;
   for (int i = 0; i < 100 && s.ok(); ++i) s = consumer->PollBatch(10, 200, &got);
