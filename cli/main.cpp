@@ -72,7 +72,8 @@ void AddBroker(CLI::App& app, BrokerArgs& a) {
       "Creates the topics of the default configuration: " + topics + ".\n"
       "The first line printed is the bootstrap address (127.0.0.1:PORT). In memory only: data is gone when it stops, and each\n"
       "partition keeps only its newest ~5 MB (librdkafka's mock log): consume while producing,\n"
-      "or use more partitions, for longer streams. No log compaction.\n"
+      "or use more partitions, for longer streams (events deleted before streamrec read them are\n"
+      "logged as lost and counted in streamrec_events_lost_total). No log compaction.\n"
       "Fault injection for tests, one command per line on stdin (answered 'ok' or 'error: ...'):\n"
       "  down ID | up ID            take mock broker ID (1-based) down or bring it back\n"
       "  error API CODE COUNT       fail the next COUNT requests of Kafka API key API with CODE");

@@ -174,6 +174,7 @@ size_t Ingest::assigned_partitions() const { return impl_->consumer ? impl_->con
 IngestCounters Ingest::counters() const {
   IngestCounters c = impl_->counters;
   c.dead_letters_delivered = impl_->dead_letters ? impl_->dead_letters->delivered() : 0;
+  c.lost = impl_->consumer ? impl_->consumer->lost_offsets() : 0;
   return c;
 }
 

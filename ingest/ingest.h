@@ -101,6 +101,7 @@ struct IngestCounters {
   uint64_t consumed = 0;
   uint64_t rejected = 0;
   uint64_t dead_letters_delivered = 0;
+  uint64_t lost = 0;  // events deleted by the broker before they were read (kafka::Consumer::lost_offsets)
 };
 
 class Ingest {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <stdexcept>
 #include <utility>
 
@@ -67,6 +68,14 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
     }
     for (const auto* p : parts) {
       TopicPartition tp{p->topic(), p->partition()};
+      // From the beginning means from offset 0: whatever the broker deleted
+      // below its log start was never read. From the end, the first message
+      // sets the position.
+      if (p->offset() >= 0 || p->offset() == RdKafka::Topic::OFFSET_BEGINNING) {
+        expected[tp] = std::max<int64_t>(p->offset(), 0);
+      } else {
+        expected.erase(tp);
+      }
       if (std::find(assigned.begin(), assigned.end(), tp) == assigned.end()) assigned.push_back(tp);
       log->info("assigned {}/{} from offset {}", tp.topic, tp.partition, p->offset());
     }
@@ -90,11 +99,36 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
     std::erase_if(assigned, [&](const TopicPartition& tp) {
       return !cooperative || std::find(revoked.begin(), revoked.end(), tp) != revoked.end();
     });
+    for (const TopicPartition& tp : revoked) expected.erase(tp);
     revoked_since_poll.insert(revoked_since_poll.end(), revoked.begin(), revoked.end());
     for (const auto& tp : revoked) log->info("revoked {}/{}", tp.topic, tp.partition);
   }
 
   Status callback_error;  // the first failure inside a callback, returned by PollBatch
+
+  // A message past the position its partition should have continued from,
+  // with the broker's log start past that position too: the offsets between
+  // were deleted before they were read. (A gap above the log start is a
+  // transaction marker or a compacted record, not a loss.)
+  void CheckContinuity(const RdKafka::Message& m) {
+    const TopicPartition tp{m.topic_name(), m.partition()};
+    auto [it, fresh] = expected.try_emplace(tp, m.offset());
+    if (!fresh && m.offset() > it->second) {
+      int64_t low = -1, high = -1;
+      if (handle->get_watermark_offsets(tp.topic, tp.partition, &low, &high) == RdKafka::ERR_NO_ERROR &&
+          low > it->second) {
+        const int64_t until = std::min(low, m.offset());
+        lost += static_cast<uint64_t>(until - it->second);
+        log->error("{}/{}: offsets {}..{} ({} messages) were deleted by the broker before they were read "
+                   "(retention or the broker's size limit): those events are lost",
+                   tp.topic, tp.partition, it->second, until - 1, until - it->second);
+      }
+    }
+    it->second = m.offset() + 1;
+  }
+
+  std::map<TopicPartition, int64_t> expected;  // next offset each owned partition should deliver
+  uint64_t lost = 0;
 
   // Messages polled before their partition was revoked must go, even if the
   // partition came straight back: it resumes from the stored offset, so they
@@ -162,6 +196,7 @@ Status Consumer::PollBatch(size_t max_messages, int timeout_ms, std::vector<Mess
       impl_->revoked_since_poll.clear();
     }
     if (m->err() == RdKafka::ERR_NO_ERROR) {
+      impl_->CheckContinuity(*m);
       out->push_back(internal::WrapMessage(std::move(m)));
       continue;
     }
@@ -177,6 +212,8 @@ Status Consumer::PollBatch(size_t max_messages, int timeout_ms, std::vector<Mess
 }
 
 std::vector<TopicPartition> Consumer::Assignment() const { return impl_->assigned; }
+
+uint64_t Consumer::lost_offsets() const { return impl_->lost; }
 
 void Consumer::CommitForMonitoring(const std::vector<std::pair<TopicPartition, int64_t>>& positions) {
   if (positions.empty()) return;

@@ -66,6 +66,11 @@ class Consumer {
 
   // Partitions currently assigned to this member.
   std::vector<TopicPartition> Assignment() const;
+  // Offsets the broker deleted before they were read: a partition whose next
+  // message lies past the position it should resume from, below the broker's
+  // log start (retention, or the embedded broker's size limit). Each gap is
+  // also logged as an error naming the partition and the range.
+  uint64_t lost_offsets() const;
 
   // Publishes positions to the group coordinator for lag monitoring only;
   // streamrec never resumes from them. Asynchronous; failures are logged.

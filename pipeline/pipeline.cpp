@@ -263,6 +263,7 @@ void Pipeline::Impl::PublishHealth() {
     h.items = learner_.item_count();
     h.partitions = ingest_->assigned_partitions();
     h.last_commit_ms = last_commit_ms_;
+    h.events_lost = ingest_->counters().lost;
   });
 }
 

@@ -14,7 +14,12 @@
 namespace streamrec::server {
 
 std::string HealthJson(const HealthSnapshot& s) {
-  std::string out = fmt::format(R"({{"status":"{}")", s.problem.empty() ? "ok" : "failing");
+  const char* status = !s.problem.empty() ? "failing" : s.events_lost > 0 ? "degraded" : "ok";
+  std::string out = fmt::format(R"({{"status":"{}")", status);
+  if (s.problem.empty() && s.events_lost > 0) {
+    out += fmt::format(R"(,"warning":"{} events were deleted by the broker before they were read")",
+                       s.events_lost);
+  }
   if (!s.problem.empty()) {
     out += R"(,"problem":)";
     AppendJsonString(s.problem, &out);
@@ -37,6 +42,8 @@ std::string MetricsText(const HealthSnapshot& s) {
   metric("events_applied_total", "counter", "valid events applied by this process", s.applied);
   metric("events_rejected_total", "counter", "messages sent to the dead-letter topic by this process", s.rejected);
   metric("lists_published_total", "counter", "recommendation lists published by this process", s.lists);
+  metric("events_lost_total", "counter",
+         "events the broker deleted (retention, size limit) before this process read them", s.events_lost);
   metric("lists_pending", "gauge", "users owed a list refresh (coalesced: each at most once)", s.lists_pending);
   metric("list_lag_milliseconds", "gauge", "how long past its due time the most overdue list is",
          static_cast<uint64_t>(s.list_lag_ms));

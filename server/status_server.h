@@ -3,6 +3,9 @@
 //   GET /health   200 {"status":"ok",...} or 503 {"status":"failing","problem":...}
 //                 while a commit or a delivery keeps failing (a full disk, the
 //                 broker gone): orchestrators see it, the log says the same.
+//                 200 {"status":"degraded","warning":...} once events were lost
+//                 to the broker's retention before they were read (a restart
+//                 would not bring them back, so no 503).
 //   GET /metrics  Prometheus text format: counters and gauges of the pipeline.
 //
 // Binds to 127.0.0.1 unless configured otherwise (http.listen); nothing
@@ -34,6 +37,7 @@ struct HealthSnapshot {
   uint64_t items = 0;
   uint64_t partitions = 0;
   int64_t last_commit_ms = 0;  // wall clock of the newest durable commit
+  uint64_t events_lost = 0;    // deleted by the broker before they were read, this run
 };
 
 // Thread-safe: written by the pipeline, read by the server.

@@ -66,3 +66,15 @@ TEST_CASE("an address already taken is refused at Start") {
   CHECK_FALSE(second.Start().ok());
   CHECK_FALSE(StatusServer(StatusServerOptions{"no-port"}, &board).Start().ok());
 }
+
+TEST_CASE("events lost to the broker's retention make /health degraded, not failing, and are counted") {
+  HealthSnapshot s;
+  s.events_lost = 10000;
+  const std::string health = HealthJson(s);
+  CHECK(health.find(R"("status":"degraded","warning":"10000 events were deleted by the broker)") !=
+        std::string::npos);
+  CHECK(MetricsText(s).find("streamrec_events_lost_total 10000\n") != std::string::npos);
+  CHECK(MetricsText(s).find("streamrec_up 1\n") != std::string::npos);
+  s.problem = "commit";
+  CHECK(HealthJson(s).find(R"("status":"failing")") != std::string::npos);
+}

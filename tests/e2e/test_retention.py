@@ -1,0 +1,50 @@
+"""Events the broker deleted before streamrec read them are detected, not silently skipped.
+
+The embedded broker keeps only the newest ~50,000 messages of a partition: 60,000
+events produced to one partition before `streamrec run` starts leave its log start
+past offset 0. Before, run applied what was left, reported 0 rejected and said
+nothing. Now the gap between the stored position (0) and the broker's log start
+is logged as an error naming the partition and the range, counted
+(`streamrec_events_lost_total`, /health "degraded"), and applied + lost add up to
+what was produced. Produced with kafka-python; the log start read with it too."""
+
+import re
+
+from kafka import KafkaConsumer, TopicPartition
+
+import harness
+from harness import log
+
+EVENTS = 60_000
+
+
+def main():
+    t = harness.Checks()
+    work = harness.WorkDir("retention")
+    broker = harness.Broker(partitions=1)
+    try:
+        events, _ = harness.generate(work, users=500, items=200, events=EVENTS)
+        harness.produce(broker.bootstrap, harness.as_messages(events))
+        c = KafkaConsumer(bootstrap_servers=broker.bootstrap)
+        start = c.beginning_offsets([TopicPartition("events", 0)])[TopicPartition("events", 0)]
+        c.close()
+        log(f"the broker's log starts at offset {start} of {EVENTS}")
+        t.check(start > 0, f"the embedded broker dropped the oldest events (log start {start})")
+        res = harness.run_pipeline(broker.bootstrap, work("data"))
+        t.check(res.returncode == 0, f"run exits cleanly ({res.returncode})")
+        m = re.search(r"events/0: offsets (\d+)\.\.(\d+) \((\d+) messages\) were deleted by the broker", res.stderr)
+        t.check(m is not None and int(m.group(1)) == 0 and int(m.group(2)) == start - 1,
+                f"the log names the partition and the lost range 0..{start - 1} ({m.group(0) if m else None})")
+        st = harness.state(work("data"))
+        lost = int(m.group(3)) if m else 0
+        t.check(st["applied_events"] + lost == EVENTS,
+                f"applied {st['applied_events']} + lost {lost} == {EVENTS} produced")
+        t.check(harness.event_offsets(st) == {"events/0": EVENTS}, f"offsets at the end {harness.event_offsets(st)}")
+    finally:
+        broker.stop()
+        work.cleanup()
+        t.finish()
+
+
+if __name__ == "__main__":
+    main()
