@@ -48,7 +48,8 @@ ScoringPrecision EmitterOptions::Precision() const {
 }
 
 std::optional<ScoredItem> Emitter::Impl::PickNewItem(const UserRecord& user, std::span<const float> q,
-                                      std::span<const ItemId> excluded, const catalog::Catalog* catalog) const {
+                                                     std::span<const ItemId> excluded,
+                                                     const catalog::Catalog* catalog) const {
   std::vector<catalog::CategoryId> liked;
   const size_t recent = std::min<size_t>(user.history.size(), 10);
   for (size_t k = user.history.size() - recent; k < user.history.size(); ++k) {
@@ -68,8 +69,8 @@ std::optional<ScoredItem> Emitter::Impl::PickNewItem(const UserRecord& user, std
 }
 
 bool Emitter::Impl::Fallback(const UserRecord& user, std::span<const ScoredItem> personal,
-                             std::span<const std::pair<ItemId, float>> boosts,
-              std::span<const ItemId> excluded, const catalog::Catalog* catalog, const TrendingLists* trending) {
+                             std::span<const std::pair<ItemId, float>> boosts, std::span<const ItemId> excluded,
+                             const catalog::Catalog* catalog, const TrendingLists* trending) {
   if (trending == nullptr || !trending->built() || user.events >= rules.personal_min_events || !boosts.empty()) {
     return false;
   }
@@ -104,7 +105,7 @@ void Emitter::Impl::MarkTrending() {
 }
 
 void Emitter::Impl::Explain(const ModelView& model, std::span<const std::pair<ItemId, float>> boosts,
-             std::span<const ItemId> sources) {
+                            std::span<const ItemId> sources) {
   rendered.clear();
   for (const ListEntry& e : entries) {
     RenderedItem r{model.ItemExternalId(e.item), e.score, e.reason, {}};
@@ -121,7 +122,8 @@ void Emitter::Impl::Explain(const ModelView& model, std::span<const std::pair<It
   }
 }
 
-void Emitter::Impl::RecordList(const ListRequest& req, const catalog::Catalog* catalog, std::vector<ListHolderChange>* holders) {
+void Emitter::Impl::RecordList(const ListRequest& req, const catalog::Catalog* catalog,
+                               std::vector<ListHolderChange>* holders) {
   std::vector<ItemId>& old = req.user->list;
   new_list.clear();
   for (const ListEntry& e : entries) {
@@ -136,8 +138,8 @@ void Emitter::Impl::RecordList(const ListRequest& req, const catalog::Catalog* c
   if (old != new_list) old = new_list;
 }
 
-Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
-                   std::vector<ListHolderChange>* holders) {
+Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog* catalog,
+                                  const TrendingLists* trending, std::vector<ListHolderChange>* holders) {
   if (open_jobs == 0) return Status::Ok();
   WaitScoring();
   Job& j = jobs[oldest];

@@ -116,8 +116,8 @@ void Emitter::Impl::RefreshCopy() {
   copy.biases.assign(items.biases, items.biases + copy.rows);
 }
 
-void Emitter::Impl::StartLists(const ModelView& model, const catalog::Catalog* catalog, std::span<const ListRequest> requests,
-                bool background) {
+void Emitter::Impl::StartLists(const ModelView& model, const catalog::Catalog* catalog,
+                               std::span<const ListRequest> requests, bool background) {
   Prepare(model, catalog);
   Job& j = jobs[(oldest + open_jobs) % jobs.size()];
   j.requests.assign(requests.begin(), requests.end());

@@ -1,7 +1,8 @@
 #include "ingest/ingest.h"
 
 #include <algorithm>
-#include <vector>
+#include <array>
+#include <span>
 
 #include <fmt/format.h>
 
@@ -59,19 +60,22 @@ struct Ingest::Impl {
     const std::string partition = std::to_string(m.partition());
     const std::string offset = std::to_string(m.offset());
     const DeadLetter letter = MakeDeadLetter(m.key(), m.payload(), options.limits.dead_letter_max_bytes);
-    std::vector<kafka::Header> headers = {{"reason", reason},
-                                          {"source.topic", m.topic()},
-                                          {"source.partition", partition},
-                                          {"source.offset", offset}};
+    // Views only: a flood of rejects allocates nothing for its headers.
+    const std::array<kafka::Header, 8> headers = {{{"reason", reason},
+                                                   {"source.topic", m.topic()},
+                                                   {"source.partition", partition},
+                                                   {"source.offset", offset},
+                                                   {"truncated", "true"},
+                                                   {"original.value_bytes", letter.original_value_bytes},
+                                                   {"original.key_bytes", letter.original_key_bytes},
+                                                   {"original.value_fnv1a64", letter.value_fnv1a64}}};
+    const size_t count = letter.truncated ? headers.size() : 4;
     if (letter.truncated) {
-      headers.push_back({"truncated", "true"});
-      headers.push_back({"original.value_bytes", letter.original_value_bytes});
-      headers.push_back({"original.key_bytes", letter.original_key_bytes});
-      headers.push_back({"original.value_fnv1a64", letter.value_fnv1a64});
       log->warn("dead letter of {}/{}@{} truncated: value {} bytes, key {} bytes", m.topic(), m.partition(),
                 m.offset(), letter.original_value_bytes, letter.original_key_bytes);
     }
-    return dead_letters->Produce(options.dead_letter_topic, letter.key, letter.value, headers);
+    return dead_letters->Produce(options.dead_letter_topic, letter.key, letter.value,
+                                 std::span<const kafka::Header>(headers.data(), count));
   }
 
   IngestOptions options;

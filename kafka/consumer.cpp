@@ -71,11 +71,8 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
       // From the beginning means from offset 0: whatever the broker deleted
       // below its log start was never read. From the end, the first message
       // sets the position.
-      if (p->offset() >= 0 || p->offset() == RdKafka::Topic::OFFSET_BEGINNING) {
-        expected[tp] = std::max<int64_t>(p->offset(), 0);
-      } else {
-        expected.erase(tp);
-      }
+      const bool known = p->offset() >= 0 || p->offset() == RdKafka::Topic::OFFSET_BEGINNING;
+      Expected(tp.topic, tp.partition) = known ? std::max<int64_t>(p->offset(), 0) : kUnknown;
       if (std::find(assigned.begin(), assigned.end(), tp) == assigned.end()) assigned.push_back(tp);
       log->info("assigned {}/{} from offset {}", tp.topic, tp.partition, p->offset());
     }
@@ -99,7 +96,7 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
     std::erase_if(assigned, [&](const TopicPartition& tp) {
       return !cooperative || std::find(revoked.begin(), revoked.end(), tp) != revoked.end();
     });
-    for (const TopicPartition& tp : revoked) expected.erase(tp);
+    for (const TopicPartition& tp : revoked) Expected(tp.topic, tp.partition) = kUnknown;
     revoked_since_poll.insert(revoked_since_poll.end(), revoked.begin(), revoked.end());
     for (const auto& tp : revoked) log->info("revoked {}/{}", tp.topic, tp.partition);
   }
@@ -110,24 +107,37 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
   // with the broker's log start past that position too: the offsets between
   // were deleted before they were read. (A gap above the log start is a
   // transaction marker or a compacted record, not a loss.)
-  void CheckContinuity(const RdKafka::Message& m) {
-    const TopicPartition tp{m.topic_name(), m.partition()};
-    auto [it, fresh] = expected.try_emplace(tp, m.offset());
-    if (!fresh && m.offset() > it->second) {
+  void CheckContinuity(RdKafka::Message& m) {  // not const: c_ptr() is not
+    const std::string_view topic = rd_kafka_topic_name(m.c_ptr()->rkt);  // no copy: this runs per message
+    int64_t& next = Expected(topic, m.partition());
+    if (next != kUnknown && m.offset() > next) {
       int64_t low = -1, high = -1;
-      if (handle->get_watermark_offsets(tp.topic, tp.partition, &low, &high) == RdKafka::ERR_NO_ERROR &&
-          low > it->second) {
+      if (handle->get_watermark_offsets(std::string(topic), m.partition(), &low, &high) == RdKafka::ERR_NO_ERROR &&
+          low > next) {
         const int64_t until = std::min(low, m.offset());
-        lost += static_cast<uint64_t>(until - it->second);
+        lost += static_cast<uint64_t>(until - next);
         log->error("{}/{}: offsets {}..{} ({} messages) were deleted by the broker before they were read "
                    "(retention or the broker's size limit): those events are lost",
-                   tp.topic, tp.partition, it->second, until - 1, until - it->second);
+                   topic, m.partition(), next, until - 1, until - next);
       }
     }
-    it->second = m.offset() + 1;
+    next = m.offset() + 1;
   }
 
-  std::map<TopicPartition, int64_t> expected;  // next offset each owned partition should deliver
+  static constexpr int64_t kUnknown = -1;
+  // The next offset each partition should deliver (kUnknown: from its first
+  // message on), by topic then partition; looked up by string_view, as the
+  // producer's delivered offsets are, so a message costs no allocation.
+  int64_t& Expected(std::string_view topic, int32_t partition) {
+    auto it = expected.find(topic);
+    if (it == expected.end()) it = expected.emplace(std::string(topic), std::vector<int64_t>()).first;
+    std::vector<int64_t>& parts = it->second;
+    const auto index = static_cast<size_t>(std::max(partition, 0));
+    if (index >= parts.size()) parts.resize(index + 1, kUnknown);
+    return parts[index];
+  }
+
+  std::map<std::string, std::vector<int64_t>, std::less<>> expected;
   uint64_t lost = 0;
 
   // Messages polled before their partition was revoked must go, even if the
