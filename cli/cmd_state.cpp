@@ -10,6 +10,7 @@ int CmdState(const StateArgs& args) {
   store::StoreOptions opts;
   opts.path = args.data_dir;
   opts.block_cache_mb = 8;
+  opts.write_buffer_mb = 4;
   opts.create_if_missing = false;
   std::unique_ptr<store::Store> st;
   if (Status s = store::Store::Open(opts, &st); !s.ok()) {

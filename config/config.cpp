@@ -51,6 +51,7 @@ void VisitConfig(Visitor& v, Config& c) {
 
   v.Begin("http");
   v.Field("listen", c.http.listen);
+  v.Field("commit_stall_s", c.http.commit_stall_s);
   v.End();
 
   v.Begin("decoder");
@@ -285,6 +286,7 @@ Status Config::Validate() const {
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (!kLevels.count(log_level)) return Status::InvalidArgument("log_level must be one of trace..off");
   STREAMREC_RETURN_IF_ERROR(store.Validate());
+  STREAMREC_RETURN_IF_ERROR(http.Validate());
   STREAMREC_RETURN_IF_ERROR(learner.Validate());
   STREAMREC_RETURN_IF_ERROR(surfaces.Validate());
   return emitter.Validate();

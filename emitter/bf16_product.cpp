@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include <immintrin.h>
@@ -150,7 +151,10 @@ STREAMREC_BF16 void ProductPacked(const PackedItems& items, size_t first_row, si
   const __m512i* base = reinterpret_cast<const __m512i*>(items.words());
   ProductOf(rows, items.dim, queries, scores, [&](size_t first, size_t n, __m512i* scratch) -> const __m512i* {
     if (n == 0) {  // past the last row: a zero block
-      for (size_t i = 0; i < BlockRegisters(items.dim); ++i) scratch[i] = _mm512_setzero_si512();
+      // memset, not _mm512_setzero_si512: a lambda does not take the
+      // enclosing function's target attribute, and without AVX-512 in the
+      // build's -march the intrinsic would not compile here.
+      std::memset(static_cast<void*>(scratch), 0, BlockRegisters(items.dim) * sizeof(__m512i));
       return scratch;
     }
     return base + (first_row + first) / kLanes * (block_words / kLanes);

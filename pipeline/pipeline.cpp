@@ -10,6 +10,11 @@
 namespace streamrec::pipeline {
 namespace {
 
+// Producer queues, KiB (the memory budget in docs/RELIABILITY.md counts them).
+constexpr const char* kProducerQueueKbytes = "65536";
+// A window's changelog at full speed (~75k users of ~2 KB) fits.
+constexpr const char* kChangelogQueueKbytes = "262144";
+
 kafka::Properties ClientProperties(const config::KafkaConfig& k, const kafka::Properties& specific) {
   // TCP_NODELAY, as Kafka's own clients and brokers set it: small requests
   // (a few lists, an offset commit) are not held back waiting for an ACK.
@@ -44,12 +49,15 @@ Status Pipeline::Impl::Start() {
   // A commit window's changelog records (one per changed user, 100k+ at full
   // speed) are produced at once and flushed with the commit: librdkafka's
   // default queue of 100,000 messages made the pipeline wait for deliveries
-  // mid-window (~1 s for 133k users). Memory stays bounded by
-  // queue.buffering.max.kbytes (1 GiB by default).
+  // mid-window (~1 s for 133k users). What bounds each producer's memory is
+  // queue.buffering.max.kbytes (librdkafka's default, 1 GiB, is not a budget):
+  // 64 MiB for lists, surfaces and dead letters, kChangelogQueueKbytes for
+  // the changelog; a full queue makes the pipeline wait for deliveries.
   eopts.producer_properties =
       ClientProperties(config_.kafka, kafka::Merge({{"linger.ms", "5"},
                                                     {"partitioner", "murmur2_random"},
-                                                    {"queue.buffering.max.messages", "1000000"}},
+                                                    {"queue.buffering.max.messages", "1000000"},
+                                                    {"queue.buffering.max.kbytes", kProducerQueueKbytes}},
                                                    config_.kafka.producer_properties));
   emitter_ = std::make_unique<emitter::Emitter>(eopts);
   STREAMREC_RETURN_IF_ERROR(emitter_->Start());
@@ -80,7 +88,10 @@ Status Pipeline::Impl::Start() {
   if (config_.pipeline.state_handoff) {
     StateHandoffOptions hopts;
     hopts.state_topic = config_.kafka.StateTopic();
-    hopts.producer_properties = eopts.producer_properties;
+    // A user's own setting still wins.
+    hopts.producer_properties =
+        kafka::Merge(kafka::Merge(eopts.producer_properties, {{"queue.buffering.max.kbytes", kChangelogQueueKbytes}}),
+                     config_.kafka.producer_properties);
     hopts.reader_properties = ClientProperties(config_.kafka, config_.kafka.consumer_properties);
     hopts.writer_id = instance_id;
     handoff_ = std::make_unique<StateHandoff>(hopts);
@@ -250,6 +261,12 @@ void Pipeline::Impl::ReportProblem(std::string problem) {
 
 void Pipeline::Impl::PublishHealth() {
   if (!health_) return;
+  const int64_t now_ms = NowMillis();
+  if (now_ms - memory_measured_ms_ >= 1000) {
+    store::MemoryUsage memory;
+    if (store_->MeasureMemory(&memory).ok()) store_memory_bytes_ = memory.block_cache_usage;
+    memory_measured_ms_ = now_ms;
+  }
   health_->Update([&](server::HealthSnapshot& h) {
     h.batches = stats_.batches;
     h.consumed = stats_.consumed;
@@ -263,7 +280,9 @@ void Pipeline::Impl::PublishHealth() {
     h.items = learner_.item_count();
     h.partitions = ingest_->assigned_partitions();
     h.last_commit_ms = last_commit_ms_;
+    h.uncommitted_since_ms = committing_since_ms_ != 0 ? committing_since_ms_ : window_open_ ? window_opened_ms_ : 0;
     h.events_lost = ingest_->counters().lost;
+    h.store_memory_bytes = store_memory_bytes_;
   });
 }
 

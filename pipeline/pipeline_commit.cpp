@@ -13,6 +13,7 @@ namespace streamrec::pipeline {
 void Pipeline::Impl::OpenWindow(Clock::time_point now) {
   window_open_ = true;
   window_started_ = now;
+  window_opened_ms_ = NowMillis();
   sources_.clear();
   catalog_records_.clear();
   holder_changes_.clear();
@@ -96,6 +97,7 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
   commit_cost_per_event_ = (Clock::now() - started) / std::max<uint64_t>(1, window_events_);
   refresher_.Committed();
   window_open_ = false;
+  committing_since_ms_ = window_opened_ms_;
   return Status::Ok();
 }
 
@@ -164,6 +166,7 @@ Status Pipeline::Impl::FinishWrite(const std::atomic<bool>& stop, bool block) {
   }
   durable_ = in_flight_.counters;
   last_commit_ms_ = NowMillis();
+  committing_since_ms_ = 0;
   if (health_) health_->Update([](server::HealthSnapshot& h) { h.problem.clear(); });
   cache_->Evict(in_flight_.cache_batch);
   ingest_->ReportPositions(in_flight_.positions);

@@ -228,6 +228,12 @@ class Pipeline::Impl : public kafka::PositionProvider {
   config::Config config_;
   server::HealthBoard* health_;
   int64_t last_commit_ms_ = 0;
+  // Wall clock, ms: when the open window's first change came; when the
+  // window being sealed or written (0: none) opened. /health's stall check.
+  int64_t window_opened_ms_ = 0;
+  int64_t committing_since_ms_ = 0;
+  int64_t memory_measured_ms_ = 0;  // when store_memory_bytes_ was measured (once a second)
+  uint64_t store_memory_bytes_ = 0;
   learner::Learner learner_;
   LiveQuality quality_;
   std::unique_ptr<store::Store> store_;

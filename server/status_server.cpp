@@ -2,16 +2,33 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/logging.h"
 
 namespace streamrec::server {
+
+Status StatusServerOptions::Validate() const {
+  if (commit_stall_s < 5 || commit_stall_s > 86400) return Status::InvalidArgument("http.commit_stall_s must be in 5..86400");
+  return Status::Ok();
+}
+
+HealthSnapshot JudgeHealth(HealthSnapshot s, int64_t now_ms, int64_t commit_stall_ms) {
+  if (!s.problem.empty() || s.uncommitted_since_ms == 0) return s;
+  const int64_t waited_ms = now_ms - s.uncommitted_since_ms;
+  if (waited_ms <= commit_stall_ms) return s;
+  s.problem = fmt::format("no commit for {} s: events applied since then are not durable (last commit {} s ago)",
+                          waited_ms / 1000, s.last_commit_ms > 0 ? std::to_string((now_ms - s.last_commit_ms) / 1000) : "never");
+  s.problem_since_ms = s.uncommitted_since_ms + commit_stall_ms;
+  return s;
+}
 
 std::string HealthJson(const HealthSnapshot& s) {
   const char* status = !s.problem.empty() ? "failing" : s.events_lost > 0 ? "degraded" : "ok";
@@ -25,12 +42,12 @@ std::string HealthJson(const HealthSnapshot& s) {
     AppendJsonString(s.problem, &out);
     out += fmt::format(R"(,"problem_since_ms":{})", s.problem_since_ms);
   }
-  out += fmt::format(R"(,"applied_events":{},"last_commit_ms":{},"partitions":{}}})", s.applied_total,
-                     s.last_commit_ms, s.partitions);
+  out += fmt::format(R"(,"applied_events":{},"last_commit_ms":{},"uncommitted_since_ms":{},"partitions":{}}})",
+                     s.applied_total, s.last_commit_ms, s.uncommitted_since_ms, s.partitions);
   return out + "\n";
 }
 
-std::string MetricsText(const HealthSnapshot& s) {
+std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
   std::string out;
   auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
     out += fmt::format("# HELP streamrec_{0} {1}\n# TYPE streamrec_{0} {2}\nstreamrec_{0} {3}\n", name, help, type,
@@ -53,6 +70,10 @@ std::string MetricsText(const HealthSnapshot& s) {
   metric("assigned_partitions", "gauge", "events partitions this member owns", s.partitions);
   metric("last_commit_timestamp_seconds", "gauge", "wall clock of the newest durable commit",
          static_cast<uint64_t>(s.last_commit_ms / 1000));
+  metric("store_memory_bytes", "gauge", "RocksDB's block cache, with the memtables charged to it",
+         s.store_memory_bytes);
+  metric("uncommitted_seconds", "gauge", "how long the oldest applied change not yet durable has waited (0: none)",
+         s.uncommitted_since_ms > 0 ? static_cast<uint64_t>(std::max<int64_t>(0, now_ms - s.uncommitted_since_ms) / 1000) : 0);
   return out;
 }
 
@@ -63,6 +84,10 @@ struct StatusServer::Impl {
   std::thread thread;
   int port = 0;
   std::shared_ptr<spdlog::logger> log = ModuleLogger("http");
+
+  HealthSnapshot Judged() const {
+    return JudgeHealth(board->Get(), NowMillis(), static_cast<int64_t>(options.commit_stall_s) * 1000);
+  }
 };
 
 StatusServer::StatusServer(StatusServerOptions options, const HealthBoard* board) : impl_(std::make_unique<Impl>()) {
@@ -73,6 +98,7 @@ StatusServer::StatusServer(StatusServerOptions options, const HealthBoard* board
 StatusServer::~StatusServer() { Stop(); }
 
 Status StatusServer::Start() {
+  STREAMREC_RETURN_IF_ERROR(impl_->options.Validate());
   const std::string& listen = impl_->options.listen;
   const size_t colon = listen.rfind(':');
   int port = -1;
@@ -88,12 +114,12 @@ Status StatusServer::Start() {
   }
   const std::string host = listen.substr(0, colon);
   impl_->server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    const HealthSnapshot s = impl_->board->Get();
+    const HealthSnapshot s = impl_->Judged();
     res.status = s.problem.empty() ? 200 : 503;
     res.set_content(HealthJson(s), "application/json");
   });
   impl_->server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(MetricsText(impl_->board->Get()), "text/plain; version=0.0.4");
+    res.set_content(MetricsText(impl_->Judged(), NowMillis()), "text/plain; version=0.0.4");
   });
   // cpp-httplib's default socket options add SO_REUSEPORT: a second instance
   // on this host would then share the port and answer half the probes for

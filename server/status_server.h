@@ -2,7 +2,9 @@
 //
 //   GET /health   200 {"status":"ok",...} or 503 {"status":"failing","problem":...}
 //                 while a commit or a delivery keeps failing (a full disk, the
-//                 broker gone): orchestrators see it, the log says the same.
+//                 broker gone), or while events have waited longer than
+//                 http.commit_stall_s for a durable commit (a hung disk or
+//                 writer that reports no error): orchestrators see it.
 //                 200 {"status":"degraded","warning":...} once events were lost
 //                 to the broker's retention before they were read (a restart
 //                 would not bring them back, so no 503).
@@ -37,6 +39,10 @@ struct HealthSnapshot {
   uint64_t items = 0;
   uint64_t partitions = 0;
   int64_t last_commit_ms = 0;  // wall clock of the newest durable commit
+  // Wall clock when the oldest applied event that is not yet durable was
+  // applied; 0 while everything applied is committed (an idle pipeline owes nothing).
+  int64_t uncommitted_since_ms = 0;
+  uint64_t store_memory_bytes = 0;  // RocksDB's block cache, memtables charged to it
   uint64_t events_lost = 0;    // deleted by the broker before they were read, this run
 };
 
@@ -62,6 +68,14 @@ struct StatusServerOptions {
   // host:port. Default 127.0.0.1:8088; port 0 picks a free port (logged).
   // 0.0.0.0 exposes it beyond this host: only behind a firewall.
   std::string listen = "127.0.0.1:8088";
+  // /health turns 503 once applied events have waited this long for a durable
+  // commit, s, 5..86400. Default 60: commits come every
+  // pipeline.commit_interval_ms (1 s) and a slow disk stretches one to a few
+  // seconds; a minute without one is a stall, not a hiccup. A rebalance's
+  // changelog adoption begins with a commit, so it does not count.
+  int commit_stall_s = 60;
+
+  [[nodiscard]] Status Validate() const;
 };
 
 class StatusServer {
@@ -80,7 +94,10 @@ class StatusServer {
   std::unique_ptr<Impl> impl_;
 };
 
+// `s` with its problem set if it has none and applied events have waited more
+// than `commit_stall_ms` at `now_ms` for a durable commit.
+HealthSnapshot JudgeHealth(HealthSnapshot s, int64_t now_ms, int64_t commit_stall_ms);
 std::string HealthJson(const HealthSnapshot& s);
-std::string MetricsText(const HealthSnapshot& s);
+std::string MetricsText(const HealthSnapshot& s, int64_t now_ms = 0);
 
 }  // namespace streamrec::server

@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include "common/clock.h"
 #include "server/status_server.h"
 
 using namespace streamrec;
@@ -15,7 +16,8 @@ TEST_CASE("health JSON says ok, or failing with the problem and since when") {
   s.partitions = 3;
   s.last_commit_ms = 1700000000123;
   CHECK(HealthJson(s) ==
-        "{\"status\":\"ok\",\"applied_events\":42,\"last_commit_ms\":1700000000123,\"partitions\":3}\n");
+        "{\"status\":\"ok\",\"applied_events\":42,\"last_commit_ms\":1700000000123,\"uncommitted_since_ms\":0,"
+        "\"partitions\":3}\n");
   s.problem = "commit: \"disk\" full";
   s.problem_since_ms = 5;
   const std::string failing = HealthJson(s);
@@ -77,4 +79,41 @@ TEST_CASE("events lost to the broker's retention make /health degraded, not fail
   CHECK(MetricsText(s).find("streamrec_up 1\n") != std::string::npos);
   s.problem = "commit";
   CHECK(HealthJson(s).find(R"("status":"failing")") != std::string::npos);
+}
+
+TEST_CASE("applied events waiting longer than the bound for a commit make /health 503; an idle pipeline stays ok") {
+  HealthSnapshot s;
+  s.last_commit_ms = 1'000'000;
+  CHECK(JudgeHealth(s, 9'000'000, 60'000).problem.empty());  // nothing owed: idle is healthy
+  s.uncommitted_since_ms = 1'000'500;
+  CHECK(JudgeHealth(s, 1'060'000, 60'000).problem.empty());  // 59.5 s: within the bound
+  const HealthSnapshot stalled = JudgeHealth(s, 1'061'000, 60'000);
+  CHECK(stalled.problem.find("no commit for 60 s") != std::string::npos);
+  CHECK(stalled.problem_since_ms == 1'060'500);
+  CHECK(MetricsText(stalled, 1'061'000).find("streamrec_up 0\n") != std::string::npos);
+  CHECK(MetricsText(stalled, 1'061'000).find("streamrec_uncommitted_seconds 60\n") != std::string::npos);
+  s.problem = "committing state: disk full";  // a reported problem is kept as it is
+  CHECK(JudgeHealth(s, 1'061'000, 60'000).problem == "committing state: disk full");
+}
+
+TEST_CASE("the server judges the stall when it answers") {
+  HealthBoard board;
+  StatusServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.commit_stall_s = 5;
+  StatusServer server(options, &board);
+  REQUIRE(server.Start().ok());
+  httplib::Client client("127.0.0.1", server.port());
+  board.Update([](HealthSnapshot& h) { h.uncommitted_since_ms = NowMillis() - 1'000; });
+  httplib::Result fresh = client.Get("/health");
+  REQUIRE(fresh);
+  CHECK(fresh->status == 200);
+  board.Update([](HealthSnapshot& h) { h.uncommitted_since_ms = NowMillis() - 6'000; });
+  httplib::Result stalled = client.Get("/health");
+  REQUIRE(stalled);
+  CHECK(stalled->status == 503);
+  CHECK(stalled->body.find("no commit for 6 s") != std::string::npos);
+  server.Stop();
+  options.commit_stall_s = 1;
+  CHECK_FALSE(StatusServer(options, &board).Start().ok());
 }

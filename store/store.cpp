@@ -20,6 +20,9 @@ Status StoreOptions::Validate() const {
   if (path.empty()) return Status::InvalidArgument("store.path must not be empty");
   if (block_cache_mb < 8 || block_cache_mb > 65536) return Status::InvalidArgument("store.block_cache_mb must be in 8..65536");
   if (write_buffer_mb < 4 || write_buffer_mb > 4096) return Status::InvalidArgument("store.write_buffer_mb must be in 4..4096");
+  if (write_buffer_mb * 2 > block_cache_mb) {
+    return Status::InvalidArgument("store.write_buffer_mb must be at most half of store.block_cache_mb (the memtables are charged to it)");
+  }
   return Status::Ok();
 }
 
@@ -33,6 +36,16 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   impl->write_options.sync = options.sync_writes;
   impl->table.block_cache = rocksdb::NewLRUCache(options.block_cache_mb << 20);
   impl->table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  // One budget: index and filter blocks live in the cache (L0's pinned, they
+  // are read on every lookup), and the memtables of all column families are
+  // charged to it; past write_buffer_mb the largest is flushed. Not a hard
+  // stall (allow_stall): RocksDB then parks every writer until memory drops,
+  // and with the budget spread over column families each below its own flush
+  // size no flush may come (rocksdb#11780; it hung this store's test).
+  impl->table.cache_index_and_filter_blocks = true;
+  impl->table.pin_l0_filter_and_index_blocks_in_cache = true;
+  impl->write_buffers = std::make_shared<rocksdb::WriteBufferManager>(options.write_buffer_mb << 20,
+                                                                      impl->table.block_cache, /*allow_stall=*/false);
   if (options.faults) impl->env = NewFaultyEnv(options.faults);
   STREAMREC_RETURN_IF_ERROR(impl->OpenDb());
   out->reset(new Store(std::move(impl)));
@@ -212,6 +225,21 @@ Status Store::MeasureDisk(DiskUsage* out) {
   out->user_bytes = sst(impl_->users()) + sst(impl_->history()) + sst(impl_->holders()) +
                     sst(impl_->pending());
   out->item_bytes = sst(impl_->items()) + sst(impl_->item_rows()) + sst(impl_->catalog());
+  return Status::Ok();
+}
+
+Status Store::MeasureMemory(MemoryUsage* out) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
+  out->block_cache_capacity = impl_->table.block_cache->GetCapacity();
+  out->block_cache_usage = impl_->table.block_cache->GetUsage();
+  // RocksDB's own count, not the manager's: the figure holds whatever manages them.
+  out->memtables = 0;
+  for (rocksdb::ColumnFamilyHandle* cf : impl_->handles) {
+    uint64_t bytes = 0;
+    impl_->db->GetIntProperty(cf, "rocksdb.size-all-mem-tables", &bytes);
+    out->memtables += bytes;
+  }
+  out->memtable_budget = impl_->write_buffers->buffer_size();
   return Status::Ok();
 }
 

@@ -56,9 +56,15 @@ struct StoreOptions {
   // Create an empty store when `path` holds none. Default true; tools that
   // only read (streamrec state) set false so a typo is an error, not a new store.
   bool create_if_missing = true;
-  // RocksDB block cache, MiB, 8..65536. Default 256.
+  // RocksDB's whole memory budget, MiB, 8..65536. Default 256. The block
+  // cache, with the memtables (write_buffer_mb) and the tables' index and
+  // filter blocks charged to it, so that RocksDB as a whole stays within this
+  // (plus a few MiB of iterators and arena slack). Larger: more of the state
+  // read from memory when the user cache misses.
   size_t block_cache_mb = 256;
-  // RocksDB memtable size, MiB, 4..4096. Default 64.
+  // Memtables of all column families together, MiB, 4..4096, at most half of
+  // block_cache_mb. Default 64. Past it the largest memtable is flushed, and
+  // writes wait if flushes fall behind. Larger: fewer, bigger flushes.
   size_t write_buffer_mb = 64;
   // Tests only: injected write failures. Null (the default) in production.
   std::shared_ptr<StoreFaults> faults;
@@ -115,6 +121,14 @@ struct StateSummary {
 struct DiskUsage {
   uint64_t user_bytes = 0;  // user_embeddings + user_history + list_holders + pending_lists
   uint64_t item_bytes = 0;  // item_embeddings + item_neighbors + catalog
+};
+
+// RocksDB's memory now (Store::MeasureMemory), bytes.
+struct MemoryUsage {
+  uint64_t block_cache_capacity = 0;  // the budget, store.block_cache_mb
+  uint64_t block_cache_usage = 0;     // everything charged to it: blocks, memtables, index and filters
+  uint64_t memtables = 0;             // all column families' memtables, mutable and being flushed
+  uint64_t memtable_budget = 0;       // store.write_buffer_mb
 };
 
 class Store;
@@ -200,6 +214,8 @@ class Store {
   // written seldom keeps them longest), then sums the SST files of each.
   // Seconds per GB; for benchmarks.
   [[nodiscard]] Status MeasureDisk(DiskUsage* out);
+  // Cheap (no I/O); from any thread.
+  [[nodiscard]] Status MeasureMemory(MemoryUsage* out);
 
  private:
   struct Impl;

@@ -12,6 +12,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/table.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #include "common/logging.h"
 #include "store/codec.h"
@@ -81,12 +82,19 @@ struct Store::Impl {
     db_options.create_if_missing = options.create_if_missing;
     db_options.create_missing_column_families = true;
     db_options.IncreaseParallelism(2);
-    db_options.write_buffer_size = options.write_buffer_mb << 20;
+    db_options.write_buffer_manager = write_buffers;
+    // A quarter of the budget per column family, at most two memtables each
+    // (one filling while one flushes): the manager flushes the largest once
+    // they add up to the budget; RocksDB's own stop (max_write_buffer_number)
+    // caps a family whose flushes fall behind.
+    db_options.write_buffer_size = (options.write_buffer_mb << 20) / 4;
+    db_options.max_write_buffer_number = 2;
     db_options.info_log = NewRocksLogger(log);
     if (env) db_options.env = env.get();
     rocksdb::ColumnFamilyOptions cf_options(db_options);
     cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     cf_options.write_buffer_size = db_options.write_buffer_size;
+    cf_options.max_write_buffer_number = db_options.max_write_buffer_number;
     // Most user lookups miss (a new user): a whole-key bloom filter in the
     // memtable and in each table file answers them without a search.
     cf_options.memtable_prefix_bloom_size_ratio = 0.02;
@@ -128,6 +136,7 @@ struct Store::Impl {
   StoreOptions options;
   std::unique_ptr<rocksdb::Env> env;  // only with injected faults; outlives db
   rocksdb::BlockBasedTableOptions table;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;  // charged to table.block_cache
   std::unique_ptr<rocksdb::DB> db;
   // default, users, history, items, meta, catalog, holders, pending, item rows
   std::vector<rocksdb::ColumnFamilyHandle*> handles;

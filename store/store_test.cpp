@@ -310,3 +310,64 @@ TEST_CASE("store: the disk measure counts live state, not deletes left in a move
   REQUIRE(s->MeasureDisk(&disk).ok());
   CHECK(disk.user_bytes == 0);  // every owed entry was deleted: nothing of users is left
 }
+
+TEST_CASE("store: memtables of every column family stay within write_buffer_mb, charged to the block cache") {
+  const std::string dir = FreshDir("memory_budget");
+  StoreOptions o;
+  o.path = dir;
+  o.block_cache_mb = 16;
+  o.write_buffer_mb = 8;
+  std::unique_ptr<Store> st;
+  REQUIRE(Store::Open(o, &st).ok());
+  // ~100 MB of users, items and list holders, in commits of ~0.6 MB:
+  // without one manager each column family's memtables would add up past
+  // the budget (two of write_buffer_mb each, per family).
+  std::vector<UserRecord> users(200);
+  std::vector<std::string> keys(users.size());
+  std::vector<ItemRecord> items(50);
+  MemoryUsage peak;
+  for (int round = 0; round < 160; ++round) {
+    CommitBatch batch;
+    for (size_t i = 0; i < users.size(); ++i) {
+      users[i] = MakeUser(static_cast<uint32_t>(round * users.size() + i), 3);
+      users[i].embedding.assign(256, static_cast<float>(round));
+      users[i].history.assign(200, ItemId(static_cast<uint32_t>(i)));
+      keys[i] = "user-" + std::to_string(round) + "-" + std::to_string(i);
+      batch.users.push_back({keys[i], &users[i]});
+      batch.holders.push_back({ItemId(static_cast<uint32_t>(i)), keys[i], 0, true});
+    }
+    for (size_t i = 0; i < items.size(); ++i) {
+      items[i] = MakeItem(static_cast<uint32_t>(round * items.size() + i), "item-" + std::to_string(round * items.size() + i));
+      items[i].embedding.assign(256, 1.0F);
+    }
+    batch.items = items;
+    batch.offsets[{"events", 0}] = round + 1;
+    REQUIRE(st->Commit(batch).ok());
+    MemoryUsage now;
+    REQUIRE(st->MeasureMemory(&now).ok());
+    peak.memtables = std::max(peak.memtables, now.memtables);
+    peak.block_cache_usage = std::max(peak.block_cache_usage, now.block_cache_usage);
+    peak.block_cache_capacity = now.block_cache_capacity;
+    peak.memtable_budget = now.memtable_budget;
+  }
+  INFO("peak memtables " << peak.memtables << " of " << peak.memtable_budget << ", cache " << peak.block_cache_usage
+                         << " of " << peak.block_cache_capacity);
+  CHECK(peak.memtable_budget == 8u << 20);
+  CHECK(peak.memtables > 1u << 20);  // the writes did go through memtables
+  // An arena block or two of slack past the budget while a flush catches up.
+  CHECK(peak.memtables <= peak.memtable_budget + (2u << 20));
+  // The memtables are in the cache's figure: it cannot be below them.
+  CHECK(peak.block_cache_usage >= peak.memtables / 2);
+  CHECK(peak.block_cache_usage <= peak.block_cache_capacity + (2u << 20));
+  st.reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("store: a memtable budget over half the cache is refused") {
+  StoreOptions o;
+  o.block_cache_mb = 64;
+  o.write_buffer_mb = 64;
+  CHECK_FALSE(o.Validate().ok());
+  o.write_buffer_mb = 32;
+  CHECK(o.Validate().ok());
+}

@@ -100,10 +100,18 @@ def check_fault_and_recovery(t, broker, run, port, run_log, events):
     t.check(before == after and sum(v or 0 for v in after.values()) < 32000,
             f"committed offsets stay put while state cannot be written ({after})")
     t.check(run.poll() is None, "the pipeline waits instead of exiting")
+    # The wait is visible as such: the oldest change not yet durable keeps its
+    # time while commits fail (what http.commit_stall_s judges when no error
+    # is reported), and is cleared once commits succeed and the stream is idle.
+    stuck = body.get("uncommitted_since_ms", 0)
+    t.check(0 < stuck < time.time() * 1000 - 3000 and health(port)[1].get("uncommitted_since_ms") == stuck,
+            f"/health shows since when changes wait for a commit ({stuck})")
 
     subprocess.run(["prlimit", "--pid", str(run.pid), "--fsize=unlimited:unlimited"], check=True)
     log("file-size limit lifted")
     t.check(harness.wait_until(lambda: health(port)[0] == 200, 60), "/health is 200 again once space returns")
+    t.check(harness.wait_until(lambda: health(port)[1].get("uncommitted_since_ms") == 0, 30),
+            "nothing waits for a commit once the backlog is durable")
     harness.produce(broker.bootstrap, harness.as_messages(events[32000:]))
     code = run.wait(timeout=180)
     t.check(code == 0, f"exits cleanly when idle (exit {code})")
