@@ -44,8 +44,9 @@ Status MeasureMemory(const config::Config& config, uint64_t users, uint64_t item
       store::CachedUser user;
       STREAMREC_RETURN_IF_ERROR(cache.Acquire(traffic::Generator::UserName(u), &user));
       if (user.is_new) learner.InitUser(user.external_id, UserId(counters.next_user_id++), user.record);
-      const ItemId item = learner.InternItem(traffic::Generator::ItemName((u * 7919) % items));
-      learner.Observe(user.record, item, EventType::kView, 1700000000000 + static_cast<int64_t>(u), Mix64(u));
+      const std::optional<ItemId> item = learner.InternItem(traffic::Generator::ItemName((u * 7919) % items));
+      if (!item) continue;  // refused: the table is full (learner.max_items)
+      learner.Observe(user.record, *item, EventType::kView, 1700000000000 + static_cast<int64_t>(u), Mix64(u));
     }
     counters.applied_events += last - first;
     store::CommitBatch commit;

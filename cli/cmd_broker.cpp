@@ -23,12 +23,14 @@ Status Execute(const std::string& line, kafka::EmbeddedBroker* broker) {
   return Status::InvalidArgument("unknown command '" + line + "' (down ID | up ID | error API CODE COUNT)");
 }
 
-// Serves stdin commands until `stop`; stdin at EOF is simply no longer read.
-void ServeCommands(kafka::EmbeddedBroker* broker, const std::atomic<bool>& stop) {
+// Serves stdin commands until `stop`, or until the compacted topics can no
+// longer be kept whole (that error); stdin at EOF is simply no longer read.
+Status ServeCommands(kafka::EmbeddedBroker* broker, const std::atomic<bool>& stop) {
   auto log = ModuleLogger("broker");
   bool open = true;
   std::string buffer;
   while (!stop.load()) {
+    STREAMREC_RETURN_IF_ERROR(broker->CompactionStatus());
     pollfd fd{STDIN_FILENO, POLLIN, 0};
     if (!open || poll(&fd, 1, 100) <= 0) {
       if (!open) usleep(100000);
@@ -49,6 +51,7 @@ void ServeCommands(kafka::EmbeddedBroker* broker, const std::atomic<bool>& stop)
       std::cout << (s.ok() ? "ok" : "error: " + s.message()) << std::endl;
     }
   }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -66,17 +69,25 @@ int CmdBroker(const BrokerArgs& args, const std::atomic<bool>& stop) {
   config::KafkaConfig topics;
   topics.partitions = args.partitions;
   for (const kafka::TopicSpec& t : config::StandardTopics(topics)) {
-    if (Status s = broker->CreateTopic(t.name, t.partitions); !s.ok()) {
+    if (Status s = broker->CreateTopic(t.name, t.partitions, t.compacted); !s.ok()) {
       std::cerr << "streamrec broker: " << s.ToString() << "\n";
       return 1;
     }
+  }
+  if (Status s = args.no_compaction ? Status::Ok() : broker->StartCompaction(); !s.ok()) {
+    std::cerr << "streamrec broker: " << s.ToString() << "\n";
+    return 1;
   }
   // The first line is the bootstrap address alone, for scripts.
   std::cout << broker->bootstrap() << std::endl;
   ModuleLogger("broker")->info("embedded broker ready at {} (topics with {} partitions); Ctrl-C stops it",
                                broker->bootstrap(), args.partitions);
-  ServeCommands(broker.get(), stop);
+  const Status served = ServeCommands(broker.get(), stop);
   ModuleLogger("broker")->info("stopping");
+  if (!served.ok()) {
+    std::cerr << "streamrec broker: " << served.message() << "\n";
+    return 3;
+  }
   return 0;
 }
 

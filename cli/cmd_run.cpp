@@ -1,4 +1,7 @@
+#include <atomic>
+#include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "cli/commands.h"
 #include "common/logging.h"
@@ -15,11 +18,30 @@ namespace {
 Status StartEmbeddedBroker(config::Config* config, std::unique_ptr<kafka::EmbeddedBroker>* broker) {
   STREAMREC_RETURN_IF_ERROR(kafka::EmbeddedBroker::Start(1, broker));
   for (const kafka::TopicSpec& t : config::StandardTopics(config->kafka)) {
-    STREAMREC_RETURN_IF_ERROR((*broker)->CreateTopic(t.name, t.partitions));
+    STREAMREC_RETURN_IF_ERROR((*broker)->CreateTopic(t.name, t.partitions, t.compacted));
   }
+  STREAMREC_RETURN_IF_ERROR((*broker)->StartCompaction());
   config->kafka.bootstrap = (*broker)->bootstrap();
   std::cout << "embedded broker at " << config->kafka.bootstrap << std::endl;
   return Status::Ok();
+}
+
+// Runs the pipeline until `stop`, or until the embedded broker can no longer
+// keep its compacted topics whole (then that error: the lists would be lost).
+Status RunBesideBroker(pipeline::Pipeline* pipeline, const kafka::EmbeddedBroker& broker, const std::atomic<bool>& stop) {
+  std::atomic<bool> halt{false};
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done.load()) {
+      if (stop.load() || !broker.CompactionStatus().ok()) halt = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  Status status = pipeline->Run(halt);
+  done = true;
+  watcher.join();
+  if (Status compaction = broker.CompactionStatus(); !compaction.ok() && status.ok()) return compaction;
+  return status;
 }
 
 }  // namespace
@@ -70,7 +92,7 @@ int CmdRun(const RunArgs& args, const std::atomic<bool>& stop, std::atomic<bool>
   pipeline::RulesWatcher rules(args.config_path, overrides, config.emitter.rules, &reload);
   pipeline.SetRulesSource([&rules] { return rules.Poll(); });
   Status status = pipeline.Start();
-  if (status.ok()) status = pipeline.Run(stop);
+  if (status.ok()) status = broker ? RunBesideBroker(&pipeline, *broker, stop) : pipeline.Run(stop);
   if (!status.ok()) log->error("{}", status.ToString());
   Status stopped = pipeline.Stop();
   server.Stop();

@@ -26,6 +26,7 @@ int CmdRun(const RunArgs& args, const std::atomic<bool>& stop, std::atomic<bool>
 struct BrokerArgs {
   int partitions = 4;
   int brokers = 1;
+  bool no_compaction = false;  // compacted topics age out like any other
 };
 int CmdBroker(const BrokerArgs& args, const std::atomic<bool>& stop);
 

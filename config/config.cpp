@@ -76,6 +76,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("cooc_decay", c.learner.cooc_decay);
   v.Field("max_neighbors", c.learner.max_neighbors);
   v.Field("max_boosts", c.learner.max_boosts);
+  v.Field("max_items", c.learner.max_items);
   v.Begin("weights");
   for (EventType t : {EventType::kView, EventType::kCart, EventType::kRemoveFromCart, EventType::kPurchase}) {
     v.Field(std::string(EventTypeName(t)), c.learner.type_weights[static_cast<size_t>(t)]);

@@ -173,7 +173,9 @@ class Replay {
 
   void Train(UserState& u, const Event& e, uint64_t index) {
     auto start = Clock::now();
-    const ItemId item = learner_.InternItem(e.item);
+    const std::optional<ItemId> interned = learner_.InternItem(e.item);
+    if (!interned) return;  // refused as live (learner.max_items): nothing learned from it
+    const ItemId item = *interned;
     learner_.Observe(&u.record, item, e.type, e.ts_ms, Mix64(index));
     seconds_[0] += std::chrono::duration<double>(Clock::now() - start).count();
     for (size_t b = 0; b < baselines_.size(); ++b) {

@@ -5,16 +5,21 @@
 
 #include <vector>
 
+#include "kafka/embedded_compactor.h"
+
 namespace streamrec::kafka {
 
 struct EmbeddedBroker::Impl {
   ~Impl() {
+    compactor.reset();  // its clients talk to the cluster: stopped first
     if (cluster) rd_kafka_mock_cluster_destroy(cluster);
     if (handle) rd_kafka_destroy(handle);
   }
   rd_kafka_t* handle = nullptr;  // the mock cluster runs on this handle's threads
   rd_kafka_mock_cluster_t* cluster = nullptr;
   std::string bootstrap;
+  std::vector<std::string> compacted;
+  std::unique_ptr<EmbeddedCompactor> compactor;
 };
 
 EmbeddedBroker::EmbeddedBroker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -45,12 +50,26 @@ Status EmbeddedBroker::Start(int broker_count, std::unique_ptr<EmbeddedBroker>* 
 
 const std::string& EmbeddedBroker::bootstrap() const { return impl_->bootstrap; }
 
-Status EmbeddedBroker::CreateTopic(const std::string& name, int partitions) {
+Status EmbeddedBroker::CreateTopic(const std::string& name, int partitions, bool compacted) {
   rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(impl_->cluster, name.c_str(), partitions, 1);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
     return Status::Internal("creating topic " + name + ": " + rd_kafka_err2str(err));
   }
+  if (compacted) impl_->compacted.push_back(name);
   return Status::Ok();
+}
+
+Status EmbeddedBroker::StartCompaction() {
+  if (impl_->compactor) return Status::InvalidArgument("compaction already started");
+  EmbeddedCompactorOptions options;
+  options.bootstrap = impl_->bootstrap;
+  options.topics = impl_->compacted;
+  impl_->compactor = std::make_unique<EmbeddedCompactor>(std::move(options));
+  return impl_->compactor->Start();
+}
+
+Status EmbeddedBroker::CompactionStatus() const {
+  return impl_->compactor ? impl_->compactor->status() : Status::Ok();
 }
 
 Status EmbeddedBroker::SetBrokerDown(int id, bool down) {

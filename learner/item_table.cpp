@@ -76,6 +76,47 @@ void ItemTable::Restore(const ItemRecord& record) {
 
 namespace {
 
+void EraseFromRow(std::vector<ItemTable::Neighbor>& row, ItemId b) {
+  auto it = std::lower_bound(row.begin(), row.end(), b,
+                             [](const ItemTable::Neighbor& n, ItemId id) { return n.first < id; });
+  if (it != row.end() && it->first == b) row.erase(it);
+}
+
+}  // namespace
+
+void ItemTable::Replace(ItemId id, std::string_view external_id, std::span<const float> embedding, float bias,
+                        std::vector<ItemId>* touched) {
+  const size_t index = id.value();
+  // Co-occurrence is counted both ways, so the item's own rows name the rows
+  // that hold it (a row trimmed to max_neighbors may have dropped one: that
+  // neighbour keeps a weak entry, which the next item in the slot inherits).
+  for (std::vector<std::vector<Neighbor>>* rows : {&neighbors_, &basket_neighbors_}) {
+    for (const Neighbor& n : (*rows)[index]) {
+      if (n.first == id) continue;
+      EraseFromRow((*rows)[n.first.value()], id);
+      touched->push_back(n.first);
+    }
+    std::vector<Neighbor>().swap((*rows)[index]);  // its memory goes too
+  }
+  by_external_id_.Erase(StringViewHash()(external_ids_[index]), id.value());
+  external_ids_[index].assign(external_id);
+  by_external_id_.Insert(StringViewHash()(external_id), id.value());
+  std::copy(embedding.begin(), embedding.end(), embeddings_.begin() + static_cast<std::ptrdiff_t>(index * dim_));
+  biases_[index] = bias;
+  FenwickAdd(index, uint64_t{0} - counts_[index]);  // modular: takes the old count out
+  SetCount(index, 0);
+  recency_[index] = -1e30F;
+  SetPinned(id, false);
+}
+
+void ItemTable::SetPinned(ItemId id, bool pinned) {
+  if (!pinned && id.value() >= pinned_.size()) return;
+  if (id.value() >= pinned_.size()) pinned_.resize(size(), 0);
+  pinned_[id.value()] = pinned ? 1 : 0;
+}
+
+namespace {
+
 // row[b] += weight; a row over 2 * max_neighbors keeps its max_neighbors strongest.
 void AddToRow(std::vector<ItemTable::Neighbor>& row, ItemId b, float weight, size_t max_neighbors) {
   using Neighbor = ItemTable::Neighbor;

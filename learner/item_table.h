@@ -1,7 +1,9 @@
 // ItemTable: every known item's embedding, bias and count, in memory, indexed
 // by dense ItemId; plus a popularity sampler (Fenwick tree over counts).
 //
-// Memory: (dim + 1) floats + ~64 bytes per item; 1M items at dim 32 ~ 200 MB.
+// Memory: (dim + 1) floats + ~100 bytes per item, plus 8 bytes per
+// co-occurrence neighbour (rows up to 2 x max_neighbors); bounded by the
+// learner's max_items, which replaces cold items once the table is full.
 // Thread-safety: none; owned by the Learner.
 #pragma once
 
@@ -32,6 +34,14 @@ class ItemTable {
   ItemId Add(std::string_view external_id, std::span<const float> embedding, float bias, uint64_t count);
   // Places a stored item at its persisted id (restart). Ids must be dense in the end.
   void Restore(const ItemRecord& record);
+  // Gives slot `id` to a new item: the old one is forgotten (its external id,
+  // counts, rows), and removed from the rows of its neighbours, whose ids are
+  // appended to *touched (their rows changed). O(its neighbours x their rows).
+  void Replace(ItemId id, std::string_view external_id, std::span<const float> embedding, float bias,
+               std::vector<ItemId>* touched);
+  // A pinned item is never replaced (catalog items). Default unpinned.
+  void SetPinned(ItemId id, bool pinned);
+  bool pinned(ItemId id) const { return id.value() < pinned_.size() && pinned_[id.value()] != 0; }
 
   float* embedding(ItemId id) { return &embeddings_[id.value() * dim_]; }
   float* bias(ItemId id) { return &biases_[id.value()]; }
@@ -82,6 +92,7 @@ class ItemTable {
   std::vector<float> popularity_;
   std::vector<float> log_popularity_;
   std::vector<float> recency_;
+  std::vector<uint8_t> pinned_;  // grows on SetPinned only
   FlatIndex by_external_id_;  // external id -> id (the slot is the id)
   std::vector<uint64_t> fenwick_;  // 1-based partial sums of counts_
   uint64_t total_count_ = 0;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/hash.h"
+#include "learner/frequency_sketch.h"
 #include "learner/item_table.h"
 #include "learner/sgd.h"
 
@@ -179,6 +180,61 @@ struct Learner::Impl {
     b.push_back(item);
   }
 
+  // Counts a sighting of an item (its id's hash) once the table is half
+  // full (before, nothing is replaced and the counts would not be used);
+  // returns its recent sightings, 0 while not counted.
+  uint32_t Sight(uint64_t key) {
+    if (!sketch && items.size() >= options.max_items / 2) sketch = std::make_unique<FrequencySketch>(options.max_items);
+    return sketch ? sketch->Add(key) : 0;
+  }
+
+  // Of a few unpinned slots sampled (deterministically from `key`, at most
+  // `max_tries` draws), the least recently popular; nullopt if every draw was pinned.
+  static constexpr int kReplaceSamples = 8;
+  static constexpr int kEventTries = 4 * kReplaceSamples;
+  static constexpr int kCatalogTries = 4096;  // catalog updates are rare; the table may be mostly pinned
+  std::optional<ItemId> ColdestSample(uint64_t key, int max_tries) const {
+    std::optional<ItemId> coldest;
+    uint64_t state = HashCombine(key, churn.replaced + churn.refused);
+    for (int tries = 0, found = 0; tries < max_tries && found < kReplaceSamples; ++tries) {
+      state = Mix64(state);
+      const ItemId id(static_cast<uint32_t>(state % items.size()));
+      if (items.pinned(id)) continue;
+      ++found;
+      if (!coldest || items.recency()[id.value()] < items.recency()[coldest->value()]) coldest = id;
+    }
+    return coldest;
+  }
+
+  // A slot for a new item: a new one while there is room, else a cold
+  // item's (see Learner::InternItem); nullopt when refused.
+  std::optional<ItemId> Place(std::string_view external_id, uint64_t key, uint32_t seen, std::span<const float> init,
+                              float bias, bool catalog) {
+    if (items.size() < options.max_items) {
+      const ItemId id = items.Add(external_id, init, bias, 0);
+      MarkDirty(id);
+      return id;
+    }
+    const std::optional<ItemId> victim = ColdestSample(key, catalog ? kCatalogTries : kEventTries);
+    if (!victim || (!catalog && seen <= sketch->Estimate(Fnv1a64(items.external_id(*victim))))) {
+      ++churn.refused;
+      return std::nullopt;
+    }
+    // The rows that change are copied first if sealed (BeforeChange), then persisted.
+    replaced_rows.clear();
+    for (bool basket : {false, true}) {
+      for (const ItemTable::Neighbor& n : basket ? items.basket_neighbors(*victim) : items.neighbors(*victim)) {
+        BeforeChange(n.first);
+      }
+    }
+    BeforeChange(*victim);
+    items.Replace(*victim, external_id, init, bias, &replaced_rows);
+    for (ItemId touched : replaced_rows) MarkDirty(touched, kDirty | kRowsDirty);
+    MarkDirty(*victim, kDirty | kRowsDirty);
+    ++churn.replaced;
+    return victim;
+  }
+
   LearnerOptions options;
   Kind kind;
   ItemTable items;
@@ -203,6 +259,9 @@ struct Learner::Impl {
     float best = 0.0F;
     uint32_t source = 0;
   };
+  std::unique_ptr<FrequencySketch> sketch;  // from half of max_items on
+  ItemChurn churn;
+  std::vector<ItemId> replaced_rows;  // scratch: rows that held a replaced item
   std::vector<BoostSlot> boost_slots;
   std::vector<uint32_t> boost_touched;
   std::vector<uint32_t> boost_histogram;
@@ -213,33 +272,43 @@ Learner::~Learner() = default;
 
 const LearnerOptions& Learner::options() const { return impl_->options; }
 
-ItemId Learner::InternItem(std::string_view external_id) {
-  if (std::optional<ItemId> id = impl_->items.Find(external_id)) return *id;
-  std::vector<float> init(static_cast<size_t>(impl_->options.dim));
-  FillGaussian(HashCombine(impl_->options.seed, Fnv1a64(external_id) ^ 0x17e4ULL), impl_->options.init_scale, init);
-  ItemId id = impl_->items.Add(external_id, init, 0.0F, 0);
-  impl_->MarkDirty(id);
-  return id;
+std::optional<ItemId> Learner::InternItem(std::string_view external_id) {
+  Impl& m = *impl_;
+  const uint64_t key = Fnv1a64(external_id);
+  const uint32_t seen = m.Sight(key);
+  if (std::optional<ItemId> id = m.items.Find(external_id)) return id;
+  std::vector<float> init(static_cast<size_t>(m.options.dim));
+  FillGaussian(HashCombine(m.options.seed, key ^ 0x17e4ULL), m.options.init_scale, init);
+  return m.Place(external_id, key, seen, init, 0.0F, /*catalog=*/false);
 }
 
-ItemId Learner::InternItemLike(std::string_view external_id, std::span<const ItemId> peers) {
-  if (std::optional<ItemId> id = impl_->items.Find(external_id)) return *id;
-  const size_t dim = static_cast<size_t>(impl_->options.dim);
+std::optional<ItemId> Learner::InternItemLike(std::string_view external_id, std::span<const ItemId> peers) {
+  Impl& m = *impl_;
+  if (std::optional<ItemId> id = m.items.Find(external_id)) {
+    m.items.SetPinned(*id, true);
+    return id;
+  }
+  const size_t dim = static_cast<size_t>(m.options.dim);
   std::vector<double> sum(dim, 0.0);
   double bias = 0.0;
   size_t used = 0;
   for (ItemId peer : peers) {
-    if (peer.value() >= impl_->items.size() || impl_->items.count(peer) == 0) continue;
-    const float* e = impl_->items.embedding(peer);
+    if (peer.value() >= m.items.size() || m.items.count(peer) == 0) continue;
+    const float* e = m.items.embedding(peer);
     for (size_t d = 0; d < dim; ++d) sum[d] += e[d];
-    bias += *impl_->items.bias(peer);
+    bias += *m.items.bias(peer);
     ++used;
   }
-  if (used == 0) return InternItem(external_id);
+  const uint64_t key = Fnv1a64(external_id);
   std::vector<float> init(dim);
-  for (size_t d = 0; d < dim; ++d) init[d] = static_cast<float>(sum[d] / static_cast<double>(used));
-  ItemId id = impl_->items.Add(external_id, init, static_cast<float>(bias / static_cast<double>(used)), 0);
-  impl_->MarkDirty(id);
+  if (used == 0) {
+    FillGaussian(HashCombine(m.options.seed, key ^ 0x17e4ULL), m.options.init_scale, init);
+  } else {
+    for (size_t d = 0; d < dim; ++d) init[d] = static_cast<float>(sum[d] / static_cast<double>(used));
+    bias /= static_cast<double>(used);
+  }
+  const std::optional<ItemId> id = m.Place(external_id, key, 0, init, static_cast<float>(bias), /*catalog=*/true);
+  if (id) m.items.SetPinned(*id, true);
   return id;
 }
 
@@ -377,6 +446,7 @@ ItemMatrixView Learner::Items() const {
   return view;
 }
 size_t Learner::item_count() const { return impl_->items.size(); }
+Learner::ItemChurn Learner::item_churn() const { return impl_->churn; }
 const std::string& Learner::ItemExternalId(ItemId id) const { return impl_->items.external_id(id); }
 
 void Learner::TakeDirtyItems(std::vector<ItemRecord>* out) {

@@ -32,14 +32,22 @@ class Learner {
 
   const LearnerOptions& options() const;
 
-  // The id of `external_id`, adding the item (deterministic initial embedding) if new.
-  ItemId InternItem(std::string_view external_id);
+  // The id of `external_id` for an event of it, adding the item
+  // (deterministic initial embedding) if new. With options().max_items items
+  // known, a new item takes a cold item's slot (that id now names it: the
+  // old item is forgotten, and ids of it still held elsewhere, in users'
+  // histories, name the new one) or, seen no more often lately than that one,
+  // is refused: nullopt, and the event should teach nothing about it.
+  std::optional<ItemId> InternItem(std::string_view external_id);
   std::optional<ItemId> FindItem(std::string_view external_id) const;
-  // Like InternItem, but a new item starts from the mean embedding and bias of
-  // those `peers` that have events (for example the other items of its
-  // catalog category), so it can be recommended before anyone touched it.
-  // Without such peers it starts like InternItem. An existing item is left as it is.
-  ItemId InternItemLike(std::string_view external_id, std::span<const ItemId> peers);
+  // For a catalog entry: like InternItem, but the item is pinned (never
+  // replaced) and admitted whatever its frequency, refused only when every
+  // sampled slot is pinned (a catalogue larger than max_items). A new item
+  // starts from the mean embedding and bias of those `peers` that have events
+  // (for example the other items of its catalog category), so it can be
+  // recommended before anyone touched it; without such peers as InternItem.
+  // An existing item is left as it is, and pinned.
+  std::optional<ItemId> InternItemLike(std::string_view external_id, std::span<const ItemId> peers);
   // Loads one persisted item at start-up.
   void RestoreItem(const ItemRecord& record);
 
@@ -73,6 +81,11 @@ class Learner {
   // per-item term of its score (the learned bias, or popularity for pop/rpop/iknn).
   ItemMatrixView Items() const;
   size_t item_count() const;
+  struct ItemChurn {
+    uint64_t replaced = 0;  // cold items whose slot a new item took
+    uint64_t refused = 0;   // new items not admitted (table full)
+  };
+  ItemChurn item_churn() const;
   const std::string& ItemExternalId(ItemId id) const;
 
   // Replaces the contents of `out` (reusing its records' storage) with the

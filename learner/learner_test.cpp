@@ -32,7 +32,7 @@ void Train(Learner* l, std::map<std::string, UserRecord>* users, int rounds) {
         auto [it, created] = users->try_emplace(uid);
         if (created) l->InitUser(uid, UserId(static_cast<uint32_t>(users->size())), &it->second);
         std::string iid = (group[0] == 'u' ? "a" : "b") + std::to_string((u + r) % 10);
-        l->Observe(&it->second, l->InternItem(iid), EventType::kView, 0, ++key);
+        l->Observe(&it->second, *l->InternItem(iid), EventType::kView, 0, ++key);
       }
     }
   }
@@ -137,7 +137,7 @@ TEST_CASE("history keeps distinct recent items, bounded") {
   Learner l(opts);
   UserRecord u;
   l.InitUser("u", UserId(1), &u);
-  for (const char* item : {"x", "y", "x", "z", "w"}) l.Observe(&u, l.InternItem(item), EventType::kView, 0, 1);
+  for (const char* item : {"x", "y", "x", "z", "w"}) l.Observe(&u, *l.InternItem(item), EventType::kView, 0, 1);
   REQUIRE(u.history.size() == 3);
   CHECK(l.ItemExternalId(u.history[0]) == "x");
   CHECK(l.ItemExternalId(u.history[2]) == "w");
@@ -175,9 +175,9 @@ TEST_CASE("baseline kinds serve through the same item view") {
     UserRecord u;
     l.InitUser("u", UserId(0), &u);
     // "old" is popular long ago, "new" less popular but recent; "pair" follows "new".
-    for (int k = 0; k < 5; ++k) l.Observe(&u, l.InternItem("old"), EventType::kView, 0, k);
-    for (int k = 0; k < 3; ++k) l.Observe(&u, l.InternItem("new"), EventType::kView, 30LL * 24 * 3600 * 1000, 10 + k);
-    l.Observe(&u, l.InternItem("pair"), EventType::kView, 30LL * 24 * 3600 * 1000, 20);
+    for (int k = 0; k < 5; ++k) l.Observe(&u, *l.InternItem("old"), EventType::kView, 0, k);
+    for (int k = 0; k < 3; ++k) l.Observe(&u, *l.InternItem("new"), EventType::kView, 30LL * 24 * 3600 * 1000, 10 + k);
+    l.Observe(&u, *l.InternItem("pair"), EventType::kView, 30LL * 24 * 3600 * 1000, 20);
     std::vector<float> q(static_cast<size_t>(o.dim), 1.0F);
     l.QueryVector(u, q);
     CHECK(std::all_of(q.begin(), q.end(), [](float x) { return x == 0.0F; }));
@@ -203,14 +203,14 @@ TEST_CASE("a catalog-only item starts from its peers' mean and is scored like th
   Train(&l, &users, 30);
   std::vector<ItemId> group_a;
   for (int k = 0; k < 10; ++k) group_a.push_back(*l.FindItem("a" + std::to_string(k)));
-  const ItemId fresh = l.InternItemLike("a-new", group_a);
+  const ItemId fresh = *l.InternItemLike("a-new", group_a);
   CHECK(l.ItemEvents(fresh) == 0);
-  CHECK(l.InternItemLike("a-new", {}) == fresh);  // existing: unchanged
+  CHECK(*l.InternItemLike("a-new", {}) == fresh);  // existing: unchanged
   // The a-group user prefers the new a-like item to every b item.
   const UserRecord& u = users.at("u0");
   for (int k = 0; k < 10; ++k) CHECK(Score(l, u, fresh) > Score(l, u, *l.FindItem("b" + std::to_string(k))));
   // Without peers that have events it starts like any new item.
-  const ItemId lonely = l.InternItemLike("c-new", std::vector<ItemId>{fresh});
+  const ItemId lonely = *l.InternItemLike("c-new", std::vector<ItemId>{fresh});
   CHECK(lonely != fresh);
 }
 
@@ -218,8 +218,8 @@ TEST_CASE("purchases are remembered apart from the history, once each") {
   Learner l(LearnerOptions{});
   UserRecord u;
   l.InitUser("u", UserId(0), &u);
-  const ItemId a = l.InternItem("a");
-  const ItemId b = l.InternItem("b");
+  const ItemId a = *l.InternItem("a");
+  const ItemId b = *l.InternItem("b");
   l.Observe(&u, a, EventType::kView, 0, 1);
   l.Observe(&u, b, EventType::kPurchase, 0, 2);
   l.Observe(&u, b, EventType::kPurchase, 0, 3);
@@ -231,9 +231,9 @@ TEST_CASE("each boost names the history item contributing most to it") {
   LearnerOptions o;
   o.model = "hybrid";
   Learner l(o);
-  const ItemId w = l.InternItem("w");
-  const ItemId x = l.InternItem("x");
-  const ItemId y = l.InternItem("y");
+  const ItemId w = *l.InternItem("w");
+  const ItemId x = *l.InternItem("x");
+  const ItemId y = *l.InternItem("y");
   uint64_t key = 0;
   // y co-occurs with x three times, with w once.
   for (int r = 0; r < 3; ++r) {
@@ -283,7 +283,7 @@ TEST_CASE("boosts keep the max_boosts strongest, ties to the smaller id") {
     ++key;
     for (size_t l = 0; l < all.size(); ++l) {
       if (users[l][u].embedding.empty()) all[l]->InitUser("u" + std::to_string(u), UserId(static_cast<uint32_t>(u)), &users[l][u]);
-      all[l]->Observe(&users[l][u], all[l]->InternItem(item), EventType::kView, 0, key);
+      all[l]->Observe(&users[l][u], *all[l]->InternItem(item), EventType::kView, 0, key);
     }
   };
   // Ties: t0..t9 each co-occur once with x, as one user each, and have one event each.
@@ -336,7 +336,7 @@ TEST_CASE("changed items come with their co-occurrence rows only when the rows c
   o.negatives = 4;
   Learner l(o);
   std::vector<ItemId> items;
-  for (int i = 0; i < 50; ++i) items.push_back(l.InternItem("i" + std::to_string(i)));
+  for (int i = 0; i < 50; ++i) items.push_back(*l.InternItem("i" + std::to_string(i)));
   UserRecord u;
   l.InitUser("u", UserId(0), &u);
   uint64_t key = 0;
@@ -385,7 +385,7 @@ TEST_CASE("sealed items are copied as they were when sealed, whatever changes th
     for (auto [l, users] : {std::pair{&direct, &direct_users}, std::pair{&sealed, &sealed_users}}) {
       UserRecord& user = (*users)[u];
       if (user.embedding.empty()) l->InitUser("u" + std::to_string(u), UserId(static_cast<uint32_t>(u)), &user);
-      l->Observe(&user, l->InternItem("i" + std::to_string(item)), type, 0, key);
+      l->Observe(&user, *l->InternItem("i" + std::to_string(item)), type, 0, key);
     }
   };
   for (int e = 0; e < 200; ++e) observe(static_cast<size_t>(e % 6), (e * 7) % 30, e % 5 == 0 ? EventType::kCart : EventType::kView);

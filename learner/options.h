@@ -68,6 +68,16 @@ struct LearnerOptions {
   // default bounds a popular item's row at 4 KiB (rows grow to twice this
   // before the weakest half is dropped).
   size_t max_neighbors = 500;
+  // Items kept, 1000..100,000,000. Default 1,000,000 (about 0.4-1.2 KB each at
+  // dim 32 with their co-occurrence rows, plus the emitter's copy: see the
+  // memory budget in docs/RELIABILITY.md). Once the table is full a new item
+  // replaces a cold one (the least recently popular of a few sampled items
+  // no catalog entry holds) if it was seen more often lately than that one
+  // (a frequency sketch: TinyLFU's admission); otherwise it is refused and
+  // its event teaches nothing about it (the user still gets a list). A flood
+  // of made-up item ids, seen once each, is refused: the model keeps the items
+  // shoppers come back to. Catalog items always get a slot.
+  size_t max_items = 1'000'000;
 
   [[nodiscard]] Status Validate() const;
 };

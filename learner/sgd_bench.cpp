@@ -18,7 +18,7 @@ constexpr int kItems = 100000;
 // A learner with kItems items and `user_count` new users.
 struct Population {
   Population(int dim, int negatives, size_t user_count) : learner(Options(dim, negatives)), users(user_count) {
-    for (int i = 0; i < kItems; ++i) items.push_back(learner.InternItem("i" + std::to_string(i)));
+    for (int i = 0; i < kItems; ++i) items.push_back(*learner.InternItem("i" + std::to_string(i)));
     for (size_t u = 0; u < users.size(); ++u) {
       learner.InitUser("u" + std::to_string(u), streamrec::UserId(static_cast<uint32_t>(u)), &users[u]);
     }

@@ -36,7 +36,7 @@ TEST_CASE("the probe ranks what the learner's scores rank, without the excluded 
   l.InitUser("o", UserId(2), &other);
   uint64_t key = 0;
   // Popularity: c (3 events) > b (2) > a (1).
-  for (const char* item : {"a", "b", "b", "c", "c", "c"}) l.Observe(&other, l.InternItem(item), EventType::kView, 0, ++key);
+  for (const char* item : {"a", "b", "b", "c", "c", "c"}) l.Observe(&other, *l.InternItem(item), EventType::kView, 0, ++key);
   ListProbe probe(&l, 2, emitter::ScoringPrecision::kFloat32);
   const ItemId a = *l.FindItem("a"), b = *l.FindItem("b"), c = *l.FindItem("c");
   CHECK(probe.Rank(user, {}, c) == 0u);

@@ -10,6 +10,12 @@ constexpr size_t kMaxPeers = 256;
 
 }  // namespace
 
+void CatalogSync::Refused(std::string_view item) {
+  if (refused_++ % 10000 != 0) return;
+  ModuleLogger("pipeline")->error("catalog item {} has no slot ({} so far): the catalogue holds more items than "
+                                  "learner.max_items; raise it", item, refused_);
+}
+
 void CatalogSync::Queue(ItemId item) {
   withdrawn_.push_back(item);
   if (item.value() >= queued_.size()) queued_.resize(item.value() + 1, false);
@@ -20,9 +26,10 @@ void CatalogSync::Queue(ItemId item) {
 
 Status CatalogSync::Load(int64_t now_ms) {
   STREAMREC_RETURN_IF_ERROR(store_->LoadCatalog([&](const store::CatalogRecord& r) {
-    const ItemId id = learner_->InternItem(r.update.entry.item_id);
-    catalog_.Apply(id, r.update, now_ms, r.first_seen_ms);
-    if (!catalog_.Available(id)) Queue(id);
+    const std::optional<ItemId> id = learner_->InternItemLike(r.update.entry.item_id, {});
+    if (!id) return Refused(r.update.entry.item_id);
+    catalog_.Apply(*id, r.update, now_ms, r.first_seen_ms);
+    if (!catalog_.Available(*id)) Queue(*id);
   }));
   if (catalog_.entries() > 0) {
     ModuleLogger("pipeline")->info("catalog: {} items, {} unavailable", catalog_.entries(), stale_.size());
@@ -33,9 +40,9 @@ Status CatalogSync::Load(int64_t now_ms) {
 void CatalogSync::Apply(std::span<const CatalogUpdate> updates, int64_t now_ms,
                         std::vector<store::CatalogRecord>* records) {
   for (const CatalogUpdate& u : updates) {
-    ItemId id;
+    std::optional<ItemId> id;
     if (std::optional<ItemId> known = learner_->FindItem(u.entry.item_id)) {
-      id = *known;
+      id = learner_->InternItemLike(u.entry.item_id, {});  // pins it
     } else {
       std::span<const ItemId> peers;
       if (std::optional<catalog::CategoryId> c = catalog_.FindCategory(u.entry.category); c && !u.removed) {
@@ -46,9 +53,13 @@ void CatalogSync::Apply(std::span<const CatalogUpdate> updates, int64_t now_ms,
       }
       id = learner_->InternItemLike(u.entry.item_id, peers);
     }
-    const catalog::ApplyOutcome outcome = catalog_.Apply(id, u, now_ms);
-    if (outcome.became_unavailable) Queue(id);
-    records->push_back({u, catalog_.FirstSeen(id) == kNoTime ? now_ms : catalog_.FirstSeen(id)});
+    if (!id) {
+      Refused(u.entry.item_id);
+      continue;
+    }
+    const catalog::ApplyOutcome outcome = catalog_.Apply(*id, u, now_ms);
+    if (outcome.became_unavailable) Queue(*id);
+    records->push_back({u, catalog_.FirstSeen(*id) == kNoTime ? now_ms : catalog_.FirstSeen(*id)});
   }
 }
 

@@ -63,6 +63,8 @@ class CatalogSync {
 
  private:
   void Queue(ItemId item);
+  // A catalog item the learner had no slot for (more catalog items than learner.max_items).
+  void Refused(std::string_view item);
 
   learner::Learner* learner_;
   store::Store* store_;
@@ -71,6 +73,7 @@ class CatalogSync {
   std::vector<bool> queued_;  // per item: in stale_
   std::vector<ItemId> withdrawn_;
   std::vector<ItemId> ended_;
+  uint64_t refused_ = 0;
 };
 
 }  // namespace streamrec::pipeline

@@ -260,6 +260,11 @@ void Pipeline::Impl::ReportProblem(std::string problem) {
 }
 
 void Pipeline::Impl::PublishHealth() {
+  if (!table_full_logged_ && learner_.item_churn().replaced + learner_.item_churn().refused > 0) {
+    log_->warn("item table full at {} items (learner.max_items): new items now replace cold ones or are refused "
+               "(streamrec_items_replaced_total, streamrec_items_refused_total)", learner_.item_count());
+    table_full_logged_ = true;
+  }
   if (!health_) return;
   const int64_t now_ms = NowMillis();
   if (now_ms - memory_measured_ms_ >= 1000) {
@@ -278,6 +283,8 @@ void Pipeline::Impl::PublishHealth() {
     h.applied_total = durable_.applied_events;
     h.users_cached = cache_->size();
     h.items = learner_.item_count();
+    h.items_replaced = learner_.item_churn().replaced;
+    h.items_refused = learner_.item_churn().refused;
     h.partitions = ingest_->assigned_partitions();
     h.last_commit_ms = last_commit_ms_;
     h.uncommitted_since_ms = committing_since_ms_ != 0 ? committing_since_ms_ : window_open_ ? window_opened_ms_ : 0;

@@ -168,9 +168,12 @@ Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e) {
   // Keyed by the event's Kafka position: the same event always draws the same negatives.
   const uint64_t key = HashCombine(static_cast<uint64_t>(e.partition), static_cast<uint64_t>(e.offset));
   quality_.TestBeforeLearning(*user.record, e.event.item, e.event.type, key);
-  const ItemId item = learner_.InternItem(e.event.item);
-  learner_.Observe(user.record, item, e.event.type, e.event.ts_ms, key);
-  touched_items_.push_back(item);
+  // A refused item (the table is full of items seen more often lately)
+  // teaches nothing; the user is still owed a list.
+  if (const std::optional<ItemId> item = learner_.InternItem(e.event.item)) {
+    learner_.Observe(user.record, *item, e.event.type, e.event.ts_ms, key);
+    touched_items_.push_back(*item);
+  }
   Source& source = SourceOf(user);
   if (source.batch != batch_number_) batch_users_.push_back(user);
   source = {e.partition, e.offset, batch_number_};

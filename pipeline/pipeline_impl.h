@@ -232,6 +232,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // window being sealed or written (0: none) opened. /health's stall check.
   int64_t window_opened_ms_ = 0;
   int64_t committing_since_ms_ = 0;
+  bool table_full_logged_ = false;  // the item table's first replacement or refusal was logged
   int64_t memory_measured_ms_ = 0;  // when store_memory_bytes_ was measured (once a second)
   uint64_t store_memory_bytes_ = 0;
   learner::Learner learner_;

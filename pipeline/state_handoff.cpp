@@ -52,7 +52,8 @@ bool GetItemNames(std::string_view* in, const ItemNames& items, std::vector<Item
   for (uint32_t k = 0; k < count; ++k) {
     uint16_t len = 0;
     if (!GetFixed(in, &len) || in->size() < len) return false;
-    ids->push_back(items.intern(in->substr(0, len)));
+    // An item the learner refused (its table full) leaves the list.
+    if (const std::optional<ItemId> id = items.intern(in->substr(0, len))) ids->push_back(*id);
     in->remove_prefix(len);
   }
   return true;

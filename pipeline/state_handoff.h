@@ -28,6 +28,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,7 +50,7 @@ struct StateHandoffOptions {
 // How the model maps item ids for the changelog (history travels as external ids).
 struct ItemNames {
   std::function<const std::string&(ItemId)> external;
-  std::function<ItemId(std::string_view)> intern;
+  std::function<std::optional<ItemId>(std::string_view)> intern;  // nullopt: refused (learner.max_items)
 };
 
 struct ChangedUser {

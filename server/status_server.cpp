@@ -67,6 +67,10 @@ std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
   metric("store_events_applied", "gauge", "valid events in the store, all runs", s.applied_total);
   metric("users_cached", "gauge", "user records in the in-memory cache", s.users_cached);
   metric("items", "gauge", "items known to the learner", s.items);
+  metric("items_replaced_total", "counter", "cold items whose slot a new item took once learner.max_items was reached",
+         s.items_replaced);
+  metric("items_refused_total", "counter", "new items not admitted to the full item table (seen less often lately than the coldest)",
+         s.items_refused);
   metric("assigned_partitions", "gauge", "events partitions this member owns", s.partitions);
   metric("last_commit_timestamp_seconds", "gauge", "wall clock of the newest durable commit",
          static_cast<uint64_t>(s.last_commit_ms / 1000));

@@ -31,9 +31,12 @@ def log(msg):
 class Broker:
     """`streamrec broker` as a child process."""
 
-    def __init__(self, partitions=4):
-        self.proc = subprocess.Popen([STREAMREC, "broker", "--partitions", str(partitions)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    def __init__(self, partitions=4, log_path=None, compaction=True):
+        """`compaction` False: --no-compaction, for streams of more users' lists than the broker keeps."""
+        err = open(log_path, "w") if log_path else subprocess.DEVNULL
+        flags = [] if compaction else ["--no-compaction"]
+        self.proc = subprocess.Popen([STREAMREC, "broker", "--partitions", str(partitions), *flags],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
         self.bootstrap = self.proc.stdout.readline().strip()
         assert self.bootstrap.startswith("127.0.0.1:"), f"unexpected first line {self.bootstrap!r}"
 
