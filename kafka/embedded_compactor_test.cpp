@@ -37,6 +37,14 @@ std::map<std::string, std::string> LatestValues(const std::string& bootstrap, co
   return latest;
 }
 
+std::unique_ptr<Producer> NewProducer(const std::string& bootstrap) {
+  ProducerOptions popts;
+  popts.properties = {{"bootstrap.servers", bootstrap}, {"linger.ms", "2"}};
+  std::unique_ptr<Producer> producer;
+  REQUIRE(Producer::Create(popts, &producer).ok());
+  return producer;
+}
+
 // Produces in slices with pauses, as a pipeline would, rather than 10 MB at once.
 void ProducePaced(Producer* producer, const std::string& topic, const std::string& key, const std::string& value,
                   int* in_slice) {
@@ -55,10 +63,7 @@ TEST_CASE("the embedded broker keeps every key's latest record of a compacted to
   REQUIRE(broker->CreateTopic("lists", 1, /*compacted=*/true).ok());
   REQUIRE(broker->CreateTopic("plain", 1).ok());
   REQUIRE(broker->StartCompaction().ok());
-  ProducerOptions popts;
-  popts.properties = {{"bootstrap.servers", broker->bootstrap()}, {"linger.ms", "2"}};
-  std::unique_ptr<Producer> producer;
-  REQUIRE(Producer::Create(popts, &producer).ok());
+  std::unique_ptr<Producer> producer = NewProducer(broker->bootstrap());
   const std::string pad(300, 'x');
   std::map<std::string, std::string> want;
   int in_slice = 0;
@@ -104,10 +109,7 @@ TEST_CASE("more latest records than a partition can keep stop the compaction wit
   REQUIRE(EmbeddedBroker::Start(1, &broker).ok());
   REQUIRE(broker->CreateTopic("lists", 1, /*compacted=*/true).ok());
   REQUIRE(broker->StartCompaction().ok());
-  ProducerOptions popts;
-  popts.properties = {{"bootstrap.servers", broker->bootstrap()}, {"linger.ms", "2"}};
-  std::unique_ptr<Producer> producer;
-  REQUIRE(Producer::Create(popts, &producer).ok());
+  std::unique_ptr<Producer> producer = NewProducer(broker->bootstrap());
   const std::string pad(300, 'x');
   int in_slice = 0;
   // ~7 MB of distinct keys: past the log, and more than 60 % of it.
