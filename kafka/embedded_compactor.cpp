@@ -114,8 +114,6 @@ struct EmbeddedCompactor::Impl {
   EmbeddedCompactorOptions options;
   std::thread thread;
   std::atomic<bool> stop{false};
-  std::atomic<uint64_t> copies{0};
-  std::atomic<uint64_t> read{0};
   mutable std::mutex mu;
   Status status;  // guarded by mu
   std::shared_ptr<spdlog::logger> log = ModuleLogger("broker");
@@ -162,7 +160,6 @@ struct EmbeddedCompactor::Impl {
         messages.clear();
         STREAMREC_RETURN_IF_ERROR(followers[t]->Poll(10000, any ? 0 : 20, &messages));
         any = any || !messages.empty();
-        read += messages.size();
         for (const Message& m : messages) {
           PartitionLog& log_of = logs[{options.topics[t], m.partition()}];
           const int64_t expected = log_of.next_offset();
@@ -191,7 +188,6 @@ struct EmbeddedCompactor::Impl {
     for (const PartitionLog::Copy& r : records) {
       const std::string_view value = r.value ? std::string_view(*r.value) : std::string_view();
       STREAMREC_RETURN_IF_ERROR(producer->Produce(topic, r.key, value, {}, partition));
-      ++copies;
     }
     return Status::Ok();
   }
@@ -237,8 +233,5 @@ Status EmbeddedCompactor::status() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->status;
 }
-
-uint64_t EmbeddedCompactor::copies() const { return impl_->copies.load(); }
-uint64_t EmbeddedCompactor::read() const { return impl_->read.load(); }
 
 }  // namespace streamrec::kafka

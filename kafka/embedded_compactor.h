@@ -22,7 +22,7 @@
 // (more partitions, or a real Kafka cluster). Copies cost writes: with latest
 // records of a fraction f of the half they multiply the writes by 1 / (1 - f).
 //
-// Thread-safety: Start/Stop from one thread; status() and counters from any.
+// Thread-safety: Start/Stop from one thread; status() from any.
 // The work runs on the compactor's own thread, which owns its Kafka clients.
 #pragma once
 
@@ -56,8 +56,6 @@ class EmbeddedCompactor {
   // Ok while every key's latest record is kept; ResourceExhausted once a
   // partition holds more than it can keep (the compactor then stops copying).
   Status status() const;
-  uint64_t copies() const;  // records produced again so far
-  uint64_t read() const;    // records read so far (copies included)
 
  private:
   struct Impl;

@@ -180,12 +180,14 @@ struct Learner::Impl {
     b.push_back(item);
   }
 
-  // Counts a sighting of an item (its id's hash) once the table is half
-  // full (before, nothing is replaced and the counts would not be used);
-  // returns its recent sightings, 0 while not counted.
-  uint32_t Sight(uint64_t key) {
-    if (!sketch && items.size() >= options.max_items / 2) sketch = std::make_unique<FrequencySketch>(options.max_items);
-    return sketch ? sketch->Add(key) : 0;
+  // Counts a sighting of an item once the table is half full (before,
+  // nothing is replaced and the counts would not be used); returns its
+  // recent sightings, 0 while not counted. Below half, the per-event cost
+  // is this branch: the id is hashed only when counted.
+  uint32_t Sight(std::string_view external_id) {
+    if (!sketch && items.size() < options.max_items / 2) return 0;
+    if (!sketch) sketch = std::make_unique<FrequencySketch>(options.max_items);
+    return sketch->Add(Fnv1a64(external_id));
   }
 
   // Of a few unpinned slots sampled (deterministically from `key`, at most
@@ -274,9 +276,9 @@ const LearnerOptions& Learner::options() const { return impl_->options; }
 
 std::optional<ItemId> Learner::InternItem(std::string_view external_id) {
   Impl& m = *impl_;
-  const uint64_t key = Fnv1a64(external_id);
-  const uint32_t seen = m.Sight(key);
+  const uint32_t seen = m.Sight(external_id);
   if (std::optional<ItemId> id = m.items.Find(external_id)) return id;
+  const uint64_t key = Fnv1a64(external_id);
   std::vector<float> init(static_cast<size_t>(m.options.dim));
   FillGaussian(HashCombine(m.options.seed, key ^ 0x17e4ULL), m.options.init_scale, init);
   return m.Place(external_id, key, seen, init, 0.0F, /*catalog=*/false);

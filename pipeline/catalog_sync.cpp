@@ -40,19 +40,15 @@ Status CatalogSync::Load(int64_t now_ms) {
 void CatalogSync::Apply(std::span<const CatalogUpdate> updates, int64_t now_ms,
                         std::vector<store::CatalogRecord>* records) {
   for (const CatalogUpdate& u : updates) {
-    std::optional<ItemId> id;
-    if (std::optional<ItemId> known = learner_->FindItem(u.entry.item_id)) {
-      id = learner_->InternItemLike(u.entry.item_id, {});  // pins it
-    } else {
-      std::span<const ItemId> peers;
-      if (std::optional<catalog::CategoryId> c = catalog_.FindCategory(u.entry.category); c && !u.removed) {
-        // The category's latest arrivals stand for it: loading a large
-        // catalog stays linear in its size.
-        peers = catalog_.ItemsIn(*c);
-        if (peers.size() > kMaxPeers) peers = peers.last(kMaxPeers);
-      }
-      id = learner_->InternItemLike(u.entry.item_id, peers);
+    // A new item starts from its category's peers; a known one is only pinned.
+    std::span<const ItemId> peers;
+    if (std::optional<catalog::CategoryId> c = catalog_.FindCategory(u.entry.category); c && !u.removed) {
+      // The category's latest arrivals stand for it: loading a large
+      // catalog stays linear in its size.
+      peers = catalog_.ItemsIn(*c);
+      if (peers.size() > kMaxPeers) peers = peers.last(kMaxPeers);
     }
+    const std::optional<ItemId> id = learner_->InternItemLike(u.entry.item_id, peers);
     if (!id) {
       Refused(u.entry.item_id);
       continue;

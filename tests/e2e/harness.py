@@ -118,6 +118,14 @@ def end_offsets(bootstrap, topic="events"):
     return {f"{topic}/{tp.partition}": off for tp, off in ends.items() if off > 0}
 
 
+def beginning_offsets(bootstrap, topic, partitions):
+    """{partition: the broker's log start} of partitions 0..partitions-1 of `topic`."""
+    c = KafkaConsumer(bootstrap_servers=bootstrap)
+    starts = c.beginning_offsets([TopicPartition(topic, p) for p in range(partitions)])
+    c.close()
+    return {tp.partition: off for tp, off in starts.items()}
+
+
 def consume_all(bootstrap, topic):
     """Every message of `topic`, read with kcat, as dicts (key, payload, headers, partition, offset)."""
     out = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", topic, "-e", "-q", "-J"],

@@ -53,15 +53,6 @@ class Warmer(threading.Thread):
         c.close()
 
 
-def low_watermarks(bootstrap, topic):
-    c = KafkaConsumer(bootstrap_servers=bootstrap)
-    parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    lows = {tp.partition: off for tp, off in c.beginning_offsets(parts).items()}
-    highs = {tp.partition: off for tp, off in c.end_offsets(parts).items()}
-    c.close()
-    return lows, highs
-
-
 def main():
     t = harness.Checks()
     work = harness.WorkDir("compaction")
@@ -90,8 +81,8 @@ def main():
         warmer.stop = True
         warmer.join(timeout=30)
 
-        lows, highs = low_watermarks(broker.bootstrap, "recommendations")
-        log(f"recommendations: low watermarks {lows}, high {highs}; the warmer read {warmer.records} records")
+        lows = harness.beginning_offsets(broker.bootstrap, "recommendations", PARTITIONS)
+        log(f"recommendations: low watermarks {lows}; the warmer read {warmer.records} records")
         t.check(all(low > 0 for low in lows.values()),
                 f"the broker dropped the oldest lists of every partition (low watermarks {lows})")
         latest = {}
