@@ -173,6 +173,28 @@ bool Ingest::Owns(int32_t partition) const {
   return false;
 }
 
+std::vector<int32_t> Ingest::HeldPartitions() const {
+  std::vector<int32_t> out;
+  if (!impl_->consumer) return out;
+  for (const kafka::TopicPartition& tp : impl_->consumer->Held()) {
+    if (tp.topic == impl_->options.events_topic) out.push_back(tp.partition);
+  }
+  return out;
+}
+
+bool Ingest::Holds(int32_t partition) const {
+  if (!impl_->consumer) return false;
+  const std::vector<kafka::TopicPartition>& held = impl_->consumer->Held();
+  return std::find(held.begin(), held.end(), kafka::TopicPartition{impl_->options.events_topic, partition}) !=
+         held.end();
+}
+
+Status Ingest::Release(int32_t partition, int64_t offset) {
+  return impl_->consumer->Release({impl_->options.events_topic, partition}, offset);
+}
+
+Status Ingest::Serve(int timeout_ms) { return impl_->consumer->Serve(timeout_ms); }
+
 size_t Ingest::assigned_partitions() const { return impl_->consumer ? impl_->consumer->Assignment().size() : 0; }
 
 IngestCounters Ingest::counters() const {

@@ -126,6 +126,16 @@ class Ingest {
   size_t assigned_partitions() const;
   // Whether this member currently owns events partition `partition`.
   bool Owns(int32_t partition) const;
+  // Events partitions assigned held (the PositionProvider's HoldOnAssign),
+  // in assignment order: they deliver nothing until released.
+  std::vector<int32_t> HeldPartitions() const;
+  bool Holds(int32_t partition) const;
+  // Starts delivering held `partition` from `offset` (kafka::Consumer::Release).
+  [[nodiscard]] Status Release(int32_t partition, int64_t offset);
+  // Keeps this member in its group while its owner is busy outside
+  // NextBatch() (kafka::Consumer::Serve): rebalance callbacks may run; no
+  // events are delivered, none are skipped.
+  [[nodiscard]] Status Serve(int timeout_ms);
 
  private:
   struct Impl;

@@ -1,6 +1,7 @@
 #include "kafka/consumer.h"
 
 #include <algorithm>
+#include <iterator>
 #include <chrono>
 #include <map>
 #include <stdexcept>
@@ -20,6 +21,17 @@ struct PartitionListDeleter {
   PartitionList list;
   ~PartitionListDeleter() { RdKafka::TopicPartition::destroy(list); }
 };
+
+PartitionListDeleter ToPartitionList(const std::vector<TopicPartition>& tps) {
+  PartitionListDeleter out;
+  for (const TopicPartition& tp : tps) out.list.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition));
+  return out;
+}
+
+bool Contains(const std::vector<TopicPartition>& tps, std::string_view topic, int32_t partition) {
+  return std::any_of(tps.begin(), tps.end(),
+                     [&](const TopicPartition& tp) { return tp.partition == partition && tp.topic == topic; });
+}
 
 std::vector<TopicPartition> ToTopicPartitions(const PartitionList& parts) {
   std::vector<TopicPartition> out;
@@ -66,16 +78,37 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
       Fail(Status::Unavailable("assigning " + std::to_string(parts.size()) + " partitions failed: " + error));
       return;
     }
+    std::vector<TopicPartition> to_pause;
     for (const auto* p : parts) {
       TopicPartition tp{p->topic(), p->partition()};
-      // From the beginning means from offset 0: whatever the broker deleted
-      // below its log start was never read. From the end, the first message
-      // sets the position.
-      const bool known = p->offset() >= 0 || p->offset() == RdKafka::Topic::OFFSET_BEGINNING;
-      Expected(tp.topic, tp.partition) = known ? std::max<int64_t>(p->offset(), 0) : kUnknown;
+      SetExpected(tp, p->offset());
       if (std::find(assigned.begin(), assigned.end(), tp) == assigned.end()) assigned.push_back(tp);
-      log->info("assigned {}/{} from offset {}", tp.topic, tp.partition, p->offset());
+      const bool hold = provider->HoldOnAssign(tp);
+      if (hold && std::find(held.begin(), held.end(), tp) == held.end()) held.push_back(tp);
+      // While the owner is busy in Serve(), new partitions wait paused too.
+      if (hold || serving) to_pause.push_back(tp);
+      if (serving && !hold) paused_for_serve.push_back(tp);
+      log->info("assigned {}/{} from offset {}{}", tp.topic, tp.partition, p->offset(), hold ? ", held" : "");
     }
+    if (Status s = SetPaused(consumer, to_pause, true); !s.ok()) Fail(std::move(s));
+  }
+
+  // From the beginning means from offset 0: whatever the broker deleted below
+  // its log start was never read. From the end, the first message sets the position.
+  void SetExpected(const TopicPartition& tp, int64_t offset) {
+    const bool known = offset >= 0 || offset == RdKafka::Topic::OFFSET_BEGINNING;
+    Expected(tp.topic, tp.partition) = known ? std::max<int64_t>(offset, 0) : kUnknown;
+  }
+
+  static Status SetPaused(RdKafka::KafkaConsumer* consumer, const std::vector<TopicPartition>& tps, bool pause) {
+    if (tps.empty()) return Status::Ok();
+    PartitionListDeleter parts = ToPartitionList(tps);
+    const RdKafka::ErrorCode err = pause ? consumer->pause(parts.list) : consumer->resume(parts.list);
+    if (err != RdKafka::ERR_NO_ERROR) {
+      return Status::Internal(std::string(pause ? "pausing " : "resuming ") + std::to_string(tps.size()) +
+                              " partitions: " + RdKafka::err2str(err));
+    }
+    return Status::Ok();
   }
 
   // Revocation (or an assignment error): make state durable, then let go.
@@ -93,15 +126,33 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
     } else {
       (void)consumer->unassign();
     }
-    std::erase_if(assigned, [&](const TopicPartition& tp) {
+    const auto gone = [&](const TopicPartition& tp) {
       return !cooperative || std::find(revoked.begin(), revoked.end(), tp) != revoked.end();
-    });
+    };
+    std::erase_if(assigned, gone);
+    std::erase_if(held, gone);
+    std::erase_if(paused_for_serve, gone);
+    std::erase_if(deferred, [&](const Message& m) { return !Contains(assigned, m.topic(), m.partition()); });
     for (const TopicPartition& tp : revoked) Expected(tp.topic, tp.partition) = kUnknown;
     revoked_since_poll.insert(revoked_since_poll.end(), revoked.begin(), revoked.end());
     for (const auto& tp : revoked) log->info("revoked {}/{}", tp.topic, tp.partition);
   }
 
   Status callback_error;  // the first failure inside a callback, returned by PollBatch
+
+  // Not of a held partition nor stale; checked for continuity.
+  bool Deliverable(RdKafka::Message& m) {
+    if (Contains(held, rd_kafka_topic_name(m.c_ptr()->rkt), m.partition()) || Stale(m)) return false;
+    CheckContinuity(m);
+    return true;
+  }
+
+  // A message before the position its partition continues from was fetched
+  // before a seek (Release) or a reassignment: never delivered.
+  bool Stale(RdKafka::Message& m) {
+    const int64_t next = Expected(rd_kafka_topic_name(m.c_ptr()->rkt), m.partition());
+    return next != kUnknown && m.offset() < next;
+  }
 
   // A message past the position its partition should have continued from,
   // with the broker's log start past that position too: the offsets between
@@ -152,6 +203,10 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
   PositionProvider* provider = nullptr;
   internal::LogEventCb events;
   std::vector<TopicPartition> assigned;
+  std::vector<TopicPartition> held;              // assigned, paused, not yet released
+  std::vector<TopicPartition> paused_for_serve;  // paused by Serve(), resumed by the next PollBatch
+  bool serving = false;                          // Serve() was called since the last PollBatch
+  std::vector<Message> deferred;  // consumed in Serve() (before a pause took effect): delivered first
   std::vector<TopicPartition> revoked_since_poll;
   bool closed = false;
   std::shared_ptr<spdlog::logger> log = ModuleLogger("kafka");
@@ -188,6 +243,18 @@ Status Consumer::Create(const ConsumerOptions& options, PositionProvider* provid
 
 Status Consumer::PollBatch(size_t max_messages, int timeout_ms, std::vector<Message>* out, int linger_ms) {
   const size_t first = out->size();
+  if (impl_->serving) {
+    impl_->serving = false;
+    STREAMREC_RETURN_IF_ERROR(Impl::SetPaused(impl_->handle.get(), impl_->paused_for_serve, false));
+    impl_->paused_for_serve.clear();
+  }
+  if (!impl_->deferred.empty()) {
+    const size_t n = std::min(max_messages, impl_->deferred.size());
+    std::move(impl_->deferred.begin(), impl_->deferred.begin() + static_cast<std::ptrdiff_t>(n),
+              std::back_inserter(*out));
+    impl_->deferred.erase(impl_->deferred.begin(), impl_->deferred.begin() + static_cast<std::ptrdiff_t>(n));
+    if (n == max_messages) return Status::Ok();
+  }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   bool lingering = false;
   while (out->size() - first < max_messages) {
@@ -206,8 +273,7 @@ Status Consumer::PollBatch(size_t max_messages, int timeout_ms, std::vector<Mess
       impl_->revoked_since_poll.clear();
     }
     if (m->err() == RdKafka::ERR_NO_ERROR) {
-      impl_->CheckContinuity(*m);
-      out->push_back(internal::WrapMessage(std::move(m)));
+      if (impl_->Deliverable(*m)) out->push_back(internal::WrapMessage(std::move(m)));
       continue;
     }
     if (m->err() == RdKafka::ERR__TIMED_OUT) {
@@ -220,6 +286,51 @@ Status Consumer::PollBatch(size_t max_messages, int timeout_ms, std::vector<Mess
   }
   return Status::Ok();
 }
+
+Status Consumer::Serve(int timeout_ms) {
+  if (!impl_->serving) {
+    impl_->serving = true;
+    impl_->paused_for_serve.clear();
+    for (const TopicPartition& tp : impl_->assigned) {
+      if (!Contains(impl_->held, tp.topic, tp.partition)) impl_->paused_for_serve.push_back(tp);
+    }
+    STREAMREC_RETURN_IF_ERROR(Impl::SetPaused(impl_->handle.get(), impl_->paused_for_serve, true));
+  }
+  std::unique_ptr<RdKafka::Message> m(impl_->handle->consume(timeout_ms));
+  if (!impl_->callback_error.ok()) return std::exchange(impl_->callback_error, Status::Ok());
+  impl_->revoked_since_poll.clear();  // Revoke() dropped their deferred messages
+  if (m->err() == RdKafka::ERR_NO_ERROR) {
+    if (impl_->Deliverable(*m)) impl_->deferred.push_back(internal::WrapMessage(std::move(m)));
+  } else if (m->err() == RdKafka::ERR__FATAL) {
+    return Status::Internal("consumer fatal error: " + m->errstr());
+  } else if (m->err() != RdKafka::ERR__TIMED_OUT) {
+    impl_->log->warn("consume: {}", m->errstr());
+  }
+  return Status::Ok();
+}
+
+Status Consumer::Release(const TopicPartition& tp, int64_t offset) {
+  auto it = std::find(impl_->held.begin(), impl_->held.end(), tp);
+  if (it == impl_->held.end()) return Status::Ok();
+  std::unique_ptr<RdKafka::TopicPartition> part(RdKafka::TopicPartition::create(tp.topic, tp.partition, offset));
+  // Blocking: the position must be set before the partition resumes. The
+  // seek also drops whatever was fetched from the provisional offset.
+  if (RdKafka::ErrorCode err = impl_->handle->seek(*part, kSeekTimeoutMs); err != RdKafka::ERR_NO_ERROR) {
+    return Status::Unavailable("seeking " + tp.topic + "/" + std::to_string(tp.partition) + " to " +
+                               std::to_string(offset) + ": " + RdKafka::err2str(err));
+  }
+  impl_->held.erase(it);
+  impl_->SetExpected(tp, offset);
+  if (impl_->serving) {
+    impl_->paused_for_serve.push_back(tp);  // resumed with the others by the next PollBatch
+  } else {
+    STREAMREC_RETURN_IF_ERROR(Impl::SetPaused(impl_->handle.get(), {tp}, false));
+  }
+  impl_->log->info("released {}/{} at offset {}", tp.topic, tp.partition, offset);
+  return Status::Ok();
+}
+
+const std::vector<TopicPartition>& Consumer::Held() const { return impl_->held; }
 
 std::vector<TopicPartition> Consumer::Assignment() const { return impl_->assigned; }
 

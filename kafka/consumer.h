@@ -7,8 +7,13 @@
 // caller never applies a message from a partition it no longer owns, nor one
 // it will be given again after the partition comes back.
 //
+// A partition can be held on assignment (PositionProvider::HoldOnAssign): it
+// is assigned paused and delivers nothing until the owner Release()s it at
+// the offset it chose, so slow preparation (adopting state) runs outside the
+// rebalance callback, between polls, with Serve() keeping the member in the group.
+//
 // Thread-safety: one thread owns a Consumer; the provider is called on that
-// thread, from inside Poll().
+// thread, from inside PollBatch() and Serve().
 #pragma once
 
 #include <cstdint>
@@ -40,6 +45,10 @@ class PositionProvider {
   virtual int64_t ResumeOffset(const TopicPartition& tp) = 0;
   // Called before partitions are taken away; state for them must be durable on return.
   virtual void OnRevoked(const std::vector<TopicPartition>& partitions) = 0;
+  // Whether `tp` is assigned held (see the header comment); ResumeOffset is
+  // then where it would resume if released unchanged. Both run inside the
+  // rebalance callback: they must be quick.
+  virtual bool HoldOnAssign(const TopicPartition& /*tp*/) { return false; }
 };
 
 struct ConsumerOptions {
@@ -64,8 +73,19 @@ class Consumer {
   // logged); a fatal consumer error is returned.
   [[nodiscard]] Status PollBatch(size_t max_messages, int timeout_ms, std::vector<Message>* out, int linger_ms = 0);
 
-  // Partitions currently assigned to this member.
+  // Partitions currently assigned to this member (held ones included).
   std::vector<TopicPartition> Assignment() const;
+  // Assigned partitions still held, in assignment order.
+  const std::vector<TopicPartition>& Held() const;
+  // Starts delivering held partition `tp` from `offset` (absolute or logical).
+  // A partition no longer assigned (revoked meanwhile) is ignored.
+  [[nodiscard]] Status Release(const TopicPartition& tp, int64_t offset);
+  // Serves the group protocol (rebalance callbacks, heartbeats' results)
+  // without delivering messages, waiting at most `timeout_ms`: for an owner
+  // busy outside PollBatch. The first call pauses every assigned partition
+  // that is not held; the next PollBatch resumes them where they stopped
+  // (messages that arrived meanwhile are delivered then, nothing is skipped).
+  [[nodiscard]] Status Serve(int timeout_ms);
   // Offsets the broker deleted before they were read: a partition whose next
   // message lies past the position it should resume from, below the broker's
   // log start (retention, or the embedded broker's size limit). Each gap is
@@ -80,6 +100,7 @@ class Consumer {
   [[nodiscard]] Status Close();
 
  private:
+  static constexpr int kSeekTimeoutMs = 10000;
   struct Impl;
   explicit Consumer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

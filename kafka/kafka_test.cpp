@@ -215,3 +215,56 @@ TEST_CASE("an exception in the rebalance callback becomes PollBatch's error; not
   CHECK(consumer->Assignment().empty());
   CHECK(consumer->Close().ok());
 }
+
+namespace {
+
+// Holds partition 0 on assignment, resuming provisionally at offset 0.
+class HoldingPositions : public FixedPositions {
+ public:
+  bool HoldOnAssign(const TopicPartition& tp) override { return tp.partition == 0; }
+};
+
+void ProduceNumbered(Producer* producer, int32_t partition, int from, int count) {
+  for (int i = from; i < from + count; ++i) REQUIRE(producer->Produce("t", "k", std::to_string(i), {}, partition).ok());
+  REQUIRE(producer->Flush(10000).ok());
+}
+
+}  // namespace
+
+TEST_CASE("a held partition delivers nothing until released at the offset its owner chose; Serve() delivers nothing and loses nothing") {
+  std::unique_ptr<EmbeddedBroker> broker;
+  REQUIRE(EmbeddedBroker::Start(1, &broker).ok());
+  REQUIRE(broker->CreateTopic("t", 2).ok());
+  ProducerOptions popts;
+  popts.properties = {{"bootstrap.servers", broker->bootstrap()}, {"linger.ms", "1"}};
+  std::unique_ptr<Producer> producer;
+  REQUIRE(Producer::Create(popts, &producer).ok());
+  ProduceNumbered(producer.get(), 0, 0, 20);
+  ProduceNumbered(producer.get(), 1, 0, 20);
+
+  HoldingPositions positions;
+  std::unique_ptr<Consumer> consumer = JoinGroup(*broker, &positions);
+  std::vector<Message> got;
+  for (int i = 0; i < 100 && got.size() < 20; ++i) REQUIRE(consumer->PollBatch(100, 100, &got).ok());
+  REQUIRE(got.size() == 20);
+  for (const Message& m : got) CHECK(m.partition() == 1);
+  REQUIRE(consumer->Held() == std::vector<TopicPartition>{{"t", 0}});
+  got.clear();
+  REQUIRE(consumer->PollBatch(100, 300, &got).ok());
+  CHECK(got.empty());  // still held
+
+  // While its owner is busy (Serve), new messages of the flowing partition wait.
+  ProduceNumbered(producer.get(), 1, 20, 10);
+  for (int i = 0; i < 10; ++i) REQUIRE(consumer->Serve(50).ok());
+  REQUIRE(consumer->Release({"t", 0}, 15).ok());
+  CHECK(consumer->Held().empty());
+  std::map<int32_t, std::vector<int64_t>> offsets;
+  for (int i = 0; i < 100 && got.size() < 15; ++i) REQUIRE(consumer->PollBatch(100, 100, &got).ok());
+  for (const Message& m : got) offsets[m.partition()].push_back(m.offset());
+  CHECK(offsets[0] == std::vector<int64_t>{15, 16, 17, 18, 19});
+  CHECK(offsets[1] == std::vector<int64_t>{20, 21, 22, 23, 24, 25, 26, 27, 28, 29});
+  // A released partition is released once; an unknown one is ignored.
+  CHECK(consumer->Release({"t", 0}, 0).ok());
+  CHECK(consumer->Release({"t", 7}, 0).ok());
+  REQUIRE(consumer->Close().ok());
+}

@@ -115,6 +115,7 @@ Status Pipeline::Impl::Run(const std::atomic<bool>& stop) {
   Clock::time_point last_message = Clock::now();
   Clock::time_point last_status = Clock::now();
   while (!stop.load()) {
+    STREAMREC_RETURN_IF_ERROR(TakeOverHeldPartitions(stop));
     STREAMREC_RETURN_IF_ERROR(NextBatch());
     STREAMREC_RETURN_IF_ERROR(assignment_error_);  // a partition's state could not be restored
     PollRules();
@@ -185,12 +186,26 @@ int64_t Pipeline::Impl::ResumeOffset(const kafka::TopicPartition& tp) {
     auto it = offsets_.find({tp.topic, tp.partition});
     return it != offsets_.end() ? it->second : kafka::kOffsetBeginning;
   }
-  if (assignment_error_.ok()) assignment_error_ = CommitAndWait(*stop_);  // adoption needs a clean cache
-  if (handoff_ && assignment_error_.ok()) assignment_error_ = AdoptChangelog(tp.partition);
-  if (assignment_error_.ok()) assignment_error_ = RestoreOwedLists(tp.partition);
+  // Quick: inside the rebalance callback. The partition is held until
+  // TakeOverHeldPartitions has adopted its state and chosen where it resumes.
   auto it = offsets_.find({tp.topic, tp.partition});
   if (it != offsets_.end()) return it->second;
   return config_.kafka.start_from == "latest" ? kafka::kOffsetEnd : kafka::kOffsetBeginning;
+}
+
+Status Pipeline::Impl::TakeOverHeldPartitions(const std::atomic<bool>& stop) {
+  if (ingest_->HeldPartitions().empty()) return Status::Ok();
+  STREAMREC_RETURN_IF_ERROR(CommitAndWait(stop));  // adoption needs a clean cache
+  for (std::vector<int32_t> held = ingest_->HeldPartitions(); !held.empty() && !stop.load();
+       held = ingest_->HeldPartitions()) {
+    const int32_t partition = held.front();
+    if (handoff_) STREAMREC_RETURN_IF_ERROR(AdoptChangelog(partition));
+    STREAMREC_RETURN_IF_ERROR(std::exchange(assignment_error_, Status::Ok()));
+    if (!ingest_->Holds(partition)) continue;  // revoked while its changelog was read
+    STREAMREC_RETURN_IF_ERROR(RestoreOwedLists(partition));
+    STREAMREC_RETURN_IF_ERROR(ingest_->Release(partition, ResumeOffset({config_.kafka.events_topic, partition})));
+  }
+  return Status::Ok();
 }
 
 void Pipeline::Impl::OnRevoked(const std::vector<kafka::TopicPartition>& partitions) {

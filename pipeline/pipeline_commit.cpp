@@ -217,13 +217,38 @@ void Pipeline::Impl::AppendChangelogPositions() {
 
 Status Pipeline::Impl::AdoptChangelog(int32_t partition) {
   auto pos = offsets_.find({handoff_->topic(), partition});
+  const int64_t position = pos == offsets_.end() ? 0 : pos->second;
+  const AdoptUsers adopt = [&](std::vector<RestoredUser>* users) { return CommitAdoptedUsers(partition, users); };
+  // Between slices of the changelog: the group is served (a rebalance may
+  // take the partition away: the restore stops, its chunks stay harmless).
+  const BetweenReads between = [&](bool* stop_restore) {
+    STREAMREC_RETURN_IF_ERROR(ingest_->Serve(0));
+    STREAMREC_RETURN_IF_ERROR(std::exchange(assignment_error_, Status::Ok()));
+    *stop_restore = stop_->load() || !ingest_->Holds(partition);
+    return Status::Ok();
+  };
   RestoreOutcome outcome;
   STREAMREC_RETURN_IF_ERROR(RetryUntilOk(*stop_, "restoring partition state", [&] {
-    return handoff_->Restore(partition, pos == offsets_.end() ? 0 : pos->second, Names(), &outcome);
+    return handoff_->Restore(partition, position, Names(), adopt, between, &outcome);
   }));
-  if (!outcome.adopted) return Status::Ok();
+  if (outcome.chunks > 0) cache_->Clear();  // cached users are clean between batches; adopted ones must be re-read
+  if (!outcome.adopted || outcome.stopped) return Status::Ok();
+  // Only now the positions: until they commit, a restart restores again from
+  // `position` and the chunks already committed are written again, the same.
   store::CommitBatch commit;
-  for (RestoredUser& u : outcome.users) {
+  learner_.TakeDirtyItems(&commit.items);
+  commit.offsets[{config_.kafka.events_topic, partition}] = outcome.next_event_offset;
+  commit.offsets[{handoff_->topic(), partition}] = outcome.changelog_position;
+  commit.counters = counters_;
+  STREAMREC_RETURN_IF_ERROR(RetryUntilOk(*stop_, "committing adopted state", [&] { return store_->Commit(commit); }));
+  for (const auto& [key, next] : commit.offsets) offsets_[key] = next;
+  durable_ = counters_;
+  return Status::Ok();
+}
+
+Status Pipeline::Impl::CommitAdoptedUsers(int32_t partition, std::vector<RestoredUser>* users) {
+  store::CommitBatch commit;
+  for (RestoredUser& u : *users) {
     u.record.id = UserId(counters_.next_user_id++);
     commit.users.push_back({u.external_id, &u.record});
     // Their current lists join this instance's reverse index, so a catalog
@@ -233,13 +258,9 @@ Status Pipeline::Impl::AdoptChangelog(int32_t partition) {
     commit.pending.push_back({u.external_id, partition, -1, NowMillis(), true});
   }
   learner_.TakeDirtyItems(&commit.items);  // items first seen in adopted histories
-  commit.offsets[{config_.kafka.events_topic, partition}] = outcome.next_event_offset;
-  commit.offsets[{handoff_->topic(), partition}] = outcome.changelog_position;
   commit.counters = counters_;
   STREAMREC_RETURN_IF_ERROR(RetryUntilOk(*stop_, "committing adopted state", [&] { return store_->Commit(commit); }));
-  for (const auto& [key, next] : commit.offsets) offsets_[key] = next;
   durable_ = counters_;
-  cache_->Clear();  // cached users are clean between batches; adopted ones must be re-read
   return Status::Ok();
 }
 

@@ -47,9 +47,12 @@ class Pipeline::Impl : public kafka::PositionProvider {
   [[nodiscard]] Status Run(const std::atomic<bool>& stop);
   [[nodiscard]] Status Stop();
 
-  // PositionProvider: resume where the stored state ends (after adopting
-  // state another instance wrote for this partition, if any).
+  // PositionProvider: resume where the stored state ends. Events partitions
+  // are held on assignment and taken over outside the rebalance callback
+  // (TakeOverHeldPartitions): state another instance wrote for them is
+  // adopted first, however long its changelog.
   int64_t ResumeOffset(const kafka::TopicPartition& tp) override;
+  bool HoldOnAssign(const kafka::TopicPartition& tp) override { return tp.topic == config_.kafka.events_topic; }
 
   // Everything consumed so far commits before the partitions go (a failure
   // stops the pipeline: the next owner replays from the last commit).
@@ -155,7 +158,15 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // The changelog's positions, once delivered, go with the sealed commit.
   void AppendChangelogPositions();
 
+  // For each held events partition: everything so far committed, the state
+  // another instance wrote for it adopted (the group served between slices
+  // of its changelog, other partitions paused meanwhile), its owed lists
+  // restored, then released at the offset its state ends.
+  [[nodiscard]] Status TakeOverHeldPartitions(const std::atomic<bool>& stop);
+  // Adopts the changelog of `partition` past this instance's position, in
+  // chunks, each committed; then the positions, once all is read.
   [[nodiscard]] Status AdoptChangelog(int32_t partition);
+  [[nodiscard]] Status CommitAdoptedUsers(int32_t partition, std::vector<RestoredUser>* users);
 
   [[nodiscard]] Status RestoreOwedLists(int32_t partition);
 

@@ -3,38 +3,17 @@
 #include <cstring>
 
 #include <fmt/format.h>
-#include <simdjson.h>
 
 #include "common/fixed.h"
 #include "common/logging.h"
 #include "kafka/producer.h"
 #include "kafka/reader.h"
+#include "pipeline/changelog_scan.h"
 
 namespace streamrec::pipeline {
 namespace {
 
-// Markers are keyed so that no user id (the decoder rejects control
-// characters) can share their key, and compaction keeps the newest per partition.
-constexpr std::string_view kMarkerKey{"\0streamrec.offsets", 18};
 constexpr uint8_t kUserVersion = 1;
-
-struct Marker {
-  std::string writer;
-  int64_t from = -1;
-  int64_t next_offset = 0;
-};
-
-bool ParseMarker(std::string_view value, Marker* out) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(value.data(), value.size()).get(doc) != simdjson::SUCCESS) return false;
-  std::string_view writer;
-  if (doc["writer"].get(writer) != simdjson::SUCCESS) return false;
-  if (doc["from"].get(out->from) != simdjson::SUCCESS) return false;
-  if (doc["next_offset"].get(out->next_offset) != simdjson::SUCCESS) return false;
-  out->writer.assign(writer);
-  return true;
-}
 
 void PutItemNames(std::string* out, const std::vector<ItemId>& ids, const ItemNames& items) {
   PutFixed<uint32_t>(out, static_cast<uint32_t>(ids.size()));
@@ -114,7 +93,6 @@ struct StateHandoff::Impl {
   std::string value;
   std::shared_ptr<spdlog::logger> log = ModuleLogger("handoff");
 
-  Status ReadBatches(int32_t partition, int64_t from, int64_t until, const ItemNames& items, RestoreOutcome* out);
   // One offsets marker per partition of the batch (after its users).
   Status WriteMarkers(const std::map<int32_t, int64_t>& from, const std::map<int32_t, int64_t>& next);
 };
@@ -170,7 +148,7 @@ Status StateHandoff::Impl::WriteMarkers(const std::map<int32_t, int64_t>& from, 
     auto f = from.find(partition);
     value = fmt::format(R"({{"writer":"{}","partition":{},"from":{},"next_offset":{}}})", options.writer_id, partition,
                         f == from.end() ? -1 : f->second, next_offset);
-    STREAMREC_RETURN_IF_ERROR(producer->Produce(options.state_topic, kMarkerKey, value, {}, partition));
+    STREAMREC_RETURN_IF_ERROR(producer->Produce(options.state_topic, kChangelogMarkerKey, value, {}, partition));
   }
   return Status::Ok();
 }
@@ -187,7 +165,8 @@ int64_t StateHandoff::Position(int32_t partition) const {
   return last < 0 ? -1 : last + 1;
 }
 
-Status StateHandoff::Restore(int32_t partition, int64_t position, const ItemNames& items, RestoreOutcome* out) {
+Status StateHandoff::Restore(int32_t partition, int64_t position, const ItemNames& items, const AdoptUsers& adopt,
+                             const BetweenReads& between, RestoreOutcome* out) {
   *out = RestoreOutcome();
   kafka::Watermarks marks;
   STREAMREC_RETURN_IF_ERROR(
@@ -198,54 +177,26 @@ Status StateHandoff::Restore(int32_t partition, int64_t position, const ItemName
     impl_->log->warn("{}/{}: offsets {}..{} are gone from the changelog (is it compacted, not deleted?)",
                      impl_->options.state_topic, partition, position, from);
   }
-  return impl_->ReadBatches(partition, from, marks.high, items, out);
-}
-
-Status StateHandoff::Impl::ReadBatches(int32_t partition, int64_t from, int64_t until, const ItemNames& items,
-                                       RestoreOutcome* out) {
-  // Users of the batch being read; they count only once its marker is seen.
-  // Values stay encoded until adopted: decoding interns item ids.
-  std::map<std::string, std::string, std::less<>> pending;
-  std::map<std::string, std::string, std::less<>> complete;
-  bool foreign = false;
-  Status bad;
-  Marker marker;
-  STREAMREC_RETURN_IF_ERROR(reader->Read(options.state_topic, partition, from, until, options.timeout_ms,
-                                         [&](const kafka::Message& m) {
-    if (m.key() == kMarkerKey) {
-      if (!ParseMarker(m.payload(), &marker)) {
-        bad = Status::Corruption("undecodable changelog marker at offset " + std::to_string(m.offset()));
-        return;
-      }
-      foreign = foreign || marker.writer != options.writer_id;
-      for (auto& [id, value] : pending) complete[id] = std::move(value);
-      pending.clear();
-      out->next_event_offset = marker.next_offset;
-      ++out->batches;
-      return;
+  ChangelogScan scan(impl_->options.writer_id, impl_->options.max_restore_bytes, items, adopt, out);
+  for (int64_t start = from; start < marks.high;) {
+    const int64_t end = std::min(marks.high, start + std::max<int64_t>(1, impl_->options.records_per_read));
+    STREAMREC_RETURN_IF_ERROR(impl_->reader->Read(impl_->options.state_topic, partition, start, end,
+                                                  impl_->options.timeout_ms,
+                                                  [&](const kafka::Message& m) { scan.Visit(m); }));
+    STREAMREC_RETURN_IF_ERROR(scan.EndOfSlice());
+    start = end;
+    if (start < marks.high && between) {
+      STREAMREC_RETURN_IF_ERROR(between(&out->stopped));
+      if (out->stopped) return Status::Ok();
     }
-    pending[std::string(m.key())] = std::string(m.payload());
-  }));
-  STREAMREC_RETURN_IF_ERROR(bad);
-  out->changelog_position = until;
-  if (!foreign) {
-    // Only our own uncommitted batches (or none): re-processing the events rebuilds them exactly.
-    if (out->batches > 0) {
-      log->info("{}/{}: dropping {} batches this instance wrote but never committed; re-processing their events",
-                options.state_topic, partition, out->batches);
-    }
-    return Status::Ok();
   }
-  out->adopted = true;
-  for (const auto& [id, value] : complete) {
-    RestoredUser user{id, {}};
-    if (!DecodeChangelogUser(value, items, &user.record)) {
-      return Status::Corruption("undecodable changelog record of user " + id + " in " + options.state_topic);
-    }
-    out->users.push_back(std::move(user));
+  out->changelog_position = marks.high;
+  STREAMREC_RETURN_IF_ERROR(scan.Finish());
+  if (out->adopted) {
+    impl_->log->info("{}/{}: adopted {} users from {} batches of another instance in {} chunks (at most {} KiB held); "
+                     "resuming at event offset {}", impl_->options.state_topic, partition, out->users, out->batches,
+                     out->chunks, scan.peak_buffered_bytes() >> 10, out->next_event_offset);
   }
-  log->info("{}/{}: adopted {} users from {} batches of another instance; resuming at event offset {}",
-            options.state_topic, partition, out->users.size(), out->batches, out->next_event_offset);
   return Status::Ok();
 }
 

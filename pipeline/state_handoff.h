@@ -15,7 +15,11 @@
 // seq follow the user.
 //
 // Memory: the last batch's encoded records stay in one buffer, reused (about
-// dim * 4 + 30 bytes per history item and user of the largest batch).
+// dim * 4 + 30 bytes per history item and user of the largest batch). A
+// restore reads the changelog in slices and hands the adopted users over in
+// chunks of at most max_restore_bytes of encoded records (held twice while a
+// chunk is decoded), plus the batch being read: a changelog of any length
+// restores in bounded memory, the caller serving its consumer between slices.
 //
 // Items are not handed off: every instance learns its own item factors and
 // co-occurrences from the events it sees (history travels as external item
@@ -45,6 +49,13 @@ struct StateHandoffOptions {
   kafka::Properties reader_properties;
   std::string writer_id;  // this instance (Store::InstanceId)
   int timeout_ms = 30000; // per read or flush attempt
+  // A restore's adopted users are handed over in chunks of about this many
+  // bytes of encoded records. Default 16 MiB (~50k users at dim 64): larger
+  // chunks mean fewer store writes, smaller ones less memory.
+  size_t max_restore_bytes = size_t{16} << 20;
+  // Changelog records read between two calls of a restore's `between`.
+  // Default 16384 (~0.2 s): the consumer group is served this often.
+  int64_t records_per_read = 16384;
 };
 
 // How the model maps item ids for the changelog (history travels as external ids).
@@ -66,11 +77,19 @@ struct RestoredUser {
 
 struct RestoreOutcome {
   bool adopted = false;           // state written by another instance was taken over
+  bool stopped = false;           // `between` asked to stop: nothing more was read
   int64_t next_event_offset = 0;  // where the partition resumes, when adopted
   int64_t changelog_position = 0; // changelog offset the state now reflects, when adopted
   uint64_t batches = 0;           // complete batches read
-  std::vector<RestoredUser> users;
+  uint64_t users = 0;             // users handed over
+  uint64_t chunks = 0;            // calls of `adopt`
 };
+
+// Takes a chunk of adopted users (the caller may move them out). A user can
+// come in more than one chunk: the later record is the newer.
+using AdoptUsers = std::function<Status(std::vector<RestoredUser>* users)>;
+// Between two slices of a restore: may set *stop (the partition went away).
+using BetweenReads = std::function<Status(bool* stop)>;
 
 class StateHandoff {
  public:
@@ -89,8 +108,14 @@ class StateHandoff {
   bool Settled();
   // The changelog offset after this instance's last delivered record in `partition`, or -1.
   int64_t Position(int32_t partition) const;
-  // Reads changelog `partition` after `position` (see the header comment).
-  [[nodiscard]] Status Restore(int32_t partition, int64_t position, const ItemNames& items, RestoreOutcome* out);
+  // Reads changelog `partition` after `position` (see the header comment),
+  // handing adopted users to `adopt` chunk by chunk, in changelog order. If
+  // it fails or stops half-way, some chunks were handed over: they are newer
+  // than the caller's state and a later restore from the same `position`
+  // hands them over again, so a caller that commits each chunk stays
+  // consistent as long as it resumes the partition only after a complete restore.
+  [[nodiscard]] Status Restore(int32_t partition, int64_t position, const ItemNames& items, const AdoptUsers& adopt,
+                               const BetweenReads& between, RestoreOutcome* out);
   [[nodiscard]] Status Stop();
 
   const std::string& topic() const;

@@ -8,6 +8,7 @@ PACKAGES=(
   librdkafka-dev librocksdb-dev libeigen3-dev libspdlog-dev libfmt-dev
   catch2 libsimdjson-dev libyaml-cpp-dev libcli11-dev libbenchmark-dev libcpp-httplib-dev libhnswlib-dev
   kcat python3 python3-kafka python3-confluent-kafka docker-compose time
+  openjdk-17-jre-headless maven
 )
 
 SUDO=""
