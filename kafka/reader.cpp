@@ -46,34 +46,44 @@ Status PartitionReader::QueryWatermarks(const std::string& topic, int32_t partit
 }
 
 Status PartitionReader::Read(const std::string& topic, int32_t partition, int64_t from, int64_t until,
-                             int timeout_ms, const std::function<void(const Message&)>& visit) {
+                             int timeout_ms, const std::function<void(const Message&)>& visit, const ReadSlices& slices) {
   if (from >= until) return Status::Ok();
   std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(topic, partition, from));
   std::vector<RdKafka::TopicPartition*> parts{tp.get()};
   if (RdKafka::ErrorCode err = impl_->handle->assign(parts); err != RdKafka::ERR_NO_ERROR) {
     return Status::Unavailable("assigning " + topic + ": " + RdKafka::err2str(err));
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  const auto patience = std::chrono::milliseconds(timeout_ms);
+  auto deadline = std::chrono::steady_clock::now() + patience;
   int64_t next = from;
+  int64_t slice_end = slices.records > 0 ? from + slices.records : until;
   Status result;
-  while (next < until) {
+  while (next < until && result.ok()) {
+    if (next >= slice_end) {  // a slice is done and more follow
+      bool stop = false;
+      result = slices.between ? slices.between(&stop) : Status::Ok();
+      if (stop) break;
+      slice_end = next + slices.records;
+      deadline = std::chrono::steady_clock::now() + patience;  // the caller's time is not the broker's
+      continue;
+    }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       result = Status::Unavailable("read " + topic + "/" + std::to_string(partition) + " up to offset " +
-                                   std::to_string(next) + " of " + std::to_string(until));
+                                   std::to_string(next) + " of " + std::to_string(until) + ": nothing for " +
+                                   std::to_string(timeout_ms) + " ms");
       break;
     }
     std::unique_ptr<RdKafka::Message> m(impl_->handle->consume(static_cast<int>(std::min<int64_t>(left.count(), 200))));
     if (m->err() == RdKafka::ERR__TIMED_OUT) continue;
     if (m->err() != RdKafka::ERR_NO_ERROR) {
-      if (m->err() == RdKafka::ERR__FATAL) {
-        result = Status::Internal("reading " + topic + ": " + m->errstr());
-        break;
-      }
+      if (m->err() == RdKafka::ERR__FATAL) result = Status::Internal("reading " + topic + ": " + m->errstr());
       continue;  // transient; logged by the event callback
     }
     if (m->offset() >= until) break;
+    if (m->offset() < next) continue;  // fetched before an earlier read's position: not this range
     next = m->offset() + 1;
+    deadline = std::chrono::steady_clock::now() + patience;
     visit(internal::WrapMessage(std::move(m)));
   }
   (void)impl_->handle->unassign();

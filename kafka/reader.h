@@ -21,6 +21,15 @@ struct Watermarks {
   int64_t high = 0;  // offset the next message will get
 };
 
+// Slices of a long read: `between` runs after each `records` offsets read
+// (not after the last slice), on the caller's thread, the partition staying
+// assigned (nothing fetched ahead is thrown away). Setting *stop ends the
+// read early with Ok; a failure ends it with that failure.
+struct ReadSlices {
+  int64_t records = 0;  // 0: the whole range is one slice
+  std::function<Status(bool* stop)> between;
+};
+
 class PartitionReader {
  public:
   // `properties` must contain bootstrap.servers (security settings pass through).
@@ -33,10 +42,11 @@ class PartitionReader {
   [[nodiscard]] Status QueryWatermarks(const std::string& topic, int32_t partition, int timeout_ms,
                                        Watermarks* out);
   // Calls `visit` for every message at offsets [from, until), in order. Fails
-  // with Unavailable if they have not all arrived within `timeout_ms`.
+  // with Unavailable if no message arrives for `timeout_ms` before all did.
   // Precondition: until <= the high watermark.
   [[nodiscard]] Status Read(const std::string& topic, int32_t partition, int64_t from, int64_t until,
-                            int timeout_ms, const std::function<void(const Message&)>& visit);
+                            int timeout_ms, const std::function<void(const Message&)>& visit,
+                            const ReadSlices& slices = {});
 
  private:
   struct Impl;

@@ -178,18 +178,19 @@ Status StateHandoff::Restore(int32_t partition, int64_t position, const ItemName
                      impl_->options.state_topic, partition, position, from);
   }
   ChangelogScan scan(impl_->options.writer_id, impl_->options.max_restore_bytes, items, adopt, out);
-  for (int64_t start = from; start < marks.high;) {
-    const int64_t end = std::min(marks.high, start + std::max<int64_t>(1, impl_->options.records_per_read));
-    STREAMREC_RETURN_IF_ERROR(impl_->reader->Read(impl_->options.state_topic, partition, start, end,
-                                                  impl_->options.timeout_ms,
-                                                  [&](const kafka::Message& m) { scan.Visit(m); }));
+  kafka::ReadSlices slices;
+  slices.records = std::max<int64_t>(1, impl_->options.records_per_read);
+  slices.between = [&](bool* stop) {
     STREAMREC_RETURN_IF_ERROR(scan.EndOfSlice());
-    start = end;
-    if (start < marks.high && between) {
-      STREAMREC_RETURN_IF_ERROR(between(&out->stopped));
-      if (out->stopped) return Status::Ok();
-    }
-  }
+    if (between) STREAMREC_RETURN_IF_ERROR(between(stop));
+    out->stopped = *stop;
+    return Status::Ok();
+  };
+  STREAMREC_RETURN_IF_ERROR(impl_->reader->Read(impl_->options.state_topic, partition, from, marks.high,
+                                                impl_->options.timeout_ms,
+                                                [&](const kafka::Message& m) { scan.Visit(m); }, slices));
+  if (out->stopped) return Status::Ok();
+  STREAMREC_RETURN_IF_ERROR(scan.EndOfSlice());
   out->changelog_position = marks.high;
   STREAMREC_RETURN_IF_ERROR(scan.Finish());
   if (out->adopted) {

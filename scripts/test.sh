@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds, and runs the whole test suite through ctest:
 # unit tests of every module and end-to-end tests against the embedded broker
-# with independent Kafka clients (kafka-python, kcat).
+# and a real Apache Kafka broker (fetched from Maven Central into a cache outside
+# the repository) with independent Kafka clients (kafka-python, confluent-kafka, kcat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build.sh
+# Fails here, clearly, if the real broker cannot be fetched: its tests never skip.
+./scripts/fetch-kafka.sh >/dev/null
 ctest --test-dir build --output-on-failure --timeout 900 "$@"
