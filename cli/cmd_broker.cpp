@@ -68,7 +68,13 @@ int CmdBroker(const BrokerArgs& args, const std::atomic<bool>& stop) {
   }
   config::KafkaConfig topics;
   topics.partitions = args.partitions;
-  for (const kafka::TopicSpec& t : config::StandardTopics(topics)) {
+  std::vector<kafka::TopicSpec> specs = config::StandardTopics(topics);
+  for (const std::string& group : args.groups) {
+    config::KafkaConfig other = topics;
+    other.group_id = group;
+    specs.push_back({other.StateTopic(), args.partitions, 1, true});
+  }
+  for (const kafka::TopicSpec& t : specs) {
     if (Status s = broker->CreateTopic(t.name, t.partitions, t.compacted); !s.ok()) {
       std::cerr << "streamrec broker: " << s.ToString() << "\n";
       return 1;

@@ -27,6 +27,7 @@ struct BrokerArgs {
   int partitions = 4;
   int brokers = 1;
   bool no_compaction = false;  // compacted topics age out like any other
+  std::vector<std::string> groups;  // consumer groups besides the default: their <group>.state topics
 };
 int CmdBroker(const BrokerArgs& args, const std::atomic<bool>& stop);
 

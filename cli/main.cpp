@@ -86,6 +86,9 @@ void AddBroker(CLI::App& app, BrokerArgs& a) {
   c->add_option("--brokers", a.brokers, "Number of mock brokers (1..9)")->capture_default_str();
   c->add_flag("--no-compaction", a.no_compaction,
               "Do not keep compacted topics' latest records: they age out like any other");
+  c->add_option("--group", a.groups,
+                "Also create the state changelog <GROUP>.state of this consumer group (kafka.group_id), "
+                "compacted; repeatable");
 }
 
 void AddProduce(CLI::App& app, ProduceArgs& a) {

@@ -45,13 +45,14 @@ Status MakeAdminHandle(const Properties& properties, std::unique_ptr<rd_kafka_t,
   return Status::Ok();
 }
 
-// Names of the topics that already exist; Unavailable if the cluster does not answer.
-Status ExistingTopics(rd_kafka_t* handle, int timeout_ms, std::vector<std::string>* out) {
+// The topics that already exist and their partition counts (all topics are
+// asked for: naming one could auto-create it); Unavailable if the cluster does not answer.
+Status ExistingTopics(rd_kafka_t* handle, int timeout_ms, std::map<std::string, int>* out) {
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_metadata(handle, 1, nullptr, &md, timeout_ms);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Unavailable(std::string("metadata: ") + rd_kafka_err2str(err));
   for (int i = 0; i < md->topic_cnt; ++i) {
-    if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) out->emplace_back(md->topics[i].topic);
+    if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) (*out)[md->topics[i].topic] = md->topics[i].partition_cnt;
   }
   rd_kafka_metadata_destroy(md);
   return Status::Ok();
@@ -62,12 +63,12 @@ Status ExistingTopics(rd_kafka_t* handle, int timeout_ms, std::vector<std::strin
 Status EnsureTopics(const Properties& properties, const std::vector<TopicSpec>& topics, int timeout_ms) {
   std::unique_ptr<rd_kafka_t, HandleDeleter> handle;
   STREAMREC_RETURN_IF_ERROR(MakeAdminHandle(properties, &handle));
-  std::vector<std::string> existing;
+  std::map<std::string, int> existing;
   STREAMREC_RETURN_IF_ERROR(ExistingTopics(handle.get(), timeout_ms, &existing));
   NewTopicsHolder specs;
   char err[512];
   for (const TopicSpec& t : topics) {
-    if (std::find(existing.begin(), existing.end(), t.name) != existing.end()) continue;
+    if (existing.contains(t.name)) continue;
     rd_kafka_NewTopic_t* nt =
         rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, t.replication_factor, err, sizeof err);
     if (!nt) return Status::InvalidArgument("topic " + t.name + ": " + err);
@@ -94,6 +95,19 @@ Status EnsureTopics(const Properties& properties, const std::vector<TopicSpec>& 
       return Status::Unavailable(std::string("creating ") + rd_kafka_topic_result_name(results[i]) + ": " +
                                  rd_kafka_err2str(e));
     }
+  }
+  return Status::Ok();
+}
+
+Status PartitionCounts(const Properties& properties, const std::vector<std::string>& topics, int timeout_ms,
+                       std::map<std::string, int>* out) {
+  std::unique_ptr<rd_kafka_t, HandleDeleter> handle;
+  STREAMREC_RETURN_IF_ERROR(MakeAdminHandle(properties, &handle));
+  std::map<std::string, int> existing;
+  STREAMREC_RETURN_IF_ERROR(ExistingTopics(handle.get(), timeout_ms, &existing));
+  out->clear();
+  for (const std::string& t : topics) {
+    if (auto it = existing.find(t); it != existing.end()) (*out)[t] = it->second;
   }
   return Status::Ok();
 }

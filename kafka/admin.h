@@ -1,6 +1,7 @@
 // Topic administration against a real cluster.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,5 +21,11 @@ struct TopicSpec {
 // are. Returns Unavailable when the cluster cannot be reached in `timeout_ms`.
 [[nodiscard]] Status EnsureTopics(const Properties& properties, const std::vector<TopicSpec>& topics,
                                   int timeout_ms);
+
+// The partition count of each of `topics` that exists (missing ones are left
+// out of *out), from the cluster's metadata; asking never creates a topic.
+// Unavailable when the cluster cannot be reached in `timeout_ms`.
+[[nodiscard]] Status PartitionCounts(const Properties& properties, const std::vector<std::string>& topics,
+                                     int timeout_ms, std::map<std::string, int>* out);
 
 }  // namespace streamrec::kafka

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "kafka/admin.h"
 
 namespace streamrec::pipeline {
 namespace {
@@ -94,6 +95,7 @@ Status Pipeline::Impl::Start() {
                      config_.kafka.producer_properties);
     hopts.reader_properties = ClientProperties(config_.kafka, config_.kafka.consumer_properties);
     hopts.writer_id = instance_id;
+    STREAMREC_RETURN_IF_ERROR(CheckStateTopic(hopts.reader_properties));
     handoff_ = std::make_unique<StateHandoff>(hopts);
     STREAMREC_RETURN_IF_ERROR(handoff_->Start());
     log_->info("state changelog {} (instance {})", hopts.state_topic, hopts.writer_id);
@@ -108,6 +110,27 @@ Status Pipeline::Impl::Start() {
   iopts.max_batch_linger_ms = config_.pipeline.batch_linger_ms;
   ingest_ = std::make_unique<ingest::Ingest>(iopts, this);
   return ingest_->Start();
+}
+
+Status Pipeline::Impl::CheckStateTopic(const kafka::Properties& properties) {
+  const std::string& events = config_.kafka.events_topic;
+  const std::string state = config_.kafka.StateTopic();
+  std::map<std::string, int> counts;
+  if (Status s = kafka::PartitionCounts(properties, {events, state}, kMetadataTimeoutMs, &counts); !s.ok()) {
+    log_->warn("could not check the state changelog's partitions: {}", s.ToString());
+    return Status::Ok();  // the broker may still be starting; a missing partition shows later
+  }
+  const std::string fix = "create it compacted with at least as many partitions as " + events +
+                          " (on the embedded broker: streamrec broker --group " + config_.kafka.group_id + ")";
+  if (!counts.contains(state)) {
+    return Status::InvalidArgument("the state changelog topic " + state + " does not exist: " + fix);
+  }
+  if (counts.contains(events) && counts[state] < counts[events]) {
+    return Status::InvalidArgument("the state changelog topic " + state + " has " + std::to_string(counts[state]) +
+                                   " partitions, fewer than the " + std::to_string(counts[events]) + " of " + events +
+                                   ": " + fix);
+  }
+  return Status::Ok();
 }
 
 Status Pipeline::Impl::Run(const std::atomic<bool>& stop) {

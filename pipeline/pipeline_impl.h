@@ -65,6 +65,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   using Clock = std::chrono::steady_clock;
 
   static constexpr int kFlushTimeoutMs = 10000;
+  static constexpr int kMetadataTimeoutMs = 10000;
   static constexpr int kMaxBackoffMs = 5000;
   // Users refreshed per batch because their list holds an item that became
   // unavailable: a popular item going out of stock is worked off over a few
@@ -158,6 +159,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // The changelog's positions, once delivered, go with the sealed commit.
   void AppendChangelogPositions();
 
+  // The state changelog exists with at least as many partitions as the
+  // events topic (else a user's records would have nowhere to go): a clear
+  // InvalidArgument instead of deliveries retried forever.
+  [[nodiscard]] Status CheckStateTopic(const kafka::Properties& properties);
   // For each held events partition: everything so far committed, the state
   // another instance wrote for it adopted (the group served between slices
   // of its changelog, other partitions paused meanwhile), its owed lists

@@ -31,10 +31,10 @@ def log(msg):
 class Broker:
     """`streamrec broker` as a child process."""
 
-    def __init__(self, partitions=4, log_path=None, compaction=True):
+    def __init__(self, partitions=4, log_path=None, compaction=True, extra=()):
         """`compaction` False: --no-compaction, for streams of more users' lists than the broker keeps."""
         err = open(log_path, "w") if log_path else subprocess.DEVNULL
-        flags = [] if compaction else ["--no-compaction"]
+        flags = ([] if compaction else ["--no-compaction"]) + list(extra)
         self.proc = subprocess.Popen([STREAMREC, "broker", "--partitions", str(partitions), *flags],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
         self.bootstrap = self.proc.stdout.readline().strip()

@@ -78,6 +78,20 @@ def main():
             t.check(r.returncode == 0 and "1 invalid" in r.stderr and len(got) == 51 and
                     {e["item_id"] for e in entries} <= keys,
                     f"produce --catalog sends every line to the catalog topic, keyed by item id ({r.stderr.strip()})")
+            # Another consumer group on the embedded broker: its state changelog must
+            # exist with enough partitions (before: the mock auto-created it with 4 of
+            # its own, and run retried "Unknown partition" forever).
+            r = sh("run", "--bootstrap", broker.bootstrap, "--data-dir", work("other"), "--exit-when-idle-ms", "500",
+                   "--set", "kafka.group_id=other", *harness.FAST_GROUP)
+            t.check(r.returncode != 0 and "other.state does not exist" in r.stderr and "--group other" in r.stderr,
+                    f"run in a group whose state topic is missing fails, saying how to create it ({r.returncode})")
+        finally:
+            broker.stop()
+        broker = harness.Broker(partitions=6, extra=["--group", "other"])
+        try:
+            r = sh("run", "--bootstrap", broker.bootstrap, "--data-dir", work("other"), "--exit-when-idle-ms", "500",
+                   "--set", "kafka.group_id=other", *harness.FAST_GROUP)
+            t.check(r.returncode == 0, f"streamrec broker --group other creates other.state: run works ({r.returncode})")
         finally:
             broker.stop()
         r = sh("produce", "--bootstrap", "127.0.0.1:9", "--file", work("g.jsonl"), "--catalog", work("cat.jsonl"))
