@@ -49,7 +49,7 @@ def main():
     work = harness.WorkDir("crash")
     # One partition: processing order, hence the model, is fully determined by the log.
     # 1 partition of thousands of users' lists: more than it keeps compacted (not what this tests).
-    broker = harness.Broker(partitions=1, compaction=False)
+    broker = harness.Broker(partitions=1, compaction=False, extra=["--group", "ref", "--group", "crash"])
     rng = random.Random(5)
     try:
         subprocess.run([harness.STREAMREC, "generate", "--users", "20000", "--items", "5000", "--events", str(EVENTS),

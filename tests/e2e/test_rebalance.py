@@ -87,7 +87,7 @@ def wait_exit(proc, name, timeout=120):
 def main():
     t = harness.Checks()
     work = harness.WorkDir("rebalance")
-    broker = harness.Broker(partitions=4)
+    broker = harness.Broker(partitions=4, extra=["--group", GROUP])
     try:
         evs, _ = harness.generate(work, users=2000, items=500, events=EVENTS)
         lines = [json.dumps(e) for e in evs]

@@ -49,7 +49,7 @@ def main():
     t = harness.Checks()
     work = harness.WorkDir("storage")
     # 3,000 users' lists on 2 partitions: more than they keep compacted (not what this tests).
-    broker = harness.Broker(partitions=2, compaction=False)
+    broker = harness.Broker(partitions=2, compaction=False, extra=["--group", GROUP])
     run = None
     completed = False
     try:
