@@ -222,13 +222,24 @@ Status Pipeline::Impl::TakeOverHeldPartitions(const std::atomic<bool>& stop) {
   for (std::vector<int32_t> held = ingest_->HeldPartitions(); !held.empty() && !stop.load();
        held = ingest_->HeldPartitions()) {
     const int32_t partition = held.front();
+    // The group is served between steps too: each is bounded, their sum is not.
     if (handoff_) STREAMREC_RETURN_IF_ERROR(AdoptChangelog(partition));
-    STREAMREC_RETURN_IF_ERROR(std::exchange(assignment_error_, Status::Ok()));
-    if (!ingest_->Holds(partition)) continue;  // revoked while its changelog was read
+    STREAMREC_RETURN_IF_ERROR(ServeGroup());
+    if (!ingest_->Holds(partition)) continue;  // revoked meanwhile
     STREAMREC_RETURN_IF_ERROR(RestoreOwedLists(partition));
+    STREAMREC_RETURN_IF_ERROR(ServeGroup());
+    if (!ingest_->Holds(partition)) {
+      refresher_.Drop(partition);
+      continue;
+    }
     STREAMREC_RETURN_IF_ERROR(ingest_->Release(partition, ResumeOffset({config_.kafka.events_topic, partition})));
   }
   return Status::Ok();
+}
+
+Status Pipeline::Impl::ServeGroup() {
+  STREAMREC_RETURN_IF_ERROR(ingest_->Serve(0));
+  return std::exchange(assignment_error_, Status::Ok());  // a revocation's commit failed
 }
 
 void Pipeline::Impl::OnRevoked(const std::vector<kafka::TopicPartition>& partitions) {

@@ -222,8 +222,7 @@ Status Pipeline::Impl::AdoptChangelog(int32_t partition) {
   // Between slices of the changelog: the group is served (a rebalance may
   // take the partition away: the restore stops, its chunks stay harmless).
   const BetweenReads between = [&](bool* stop_restore) {
-    STREAMREC_RETURN_IF_ERROR(ingest_->Serve(0));
-    STREAMREC_RETURN_IF_ERROR(std::exchange(assignment_error_, Status::Ok()));
+    STREAMREC_RETURN_IF_ERROR(ServeGroup());
     *stop_restore = stop_->load() || !ingest_->Holds(partition);
     return Status::Ok();
   };

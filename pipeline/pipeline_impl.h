@@ -168,6 +168,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // of its changelog, other partitions paused meanwhile), its owed lists
   // restored, then released at the offset its state ends.
   [[nodiscard]] Status TakeOverHeldPartitions(const std::atomic<bool>& stop);
+  // Consumer::Serve, then a failure of a revocation it ran, if any.
+  [[nodiscard]] Status ServeGroup();
   // Adopts the changelog of `partition` past this instance's position, in
   // chunks, each committed; then the positions, once all is read.
   [[nodiscard]] Status AdoptChangelog(int32_t partition);

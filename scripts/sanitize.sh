@@ -19,6 +19,8 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 # Instrumented binaries run 2-5x slower: paced end-to-end tests send slower, so the
 # pipeline still keeps up with the embedded broker's ~5 MB per partition.
 export STREAMREC_E2E_RATE_SCALE=${STREAMREC_E2E_RATE_SCALE:-0.3}
+# Shadow memory (TSan ~5-8x, ASan ~3x): end-to-end memory bounds scale by this.
+export STREAMREC_E2E_MEMORY_SCALE=${STREAMREC_E2E_MEMORY_SCALE:-5}
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # The store's crash test forks a child that opens RocksDB: allowed, it starts afresh.
 # Suppressions: librdkafka's own bookkeeping and two hnswlib internals, each

@@ -17,6 +17,8 @@ STREAMREC = os.environ.get("STREAMREC_BIN") or sys.argv[1]
 # Paced tests scale their event rates by this (scripts/sanitize.sh slows them for
 # instrumented binaries, which must still keep up with the broker's retention).
 RATE_SCALE = float(os.environ.get("STREAMREC_E2E_RATE_SCALE", "1"))
+# Memory bounds are multiplied by this (sanitizer builds: shadow memory, quarantines).
+MEMORY_SCALE = float(os.environ.get("STREAMREC_E2E_MEMORY_SCALE", "1"))
 # Short sessions so restarts rejoin the group quickly on the mock broker. Static
 # membership off: librdkafka 2.0.2's mock broker does not implement it, and a
 # restarted static member waits there about 11 s instead of 5 s.
@@ -28,11 +30,25 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+# Which broker harness.Broker starts: "embedded" (`streamrec broker`, the
+# default) or "kafka" (a real Apache Kafka node, tests/e2e/real_kafka.py).
+BACKEND = os.environ.get("STREAMREC_E2E_BROKER", "embedded")
+
+STANDARD_TOPICS = [("events", False), ("events.dlq", False), ("recommendations", True), ("streamrec.state", True),
+                   ("catalog", True), ("similar-items", True), ("bought-together", True), ("trending", True)]
+
+
 class Broker:
-    """`streamrec broker` as a child process."""
+    """`streamrec broker` as a child process, or a real Kafka node with the
+    same topics (STREAMREC_E2E_BROKER=kafka)."""
 
     def __init__(self, partitions=4, log_path=None, compaction=True, extra=()):
-        """`compaction` False: --no-compaction, for streams of more users' lists than the broker keeps."""
+        """`compaction` False: --no-compaction, for streams of more users' lists than the broker keeps.
+        `extra`: more `streamrec broker` flags (`--group NAME` also applies to real Kafka)."""
+        self.proc = self.kafka = None
+        if BACKEND == "kafka":
+            self._start_kafka(partitions, list(extra))
+            return
         err = open(log_path, "w") if log_path else subprocess.DEVNULL
         flags = ([] if compaction else ["--no-compaction"]) + list(extra)
         self.proc = subprocess.Popen([STREAMREC, "broker", "--partitions", str(partitions), *flags],
@@ -40,13 +56,28 @@ class Broker:
         self.bootstrap = self.proc.stdout.readline().strip()
         assert self.bootstrap.startswith("127.0.0.1:"), f"unexpected first line {self.bootstrap!r}"
 
+    def _start_kafka(self, partitions, extra):
+        from real_kafka import RealKafka
+
+        self.kafka = RealKafka()
+        self.bootstrap = self.kafka.bootstrap
+        groups = [extra[i + 1] for i, flag in enumerate(extra[:-1]) if flag == "--group"]
+        topics = STANDARD_TOPICS + [(f"{g}.state", True) for g in groups]
+        for name, compacted in topics:
+            self.kafka.create_topic(name, partitions, compacted=compacted)
+        log(f"real Kafka at {self.bootstrap} (up in {self.kafka.start_seconds:.1f} s)")
+
     def command(self, line):
         """A fault-injection command (see `streamrec broker --help`); returns its answer."""
+        assert self.proc, "fault injection needs the embedded broker"
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         return self.proc.stdout.readline().strip()
 
     def stop(self):
+        if self.kafka:
+            self.kafka.stop()
+            return
         self.proc.terminate()
         self.proc.wait(timeout=10)
 

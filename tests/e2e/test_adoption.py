@@ -5,7 +5,7 @@ Another instance ("old-instance") left 1,000,000 users in `streamrec.state`
 partition 0 (written here with confluent-kafka in the documented encoding,
 docs/events.md: batches of 1,000 users, each closed by its offsets marker),
 then a batch that never completed. A fresh `streamrec run` joins the group
-with `max.poll.interval.ms` 10 s. Before, the whole changelog was read inside
+with `max.poll.interval.ms` 10 s (scaled for sanitizer builds). Before, the whole changelog was read inside
 the rebalance callback with several copies in memory: past 10 s the member
 is thrown out of its group and the adoption starts over. Now the partition
 is assigned held, its changelog read in slices with the group served between
@@ -37,7 +37,10 @@ ADOPTED_SEQ = 5
 PROBES = 200  # users who send an event after the adoption
 # Peak RSS once the partition is released: 363 MB measured; 1,106 MB before (all
 # records held at once, twice encoded and once decoded, then one huge WriteBatch).
-ADOPTION_RSS_LIMIT_MB = 500
+ADOPTION_RSS_LIMIT_MB = 500 * harness.MEMORY_SCALE
+# The group's poll interval: short enough that reading the changelog inside the
+# rebalance callback would breach it; instrumented binaries run ~10x slower.
+MAX_POLL_MS = int(10_000 / harness.RATE_SCALE)
 
 
 def item_list(names):
@@ -101,7 +104,7 @@ def main():
         cmd = [harness.STREAMREC, "run", "--bootstrap", kafka.bootstrap, "--data-dir", work("data"),
                "--exit-when-idle-ms", "5000", "--set", "kafka.partitions=1", "--set", "http.listen=127.0.0.1:0",
                "--set", "pipeline.status_interval_s=0",
-               "--set", "kafka.consumer_properties={session.timeout.ms: 6000, max.poll.interval.ms: 10000}"]
+               "--set", f"kafka.consumer_properties={{session.timeout.ms: 6000, max.poll.interval.ms: {MAX_POLL_MS}}}"]
         err_path = work("run.log")
         started = time.time()
         with open(err_path, "w") as err:
