@@ -95,7 +95,7 @@ Status Pipeline::Impl::Start() {
                      config_.kafka.producer_properties);
     hopts.reader_properties = ClientProperties(config_.kafka, config_.kafka.consumer_properties);
     hopts.writer_id = instance_id;
-    STREAMREC_RETURN_IF_ERROR(CheckStateTopic(hopts.reader_properties));
+    STREAMREC_RETURN_IF_ERROR(CheckStateTopic(ClientProperties(config_.kafka, {})));  // an admin (producer) handle
     handoff_ = std::make_unique<StateHandoff>(hopts);
     STREAMREC_RETURN_IF_ERROR(handoff_->Start());
     log_->info("state changelog {} (instance {})", hopts.state_topic, hopts.writer_id);

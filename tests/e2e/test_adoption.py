@@ -122,6 +122,7 @@ def main():
             proc.wait()
         took = time.time() - started
         text = open(err_path).read()
+        t.check("CONFWARN" not in text, "no client is given properties that are not its own")
         log(f"run exited {proc.returncode} after {took:.1f} s, peak RSS {peak:.0f} MB")
         t.check(proc.returncode == 0, f"run exits cleanly ({proc.returncode})\n{text[-3000:]}")
         m = re.search(r"adopted (\d+) users from (\d+) batches of another instance in (\d+) chunks "
@@ -132,7 +133,7 @@ def main():
         t.check(m is not None and int(m.group(3)) >= 10, "handed over in many chunks, not all at once")
         t.check(m is not None and int(m.group(4)) <= 40 * 1024, "at most ~32 MiB of records held at once")
         t.check(text.count("adopted ") == 1, "adopted once: no rebalance restarted it")
-        t.check("max.poll" not in text.lower() and "poll interval" not in text.lower(),
+        t.check("MAXPOLL" not in text and "maximum poll interval" not in text,
                 "no poll-interval breach while the changelog was read")
         t.check("released events/0 at offset 0" in text, "the partition was released after the adoption")
         # The adoption's own memory: the changelog is ~240 MB of records; before, it
