@@ -1,6 +1,5 @@
 #include "kafka/admin.h"
 
-#include <algorithm>
 #include <memory>
 
 #include <librdkafka/rdkafka.h>

@@ -140,27 +140,25 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
 
   Status callback_error;  // the first failure inside a callback, returned by PollBatch
 
-  // Not of a held partition nor stale; checked for continuity.
-  bool Deliverable(RdKafka::Message& m) {
-    if (Contains(held, rd_kafka_topic_name(m.c_ptr()->rkt), m.partition()) || Stale(m)) return false;
-    CheckContinuity(m);
+  // Whether `m` goes to the caller: not of a held partition, and not before
+  // the position its partition continues from (fetched before a seek or a
+  // reassignment). Delivered ones are checked for continuity. One lookup of
+  // the partition's position: this runs per message.
+  bool Deliverable(RdKafka::Message& m) {  // not const: c_ptr() is not
+    const std::string_view topic = rd_kafka_topic_name(m.c_ptr()->rkt);
+    if (!held.empty() && Contains(held, topic, m.partition())) return false;
+    int64_t& next = Expected(topic, m.partition());
+    if (next != kUnknown && m.offset() < next) return false;
+    CheckContinuity(topic, m, &next);
     return true;
-  }
-
-  // A message before the position its partition continues from was fetched
-  // before a seek (Release) or a reassignment: never delivered.
-  bool Stale(RdKafka::Message& m) {
-    const int64_t next = Expected(rd_kafka_topic_name(m.c_ptr()->rkt), m.partition());
-    return next != kUnknown && m.offset() < next;
   }
 
   // A message past the position its partition should have continued from,
   // with the broker's log start past that position too: the offsets between
   // were deleted before they were read. (A gap above the log start is a
   // transaction marker or a compacted record, not a loss.)
-  void CheckContinuity(RdKafka::Message& m) {  // not const: c_ptr() is not
-    const std::string_view topic = rd_kafka_topic_name(m.c_ptr()->rkt);  // no copy: this runs per message
-    int64_t& next = Expected(topic, m.partition());
+  void CheckContinuity(std::string_view topic, const RdKafka::Message& m, int64_t* expected_next) {
+    int64_t& next = *expected_next;
     if (next != kUnknown && m.offset() > next) {
       int64_t low = -1, high = -1;
       if (handle->get_watermark_offsets(std::string(topic), m.partition(), &low, &high) == RdKafka::ERR_NO_ERROR &&

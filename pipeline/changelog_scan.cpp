@@ -75,7 +75,7 @@ Status ChangelogScan::EndOfSlice() {
 }
 
 Status ChangelogScan::Finish() {
-  STREAMREC_RETURN_IF_ERROR(bad_);
+  STREAMREC_RETURN_IF_ERROR(EndOfSlice());  // the last slice: past the bound, own batches are adopted too
   if (!adopting_) {
     // Only our own uncommitted batches (or none): re-processing the events rebuilds them exactly.
     if (out_->batches > 0) {

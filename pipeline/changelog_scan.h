@@ -41,8 +41,8 @@ class ChangelogScan {
   void Visit(const kafka::Message& m);
   // After each slice read: hands the completed users over once they pass `max_bytes`.
   [[nodiscard]] Status EndOfSlice();
-  // After the last record: hands over the rest, or drops this instance's own
-  // uncommitted batches when nothing is to be adopted.
+  // After the last record (instead of a last EndOfSlice): hands over the
+  // rest, or drops this instance's own uncommitted batches when nothing is to be adopted.
   [[nodiscard]] Status Finish();
 
   // Encoded bytes of the users held now, and at most so far.

@@ -222,16 +222,13 @@ Status Pipeline::Impl::TakeOverHeldPartitions(const std::atomic<bool>& stop) {
   for (std::vector<int32_t> held = ingest_->HeldPartitions(); !held.empty() && !stop.load();
        held = ingest_->HeldPartitions()) {
     const int32_t partition = held.front();
-    // The group is served between steps too: each is bounded, their sum is not.
+    // The group is served after the adoption too (each step is bounded,
+    // their sum is not); the owed lists are restored after that, so that a
+    // revocation (which drops them) cannot come between them and the release.
     if (handoff_) STREAMREC_RETURN_IF_ERROR(AdoptChangelog(partition));
     STREAMREC_RETURN_IF_ERROR(ServeGroup());
     if (!ingest_->Holds(partition)) continue;  // revoked meanwhile
     STREAMREC_RETURN_IF_ERROR(RestoreOwedLists(partition));
-    STREAMREC_RETURN_IF_ERROR(ServeGroup());
-    if (!ingest_->Holds(partition)) {
-      refresher_.Drop(partition);
-      continue;
-    }
     STREAMREC_RETURN_IF_ERROR(ingest_->Release(partition, ResumeOffset({config_.kafka.events_topic, partition})));
   }
   return Status::Ok();

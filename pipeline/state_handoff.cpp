@@ -190,7 +190,6 @@ Status StateHandoff::Restore(int32_t partition, int64_t position, const ItemName
                                                 impl_->options.timeout_ms,
                                                 [&](const kafka::Message& m) { scan.Visit(m); }, slices));
   if (out->stopped) return Status::Ok();
-  STREAMREC_RETURN_IF_ERROR(scan.EndOfSlice());
   out->changelog_position = marks.high;
   STREAMREC_RETURN_IF_ERROR(scan.Finish());
   if (out->adopted) {

@@ -50,7 +50,7 @@ struct StateHandoffOptions {
   std::string writer_id;  // this instance (Store::InstanceId)
   int timeout_ms = 30000; // per read or flush attempt
   // A restore's adopted users are handed over in chunks of about this many
-  // bytes of encoded records. Default 16 MiB (~50k users at dim 64): larger
+  // bytes of encoded records. Default 16 MiB (~90k users at dim 32): larger
   // chunks mean fewer store writes, smaller ones less memory.
   size_t max_restore_bytes = size_t{16} << 20;
   // Changelog records read between two calls of a restore's `between`.
