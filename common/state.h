@@ -72,9 +72,18 @@ namespace streamrec {
 // Valid until the item table next grows; take it after learning, before scoring.
 struct ItemMatrixView {
   const float* embeddings = nullptr;
+  // Per-item term of the dense pass over all items (embedding . query +
+  // term); -inf: the dense pass never lists the item.
   const float* biases = nullptr;
   size_t rows = 0;
   size_t dim = 0;
+  // Per-item term of an item reached otherwise: through its co-occurrence
+  // boost, a pin, the exploration pick; -inf: never listed. Null: `biases`.
+  // Differs where `biases` is -inf for items the model has seen too little
+  // to rank by their embedding (LearnerOptions::dense_min_events).
+  const float* listed_biases = nullptr;
+
+  float ListedBias(size_t i) const { return listed_biases != nullptr ? listed_biases[i] : biases[i]; }
 };
 
 }  // namespace streamrec

@@ -77,6 +77,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("max_neighbors", c.learner.max_neighbors);
   v.Field("max_boosts", c.learner.max_boosts);
   v.Field("max_items", c.learner.max_items);
+  v.Field("dense_min_events", c.learner.dense_min_events);
   v.Begin("weights");
   for (EventType t : {EventType::kView, EventType::kCart, EventType::kRemoveFromCart, EventType::kPurchase}) {
     v.Field(std::string(EventTypeName(t)), c.learner.type_weights[static_cast<size_t>(t)]);

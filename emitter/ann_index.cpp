@@ -115,24 +115,22 @@ void RerankTopN(const ItemMatrixView& items, const TopNQuery& query, std::span<c
   std::vector<ItemId> exclude(query.exclude.begin(), query.exclude.end());
   std::sort(exclude.begin(), exclude.end());
   auto excluded = [&](ItemId id) { return std::binary_search(exclude.begin(), exclude.end(), id); };
-  auto score = [&](ItemId id) {
+  auto score = [&](ItemId id, float term) {
     const float* e = items.embeddings + id.value() * items.dim;
-    float s = items.biases[id.value()];
+    float s = term;
     for (size_t d = 0; d < items.dim; ++d) s += query.vector[d] * e[d];
     return s;
   };
   for (ItemId id : candidates) {
     if (id.value() >= items.rows || excluded(id)) continue;
-    out->push_back({id, score(id)});
+    out->push_back({id, score(id, items.biases[id.value()])});
   }
   for (const auto& [id, boost] : query.boosts) {
     if (id.value() >= items.rows || excluded(id)) continue;
     auto it = std::find_if(out->begin(), out->end(), [&](const ScoredItem& s) { return s.item == id; });
-    if (it != out->end()) {
-      it->score += boost;
-    } else {
-      out->push_back({id, score(id) + boost});
-    }
+    // A boosted item takes its listed term (ListedBias), not the dense pass's.
+    if (it != out->end()) out->erase(it);
+    out->push_back({id, score(id, items.ListedBias(id.value())) + boost});
   }
   std::erase_if(*out, [](const ScoredItem& s) { return !(s.score >= std::numeric_limits<float>::lowest()); });
   const size_t keep = std::min(n, out->size());

@@ -186,56 +186,6 @@ STREAMREC_BF16 void PackGathered(const float* items, std::span<const uint32_t> o
   }
 }
 
-// Sorts `keys` (a row's key in the high half, the row in the low) by key,
-// rows of equal keys in their present order: least significant digit first,
-// three passes of 11 bits.
-void RadixSortByKey(std::vector<uint64_t>* keys, std::vector<uint64_t>* scratch) {
-  constexpr int kBits = 11;
-  constexpr size_t kBuckets = size_t{1} << kBits;
-  scratch->resize(keys->size());
-  for (int shift = 32; shift < 64; shift += kBits) {
-    std::vector<size_t> start(kBuckets + 1, 0);
-    for (uint64_t k : *keys) ++start[((k >> shift) & (kBuckets - 1)) + 1];
-    for (size_t b = 1; b <= kBuckets; ++b) start[b] += start[b - 1];
-    for (uint64_t k : *keys) (*scratch)[start[(k >> shift) & (kBuckets - 1)]++] = k;
-    keys->swap(*scratch);
-  }
-}
-
-// Rounding to bfloat16 moves each component by at most 2^-9 of itself, so a
-// rounded row's norm is at most (1 + 2^-9) times the row's: 2^-8 leaves room
-// for the float32 sums of the norms and of the products.
-constexpr float kRoundingSlack = 1.0F + 1.0F / 256;
-
-// order = rows by descending bound for a query of order's norm (ties:
-// smaller row first); group_norms = each 16-row group's largest norm, with
-// the rounding slack.
-void SortByBound(const float* items, size_t rows, size_t dim, const ByBound& by, std::vector<float>* norms,
-                 std::vector<uint32_t>* order, std::vector<float>* group_norms) {
-  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const Eigen::Map<const RowMajor> m(items, static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(dim));
-  norms->resize(rows);
-  Eigen::Map<Eigen::VectorXf>(norms->data(), static_cast<Eigen::Index>(rows)) = m.rowwise().norm();
-  // One 64-bit key per row: the bound's bits made to order as unsigned
-  // integers do, inverted for descending, the row in the low half for ties.
-  std::vector<uint64_t> keys(rows);
-  std::vector<uint64_t> scratch;
-  for (size_t r = 0; r < rows; ++r) {
-    const float bound = by.query_norm * (*norms)[r] + (by.biases != nullptr ? by.biases[r] : 0.0F);
-    uint32_t bits = std::bit_cast<uint32_t>(std::isnan(bound) ? std::numeric_limits<float>::infinity() : bound);
-    bits = (bits & 0x80000000U) != 0 ? ~bits : bits | 0x80000000U;
-    keys[r] = (uint64_t{~bits} << 32) | r;
-  }
-  RadixSortByKey(&keys, &scratch);  // rows were in order: ties stay by row
-  order->resize(rows);
-  group_norms->assign((rows + kLanes - 1) / kLanes, 0.0F);
-  for (size_t r = 0; r < rows; ++r) (*order)[r] = static_cast<uint32_t>(keys[r]);
-  for (size_t r = 0; r < rows; ++r) {
-    float& g = (*group_norms)[r / kLanes];
-    g = std::max(g, (*norms)[(*order)[r]] * kRoundingSlack);
-  }
-}
-
 }  // namespace
 
 bool Bf16Available() {
@@ -269,29 +219,15 @@ void Bf16Product(const float* items, size_t rows, size_t dim, const PackedQuerie
   Product(items, rows, dim, queries, scores);
 }
 
-void PackedItems::Allocate(size_t rows, size_t dim) {
-  const size_t blocks = (rows + kLanes - 1) / kLanes;
-  const size_t words = blocks * BlockRegisters(dim) * kLanes;
-  // 16 spare words: the blocks start on a 64-byte boundary inside the vector.
-  storage_.resize(words + kLanes);
-  offset_ = (64 - reinterpret_cast<uintptr_t>(storage_.data()) % 64) % 64 / sizeof(uint32_t);
-  this->rows = rows;
-  this->dim = dim;
-}
-
 void PackBf16Items(const float* items, size_t rows, size_t dim, PackedItems* out) {
-  out->Allocate(rows, dim);
-  out->order_.clear();
-  out->position_.clear();
-  out->group_norms_.clear();
+  out->AllocateWords(rows, dim, (rows + kLanes - 1) / kLanes * BlockRegisters(dim) * kLanes);
+  out->ClearOrder();
   PackAll(items, rows, dim, out);
 }
 
 void PackBf16Items(const float* items, size_t rows, size_t dim, PackedItems* out, const ByBound& order) {
-  out->Allocate(rows, dim);
-  SortByBound(items, rows, dim, order, &out->norms_, &out->order_, &out->group_norms_);
-  out->position_.resize(rows);
-  for (size_t r = 0; r < rows; ++r) out->position_[out->order_[r]] = static_cast<uint32_t>(r);
+  out->AllocateWords(rows, dim, (rows + kLanes - 1) / kLanes * BlockRegisters(dim) * kLanes);
+  out->OrderByBound(items, rows, dim, order);
   PackGathered(items, out->order_, dim, out);
 }
 

@@ -17,6 +17,8 @@
 #include <span>
 #include <vector>
 
+#include "emitter/packed_items.h"
+
 namespace streamrec::emitter {
 
 // Whether this CPU has AVX-512 BF16 (checked at run time: machines differ).
@@ -35,47 +37,9 @@ void PackBf16Queries(std::span<const float> queries, size_t dim, size_t count, P
 // Precondition: Bf16Available().
 void Bf16Product(const float* items, size_t rows, size_t dim, const PackedQueries& queries, float* scores);
 
-// Item rows rounded to bfloat16 and laid out as Bf16Product uses them:
-// blocks of 16 rows, pair-major, 64-byte aligned (dim x 2 bytes per row).
-//
-// Packed by bound (PackBf16Items with a ByBound), the rows go in descending
-// order of query_norm x |row| + bias[row], and each 16-row group keeps a
-// bound on its rows' norms: a query's score against any row of a group is at
-// most |query| x that bound (Cauchy-Schwarz, bfloat16 rounding included)
-// plus the row's bias, so a top-N pass can skip the groups that cannot reach
-// its worst kept candidate, and the order puts them last for queries of
-// about that norm (TopNScorer does). Costs a sort per packing.
-struct ByBound {
-  const float* biases = nullptr;  // per row, added to its score (null: none)
-  float query_norm = 1.0F;        // a typical query's norm
-};
-
-class PackedItems {
- public:
-  size_t rows = 0;
-  size_t dim = 0;
-  const uint32_t* words() const { return storage_.data() + offset_; }
-  uint32_t* words() { return storage_.data() + offset_; }
-  // By bound: packed row r holds item order()[r]. Empty by id (row r is item r).
-  std::span<const uint32_t> order() const { return order_; }
-  // By bound: the packed row of item i, position()[i]; its inverse. Empty by id.
-  std::span<const uint32_t> position() const { return position_; }
-  // By bound: per 16-row group, at least the norm of each of its rows as
-  // rounded to bfloat16. Empty by id.
-  std::span<const float> group_norms() const { return group_norms_; }
-
- private:
-  friend void PackBf16Items(const float* items, size_t rows, size_t dim, PackedItems* out);
-  friend void PackBf16Items(const float* items, size_t rows, size_t dim, PackedItems* out, const ByBound& order);
-  void Allocate(size_t rows, size_t dim);
-  std::vector<uint32_t> storage_;
-  size_t offset_ = 0;
-  std::vector<uint32_t> order_;
-  std::vector<uint32_t> position_;
-  std::vector<float> group_norms_;
-  std::vector<float> norms_;  // scratch of the ordering
-};
-// Packs `rows` x `dim` floats (row-major), by id or by bound; reuses out's
+// Packs `rows` x `dim` floats (row-major) rounded to bfloat16 and laid out
+// as Bf16Product uses them: blocks of 16 rows, pair-major, 64-byte aligned
+// (dim x 2 bytes per row); by id or by bound (packed_items.h). Reuses out's
 // buffers. Precondition: Bf16Available().
 void PackBf16Items(const float* items, size_t rows, size_t dim, PackedItems* out);
 void PackBf16Items(const float* items, size_t rows, size_t dim, PackedItems* out, const ByBound& order);

@@ -62,7 +62,7 @@ std::optional<ScoredItem> Emitter::Impl::PickNewItem(const UserRecord& user, std
       std::optional<catalog::CategoryId> c = catalog->CategoryOf(id);
       if (!c || std::find(liked.begin(), liked.end(), *c) == liked.end()) continue;
     }
-    const float score = Dot(q, items.embeddings + id.value() * items.dim) + items.biases[id.value()];
+    const float score = Dot(q, items.embeddings + id.value() * items.dim) + items.ListedBias(id.value());
     if (!best || score > best->score) best = ScoredItem{id, score};
   }
   return best;
@@ -170,7 +170,7 @@ Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog
     slotted.clear();
     for (const auto& [slot, id] : pins) {
       if (Holds(excluded, id)) continue;
-      const float score = Dot(q, items.embeddings + id.value() * items.dim) + items.biases[id.value()];
+      const float score = Dot(q, items.embeddings + id.value() * items.dim) + items.ListedBias(id.value());
       slotted.push_back({slot, {id, score}, Reason::kPinned});
     }
     if (!fresh.empty()) {

@@ -108,7 +108,8 @@ struct EmitterOptions {
   // Default 100: copying 100k items at dim 64 (25 MB) takes ~3 ms; lists may
   // miss the last 100 ms of item updates (new items join the next copy;
   // withdrawn items are left out at Finish). Memory: one more copy of the
-  // embeddings.
+  // embeddings, and the copy packed by bound for the dense pass (half of it
+  // in bfloat16, as much again in float32).
   int64_t snapshot_max_age_ms = 100;
   kafka::Properties producer_properties;
 

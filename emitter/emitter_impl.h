@@ -143,14 +143,18 @@ struct Emitter::Impl {
   struct ItemCopy {
     std::vector<float> embeddings;
     std::vector<float> biases;
+    std::vector<float> listed_biases;  // empty when the model's view has none
     size_t rows = 0;
     size_t dim = 0;
     std::chrono::steady_clock::time_point taken{};
     std::chrono::steady_clock::duration took{};  // the last copy's time
     size_t changes = 0;   // items the events touched since (see EmitterOptions::snapshot_max_age_ms)
-    bool pack = false;    // bfloat16 scoring: the copy is packed once for all its products
-    PackedItems packed;   // valid when packed.rows == rows
-    ItemMatrixView view() const { return {embeddings.data(), biases.data(), rows, dim}; }
+    // The copy packed by bound once for all its products (bfloat16 blocks,
+    // or float32 rows without AVX-512 BF16): valid when packed.rows == rows.
+    PackedItems packed;
+    ItemMatrixView view() const {
+      return {embeddings.data(), biases.data(), rows, dim, listed_biases.empty() ? nullptr : listed_biases.data()};
+    }
   } copy;  // what the scoring thread reads (see RefreshCopy)
   std::vector<SlottedItem> slotted;
   std::vector<ListEntry> entries;

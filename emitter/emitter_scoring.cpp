@@ -12,7 +12,10 @@ namespace streamrec::emitter {
 void Emitter::Impl::Prepare(const ModelView& model, const catalog::Catalog* catalog) {
   items = model.Items();
   adjustments.Update(catalog, rules, rules_generation, items.rows);
-  if (adjustments.active()) items.biases = adjustments.Apply(items.biases, items.rows);
+  if (adjustments.active()) {
+    if (items.listed_biases != nullptr) items.listed_biases = adjustments.ApplyListed(items.listed_biases, items.rows);
+    items.biases = adjustments.Apply(items.biases, items.rows);
+  }
   pins.clear();
   for (const auto& [external, slot] : rules.pins) {
     std::optional<ItemId> id = model.FindItem(external);
@@ -104,7 +107,6 @@ void Emitter::Impl::RefreshCopy() {
     const size_t floats = items.rows * items.dim;
     if (floats > copy.embeddings.capacity()) copy.embeddings.reserve(floats + floats / 4);
     copy.embeddings.assign(items.embeddings, items.embeddings + floats);
-    copy.pack = scorer.precision() == ScoringPrecision::kBFloat16;
     copy.packed.rows = 0;  // stale: packed again on the scoring thread
     copy.rows = items.rows;
     copy.dim = items.dim;
@@ -114,6 +116,12 @@ void Emitter::Impl::RefreshCopy() {
   }
   if (copy.rows > copy.biases.capacity()) copy.biases.reserve(copy.rows + copy.rows / 4);
   copy.biases.assign(items.biases, items.biases + copy.rows);
+  if (items.listed_biases == nullptr) {
+    copy.listed_biases.clear();
+    return;
+  }
+  if (copy.rows > copy.listed_biases.capacity()) copy.listed_biases.reserve(copy.rows + copy.rows / 4);
+  copy.listed_biases.assign(items.listed_biases, items.listed_biases + copy.rows);
 }
 
 void Emitter::Impl::StartLists(const ModelView& model, const catalog::Catalog* catalog,
@@ -140,15 +148,19 @@ void Emitter::Impl::PostScoring(Job& j) {
   task.Post([this, &j] {
     const auto started = std::chrono::steady_clock::now();
     // The copy changed since it was packed: pack it again (here, off the caller's thread).
-    if (copy.pack && copy.packed.rows != copy.rows) {
+    if (copy.packed.rows != copy.rows) {
       // Ordered for these queries' typical norm: the bound is right for any
       // query, but skips most blocks for queries of about that norm.
-      PackBf16Items(copy.embeddings.data(), copy.rows, copy.dim, &copy.packed,
-                    ByBound{copy.biases.data(), MedianQueryNorm(j.queries)});
+      const ByBound by{copy.biases.data(), MedianQueryNorm(j.queries)};
+      if (scorer.precision() == ScoringPrecision::kBFloat16) {
+        PackBf16Items(copy.embeddings.data(), copy.rows, copy.dim, &copy.packed, by);
+      } else {
+        PackFloat32Items(copy.embeddings.data(), copy.rows, copy.dim, &copy.packed, by);
+      }
     }
     // No index here, ever: `ann` belongs to the caller's thread, which may be
     // creating or filling it right now (SyncAnn); this job is scored densely.
-    ScoreAll(copy.view(), j, copy.pack ? &copy.packed : nullptr, nullptr);
+    ScoreAll(copy.view(), j, &copy.packed, nullptr);
     scoring_time = std::chrono::steady_clock::now() - started;
     return Status::Ok();
   });

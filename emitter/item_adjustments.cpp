@@ -66,9 +66,17 @@ void ItemAdjustments::Rebuild(const catalog::Catalog* catalog, const ListRules& 
 }
 
 const float* ItemAdjustments::Apply(const float* model_terms, size_t rows) {
-  applied_.resize(rows);
-  for (size_t i = 0; i < rows; ++i) applied_[i] = model_terms[i] + adjust_[i];
-  return applied_.data();
+  return ApplyInto(model_terms, rows, &applied_);
+}
+
+const float* ItemAdjustments::ApplyListed(const float* model_terms, size_t rows) {
+  return ApplyInto(model_terms, rows, &applied_listed_);
+}
+
+const float* ItemAdjustments::ApplyInto(const float* model_terms, size_t rows, std::vector<float>* out) const {
+  out->resize(rows);
+  for (size_t i = 0; i < rows; ++i) (*out)[i] = model_terms[i] + adjust_[i];
+  return out->data();
 }
 
 }  // namespace streamrec::emitter

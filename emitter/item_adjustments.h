@@ -21,14 +21,18 @@ class ItemAdjustments {
   // False when nothing is adjusted (no catalog, or every item available and
   // unboosted): the model's terms stand.
   bool active() const { return active_; }
-  // model_terms[i] + adjustment[i], in a buffer owned by this object.
+  // model_terms[i] + adjustment[i], in a buffer owned by this object: the
+  // dense pass's terms (ItemMatrixView::biases) and, in a buffer of its own,
+  // the listed terms (ItemMatrixView::listed_biases).
   const float* Apply(const float* model_terms, size_t rows);
+  const float* ApplyListed(const float* model_terms, size_t rows);
   bool Allowed(ItemId id) const { return !active_ || id.value() >= adjust_.size() || adjust_[id.value()] > kHidden; }
   bool Boosted(ItemId id) const { return active_ && id.value() < adjust_.size() && adjust_[id.value()] > 0; }
 
  private:
   static constexpr float kHidden = -3.0e38F;
 
+  const float* ApplyInto(const float* model_terms, size_t rows, std::vector<float>* out) const;
   // Recomputes the additions of items [from, rows).
   void Rebuild(const catalog::Catalog* catalog, const ListRules& rules, size_t from, size_t rows);
 
@@ -41,6 +45,7 @@ class ItemAdjustments {
   std::vector<float> adjust_;
   size_t adjusted_ = 0;  // items whose addition is not zero
   std::vector<float> applied_;
+  std::vector<float> applied_listed_;
 };
 
 }  // namespace streamrec::emitter

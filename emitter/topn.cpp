@@ -61,6 +61,15 @@ void PrefetchRow(const ItemMatrixView& items, ItemId id) {
   for (size_t line = 0; line < bytes; line += 64) __builtin_prefetch(row + line);
 }
 
+// Whether no term of a block is above -inf: items the dense pass never
+// lists, not worth their product. Stops at the first listable item.
+bool NeverListed(const float* bias, size_t rows) {
+  for (size_t r = 0; r < rows; ++r) {
+    if (bias[r] > -std::numeric_limits<float>::infinity()) return false;
+  }
+  return true;
+}
+
 bool Excluded(const std::vector<ItemId>& sorted, ItemId id) {
   return !sorted.empty() && std::binary_search(sorted.begin(), sorted.end(), id);
 }
@@ -97,20 +106,27 @@ size_t BlockRowsFor(size_t queries, size_t max_rows) {
 }
 
 void TopNScorer::ScoreBlock(const ItemMatrixView& items, const RowRange& range, size_t first, size_t rows,
-                            const PackedQueries& queries, size_t count, float* scores_out) const {
+                            const BlockQueries& queries, float* scores_out) const {
+  const auto dim = static_cast<Eigen::Index>(items.dim);
+  const Eigen::Map<const ColMajor> q(queries.columns, dim, static_cast<Eigen::Index>(queries.count));
+  Eigen::Map<ColMajor> scores(scores_out, static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(queries.count));
+  const bool packed_bf16 = packed_items_ != nullptr && packed_items_->layout() == PackedItems::Layout::kBf16;
+  if (range.by_bound && !packed_bf16) {  // float32 rows in packed order
+    const Eigen::Map<const RowMajor> block(packed_items_->floats() + first * items.dim, static_cast<Eigen::Index>(rows),
+                                           dim);
+    scores.noalias() = block * q;
+    return;
+  }
   if (range.by_bound ||
-      (precision_ == ScoringPrecision::kBFloat16 && packed_items_ != nullptr && first + rows <= packed_items_->rows)) {
-    Bf16ProductPacked(*packed_items_, first, rows, queries, scores_out);
+      (precision_ == ScoringPrecision::kBFloat16 && packed_bf16 && first + rows <= packed_items_->rows)) {
+    Bf16ProductPacked(*packed_items_, first, rows, *queries.pairs, scores_out);
     return;
   }
   if (precision_ == ScoringPrecision::kBFloat16) {
-    Bf16Product(items.embeddings + first * items.dim, rows, items.dim, queries, scores_out);
+    Bf16Product(items.embeddings + first * items.dim, rows, items.dim, *queries.pairs, scores_out);
     return;
   }
-  const auto dim = static_cast<Eigen::Index>(items.dim);
-  const Eigen::Map<const ColMajor> q(query_matrix_.data(), dim, static_cast<Eigen::Index>(count));
   const Eigen::Map<const RowMajor> block(items.embeddings + first * items.dim, static_cast<Eigen::Index>(rows), dim);
-  Eigen::Map<ColMajor> scores(scores_out, static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(count));
   scores.noalias() = block * q;
 }
 
@@ -118,6 +134,11 @@ bool TopNScorer::SelectActive(size_t first, size_t block_rows, size_t queries, D
   const BlockBound& here = block_bounds_[first / block_rows];
   const BlockBound& rest = suffix_bounds_[first / block_rows];
   share->active.clear();
+  // Blocks of items the dense pass never lists (-inf terms: unavailable, or
+  // seen too little) serve no query, even one whose list is not full yet.
+  constexpr float kNever = -std::numeric_limits<float>::infinity();
+  if (rest.bias == kNever) return false;
+  if (here.bias == kNever) return true;
   bool later = false;  // whether this block or a later one could still serve a query
   for (size_t k = 0; k < queries; ++k) {
     const std::vector<ScoredItem>& heap = share->heaps[k];
@@ -132,6 +153,15 @@ bool TopNScorer::SelectActive(size_t first, size_t block_rows, size_t queries, D
     if (!(query_norms_[k] * rest.norm + rest.bias < threshold)) later = true;
   }
   if (share->active.empty() || share->active.size() == queries) return later || !share->active.empty();
+  if (packed_items_->layout() == PackedItems::Layout::kFloat32) {
+    const size_t dim = packed_items_->dim;
+    share->active_columns.resize(share->active.size() * dim);
+    for (size_t j = 0; j < share->active.size(); ++j) {
+      std::copy_n(query_matrix_.begin() + static_cast<ptrdiff_t>(share->active[j] * dim), dim,
+                  share->active_columns.begin() + static_cast<ptrdiff_t>(j * dim));
+    }
+    return true;
+  }
   const size_t pairs = packed_.pairs.size() / packed_.users;
   share->active_packed.users = share->active.size();
   share->active_packed.pairs.resize(share->active.size() * pairs);
@@ -169,7 +199,7 @@ void TopNScorer::TakeCandidates(const RowRange& range, size_t first, size_t rows
   // The boosted items of this block, with their boosts: their scores are
   // in the block already (no scattered rows fetched for them).
   auto offer_boosted = [&](ItemId item, size_t r, float boost) {
-    const ScoredItem cand{item, col[r] + bias[r] + boost};
+    const ScoredItem cand{item, col[r] + listed_biases_[item.value()] + boost};
     // An item whose per-item term is -inf (not allowed in lists) never enters.
     if (cand.score < std::numeric_limits<float>::lowest() || Excluded(excl, cand.item)) return;
     Offer(heap, keep_, cand);
@@ -192,7 +222,11 @@ void TopNScorer::DensePass(const ItemMatrixView& items, const RowRange& range, s
                            DenseShare* share) {
   for (size_t first = range.begin; first < range.end; first += range.step) {
     const size_t rows = std::min(block_rows, range.end - first);
-    const PackedQueries* scored = &packed_;
+    if (!range.by_bound && NeverListed(range.bias + first, rows)) {
+      for (size_t k = 0; k < queries; ++k) TakeBoostsAlone(items, first, rows, k, &share->heaps[k]);
+      continue;
+    }
+    BlockQueries scored{&packed_, query_matrix_.data(), queries};
     if (range.by_bound) {
       if (!SelectActive(first, block_rows, queries, share)) break;
       for (uint32_t k : share->active) share->scored_blocks[k * bound_blocks_ + first / block_rows] = 1;
@@ -202,12 +236,11 @@ void TopNScorer::DensePass(const ItemMatrixView& items, const RowRange& range, s
         for (size_t r = first; r < first + rows; ++r) packed_bias_[r] = items.biases[range.ids[r]];
         bias_gathered_[first / block_rows] = 1;
       }
-      if (share->active.size() < queries) scored = &share->active_packed;
+      if (share->active.size() < queries) scored = {&share->active_packed, share->active_columns.data(), share->active.size()};
     }
-    const size_t count = range.by_bound ? share->active.size() : queries;
-    ScoreBlock(items, range, first, rows, *scored, count, share->block_scores.data());
-    share->products += rows * count;
-    for (size_t j = 0; j < count; ++j) {
+    ScoreBlock(items, range, first, rows, scored, share->block_scores.data());
+    share->products += rows * scored.count;
+    for (size_t j = 0; j < scored.count; ++j) {
       const size_t k = range.by_bound ? share->active[j] : j;
       TakeCandidates(range, first, rows, k, share->block_scores.data() + j * rows, &share->heaps[k]);
     }
@@ -238,8 +271,9 @@ void TopNScorer::PrepareByBound(const ItemMatrixView& items, size_t block_rows) 
     suffix_bounds_[b - 1].norm = std::max(suffix_bounds_[b - 1].norm, suffix_bounds_[b].norm);
     suffix_bounds_[b - 1].bias = std::max(suffix_bounds_[b - 1].bias, suffix_bounds_[b].bias);
   }
-  query_norms_.resize(packed_.users);
-  for (size_t k = 0; k < packed_.users; ++k) {
+  const size_t queries = exclusions_.size();  // one per query of this Score
+  query_norms_.resize(queries);
+  for (size_t k = 0; k < queries; ++k) {
     const Eigen::Map<const Eigen::VectorXf> q(query_matrix_.data() + k * items.dim, static_cast<Eigen::Index>(items.dim));
     query_norms_[k] = q.norm() * (1.0F + 1.0F / 256);  // bfloat16 rounding, as the items' norms
   }
@@ -247,8 +281,8 @@ void TopNScorer::PrepareByBound(const ItemMatrixView& items, size_t block_rows) 
 
 void TopNScorer::PlaceBoosts() {
   const std::span<const uint32_t> position = packed_items_->position();
-  placed_boosts_.resize(packed_.users);
-  for (size_t k = 0; k < packed_.users; ++k) {
+  placed_boosts_.resize(boosted_.size());  // one per query of this Score
+  for (size_t k = 0; k < boosted_.size(); ++k) {
     placed_boosts_[k].clear();
     for (const auto& [id, boost] : boosted_[k]) {
       if (id.value() < position.size()) placed_boosts_[k].push_back({position[id.value()], id, boost});
@@ -267,12 +301,28 @@ void TopNScorer::TakeSkippedBoosts(const ItemMatrixView& items, size_t k, size_t
     const size_t block = p.row / block_rows;
     if (shares_[block % threads].scored_blocks[k * bound_blocks_ + block] != 0) continue;  // taken with its block
     if (Excluded(exclusions_[k], p.item)) continue;
-    const float bias = items.biases[p.item.value()];
+    const float bias = items.ListedBias(p.item.value());
     // Most boosts are too small to lift their item into the list: no row fetched.
     const float bound = query_norms_[k] * group_norms[p.row / 16] + bias + p.boost;
     if (heap->size() == keep_ && bound < heap->front().score) continue;
     const Eigen::Map<const Eigen::VectorXf> e(items.embeddings + p.item.value() * items.dim, dim);
     const ScoredItem cand{p.item, q.dot(e) + bias + p.boost};
+    // An item whose per-item term is -inf (not allowed in lists) never enters.
+    if (cand.score < std::numeric_limits<float>::lowest()) continue;
+    Offer(heap, keep_, cand);
+  }
+}
+
+void TopNScorer::TakeBoostsAlone(const ItemMatrixView& items, size_t first, size_t rows, size_t k,
+                                 std::vector<ScoredItem>* heap) const {
+  const auto dim = static_cast<Eigen::Index>(items.dim);
+  const Eigen::Map<const Eigen::VectorXf> q(query_matrix_.data() + k * items.dim, dim);
+  const Boosts& boosted = boosted_[k];
+  for (auto b = std::lower_bound(boosted.begin(), boosted.end(), ItemId(static_cast<uint32_t>(first)), ById);
+       b != boosted.end() && b->first.value() < first + rows; ++b) {
+    if (Excluded(exclusions_[k], b->first)) continue;
+    const Eigen::Map<const Eigen::VectorXf> e(items.embeddings + b->first.value() * items.dim, dim);
+    const ScoredItem cand{b->first, q.dot(e) + listed_biases_[b->first.value()] + b->second};
     // An item whose per-item term is -inf (not allowed in lists) never enters.
     if (cand.score < std::numeric_limits<float>::lowest()) continue;
     Offer(heap, keep_, cand);
@@ -287,7 +337,8 @@ void TopNScorer::Rescore(const ItemMatrixView& items, size_t k, std::vector<Scor
   for (const ScoredItem& c : candidates_) {
     const Eigen::Map<const Eigen::VectorXf> e(items.embeddings + c.item.value() * items.dim, dim);
     const float* boost = BoostOf(boosted_[k], c.item);
-    Offer(heap, n_, {c.item, q.dot(e) + items.biases[c.item.value()] + (boost != nullptr ? *boost : 0.0F)});
+    const float term = boost != nullptr ? items.ListedBias(c.item.value()) + *boost : items.biases[c.item.value()];
+    Offer(heap, n_, {c.item, q.dot(e) + term});
   }
 }
 
@@ -312,7 +363,12 @@ float ScoreWithoutSelection(const ItemMatrixView& items, std::span<const float> 
 void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
                        std::vector<std::vector<ScoredItem>>* out, const PackedItems* packed) {
   scored_fraction_ = 1.0;
-  packed_items_ = packed != nullptr && packed->rows <= items.rows && packed->dim == items.dim ? packed : nullptr;
+  // bfloat16 blocks serve a bfloat16 pass only; float32 rows, by bound, either (their scores are exact).
+  const bool usable = packed != nullptr && packed->rows <= items.rows && packed->dim == items.dim &&
+                      (packed->layout() == PackedItems::Layout::kBf16 ? precision_ == ScoringPrecision::kBFloat16
+                                                                      : !packed->order().empty());
+  packed_items_ = usable ? packed : nullptr;
+  listed_biases_ = items.listed_biases != nullptr ? items.listed_biases : items.biases;
   out->resize(queries.size());
   exclusions_.resize(queries.size());
   boosted_.resize(queries.size());
@@ -345,8 +401,7 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
   }
   // Items packed by bound: the packed rows in that order, then the rows added
   // since, by id. Else all rows by id.
-  const bool by_bound = packed_items_ != nullptr && precision_ == ScoringPrecision::kBFloat16 &&
-                       !packed_items_->order().empty();
+  const bool by_bound = packed_items_ != nullptr && !packed_items_->order().empty();
   const size_t ordered = by_bound ? packed_items_->rows : items.rows;
   if (by_bound) {
     PrepareByBound(items, block_rows);
@@ -419,7 +474,7 @@ std::vector<ScoredItem> BruteForceTopN(const ItemMatrixView& items, const TopNQu
     if (std::find(query.exclude.begin(), query.exclude.end(), id) != query.exclude.end()) continue;
     double s = items.biases[i];
     for (const auto& [bid, boost] : query.boosts) {
-      if (bid == id) s += boost;
+      if (bid == id) s = double{items.ListedBias(i)} + boost;
     }
     for (size_t d = 0; d < items.dim; ++d) s += double{query.vector[d]} * items.embeddings[i * items.dim + d];
     all.push_back({id, static_cast<float>(s)});

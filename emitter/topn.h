@@ -9,14 +9,16 @@
 // and an item is missed only when bfloat16 rounding drops it below 2n others
 // (recall@20 against exact: docs/BENCHMARKS.md).
 //
-// Over items packed by bound (bf16_product.h: ByBound, the emitter's copy),
-// blocks of rows are scored largest bound first, and a block is skipped for
-// a query when |query| x the block's largest norm + its largest per-item term
-// cannot reach the query's worst kept candidate (Cauchy-Schwarz): the lists
-// are those of the full bfloat16 pass, but on learned items (norms and
-// popularity terms skewed) ~2 % of the item-user pairs get scored
-// (docs/BENCHMARKS.md). Boosted items of skipped blocks are scored alone
-// when their boost can lift them into the list.
+// Over items packed by bound (packed_items.h: the emitter's copy; bfloat16
+// blocks, or float32 rows where the CPU lacks AVX-512 BF16), blocks of rows
+// are scored largest bound first, and a block is skipped for a query when
+// |query| x the block's largest norm + its largest per-item term cannot reach
+// the query's worst kept candidate (Cauchy-Schwarz): the lists are those of
+// the full pass, but on learned items (norms and popularity terms skewed)
+// ~2 % of the item-user pairs get scored, and items the model knows nothing
+// about (a flood of one-off ids) sit in blocks no list reaches
+// (docs/BENCHMARKS.md). Boosted items of skipped blocks are scored alone when
+// their boost can lift them into the list.
 //
 // Ties are broken by smaller ItemId, so results are deterministic. Items whose
 // per-item term (ItemMatrixView::biases) is -inf are never returned.
@@ -32,6 +34,7 @@
 #include "common/ids.h"
 #include "common/state.h"
 #include "emitter/bf16_product.h"
+#include "emitter/packed_items.h"
 
 namespace streamrec::emitter {
 
@@ -76,16 +79,17 @@ class TopNScorer {
   TopNScorer& operator=(TopNScorer&&) noexcept;
 
   // out[k] = the best min(n, eligible items) items for queries[k], best first.
-  // `packed`: the first packed->rows of the same items packed for bfloat16
-  // (PackBf16Items), used by the dense pass with kBFloat16 instead of
-  // converting rows on the fly; blocks reaching past them (items added since
-  // the packing) are converted on the fly.
+  // `packed`: the first packed->rows of the same items, packed once
+  // (packed_items.h). bfloat16 blocks (PackBf16Items) serve kBFloat16 only,
+  // instead of converting rows on the fly; float32 rows by bound
+  // (PackFloat32Items) serve either precision. Rows past them (items added
+  // since the packing) are scored by id.
   void Score(const ItemMatrixView& items, std::span<const TopNQuery> queries,
              std::vector<std::vector<ScoredItem>>* out, const PackedItems* packed = nullptr);
 
   size_t n() const { return n_; }
   // Of the last Score, the share of item-query pairs the dense pass scored:
-  // 1 but for items packed by bound (bf16_product.h: ByBound), where it
+  // 1 but for items packed by bound (packed_items.h), where it
   // skips blocks that cannot reach a query's list.
   double scored_fraction() const { return scored_fraction_; }
   ScoringPrecision precision() const { return precision_; }
@@ -96,7 +100,8 @@ class TopNScorer {
     std::vector<float> block_scores;               // block_rows x batch, column-major
     std::vector<std::vector<ScoredItem>> heaps;    // per query, at most keep_
     std::vector<uint32_t> active;                  // queries scored in the current block
-    PackedQueries active_packed;                   // their vectors, when fewer than all
+    PackedQueries active_packed;                   // their vectors, when fewer than all (bfloat16 blocks)
+    std::vector<float> active_columns;             // their vectors, when fewer than all (float32 rows)
     size_t products = 0;                           // item-query scores computed
     std::vector<uint8_t> scored_blocks;            // by bound: query x block, 1 when scored
   };
@@ -113,9 +118,16 @@ class TopNScorer {
     const float* bias = nullptr;
     bool by_bound = false;
   };
+  // The queries a block is scored for: `count` of them, as bfloat16 pairs
+  // (bfloat16 passes) and as float32 columns (dim x count, column-major).
+  struct BlockQueries {
+    const PackedQueries* pairs = nullptr;
+    const float* columns = nullptr;
+    size_t count = 0;
+  };
   // Scores one block of items for `queries` into `scores`.
   void ScoreBlock(const ItemMatrixView& items, const RowRange& range, size_t first, size_t rows,
-                  const PackedQueries& queries, size_t count, float* scores) const;
+                  const BlockQueries& queries, float* scores) const;
   // The dense pass over `range`: candidates into share->heaps. Allocates nothing
   // (but share->active_packed once per size).
   void DensePass(const ItemMatrixView& items, const RowRange& range, size_t block_rows, size_t queries,
@@ -135,6 +147,10 @@ class TopNScorer {
   // exactly into `heap` where their bound can reach it.
   void TakeSkippedBoosts(const ItemMatrixView& items, size_t k, size_t block_rows, size_t threads,
                          std::vector<ScoredItem>* heap) const;
+  // By id, a block of items the dense pass never lists, skipped: query k's
+  // boosted items among rows [first, first + rows) scored alone into `heap`.
+  void TakeBoostsAlone(const ItemMatrixView& items, size_t first, size_t rows, size_t k,
+                       std::vector<ScoredItem>* heap) const;
   // bfloat16 candidates re-scored exactly, the best n_ kept.
   void Rescore(const ItemMatrixView& items, size_t k, std::vector<ScoredItem>* heap);
 
@@ -144,6 +160,7 @@ class TopNScorer {
   size_t keep_;  // candidates kept per query in the dense pass
   PackedQueries packed_;
   const PackedItems* packed_items_ = nullptr;  // during Score, when given
+  const float* listed_biases_ = nullptr;       // during Score: the terms of boosted items
   std::vector<ScoredItem> candidates_;
   std::vector<float> query_matrix_;             // dim x batch, column-major
   std::vector<DenseShare> shares_;              // one per thread
@@ -183,7 +200,7 @@ float ScoreWithoutSelection(const ItemMatrixView& items, std::span<const float> 
                             size_t block_rows, std::vector<float>* scratch);
 
 // The median norm of the queries' vectors (1 for none): the typical norm to
-// pack items by bound for (bf16_product.h: ByBound).
+// pack items by bound for (packed_items.h).
 float MedianQueryNorm(std::span<const TopNQuery> queries);
 
 // Scores every item one by one: the reference the batched scorer is tested against.

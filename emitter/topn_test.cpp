@@ -256,3 +256,80 @@ TEST_CASE("bfloat16 over items packed by bound: the lists of items packed by id,
     }
   }
 }
+
+// Items the dense pass never lists (ItemMatrixView::biases -inf, e.g. seen
+// once) but that stay listable through their boost (listed_biases).
+TEST_CASE("float32 rows packed by bound: the lists of the pass by id; items the dense pass leaves out cost nothing "
+          "and still reach lists through their boosts") {
+  const size_t dim = 16;
+  Items items(40'000 + 11, dim, 21);
+  std::vector<float> listed = items.bias;
+  std::mt19937 rng(4);
+  std::normal_distribution<float> n;
+  for (size_t i = 0; i < items.rows; ++i) {
+    const float scale = std::exp(n(rng));  // norms as skewed as popularity makes them
+    for (size_t d = 0; d < dim; ++d) items.emb[i * dim + d] *= scale;
+    // A flood: the last half of the ids, and one in three of the rest.
+    if (i >= items.rows / 2 || i % 3 == 0) items.bias[i] = -std::numeric_limits<float>::infinity();
+  }
+  ItemMatrixView view = items.View();
+  view.listed_biases = listed.data();
+  std::vector<std::vector<float>> vecs(40, std::vector<float>(dim));
+  std::vector<std::vector<ItemId>> excl(vecs.size());
+  std::vector<std::vector<std::pair<ItemId, float>>> boosts(vecs.size());
+  std::vector<TopNQuery> queries;
+  for (size_t k = 0; k < vecs.size(); ++k) {
+    for (float& x : vecs[k]) x = n(rng);
+    for (size_t e = 0; e < k % 7; ++e) excl[k].push_back(ItemId(rng() % items.rows));
+    // Boosts on left-out items (ids divisible by 3, and past the half) and on listed ones.
+    for (size_t b = 0; k % 2 == 0 && b < 6; ++b) {
+      boosts[k].push_back({ItemId(static_cast<uint32_t>(b * 3 * 1009)), 1000.0F + static_cast<float>(b)});
+      boosts[k].push_back({ItemId(static_cast<uint32_t>(items.rows / 2 + b * 7)), 900.0F});
+      boosts[k].push_back({ItemId(static_cast<uint32_t>(b * 3 * 1009 + 1)), 0.5F});
+    }
+    queries.push_back({vecs[k], excl[k], boosts[k]});
+  }
+  TopNScorer scorer(20, 1024, ScoringPrecision::kFloat32);
+  std::vector<std::vector<ScoredItem>> by_id;
+  std::vector<std::vector<ScoredItem>> by_bound;
+  scorer.Score(view, queries, &by_id);
+  PackedItems packed;
+  PackFloat32Items(items.emb.data(), items.rows, dim, &packed, ByBound{items.bias.data(), MedianQueryNorm(queries)});
+  REQUIRE(packed.layout() == PackedItems::Layout::kFloat32);
+  scorer.Score(view, queries, &by_bound, &packed);
+  CHECK(scorer.scored_fraction() < 0.3);  // of 40k items, two thirds left out: those blocks are never scored
+  for (size_t k = 0; k < queries.size(); ++k) {
+    INFO("query " << k);
+    const std::vector<ScoredItem> want = BruteForceTopN(view, queries[k], 20);
+    REQUIRE(by_id[k].size() == want.size());
+    REQUIRE(by_bound[k].size() == want.size());
+    for (size_t r = 0; r < want.size(); ++r) {
+      CHECK(by_id[k][r].item == want[r].item);
+      CHECK(by_bound[k][r].item == want[r].item);
+      CHECK(by_bound[k][r].score == Approx(want[r].score).epsilon(1e-4));
+      const bool dense = view.biases[by_id[k][r].item.value()] > -1e30F;
+      CHECK((dense || std::any_of(boosts[k].begin(), boosts[k].end(),
+                                  [&](auto& b) { return b.first == want[r].item; })));
+    }
+    // The strongly boosted left-out items head the list (unless excluded).
+    if (!boosts[k].empty() && std::find(excl[k].begin(), excl[k].end(), ItemId(0)) == excl[k].end()) {
+      CHECK(std::any_of(by_bound[k].begin(), by_bound[k].begin() + 12,
+                        [](const ScoredItem& s) { return s.item == ItemId(0); }));
+    }
+  }
+  SECTION("every item left out: nothing scored, the boosted items alone listed") {
+    std::fill(items.bias.begin(), items.bias.end(), -std::numeric_limits<float>::infinity());
+    PackFloat32Items(items.emb.data(), items.rows, dim, &packed, ByBound{items.bias.data(), 1.0F});
+    for (const PackedItems* p : {static_cast<const PackedItems*>(nullptr), static_cast<const PackedItems*>(&packed)}) {
+      scorer.Score(view, queries, &by_bound, p);
+      if (p != nullptr) CHECK(scorer.scored_fraction() == 0.0);
+      for (size_t k = 0; k < queries.size(); ++k) {
+        size_t boosted_allowed = 0;
+        for (const auto& [id, boost] : boosts[k]) {
+          if (std::find(excl[k].begin(), excl[k].end(), id) == excl[k].end()) ++boosted_allowed;
+        }
+        CHECK(by_bound[k].size() == boosted_allowed);
+      }
+    }
+  }
+}

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace streamrec::learner {
 namespace {
@@ -25,6 +26,7 @@ ItemId ItemTable::Add(std::string_view external_id, std::span<const float> embed
   by_external_id_.Insert(StringViewHash()(external_id), id.value());
   embeddings_.insert(embeddings_.end(), embedding.begin(), embedding.end());
   biases_.push_back(bias);
+  dense_biases_.push_back(0.0F);
   counts_.push_back(0);
   inv_sqrt_counts_.push_back(0.0F);
   neighbors_.emplace_back();
@@ -35,10 +37,8 @@ ItemId ItemTable::Add(std::string_view external_id, std::span<const float> embed
   // Fenwick node i (1-based) covers counts (i - lowbit(i), i].
   const size_t i = size();
   fenwick_.push_back(Prefix(i - 1) - Prefix(i - LowBit(i)));
-  if (count > 0) {
-    SetCount(i - 1, count);
-    FenwickAdd(i - 1, count);
-  }
+  SetCount(i - 1, count);
+  if (count > 0) FenwickAdd(i - 1, count);
   return id;
 }
 
@@ -48,6 +48,7 @@ void ItemTable::Restore(const ItemRecord& record) {
     external_ids_.resize(index + 1);
     embeddings_.resize((index + 1) * dim_, 0.0F);
     biases_.resize(index + 1, 0.0F);
+    dense_biases_.resize(index + 1, 0.0F);
     counts_.resize(index + 1, 0);
     inv_sqrt_counts_.resize(index + 1, 0.0F);
     neighbors_.resize(index + 1);
@@ -113,6 +114,12 @@ void ItemTable::SetPinned(ItemId id, bool pinned) {
   if (!pinned && id.value() >= pinned_.size()) return;
   if (id.value() >= pinned_.size()) pinned_.resize(size(), 0);
   pinned_[id.value()] = pinned ? 1 : 0;
+  SyncDenseBias(id.value());
+}
+
+void ItemTable::SyncDenseBias(size_t index) {
+  const bool dense = counts_[index] >= dense_min_events_ || (index < pinned_.size() && pinned_[index] != 0);
+  dense_biases_[index] = dense ? biases_[index] : -std::numeric_limits<float>::infinity();
 }
 
 namespace {
@@ -149,6 +156,7 @@ void ItemTable::AddBasketCooccurrence(ItemId a, ItemId b, float weight, size_t m
 void ItemTable::SetCount(size_t index, uint64_t count) {
   counts_[index] = count;
   inv_sqrt_counts_[index] = count > 0 ? 1.0F / std::sqrt(static_cast<float>(count)) : 0.0F;
+  SyncDenseBias(index);
   popularity_[index] = static_cast<float>(count);
   log_popularity_[index] = std::log1p(static_cast<float>(count));
 }

@@ -24,7 +24,9 @@ namespace streamrec::learner {
 
 class ItemTable {
  public:
-  explicit ItemTable(size_t dim) : dim_(dim) {}
+  // `dense_min_events`: events an unpinned item needs before the view's dense
+  // term (View().biases) is its bias; -inf until then (LearnerOptions::dense_min_events).
+  explicit ItemTable(size_t dim, uint64_t dense_min_events = 1) : dim_(dim), dense_min_events_(dense_min_events) {}
 
   size_t size() const { return external_ids_.size(); }
   size_t dim() const { return dim_; }
@@ -44,7 +46,9 @@ class ItemTable {
   bool pinned(ItemId id) const { return id.value() < pinned_.size() && pinned_[id.value()] != 0; }
 
   float* embedding(ItemId id) { return &embeddings_[id.value() * dim_]; }
+  // Written through by the SGD step: call BiasWritten(id) after.
   float* bias(ItemId id) { return &biases_[id.value()]; }
+  void BiasWritten(ItemId id) { SyncDenseBias(id.value()); }
   uint64_t count(ItemId id) const { return counts_[id.value()]; }
   const std::string& external_id(ItemId id) const { return external_ids_[id.value()]; }
 
@@ -70,7 +74,11 @@ class ItemTable {
   // An item drawn with probability count / total count; nullopt if all counts are 0.
   std::optional<ItemId> SamplePopular(uint64_t random) const;
 
-  ItemMatrixView View() const { return {embeddings_.data(), biases_.data(), size(), dim_}; }
+  // biases: the dense pass's terms (-inf for items below dense_min_events);
+  // listed_biases: the biases.
+  ItemMatrixView View() const {
+    return {embeddings_.data(), dense_biases_.data(), size(), dim_, biases_.data()};
+  }
   // Overwrites *out with the item, reusing its storage; with the
   // co-occurrence rows, or without (with_neighbors false).
   void CopyTo(ItemId id, bool with_neighbors, ItemRecord* out) const;
@@ -79,11 +87,14 @@ class ItemTable {
   void FenwickAdd(size_t index, uint64_t delta);
   void RebuildFenwick();
   void SetCount(size_t index, uint64_t count);
+  void SyncDenseBias(size_t index);
   uint64_t Prefix(size_t n) const;  // sum of the first n counts
 
   size_t dim_;
   std::vector<float> embeddings_;
   std::vector<float> biases_;
+  uint64_t dense_min_events_;
+  std::vector<float> dense_biases_;  // biases_, or -inf for items too little seen (SyncDenseBias)
   std::vector<uint64_t> counts_;
   std::vector<float> inv_sqrt_counts_;
   std::vector<std::string> external_ids_;

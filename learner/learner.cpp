@@ -77,7 +77,7 @@ struct Learner::Impl {
   explicit Impl(LearnerOptions opts)
       : options(opts),
         kind(ParseKind(opts.model)),
-        items(static_cast<size_t>(opts.dim)),
+        items(static_cast<size_t>(opts.dim), opts.dense_min_events),
         scratch(static_cast<size_t>(opts.dim)) {}
 
   bool Factorises() const { return kind == Kind::kHybrid || kind == Kind::kMf; }
@@ -359,7 +359,10 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
   m.items.AddRecency(item, ts_ms, m.options.recency_half_life_ms);
   m.MarkDirty(item);
   if (m.options.cooc_window > 0) m.CountCooccurrences(*user, item);
-  for (ItemId neg : m.negative_ids) m.MarkDirty(neg);
+  for (ItemId neg : m.negative_ids) {
+    m.items.BiasWritten(neg);
+    m.MarkDirty(neg);
+  }
   Impl::RememberItem(user, item, m.options.max_history);
   if (type == EventType::kPurchase) Impl::RememberPurchase(user, item);
   if (type == EventType::kCart || type == EventType::kPurchase) m.CountBasket(user, item);
@@ -439,11 +442,17 @@ uint64_t Learner::ItemEvents(ItemId item) const {
 
 ItemMatrixView Learner::Items() const {
   ItemMatrixView view = impl_->items.View();
+  // The popularity kinds (the protocol's baselines) rank every item by its term alone.
+  const float* popularity_term = nullptr;
   switch (impl_->kind) {
-    case Kind::kPop: view.biases = impl_->items.popularity(); break;
-    case Kind::kRpop: view.biases = impl_->items.recency(); break;
-    case Kind::kIknn: view.biases = impl_->items.log_popularity(); break;
+    case Kind::kPop: popularity_term = impl_->items.popularity(); break;
+    case Kind::kRpop: popularity_term = impl_->items.recency(); break;
+    case Kind::kIknn: popularity_term = impl_->items.log_popularity(); break;
     default: break;
+  }
+  if (popularity_term != nullptr) {
+    view.biases = popularity_term;
+    view.listed_biases = nullptr;
   }
   return view;
 }

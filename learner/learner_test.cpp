@@ -418,3 +418,37 @@ TEST_CASE("sealed items are copied as they were when sealed, whatever changes th
   REQUIRE(got.size() == expected.size());
   for (size_t i = 0; i < got.size(); ++i) CHECK(got[i].embedding == expected[i].embedding);
 }
+
+TEST_CASE("an item seen fewer than dense_min_events times is left out of the dense pass, listable through boosts") {
+  for (uint64_t min_events : {uint64_t{1}, uint64_t{2}, uint64_t{3}}) {
+    INFO("dense_min_events " << min_events);
+    LearnerOptions o;
+    o.dim = 8;
+    o.dense_min_events = min_events;
+    Learner l(o);
+    UserRecord a;
+    UserRecord b;
+    l.InitUser("a", UserId(1), &a);
+    l.InitUser("b", UserId(2), &b);
+    const ItemId popular = *l.InternItem("popular");
+    for (int k = 0; k < 5; ++k) l.Observe(&a, popular, EventType::kView, 0, 100 + k);  // the negatives drawn
+    const ItemId once = *l.InternItem("once");
+    const ItemId catalog = *l.InternItemLike("catalog", {});  // a catalog item: ranked from the start
+    l.Observe(&b, once, EventType::kView, 0, 1);
+    const auto dense = [&](ItemId id) { return l.Items().biases[id.value()] > -1e30F; };
+    const auto listed = [&](ItemId id) { return l.Items().ListedBias(id.value()); };
+    CHECK(dense(popular));
+    CHECK(dense(catalog));
+    CHECK(dense(once) == (min_events <= 1));
+    CHECK(std::isfinite(listed(once)));
+    l.Observe(&a, once, EventType::kView, 0, 2);
+    CHECK(dense(once) == (min_events <= 2));
+    // The dense term follows the bias the SGD steps move, negatives' included.
+    for (ItemId id : {popular, once, catalog}) {
+      if (dense(id)) CHECK(l.Items().biases[id.value()] == listed(id));
+    }
+  }
+  LearnerOptions bad;
+  bad.dense_min_events = 0;
+  CHECK(bad.Validate().message().find("learner.dense_min_events") != std::string::npos);
+}

@@ -22,6 +22,9 @@ Status LearnerOptions::Validate() const {
   if (max_boosts < 1 || max_boosts > 100000) return Status::InvalidArgument("learner.max_boosts must be in 1..100000");
   if (max_neighbors < 1 || max_neighbors > 10000) return Status::InvalidArgument("learner.max_neighbors must be in 1..10000");
   if (max_items < 1000 || max_items > 100'000'000) return Status::InvalidArgument("learner.max_items must be in 1000..100000000");
+  if (dense_min_events < 1 || dense_min_events > 1'000'000) {
+    return Status::InvalidArgument("learner.dense_min_events must be in 1..1000000");
+  }
   for (float w : type_weights) {
     if (!std::isfinite(w) || std::abs(w) > 100) return Status::InvalidArgument("learner weights must be in [-100, 100]");
   }

@@ -78,6 +78,15 @@ struct LearnerOptions {
   // of made-up item ids, seen once each, is refused: the model keeps the items
   // shoppers come back to. Catalog items always get a slot.
   size_t max_items = 1'000'000;
+  // Events an item needs, 1..1000000, before lists rank it by its embedding
+  // in the dense pass over all items; until then it reaches a list only
+  // through co-occurrence with the user's recent items (its boost), and
+  // catalog items are ranked from the start. Default 2: an embedding moved by
+  // one event tells little about other users (recall on the shared logs is
+  // the same, docs/QUALITY.md), and the dense pass skips such items, so a
+  // flood of one-off ids costs the lists nothing (docs/BENCHMARKS.md).
+  // 1: every item from its first event.
+  uint64_t dense_min_events = 2;
 
   [[nodiscard]] Status Validate() const;
 };
