@@ -210,6 +210,7 @@ struct SurfaceEmitter::Impl {
   int64_t prepared_at = std::numeric_limits<int64_t>::min() / 2;
   int64_t trending_at = std::numeric_limits<int64_t>::min() / 2;
   uint64_t published = 0;
+  uint64_t retracted = 0;
 };
 
 SurfaceEmitter::SurfaceEmitter(SurfaceOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -243,6 +244,22 @@ void SurfaceEmitter::Withdraw(ItemId item, int64_t now_ms) {
   for (ItemId holder : impl_->similar_holders[item.value()]) impl_->Schedule(holder, now_ms);
 }
 
+Status SurfaceEmitter::Forget(std::string_view external_id, ItemId slot, int64_t now_ms, bool leader) {
+  if (!impl_->options.enabled) return Status::Ok();
+  Withdraw(slot, now_ms);
+  if (slot.value() < impl_->refreshed_at.size()) {
+    // The new item's lists are its own, not a refresh of the old one's.
+    impl_->refreshed_at[slot.value()] = std::numeric_limits<int64_t>::min() / 2;
+  }
+  if (!leader) return Status::Ok();
+  // A null value: the compacted topics drop the key.
+  for (const std::string* topic : {&impl_->options.similar_items_topic, &impl_->options.bought_together_topic}) {
+    STREAMREC_RETURN_IF_ERROR(impl_->producer->Produce(*topic, external_id, std::string_view()));
+  }
+  impl_->retracted += 1;
+  return Status::Ok();
+}
+
 Status SurfaceEmitter::Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms, bool leader,
                                ItemListBudget budget) {
   const ItemFilter allowed = [catalog](ItemId id) { return catalog == nullptr || catalog->Available(id); };
@@ -269,5 +286,6 @@ Status SurfaceEmitter::Stop() {
 
 const TrendingLists& SurfaceEmitter::trending() const { return impl_->trending; }
 uint64_t SurfaceEmitter::item_lists_published() const { return impl_->published; }
+uint64_t SurfaceEmitter::items_retracted() const { return impl_->retracted; }
 
 }  // namespace streamrec::emitter

@@ -16,7 +16,12 @@
 // partition 0 publishes these surfaces (`leader` in Publish), from the events
 // of its own partitions: a uniform sample of the users.
 //
-// Lifecycle: Start(), Touch()/Withdraw()/Publish()*, Flush(), Stop(). One thread.
+// An item whose slot the learner gave to a new item (learner.max_items) is
+// retracted: a tombstone for its id on similar-items and bought-together, so
+// that the compacted topics hold at most about max_items live keys however
+// many ids ever arrived.
+//
+// Lifecycle: Start(), Touch()/Withdraw()/Forget()/Publish()*, Flush(), Stop(). One thread.
 #pragma once
 
 #include <chrono>
@@ -82,6 +87,12 @@ class SurfaceEmitter {
   void Touch(std::span<const ItemId> items, int64_t now_ms);
   // An item that may no longer be listed: similar-items lists holding it are due now.
   void Withdraw(ItemId item, int64_t now_ms);
+  // `external_id` left slot `slot` (a new item holds it now): when `leader`,
+  // tombstones its records on similar-items and bought-together (the new
+  // leader after a move does not retract the old leader's replaced items);
+  // the similar-items lists that held the slot are due now. Call before
+  // Publish() of the batch that replaced it.
+  [[nodiscard]] Status Forget(std::string_view external_id, ItemId slot, int64_t now_ms, bool leader);
   // Rebuilds trending when due; when `leader`, publishes it and the due item
   // lists, kItemChunk at a time until the budget's deadline (at least one
   // chunk unless its max_items is 0).
@@ -95,6 +106,7 @@ class SurfaceEmitter {
   // The latest trending lists (empty until the first rebuild).
   const TrendingLists& trending() const;
   uint64_t item_lists_published() const;
+  uint64_t items_retracted() const;  // items whose records Forget() tombstoned
 
  private:
   struct Impl;

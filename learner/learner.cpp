@@ -230,6 +230,9 @@ struct Learner::Impl {
       }
     }
     BeforeChange(*victim);
+    if (replaced_items.size() < Learner::kMaxReplacedKept) {
+      replaced_items.push_back({items.external_id(*victim), *victim});
+    }
     items.Replace(*victim, external_id, init, bias, &replaced_rows);
     for (ItemId touched : replaced_rows) MarkDirty(touched, kDirty | kRowsDirty);
     MarkDirty(*victim, kDirty | kRowsDirty);
@@ -264,6 +267,7 @@ struct Learner::Impl {
   std::unique_ptr<FrequencySketch> sketch;  // from half of max_items on
   ItemChurn churn;
   std::vector<ItemId> replaced_rows;  // scratch: rows that held a replaced item
+  std::vector<Learner::ReplacedItem> replaced_items;  // since the last TakeReplacedItems
   std::vector<BoostSlot> boost_slots;
   std::vector<uint32_t> boost_touched;
   std::vector<uint32_t> boost_histogram;
@@ -458,6 +462,11 @@ ItemMatrixView Learner::Items() const {
 }
 size_t Learner::item_count() const { return impl_->items.size(); }
 Learner::ItemChurn Learner::item_churn() const { return impl_->churn; }
+
+void Learner::TakeReplacedItems(std::vector<ReplacedItem>* out) {
+  out->clear();
+  out->swap(impl_->replaced_items);
+}
 const std::string& Learner::ItemExternalId(ItemId id) const { return impl_->items.external_id(id); }
 
 void Learner::TakeDirtyItems(std::vector<ItemRecord>* out) {

@@ -87,6 +87,18 @@ class Learner {
   };
   ItemChurn item_churn() const;
   const std::string& ItemExternalId(ItemId id) const;
+  // An item whose slot a new item took: its external id and the slot.
+  struct ReplacedItem {
+    std::string external_id;
+    ItemId slot;
+  };
+  // Moves the items replaced since the last call into `out` (replacing its
+  // contents), oldest first, so that what was published about them can be
+  // retracted. At most kMaxReplacedKept are kept between calls (later ones
+  // are only counted in item_churn().replaced): a caller that never takes
+  // them costs bounded memory.
+  void TakeReplacedItems(std::vector<ReplacedItem>* out);
+  static constexpr size_t kMaxReplacedKept = 65536;
 
   // Replaces the contents of `out` (reusing its records' storage) with the
   // records of items changed since the last call; an item whose

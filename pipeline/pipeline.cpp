@@ -251,6 +251,11 @@ Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
   touched_items_.clear();
   catalog_->TakeWithdrawn(&withdrawn_);
   for (ItemId item : withdrawn_) surfaces_->Withdraw(item, now);
+  const bool leader = ingest_->Owns(0);
+  learner_.TakeReplacedItems(&replaced_items_);
+  for (const learner::Learner::ReplacedItem& r : replaced_items_) {
+    STREAMREC_RETURN_IF_ERROR(surfaces_->Forget(r.external_id, r.slot, now, leader));
+  }
   const Clock::time_point started = Clock::now();
   const uint64_t before = surfaces_->item_lists_published();
   // Item lists run on this thread within the batch's budget (the users' lists
@@ -276,7 +281,7 @@ Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
     // the first event of a new burst waits for no more than that.
     budget.max_items = kItemChunksWhileIdle * emitter::SurfaceEmitter::kItemChunk;
   }
-  STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, ingest_->Owns(0), budget));
+  STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, leader, budget));
   if (surfaces_->item_lists_published() == before) return Status::Ok();
   const Clock::duration took = Clock::now() - started;
   if (budget.max_items == emitter::SurfaceEmitter::kItemChunk) item_chunk_took_ = took;
@@ -331,6 +336,7 @@ void Pipeline::Impl::PublishHealth() {
     h.items = learner_.item_count();
     h.items_replaced = learner_.item_churn().replaced;
     h.items_refused = learner_.item_churn().refused;
+    h.items_retracted = surfaces_->items_retracted();
     h.partitions = ingest_->assigned_partitions();
     h.last_commit_ms = last_commit_ms_;
     h.uncommitted_since_ms = committing_since_ms_ != 0 ? committing_since_ms_ : window_open_ ? window_opened_ms_ : 0;

@@ -288,6 +288,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::unique_ptr<emitter::SurfaceEmitter> surfaces_;
   std::vector<ItemId> touched_items_;  // by this batch's events: the surfaces and the approximate index follow them
   std::vector<ItemId> withdrawn_;
+  std::vector<learner::Learner::ReplacedItem> replaced_items_;  // scratch of PublishSurfaces
   model::LearnerModel model_{&learner_};
   ListRefresher refresher_;
   bool events_waiting_ = false;      // the last poll filled its batch: more events wait in Kafka

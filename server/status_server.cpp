@@ -71,6 +71,9 @@ std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
          s.items_replaced);
   metric("items_refused_total", "counter", "new items not admitted to the full item table (seen less often lately than the coldest)",
          s.items_refused);
+  metric("items_retracted_total", "counter",
+         "replaced items whose similar-items and bought-together records were tombstoned (surface leader only)",
+         s.items_retracted);
   metric("assigned_partitions", "gauge", "events partitions this member owns", s.partitions);
   metric("last_commit_timestamp_seconds", "gauge", "wall clock of the newest durable commit",
          static_cast<uint64_t>(s.last_commit_ms / 1000));

@@ -8,7 +8,9 @@ kafka-python.
   overall and in its category;
 - an item going out of stock leaves every similar-items list within a bound;
 - a newcomer whose only item has no co-occurrence yet gets the trending items
-  of that item's category, with reason "trending"."""
+  of that item's category, with reason "trending";
+- items the learner forgets (learner.max_items reached) are tombstoned on
+  similar-items and bought-together: the live keys stay within the bound."""
 
 import json
 import random
@@ -29,11 +31,12 @@ def category(item):
     return f"c{int(item[1:]) % CATEGORIES}"
 
 
-def latest(bootstrap, topic):
+def latest(bootstrap, topic, tombstones=False):
+    """Each key's latest value; a tombstone's is None (its key left out unless `tombstones`)."""
     out = {}
     for m in harness.consume_all(bootstrap, topic):
-        out[m["key"]] = (m["offset"], json.loads(m["payload"]))
-    return {k: v for k, (_, v) in sorted(out.items(), key=lambda kv: kv[1][0])}
+        out[m["key"]] = (m["offset"], None if m["payload"] is None else json.loads(m["payload"]))
+    return {k: v for k, (_, v) in sorted(out.items(), key=lambda kv: kv[1][0]) if tombstones or v is not None}
 
 
 def ids(value):
@@ -140,7 +143,40 @@ def main():
         if checks.failed:
             subprocess.run(["tail", "-30", work("run.log")])
         work.cleanup()
+    retraction(checks)
     checks.finish()
+
+
+def retraction(checks):
+    """A table of 1000 items (the least max_items) full of items seen once, then 1000 new items seen three times each."""
+    bound = 1000
+    broker = harness.Broker(partitions=4)
+    work = harness.WorkDir("surfaces-retraction")
+    extra = ["--set", f"learner.max_items={bound}", "--set", "surfaces.item_refresh_interval_s=1"]
+    try:
+        old = [f"old{n}" for n in range(bound)]
+        harness.produce(broker.bootstrap, harness.as_messages(
+            [{"user_id": f"a{n}", "item_id": item, "type": "click"} for n, item in enumerate(old)]))
+        checks.check(harness.run_pipeline(broker.bootstrap, work("data"), extra=extra).returncode == 0,
+                     "the run over the first items exits 0")
+        before = latest(broker.bootstrap, "similar-items")
+        checks.check(set(old) <= set(before), f"all {bound} first items have a similar-items list: {len(before)}")
+        new = [f"new{n}" for n in range(bound)]
+        harness.produce(broker.bootstrap, harness.as_messages(
+            [{"user_id": f"b{n}-{k}", "item_id": item, "type": "click"} for n, item in enumerate(new) for k in range(3)]))
+        res = harness.run_pipeline(broker.bootstrap, work("data"), extra=extra)
+        checks.check(res.returncode == 0, "the run over the new items exits 0")
+        for topic in ("similar-items", "bought-together"):
+            records = latest(broker.bootstrap, topic, tombstones=True)
+            live = {k for k, v in records.items() if v is not None}
+            gone = {k for k, v in records.items() if v is None}
+            checks.check(len(live) <= bound and len(live & set(new)) >= bound // 2,
+                         f"{topic}: {len(live)} live keys (at most {bound}), {len(live & set(new))} of them new items")
+            checks.check(len(gone) >= bound // 2 and gone <= set(old) | set(new),
+                         f"{topic}: {len(gone)} forgotten items' records are tombstones")
+    finally:
+        broker.stop()
+        work.cleanup()
 
 
 if __name__ == "__main__":
