@@ -272,6 +272,7 @@ Status Emitter::Stop() {
 }
 
 uint64_t Emitter::lists_published() const { return impl_->published; }
+size_t Emitter::approximate_index_items() const { return impl_->ann ? impl_->ann->size() : 0; }
 
 }  // namespace streamrec::emitter
 

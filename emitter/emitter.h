@@ -66,7 +66,9 @@ struct EmitterOptions {
   size_t scoring_threads = 1;
   ListRules rules;
   // From this many items on, candidates come from an approximate index
-  // (hnswlib) and are re-ranked exactly; 0 = always exact. Default 1,000,000:
+  // (hnswlib) and are re-ranked exactly; 0 = always exact. Counted among the
+  // items the dense pass lists (a finite bias): items seen too few times
+  // (learner.dense_min_events) do not build the index. Default 1,000,000:
   // there exact scoring costs ~2 ms per list at dim 64, the index ~0.15 ms
   // with recall@20 ~0.98 (docs/BENCHMARKS.md). The first build blocks for
   // about a minute per million items (two threads).
@@ -203,6 +205,8 @@ class Emitter {
   const ListRules& rules() const;
 
   uint64_t lists_published() const;
+  // Items in the approximate index; 0 while there is none. Caller's thread.
+  size_t approximate_index_items() const;
 
  private:
   struct Impl;

@@ -2,6 +2,7 @@
 // broker and read back, for the catalog, the rules and the fallback.
 #include <catch2/catch.hpp>
 
+#include <limits>
 #include <random>
 #include <regex>
 #include <tuple>
@@ -280,6 +281,29 @@ TEST_CASE("the scoring thread's item copy is taken again once the events touched
   const std::vector<ItemId> many_changes = {ItemId(5), ItemId(0), ItemId(1), ItemId(2), ItemId(3)};
   REQUIRE(emitter.UpdateIndex(model, many_changes).ok());
   CHECK(list() == std::vector<ItemId>{ItemId(5), ItemId(0), ItemId(1)});
+  REQUIRE(emitter.Stop().ok());
+}
+
+TEST_CASE("items the dense pass never lists do not count towards ann_min_items") {
+  // A flood of one-off ids (learner.dense_min_events: bias -inf) fills the
+  // table past the threshold: no index is built over them (a minute per
+  // million items, blocking), until enough listable items are there.
+  constexpr uint32_t kItems = 600;
+  std::vector<float> embeddings(2 * kItems, 0.5F);
+  std::vector<float> biases(kItems, -std::numeric_limits<float>::infinity());
+  for (uint32_t i = 0; i < 100; ++i) biases[i] = 0.0F;
+  const testing::FakeModel flooded(embeddings, biases);
+  Harness h;
+  EmitterOptions o = h.Options();
+  o.ann_min_items = 500;
+  Emitter emitter(o);
+  REQUIRE(emitter.Start().ok());
+  REQUIRE(emitter.UpdateIndex(flooded, {}).ok());
+  CHECK(emitter.approximate_index_items() == 0);
+  for (uint32_t i = 0; i < 500; ++i) biases[i] = 0.0F;
+  const testing::FakeModel listable(embeddings, biases);
+  REQUIRE(emitter.UpdateIndex(listable, {}).ok());
+  CHECK(emitter.approximate_index_items() == kItems);
   REQUIRE(emitter.Stop().ok());
 }
 

@@ -2,6 +2,7 @@
 // and the rules' adjustments, the users' queries, and their scoring on the
 // caller's thread or the scoring thread against a copy of the item matrix.
 #include <chrono>
+#include <cmath>
 
 #include "common/clock.h"
 #include "common/logging.h"
@@ -30,10 +31,27 @@ void Emitter::Impl::Prepare(const ModelView& model, const catalog::Catalog* cata
   }
 }
 
+namespace {
+
+// Items the dense pass can list (a finite term): a flood of one-off ids, left
+// out of it (learner.dense_min_events), does not make a catalogue large.
+size_t DenseListable(const ItemMatrixView& items) {
+  if (items.biases == nullptr) return items.rows;
+  size_t n = 0;
+  for (size_t i = 0; i < items.rows; ++i) n += std::isfinite(items.biases[i]) ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
 Status Emitter::Impl::SyncAnn(std::span<const ItemId> changed) {
   if (options.ann_min_items == 0 || items.rows < options.ann_min_items) return Status::Ok();
   if (!ann) {
-    ModuleLogger("emitter")->info("building the approximate index over {} items", items.rows);
+    // Counted only while the table is at least that large and no index exists (~1 ms a million items).
+    const size_t listable = DenseListable(items);
+    if (listable < options.ann_min_items) return Status::Ok();
+    ModuleLogger("emitter")->info("building the approximate index over {} items ({} the dense pass lists)",
+                                  items.rows, listable);
     ann = std::make_unique<AnnIndex>(items.dim, AnnOptions{});
     STREAMREC_RETURN_IF_ERROR(ann->Sync(items, {}, 2));
     ModuleLogger("emitter")->info("approximate index ready");

@@ -189,7 +189,13 @@ Status StateHandoff::Restore(int32_t partition, int64_t position, const ItemName
   STREAMREC_RETURN_IF_ERROR(impl_->reader->Read(impl_->options.state_topic, partition, from, marks.high,
                                                 impl_->options.timeout_ms,
                                                 [&](const kafka::Message& m) { scan.Visit(m); }, slices));
-  if (out->stopped) return Status::Ok();
+  if (out->stopped) {
+    // The chunks committed so far stay harmless: the positions are not
+    // committed, so whoever holds the partition next restores it from `position`.
+    impl_->log->info("{}/{}: restore stopped after {} users in {} chunks (the partition was revoked, or stopping)",
+                     impl_->options.state_topic, partition, out->users, out->chunks);
+    return Status::Ok();
+  }
   out->changelog_position = marks.high;
   STREAMREC_RETURN_IF_ERROR(scan.Finish());
   if (out->adopted) {
