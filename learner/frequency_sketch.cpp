@@ -8,9 +8,40 @@
 
 namespace streamrec::learner {
 
+namespace {
+
+constexpr int kDoorBits = 7;          // bits set per key in its block
+constexpr size_t kDoorBitsPerKey = 10;  // ~1 % false positives at a full period of distinct keys
+
+}  // namespace
+
 FrequencySketch::FrequencySketch(size_t width)
     : mask_(std::bit_ceil(std::max<size_t>(width, 64)) - 1), halve_every_(10 * (mask_ + 1)) {
   for (std::vector<uint8_t>& row : rows_) row.assign(mask_ + 1, 0);
+  door_.assign(std::bit_ceil(halve_every_ * kDoorBitsPerKey / 512), {});
+}
+
+bool FrequencySketch::Seen(uint64_t key) const {
+  const uint64_t h = Mix64(key ^ 0xd6e8feb86659fd93ULL);
+  const std::array<uint64_t, 8>& block = door_[h & (door_.size() - 1)];
+  uint64_t bits = Mix64(h);  // 9 bits per position, 7 positions: 63 bits
+  for (int k = 0; k < kDoorBits; ++k, bits >>= 9) {
+    const size_t bit = bits & 511;
+    if ((block[bit >> 6] & (uint64_t{1} << (bit & 63))) == 0) return false;
+  }
+  return true;
+}
+
+bool FrequencySketch::Admit(uint64_t key) {
+  if (Seen(key)) return true;
+  const uint64_t h = Mix64(key ^ 0xd6e8feb86659fd93ULL);
+  std::array<uint64_t, 8>& block = door_[h & (door_.size() - 1)];
+  uint64_t bits = Mix64(h);
+  for (int k = 0; k < kDoorBits; ++k, bits >>= 9) {
+    const size_t bit = bits & 511;
+    block[bit >> 6] |= uint64_t{1} << (bit & 63);
+  }
+  return false;
 }
 
 size_t FrequencySketch::Slot(uint64_t key, size_t row) const {
@@ -19,6 +50,8 @@ size_t FrequencySketch::Slot(uint64_t key, size_t row) const {
 }
 
 uint32_t FrequencySketch::Add(uint64_t key) {
+  if (++additions_ >= halve_every_) Halve();
+  if (!Admit(key)) return 1 + Counted(key);  // a first sighting: the counters are left alone
   uint32_t estimate = std::numeric_limits<uint32_t>::max();
   std::array<size_t, 4> slots;
   for (size_t r = 0; r < rows_.size(); ++r) {
@@ -30,20 +63,26 @@ uint32_t FrequencySketch::Add(uint64_t key) {
     uint8_t& c = rows_[r][slots[r]];
     if (c == estimate && c < std::numeric_limits<uint8_t>::max()) ++c;
   }
-  if (++additions_ >= halve_every_) Halve();
-  return std::min<uint32_t>(estimate + 1, std::numeric_limits<uint8_t>::max());
+  // The doorkeeper's sighting, and the counters' (this one included).
+  return std::min<uint32_t>(estimate + 2, std::numeric_limits<uint8_t>::max());
 }
 
-uint32_t FrequencySketch::Estimate(uint64_t key) const {
+uint32_t FrequencySketch::Counted(uint64_t key) const {
   uint32_t estimate = std::numeric_limits<uint32_t>::max();
   for (size_t r = 0; r < rows_.size(); ++r) estimate = std::min<uint32_t>(estimate, rows_[r][Slot(key, r)]);
   return estimate;
+}
+
+uint32_t FrequencySketch::Estimate(uint64_t key) const {
+  if (!Seen(key)) return Counted(key);
+  return std::min<uint32_t>(Counted(key) + 1, std::numeric_limits<uint8_t>::max());
 }
 
 void FrequencySketch::Halve() {
   for (std::vector<uint8_t>& row : rows_) {
     for (uint8_t& c : row) c = static_cast<uint8_t>(c >> 1);
   }
+  std::fill(door_.begin(), door_.end(), std::array<uint64_t, 8>{});
   additions_ = 0;
 }
 

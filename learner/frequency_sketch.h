@@ -1,9 +1,16 @@
 // FrequencySketch: how often each key was seen lately, approximately, in
 // fixed memory (a count-min sketch of 4 rows of 8-bit counters, halved
-// every 10 x width increments so that old popularity fades: TinyLFU's
+// every 10 x width sightings so that old popularity fades: TinyLFU's
 // admission filter, Einziger et al. 2017). Overestimates only.
 //
-// Memory: 4 bytes per unit of width. Thread-safety: none; one owner.
+// A key's first sighting since the last halving only sets its bits in a
+// doorkeeper (a blocked Bloom filter of ~10 bits per sighting of a period,
+// cleared at each halving): a flood of ids seen once leaves the counters to
+// the ids seen again, and a first sighting's estimate is exactly 1 unless
+// the filter errs (~1-2 % of keys when a whole period is new ids).
+//
+// Memory: 4 bytes per unit of width, and up to 16 for the doorkeeper.
+// Thread-safety: none; one owner.
 #pragma once
 
 #include <array>
@@ -25,12 +32,18 @@ class FrequencySketch {
 
  private:
   size_t Slot(uint64_t key, size_t row) const;
+  // Whether the doorkeeper had `key`; sets its bits.
+  bool Admit(uint64_t key);
+  bool Seen(uint64_t key) const;
+  uint32_t Counted(uint64_t key) const;  // the counters' estimate alone
   void Halve();
 
   size_t mask_;
   std::array<std::vector<uint8_t>, 4> rows_;
   uint64_t additions_ = 0;
   uint64_t halve_every_;
+  // 512-bit blocks; a key's bits all lie in one block (one cache line).
+  std::vector<std::array<uint64_t, 8>> door_;
 };
 
 }  // namespace streamrec::learner

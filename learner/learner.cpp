@@ -194,7 +194,8 @@ struct Learner::Impl {
   // `max_tries` draws), the least recently popular; nullopt if every draw was pinned.
   static constexpr int kReplaceSamples = 8;
   static constexpr int kEventTries = 4 * kReplaceSamples;
-  static constexpr int kCatalogTries = 4096;  // catalog updates are rare; the table may be mostly pinned
+  static constexpr int kCatalogTries = 4096;
+  static constexpr uint32_t kMinSightingsToReplace = 2;  // catalog updates are rare; the table may be mostly pinned
   std::optional<ItemId> ColdestSample(uint64_t key, int max_tries) const {
     std::optional<ItemId> coldest;
     uint64_t state = HashCombine(key, churn.replaced + churn.refused);
@@ -217,8 +218,13 @@ struct Learner::Impl {
       MarkDirty(id);
       return id;
     }
+    // An id seen once lately never takes a slot, however cold the item in it
+    // (the sketch's doorkeeper tells a first sighting): else, once aging has
+    // brought the cold items' counts to nothing, a flood of one-off ids
+    // churns the table (co-occurrence rows rewritten, records stored).
     const std::optional<ItemId> victim = ColdestSample(key, catalog ? kCatalogTries : kEventTries);
-    if (!victim || (!catalog && seen <= sketch->Estimate(Fnv1a64(items.external_id(*victim))))) {
+    if (!victim || (!catalog && (seen < kMinSightingsToReplace ||
+                                 seen <= sketch->Estimate(Fnv1a64(items.external_id(*victim)))))) {
       ++churn.refused;
       return std::nullopt;
     }
