@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -169,6 +170,8 @@ struct Emitter::Impl {
   std::unique_ptr<AnnIndex> ann;
   std::deque<ItemId> ann_pending;  // changed items not yet re-inserted, oldest first
   std::vector<bool> ann_pending_flag;
+  // When SyncAnn last counted the listable items (no index yet, the table large enough).
+  int64_t ann_listable_counted_ms = std::numeric_limits<int64_t>::min() / 2;
   std::vector<ItemId> ann_updates;
   std::vector<ItemId> candidates;
   uint64_t published = 0;

@@ -47,7 +47,11 @@ size_t DenseListable(const ItemMatrixView& items) {
 Status Emitter::Impl::SyncAnn(std::span<const ItemId> changed) {
   if (options.ann_min_items == 0 || items.rows < options.ann_min_items) return Status::Ok();
   if (!ann) {
-    // Counted only while the table is at least that large and no index exists (~1 ms a million items).
+    // Counted only while the table is at least that large and no index
+    // exists, at most once a second (~1 ms a million items; not per batch).
+    const int64_t now = NowMillis();
+    if (now - ann_listable_counted_ms < 1000) return Status::Ok();
+    ann_listable_counted_ms = now;
     const size_t listable = DenseListable(items);
     if (listable < options.ann_min_items) return Status::Ok();
     ModuleLogger("emitter")->info("building the approximate index over {} items ({} the dense pass lists)",

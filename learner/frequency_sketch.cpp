@@ -21,27 +21,31 @@ FrequencySketch::FrequencySketch(size_t width)
   door_.assign(std::bit_ceil(halve_every_ * kDoorBitsPerKey / 512), {});
 }
 
-bool FrequencySketch::Seen(uint64_t key) const {
+FrequencySketch::DoorProbe FrequencySketch::Probe(uint64_t key) const {
   const uint64_t h = Mix64(key ^ 0xd6e8feb86659fd93ULL);
-  const std::array<uint64_t, 8>& block = door_[h & (door_.size() - 1)];
-  uint64_t bits = Mix64(h);  // 9 bits per position, 7 positions: 63 bits
+  return {h & (door_.size() - 1), Mix64(h)};  // 9 bits per position, 7 positions: 63 bits
+}
+
+bool FrequencySketch::Seen(uint64_t key) const {
+  const DoorProbe p = Probe(key);
+  uint64_t bits = p.positions;
   for (int k = 0; k < kDoorBits; ++k, bits >>= 9) {
-    const size_t bit = bits & 511;
-    if ((block[bit >> 6] & (uint64_t{1} << (bit & 63))) == 0) return false;
+    if ((door_[p.block][(bits & 511) >> 6] & (uint64_t{1} << (bits & 63))) == 0) return false;
   }
   return true;
 }
 
 bool FrequencySketch::Admit(uint64_t key) {
-  if (Seen(key)) return true;
-  const uint64_t h = Mix64(key ^ 0xd6e8feb86659fd93ULL);
-  std::array<uint64_t, 8>& block = door_[h & (door_.size() - 1)];
-  uint64_t bits = Mix64(h);
+  const DoorProbe p = Probe(key);
+  bool all_set = true;
+  uint64_t bits = p.positions;
   for (int k = 0; k < kDoorBits; ++k, bits >>= 9) {
-    const size_t bit = bits & 511;
-    block[bit >> 6] |= uint64_t{1} << (bit & 63);
+    uint64_t& word = door_[p.block][(bits & 511) >> 6];
+    const uint64_t mask = uint64_t{1} << (bits & 63);
+    all_set = all_set && (word & mask) != 0;
+    word |= mask;
   }
-  return false;
+  return all_set;
 }
 
 size_t FrequencySketch::Slot(uint64_t key, size_t row) const {
@@ -74,8 +78,7 @@ uint32_t FrequencySketch::Counted(uint64_t key) const {
 }
 
 uint32_t FrequencySketch::Estimate(uint64_t key) const {
-  if (!Seen(key)) return Counted(key);
-  return std::min<uint32_t>(Counted(key) + 1, std::numeric_limits<uint8_t>::max());
+  return std::min<uint32_t>(Counted(key) + (Seen(key) ? 1 : 0), std::numeric_limits<uint8_t>::max());
 }
 
 void FrequencySketch::Halve() {

@@ -32,7 +32,13 @@ class FrequencySketch {
 
  private:
   size_t Slot(uint64_t key, size_t row) const;
-  // Whether the doorkeeper had `key`; sets its bits.
+  // A key's doorkeeper block and the bit positions in it (9 bits each).
+  struct DoorProbe {
+    size_t block;
+    uint64_t positions;
+  };
+  DoorProbe Probe(uint64_t key) const;
+  // Whether the doorkeeper had `key` (all its bits set); Admit sets them.
   bool Admit(uint64_t key);
   bool Seen(uint64_t key) const;
   uint32_t Counted(uint64_t key) const;  // the counters' estimate alone

@@ -194,8 +194,8 @@ struct Learner::Impl {
   // `max_tries` draws), the least recently popular; nullopt if every draw was pinned.
   static constexpr int kReplaceSamples = 8;
   static constexpr int kEventTries = 4 * kReplaceSamples;
-  static constexpr int kCatalogTries = 4096;
-  static constexpr uint32_t kMinSightingsToReplace = 2;  // catalog updates are rare; the table may be mostly pinned
+  static constexpr int kCatalogTries = 4096;  // catalog updates are rare; the table may be mostly pinned
+  static constexpr uint32_t kMinSightingsToReplace = 2;
   std::optional<ItemId> ColdestSample(uint64_t key, int max_tries) const {
     std::optional<ItemId> coldest;
     uint64_t state = HashCombine(key, churn.replaced + churn.refused);

@@ -56,25 +56,41 @@ def user_record(seq):
     return head + item_list([b"i1", b"i2"]) + item_list([]) + item_list([]) + item_list([])
 
 
-def write_changelog(bootstrap):
+def write_changelog(bootstrap, users=USERS, partitions=(0,), key=lambda partition, n: f"u{n}", incomplete=10):
+    """Per partition, `users` records of "old-instance" in batches of BATCH closed by
+    their markers, then `incomplete` users' records of a batch never closed."""
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1 << 20,
                   "queue.buffering.max.messages": 2_000_000, "queue.buffering.max.kbytes": 2_000_000,
                   "compression.type": "lz4"})
     value = user_record(ADOPTED_SEQ)
-    marker = json.dumps({"writer": "old-instance", "partition": 0, "from": -1, "next_offset": 0}).encode()
     failed = []
-    for u in range(USERS):
-        p.produce("streamrec.state", key=f"u{u}".encode(), value=value, partition=0)
-        if (u + 1) % BATCH == 0:
-            p.produce("streamrec.state", key=b"\0streamrec.offsets", value=marker, partition=0,
-                      on_delivery=lambda err, _m: err and failed.append(err))
-        if u % 100_000 == 0:
-            p.poll(0)
-    # A batch that never completed: its users must not be adopted.
-    for u in range(10):
-        p.produce("streamrec.state", key=f"u{u}".encode(), value=user_record(99), partition=0)
+    for partition in partitions:
+        marker = json.dumps({"writer": "old-instance", "partition": partition, "from": -1,
+                             "next_offset": 0}).encode()
+        for n in range(users):
+            p.produce("streamrec.state", key=key(partition, n).encode(), value=value, partition=partition)
+            if (n + 1) % BATCH == 0:
+                p.produce("streamrec.state", key=b"\0streamrec.offsets", value=marker, partition=partition,
+                          on_delivery=lambda err, _m: err and failed.append(err))
+            if n % 100_000 == 0:
+                p.poll(0)
+        # A batch that never completed: its users must not be adopted.
+        for n in range(incomplete):
+            p.produce("streamrec.state", key=key(partition, n).encode(), value=user_record(99), partition=partition)
     left = p.flush(120)
     assert left == 0 and not failed, f"changelog not delivered: {left} left, {failed[:3]}"
+
+
+def latest_lists(bootstrap, wanted):
+    """The latest list of each user in `wanted` on `recommendations` (kcat's plain format: millions of records)."""
+    latest = {}
+    out = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", "recommendations", "-e", "-q",
+                          "-f", "%k\t%s\n"], capture_output=True, text=True, timeout=300, check=True).stdout
+    for line in out.splitlines():
+        key, _, payload = line.partition("\t")
+        if key in wanted and payload:
+            latest[key] = json.loads(payload)
+    return latest
 
 
 def peak_rss_mb(pid):
@@ -142,14 +158,7 @@ def main():
         t.check(adoption_peak is not None and adoption_peak < ADOPTION_RSS_LIMIT_MB,
                 f"peak RSS {adoption_peak} MB by the end of the adoption < {ADOPTION_RSS_LIMIT_MB} MB")
 
-        latest = {}  # the probe users' latest lists (a million other users have one too: kcat's plain format)
-        wanted = set(probes)
-        out = subprocess.run(["kcat", "-b", kafka.bootstrap, "-C", "-t", "recommendations", "-e", "-q",
-                              "-f", "%k\t%s\n"], capture_output=True, text=True, timeout=300, check=True).stdout
-        for line in out.splitlines():
-            key, _, payload = line.partition("\t")
-            if key in wanted and payload:
-                latest[key] = json.loads(payload)
+        latest = latest_lists(kafka.bootstrap, set(probes))  # a million other users have lists too
         seqs = [latest.get(u, {}).get("seq") for u in probes]
         t.check(all(s is not None and s > ADOPTED_SEQ for s in seqs),
                 f"each probe user's list follows the adopted seq {ADOPTED_SEQ} (first seqs {seqs[:5]})")

@@ -27,37 +27,15 @@ from confluent_kafka import Producer
 import harness
 from harness import log
 from real_kafka import RealKafka, free_port
-from test_adoption import user_record
+from test_adoption import ADOPTED_SEQ, latest_lists, write_changelog
 
 USERS = 600_000  # per partition
-BATCH = 1_000
-ADOPTED_SEQ = 5
 PROBES = 100  # per partition
 MAX_POLL_MS = int(10_000 / harness.RATE_SCALE)
 
 
 def user(partition, n):
     return f"p{partition}-u{n}"
-
-
-def write_changelog(bootstrap):
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1 << 20,
-                  "queue.buffering.max.messages": 2_000_000, "queue.buffering.max.kbytes": 2_000_000,
-                  "compression.type": "lz4"})
-    value = user_record(ADOPTED_SEQ)
-    failed = []
-    for partition in (0, 1):
-        marker = json.dumps({"writer": "old-instance", "partition": partition, "from": -1,
-                             "next_offset": 0}).encode()
-        for n in range(USERS):
-            p.produce("streamrec.state", key=user(partition, n).encode(), value=value, partition=partition)
-            if (n + 1) % BATCH == 0:
-                p.produce("streamrec.state", key=b"\0streamrec.offsets", value=marker, partition=partition,
-                          on_delivery=lambda err, _m: err and failed.append(err))
-            if n % 100_000 == 0:
-                p.poll(0)
-    left = p.flush(120)
-    assert left == 0 and not failed, f"changelog not delivered: {left} left, {failed[:3]}"
 
 
 def probes(partition):
@@ -119,7 +97,7 @@ def main():
         kafka.create_topic("events", 2)
         kafka.create_topic("streamrec.state", 2, compacted=True)
         started = time.time()
-        write_changelog(kafka.bootstrap)
+        write_changelog(kafka.bootstrap, USERS, partitions=(0, 1), key=user, incomplete=0)
         log(f"wrote 2 x {USERS:,} users' records to streamrec.state in {time.time() - started:.1f} s")
         send_probes(kafka.bootstrap)
 
@@ -172,14 +150,8 @@ def main():
             full = owner is not None and adopted(texts[owner]).get(partition) == USERS
             t.check(full, f"partition {partition}: all {USERS:,} users adopted by its final owner ({owner})")
 
-        latest = {}
         wanted = set(probes(0)) | set(probes(1))
-        out = subprocess.run(["kcat", "-b", kafka.bootstrap, "-C", "-t", "recommendations", "-e", "-q",
-                              "-f", "%k\t%s\n"], capture_output=True, text=True, timeout=300, check=True).stdout
-        for line in out.splitlines():
-            key, _, payload = line.partition("\t")
-            if key in wanted and payload:
-                latest[key] = json.loads(payload)
+        latest = latest_lists(kafka.bootstrap, wanted)
         seqs = [latest.get(u, {}).get("seq") for u in sorted(wanted)]
         t.check(all(s is not None and s > ADOPTED_SEQ for s in seqs),
                 f"each probe user's list follows the adopted seq {ADOPTED_SEQ} (first {seqs[:5]})")
