@@ -64,6 +64,7 @@ Message WrapMessage(std::unique_ptr<RdKafka::Message> m) {
       raw->payload ? std::string_view(static_cast<const char*>(raw->payload), raw->len) : std::string_view();
   f.partition = raw->partition;
   f.offset = raw->offset;
+  f.c_message = raw;
   RdKafka::MessageTimestamp ts = m->timestamp();
   f.timestamp_ms = ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? -1 : ts.timestamp;
   return Message(f, m.release(), &ReleaseMessage);

@@ -1,12 +1,11 @@
 #include "kafka/embedded_compactor.h"
 
 #include <atomic>
-#include <deque>
+#include <charconv>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
@@ -14,99 +13,24 @@
 #include "common/logging.h"
 #include "kafka/consumer.h"
 #include "kafka/follower.h"
+#include "kafka/partition_log.h"
 #include "kafka/producer.h"
 
 namespace streamrec::kafka {
+
+using internal::PartitionLog;
+
 namespace {
 
-// What a record costs in the mock's log beyond its key and value (record and
-// batch headers), counted high: the copies are then made a little early.
-constexpr size_t kRecordOverhead = 80;
-
-// One partition of a compacted topic as the compactor sees it. Positions are
-// bytes written to the partition since the compactor began reading it.
-class PartitionLog {
- public:
-  struct Copy {
-    std::string key;
-    std::optional<std::string> value;  // nullopt: a tombstone
-  };
-
-  // A record read at the log's end. Appends to *copies what must be produced
-  // again at once (a copy that landed after a newer record of its key).
-  void Apply(std::string_view key, std::string_view value, std::vector<Copy>* copies) {
-    end_ += key.size() + value.size() + kRecordOverhead;
-    auto it = latest_.find(key);
-    if (it == latest_.end()) {
-      if (value.empty()) return;  // a tombstone of a key gone already
-      it = latest_.emplace(std::string(key), Latest{}).first;
-    }
-    Latest& e = it->second;
-    live_ -= e.bytes;
-    const bool own_copy = e.copy.has_value() && *e.copy == value;
-    if (own_copy) {
-      e.copy.reset();
-      if (!e.deleted && e.value != value) {  // it landed after a newer record: copy that one
-        copies->push_back({it->first, e.value});
-        e.copy = e.value;
-      } else if (e.deleted) {  // it landed after the key's tombstone: delete again
-        copies->push_back({it->first, std::nullopt});
-      }
-    } else {
-      e.deleted = value.empty();
-      e.value.assign(value);
-    }
-    e.pos = end_;
-    e.bytes = e.deleted ? 0 : it->first.size() + e.value.size() + kRecordOverhead;
-    live_ += e.bytes;
-    if (e.deleted && !e.copy) {
-      latest_.erase(it);
-      return;
-    }
-    order_.push_back({end_, it->first});
+// The original a compactor's copy copies (its kCopyHeader), nullopt for an original.
+std::optional<int64_t> CopyOf(const Message& m) {
+  const std::optional<std::string_view> header = m.header(PartitionLog::kCopyHeader);
+  int64_t origin = 0;
+  if (!header || std::from_chars(header->data(), header->data() + header->size(), origin).ec != std::errc()) {
+    return std::nullopt;
   }
-
-  // Appends to *copies the latest records that have aged past `age` bytes.
-  void Aged(size_t age, std::vector<Copy>* copies) {
-    while (!order_.empty() && end_ - order_.front().first > age) {
-      auto it = latest_.find(order_.front().second);
-      if (it != latest_.end() && it->second.pos == order_.front().first && !it->second.copy && !it->second.deleted) {
-        copies->push_back({it->first, it->second.value});
-        it->second.copy = it->second.value;
-      }
-      order_.pop_front();
-    }
-  }
-
-  size_t live_bytes() const { return live_; }
-  uint64_t written() const { return end_; }
-  // False if `offset` is past the next one expected: records were dropped
-  // before they were read (the mock has no gaps otherwise).
-  bool Continues(int64_t offset) {
-    const bool continues = offset <= next_offset_;
-    next_offset_ = offset + 1;
-    return continues;
-  }
-  int64_t next_offset() const { return next_offset_; }
-
- private:
-  struct Latest {
-    uint64_t pos = 0;     // where its latest record ends
-    size_t bytes = 0;     // counted in live_
-    std::string value;
-    bool deleted = false;  // a tombstone came while a copy was on its way
-    std::optional<std::string> copy;  // the value of a copy on its way
-  };
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
-  std::unordered_map<std::string, Latest, Hash, std::equal_to<>> latest_;
-  std::deque<std::pair<uint64_t, std::string>> order_;  // (pos, key) of records read, oldest first
-  uint64_t end_ = 0;
-  size_t live_ = 0;
-  int64_t next_offset_ = 0;
-};
+  return origin;
+}
 
 }  // namespace
 
@@ -148,7 +72,7 @@ struct EmbeddedCompactor::Impl {
     }
     ProducerOptions popts;
     popts.properties = Merge(properties, {{"linger.ms", "5"}});
-    popts.idempotent = false;
+    popts.idempotent = true;  // a retried copy landing twice, or late, would end its key with a stale value
     std::unique_ptr<Producer> producer;
     STREAMREC_RETURN_IF_ERROR(Producer::Create(popts, &producer));
     std::map<std::pair<std::string, int32_t>, PartitionLog> logs;
@@ -165,7 +89,7 @@ struct EmbeddedCompactor::Impl {
           const int64_t expected = log_of.next_offset();
           if (!log_of.Continues(m.offset())) return FellBehind(options.topics[t], m.partition(), expected, m.offset());
           copy.clear();
-          log_of.Apply(m.key(), m.payload(), &copy);
+          log_of.Apply(m.offset(), m.key(), m.payload(), CopyOf(m), &copy);
           STREAMREC_RETURN_IF_ERROR(Produce(producer.get(), options.topics[t], m.partition(), copy));
         }
       }
@@ -187,7 +111,9 @@ struct EmbeddedCompactor::Impl {
                  const std::vector<PartitionLog::Copy>& records) {
     for (const PartitionLog::Copy& r : records) {
       const std::string_view value = r.value ? std::string_view(*r.value) : std::string_view();
-      STREAMREC_RETURN_IF_ERROR(producer->Produce(topic, r.key, value, {}, partition));
+      const std::string origin = std::to_string(r.origin);
+      const Header header{PartitionLog::kCopyHeader, origin};
+      STREAMREC_RETURN_IF_ERROR(producer->Produce(topic, r.key, value, {&header, 1}, partition));
     }
     return Status::Ok();
   }

@@ -9,10 +9,13 @@
 // half a partition's capacity was written after it, the other half being the
 // compactor's margin to read behind the writers). A tombstone (empty value)
 // ends a key. A consumer tailing the topic sees such a copy as a repeat of the
-// latest value, which latest-value records make harmless. Headers are not
-// copied. A copy that lands after a newer record of its key (a producer wrote
-// the key in between) is followed by a copy of that newer record, so the log
-// always ends with each key's latest value.
+// latest value, which latest-value records make harmless. A copy carries one
+// header, `streamrec.compaction-copy` (the original's offset), and not the
+// original's headers: copies are told apart from originals by it, never by
+// their bytes (a producer may write the same value twice). A copy that lands
+// after a newer record of its key (a producer wrote the key in between) is
+// followed at once by a copy of that newer record, so the log always ends with
+// each key's latest value (kafka/partition_log.h).
 //
 // Capacity: once a partition has been written past its capacity, if its latest
 // records add up to more than 40 % of it, copying cannot keep them all (each

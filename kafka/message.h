@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 namespace streamrec::kafka {
@@ -17,6 +18,9 @@ class Message {
     int32_t partition = -1;
     int64_t offset = -1;
     int64_t timestamp_ms = -1;  // -1 when the broker sent none
+    // librdkafka's message (rd_kafka_message_t), for header(); null when the
+    // message was made by hand (tests).
+    const void* c_message = nullptr;
   };
 
   Message() = default;
@@ -29,6 +33,8 @@ class Message {
   int32_t partition() const { return fields_.partition; }
   int64_t offset() const { return fields_.offset; }
   int64_t timestamp_ms() const { return fields_.timestamp_ms; }
+  // The value of the last header named `name`, nullopt if there is none.
+  std::optional<std::string_view> header(std::string_view name) const;
 
  private:
   Fields fields_;

@@ -34,6 +34,9 @@ def log(msg):
 # default) or "kafka" (a real Apache Kafka node, tests/e2e/real_kafka.py).
 BACKEND = os.environ.get("STREAMREC_E2E_BROKER", "embedded")
 
+# The header the embedded broker's compaction puts on the records it copies forward.
+COMPACTION_COPY_HEADER = "streamrec.compaction-copy"
+
 STANDARD_TOPICS = [("events", False), ("events.dlq", False), ("recommendations", True), ("streamrec.state", True),
                    ("catalog", True), ("similar-items", True), ("bought-together", True), ("trending", True)]
 
