@@ -219,18 +219,23 @@ void ItemTable::CopyTo(ItemId id, bool with_neighbors, ItemRecord* out) const {
   const float* e = &embeddings_[id.value() * dim_];
   r.embedding.assign(e, e + dim_);
   r.with_neighbors = with_neighbors;
-  if (with_neighbors) {
-    r.neighbors = neighbors_[id.value()];
-    r.basket_neighbors = basket_neighbors_[id.value()];
-    return;
-  }
-  // A reused record keeps small rows' storage; a popular item's (up to 8 KB
-  // a row) is let go, so reused records cannot pin every row in a copy.
+  CopyRow(with_neighbors ? &neighbors_[id.value()] : nullptr, &r.neighbors);
+  CopyRow(with_neighbors ? &basket_neighbors_[id.value()] : nullptr, &r.basket_neighbors);
+}
+
+void ItemTable::CopyRow(const std::vector<Neighbor>* row, std::vector<Neighbor>* out) {
+  // Records are reused from commit to commit for other items: a record keeps
+  // small rows' storage, and at most twice what it holds now, so that the
+  // records in flight cannot pin the largest row each ever held (a flood of
+  // new ids fills popular items' rows: 700 MB pinned at 200k items before).
   constexpr size_t kKeptCapacity = 64;
-  if (r.neighbors.capacity() > kKeptCapacity) r.neighbors = {};
-  if (r.basket_neighbors.capacity() > kKeptCapacity) r.basket_neighbors = {};
-  r.neighbors.clear();
-  r.basket_neighbors.clear();
+  const size_t needed = row != nullptr ? row->size() : 0;
+  if (out->capacity() > kKeptCapacity && out->capacity() > 2 * needed) std::vector<Neighbor>().swap(*out);
+  if (row != nullptr) {
+    out->assign(row->begin(), row->end());
+  } else {
+    out->clear();
+  }
 }
 
 }  // namespace streamrec::learner

@@ -84,6 +84,8 @@ class ItemTable {
   void CopyTo(ItemId id, bool with_neighbors, ItemRecord* out) const;
 
  private:
+  // *out = *row (empty when row is null), keeping at most twice what it needs.
+  static void CopyRow(const std::vector<Neighbor>* row, std::vector<Neighbor>* out);
   void FenwickAdd(size_t index, uint64_t delta);
   void RebuildFenwick();
   void SetCount(size_t index, uint64_t count);

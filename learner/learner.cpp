@@ -487,6 +487,10 @@ void Learner::SealDirtyItems() {
   m.dirty.clear();
   m.sealed_flags.resize(m.items.size(), 0);
   m.sealed_slot.resize(m.items.size(), 0);
+  // The records come back from earlier commits with their storage; a vector
+  // sized for a window that changed far more items than this one is let go.
+  constexpr size_t kKeptRecords = 4096;
+  if (m.sealed_records.capacity() > 2 * m.sealed.size() + kKeptRecords) std::vector<ItemRecord>().swap(m.sealed_records);
   m.sealed_records.resize(m.sealed.size());
   for (size_t i = 0; i < m.sealed.size(); ++i) {
     const ItemId id = m.sealed[i];

@@ -159,6 +159,26 @@ TEST_CASE("popularity sampler draws in proportion to counts") {
   CHECK(hist[3] == Approx(10000).epsilon(0.05));
 }
 
+TEST_CASE("a record reused for a smaller row keeps at most twice its storage") {
+  ItemTable t(4);
+  std::vector<float> e(4, 0.0F);
+  const ItemId popular = t.Add("popular", e, 0, 0);
+  const ItemId quiet = t.Add("quiet", e, 0, 0);
+  for (uint32_t b = 0; b < 900; ++b) t.AddCooccurrence(popular, ItemId(1000 + b), 1.0F, 500);
+  for (uint32_t b = 0; b < 100; ++b) t.AddCooccurrence(quiet, ItemId(1000 + b), 1.0F, 500);
+  ItemRecord r;
+  t.CopyTo(popular, /*with_neighbors=*/true, &r);
+  REQUIRE(r.neighbors.size() == 900);
+  // Commits reuse records for other items: the popular row's storage must not stay pinned.
+  t.CopyTo(quiet, /*with_neighbors=*/true, &r);
+  CHECK(r.neighbors.size() == 100);
+  CHECK(r.neighbors.capacity() <= 200);
+  CHECK(r.neighbors.front().first == ItemId(1000));
+  t.CopyTo(popular, /*with_neighbors=*/false, &r);
+  CHECK(r.neighbors.empty());
+  CHECK(r.neighbors.capacity() <= 64);
+}
+
 TEST_CASE("options are validated with clear messages") {
   LearnerOptions o;
   CHECK(o.Validate().ok());
