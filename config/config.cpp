@@ -44,6 +44,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("user_cache_capacity", c.pipeline.user_cache_capacity);
   v.Field("status_interval_s", c.pipeline.status_interval_s);
   v.Field("commit_interval_ms", c.pipeline.commit_interval_ms);
+  v.Field("commit_max_item_mb", c.pipeline.commit_max_item_mb);
   v.Field("exit_when_idle_ms", c.pipeline.exit_when_idle_ms);
   v.Field("quality_sample", c.pipeline.quality_sample);
   v.Field("state_handoff", c.pipeline.state_handoff);
@@ -274,6 +275,9 @@ Status Config::Validate() const {
   }
   if (pipeline.commit_interval_ms < 0 || pipeline.commit_interval_ms > 60000) {
     return Status::InvalidArgument("pipeline.commit_interval_ms must be in 0..60000");
+  }
+  if (pipeline.commit_max_item_mb < 1 || pipeline.commit_max_item_mb > 65536) {
+    return Status::InvalidArgument("pipeline.commit_max_item_mb must be in 1..65536");
   }
   if (!(pipeline.quality_sample >= 0 && pipeline.quality_sample <= 1)) {
     return Status::InvalidArgument("pipeline.quality_sample must be in [0, 1]");

@@ -93,9 +93,17 @@ struct Learner::Impl {
   void MarkDirty(ItemId id, uint8_t what = kDirty) {
     if (id.value() >= dirty_flags.size()) dirty_flags.resize(id.value() + 1, 0);
     uint8_t& flags = dirty_flags[id.value()];
-    if (flags == 0) dirty.push_back(id);
+    if (flags == 0) {
+      dirty.push_back(id);
+      dirty_bytes += kRecordBytes + static_cast<size_t>(options.dim) * sizeof(float);
+    }
+    if ((what & kRowsDirty) != 0 && (flags & kRowsDirty) == 0) {
+      dirty_bytes += (items.neighbors(id).size() + items.basket_neighbors(id).size()) * sizeof(ItemTable::Neighbor);
+    }
     flags |= what;
   }
+  // An ItemRecord's fixed part and its external id, about.
+  static constexpr size_t kRecordBytes = 160;
 
   // Called before `id` changes: a sealed item not copied yet is copied now.
   void BeforeChange(ItemId id) {
@@ -262,6 +270,7 @@ struct Learner::Impl {
   std::vector<ItemRecord> sealed_records;
   size_t sealed_next = 0;
   std::vector<ItemId> dirty;
+  size_t dirty_bytes = 0;  // of the dirty items' records, about (Learner::dirty_bytes)
   // Boosts() scratch: per item, the sum so far, the largest single
   // contribution and its history item (one slot: one cache miss per
   // neighbour, not three); and the items touched.
@@ -481,10 +490,13 @@ void Learner::TakeDirtyItems(std::vector<ItemRecord>* out) {
   TakeSealedItems(out);
 }
 
+size_t Learner::dirty_bytes() const { return impl_->dirty_bytes; }
+
 void Learner::SealDirtyItems() {
   Impl& m = *impl_;
   m.sealed.swap(m.dirty);
   m.dirty.clear();
+  m.dirty_bytes = 0;
   m.sealed_flags.resize(m.items.size(), 0);
   m.sealed_slot.resize(m.items.size(), 0);
   // The records come back from earlier commits with their storage; a vector

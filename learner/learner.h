@@ -119,6 +119,11 @@ class Learner {
   void SealDirtyItems();
   bool CopySealedItems(size_t max_items);
   void TakeSealedItems(std::vector<ItemRecord>* out);
+  // About how many bytes the records of the items changed since the last
+  // SealDirtyItems() / TakeDirtyItems() take (embedding, fields, and the
+  // co-occurrence rows of those whose rows changed, as they were when first
+  // changed): what the next commit will copy and encode.
+  size_t dirty_bytes() const;
 
  private:
   struct Impl;

@@ -25,9 +25,10 @@ void Pipeline::Impl::OpenWindow(Clock::time_point now) {
 
 bool Pipeline::Impl::WindowDue() const {
   if (!window_open_) return false;
-  const CommitWindowState window{Clock::now() - window_started_, writer_->in_flight(), cache_->touched().size()};
+  const CommitWindowState window{Clock::now() - window_started_, writer_->in_flight(), cache_->touched().size(),
+                                 learner_.dirty_bytes()};
   return CommitWindowDue(window, std::chrono::milliseconds(config_.pipeline.commit_interval_ms),
-                         config_.pipeline.user_cache_capacity);
+                         config_.pipeline.user_cache_capacity, config_.pipeline.commit_max_item_mb << 20);
 }
 
 Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {

@@ -1,0 +1,382 @@
+#!/usr/bin/python3
+"""Event-to-list latency measured from outside, as a shop would (docs/BENCHMARKS.md,
+"Latency from outside").
+
+`streamrec run` runs with its shipped defaults against a broker; two independent
+client processes (confluent-kafka, neither of them streamrec's code) do the rest:
+a producer sends click events at a paced rate and notes each event's produce time
+and, from its delivery report, its partition and offset; a consumer reads
+`recommendations` from its end and notes each list's arrival time and its
+`source` partition and offset. An event is shown by the first list of its user
+whose source is at or past it (a list shows every earlier event of its user:
+owed lists coalesce); its latency is that list's arrival less the event's
+produce time, on the machine's monotonic clock (one clock for every process).
+
+    bench/outside_probe.py build/streamrec [--broker embedded|kafka] [--rate 10000] [--seconds 30]
+        [--users 100000] [--items 100000] [--shape uniform|sessions] [--rates R1,R2,...]
+        [--burst] [--set KEY=VALUE ...] [--json]
+
+Phases: a warm-up at the rate (not counted: the model meets its items), then the
+measured phase; `--rates` measures one phase per rate instead (the highest rate
+with p99 under 100 ms is reported); `--burst` adds 10 s at ten times the rate and
+then 30 s at the rate, and reports how long after the burst p99 took to come back
+under 100 ms (per second of produce time). The probe's own client settings are
+printed: librdkafka's defaults, plus murmur2 partitioning and an idempotent
+producer, and on the embedded broker a consumer fetch.wait.max.ms of 5 ms (the
+embedded broker holds an empty fetch for the whole wait; a Kafka broker answers
+as soon as a record arrives).
+"""
+
+import argparse
+import bisect
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+
+SOURCE = re.compile(rb'"source":\{"partition":(-?\d+),"offset":(-?\d+)\}')
+P99_TARGET_MS = 100.0
+
+
+# ---------------------------------------------------------------- the producer process
+
+class Traffic:
+    """Users and items of each event: users uniform (or in sessions), items Zipf."""
+
+    def __init__(self, users, items, shape, rate, seed):
+        self.rng = random.Random(seed)
+        self.users, self.items, self.shape = users, items, shape
+        weights = [1.0 / (k + 1) for k in range(items)]
+        total, acc, self.cdf = sum(weights), 0.0, []
+        for w in weights:
+            acc += w / total
+            self.cdf.append(acc)
+        # sessions: about one event a second per active session
+        self.sessions = [self._new_session() for _ in range(max(1, rate))] if shape == "sessions" else []
+
+    def _item(self):
+        return min(bisect.bisect_left(self.cdf, self.rng.random()), self.items - 1)
+
+    def _new_session(self):
+        return {"user": self.rng.randrange(self.users), "left": 1 + int(self.rng.expovariate(1 / 7)),
+                "item": self._item()}
+
+    def next(self):
+        if self.shape == "uniform":
+            return self.rng.randrange(self.users), self._item()
+        k = self.rng.randrange(len(self.sessions))
+        s = self.sessions[k]
+        # the next item near the last (a neighbouring block of the catalogue) or a popular one
+        item = (s["item"] + self.rng.randrange(-50, 51)) % self.items if self.rng.random() < 0.7 else self._item()
+        s["item"], s["left"] = item, s["left"] - 1
+        user = s["user"]
+        if s["left"] <= 0:
+            self.sessions[k] = self._new_session()
+        return user, item
+
+
+def producer_main(args):
+    from confluent_kafka import Producer
+
+    phases = json.loads(args.phases)
+    traffic = Traffic(args.users, args.items, args.shape, phases[-1][1], seed=args.seed)
+    out = open(args.out, "w")
+    pending = {}  # message number -> (produce time ns, user, phase)
+
+    def delivered(err, msg, k):
+        sent = pending.pop(k, None)
+        if err is not None or sent is None:
+            return
+        out.write(f"{sent[0]} {sent[1]} {msg.partition()} {msg.offset()} {sent[2]}\n")
+
+    p = Producer({"bootstrap.servers": args.bootstrap, "partitioner": "murmur2_random",
+                  "enable.idempotence": True})
+    seq = 0
+    for phase, (name, rate, seconds) in enumerate(phases):
+        start = time.monotonic()
+        sent = 0
+        while True:
+            elapsed = time.monotonic() - start
+            if elapsed >= seconds:
+                break
+            due = int(rate * elapsed) - sent
+            for _ in range(min(due, 2000)):
+                user, item = traffic.next()
+                key = f"u{user}"
+                now_ns = time.monotonic_ns()
+                value = (f'{{"user_id":"{key}","item_id":"i{item}","type":"click",'
+                         f'"ts":{time.time_ns() // 1_000_000}}}')
+                seq += 1
+                pending[seq] = (now_ns, key, phase)
+                while True:
+                    try:
+                        p.produce("events", value=value, key=key,
+                                  on_delivery=lambda err, msg, k=seq: delivered(err, msg, k))
+                        break
+                    except BufferError:
+                        p.poll(0.01)
+                sent += 1
+            p.poll(0)
+            if due <= 0:
+                time.sleep(0.0005)
+        print(json.dumps({"phase": name, "sent": sent, "seconds": time.monotonic() - start}), flush=True)
+    p.flush(60)
+    out.close()
+
+
+# ---------------------------------------------------------------- the consumer process
+
+def consumer_main(args):
+    from confluent_kafka import Consumer, TopicPartition, OFFSET_END
+
+    conf = {"bootstrap.servers": args.bootstrap, "group.id": f"outside-probe-{os.getpid()}",
+            "enable.auto.commit": False}
+    conf.update(json.loads(args.consumer_conf))
+    c = Consumer(conf)
+    parts = c.list_topics("recommendations", timeout=10).topics["recommendations"].partitions
+    c.assign([TopicPartition("recommendations", p, OFFSET_END) for p in parts])
+    # Positions are resolved by the first fetches: lists published from now on are read.
+    c.consume(num_messages=1, timeout=1.0)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    print("ready", flush=True)
+    with open(args.out, "w") as out:
+        while not stop:
+            batch = c.consume(num_messages=1000, timeout=0.05)
+            now_ns = time.monotonic_ns()
+            for m in batch:
+                if m.error() or not m.value():
+                    continue
+                value = m.value()
+                hit = SOURCE.search(value, max(0, len(value) - 80))
+                if hit and int(hit.group(2)) >= 0:
+                    out.write(f"{now_ns} {m.key().decode()} {hit.group(1).decode()} {hit.group(2).decode()}\n")
+    c.close()
+
+
+# ---------------------------------------------------------------- the parent
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def match(events_path, lists_path):
+    """[(phase, produce time ns, latency ms or None)] for every delivered event."""
+    lists = {}
+    with open(lists_path) as f:
+        for line in f:
+            t, user, partition, offset = line.split()
+            lists.setdefault(user, []).append((int(t), int(partition), int(offset)))
+    events = {}
+    with open(events_path) as f:
+        for line in f:
+            t, user, partition, offset, phase = line.split()
+            events.setdefault(user, []).append((int(offset), int(partition), int(t), int(phase)))
+    out = []
+    for user, evs in events.items():
+        evs.sort()
+        ls = lists.get(user, [])
+        for offset, partition, sent_ns, phase in evs:
+            shown = next((t for t, p, o in ls if p == partition and o >= offset), None)
+            out.append((phase, sent_ns, None if shown is None else (shown - sent_ns) / 1e6))
+    return out
+
+
+def summarize(latencies):
+    shown = sorted(x for x in latencies if x is not None)
+    return {"events": len(latencies), "shown": len(shown), "not_shown": len(latencies) - len(shown),
+            "p50_ms": percentile(shown, 0.50), "p99_ms": percentile(shown, 0.99),
+            "p999_ms": percentile(shown, 0.999), "max_ms": shown[-1] if shown else float("nan")}
+
+
+def recovery_seconds(results, burst_phase, after_phase):
+    """Seconds from the burst's end until every later second's p99 is under the target."""
+    burst_end = max(t for ph, t, _ in results if ph == burst_phase)
+    seconds = {}
+    for ph, t, lat in results:
+        if ph == after_phase:
+            seconds.setdefault(int((t - burst_end) / 1e9), []).append(lat if lat is not None else float("inf"))
+    if not seconds:
+        return None
+    last_bad = -1
+    for s in sorted(seconds):
+        if percentile(sorted(seconds[s]), 0.99) >= P99_TARGET_MS:
+            last_bad = s
+    return None if last_bad == max(seconds) else last_bad + 1
+
+
+class Broker:
+    def __init__(self, kind, streamrec, partitions, work):
+        self.kind, self.proc, self.kafka = kind, None, None
+        if kind == "kafka":
+            import harness
+            from real_kafka import RealKafka
+
+            self.kafka = RealKafka()
+            for name, compacted in harness.STANDARD_TOPICS:
+                self.kafka.create_topic(name, partitions, compacted=compacted)
+            self.bootstrap = self.kafka.bootstrap
+            return
+        self.proc = subprocess.Popen([streamrec, "broker", "--partitions", str(partitions)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=open(os.path.join(work, "broker.log"), "w"), text=True)
+        self.bootstrap = self.proc.stdout.readline().strip()
+
+    def stop(self):
+        if self.kafka:
+            self.kafka.stop()
+        elif self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def wait_for(path, text, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        if os.path.exists(path) and text in open(path).read():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def plan(args):
+    if args.rates:
+        rates = [int(r) for r in args.rates.split(",")]
+        return [("warm-up", rates[0], args.warmup)] + [(f"rate {r}", r, args.seconds) for r in rates]
+    phases = [("warm-up", args.rate, args.warmup), (f"rate {args.rate}", args.rate, args.seconds)]
+    if args.burst:
+        phases += [(f"burst {10 * args.rate}", 10 * args.rate, 10), (f"after the burst", args.rate, 30)]
+    return phases
+
+
+def run_probe(args, work):
+    me = os.path.abspath(__file__)
+    broker = Broker(args.broker, args.streamrec, args.partitions, work)
+    procs = []
+    try:
+        sets = [x for kv in args.overrides for x in ("--set", kv)]
+        run_log = os.path.join(work, "run.log")
+        run = subprocess.Popen([args.streamrec, "run", "--bootstrap", broker.bootstrap, "--data-dir",
+                                os.path.join(work, "data"), "--set", "http.listen=127.0.0.1:0", *sets],
+                               stdout=subprocess.DEVNULL, stderr=open(run_log, "w"))
+        procs.append(run)
+        if not wait_for(run_log, "assigned events/", 60):
+            sys.exit(f"outside_probe: streamrec run did not join its group:\n{open(run_log).read()[-3000:]}")
+        consumer_conf = {"fetch.wait.max.ms": 5} if args.broker == "embedded" else {}
+        lists_path, events_path = os.path.join(work, "lists.txt"), os.path.join(work, "events.txt")
+        consumer = subprocess.Popen([sys.executable, me, "--role", "consumer", "--bootstrap", broker.bootstrap,
+                                     "--out", lists_path, "--consumer-conf", json.dumps(consumer_conf)],
+                                    stdout=subprocess.PIPE, text=True)
+        procs.append(consumer)
+        if consumer.stdout.readline().strip() != "ready":
+            sys.exit("outside_probe: the consumer did not start")
+        phases = plan(args)
+        producer = subprocess.run([sys.executable, me, "--role", "producer", "--bootstrap", broker.bootstrap,
+                                   "--out", events_path, "--phases", json.dumps(phases), "--users", str(args.users),
+                                   "--items", str(args.items), "--shape", args.shape],
+                                  capture_output=True, text=True, timeout=sum(p[2] for p in phases) + 300)
+        if producer.returncode != 0:
+            sys.exit(f"outside_probe: the producer failed:\n{producer.stderr[-3000:]}")
+        sent = [json.loads(line) for line in producer.stdout.splitlines() if line.startswith("{")]
+        time.sleep(args.drain)  # the last events' lists
+        consumer.send_signal(signal.SIGTERM)
+        consumer.wait(timeout=30)
+        if run.poll() is not None:
+            sys.exit(f"outside_probe: streamrec run exited {run.returncode}:\n{open(run_log).read()[-3000:]}")
+        return phases, sent, match(events_path, lists_path), consumer_conf
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        broker.stop()
+
+
+def report(args, phases, sent, results, consumer_conf):
+    figures = {"broker": args.broker, "shape": args.shape, "users": args.users, "items": args.items,
+               "overrides": args.overrides, "probe_consumer": consumer_conf, "phases": []}
+    for k, (name, rate, seconds) in enumerate(phases):
+        s = summarize([lat for ph, _, lat in results if ph == k])
+        s.update({"phase": name, "offered_per_s": rate, "sent_per_s": sent[k]["sent"] / sent[k]["seconds"]})
+        figures["phases"].append(s)
+    measured = [p for p in figures["phases"] if p["phase"].startswith("rate")]
+    ok = [p["offered_per_s"] for p in measured if p["p99_ms"] < P99_TARGET_MS and p["not_shown"] == 0]
+    figures["highest_rate_p99_under_100ms"] = max(ok) if ok else None
+    if args.burst:
+        figures["recovery_s_after_burst"] = recovery_seconds(results, len(phases) - 2, len(phases) - 1)
+    if args.json:
+        print(json.dumps(figures))
+        return figures
+    print(f"outside probe: {args.broker} broker, {args.shape} traffic, {args.users:,} users, {args.items:,} items "
+          f"(Zipf); streamrec run defaults" + (f", overrides: {' '.join(args.overrides)}" if args.overrides else ""))
+    print(f"probe clients: confluent-kafka, librdkafka defaults + murmur2_random, idempotent producer"
+          + (f"; consumer {consumer_conf}" if consumer_conf else ""))
+    for p in figures["phases"]:
+        print(f"  {p['phase']:22} sent {p['sent_per_s']:8,.0f}/s  events {p['events']:8,}  not shown {p['not_shown']:5,}"
+              f"  p50 {p['p50_ms']:7.1f} ms  p99 {p['p99_ms']:7.1f} ms  p999 {p['p999_ms']:7.1f} ms"
+              f"  max {p['max_ms']:7.1f} ms")
+    if args.rates:
+        print(f"highest rate with p99 < {P99_TARGET_MS:.0f} ms: {figures['highest_rate_p99_under_100ms']}")
+    if args.burst:
+        r = figures["recovery_s_after_burst"]
+        print(f"after the burst, p99 back under {P99_TARGET_MS:.0f} ms for good: "
+              + (f"{r} s" if r is not None else "not within the phase"))
+    return figures
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("streamrec", nargs="?")
+    ap.add_argument("--role", choices=["parent", "producer", "consumer"], default="parent", help=argparse.SUPPRESS)
+    ap.add_argument("--bootstrap", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--phases", help=argparse.SUPPRESS)
+    ap.add_argument("--consumer-conf", default="{}", help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
+    ap.add_argument("--broker", choices=["embedded", "kafka"], default="embedded")
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--rate", type=int, default=10_000, help="events/s of the measured phase")
+    ap.add_argument("--rates", help="comma-separated rates, one measured phase each")
+    ap.add_argument("--seconds", type=float, default=30, help="length of each measured phase")
+    ap.add_argument("--warmup", type=float, default=20, help="seconds at the first rate, not counted")
+    ap.add_argument("--drain", type=float, default=5, help="seconds to wait for the last lists")
+    ap.add_argument("--burst", action="store_true", help="then 10 s at 10x the rate, and 30 s at the rate")
+    ap.add_argument("--users", type=int, default=100_000)
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--shape", choices=["uniform", "sessions"], default="uniform")
+    ap.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                    help="a `streamrec run` override (printed beside the figures)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if args.role == "producer":
+        return producer_main(args)
+    if args.role == "consumer":
+        return consumer_main(args)
+    if not args.streamrec:
+        ap.error("the streamrec binary is required")
+    work = tempfile.mkdtemp(prefix="streamrec-probe-")
+    try:
+        phases, sent, results, consumer_conf = run_probe(args, work)
+        figures = report(args, phases, sent, results, consumer_conf)
+    finally:
+        subprocess.run(["rm", "-rf", work])
+    measured = [p for p in figures["phases"] if not p["phase"].startswith("warm")]
+    if not all(p["shown"] > 0 for p in measured):
+        sys.exit("outside_probe: a measured phase saw no list for its events")
+
+
+if __name__ == "__main__":
+    main()
