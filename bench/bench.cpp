@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "bench/ann.h"
 #include "bench/child_broker.h"
@@ -19,6 +20,7 @@
 #include "bench/latency_probe.h"
 #include "bench/memory.h"
 #include "bench/scoring.h"
+#include "common/json.h"
 #include "common/logging.h"
 #include "config/config.h"
 #include "ingest/event_file.h"
@@ -35,9 +37,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The embedded broker holds an empty fetch for the whole fetch.wait.max.ms even
-// when data arrives (a real broker answers at once): the pipeline's consumer and
-// the ceiling's wait this long, not librdkafka's 500 ms default.
-constexpr std::string_view kFetchWaitMs = "10";
+// when data arrives (a real broker answers at once): the ceiling's consumer
+// waits this long, not librdkafka's 500 ms default, as the pipeline's own do
+// on it (streamrec run sets it when it meets the embedded broker).
+constexpr std::string_view kFetchWaitMs = "5";
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -52,6 +55,8 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 int PartitionsFor(uint64_t events) { return static_cast<int>(std::clamp<uint64_t>(events / 100000 + 1, 4, 1024)); }
 
 struct Report {
+  // The settings that differ from `streamrec run`'s defaults, "key=value".
+  std::vector<std::string> overrides;
   int partitions = 0;
   double produce_eps = 0;
   double ingest_ceiling_eps = 0;
@@ -268,6 +273,15 @@ std::string CpuJson(const CpuPerEvent& c) {
                      c.machine_busy);
 }
 
+std::string OverridesJson(const std::vector<std::string>& overrides) {
+  std::string out;
+  for (const std::string& o : overrides) {
+    if (!out.empty()) out += ',';
+    AppendJsonString(o, &out);
+  }
+  return out;
+}
+
 std::string ReportJson(const Report& r) {
   const ScoringFigures& f = r.scoring;
   return fmt::format(
@@ -278,14 +292,14 @@ std::string ReportJson(const Report& r) {
       R"("lists_owed_at_end":{},"list_lag_ms_at_end":{:.0f},"lists_caught_up_s":{:.2f},)"
       R"("topn_bf16_lps":{:.0f},"topn_bf16_ratio":{:.4g},"bf16_recall":{:.4f},"scoring_threads":{},)"
       R"("topn_by_bound_lps":{:.0f},"topn_by_bound_ratio":{:.4g},"by_bound_scored":{:.4f},"by_bound_pack_ms":{:.1f},)"
-      R"("by_bound_recall":{:.4f},{}}})",
+      R"("by_bound_recall":{:.4f},"overrides":[{}],{}}})",
       r.ingest_ceiling_eps, r.pipeline_eps, Ratio(r.pipeline_eps, r.ingest_ceiling_eps), f.scoring_ceiling_lps,
       f.topn_lps, Ratio(f.topn_lps, f.scoring_ceiling_lps), r.latency.rate, r.latency.p50_ms, r.latency.p99_ms,
       r.latency.max_ms, r.max_rate_p99_under_100ms, r.peak_rss_mb, f.bytes_per_user, f.bytes_per_item,
       f.disk_bytes_per_user, f.disk_bytes_per_item, r.partitions, r.lists, r.produce_eps, r.lists_owed_at_end,
       r.list_lag_ms_at_end, r.lists_caught_up_s, f.topn_bf16_lps, Ratio(f.topn_bf16_lps, f.scoring_ceiling_lps),
       f.bf16_recall, f.threads, f.topn_by_bound_lps, Ratio(f.topn_by_bound_lps, f.scoring_ceiling_lps), f.by_bound_scored,
-      f.by_bound_pack_ms, f.by_bound_recall, CpuJson(r.pipeline_cpu));
+      f.by_bound_pack_ms, f.by_bound_recall, OverridesJson(r.overrides), CpuJson(r.pipeline_cpu));
 }
 
 // The report's JSON with the approximate index's and the memory budget's
@@ -317,6 +331,7 @@ void PrintOptional(const Report& r);
 void PrintTable(const BenchArgs& a, const Report& r) {
   std::cout << fmt::format("streamrec bench: {} events, {} users, {} items, dim {}, {} partitions\n", a.events, a.users,
                            a.items, a.dim, r.partitions)
+            << fmt::format("  settings: streamrec run's defaults, except {}\n", fmt::join(r.overrides, ", "))
             << fmt::format("  (1) ingest ceiling    {:>12.0f} events/s   (a consumer that only counts)\n",
                            r.ingest_ceiling_eps)
             << fmt::format("  (2) pipeline          {:>12.0f} events/s   {:.3f} of (1); {} lists published\n",
@@ -380,11 +395,10 @@ void PrintOptional(const Report& r) {
 Status RunBench(const BenchArgs& args, const std::atomic<bool>& stop, Report* r) {
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     fmt::format("streamrec-bench-{}", static_cast<long>(getpid()));
-  // A --set of kafka.consumer_properties replaces this.
-  std::vector<std::string> overrides = {fmt::format("kafka.consumer_properties={{fetch.wait.max.ms: {}}}", kFetchWaitMs)};
-  overrides.insert(overrides.end(), args.overrides.begin(), args.overrides.end());
+  std::vector<std::string> overrides = args.overrides;
   for (std::string o : {"pipeline.status_interval_s=0", "pipeline.quality_sample=0"}) overrides.push_back(o);
   overrides.push_back(fmt::format("learner.dim={}", args.dim));
+  r->overrides = overrides;
   overrides.push_back("store.path=" + (dir / "state").string());
   config::Config config;
   STREAMREC_RETURN_IF_ERROR(config::LoadConfig(args.config_path, overrides, &config));

@@ -73,14 +73,15 @@ struct PipelineConfig {
   // half of user_cache_capacity.
   int commit_interval_ms = 1000;
   // A commit window also closes once the records of the items it changed
-  // reach about this many MiB, 1..65536. Default 64: a commit copies, encodes
-  // and writes its items whole (a popular item's co-occurrence rows take up
-  // to 16 KB), and up to three windows' records are in memory at once
-  // (learning, sealing, writing); normal traffic stays below it (10k items
-  // at 1 s windows: ~30 MB), a flood of new item ids (700k items changed in
-  // a second: ~300 MB a window) is cut into smaller commits. Reached while
-  // the last write runs, consumption waits for it.
-  size_t commit_max_item_mb = 64;
+  // reach about this many MiB, 1..65536. Default 256: a commit copies,
+  // encodes and writes its items whole (a popular item's co-occurrence rows
+  // take up to 16 KB) and holds them until written; normal traffic stays well
+  // below it (10k items at 1 s windows: ~30 MB), a flood of new item ids
+  // (700k items changed a second: ~300 MB) is cut into smaller commits.
+  // Smaller bounds memory tighter but cuts windows more often (each commit
+  // rewrites the popular items' rows: 64 made a mixed flood ~1.5x slower).
+  // Reached while the last write runs, consumption waits for it.
+  size_t commit_max_item_mb = 256;
   // Exit cleanly after this long without messages; 0 = run until signalled.
   int exit_when_idle_ms = 0;
   // Share of scored live events tested against the user's list before

@@ -111,4 +111,14 @@ Status PartitionCounts(const Properties& properties, const std::vector<std::stri
   return Status::Ok();
 }
 
+Status ClusterId(const Properties& properties, int timeout_ms, std::string* out) {
+  std::unique_ptr<rd_kafka_t, HandleDeleter> handle;
+  STREAMREC_RETURN_IF_ERROR(MakeAdminHandle(properties, &handle));
+  char* id = rd_kafka_clusterid(handle.get(), timeout_ms);
+  if (id == nullptr) return Status::Unavailable("the cluster's id: no answer in " + std::to_string(timeout_ms) + " ms");
+  out->assign(id);
+  rd_kafka_mem_free(handle.get(), id);
+  return Status::Ok();
+}
+
 }  // namespace streamrec::kafka

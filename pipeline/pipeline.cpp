@@ -16,6 +16,13 @@ constexpr const char* kProducerQueueKbytes = "65536";
 // A window's changelog at full speed (~75k users of ~2 KB) fits.
 constexpr const char* kChangelogQueueKbytes = "262144";
 
+// The embedded broker (librdkafka's mock cluster) holds a fetch that finds
+// nothing for the whole fetch.wait.max.ms (librdkafka's default: 500 ms),
+// where Kafka answers as soon as a record arrives: an event that found the
+// consumer waiting waited up to that long. On it, consumers wait at most 5 ms
+// (kafka.consumer_properties still wins).
+const kafka::Properties kEmbeddedConsumerProperties = {{"fetch.wait.max.ms", "5"}};
+
 kafka::Properties ClientProperties(const config::KafkaConfig& k, const kafka::Properties& specific) {
   // TCP_NODELAY, as Kafka's own clients and brokers set it: small requests
   // (a few lists, an offset commit) are not held back waiting for an ACK.
@@ -27,6 +34,7 @@ kafka::Properties ClientProperties(const config::KafkaConfig& k, const kafka::Pr
 }  // namespace
 
 Status Pipeline::Impl::Start() {
+  const kafka::Properties consumer_properties = kafka::Merge(ClusterConsumerProperties(), config_.kafka.consumer_properties);
   STREAMREC_RETURN_IF_ERROR(store::Store::Open(config_.store, &store_));
   STREAMREC_RETURN_IF_ERROR(store_->CheckDimension(config_.learner.dim));
   STREAMREC_RETURN_IF_ERROR(store_->ReadCounters(&counters_));
@@ -84,7 +92,7 @@ Status Pipeline::Impl::Start() {
                              // resume at the oldest event still there, never silently at the end.
                              {"auto.offset.reset", "earliest"}};
   if (config_.kafka.static_membership) group.push_back({"group.instance.id", "streamrec-" + instance_id});
-  iopts.consumer_properties = ClientProperties(config_.kafka, kafka::Merge(group, config_.kafka.consumer_properties));
+  iopts.consumer_properties = ClientProperties(config_.kafka, kafka::Merge(group, consumer_properties));
   iopts.producer_properties = eopts.producer_properties;
   if (config_.pipeline.state_handoff) {
     StateHandoffOptions hopts;
@@ -93,7 +101,7 @@ Status Pipeline::Impl::Start() {
     hopts.producer_properties =
         kafka::Merge(kafka::Merge(eopts.producer_properties, {{"queue.buffering.max.kbytes", kChangelogQueueKbytes}}),
                      config_.kafka.producer_properties);
-    hopts.reader_properties = ClientProperties(config_.kafka, config_.kafka.consumer_properties);
+    hopts.reader_properties = ClientProperties(config_.kafka, consumer_properties);
     hopts.writer_id = instance_id;
     STREAMREC_RETURN_IF_ERROR(CheckStateTopic(ClientProperties(config_.kafka, {})));  // an admin (producer) handle
     handoff_ = std::make_unique<StateHandoff>(hopts);
@@ -103,13 +111,24 @@ Status Pipeline::Impl::Start() {
   iopts.events_topic = config_.kafka.events_topic;
   iopts.dead_letter_topic = config_.kafka.dead_letter_topic;
   iopts.catalog_topic = config_.kafka.catalog_topic;
-  iopts.catalog_properties = ClientProperties(config_.kafka, config_.kafka.consumer_properties);
+  iopts.catalog_properties = ClientProperties(config_.kafka, consumer_properties);
   iopts.limits = config_.decoder;
   iopts.max_batch_events = config_.pipeline.batch_max_events;
   iopts.max_batch_wait_ms = config_.pipeline.batch_max_wait_ms;
   iopts.max_batch_linger_ms = config_.pipeline.batch_linger_ms;
   ingest_ = std::make_unique<ingest::Ingest>(iopts, this);
   return ingest_->Start();
+}
+
+kafka::Properties Pipeline::Impl::ClusterConsumerProperties() {
+  std::string cluster_id;
+  if (Status s = kafka::ClusterId(ClientProperties(config_.kafka, {}), kMetadataTimeoutMs, &cluster_id); !s.ok()) {
+    log_->warn("could not ask the broker for its cluster id: {}", s.ToString());
+    return {};
+  }
+  if (!kafka::IsEmbeddedCluster(cluster_id)) return {};
+  log_->info("the broker is the embedded one ({}): consumers fetch with fetch.wait.max.ms=5", cluster_id);
+  return kEmbeddedConsumerProperties;
 }
 
 Status Pipeline::Impl::CheckStateTopic(const kafka::Properties& properties) {

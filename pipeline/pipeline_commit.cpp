@@ -159,6 +159,7 @@ Status Pipeline::Impl::FinishWrite(const std::atomic<bool>& stop, bool block) {
   if (!writer_->in_flight() || (!block && !writer_->Done())) return Status::Ok();
   Clock::duration took{};
   Status s = writer_->Wait(&spare_commit_, &took);
+  spare_commit_->Trim(kKeptCommitBytes);
   if (!s.ok()) {
     if (!s.retryable()) return s.WithContext("committing state");
     log_->error("committing state failed, retrying: {}", s.ToString());

@@ -163,6 +163,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // events topic (else a user's records would have nowhere to go): a clear
   // InvalidArgument instead of deliveries retried forever.
   [[nodiscard]] Status CheckStateTopic(const kafka::Properties& properties);
+  // What the broker's kind asks of the consumers (the embedded broker's fetch wait), before the user's settings.
+  kafka::Properties ClusterConsumerProperties();
   // For each held events partition: everything so far committed, the state
   // another instance wrote for it adopted (the group served between slices
   // of its changelog, other partitions paused meanwhile), its owed lists
@@ -259,6 +261,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::unique_ptr<store::UserCache> cache_;
   std::unique_ptr<store::CommitWriter> writer_;
   std::unique_ptr<store::PreparedCommit> spare_commit_;  // the last write's buffer, reused
+  // What the spare keeps for reuse (a normal window's items: ~30 MB at 10k
+  // items a second); a larger window's storage is let go.
+  static constexpr size_t kKeptCommitBytes = size_t{96} << 20;
   std::vector<ItemRecord> dirty_items_;  // changed items, copied into records a commit handed back
   std::vector<store::UserCopy> user_copies_;  // the same for users
   // The last window's commit while its sealed items and users are copied

@@ -158,6 +158,10 @@ class PreparedCommit {
   // (the preparing thread copies them between its batches instead of
   // stopping to encode them).
   void DeferUsers(std::vector<UserCopy>* users);
+  // Lets go of the storage kept for reuse (the encoded batch, the deferred
+  // item records) where it holds more than about `keep_bytes`: a window far
+  // larger than usual (a flood of new item ids) is not kept twice over.
+  void Trim(size_t keep_bytes);
 
  private:
   friend class Store;

@@ -46,6 +46,15 @@ void PreparedCommit::DeferItems(std::vector<ItemRecord>* items) {
   rep_->deferred_items.swap(*items);
   rep_->items_pending = true;
 }
+void PreparedCommit::Trim(size_t keep_bytes) {
+  if (rep_->batch.GetDataSize() > keep_bytes) rep_->batch = rocksdb::WriteBatch();
+  size_t held = 0;
+  for (const ItemRecord& r : rep_->deferred_items) {
+    held += sizeof r + r.external_id.capacity() + r.embedding.capacity() * sizeof(float) +
+            (r.neighbors.capacity() + r.basket_neighbors.capacity()) * sizeof(std::pair<ItemId, float>);
+  }
+  if (held > keep_bytes) std::vector<ItemRecord>().swap(rep_->deferred_items);
+}
 void PreparedCommit::DeferUsers(std::vector<UserCopy>* users) {
   rep_->deferred_users.swap(*users);
   rep_->users_pending = true;
