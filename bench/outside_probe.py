@@ -24,7 +24,9 @@ under 100 ms (per second of produce time). The probe's own client settings are
 printed: librdkafka's defaults, plus murmur2 partitioning and an idempotent
 producer, and on the embedded broker a consumer fetch.wait.max.ms of 5 ms (the
 embedded broker holds an empty fetch for the whole wait; a Kafka broker answers
-as soon as a record arrives).
+as soon as a record arrives). The embedded broker runs without its compaction
+(`streamrec broker --no-compaction`: it keeps the latest lists of ~1,400 users
+a partition, fewer than measured here).
 """
 
 import argparse
@@ -91,9 +93,12 @@ def producer_main(args):
     out = open(args.out, "w")
     pending = {}  # message number -> (produce time ns, user, phase)
 
+    errors = {}
+
     def delivered(err, msg, k):
         sent = pending.pop(k, None)
         if err is not None or sent is None:
+            errors[str(err)] = errors.get(str(err), 0) + 1
             return
         out.write(f"{sent[0]} {sent[1]} {msg.partition()} {msg.offset()} {sent[2]}\n")
 
@@ -128,8 +133,10 @@ def producer_main(args):
             if due <= 0:
                 time.sleep(0.0005)
         print(json.dumps({"phase": name, "sent": sent, "seconds": time.monotonic() - start}), flush=True)
-    p.flush(60)
+    left = p.flush(60)
     out.close()
+    if errors or left:
+        sys.exit(f"outside_probe: {sum(errors.values())} events not delivered ({errors}), {left} still queued")
 
 
 # ---------------------------------------------------------------- the consumer process
@@ -150,7 +157,12 @@ def consumer_main(args):
     print("ready", flush=True)
     with open(args.out, "w") as out:
         while not stop:
-            batch = c.consume(num_messages=1000, timeout=0.05)
+            # What has arrived, at once; else a wait for the next one (consume()
+            # with a timeout waits for the whole count: arrivals would be late).
+            batch = c.consume(num_messages=1000, timeout=0)
+            if not batch:
+                first = c.poll(0.01)
+                batch = [first] if first is not None else []
             now_ns = time.monotonic_ns()
             for m in batch:
                 if m.error() or not m.value():
@@ -163,6 +175,34 @@ def consumer_main(args):
 
 
 # ---------------------------------------------------------------- the parent
+
+STAGE_BUCKET = re.compile(r'streamrec_list_stage_milliseconds_bucket\{stage="(\w+)",le="([^"]+)"\} (\d+)')
+STAGES = ["fetch", "learn", "queue", "score", "publish", "total"]
+
+
+def scrape_stages(metrics_url):
+    """{stage: [(upper bound ms, cumulative count)]} from the pipeline's /metrics."""
+    import urllib.request
+
+    text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()
+    stages = {}
+    for stage, le, count in STAGE_BUCKET.findall(text):
+        stages.setdefault(stage, []).append((float(le), int(count)))
+    return stages
+
+
+def stage_quantile(before, after, stage, q):
+    """The bucket bound holding quantile q of `stage` between two scrapes (None: no observation)."""
+    b = dict(before.get(stage, []))
+    buckets = [(le, count - b.get(le, 0)) for le, count in after.get(stage, [])]
+    total = buckets[-1][1] if buckets else 0
+    if total == 0:
+        return None
+    for le, cumulative in buckets:
+        if cumulative > q * (total - 1):
+            return le
+    return float("inf")
+
 
 def percentile(sorted_values, q):
     if not sorted_values:
@@ -227,7 +267,10 @@ class Broker:
                 self.kafka.create_topic(name, partitions, compacted=compacted)
             self.bootstrap = self.kafka.bootstrap
             return
-        self.proc = subprocess.Popen([streamrec, "broker", "--partitions", str(partitions)],
+        # Without compaction: the embedded broker keeps the latest lists of ~1,400
+        # users a partition, far fewer than the users measured here (and latency
+        # does not depend on it).
+        self.proc = subprocess.Popen([streamrec, "broker", "--partitions", str(partitions), "--no-compaction"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(os.path.join(work, "broker.log"), "w"), text=True)
         self.bootstrap = self.proc.stdout.readline().strip()
@@ -280,20 +323,34 @@ def run_probe(args, work):
         procs.append(consumer)
         if consumer.stdout.readline().strip() != "ready":
             sys.exit("outside_probe: the consumer did not start")
+        port = re.search(r"status endpoint at http://[\d.]+:(\d+)/", open(run_log).read())
+        metrics_url = f"http://127.0.0.1:{port.group(1)}/metrics" if port else None
         phases = plan(args)
-        producer = subprocess.run([sys.executable, me, "--role", "producer", "--bootstrap", broker.bootstrap,
-                                   "--out", events_path, "--phases", json.dumps(phases), "--users", str(args.users),
-                                   "--items", str(args.items), "--shape", args.shape],
-                                  capture_output=True, text=True, timeout=sum(p[2] for p in phases) + 300)
-        if producer.returncode != 0:
-            sys.exit(f"outside_probe: the producer failed:\n{producer.stderr[-3000:]}")
-        sent = [json.loads(line) for line in producer.stdout.splitlines() if line.startswith("{")]
+        producer = subprocess.Popen([sys.executable, me, "--role", "producer", "--bootstrap", broker.bootstrap,
+                                     "--out", events_path, "--phases", json.dumps(phases), "--users", str(args.users),
+                                     "--items", str(args.items), "--shape", args.shape],
+                                    stdout=subprocess.PIPE, stderr=open(os.path.join(work, "producer.log"), "w"),
+                                    text=True)
+        procs.append(producer)
+        # The pipeline's own breakdown at each phase's end (its lists lag its events by ~ms).
+        scrapes = [scrape_stages(metrics_url)] if metrics_url else []
+        sent = []
+        for line in producer.stdout:
+            if line.startswith("{"):
+                sent.append(json.loads(line))
+                if metrics_url:
+                    scrapes.append(scrape_stages(metrics_url))
+        if producer.wait(timeout=300) != 0:
+            sys.exit(f"outside_probe: the producer failed:\n{open(os.path.join(work, 'producer.log')).read()[-3000:]}")
         time.sleep(args.drain)  # the last events' lists
         consumer.send_signal(signal.SIGTERM)
         consumer.wait(timeout=30)
         if run.poll() is not None:
             sys.exit(f"outside_probe: streamrec run exited {run.returncode}:\n{open(run_log).read()[-3000:]}")
-        return phases, sent, match(events_path, lists_path), consumer_conf
+        if broker.proc and broker.proc.poll() is not None:
+            sys.exit(f"outside_probe: the broker exited {broker.proc.returncode}:\n"
+                     f"{open(os.path.join(work, 'broker.log')).read()[-3000:]}")
+        return phases, sent, match(events_path, lists_path), consumer_conf, scrapes
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -305,12 +362,16 @@ def run_probe(args, work):
         broker.stop()
 
 
-def report(args, phases, sent, results, consumer_conf):
+def report(args, phases, sent, results, consumer_conf, scrapes):
     figures = {"broker": args.broker, "shape": args.shape, "users": args.users, "items": args.items,
                "overrides": args.overrides, "probe_consumer": consumer_conf, "phases": []}
     for k, (name, rate, seconds) in enumerate(phases):
         s = summarize([lat for ph, _, lat in results if ph == k])
         s.update({"phase": name, "offered_per_s": rate, "sent_per_s": sent[k]["sent"] / sent[k]["seconds"]})
+        if len(scrapes) > k + 1:
+            s["inside_ms"] = {stage: {"p50": stage_quantile(scrapes[k], scrapes[k + 1], stage, 0.5),
+                                      "p99": stage_quantile(scrapes[k], scrapes[k + 1], stage, 0.99)}
+                              for stage in STAGES}
         figures["phases"].append(s)
     measured = [p for p in figures["phases"] if p["phase"].startswith("rate")]
     ok = [p["offered_per_s"] for p in measured if p["p99_ms"] < P99_TARGET_MS and p["not_shown"] == 0]
@@ -328,6 +389,9 @@ def report(args, phases, sent, results, consumer_conf):
         print(f"  {p['phase']:22} sent {p['sent_per_s']:8,.0f}/s  events {p['events']:8,}  not shown {p['not_shown']:5,}"
               f"  p50 {p['p50_ms']:7.1f} ms  p99 {p['p99_ms']:7.1f} ms  p999 {p['p999_ms']:7.1f} ms"
               f"  max {p['max_ms']:7.1f} ms")
+        if "inside_ms" in p:
+            print("      inside streamrec (bucket bounds, ms), p50/p99: " + ", ".join(
+                f"{stage} {fmt_bound(q['p50'])}/{fmt_bound(q['p99'])}" for stage, q in p["inside_ms"].items()))
     if args.rates:
         print(f"highest rate with p99 < {P99_TARGET_MS:.0f} ms: {figures['highest_rate_p99_under_100ms']}")
     if args.burst:
@@ -335,6 +399,10 @@ def report(args, phases, sent, results, consumer_conf):
         print(f"after the burst, p99 back under {P99_TARGET_MS:.0f} ms for good: "
               + (f"{r} s" if r is not None else "not within the phase"))
     return figures
+
+
+def fmt_bound(ms):
+    return "-" if ms is None else ("inf" if ms == float("inf") else f"{ms:g}")
 
 
 def main():
@@ -360,6 +428,7 @@ def main():
     ap.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
                     help="a `streamrec run` override (printed beside the figures)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, raw timings)")
     args = ap.parse_args()
     if args.role == "producer":
         return producer_main(args)
@@ -369,13 +438,18 @@ def main():
         ap.error("the streamrec binary is required")
     work = tempfile.mkdtemp(prefix="streamrec-probe-")
     try:
-        phases, sent, results, consumer_conf = run_probe(args, work)
-        figures = report(args, phases, sent, results, consumer_conf)
+        phases, sent, results, consumer_conf, scrapes = run_probe(args, work)
+        figures = report(args, phases, sent, results, consumer_conf, scrapes)
     finally:
-        subprocess.run(["rm", "-rf", work])
+        if not args.keep:
+            subprocess.run(["rm", "-rf", work])
+        else:
+            print(f"work directory kept: {work}")
     measured = [p for p in figures["phases"] if not p["phase"].startswith("warm")]
     if not all(p["shown"] > 0 for p in measured):
         sys.exit("outside_probe: a measured phase saw no list for its events")
+    if not all(p.get("inside_ms", {}).get("total", {}).get("p50") for p in measured):
+        sys.exit("outside_probe: the pipeline's /metrics had no list stage timings for a measured phase")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@
 #include "common/event.h"
 #include "common/flat_index.h"
 #include "common/hash.h"
+#include "common/latency_histogram.h"
 #include "common/status.h"
 
 using namespace streamrec;
@@ -137,4 +138,25 @@ TEST_CASE("a background task asked to be nice lowers its own thread's priority, 
   REQUIRE(task.Wait().ok());
   CHECK(task_nice == std::min(owner_before + 7, 19));
   CHECK(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())) == owner_before);
+}
+
+TEST_CASE("latency histogram: buckets, quantile bounds and differences") {
+  LatencyHistogram h;
+  CHECK(h.QuantileBoundMs(0.5) == 0);
+  for (int i = 0; i < 98; ++i) h.Record(4.0);  // the (3, 5] bucket
+  h.Record(120.0);                             // (100, 150]
+  h.Record(1e6);                               // +Inf
+  CHECK(h.count() == 100);
+  CHECK(h.sum_ms() == Approx(98 * 4.0 + 120.0 + 1e6));
+  CHECK(h.counts()[3] == 98);
+  CHECK(h.counts().back() == 1);
+  CHECK(h.QuantileBoundMs(0.5) == 5);
+  CHECK(h.QuantileBoundMs(0.99) == 150);
+  CHECK(h.QuantileBoundMs(1.0) == 30000);  // the +Inf bucket reports the last finite bound
+  const LatencyHistogram before = h;
+  h.Record(0.5);
+  const LatencyHistogram since = h.Since(before);
+  CHECK(since.count() == 1);
+  CHECK(since.counts()[0] == 1);
+  CHECK(since.QuantileBoundMs(0.5) == 1);
 }

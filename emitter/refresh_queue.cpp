@@ -38,18 +38,25 @@ void RefreshQueue::Forget(uint32_t entry) {
   free_.push_back(entry);
 }
 
-const DueList& RefreshQueue::Mark(std::string_view user, int32_t partition, int64_t source_offset, int64_t now_ms) {
+const DueList& RefreshQueue::Mark(std::string_view user, int32_t partition, int64_t source_offset, int64_t now_ms,
+                                  int64_t event_ms, int64_t consumed_ms) {
   const uint32_t slot = FindOrAdd(user);
   Entry& e = entries_[slot];
   if (e.owed) {
     e.due.source_offset = std::max(e.due.source_offset, source_offset);
     e.due.partition = partition;
+    if (e.due.event_ms < 0) {
+      e.due.event_ms = event_ms;
+      e.due.consumed_ms = consumed_ms;
+    }
     return e.due;
   }
   e.owed = true;
   e.due.partition = partition;
   e.due.source_offset = source_offset;
   e.due.since_ms = now_ms;
+  e.due.event_ms = event_ms;
+  e.due.consumed_ms = consumed_ms;
   e.due_ms = e.refreshed_ms == INT64_MIN ? now_ms : std::max(now_ms, e.refreshed_ms + min_interval_ms_);
   e.generation = next_generation_++;
   heap_.push({e.due_ms, e.generation, slot});

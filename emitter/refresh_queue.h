@@ -33,6 +33,11 @@ struct DueList {
   int32_t partition = 0;
   int64_t source_offset = -1;  // the latest event the list reflects; -1: none
   int64_t since_ms = 0;        // when the user became owed a list
+  // For the latency breakdown (not persisted), ms since the epoch, -1 when
+  // unknown: the broker timestamp of the oldest event the list owes, and
+  // when that event was consumed.
+  int64_t event_ms = -1;
+  int64_t consumed_ms = -1;
 };
 
 class RefreshQueue {
@@ -42,7 +47,9 @@ class RefreshQueue {
   // Owes `user` a list that reflects `source_offset` (-1: no event, e.g. a
   // catalog change). Returns the pending entry as it now stands (valid until
   // the next call).
-  const DueList& Mark(std::string_view user, int32_t partition, int64_t source_offset, int64_t now_ms);
+  // `event_ms`, `consumed_ms`: see DueList; the oldest event's are kept.
+  const DueList& Mark(std::string_view user, int32_t partition, int64_t source_offset, int64_t now_ms,
+                      int64_t event_ms = -1, int64_t consumed_ms = -1);
 
   // Starts loading what Mark(user, ...) will read first.
   void Prefetch(std::string_view user) const { index_.Prefetch(StringViewHash()(user)); }

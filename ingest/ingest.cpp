@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "common/clock.h"
 #include "common/hash.h"
 #include "common/logging.h"
 #include "ingest/catalog_decoder.h"
@@ -126,6 +127,7 @@ Status Ingest::NextBatch(IngestBatch* batch, size_t max_events, int max_wait_ms)
   impl_->messages.clear();
   STREAMREC_RETURN_IF_ERROR(impl_->consumer->PollBatch(max_events, max_wait_ms, &impl_->messages,
                                                                  std::min(max_wait_ms, impl_->options.max_batch_linger_ms)));
+  batch->received_ms = NowMillis();
   for (const kafka::Message& m : impl_->messages) {
     if (batch->size == batch->events.size()) batch->events.emplace_back();
     IngestedEvent& slot = batch->events[batch->size];
@@ -140,6 +142,7 @@ Status Ingest::NextBatch(IngestBatch* batch, size_t max_events, int max_wait_ms)
     }
     slot.partition = m.partition();
     slot.offset = m.offset();
+    slot.appended_ms = m.timestamp_ms();
     ++batch->size;
   }
   if (impl_->catalog) STREAMREC_RETURN_IF_ERROR(impl_->ReadCatalog(batch));

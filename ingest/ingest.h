@@ -72,6 +72,9 @@ struct IngestedEvent {
   Event event;
   int32_t partition = 0;
   int64_t offset = 0;
+  // The message's broker timestamp (the producer's CreateTime, or the
+  // broker's LogAppendTime), ms since the epoch; -1 when it has none.
+  int64_t appended_ms = -1;
 };
 
 struct IngestBatch {
@@ -82,6 +85,7 @@ struct IngestBatch {
   std::map<int32_t, int64_t> next_offsets;
   uint64_t consumed = 0;
   uint64_t rejected = 0;
+  int64_t received_ms = 0;  // wall clock when the poll returned it
   // Valid catalog updates, in topic order per partition, and per catalog
   // partition the offset after the last message read (valid or not).
   std::vector<CatalogUpdate> catalog;

@@ -38,8 +38,11 @@ class ListRefresher {
 
   explicit ListRefresher(const emitter::EmitterOptions& options);
 
-  // `user` must stay valid until the batch commits.
-  void Owe(std::string_view user, int32_t partition, int64_t source_offset, int64_t now_ms);
+  // `user` must stay valid until the batch commits. `event_ms`,
+  // `consumed_ms`: the event's broker timestamp and when it was consumed
+  // (emitter::DueList), for the latency breakdown.
+  void Owe(std::string_view user, int32_t partition, int64_t source_offset, int64_t now_ms, int64_t event_ms = -1,
+           int64_t consumed_ms = -1);
   // Starts loading what Owe(user, ...) will read first.
   void Prefetch(std::string_view user) const { queue_.Prefetch(user); }
   // Brings back the users of `partition` owed a list when it was last owned
@@ -53,6 +56,15 @@ class ListRefresher {
   // (and flushed) before it.
   [[nodiscard]] Status Take(int64_t now_ms, size_t max, const AcquireFn& acquire,
                             std::vector<emitter::ListRequest>* out);
+  // When the users of the last Take() were owed and their oldest owed
+  // event's times (emitter::DueList), in the order of its requests: for the
+  // latency breakdown.
+  struct TakenTimes {
+    int64_t since_ms = 0;
+    int64_t event_ms = -1;
+    int64_t consumed_ms = -1;
+  };
+  const std::vector<TakenTimes>& last_taken() const { return taken_times_; }
   // The lists since the last commit were not all delivered: owed again.
   void OweAgain(int64_t now_ms);
 
@@ -74,6 +86,7 @@ class ListRefresher {
   std::vector<PendingListChange> changes_;
   std::deque<emitter::DueList> taken_;  // a deque: changes_ holds views into it
   std::vector<emitter::DueList> due_;
+  std::vector<TakenTimes> taken_times_;
 };
 
 }  // namespace streamrec::pipeline

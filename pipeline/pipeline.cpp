@@ -361,6 +361,7 @@ void Pipeline::Impl::PublishHealth() {
     h.uncommitted_since_ms = committing_since_ms_ != 0 ? committing_since_ms_ : window_open_ ? window_opened_ms_ : 0;
     h.events_lost = ingest_->counters().lost;
     h.store_memory_bytes = store_memory_bytes_;
+    h.list_stages = list_stages_;
   });
 }
 
@@ -372,6 +373,24 @@ void Pipeline::Impl::LogStatus(Clock::duration elapsed) {
              static_cast<double>(applied_delta) / seconds, counters_.applied_events, counters_.rejected_events,
              stats_.lists, cache_->size(), learner_.item_count());
   if (quality_.figures().scored > 0) log_->info("live quality: {}", quality_.figures().Summary(config_.emitter.top_n));
+  LogLatency();
+}
+
+void Pipeline::Impl::LogLatency() {
+  std::array<LatencyHistogram, server::kListStages> since;
+  for (size_t stage = 0; stage < server::kListStages; ++stage) {
+    since[stage] = list_stages_[stage].Since(list_stages_at_status_[stage]);
+  }
+  list_stages_at_status_ = list_stages_;
+  if (since[server::kTotal].count() == 0) return;
+  std::string stages;
+  for (size_t stage = 0; stage < server::kTotal; ++stage) {
+    stages += fmt::format("{}{} {:g}", stages.empty() ? "" : ", ", server::kListStageNames[stage],
+                          since[stage].QuantileBoundMs(0.99));
+  }
+  log_->info("event to list (broker timestamp to produce, bucket bounds): p50 <= {:g} ms, p99 <= {:g} ms; "
+             "p99 by stage: {} ms", since[server::kTotal].QuantileBoundMs(0.5), since[server::kTotal].QuantileBoundMs(0.99),
+             stages);
 }
 
 Pipeline::Pipeline(config::Config config, server::HealthBoard* health)

@@ -34,7 +34,8 @@ Status Pipeline::Impl::ProcessBatch(const std::atomic<bool>& stop) {
     if (k + kPrefetchAhead < batch_users_.size()) refresher_.Prefetch(batch_users_[k + kPrefetchAhead].external_id);
     const store::CachedUser& user = batch_users_[k];
     const Source& source = SourceOf(user);
-    refresher_.Owe(user.external_id, source.partition, source.offset, now_ms);
+    refresher_.Owe(user.external_id, source.partition, source.offset, now_ms, source.first_event_ms,
+                   batch_.received_ms);
   }
   for (const auto& [partition, next] : batch_.next_offsets) window_offsets_[partition] = next;
   window_events_ += batch_.consumed;
@@ -135,7 +136,10 @@ Status Pipeline::Impl::ServiceLists(bool wait) {
       refresher_.Take(now_ms, std::max<size_t>(config_.emitter.score_batch, 64), acquire, &list_requests_));
   if (!list_requests_.empty()) {
     STREAMREC_RETURN_IF_ERROR(emitter_->Begin(model_, &catalog_->catalog(), list_requests_));
-    lists_in_flight_.push_back({list_requests_.size(), Clock::now()});
+    ListJob& job = lists_in_flight_.emplace_back();
+    job.lists = list_requests_.size();
+    job.began = Clock::now();
+    RecordTaken(now_ms, &job);
   }
   list_time_ += Clock::now() - started;
   return Status::Ok();
@@ -149,16 +153,41 @@ Status Pipeline::Impl::FinishLists() {
 Status Pipeline::Impl::FinishOldestLists() {
   if (!emitter_->busy()) return Status::Ok();
   const Clock::time_point started = Clock::now();
-  const auto [lists, began] = lists_in_flight_.front();
+  const ListJob job = std::move(lists_in_flight_.front());
   lists_in_flight_.pop_front();
   STREAMREC_RETURN_IF_ERROR(
       emitter_->Finish(model_, &catalog_->catalog(), &surfaces_->trending(), &holder_changes_));
-  stats_.lists += lists;
+  stats_.lists += job.lists;
+  const Clock::time_point finished = Clock::now();
+  RecordFinished(job, finished);
   if (log_->should_log(spdlog::level::trace)) {
     log_->trace("{} lists: scored in {:.1f} ms on the scoring thread, {:.1f} ms after they were begun; finished in {:.1f} ms",
-                lists, Ms(emitter_->last_scoring_time()), Ms(started - began), Ms(Clock::now() - started));
+                job.lists, Ms(emitter_->last_scoring_time()), Ms(started - job.began), Ms(finished - started));
   }
   return Status::Ok();
+}
+
+void Pipeline::Impl::RecordTaken(int64_t now_ms, ListJob* job) {
+  using server::ListStage;
+  for (const ListRefresher::TakenTimes& t : refresher_.last_taken()) {
+    list_stages_[ListStage::kQueue].Record(static_cast<double>(now_ms - t.since_ms));
+    job->event_ms.push_back(t.consumed_ms >= 0 ? t.event_ms : -1);
+    if (t.consumed_ms < 0) continue;  // a catalog change or a restored list: no event
+    list_stages_[ListStage::kLearn].Record(static_cast<double>(t.since_ms - t.consumed_ms));
+    if (t.event_ms >= 0) list_stages_[ListStage::kFetch].Record(static_cast<double>(t.consumed_ms - t.event_ms));
+  }
+}
+
+void Pipeline::Impl::RecordFinished(const ListJob& job, Clock::time_point finished) {
+  using server::ListStage;
+  const double scoring = Ms(emitter_->last_scoring_time());
+  const double publish = std::max(0.0, Ms(finished - job.began) - scoring);
+  const int64_t now_ms = NowMillis();
+  for (int64_t event_ms : job.event_ms) {
+    list_stages_[ListStage::kScore].Record(scoring);
+    list_stages_[ListStage::kPublish].Record(publish);
+    if (event_ms >= 0) list_stages_[ListStage::kTotal].Record(static_cast<double>(now_ms - event_ms));
+  }
 }
 
 Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e) {
@@ -175,8 +204,13 @@ Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e) {
     touched_items_.push_back(*item);
   }
   Source& source = SourceOf(user);
-  if (source.batch != batch_number_) batch_users_.push_back(user);
-  source = {e.partition, e.offset, batch_number_};
+  if (source.batch != batch_number_) {
+    batch_users_.push_back(user);
+    source.first_event_ms = e.appended_ms;
+  }
+  source.partition = e.partition;
+  source.offset = e.offset;
+  source.batch = batch_number_;
   return Status::Ok();
 }
 

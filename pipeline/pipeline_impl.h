@@ -4,6 +4,7 @@
 // window, the state changelog). See pipeline.h for the contract.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -14,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/latency_histogram.h"
 #include "common/logging.h"
 #include "config/config.h"
 #include "emitter/emitter.h"
@@ -303,8 +305,20 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // Under a backlog, this thread's time still allowed for starting users'
   // lists (emitter.list_share of its time on events); negative: overspent.
   Clock::duration list_credit_{};
-  // Per job begun and not finished, oldest first: its lists and when it began.
-  std::deque<std::pair<size_t, Clock::time_point>> lists_in_flight_;
+  // Per job begun and not finished, oldest first: its lists, when it began,
+  // and per list the broker timestamp of the oldest event it shows (-1: none).
+  struct ListJob {
+    size_t lists = 0;
+    Clock::time_point began;
+    std::vector<int64_t> event_ms;
+  };
+  std::deque<ListJob> lists_in_flight_;
+  // Where an event's time goes on its way to a list (server::ListStage), this run.
+  std::array<LatencyHistogram, server::kListStages> list_stages_;
+  std::array<LatencyHistogram, server::kListStages> list_stages_at_status_;  // as of the last status line
+  void RecordTaken(int64_t now_ms, ListJob* job);
+  void LogLatency();
+  void RecordFinished(const ListJob& job, Clock::time_point finished);
   Clock::time_point last_consumed_{};    // the last poll that brought events
   Clock::time_point last_item_chunk_{};  // the last item lists published while users were owed lists
   Clock::duration item_chunk_took_{};    // what the last chunk of item lists cost this thread
@@ -329,6 +343,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
     int32_t partition = 0;
     int64_t offset = -1;
     uint64_t batch = 0;
+    int64_t first_event_ms = -1;  // broker timestamp of the user's first event in that batch
   };
   std::vector<Source> sources_;  // per user the window touched, by CachedUser::touched_index
   // The window's record of `user`; a default one (batch 0) when first touched.

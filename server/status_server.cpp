@@ -47,6 +47,31 @@ std::string HealthJson(const HealthSnapshot& s) {
   return out + "\n";
 }
 
+namespace {
+
+void AppendStageHistograms(const HealthSnapshot& s, std::string* out) {
+  *out += "# HELP streamrec_list_stage_milliseconds where an event's time goes on its way to a list, per list "
+          "published (stage total: the event's broker timestamp to the list's produce call)\n"
+          "# TYPE streamrec_list_stage_milliseconds histogram\n";
+  for (size_t stage = 0; stage < kListStages; ++stage) {
+    const LatencyHistogram& h = s.list_stages[stage];
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < LatencyHistogram::kBuckets; ++b) {
+      cumulative += h.counts()[b];
+      const std::string le = b < LatencyHistogram::kBoundsMs.size() ? fmt::format("{}", LatencyHistogram::kBoundsMs[b])
+                                                                    : std::string("+Inf");
+      *out += fmt::format("streamrec_list_stage_milliseconds_bucket{{stage=\"{}\",le=\"{}\"}} {}\n",
+                          kListStageNames[stage], le, cumulative);
+    }
+    *out += fmt::format("streamrec_list_stage_milliseconds_sum{{stage=\"{}\"}} {:.3f}\n", kListStageNames[stage],
+                        h.sum_ms());
+    *out += fmt::format("streamrec_list_stage_milliseconds_count{{stage=\"{}\"}} {}\n", kListStageNames[stage],
+                        h.count());
+  }
+}
+
+}  // namespace
+
 std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
   std::string out;
   auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
@@ -81,6 +106,7 @@ std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
          s.store_memory_bytes);
   metric("uncommitted_seconds", "gauge", "how long the oldest applied change not yet durable has waited (0: none)",
          s.uncommitted_since_ms > 0 ? static_cast<uint64_t>(std::max<int64_t>(0, now_ms - s.uncommitted_since_ms) / 1000) : 0);
+  AppendStageHistograms(s, &out);
   return out;
 }
 

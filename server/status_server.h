@@ -8,21 +8,35 @@
 //                 200 {"status":"degraded","warning":...} once events were lost
 //                 to the broker's retention before they were read (a restart
 //                 would not bring them back, so no 503).
-//   GET /metrics  Prometheus text format: counters and gauges of the pipeline.
+//   GET /metrics  Prometheus text format: counters, gauges and the histograms
+//                 of where an event's time goes on its way to a list.
 //
 // Binds to 127.0.0.1 unless configured otherwise (http.listen); nothing
 // secret is ever served. Lifecycle: Start(), Stop(). The server runs its own
 // threads; HealthBoard is the only state it shares with the pipeline.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "common/latency_histogram.h"
 #include "common/status.h"
 
 namespace streamrec::server {
+
+// Where an event's time goes on its way to a list, per list published (the
+// oldest event it shows): the broker (its timestamp to the poll that read it),
+// learning its batch, waiting among the owed users, scoring (the scoring
+// thread's work for the list's job), and the rest until it is produced
+// (waiting for the scoring thread or for the pipeline's thread, rendering);
+// kTotal is the event's broker timestamp to the list's produce call. The
+// delivery to the broker and the reader's fetch come after.
+enum ListStage : size_t { kFetch, kLearn, kQueue, kScore, kPublish, kTotal, kListStages };
+inline constexpr std::array<const char*, kListStages> kListStageNames = {"fetch", "learn",   "queue",
+                                                                         "score", "publish", "total"};
 
 struct HealthSnapshot {
   std::string problem;          // empty while healthy
@@ -47,6 +61,7 @@ struct HealthSnapshot {
   int64_t uncommitted_since_ms = 0;
   uint64_t store_memory_bytes = 0;  // RocksDB's block cache, memtables charged to it
   uint64_t events_lost = 0;    // deleted by the broker before they were read, this run
+  std::array<LatencyHistogram, kListStages> list_stages;  // this run
 };
 
 // Thread-safe: written by the pipeline, read by the server.

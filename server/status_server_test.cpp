@@ -117,3 +117,20 @@ TEST_CASE("the server judges the stall when it answers") {
   options.commit_stall_s = 1;
   CHECK_FALSE(StatusServer(options, &board).Start().ok());
 }
+
+TEST_CASE("metrics text: the list stages as Prometheus histograms, cumulative buckets") {
+  HealthSnapshot s;
+  s.list_stages[kTotal].Record(4.0);
+  s.list_stages[kTotal].Record(40.0);
+  s.list_stages[kTotal].Record(1e6);
+  s.list_stages[kQueue].Record(0.5);
+  const std::string text = MetricsText(s);
+  CHECK(text.find("# TYPE streamrec_list_stage_milliseconds histogram\n") != std::string::npos);
+  CHECK(text.find("streamrec_list_stage_milliseconds_bucket{stage=\"total\",le=\"3\"} 0\n") != std::string::npos);
+  CHECK(text.find("streamrec_list_stage_milliseconds_bucket{stage=\"total\",le=\"5\"} 1\n") != std::string::npos);
+  CHECK(text.find("streamrec_list_stage_milliseconds_bucket{stage=\"total\",le=\"50\"} 2\n") != std::string::npos);
+  CHECK(text.find("streamrec_list_stage_milliseconds_bucket{stage=\"total\",le=\"+Inf\"} 3\n") != std::string::npos);
+  CHECK(text.find("streamrec_list_stage_milliseconds_count{stage=\"total\"} 3\n") != std::string::npos);
+  CHECK(text.find("streamrec_list_stage_milliseconds_bucket{stage=\"queue\",le=\"1\"} 1\n") != std::string::npos);
+  CHECK(text.find("streamrec_list_stage_milliseconds_count{stage=\"fetch\"} 0\n") != std::string::npos);
+}
