@@ -436,6 +436,11 @@ def main():
         return consumer_main(args)
     if not args.streamrec:
         ap.error("the streamrec binary is required")
+    try:
+        import confluent_kafka  # noqa: F401  (the clients are child processes of this interpreter)
+    except ImportError:
+        sys.exit(f"outside_probe: {sys.executable} has no confluent_kafka; run it with Debian's "
+                 "/usr/bin/python3 (package python3-confluent-kafka, installed by scripts/install-deps.sh)")
     work = tempfile.mkdtemp(prefix="streamrec-probe-")
     try:
         phases, sent, results, consumer_conf, scrapes = run_probe(args, work)

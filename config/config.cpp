@@ -47,6 +47,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("commit_max_item_mb", c.pipeline.commit_max_item_mb);
   v.Field("exit_when_idle_ms", c.pipeline.exit_when_idle_ms);
   v.Field("quality_sample", c.pipeline.quality_sample);
+  v.Field("quality_max_per_s", c.pipeline.quality_max_per_s);
   v.Field("state_handoff", c.pipeline.state_handoff);
   v.End();
 
@@ -230,19 +231,31 @@ class YamlWriter {
   YAML::Emitter out_;
 };
 
+// "a.b.c" -> {"a", "b", "c"}, except that librdkafka's property names hold
+// dots themselves: under a properties mapping the rest of the path is one key
+// (kafka.consumer_properties.fetch.wait.max.ms).
+std::vector<std::string> SplitOverridePath(const std::string& path) {
+  for (std::string_view map : {"properties", "consumer_properties", "producer_properties"}) {
+    const std::string prefix = "kafka." + std::string(map) + ".";
+    if (path.size() > prefix.size() && path.starts_with(prefix)) {
+      return {"kafka", std::string(map), path.substr(prefix.size())};
+    }
+  }
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    const size_t dot = path.find('.', start);
+    parts.push_back(path.substr(start, dot - start));
+    if (dot == std::string::npos) return parts;
+    start = dot + 1;
+  }
+}
+
 Status ApplyOverride(const std::string& assignment, YAML::Node root) {
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
     return Status::InvalidArgument("override '" + assignment + "' must look like section.key=value");
   }
-  const std::string path = assignment.substr(0, eq);
-  std::vector<std::string> parts;
-  for (size_t start = 0;;) {
-    const size_t dot = path.find('.', start);
-    parts.push_back(path.substr(start, dot - start));
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
+  const std::vector<std::string> parts = SplitOverridePath(assignment.substr(0, eq));
   // Walk down with fresh handles (YAML::Node assignment would rebind, not copy).
   std::vector<YAML::Node> chain{root};
   for (size_t i = 0; i + 1 < parts.size(); ++i) chain.push_back(chain.back()[parts[i]]);
@@ -281,6 +294,9 @@ Status Config::Validate() const {
   }
   if (!(pipeline.quality_sample >= 0 && pipeline.quality_sample <= 1)) {
     return Status::InvalidArgument("pipeline.quality_sample must be in [0, 1]");
+  }
+  if (pipeline.quality_max_per_s < 0 || pipeline.quality_max_per_s > 100000) {
+    return Status::InvalidArgument("pipeline.quality_max_per_s must be in 0..100000");
   }
   if (pipeline.user_cache_capacity < 1) return Status::InvalidArgument("pipeline.user_cache_capacity must be >= 1");
   if (decoder.max_message_bytes < 64 || decoder.max_id_bytes < 1 || decoder.max_id_bytes > 4096) {

@@ -49,6 +49,19 @@ TEST_CASE("file values and --set overrides apply, overrides last") {
   CHECK(again.emitter.top_n == 5);
 }
 
+TEST_CASE("an override of a librdkafka property keeps the dots of its name") {
+  std::string path = Write("kafka:\n  consumer_properties:\n    session.timeout.ms: '6000'\n");
+  Config c;
+  Status s = LoadConfig(path, {"kafka.consumer_properties.fetch.wait.max.ms=5",
+                               "kafka.producer_properties.linger.ms=2", "kafka.properties.client.id=shop"}, &c);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  const kafka::Properties consumer{{"session.timeout.ms", "6000"}, {"fetch.wait.max.ms", "5"}};
+  CHECK(c.kafka.consumer_properties == consumer);
+  CHECK(c.kafka.producer_properties == kafka::Properties{{"linger.ms", "2"}});
+  CHECK(c.kafka.properties == kafka::Properties{{"client.id", "shop"}});
+}
+
 TEST_CASE("mistakes are reported, not ignored") {
   Config c;
   Status s = LoadConfig(Write("learner:\n  dimm: 16\n"), {}, &c);

@@ -104,18 +104,19 @@ void Emitter::Impl::MarkTrending() {
   }
 }
 
-void Emitter::Impl::Explain(const ModelView& model, std::span<const std::pair<ItemId, float>> boosts,
-                            std::span<const ItemId> sources) {
+void Emitter::Impl::Explain(const ModelView& model, const UserRecord& user,
+                            std::span<const std::pair<ItemId, float>> boosts) {
   rendered.clear();
   for (const ListEntry& e : entries) {
     RenderedItem r{model.ItemExternalId(e.item), e.score, e.reason, {}};
     if (r.reason == Reason::kPersonal) {
-      auto cooc = std::find_if(boosts.begin(), boosts.end(), [&](const auto& b) { return b.first == e.item; });
+      const auto cooc = std::lower_bound(boosts.begin(), boosts.end(), e.item,
+                                         [](const auto& b, ItemId id) { return b.first < id; });
       if (adjustments.Boosted(e.item)) {
         r.reason = Reason::kBoosted;
-      } else if (cooc != boosts.end()) {
+      } else if (cooc != boosts.end() && cooc->first == e.item) {
         r.reason = Reason::kSimilarTo;
-        r.source = model.ItemExternalId(sources[static_cast<size_t>(cooc - boosts.begin())]);
+        r.source = model.ItemExternalId(model.BoostSource(user, e.item));
       }
     }
     rendered.push_back(r);
@@ -181,7 +182,7 @@ Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog
     const bool fell_back = Fallback(*req.user, result, j.boosts[k], excluded, catalog, trending);
     AssembleList(limits, fell_back ? fallback : result, slotted, &entries);
     if (fell_back) MarkTrending();
-    Explain(model, j.boosts[k], j.sources[k]);
+    Explain(model, *req.user, j.boosts[k]);
     RecordList(req, catalog, holders);
     ++req.user->seq;
     std::string value = RenderList(req.user_id, rendered, req.user->seq, options.model_version, now,

@@ -134,10 +134,11 @@ class ModelView {
   // Item embeddings and per-item score term; valid until the model next changes.
   virtual ItemMatrixView Items() const = 0;
   virtual void QueryVector(const UserRecord& user, std::span<float> out) const = 0;
-  // Non-negative score additions for a few items (co-occurrence); sources[i]:
-  // the history item contributing most to out[i] (what explains it).
-  virtual void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out,
-                      std::vector<ItemId>* sources) const = 0;
+  // Non-negative score additions for a few items (co-occurrence).
+  virtual void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const = 0;
+  // The history item contributing most to `item`'s boost (what explains it):
+  // asked only for the few boosted items a list shows.
+  virtual ItemId BoostSource(const UserRecord& user, ItemId item) const = 0;
   virtual const std::string& ItemExternalId(ItemId id) const = 0;
   virtual std::optional<ItemId> FindItem(std::string_view external_id) const = 0;
   virtual uint64_t ItemEvents(ItemId id) const = 0;

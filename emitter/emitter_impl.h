@@ -53,7 +53,6 @@ struct Emitter::Impl {
     std::vector<float> query_buffer;
     std::vector<std::vector<std::pair<ItemId, float>>> boosts;
     std::vector<std::vector<ItemId>> excluded;
-    std::vector<std::vector<ItemId>> sources;  // parallel to boosts
     std::vector<TopNQuery> queries;
     std::vector<std::vector<ScoredItem>> results;  // parallel to queries
     bool waiting = false;  // built, handed to the scoring thread when the job before it finishes
@@ -113,8 +112,8 @@ struct Emitter::Impl {
 
   // A personal entry is "boosted" when a rule lifted it, "similar_to" when
   // co-occurrence with a recent item contributed.
-  void Explain(const ModelView& model, std::span<const std::pair<ItemId, float>> boosts,
-               std::span<const ItemId> sources);
+  // `boosts` sorted by item.
+  void Explain(const ModelView& model, const UserRecord& user, std::span<const std::pair<ItemId, float>> boosts);
 
   // Keeps, in the user's record, the items of the new list that the catalog
   // tracks, and reports the reverse-index changes. Only tracked items can stop

@@ -83,7 +83,6 @@ void Emitter::Impl::BuildQueries(const ModelView& model, Job& j) {
   j.query_buffer.resize(n * dim);
   if (j.boosts.size() < n) j.boosts.resize(n);
   if (j.excluded.size() < n) j.excluded.resize(n);
-  if (j.sources.size() < n) j.sources.resize(n);
   j.queries.clear();
   for (size_t k = 0; k < n; ++k) {
     const UserRecord& user = *j.requests[k].user;
@@ -93,7 +92,9 @@ void Emitter::Impl::BuildQueries(const ModelView& model, Job& j) {
     exclude.clear();
     if (options.exclude_interacted) exclude = user.history;
     if (rules.exclude_purchased) exclude.insert(exclude.end(), user.purchased.begin(), user.purchased.end());
-    model.Boosts(user, &j.boosts[k], &j.sources[k]);
+    model.Boosts(user, &j.boosts[k]);
+    // By item: Explain finds a list's items among them (and the scorer takes them so).
+    std::sort(j.boosts[k].begin(), j.boosts[k].end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     j.queries.push_back({q, exclude, j.boosts[k]});
   }
 }

@@ -27,18 +27,24 @@ class FakeModel : public ModelView {
   void QueryVector(const UserRecord& user, std::span<float> out) const override {
     std::copy(user.embedding.begin(), user.embedding.end(), out.begin());
   }
-  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out,
-              std::vector<ItemId>* sources) const override {
+  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const override {
     out->clear();
-    if (sources) sources->clear();
+    for (ItemId a : user.history) {
+      auto it = cooc.find(a.value());
+      if (it == cooc.end()) continue;
+      for (const auto& [c, w] : it->second) out->emplace_back(c, w);
+    }
+  }
+  // The first history item whose row holds `item`.
+  ItemId BoostSource(const UserRecord& user, ItemId item) const override {
     for (ItemId a : user.history) {
       auto it = cooc.find(a.value());
       if (it == cooc.end()) continue;
       for (const auto& [c, w] : it->second) {
-        out->emplace_back(c, w);
-        if (sources) sources->push_back(a);
+        if (c == item) return a;
       }
     }
+    return ItemId(0);
   }
   const std::string& ItemExternalId(ItemId id) const override { return names_[id.value()]; }
   std::optional<ItemId> FindItem(std::string_view name) const override {

@@ -122,7 +122,11 @@ void TopNScorer::ScoreBlock(const ItemMatrixView& items, const RowRange& range, 
     Bf16ProductPacked(*packed_items_, first, rows, *queries.pairs, scores_out);
     return;
   }
-  if (precision_ == ScoringPrecision::kBFloat16) {
+  // Rows not packed are packed block by block for each product: worth it
+  // only over enough users (one user at a time, as the live quality probe
+  // and eval score, packing cost ~3x the float32 product). Fewer are scored
+  // exactly here: the candidates are then the exact ones.
+  if (precision_ == ScoringPrecision::kBFloat16 && queries.count >= kMinUsersToPackBf16) {
     Bf16Product(items.embeddings + first * items.dim, rows, items.dim, *queries.pairs, scores_out);
     return;
   }
@@ -380,7 +384,10 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
       std::sort(exclusions_[k].begin(), exclusions_[k].end());
     }
     boosted_[k].assign(queries[k].boosts.begin(), queries[k].boosts.end());
-    std::sort(boosted_[k].begin(), boosted_[k].end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    const auto by_item = [](const auto& a, const auto& b) { return a.first < b.first; };
+    if (!std::is_sorted(boosted_[k].begin(), boosted_[k].end(), by_item)) {
+      std::sort(boosted_[k].begin(), boosted_[k].end(), by_item);
+    }
     // Ids past the matrix (not scored yet) cannot be listed.
     while (!boosted_[k].empty() && boosted_[k].back().first.value() >= items.rows) boosted_[k].pop_back();
     (*out)[k].clear();

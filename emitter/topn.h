@@ -56,6 +56,9 @@ enum class ScoringPrecision { kFloat32, kBFloat16 };
 // Items scored per block at most; fewer for large query batches, so the
 // block's scores (rows x queries floats) stay within ~1 MiB of cache.
 inline constexpr size_t kMaxBlockRows = 4096;
+// Below this many users, rows not packed in bfloat16 (topn.cpp) are scored in
+// float32: packing them for each product costs more than it saves.
+inline constexpr size_t kMinUsersToPackBf16 = 8;
 size_t BlockRowsFor(size_t queries, size_t max_rows = kMaxBlockRows);
 
 class ScoringThreads;

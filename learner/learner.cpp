@@ -271,19 +271,13 @@ struct Learner::Impl {
   size_t sealed_next = 0;
   std::vector<ItemId> dirty;
   size_t dirty_bytes = 0;  // of the dirty items' records, about (Learner::dirty_bytes)
-  // Boosts() scratch: per item, the sum so far, the largest single
-  // contribution and its history item (one slot: one cache miss per
-  // neighbour, not three); and the items touched.
-  struct BoostSlot {
-    float acc = 0.0F;
-    float best = 0.0F;
-    uint32_t source = 0;
-  };
+  // Boosts() scratch: per item, the sum so far (zero between calls); every
+  // neighbour visited, in order.
+  std::vector<float> boost_acc;
   std::unique_ptr<FrequencySketch> sketch;  // from half of max_items on
   ItemChurn churn;
   std::vector<ItemId> replaced_rows;  // scratch: rows that held a replaced item
   std::vector<Learner::ReplacedItem> replaced_items;  // since the last TakeReplacedItems
-  std::vector<BoostSlot> boost_slots;
   std::vector<uint32_t> boost_touched;
   std::vector<uint32_t> boost_histogram;
 };
@@ -403,44 +397,63 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
   if (sources) sources->clear();
   const float boost_weight = m.BoostWeight();
   if (boost_weight == 0 || m.options.cooc_window == 0) return;
-  m.boost_slots.resize(m.items.size());
+  m.boost_acc.resize(m.items.size(), 0.0F);
   const auto& h = user.history;
   const size_t window = std::min(h.size(), static_cast<size_t>(m.options.cooc_window));
-  size_t most_touched = 0;
-  for (size_t k = h.size() - window; k < h.size(); ++k) most_touched += m.items.neighbors(h[k]).size();
-  m.boost_touched.resize(most_touched);
-  // A scatter over ~1 MiB of slots, one per neighbour: kept free of branches
-  // and of other loads, so that the slots' cache misses overlap.
-  Impl::BoostSlot* const slots = m.boost_slots.data();
+  size_t visits = 0;
+  for (size_t k = h.size() - window; k < h.size(); ++k) visits += m.items.neighbors(h[k]).size();
+  m.boost_touched.resize(visits);
+  // A scatter over the items' sums, one add per neighbour and nothing that
+  // waits for its load, so that the cache misses overlap; which items were
+  // touched, and in which order, is sorted out after.
+  float* const acc = m.boost_acc.data();
   uint32_t* const touched = m.boost_touched.data();
-  size_t touched_count = 0;
+  size_t n = 0;
   float recency = 1.0F;
   for (size_t k = h.size(); k-- > h.size() - window; recency *= m.options.cooc_decay) {
     // Summed as recency x weight / sqrt(count_a); the 1 / sqrt(count_c) of
-    // each item is applied once, below (it does not change which source is best).
+    // each item is applied once, below.
     const float scale_a = recency * m.items.inv_sqrt_count(h[k]);
-    const uint32_t source = h[k].value();
     for (const auto& [c, weight] : m.items.neighbors(h[k])) {
-      Impl::BoostSlot& slot = slots[c.value()];
-      touched[touched_count] = c.value();
-      touched_count += slot.acc == 0.0F ? 1 : 0;
-      const float add = scale_a * weight;
-      slot.acc += add;
-      const bool best = add > slot.best;
-      slot.best = best ? add : slot.best;
-      slot.source = best ? source : slot.source;
+      acc[c.value()] += scale_a * weight;
+      touched[n++] = c.value();
     }
   }
-  m.boost_touched.resize(touched_count);
-  out->reserve(touched_count);
-  for (uint32_t c : m.boost_touched) {
-    out->emplace_back(ItemId(c), boost_weight * m.items.inv_sqrt_count(ItemId(c)) * slots[c].acc);
+  // Each item once, in the order first touched; its sum cleared for the next call.
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t c = touched[i];
+    const float sum = acc[c];
+    if (sum == 0.0F) continue;
+    out->emplace_back(ItemId(c), boost_weight * m.items.inv_sqrt_count(ItemId(c)) * sum);
+    acc[c] = 0.0F;
   }
   KeepStrongest(m.options.max_boosts, out, &m.boost_histogram);
   if (sources) {
-    for (const auto& [c, boost] : *out) sources->push_back(ItemId(m.boost_slots[c.value()].source));
+    for (const auto& [c, boost] : *out) sources->push_back(BoostSource(user, c));
   }
-  for (uint32_t c : m.boost_touched) m.boost_slots[c] = {};
+}
+
+ItemId Learner::BoostSource(const UserRecord& user, ItemId item) const {
+  // The contributions Boosts sums, in its order (most recent first): the
+  // first largest wins. Rows are sorted by id: one search each.
+  const Impl& m = *impl_;
+  const auto& h = user.history;
+  const size_t window = std::min(h.size(), static_cast<size_t>(m.options.cooc_window));
+  float best = 0.0F;
+  ItemId source(0);
+  float recency = 1.0F;
+  for (size_t k = h.size(); k-- > h.size() - window; recency *= m.options.cooc_decay) {
+    const std::span<const ItemTable::Neighbor> row = m.items.neighbors(h[k]);
+    const auto at = std::lower_bound(row.begin(), row.end(), item,
+                                     [](const ItemTable::Neighbor& n, ItemId id) { return n.first < id; });
+    if (at == row.end() || at->first != item) continue;
+    const float add = recency * m.items.inv_sqrt_count(h[k]) * at->second;
+    if (add > best) {
+      best = add;
+      source = h[k];
+    }
+  }
+  return source;
 }
 
 void Learner::ItemNeighbors(ItemId item, bool basket, std::vector<std::pair<ItemId, float>>* out) const {

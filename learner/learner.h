@@ -68,6 +68,9 @@ class Learner {
   // contributing most to out[i] (the "similar_to" of an explanation).
   void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out,
               std::vector<ItemId>* sources = nullptr) const;
+  // The sources[i] of Boosts for one item (ItemId(0) if none of the recent
+  // items' rows holds it): a search per recent item, for the few a list shows.
+  ItemId BoostSource(const UserRecord& user, ItemId item) const;
   // The co-occurrence row of `item` (basket = only carts and purchases),
   // normalised as the boosts are: cooc(a, c) / sqrt(count(a) * count(c)).
   // Replaces the contents of `out`.

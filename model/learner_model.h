@@ -13,10 +13,10 @@ class LearnerModel : public emitter::ModelView {
 
   ItemMatrixView Items() const override { return learner_->Items(); }
   void QueryVector(const UserRecord& user, std::span<float> out) const override { learner_->QueryVector(user, out); }
-  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out,
-              std::vector<ItemId>* sources) const override {
-    learner_->Boosts(user, out, sources);
+  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const override {
+    learner_->Boosts(user, out);
   }
+  ItemId BoostSource(const UserRecord& user, ItemId item) const override { return learner_->BoostSource(user, item); }
   const std::string& ItemExternalId(ItemId id) const override { return learner_->ItemExternalId(id); }
   std::optional<ItemId> FindItem(std::string_view external_id) const override {
     return learner_->FindItem(external_id);

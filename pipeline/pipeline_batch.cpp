@@ -27,7 +27,7 @@ Status Pipeline::Impl::ProcessBatch(const std::atomic<bool>& stop) {
   const uint64_t lists_before = stats_.lists;
   for (size_t k = 0; k < batch_.size; ++k) {
     if (k + kPrefetchAhead < batch_.size) cache_->Prefetch(batch_.events[k + kPrefetchAhead].event.user);
-    STREAMREC_RETURN_IF_ERROR(Apply(batch_.events[k]));
+    STREAMREC_RETURN_IF_ERROR(Apply(batch_.events[k], now_ms));
     if ((k + 1) % kEventsPerListCheck == 0) STREAMREC_RETURN_IF_ERROR(ServiceLists(/*wait=*/false));
   }
   for (size_t k = 0; k < batch_users_.size(); ++k) {
@@ -190,13 +190,13 @@ void Pipeline::Impl::RecordFinished(const ListJob& job, Clock::time_point finish
   }
 }
 
-Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e) {
+Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e, int64_t now_ms) {
   store::CachedUser user;
   STREAMREC_RETURN_IF_ERROR(cache_->Acquire(e.event.user, &user));
   if (user.is_new) learner_.InitUser(e.event.user, UserId(counters_.next_user_id++), user.record);
   // Keyed by the event's Kafka position: the same event always draws the same negatives.
   const uint64_t key = HashCombine(static_cast<uint64_t>(e.partition), static_cast<uint64_t>(e.offset));
-  quality_.TestBeforeLearning(*user.record, e.event.item, e.event.type, key);
+  quality_.TestBeforeLearning(*user.record, e.event.item, e.event.type, key, now_ms);
   // A refused item (the table is full of items seen more often lately)
   // teaches nothing; the user is still owed a list.
   if (const std::optional<ItemId> item = learner_.InternItem(e.event.item)) {

@@ -42,7 +42,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
       : config_(std::move(config)),
         health_(health),
         learner_(config_.learner),
-        quality_(&learner_, config_.emitter.top_n, config_.pipeline.quality_sample, config_.emitter.Precision()),
+        quality_(&learner_, config_.emitter.top_n,
+                 {config_.pipeline.quality_sample, config_.pipeline.quality_max_per_s}, config_.emitter.Precision()),
         refresher_(config_.emitter) {}
 
   [[nodiscard]] Status Start();
@@ -214,7 +215,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // Applies new list rules from the configuration, if they changed.
   void PollRules();
 
-  [[nodiscard]] Status Apply(const ingest::IngestedEvent& e);
+  [[nodiscard]] Status Apply(const ingest::IngestedEvent& e, int64_t now_ms);
 
   // The window's state, all but the positions, users and items (views into
   // the refresher, valid until the window closes).

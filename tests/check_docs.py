@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The docs state the present: every configuration key `streamrec run --print-config`
 prints is in docs/configuration.md, every metric the status server exports is in
-docs/events.md, and every topic `streamrec broker` creates is in docs/events.md and
-named by `streamrec broker --help`. Usage: check_docs.py STREAMREC REPO_ROOT"""
+docs/events.md, every topic `streamrec broker` creates is in docs/events.md and
+named by `streamrec broker --help`, and docs/streamrec.example.yaml is what
+`--print-config` prints today. Usage: check_docs.py STREAMREC REPO_ROOT"""
 import pathlib
 import re
 import subprocess
@@ -41,6 +42,11 @@ def main():
     for key in keys:
         if f"`{key}`" not in configuration:
             errors.append(f"docs/configuration.md: no row for `{key}`")
+    example = root / "docs/streamrec.example.yaml"
+    printed = subprocess.run([streamrec, "run", "--print-config"], capture_output=True, text=True, check=True).stdout
+    if example.read_text() != printed:
+        errors.append(f"{example.relative_to(root)} differs from `streamrec run --print-config` "
+                      "(regenerate: streamrec run --print-config > docs/streamrec.example.yaml)")
     events = (root / "docs/events.md").read_text()
     server = (root / "server/status_server.cpp").read_text()
     metrics = re.findall(r'metric\("(\w+)"', server) + re.findall(r'# TYPE streamrec_(\w+) histogram', server)
