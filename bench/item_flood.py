@@ -27,6 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+from bench_broker import BenchBroker  # noqa: E402
 
 IDLE_MS = 3000
 # A backlog's bytes per embedded partition at most (its log keeps ~5 MB).
@@ -46,31 +47,6 @@ def write_log(path, events, users, items, junk_share, seed):
             w.writerow(row)
             size += sum(len(str(x)) for x in row) + 60  # JSON on the topic is larger than CSV
     return size
-
-
-class Backend:
-    def __init__(self, kind, streamrec, partitions):
-        self.kind, self.proc, self.kafka = kind, None, None
-        if kind == "kafka":
-            from real_kafka import RealKafka
-            import harness
-
-            self.kafka = RealKafka()
-            for name, compacted in harness.STANDARD_TOPICS:
-                self.kafka.create_topic(name, partitions, compacted=compacted)
-            self.bootstrap = self.kafka.bootstrap
-            return
-        self.proc = subprocess.Popen([streamrec, "broker", "--partitions", str(partitions), "--no-compaction"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True)
-        self.bootstrap = self.proc.stdout.readline().strip()
-
-    def stop(self):
-        if self.kafka:
-            self.kafka.stop()
-        else:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
 
 def replay(streamrec, backend, log_path, work, overrides):
@@ -111,7 +87,7 @@ def main():
         log_path = os.path.join(work, "events.csv")
         size = write_log(log_path, args.events, args.users, args.catalogue, junk_share, seed=11)
         partitions = 8 if args.broker == "kafka" else max(8, -(-size // PARTITION_BYTES))
-        backend = Backend(args.broker, args.streamrec, partitions)
+        backend = BenchBroker(args.broker, args.streamrec, partitions)
         try:
             rate, rss, applied, lost, text = replay(args.streamrec, backend, log_path, work, args.overrides)
         finally:

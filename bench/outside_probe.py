@@ -14,12 +14,12 @@ produce time, on the machine's monotonic clock (one clock for every process).
 
     bench/outside_probe.py build/streamrec [--broker embedded|kafka] [--rate 10000] [--seconds 30]
         [--users 100000] [--items 100000] [--shape uniform|sessions] [--rates R1,R2,...]
-        [--burst] [--set KEY=VALUE ...] [--json]
+        [--burst [--after 90]] [--set KEY=VALUE ...] [--json]
 
 Phases: a warm-up at the rate (not counted: the model meets its items), then the
 measured phase; `--rates` measures one phase per rate instead (the highest rate
 with p99 under 100 ms is reported); `--burst` adds 10 s at ten times the rate and
-then 30 s at the rate, and reports how long after the burst p99 took to come back
+then `--after` seconds (90) at the rate, and reports how long after the burst p99 took to come back
 under 100 ms (per second of produce time). The probe's own client settings are
 printed: librdkafka's defaults, plus murmur2 partitioning and an idempotent
 producer, and on the embedded broker a consumer fetch.wait.max.ms of 5 ms (the
@@ -43,6 +43,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+from bench_broker import BenchBroker  # noqa: E402
 
 SOURCE = re.compile(rb'"source":\{"partition":(-?\d+),"offset":(-?\d+)\}')
 P99_TARGET_MS = 100.0
@@ -255,34 +256,6 @@ def recovery_seconds(results, burst_phase, after_phase):
     return None if last_bad == max(seconds) else last_bad + 1
 
 
-class Broker:
-    def __init__(self, kind, streamrec, partitions, work):
-        self.kind, self.proc, self.kafka = kind, None, None
-        if kind == "kafka":
-            import harness
-            from real_kafka import RealKafka
-
-            self.kafka = RealKafka()
-            for name, compacted in harness.STANDARD_TOPICS:
-                self.kafka.create_topic(name, partitions, compacted=compacted)
-            self.bootstrap = self.kafka.bootstrap
-            return
-        # Without compaction: the embedded broker keeps the latest lists of ~1,400
-        # users a partition, far fewer than the users measured here (and latency
-        # does not depend on it).
-        self.proc = subprocess.Popen([streamrec, "broker", "--partitions", str(partitions), "--no-compaction"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=open(os.path.join(work, "broker.log"), "w"), text=True)
-        self.bootstrap = self.proc.stdout.readline().strip()
-
-    def stop(self):
-        if self.kafka:
-            self.kafka.stop()
-        elif self.proc:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-
 def wait_for(path, text, timeout):
     end = time.time() + timeout
     while time.time() < end:
@@ -298,13 +271,13 @@ def plan(args):
         return [("warm-up", rates[0], args.warmup)] + [(f"rate {r}", r, args.seconds) for r in rates]
     phases = [("warm-up", args.rate, args.warmup), (f"rate {args.rate}", args.rate, args.seconds)]
     if args.burst:
-        phases += [(f"burst {10 * args.rate}", 10 * args.rate, 10), (f"after the burst", args.rate, 30)]
+        phases += [(f"burst {10 * args.rate}", 10 * args.rate, 10), (f"after the burst", args.rate, args.after)]
     return phases
 
 
 def run_probe(args, work):
     me = os.path.abspath(__file__)
-    broker = Broker(args.broker, args.streamrec, args.partitions, work)
+    broker = BenchBroker(args.broker, args.streamrec, args.partitions, os.path.join(work, "broker.log"))
     procs = []
     try:
         sets = [x for kv in args.overrides for x in ("--set", kv)]
@@ -421,7 +394,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=30, help="length of each measured phase")
     ap.add_argument("--warmup", type=float, default=20, help="seconds at the first rate, not counted")
     ap.add_argument("--drain", type=float, default=5, help="seconds to wait for the last lists")
-    ap.add_argument("--burst", action="store_true", help="then 10 s at 10x the rate, and 30 s at the rate")
+    ap.add_argument("--burst", action="store_true", help="then 10 s at 10x the rate, and --after s at the rate")
+    ap.add_argument("--after", type=float, default=90, help="seconds at the rate after the burst")
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--shape", choices=["uniform", "sessions"], default="uniform")
