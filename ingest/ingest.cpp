@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <span>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -19,6 +23,42 @@ namespace {
 // Catalog messages read per batch at most: a large catalog load is spread
 // over batches instead of stalling event processing.
 constexpr size_t kMaxCatalogPerBatch = 4096;
+
+// A dead letter whose delivery failed, kept to be produced again.
+struct FailedLetter {
+  std::string topic;
+  std::string key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool too_large = false;
+};
+
+FailedLetter CopyLetter(const kafka::FailedDelivery& f) {
+  FailedLetter l{std::string(f.topic), std::string(f.key), std::string(f.value), {}, f.too_large};
+  for (const kafka::Header& h : f.headers) l.headers.emplace_back(h.name, h.value);
+  return l;
+}
+
+// Halves a letter too large for its topic: its value, then (once the value
+// is empty) its key. The first cut adds the headers of a truncated letter,
+// with the sizes and hash of what it held before. False when nothing is left to cut.
+bool CutInHalf(FailedLetter* l) {
+  if (l->value.empty() && l->key.empty()) return false;
+  const bool marked = std::any_of(l->headers.begin(), l->headers.end(),
+                                  [](const auto& h) { return h.first == "original.value_bytes"; });
+  if (!marked) {
+    l->headers.emplace_back("truncated", "true");
+    l->headers.emplace_back("original.value_bytes", std::to_string(l->value.size()));
+    l->headers.emplace_back("original.key_bytes", std::to_string(l->key.size()));
+    l->headers.emplace_back("original.value_fnv1a64", fmt::format("{:016x}", Fnv1a64(l->value)));
+  }
+  if (!l->value.empty()) {
+    l->value.resize(l->value.size() / 2);
+  } else {
+    l->key.resize(l->key.size() / 2);
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -79,6 +119,27 @@ struct Ingest::Impl {
                                  std::span<const kafka::Header>(headers.data(), count));
   }
 
+  // Produces the letters whose delivery failed again; returns how many.
+  Status ResendFailedLetters(size_t* resent) {
+    std::vector<FailedLetter> letters = std::exchange(failed_letters, {});
+    *resent = 0;
+    for (FailedLetter& l : letters) {
+      if (l.too_large && !CutInHalf(&l)) {
+        ++counters.dead_letters_dropped;
+        log->error("a dead letter to {} could not be delivered even empty (the topic's max.message.bytes is below "
+                   "its headers): dropped", l.topic);
+        continue;
+      }
+      if (l.too_large) log->warn("a dead letter was too large for {}: sending it again cut to {} bytes", l.topic, l.value.size());
+      std::vector<kafka::Header> headers;
+      for (const auto& [name, value] : l.headers) headers.push_back({name, value});
+      STREAMREC_RETURN_IF_ERROR(dead_letters->Produce(l.topic, l.key, l.value, headers));
+      ++*resent;
+    }
+    counters.dead_letters_resent += *resent;
+    return Status::Ok();
+  }
+
   IngestOptions options;
   kafka::PositionProvider* positions;
   EventDecoder decoder;
@@ -87,6 +148,7 @@ struct Ingest::Impl {
   std::unique_ptr<kafka::TopicFollower> catalog;  // null without a catalog topic
   std::vector<kafka::Message> catalog_messages;
   std::unique_ptr<kafka::Producer> dead_letters;
+  std::vector<FailedLetter> failed_letters;  // filled by the producer's failure reports, on the owning thread
   std::vector<kafka::Message> messages;
   IngestCounters counters;
   std::shared_ptr<spdlog::logger> log = ModuleLogger("ingest");
@@ -101,6 +163,9 @@ Status Ingest::Start() {
   kafka::ProducerOptions popts;
   popts.properties = impl_->options.producer_properties;
   popts.warm_topics = {impl_->options.dead_letter_topic};
+  popts.on_failure = [impl = impl_.get()](const kafka::FailedDelivery& f) {
+    impl->failed_letters.push_back(CopyLetter(f));
+  };
   STREAMREC_RETURN_IF_ERROR(kafka::Producer::Create(popts, &impl_->dead_letters).WithContext("dead-letter producer"));
   kafka::ConsumerOptions copts;
   copts.properties = impl_->options.consumer_properties;
@@ -152,7 +217,21 @@ Status Ingest::NextBatch(IngestBatch* batch, size_t max_events, int max_wait_ms)
   return Status::Ok();
 }
 
-Status Ingest::FlushDeadLetters(int timeout_ms) { return impl_->dead_letters->Flush(timeout_ms); }
+Status Ingest::FlushDeadLetters(int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const Status flushed = impl_->dead_letters->Flush(static_cast<int>(std::max<int64_t>(0, left.count())));
+    if (impl_->failed_letters.empty()) return flushed;
+    size_t resent = 0;
+    STREAMREC_RETURN_IF_ERROR(impl_->ResendFailedLetters(&resent));
+    // Every failure was a letter nothing could deliver (counted and logged).
+    if (resent == 0) return impl_->dead_letters->outstanding() > 0 ? flushed : Status::Ok();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::Unavailable(fmt::format("{} dead letters sent again after: {}", resent, flushed.message()));
+    }
+  }
+}
 
 void Ingest::ReportPositions(const std::map<int32_t, int64_t>& next_offsets) {
   std::vector<std::pair<kafka::TopicPartition, int64_t>> positions;

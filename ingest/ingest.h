@@ -5,7 +5,10 @@
 // (valid or not). Rejected messages go to the dead-letter topic with their
 // original bytes and headers reason, source.topic, source.partition,
 // source.offset. FlushDeadLetters() must succeed before the batch's offsets
-// are made durable, so no rejected message is lost.
+// are made durable, so no rejected message is lost: a letter whose delivery
+// failed is produced again by the next FlushDeadLetters() (which fails until
+// all are delivered), cut in half each time the broker finds it too large
+// for the topic's max.message.bytes.
 //
 // With a catalog topic set, every batch also carries the catalog updates read
 // since the last one: all partitions of that topic are followed outside the
@@ -105,6 +108,10 @@ struct IngestCounters {
   uint64_t consumed = 0;
   uint64_t rejected = 0;
   uint64_t dead_letters_delivered = 0;
+  // Dead letters sent again after a failed delivery (cut in half first when
+  // the broker found them too large), and those no size could deliver.
+  uint64_t dead_letters_resent = 0;
+  uint64_t dead_letters_dropped = 0;
   uint64_t lost = 0;  // events deleted by the broker before they were read (kafka::Consumer::lost_offsets)
 };
 

@@ -27,6 +27,7 @@ struct Producer::Impl : public RdKafka::DeliveryReportCb {
         if (on_delivery) Report(message);
         return;
       }
+      if (on_failure) ReportFailure(message);
       Failed(message.errstr());
     } catch (const std::exception& e) {
       Failed(std::string("delivery report: ") + e.what());
@@ -70,6 +71,27 @@ struct Producer::Impl : public RdKafka::DeliveryReportCb {
     on_delivery({rd_kafka_topic_name(message.c_ptr()->rkt), key ? std::string_view(key, message.key_len()) : "",
                  message.partition(), message.offset()});
   }
+  void ReportFailure(RdKafka::Message& message) const {
+    const auto* key = static_cast<const char*>(message.key_pointer());
+    const auto* value = static_cast<const char*>(message.payload());
+    // The C API's views into the message's own headers (the C++ API copies them).
+    std::vector<Header> headers;
+    rd_kafka_headers_t* all = nullptr;
+    if (rd_kafka_message_headers(message.c_ptr(), &all) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name = nullptr;
+      const void* v = nullptr;
+      size_t size = 0;
+      for (size_t i = 0; rd_kafka_header_get_all(all, i, &name, &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+        headers.push_back({name, v ? std::string_view(static_cast<const char*>(v), size) : std::string_view()});
+      }
+    }
+    const std::string error = message.errstr();
+    const bool too_large =
+        message.err() == RdKafka::ERR_MSG_SIZE_TOO_LARGE || message.err() == RdKafka::ERR_RECORD_LIST_TOO_LARGE;
+    on_failure({rd_kafka_topic_name(message.c_ptr()->rkt), key ? std::string_view(key, message.key_len()) : "",
+                value ? std::string_view(value, message.len()) : "", headers, error, too_large});
+  }
+  std::function<void(const FailedDelivery&)> on_failure;
   std::shared_ptr<spdlog::logger> log = ModuleLogger("kafka");
   // Declared last: destroyed first, while the callbacks above still exist.
   std::unique_ptr<RdKafka::Producer> handle;
@@ -124,6 +146,7 @@ Status Producer::Create(const ProducerOptions& options, std::unique_ptr<Producer
   impl->queue_full_timeout_ms = options.queue_full_timeout_ms;
   impl->track_offsets = options.track_offsets;
   impl->on_delivery = options.on_delivery;
+  impl->on_failure = options.on_failure;
   WarmTopics(impl->handle.get(), options.warm_topics, impl->log.get());
   out->reset(new Producer(std::move(impl)));
   return Status::Ok();

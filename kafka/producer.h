@@ -31,6 +31,19 @@ struct Delivery {
   int64_t offset = 0;
 };
 
+// One message the broker (or the client) refused for good: librdkafka's own
+// retries are over (see ProducerOptions::on_failure).
+struct FailedDelivery {
+  std::string_view topic;
+  std::string_view key;
+  std::string_view value;
+  std::span<const Header> headers;
+  std::string_view error;
+  // The message is larger than the topic (max.message.bytes) or the client
+  // (message.max.bytes) accepts: sent again as it is, it fails again.
+  bool too_large = false;
+};
+
 struct ProducerOptions {
   // librdkafka properties; must contain bootstrap.servers.
   Properties properties;
@@ -56,6 +69,12 @@ struct ProducerOptions {
   // that need each message's offset (the benchmark's latency probe) without
   // reading the topic back.
   std::function<void(const Delivery&)> on_delivery;
+  // Called for each message that failed delivery, before it is counted as
+  // failed (Flush then returns the error), on the owning thread like
+  // on_delivery; the views are valid only during the call, and it must not
+  // throw. Default none. For callers that must not lose a message: they keep
+  // a copy and produce it again (the dead letters).
+  std::function<void(const FailedDelivery&)> on_failure;
 };
 
 inline constexpr int32_t kAnyPartition = -1;

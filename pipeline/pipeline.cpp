@@ -363,7 +363,10 @@ void Pipeline::Impl::PublishHealth() {
     h.partitions = ingest_->assigned_partitions();
     h.last_commit_ms = last_commit_ms_;
     h.uncommitted_since_ms = committing_since_ms_ != 0 ? committing_since_ms_ : window_open_ ? window_opened_ms_ : 0;
-    h.events_lost = ingest_->counters().lost;
+    const ingest::IngestCounters ingested = ingest_->counters();
+    h.events_lost = ingested.lost;
+    h.dead_letters_resent = ingested.dead_letters_resent;
+    h.dead_letters_dropped = ingested.dead_letters_dropped;
     h.store_memory_bytes = store_memory_bytes_;
     h.list_stages = list_stages_;
   });

@@ -31,11 +31,15 @@ HealthSnapshot JudgeHealth(HealthSnapshot s, int64_t now_ms, int64_t commit_stal
 }
 
 std::string HealthJson(const HealthSnapshot& s) {
-  const char* status = !s.problem.empty() ? "failing" : s.events_lost > 0 ? "degraded" : "ok";
+  const bool lost = s.events_lost > 0 || s.dead_letters_dropped > 0;
+  const char* status = !s.problem.empty() ? "failing" : lost ? "degraded" : "ok";
   std::string out = fmt::format(R"({{"status":"{}")", status);
   if (s.problem.empty() && s.events_lost > 0) {
     out += fmt::format(R"(,"warning":"{} events were deleted by the broker before they were read")",
                        s.events_lost);
+  } else if (s.problem.empty() && s.dead_letters_dropped > 0) {
+    out += fmt::format(R"(,"warning":"{} rejected messages could not be written to the dead-letter topic")",
+                       s.dead_letters_dropped);
   }
   if (!s.problem.empty()) {
     out += R"(,"problem":)";
@@ -86,6 +90,12 @@ std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
   metric("lists_published_total", "counter", "recommendation lists published by this process", s.lists);
   metric("events_lost_total", "counter",
          "events the broker deleted (retention, size limit) before this process read them", s.events_lost);
+  metric("dead_letters_resent_total", "counter",
+         "dead letters produced again after a failed delivery (cut in half when too large for the topic)",
+         s.dead_letters_resent);
+  metric("dead_letters_dropped_total", "counter",
+         "rejected messages whose dead letter no size could deliver (the topic's max.message.bytes is below its headers)",
+         s.dead_letters_dropped);
   metric("lists_pending", "gauge", "users owed a list refresh (coalesced: each at most once)", s.lists_pending);
   metric("list_lag_milliseconds", "gauge", "how long past its due time the most overdue list is",
          static_cast<uint64_t>(s.list_lag_ms));

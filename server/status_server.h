@@ -61,6 +61,8 @@ struct HealthSnapshot {
   int64_t uncommitted_since_ms = 0;
   uint64_t store_memory_bytes = 0;  // RocksDB's block cache, memtables charged to it
   uint64_t events_lost = 0;    // deleted by the broker before they were read, this run
+  uint64_t dead_letters_resent = 0;   // produced again after a failed delivery, this run
+  uint64_t dead_letters_dropped = 0;  // too large for the topic even empty, this run
   std::array<LatencyHistogram, kListStages> list_stages;  // this run
 };
 

@@ -81,6 +81,17 @@ TEST_CASE("events lost to the broker's retention make /health degraded, not fail
   CHECK(HealthJson(s).find(R"("status":"failing")") != std::string::npos);
 }
 
+TEST_CASE("a dead letter no size could deliver makes /health degraded and is counted") {
+  HealthSnapshot s;
+  s.dead_letters_resent = 12;
+  CHECK(HealthJson(s).find(R"("status":"ok")") != std::string::npos);  // sent again: nothing lost
+  CHECK(MetricsText(s).find("streamrec_dead_letters_resent_total 12\n") != std::string::npos);
+  s.dead_letters_dropped = 1;
+  CHECK(HealthJson(s).find(R"("status":"degraded","warning":"1 rejected messages could not be written)") !=
+        std::string::npos);
+  CHECK(MetricsText(s).find("streamrec_dead_letters_dropped_total 1\n") != std::string::npos);
+}
+
 TEST_CASE("applied events waiting longer than the bound for a commit make /health 503; an idle pipeline stays ok") {
   HealthSnapshot s;
   s.last_commit_ms = 1'000'000;

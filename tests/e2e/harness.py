@@ -45,12 +45,13 @@ class Broker:
     """`streamrec broker` as a child process, or a real Kafka node with the
     same topics (STREAMREC_E2E_BROKER=kafka)."""
 
-    def __init__(self, partitions=4, log_path=None, compaction=True, extra=()):
+    def __init__(self, partitions=4, log_path=None, compaction=True, extra=(), topic_config=None):
         """`compaction` False: --no-compaction, for streams of more users' lists than the broker keeps.
-        `extra`: more `streamrec broker` flags (`--group NAME` also applies to real Kafka)."""
+        `extra`: more `streamrec broker` flags (`--group NAME` also applies to real Kafka).
+        `topic_config`: {topic: {setting: value}} for real Kafka's topics (the embedded broker has none)."""
         self.proc = self.kafka = None
         if BACKEND == "kafka":
-            self._start_kafka(partitions, list(extra))
+            self._start_kafka(partitions, list(extra), topic_config or {})
             return
         err = open(log_path, "w") if log_path else subprocess.DEVNULL
         flags = ([] if compaction else ["--no-compaction"]) + list(extra)
@@ -59,7 +60,7 @@ class Broker:
         self.bootstrap = self.proc.stdout.readline().strip()
         assert self.bootstrap.startswith("127.0.0.1:"), f"unexpected first line {self.bootstrap!r}"
 
-    def _start_kafka(self, partitions, extra):
+    def _start_kafka(self, partitions, extra, topic_config):
         from real_kafka import RealKafka
 
         self.kafka = RealKafka()
@@ -67,7 +68,7 @@ class Broker:
         groups = [extra[i + 1] for i, flag in enumerate(extra[:-1]) if flag == "--group"]
         topics = STANDARD_TOPICS + [(f"{g}.state", True) for g in groups]
         for name, compacted in topics:
-            self.kafka.create_topic(name, partitions, compacted=compacted)
+            self.kafka.create_topic(name, partitions, compacted=compacted, config=topic_config.get(name))
         log(f"real Kafka at {self.bootstrap} (up in {self.kafka.start_seconds:.1f} s)")
 
     def command(self, line):
