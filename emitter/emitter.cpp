@@ -144,6 +144,7 @@ Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog
   if (open_jobs == 0) return Status::Ok();
   WaitScoring();
   Job& j = jobs[oldest];
+  finished_scoring_time = j.scoring_time;
   oldest = (oldest + 1) % jobs.size();
   --open_jobs;
   Prepare(model, catalog);  // also the item terms the next job's copy takes
@@ -233,7 +234,7 @@ bool Emitter::busy() const { return impl_->open_jobs > 0; }
 
 bool Emitter::can_begin() const { return impl_->open_jobs < impl_->jobs.size(); }
 
-std::chrono::steady_clock::duration Emitter::last_scoring_time() const { return impl_->scoring_time; }
+std::chrono::steady_clock::duration Emitter::last_scoring_time() const { return impl_->finished_scoring_time; }
 
 bool Emitter::ready() { return impl_->open_jobs == 0 || impl_->task.Done(); }
 

@@ -182,7 +182,8 @@ class Emitter {
   // scored, the newer one's queries built and scored as soon as the older
   // one is finished (Finish hands it over before it assembles the older).
   bool can_begin() const;
-  // How long the last finished Begin's scoring took on the scoring thread.
+  // How long the last finished job's scoring took (on the scoring thread, or the
+  // caller's with the approximate index). Caller's thread, after Finish.
   std::chrono::steady_clock::duration last_scoring_time() const;
   // The oldest unfinished Begin's scoring is done: Finish will not wait. Never blocks.
   bool ready();

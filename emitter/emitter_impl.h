@@ -56,6 +56,9 @@ struct Emitter::Impl {
     std::vector<TopNQuery> queries;
     std::vector<std::vector<ScoredItem>> results;  // parallel to queries
     bool waiting = false;  // built, handed to the scoring thread when the job before it finishes
+    // Written by whichever thread scores the job; read by the caller once the
+    // job is finished (after WaitScoring), never while the next job runs.
+    std::chrono::steady_clock::duration scoring_time{};
   };
 
   explicit Impl(EmitterOptions opts)
@@ -139,7 +142,7 @@ struct Emitter::Impl {
   size_t open_jobs = 0;
   std::vector<std::vector<ScoredItem>> chunk_results;  // one pass of the scorer
   Status scored;                                       // the scoring thread's status, once waited for
-  std::chrono::steady_clock::duration scoring_time{};  // the last job's, on the scoring thread
+  std::chrono::steady_clock::duration finished_scoring_time{};  // the last finished job's (caller's thread)
   struct ItemCopy {
     std::vector<float> embeddings;
     std::vector<float> biases;

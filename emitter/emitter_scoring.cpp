@@ -156,7 +156,9 @@ void Emitter::Impl::StartLists(const ModelView& model, const catalog::Catalog* c
   j.waiting = false;
   ++open_jobs;
   if (!background || ann) {
+    const auto started = std::chrono::steady_clock::now();
     ScoreAll(items, j, nullptr, ann.get());
+    j.scoring_time = std::chrono::steady_clock::now() - started;
     return;
   }
   if (open_jobs == 1) {
@@ -184,7 +186,7 @@ void Emitter::Impl::PostScoring(Job& j) {
     // No index here, ever: `ann` belongs to the caller's thread, which may be
     // creating or filling it right now (SyncAnn); this job is scored densely.
     ScoreAll(copy.view(), j, &copy.packed, nullptr);
-    scoring_time = std::chrono::steady_clock::now() - started;
+    j.scoring_time = std::chrono::steady_clock::now() - started;
     return Status::Ok();
   });
 }
