@@ -17,7 +17,8 @@ class ChildBroker {
   ChildBroker(const ChildBroker&) = delete;
   ChildBroker& operator=(const ChildBroker&) = delete;
 
-  // Runs `executable broker --partitions N` and reads the bootstrap address it prints.
+  // Runs `executable broker --partitions N --no-compaction` and reads the
+  // bootstrap address it prints.
   [[nodiscard]] Status Start(const std::string& executable, int partitions);
   const std::string& bootstrap() const { return bootstrap_; }
   pid_t pid() const { return pid_; }
