@@ -331,10 +331,12 @@ TEST_CASE("the approximate index built while a job is scored is not read by that
   std::vector<UserRecord> exact(kUsers);
   for (UserRecord& u : exact) u.embedding = {normal(rng), normal(rng)};
   std::vector<UserRecord> crossing = exact;
+  std::vector<std::string> ids(kUsers);  // the requests view them
   std::vector<ListRequest> exact_requests, crossing_requests;
   for (size_t k = 0; k < kUsers; ++k) {
-    exact_requests.push_back({"u" + std::to_string(k), &exact[k], 0, 1});
-    crossing_requests.push_back({"u" + std::to_string(k), &crossing[k], 0, 1});
+    ids[k] = "u" + std::to_string(k);
+    exact_requests.push_back({ids[k], &exact[k], 0, 1});
+    crossing_requests.push_back({ids[k], &crossing[k], 0, 1});
   }
   std::vector<ListHolderChange> holders;
   EmitterOptions exact_options = h.Options();

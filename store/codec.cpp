@@ -17,7 +17,7 @@ bool GetFloats(std::string_view* in, std::vector<float>* v) {
   uint32_t n = 0;
   if (!GetFixed(in, &n) || in->size() < n * sizeof(float)) return false;
   v->resize(n);
-  std::memcpy(v->data(), in->data(), n * sizeof(float));
+  if (n > 0) std::memcpy(v->data(), in->data(), n * sizeof(float));  // data() may be null when empty
   in->remove_prefix(n * sizeof(float));
   return true;
 }
@@ -35,7 +35,8 @@ bool GetIds(std::string_view* in, std::vector<ItemId>* ids) {
   uint32_t n = 0;
   if (!GetFixed(in, &n) || in->size() < n * sizeof(uint32_t)) return false;
   ids->resize(n);
-  std::memcpy(static_cast<void*>(ids->data()), in->data(), n * sizeof(uint32_t));
+  // An empty vector's data() may be null, which memcpy must not be given even for 0 bytes.
+  if (n > 0) std::memcpy(static_cast<void*>(ids->data()), in->data(), n * sizeof(uint32_t));
   in->remove_prefix(n * sizeof(uint32_t));
   return true;
 }
