@@ -390,11 +390,9 @@ void Learner::QueryVector(const UserRecord& user, std::span<float> out) const {
   }
 }
 
-void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out,
-                     std::vector<ItemId>* sources) const {
+void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const {
   Impl& m = *impl_;
   out->clear();
-  if (sources) sources->clear();
   const float boost_weight = m.BoostWeight();
   if (boost_weight == 0 || m.options.cooc_window == 0) return;
   m.boost_acc.resize(m.items.size(), 0.0F);
@@ -428,9 +426,6 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
     acc[c] = 0.0F;
   }
   KeepStrongest(m.options.max_boosts, out, &m.boost_histogram);
-  if (sources) {
-    for (const auto& [c, boost] : *out) sources->push_back(BoostSource(user, c));
-  }
 }
 
 ItemId Learner::BoostSource(const UserRecord& user, ItemId item) const {

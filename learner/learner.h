@@ -64,12 +64,11 @@ class Learner {
   // Sparse additions to the factorisation scores: for each item c that
   // co-occurred with the user's `cooc_window` most recent items a,
   // cooc_weight * sum_a cooc(a, c) / sqrt(count(a) * count(c)). Non-negative.
-  // Replaces the contents of `out`; with `sources`, sources[i] is the item a
-  // contributing most to out[i] (the "similar_to" of an explanation).
-  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out,
-              std::vector<ItemId>* sources = nullptr) const;
-  // The sources[i] of Boosts for one item (ItemId(0) if none of the recent
-  // items' rows holds it): a search per recent item, for the few a list shows.
+  // Replaces the contents of `out`.
+  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const;
+  // The recent item a contributing most to `item`'s boost (the "similar_to"
+  // of an explanation; ItemId(0) if none of their rows holds it): a search
+  // per recent item, for the few items a list shows.
   ItemId BoostSource(const UserRecord& user, ItemId item) const;
   // The co-occurrence row of `item` (basket = only carts and purchases),
   // normalised as the boosts are: cooc(a, c) / sqrt(count(a) * count(c)).

@@ -271,15 +271,13 @@ TEST_CASE("each boost names the history item contributing most to it") {
   l.Observe(&u, x, EventType::kView, 0, ++key);
   l.Observe(&u, w, EventType::kView, 0, ++key);  // w is the more recent
   std::vector<std::pair<ItemId, float>> boosts;
-  std::vector<ItemId> sources;
-  l.Boosts(u, &boosts, &sources);
-  REQUIRE(boosts.size() == sources.size());
+  l.Boosts(u, &boosts);
   auto it = std::find_if(boosts.begin(), boosts.end(), [&](const auto& b) { return b.first == y; });
   REQUIRE(it != boosts.end());
-  CHECK(sources[static_cast<size_t>(it - boosts.begin())] == x);
-  std::vector<std::pair<ItemId, float>> plain;
-  l.Boosts(u, &plain);
-  CHECK(plain == boosts);  // asking for sources changes nothing else
+  CHECK(l.BoostSource(u, y) == x);
+  std::vector<std::pair<ItemId, float>> again;
+  l.Boosts(u, &again);
+  CHECK(again == boosts);  // asking for a source changes nothing
 }
 
 TEST_CASE("boosts keep the max_boosts strongest, ties to the smaller id") {
@@ -325,18 +323,20 @@ TEST_CASE("boosts keep the max_boosts strongest, ties to the smaller id") {
   size_t checked = 0;
   for (size_t u = 0; u < 40; ++u) {
     std::vector<std::pair<ItemId, float>> reference;
-    std::vector<ItemId> reference_sources;
-    full.Boosts(users[0][u], &reference, &reference_sources);
+    full.Boosts(users[0][u], &reference);
     std::vector<std::pair<std::pair<ItemId, float>, ItemId>> ranked;
-    for (size_t i = 0; i < reference.size(); ++i) ranked.push_back({reference[i], reference_sources[i]});
+    for (size_t i = 0; i < reference.size(); ++i) {
+      ranked.push_back({reference[i], full.BoostSource(users[0][u], reference[i].first)});
+    }
     std::sort(ranked.begin(), ranked.end(), [&](const auto& a, const auto& b) { return stronger(a.first, b.first); });
     for (size_t l = 0; l < cut.size(); ++l) {
       std::vector<std::pair<ItemId, float>> got;
-      std::vector<ItemId> sources;
-      cut[l]->Boosts(users[l + 1][u], &got, &sources);
+      cut[l]->Boosts(users[l + 1][u], &got);
       REQUIRE(got.size() == std::min(keeps[l], ranked.size()));
       std::vector<std::pair<std::pair<ItemId, float>, ItemId>> with_sources;
-      for (size_t i = 0; i < got.size(); ++i) with_sources.push_back({got[i], sources[i]});
+      for (size_t i = 0; i < got.size(); ++i) {
+        with_sources.push_back({got[i], cut[l]->BoostSource(users[l + 1][u], got[i].first)});
+      }
       std::sort(with_sources.begin(), with_sources.end(), [&](const auto& a, const auto& b) { return stronger(a.first, b.first); });
       for (size_t i = 0; i < got.size(); ++i) CHECK(with_sources[i] == ranked[i]);
       checked += got.size();

@@ -79,10 +79,14 @@ void BM_Boosts(benchmark::State& state) {
     p.learner.Observe(&user, p.SkewedItem(rng), streamrec::EventType::kView, 1700000000000 + static_cast<int64_t>(k), k);
   }
   std::vector<std::pair<streamrec::ItemId, float>> boosts;
-  std::vector<streamrec::ItemId> sources;
   size_t k = 0;
   for (auto _ : state) {
-    p.learner.Boosts(p.users[k++ % p.users.size()], &boosts, &sources);
+    const streamrec::UserRecord& user = p.users[k++ % p.users.size()];
+    p.learner.Boosts(user, &boosts);
+    // As a list does: the sources of the (up to) 20 items it shows.
+    for (size_t i = 0; i < std::min<size_t>(20, boosts.size()); ++i) {
+      benchmark::DoNotOptimize(p.learner.BoostSource(user, boosts[i].first));
+    }
     benchmark::DoNotOptimize(boosts.data());
   }
   state.SetItemsProcessed(state.iterations());  // users
