@@ -13,12 +13,10 @@ class BenchBroker:
         """kind: "embedded" or "kafka"; the embedded broker's stderr goes to log_path (or nowhere)."""
         self.kind, self.proc, self.kafka = kind, None, None
         if kind == "kafka":
-            import harness
             from real_kafka import RealKafka
 
             self.kafka = RealKafka()
-            for name, compacted in harness.STANDARD_TOPICS:
-                self.kafka.create_topic(name, partitions, compacted=compacted)
+            self.kafka.create_streamrec_topics(streamrec, partitions)
             self.bootstrap = self.kafka.bootstrap
             return
         # Without compaction: a benchmark's backlog and its lists outgrow what the

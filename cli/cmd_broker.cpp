@@ -69,11 +69,7 @@ int CmdBroker(const BrokerArgs& args, const std::atomic<bool>& stop) {
   config::KafkaConfig topics;
   topics.partitions = args.partitions;
   std::vector<kafka::TopicSpec> specs = config::StandardTopics(topics);
-  for (const std::string& group : args.groups) {
-    config::KafkaConfig other = topics;
-    other.group_id = group;
-    specs.push_back({other.StateTopic(), args.partitions, 1, true});
-  }
+  for (const std::string& group : args.groups) specs.push_back(config::StateTopicSpec(topics, group));
   for (const kafka::TopicSpec& t : specs) {
     if (Status s = broker->CreateTopic(t.name, t.partitions, t.compacted); !s.ok()) {
       std::cerr << "streamrec broker: " << s.ToString() << "\n";

@@ -77,9 +77,16 @@ int CmdRun(const RunArgs& args, const std::atomic<bool>& stop, std::atomic<bool>
     }
   } else {
     kafka::Properties admin = kafka::Merge({{"bootstrap.servers", config.kafka.bootstrap}}, config.kafka.properties);
-    if (Status s = kafka::EnsureTopics(admin, config::StandardTopics(config.kafka), 10000); !s.ok()) {
-      log->warn("could not ensure topics exist ({}); relying on existing or auto-created topics", s.message());
+    std::vector<std::string> created;
+    Status s = kafka::EnsureTopics(admin, config::StandardTopics(config.kafka), 10000, &created);
+    if (s.code() == StatusCode::kUnauthenticated) {
+      log->error("{}", s.message());
+      return 2;  // wrong credentials: a restart loop would not mend them
     }
+    if (!s.ok()) {
+      log->warn("could not create the missing topics ({}); relying on existing or auto-created topics", s.message());
+    }
+    for (const std::string& topic : created) log->info("created topic {}", topic);
   }
 
   server::HealthBoard health;
@@ -97,6 +104,8 @@ int CmdRun(const RunArgs& args, const std::atomic<bool>& stop, std::atomic<bool>
   Status stopped = pipeline.Stop();
   server.Stop();
   if (!stopped.ok()) log->error("stopping: {}", stopped.ToString());
+  // A configuration to fix (topics, credentials), not a fault a restart would mend.
+  if (status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kUnauthenticated) return 2;
   return status.ok() && stopped.ok() ? 0 : 1;
 }
 

@@ -64,6 +64,20 @@ struct EvalArgs {
 };
 int CmdEval(const EvalArgs& args);
 
+struct TopicsArgs {
+  bool create = false;  // create the missing topics first (`topics create`), else only check
+  std::string config_path;
+  std::vector<std::string> overrides;  // "section.key=value"
+  std::string bootstrap;               // overrides kafka.bootstrap
+  int partitions = 0;                  // > 0 overrides kafka.partitions
+  int replication_factor = -1;         // -1: the broker's default.replication.factor
+  std::vector<std::string> groups;     // more consumer groups: their <group>.state topics
+  std::vector<std::string> topic_configs;  // "TOPIC:KEY=VALUE", set at creation
+};
+// Creates (or only checks) the topics of a configuration on a real cluster:
+// exit 0 when they keep the contract run needs, 1 when not or unreachable.
+int CmdTopics(const TopicsArgs& args);
+
 struct StateArgs {
   std::string data_dir = "streamrec-data";
   bool json = false;

@@ -178,6 +178,38 @@ void AddBench(CLI::App& app, streamrec::bench::BenchArgs& a) {
   AddConfigOptions(c, a.config_path, a.overrides, "YAML configuration for the pipeline under test");
 }
 
+void AddTopics(CLI::App& app, TopicsArgs& a) {
+  CLI::App* c = app.add_subcommand("topics", "Create or check the topics on a Kafka cluster.");
+  c->require_subcommand(1);
+  c->footer(
+      "The topics of the configuration: events and events.dlq (delete policy); recommendations,\n"
+      "<group>.state (min.compaction.lag.ms 10 min), catalog, similar-items, bought-together and\n"
+      "trending (compacted), each with kafka.partitions partitions. `create` makes the missing ones\n"
+      "(existing ones are left as they are) and then checks them like `check`, the same check\n"
+      "`run` makes at start: it refuses a compacted events topic, a state changelog that is missing,\n"
+      "not compacted (or compact,delete) or has fewer partitions than events, and a recommendations\n"
+      "topic that is not compacted; it warns about the rest. Exit 0 when the contract holds, 1 when\n"
+      "it does not or the cluster cannot be reached, 2 on bad arguments.");
+  for (const char* action : {"create", "check"}) {
+    const bool create = std::string(action) == "create";
+    CLI::App* sub = c->add_subcommand(action, create ? "Create the missing topics, then check them."
+                                                     : "Check the topics against the contract run needs.");
+    sub->callback([&a, create] { a.create = create; });
+    AddConfigOptions(sub, a.config_path, a.overrides, "YAML configuration (its kafka section names the topics)");
+    sub->add_option("--bootstrap", a.bootstrap, "Kafka bootstrap servers HOST:PORT (overrides kafka.bootstrap)");
+    if (!create) continue;
+    sub->add_option("--partitions", a.partitions, "Partitions of each topic (overrides kafka.partitions, default 4)")
+        ->check(CLI::Range(1, 1024));
+    sub->add_option("--replication-factor", a.replication_factor,
+                    "Replicas of each partition (default: the broker's default.replication.factor)");
+    sub->add_option("--group", a.groups,
+                    "Also create the state changelog <GROUP>.state of this consumer group; repeatable");
+    sub->add_option("--topic-config", a.topic_configs,
+                    "TOPIC:KEY=VALUE: a topic config at creation, e.g. recommendations:segment.bytes=1048576; "
+                    "repeatable");
+  }
+}
+
 void AddState(CLI::App& app, StateArgs& a) {
   CLI::App* c = app.add_subcommand("state", "Summarise a stopped instance's store.");
   c->footer("Prints applied events, stored offsets, user and item counts and a checksum of all embeddings.");
@@ -198,6 +230,7 @@ int main(int argc, char** argv) {
   ProduceArgs produce;
   GenerateArgs generate;
   StateArgs state;
+  TopicsArgs topics;
   EvalArgs eval;
   streamrec::bench::BenchArgs bench;
   AddRun(app, run);
@@ -206,6 +239,7 @@ int main(int argc, char** argv) {
   AddGenerate(app, generate);
   AddEval(app, eval);
   AddState(app, state);
+  AddTopics(app, topics);
   AddBench(app, bench);
   CLI11_PARSE(app, argc, argv);
 
@@ -220,6 +254,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("generate")) return CmdGenerate(generate, g_stop);
     if (app.got_subcommand("eval")) return CmdEval(eval);
     if (app.got_subcommand("state")) return CmdState(state);
+    if (app.got_subcommand("topics")) return CmdTopics(topics);
     if (app.got_subcommand("bench")) {
       bench.executable = "/proc/self/exe";
       return streamrec::bench::CmdBench(bench, g_stop);

@@ -18,6 +18,7 @@ enum class StatusCode {
   kUnavailable,       // a remote peer is unreachable or timed out; retry
   kResourceExhausted, // a bound was hit (queue full, budget); retry later
   kInternal,          // a bug or an unexpected library error
+  kUnauthenticated,   // a peer refused our credentials (or TLS); fix the configuration
 };
 
 class [[nodiscard]] Status {
@@ -32,6 +33,7 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
   static Status ResourceExhausted(std::string msg) { return {StatusCode::kResourceExhausted, std::move(msg)}; }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+  static Status Unauthenticated(std::string msg) { return {StatusCode::kUnauthenticated, std::move(msg)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "config/topics.h"
 #include "kafka/admin.h"
 
 namespace streamrec::pipeline {
@@ -34,7 +35,12 @@ kafka::Properties ClientProperties(const config::KafkaConfig& k, const kafka::Pr
 }  // namespace
 
 Status Pipeline::Impl::Start() {
-  const kafka::Properties consumer_properties = kafka::Merge(ClusterConsumerProperties(), config_.kafka.consumer_properties);
+  bool embedded = false;
+  STREAMREC_RETURN_IF_ERROR(ProbeCluster(&embedded));
+  STREAMREC_RETURN_IF_ERROR(CheckTopics(embedded));
+  if (embedded) log_->info("the broker is the embedded one: consumers fetch with fetch.wait.max.ms=5");
+  const kafka::Properties consumer_properties =
+      kafka::Merge(embedded ? kEmbeddedConsumerProperties : kafka::Properties{}, config_.kafka.consumer_properties);
   STREAMREC_RETURN_IF_ERROR(store::Store::Open(config_.store, &store_));
   STREAMREC_RETURN_IF_ERROR(store_->CheckDimension(config_.learner.dim));
   STREAMREC_RETURN_IF_ERROR(store_->ReadCounters(&counters_));
@@ -106,7 +112,6 @@ Status Pipeline::Impl::Start() {
                      config_.kafka.producer_properties);
     hopts.reader_properties = ClientProperties(config_.kafka, consumer_properties);
     hopts.writer_id = instance_id;
-    STREAMREC_RETURN_IF_ERROR(CheckStateTopic(ClientProperties(config_.kafka, {})));  // an admin (producer) handle
     handoff_ = std::make_unique<StateHandoff>(hopts);
     STREAMREC_RETURN_IF_ERROR(handoff_->Start());
     log_->info("state changelog {} (instance {})", hopts.state_topic, hopts.writer_id);
@@ -123,36 +128,39 @@ Status Pipeline::Impl::Start() {
   return ingest_->Start();
 }
 
-kafka::Properties Pipeline::Impl::ClusterConsumerProperties() {
+Status Pipeline::Impl::ProbeCluster(bool* embedded) {
   std::string cluster_id;
-  if (Status s = kafka::ClusterId(ClientProperties(config_.kafka, {}), kMetadataTimeoutMs, &cluster_id); !s.ok()) {
+  Status s = kafka::ClusterId(ClientProperties(config_.kafka, {}), kMetadataTimeoutMs, &cluster_id);
+  if (s.code() == StatusCode::kUnauthenticated) return s;  // waiting will not mend credentials
+  if (!s.ok()) {
     log_->warn("could not ask the broker for its cluster id: {}", s.ToString());
-    return {};
+    return Status::Ok();
   }
-  if (!kafka::IsEmbeddedCluster(cluster_id)) return {};
-  log_->info("the broker is the embedded one ({}): consumers fetch with fetch.wait.max.ms=5", cluster_id);
-  return kEmbeddedConsumerProperties;
+  *embedded = kafka::IsEmbeddedCluster(cluster_id);
+  return Status::Ok();
 }
 
-Status Pipeline::Impl::CheckStateTopic(const kafka::Properties& properties) {
-  const std::string& events = config_.kafka.events_topic;
-  const std::string state = config_.kafka.StateTopic();
-  std::map<std::string, int> counts;
-  if (Status s = kafka::PartitionCounts(properties, {events, state}, kMetadataTimeoutMs, &counts); !s.ok()) {
-    log_->warn("could not check the state changelog's partitions: {}", s.ToString());
-    return Status::Ok();  // the broker may still be starting; a missing partition shows later
+Status Pipeline::Impl::CheckTopics(bool embedded) {
+  std::vector<std::string> names;
+  for (const kafka::TopicSpec& t : config::StandardTopics(config_.kafka)) names.push_back(t.name);
+  const kafka::Properties admin = ClientProperties(config_.kafka, {});  // an admin (producer) handle
+  std::map<std::string, kafka::TopicInfo> found;
+  Status s = kafka::DescribeTopics(admin, names, !embedded, kMetadataTimeoutMs, &found);
+  if (!s.ok() && !embedded) {
+    // DescribeConfigs may be denied (ACLs) where metadata is not.
+    log_->warn("could not read the topics' configs ({}): their cleanup policies are not checked", s.ToString());
+    s = kafka::DescribeTopics(admin, names, false, kMetadataTimeoutMs, &found);
   }
-  const std::string fix = "create it compacted with at least as many partitions as " + events +
-                          " (on the embedded broker: streamrec broker --group " + config_.kafka.group_id + ")";
-  if (!counts.contains(state)) {
-    return Status::InvalidArgument("the state changelog topic " + state + " does not exist: " + fix);
+  if (!s.ok()) {
+    log_->warn("could not check the topics: {}", s.ToString());
+    return Status::Ok();  // the broker may still be starting; a missing topic shows later
   }
-  if (counts.contains(events) && counts[state] < counts[events]) {
-    return Status::InvalidArgument("the state changelog topic " + state + " has " + std::to_string(counts[state]) +
-                                   " partitions, fewer than the " + std::to_string(counts[events]) + " of " + events +
-                                   ": " + fix);
-  }
-  return Status::Ok();
+  config::TopicProblems problems = config::CheckTopics(config_.kafka, config_.pipeline.state_handoff, found);
+  for (const std::string& w : problems.warnings) log_->warn("{}", w);
+  if (problems.errors.empty()) return Status::Ok();
+  std::string message = "the topics break streamrec's contract (docs/events.md, Topics):";
+  for (const std::string& e : problems.errors) message += "\n  - " + e;
+  return Status::InvalidArgument(message);
 }
 
 Status Pipeline::Impl::Run(const std::atomic<bool>& stop) {

@@ -162,12 +162,15 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // The changelog's positions, once delivered, go with the sealed commit.
   void AppendChangelogPositions();
 
-  // The state changelog exists with at least as many partitions as the
-  // events topic (else a user's records would have nowhere to go): a clear
-  // InvalidArgument instead of deliveries retried forever.
-  [[nodiscard]] Status CheckStateTopic(const kafka::Properties& properties);
-  // What the broker's kind asks of the consumers (the embedded broker's fetch wait), before the user's settings.
-  kafka::Properties ClusterConsumerProperties();
+  // The topics keep config::CheckTopics' contract (the state changelog has
+  // somewhere for every partition's users, the compacted topics are compacted):
+  // a clear InvalidArgument instead of deliveries retried forever or state lost
+  // to retention; warnings are logged. The embedded broker has no configs to read.
+  [[nodiscard]] Status CheckTopics(bool embedded);
+  // Whether the broker is the embedded one (librdkafka's mock cluster), whose
+  // consumers need a short fetch wait; false when it does not answer (it may
+  // be starting). Unauthenticated when it refuses our credentials or TLS.
+  [[nodiscard]] Status ProbeCluster(bool* embedded);
   // For each held events partition: everything so far committed, the state
   // another instance wrote for it adopted (the group served between slices
   // of its changelog, other partitions paused meanwhile), its owed lists

@@ -37,9 +37,6 @@ BACKEND = os.environ.get("STREAMREC_E2E_BROKER", "embedded")
 # The header the embedded broker's compaction puts on the records it copies forward.
 COMPACTION_COPY_HEADER = "streamrec.compaction-copy"
 
-STANDARD_TOPICS = [("events", False), ("events.dlq", False), ("recommendations", True), ("streamrec.state", True),
-                   ("catalog", True), ("similar-items", True), ("bought-together", True), ("trending", True)]
-
 
 class Broker:
     """`streamrec broker` as a child process, or a real Kafka node with the
@@ -66,9 +63,7 @@ class Broker:
         self.kafka = RealKafka()
         self.bootstrap = self.kafka.bootstrap
         groups = [extra[i + 1] for i, flag in enumerate(extra[:-1]) if flag == "--group"]
-        topics = STANDARD_TOPICS + [(f"{g}.state", True) for g in groups]
-        for name, compacted in topics:
-            self.kafka.create_topic(name, partitions, compacted=compacted, config=topic_config.get(name))
+        self.kafka.create_streamrec_topics(STREAMREC, partitions, groups, topic_config)
         log(f"real Kafka at {self.bootstrap} (up in {self.kafka.start_seconds:.1f} s)")
 
     def command(self, line):

@@ -23,9 +23,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def kafka_home():
-    """The cache directory holding lib/ (fetched on first use)."""
-    out = subprocess.run([os.path.join(ROOT, "scripts", "fetch-kafka.sh")], stdout=subprocess.PIPE, text=True)
+def kafka_home(version=None):
+    """The cache directory holding lib/ (fetched on first use); `version`
+    None: the one tests/kafka/pom.xml pins."""
+    out = subprocess.run([os.path.join(ROOT, "scripts", "fetch-kafka.sh")] + ([version] if version else []),
+                         stdout=subprocess.PIPE, text=True)
     if out.returncode != 0:
         raise RuntimeError("real Kafka could not be fetched (scripts/fetch-kafka.sh failed; see above)")
     return out.stdout.strip().splitlines()[-1]
@@ -33,24 +35,39 @@ def kafka_home():
 
 class RealKafka:
     """One KRaft node. `broker_config`: extra server.properties lines, e.g.
-    {"log.cleaner.backoff.ms": 500} for an eager cleaner."""
+    {"log.cleaner.backoff.ms": 500} for an eager cleaner. `scram_users`
+    ({name: password}) adds a SASL_PLAINTEXT listener with SCRAM-SHA-512 at
+    `sasl_bootstrap` (the PLAINTEXT one stays for the tests' own clients);
+    `plain_users` the same with PLAIN. `version`: another Kafka than the pinned one.
+    `broker_config` values may name the fixture's ports as {port} (the PLAINTEXT
+    listener, `bootstrap`) and {controller}; `cluster_id` is KRaft's (a base64 UUID)."""
 
     START_TIMEOUT_S = 60
 
-    def __init__(self, broker_config=None, heap_mb=512):
-        self.home = kafka_home()
+    def __init__(self, broker_config=None, heap_mb=512, scram_users=None, plain_users=None, version=None,
+                 cluster_id=None):
+        self.home = kafka_home(version)
         self.dir = tempfile.mkdtemp(prefix="streamrec-kafka-")
         self.port, controller = free_port(), free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.log_path = os.path.join(self.dir, "broker.log")
+        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
+        protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        self.scram = [f"SCRAM-SHA-512=[name=\"{n}\",password=\"{p}\"]" for n, p in (scram_users or {}).items()]
+        if self.scram or plain_users:
+            sasl_port = free_port()
+            self.sasl_bootstrap = f"127.0.0.1:{sasl_port}"
+            listeners.append(f"SASL_PLAINTEXT://127.0.0.1:{sasl_port}")
+            protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
         props = {
             "process.roles": "broker,controller",
             "node.id": 1,
             "controller.quorum.voters": f"1@127.0.0.1:{controller}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": ",".join(listeners + [f"CONTROLLER://127.0.0.1:{controller}"]),
+            "advertised.listeners": ",".join(listeners),
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": protocols,
             "log.dirs": os.path.join(self.dir, "data"),
             "offsets.topic.replication.factor": 1,
             "offsets.topic.num.partitions": 4,
@@ -59,7 +76,15 @@ class RealKafka:
             "group.initial.rebalance.delay.ms": 0,
             "auto.create.topics.enable": "false",
         }
-        props.update(broker_config or {})
+        if self.scram or plain_users:
+            props["sasl.enabled.mechanisms"] = "SCRAM-SHA-512,PLAIN"
+            props["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"] = (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;")
+            users = " ".join(f'user_{n}="{p}"' for n, p in (plain_users or {}).items())
+            props["listener.name.sasl_plaintext.plain.sasl.jaas.config"] = (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};")
+        props.update({k: str(v).format(port=self.port, controller=controller) for k, v in (broker_config or {}).items()})
+        self.cluster_id = cluster_id or str(uuid.uuid4())
         self.config_path = os.path.join(self.dir, "server.properties")
         with open(self.config_path, "w") as f:
             f.writelines(f"{k}={v}\n" for k, v in props.items())
@@ -75,8 +100,9 @@ class RealKafka:
 
     def _start(self):
         started = time.monotonic()
-        fmt = subprocess.run(self.java + ["kafka.tools.StorageTool", "format", "-t", str(uuid.uuid4()), "-c",
-                                          self.config_path, "--ignore-formatted"],
+        scram = [arg for user in self.scram for arg in ("--add-scram", user)]
+        fmt = subprocess.run(self.java + ["kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c",
+                                          self.config_path, "--ignore-formatted", *scram],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if fmt.returncode != 0:
             raise RuntimeError(f"formatting KRaft storage failed:\n{fmt.stdout}")
@@ -121,6 +147,21 @@ class RealKafka:
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         futures = admin.create_topics([NewTopic(name, partitions, 1, config=settings)], operation_timeout=30)
         futures[name].result(timeout=60)
+
+    def create_streamrec_topics(self, streamrec, partitions, groups=(), topic_config=None, replication=None):
+        """streamrec's topics, made by `streamrec topics create` (what docker-compose.yml
+        runs): `groups` add their <group>.state, `topic_config` is {topic: {setting: value}}."""
+        cmd = [streamrec, "topics", "create", "--bootstrap", self.bootstrap, "--partitions", str(partitions)]
+        for group in groups:
+            cmd += ["--group", group]
+        for topic, settings in (topic_config or {}).items():
+            cmd += [arg for k, v in settings.items() for arg in ("--topic-config", f"{topic}:{k}={v}")]
+        if replication:
+            cmd += ["--replication-factor", str(replication)]
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} exited with {out.returncode}:\n{out.stdout}")
+        return out.stdout
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
