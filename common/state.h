@@ -14,7 +14,7 @@ namespace streamrec {
 // Everything streamrec keeps about one user. Owned by the user cache.
 struct UserRecord {
   UserId id;
-  uint64_t seq = 0;             // last published list number; grows by one per list
+  uint64_t seq = 0;             // last published list's number (emitter's NextListSeq)
   uint64_t events = 0;          // events applied for this user
   std::vector<float> embedding; // learner dimension
   std::vector<ItemId> history;  // distinct items interacted with, oldest first, bounded

@@ -185,7 +185,7 @@ Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog
     if (fell_back) MarkTrending();
     Explain(model, *req.user, j.boosts[k]);
     RecordList(req, catalog, holders);
-    ++req.user->seq;
+    req.user->seq = NextListSeq(req.user->seq, req.user->events);
     std::string value = RenderList(req.user_id, rendered, req.user->seq, options.model_version, now,
                                    req.source_partition, req.source_offset);
     STREAMREC_RETURN_IF_ERROR(producer->Produce(options.topic, req.user_id, value));

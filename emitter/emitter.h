@@ -1,7 +1,7 @@
 // Emitter: computes the top-N list of each user touched by a micro-batch and
 // publishes it to the recommendations topic (key = user id) through an
-// idempotent producer. Each published list increments the user's `seq` and
-// replaces `UserRecord::list` (its catalog-tracked items); the changes to
+// idempotent producer. Each published list advances the user's `seq`
+// (NextListSeq) and replaces `UserRecord::list` (its catalog-tracked items); the changes to
 // who-holds-which-item are reported so the store can keep its reverse index.
 //
 // Value: {"user_id", "items": [{"item_id", "score", "reason"}...], "seq",
@@ -21,6 +21,7 @@
 // the queries Begin() built, against the copy.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -228,6 +229,20 @@ struct RenderedItem {
 // against ~100 ns through fmt's precision path, which was ~4 % of the
 // pipeline's thread (20 scores a list, ~50k lists a second).
 void AppendScore(float score, std::string* out);
+
+// A list's `seq`: 1000 x the user's applied events, plus the lists published
+// since their last event without a new one (refreshes after a catalog change),
+// at most 999. A list's seq depends only on the user's events, not on how they
+// fell into batches: after a crash, or when another instance adopts the user,
+// replayed events give lists no higher than those already published, and the
+// next new event's list is higher than every one before (readers keep the
+// highest seq per user).
+inline constexpr uint64_t kSeqPerEvent = 1000;
+inline uint64_t NextListSeq(uint64_t seq, uint64_t events) {
+  const uint64_t base = events * kSeqPerEvent;
+  if (seq < base) return base;
+  return std::max(seq, std::min(seq + 1, base + kSeqPerEvent - 1));  // never down
+}
 
 std::string RenderList(std::string_view user_id, std::span<const RenderedItem> items, uint64_t seq,
                        std::string_view model_version, int64_t generated_at_ms, int32_t partition, int64_t offset);

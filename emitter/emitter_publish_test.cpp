@@ -121,7 +121,7 @@ TEST_CASE("published lists leave out purchases and unavailable items, and explai
   std::vector<ListHolderChange> holders;
   const std::vector<std::string> list = h.Publish(o, model, &cat, nullptr, &u, &holders);
   CHECK(list == std::vector<std::string>{"c:boosted", "e:similar_to:d", "d:personal"});
-  CHECK(u.seq == 1);
+  CHECK(u.seq == 10 * kSeqPerEvent);  // 10 events, the first list since
   // Only catalog-tracked items enter the reverse index.
   REQUIRE(holders.size() == 1);
   CHECK(holders[0].item == ItemId(2));
@@ -235,13 +235,13 @@ TEST_CASE("lists scored on the scoring thread are Publish's lists; an item withd
   CHECK_FALSE(emitter.Begin(model, &cat, {&begun, 1}).ok());  // two at a time
   CHECK_FALSE(emitter.Publish(model, &cat, nullptr, {&publish, 1}, {}, &holders).ok());
   REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());  // the older: u2's
-  CHECK(second.seq == 1);
+  CHECK(second.seq == 10 * kSeqPerEvent);
   CHECK(third.seq == 0);
   CHECK(emitter.busy());
   CHECK(emitter.can_begin());
   REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());
   CHECK_FALSE(emitter.busy());
-  CHECK(third.seq == 1);
+  CHECK(third.seq == 10 * kSeqPerEvent);
   CHECK(third.list == second.list);
   REQUIRE(emitter.Flush(10000).ok());
   CHECK(h.LastList() == published);
@@ -252,7 +252,7 @@ TEST_CASE("lists scored on the scoring thread are Publish's lists; an item withd
   REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());
   REQUIRE(emitter.Flush(10000).ok());
   CHECK(h.LastList() == std::vector<std::string>{"b:personal", "c:personal"});
-  CHECK(second.seq == 2);
+  CHECK(second.seq == 10 * kSeqPerEvent + 1);  // a second list without a new event
   CHECK(second.list == std::vector<ItemId>{ItemId(1), ItemId(2)});
   REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());  // nothing in flight: nothing to do
   REQUIRE(emitter.Stop().ok());
@@ -358,4 +358,21 @@ TEST_CASE("the approximate index built while a job is scored is not read by that
   for (size_t k = 0; k < kUsers; ++k) same += crossing[k].list == exact[k].list;
   CHECK(same == kUsers);
   REQUIRE(emitter.Stop().ok());
+}
+
+TEST_CASE("NextListSeq: events set the seq, lists without a new event count on top, bounded") {
+  CHECK(NextListSeq(0, 1) == 1000);
+  CHECK(NextListSeq(1000, 1) == 1001);     // a refresh: no new event
+  CHECK(NextListSeq(1001, 3) == 3000);     // new events: whatever the batches were
+  CHECK(NextListSeq(3998, 3) == 3999);
+  CHECK(NextListSeq(3999, 3) == 3999);     // refreshes never reach the next event's seq
+  CHECK(NextListSeq(3999, 4) == 4000);
+  // A replay after a crash: the state is back at 2 events (seq 2000) while lists
+  // up to 3001 went out; replayed events give no more than those, the next new
+  // event more than all of them.
+  uint64_t seq = 2000;
+  seq = NextListSeq(seq, 3);
+  CHECK(seq == 3000);
+  CHECK(NextListSeq(seq, 4) > 3001);
+  CHECK(NextListSeq(5000, 2) == 5000);  // a seq above the events' allowance: never goes down
 }
