@@ -35,9 +35,35 @@ Status PartitionReader::Create(const Properties& properties, std::unique_ptr<Par
   return Status::Ok();
 }
 
+namespace {
+
+// Errors that mean librdkafka asked a broker that no longer leads the partition.
+bool StaleLeader(RdKafka::ErrorCode err) {
+  return err == RdKafka::ERR_NOT_LEADER_FOR_PARTITION || err == RdKafka::ERR_LEADER_NOT_AVAILABLE ||
+         err == RdKafka::ERR_FENCED_LEADER_EPOCH || err == RdKafka::ERR_UNKNOWN_LEADER_EPOCH;
+}
+
+// Asks for the topic's metadata, which refreshes librdkafka's cached leaders.
+void RefreshLeaders(RdKafka::KafkaConsumer* handle, const std::string& topic, int timeout_ms) {
+  std::string err;
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(handle, topic, nullptr, err));
+  RdKafka::Metadata* md = nullptr;
+  if (t) (void)handle->metadata(false, t.get(), &md, timeout_ms);
+  std::unique_ptr<RdKafka::Metadata> owned(md);  // only the refresh matters
+}
+
+}  // namespace
+
 Status PartitionReader::QueryWatermarks(const std::string& topic, int32_t partition, int timeout_ms,
                                         Watermarks* out) {
   RdKafka::ErrorCode err = impl_->handle->query_watermark_offsets(topic, partition, &out->low, &out->high, timeout_ms);
+  if (StaleLeader(err)) {
+    // librdkafka (2.0.2) sends the query to the leader it cached and does not
+    // refresh it on this error: after a leader moved, every retry would ask the
+    // old one forever (seen on a three-broker cluster, tests/e2e/test_cluster_kafka.py).
+    RefreshLeaders(impl_->handle.get(), topic, timeout_ms);
+    err = impl_->handle->query_watermark_offsets(topic, partition, &out->low, &out->high, timeout_ms);
+  }
   if (err != RdKafka::ERR_NO_ERROR) {
     return Status::Unavailable("watermarks of " + topic + "/" + std::to_string(partition) + ": " +
                                RdKafka::err2str(err));

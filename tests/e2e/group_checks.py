@@ -33,6 +33,17 @@ def read_topic(bootstrap, topic):
     return out
 
 
+def record_counts(bootstrap, topic):
+    """{partition: (records there now, offsets between its watermarks)}: fewer
+    records than offsets once compaction removed some."""
+    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic)]
+    starts, ends = c.beginning_offsets(parts), c.end_offsets(parts)
+    c.close()
+    records = read_topic(bootstrap, topic)
+    return {tp.partition: (len(records[tp.partition]), ends[tp] - starts[tp]) for tp in parts}
+
+
 def assigned(path):
     """Partitions the instance logging to `path` was last assigned."""
     parts = set()
@@ -49,13 +60,14 @@ def assignment_changes(path):
     return sum(1 for line in open(path) if "assigned events/" in line or "revoked events/" in line)
 
 
-def check_changelog(t, bootstrap, group, partitions, events):
+def check_changelog(t, bootstrap, group, partitions, events, changelog=None):
     """Every partition's batches form one chain from offset 0 to the end of
     `events` (each starts where the previous ended, whoever wrote it), and each
-    user's newest record holds exactly their number of events. Returns the set
-    of (writer, next writer) moves seen."""
+    user's newest record holds exactly their number of events. `changelog`:
+    the records as written (an OutputWatcher's, when compaction removes them),
+    else read now. Returns the set of (writer, next writer) moves seen."""
     ends = harness.end_offsets(bootstrap)
-    changelog = read_topic(bootstrap, f"{group}.state")
+    changelog = changelog if changelog is not None else read_topic(bootstrap, f"{group}.state")
     broken, moves, last_record = [], set(), {}
     for p in range(partitions):
         markers = [json.loads(v) for k, v in changelog[p] if k == MARKER_KEY]
@@ -134,16 +146,23 @@ def produce_paced(bootstrap, lines, rate, done, bad_every=3000):
 
 
 class OutputWatcher:
-    """Reads `recommendations` as lists arrive (a thread, from the end) and
-    keeps each partition's arrival times, to measure how long output stopped."""
+    """Reads a topic as records arrive (a thread; `recommendations` from the end
+    by default) and keeps each partition's arrival times, to measure how long
+    output stopped, and with `keep` the records themselves, {partition:
+    [(key, value)]}: what a compacting broker writes, before its cleaner runs."""
 
-    def __init__(self, bootstrap, partitions):
+    def __init__(self, bootstrap, partitions, topic="recommendations", from_beginning=False, keep=False):
         self.arrivals = collections.defaultdict(list)
+        self.records = collections.defaultdict(list)
+        self._keep = keep
         self._stop = threading.Event()
         self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        parts = [TopicPartition("recommendations", p) for p in range(partitions)]
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
         self._consumer.assign(parts)
-        self._consumer.seek_to_end()
+        if from_beginning:
+            self._consumer.seek_to_beginning()
+        else:
+            self._consumer.seek_to_end()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -151,6 +170,8 @@ class OutputWatcher:
         while not self._stop.is_set():
             for tp, records in self._consumer.poll(timeout_ms=100).items():
                 self.arrivals[tp.partition].extend([time.monotonic()] * len(records))
+                if self._keep:
+                    self.records[tp.partition].extend((r.key, r.value) for r in records)
 
     def stop(self):
         self._stop.set()

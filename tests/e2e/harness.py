@@ -42,13 +42,15 @@ class Broker:
     """`streamrec broker` as a child process, or a real Kafka node with the
     same topics (STREAMREC_E2E_BROKER=kafka)."""
 
-    def __init__(self, partitions=4, log_path=None, compaction=True, extra=(), topic_config=None):
+    def __init__(self, partitions=4, log_path=None, compaction=True, extra=(), topic_config=None,
+                 broker_config=None):
         """`compaction` False: --no-compaction, for streams of more users' lists than the broker keeps.
         `extra`: more `streamrec broker` flags (`--group NAME` also applies to real Kafka).
-        `topic_config`: {topic: {setting: value}} for real Kafka's topics (the embedded broker has none)."""
+        `topic_config`: {topic: {setting: value}} for real Kafka's topics, `broker_config` its
+        server.properties additions (the embedded broker has neither)."""
         self.proc = self.kafka = None
         if BACKEND == "kafka":
-            self._start_kafka(partitions, list(extra), topic_config or {})
+            self._start_kafka(partitions, list(extra), topic_config or {}, broker_config)
             return
         err = open(log_path, "w") if log_path else subprocess.DEVNULL
         flags = ([] if compaction else ["--no-compaction"]) + list(extra)
@@ -57,10 +59,10 @@ class Broker:
         self.bootstrap = self.proc.stdout.readline().strip()
         assert self.bootstrap.startswith("127.0.0.1:"), f"unexpected first line {self.bootstrap!r}"
 
-    def _start_kafka(self, partitions, extra, topic_config):
+    def _start_kafka(self, partitions, extra, topic_config, broker_config):
         from real_kafka import RealKafka
 
-        self.kafka = RealKafka()
+        self.kafka = RealKafka(broker_config=broker_config)
         self.bootstrap = self.kafka.bootstrap
         groups = [extra[i + 1] for i, flag in enumerate(extra[:-1]) if flag == "--group"]
         self.kafka.create_streamrec_topics(STREAMREC, partitions, groups, topic_config)

@@ -40,15 +40,17 @@ class RealKafka:
     `sasl_bootstrap` (the PLAINTEXT one stays for the tests' own clients);
     `plain_users` the same with PLAIN. `version`: another Kafka than the pinned one.
     `broker_config` values may name the fixture's ports as {port} (the PLAINTEXT
-    listener, `bootstrap`) and {controller}; `cluster_id` is KRaft's (a base64 UUID)."""
+    listener, `bootstrap`) and {controller}; `cluster_id` is KRaft's (a base64 UUID).
+    In a cluster (KafkaCluster): `node_id`, `controller` (its port), `voters`
+    (controller.quorum.voters) and `wait` False (the cluster waits for all)."""
 
     START_TIMEOUT_S = 60
 
     def __init__(self, broker_config=None, heap_mb=512, scram_users=None, plain_users=None, version=None,
-                 cluster_id=None):
+                 cluster_id=None, node_id=1, controller=None, voters=None, wait=True):
         self.home = kafka_home(version)
         self.dir = tempfile.mkdtemp(prefix="streamrec-kafka-")
-        self.port, controller = free_port(), free_port()
+        self.port, controller = free_port(), controller or free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.log_path = os.path.join(self.dir, "broker.log")
         listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
@@ -61,8 +63,8 @@ class RealKafka:
             protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
         props = {
             "process.roles": "broker,controller",
-            "node.id": 1,
-            "controller.quorum.voters": f"1@127.0.0.1:{controller}",
+            "node.id": node_id,
+            "controller.quorum.voters": voters or f"1@127.0.0.1:{controller}",
             "listeners": ",".join(listeners + [f"CONTROLLER://127.0.0.1:{controller}"]),
             "advertised.listeners": ",".join(listeners),
             "controller.listener.names": "CONTROLLER",
@@ -92,24 +94,39 @@ class RealKafka:
                      "-Xshare:auto", f"-Dlog4j2.configurationFile={ROOT}/tests/kafka/log4j2.properties",
                      f"-Dstreamrec.kafka.log={self.log_path}", "-cp", os.path.join(self.home, "lib", "*")]
         self.proc = None
+        self.stdout_path = os.path.join(self.dir, "stdout.log")
         try:
-            self._start()
+            self.started = time.monotonic()
+            self._format()
+            self.spawn()
+            if wait:
+                self.wait_ready()
         except BaseException:
             self.stop()
             raise
 
-    def _start(self):
-        started = time.monotonic()
+    def _format(self):
         scram = [arg for user in self.scram for arg in ("--add-scram", user)]
         fmt = subprocess.run(self.java + ["kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c",
                                           self.config_path, "--ignore-formatted", *scram],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if fmt.returncode != 0:
             raise RuntimeError(f"formatting KRaft storage failed:\n{fmt.stdout}")
-        self.stdout_path = os.path.join(self.dir, "stdout.log")
-        with open(self.stdout_path, "w") as out:
+
+    def spawn(self):
+        """Starts the JVM on the formatted storage (again, after kill())."""
+        with open(self.stdout_path, "a") as out:
             self.proc = subprocess.Popen(self.java + ["kafka.Kafka", self.config_path], stdout=out,
                                          stderr=subprocess.STDOUT)
+
+    def kill(self):
+        """SIGKILL, as a machine failing: no controlled shutdown."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def wait_ready(self):
+        """Until this node serves metadata; sets start_seconds (since the start or the last spawn)."""
+        started = self.started
         deadline = started + self.START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -124,7 +141,7 @@ class RealKafka:
 
     def tail(self, lines=40):
         text = ""
-        for path in (self.stdout_path if self.proc else None, self.log_path):
+        for path in (self.stdout_path, self.log_path):
             if path and os.path.exists(path):
                 with open(path, errors="replace") as f:
                     text += "".join(f.readlines()[-lines:])
@@ -172,6 +189,52 @@ class RealKafka:
                 self.proc.kill()
                 self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class KafkaCluster:
+    """Three KRaft nodes (broker and controller each, one quorum) on loopback
+    ports, with replication factor 3 and min.insync.replicas 2 as defaults.
+    `nodes[i].kill()` / `restart(i)` take one down and bring it back."""
+
+    def __init__(self, size=3, heap_mb=384):
+        controllers = [free_port() for _ in range(size)]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{port}" for i, port in enumerate(controllers))
+        config = {"default.replication.factor": size, "min.insync.replicas": 2,
+                  "offsets.topic.replication.factor": size, "transaction.state.log.replication.factor": size,
+                  "transaction.state.log.min.isr": 2, "unclean.leader.election.enable": "false"}
+        cluster_id = str(uuid.uuid4())
+        self.nodes = []
+        try:
+            for i in range(size):
+                self.nodes.append(RealKafka(broker_config=config, heap_mb=heap_mb, cluster_id=cluster_id,
+                                            node_id=i + 1, controller=controllers[i], voters=voters, wait=False))
+            for node in self.nodes:
+                node.wait_ready()
+            self.start_seconds = max(node.start_seconds for node in self.nodes)
+        except BaseException:
+            self.stop()
+            raise
+        self.bootstrap = ",".join(node.bootstrap for node in self.nodes)
+
+    def node_of(self, broker_id):
+        return self.nodes[broker_id - 1]
+
+    def restart(self, broker_id):
+        node = self.node_of(broker_id)
+        node.started = time.monotonic()
+        node.spawn()
+        node.wait_ready()
+        return node.start_seconds
+
+    def stop(self):
+        for node in self.nodes:
+            node.stop()
 
     def __enter__(self):
         return self

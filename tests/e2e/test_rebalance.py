@@ -6,7 +6,16 @@ nothing lost, nothing applied twice, only the owner writes), the applied events
 of both instances must add up to the valid events, every user's record must hold
 exactly as many events as the log has for them, and lists keep their seq order.
 
-Read with kafka-python, an independent client."""
+Read with kafka-python, an independent client.
+
+On real Kafka (e2e_rebalance_kafka) the compaction is Kafka's own, made eager:
+`shop.state` and `recommendations` roll a segment every 2 s and are cleaned as
+soon as 1 % of them is dirty, without the changelog's usual 10 min lag; the
+broker's log must show its cleaner compacting both during the test, the
+changelog's chains are checked on the records as written (read live), and
+the other checks on what compaction left. Then a user's state is erased by a
+tombstone in the changelog: once compacted, an instance adopting that
+partition from scratch must not bring the user back."""
 
 import json
 import signal
@@ -33,6 +42,47 @@ def run_cmd(bootstrap, data):
             "--set", "emitter.top_n=10"]
 
 
+# Kafka's compaction, eager (real Kafka only): segments roll every 2 s, cleaned at 1 % dirty
+# or once a record waited 3 s.
+EAGER = {"segment.ms": 2000, "min.cleanable.dirty.ratio": 0.01, "min.compaction.lag.ms": 0,
+         "max.compaction.lag.ms": 3000, "delete.retention.ms": 1000}
+EAGER_BROKER = {"log.cleaner.backoff.ms": 300}
+KAFKA = harness.BACKEND == "kafka"
+
+
+def cleaned(broker, topic):
+    """Partitions of `topic` Kafka's cleaner compacted: fewer records than offsets between its watermarks."""
+    counts = group_checks.record_counts(broker.bootstrap, topic)
+    return {p for p, (records, offsets) in counts.items() if records < offsets}
+
+
+def check_erasure(t, broker, work, evs):
+    """A tombstone erases a user from the changelog: after compaction an
+    instance adopting the partition from scratch does not bring them back."""
+    from confluent_kafka import Producer
+
+    victim = evs[0]["user_id"]
+    p = Producer({"bootstrap.servers": broker.bootstrap, "partitioner": "murmur2_random"})
+    p.produce(f"{GROUP}.state", key=victim, value=None)
+    p.flush(30)
+    partition = next(part for part, records in group_checks.read_topic(broker.bootstrap, f"{GROUP}.state").items()
+                     if any(k == victim.encode() for k, _ in records))
+    time.sleep(3)  # the tombstone's segment rolls (segment.ms 2 s) on the next append
+    p.produce(f"{GROUP}.state", key="\x00roll", value=b"", partition=partition)  # rolls the segment
+    p.flush(30)
+
+    def gone():
+        records = group_checks.read_topic(broker.bootstrap, f"{GROUP}.state")[partition]
+        return not any(k == victim.encode() and v for k, v in records)
+
+    t.check(harness.wait_until(gone, 60), f"compaction removed {victim}'s state behind the tombstone")
+    res = harness.run_pipeline(broker.bootstrap, work("fresh"), idle_ms=3000,
+                               extra=["--set", f"kafka.group_id={GROUP}"])
+    t.check(res.returncode == 0 and "adopted" in res.stderr, "a fresh instance adopted every partition")
+    users = harness.state(work("fresh"))["users"]
+    t.check(users == len({e["user_id"] for e in evs}) - 1, f"the erased user stayed erased ({users} users adopted)")
+
+
 def wait_exit(proc, name, timeout=120):
     code = proc.wait(timeout=timeout)
     log(f"{name} exited {code}")
@@ -42,7 +92,12 @@ def wait_exit(proc, name, timeout=120):
 def main():
     t = harness.Checks()
     work = harness.WorkDir("rebalance")
-    broker = harness.Broker(partitions=4, extra=["--group", GROUP])
+    eager = {f"{GROUP}.state": EAGER, "recommendations": EAGER} if KAFKA else None
+    broker = harness.Broker(partitions=4, extra=["--group", GROUP], topic_config=eager,
+                            broker_config=EAGER_BROKER if KAFKA else None)
+    # The changelog as written, before Kafka's cleaner removes superseded records.
+    written = group_checks.OutputWatcher(broker.bootstrap, 4, f"{GROUP}.state", from_beginning=True,
+                                         keep=True) if KAFKA else None
     try:
         evs, _ = harness.generate(work, users=2000, items=500, events=EVENTS)
         lines = [json.dumps(e) for e in evs]
@@ -82,12 +137,22 @@ def main():
         t.check(sa["applied_events"] + sb["applied_events"] == valid,
                 f"applied a + b = {sa['applied_events'] + sb['applied_events']} == valid events {valid}")
 
-        moves = group_checks.check_changelog(t, broker.bootstrap, GROUP, 4, evs)
+        if written:
+            written.stop()
+        moves = group_checks.check_changelog(t, broker.bootstrap, GROUP, 4, evs, written and written.records)
         writers = {w for pair in moves for w in pair}
         t.check(len(writers) == 2 and all((y, x) in moves for x, y in moves),
                 f"partitions moved both ways between the two instances ({len(moves)} kinds of move)")
         group_checks.check_list_order(t, broker.bootstrap, {e["user_id"] for e in evs})
+        if KAFKA:
+            for topic in (f"{GROUP}.state", "recommendations"):
+                t.check(harness.wait_until(lambda: len(cleaned(broker, topic)) == 4, 30),
+                        f"Kafka's cleaner compacted {topic} (partitions {sorted(cleaned(broker, topic))} hold fewer "
+                        f"records than offsets)")
+            check_erasure(t, broker, work, evs)
     finally:
+        if written:
+            written.stop()
         broker.stop()
         if t.failed:
             subprocess.run(f"grep -h -E 'adopt|assigned|revoked|error' {work.path}/*.log | tail -n 40", shell=True)
