@@ -6,7 +6,10 @@ producers use acks=all and idempotence, librdkafka's defaults it keeps).
 idempotent confluent-kafka producer. 12 s in, the broker leading `events`
 partition 0 is SIGKILLed (no controlled shutdown); 15 s later it is restarted.
 Measured from outside (a kafka-python reader of `recommendations`): the longest
-time without a list, overall and on the partitions the dead broker led.
+time without a list, overall and on the partitions the dead broker led, and how
+long the producer itself had no event acknowledged (the shop's side of the gap).
+streamrec exits after 30 s without events: the producer's own stall over the
+leader change once outlasted a 10 s setting.
 
 Checked: every event applied exactly once (the store's count, the changelog's
 unbroken chains, each user's newest state holding exactly their events); every
@@ -34,15 +37,22 @@ GROUP = "shop"
 DOWN_S = 15
 
 
-def produce(bootstrap, lines, done, errors):
+def produce(bootstrap, lines, done, errors, delivered):
+    """Sends at RATE; `delivered` gets the monotonic time of each acknowledged event."""
     p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20,
                   "partitioner": "murmur2_random"})
+
+    def on_delivery(err, _):
+        if err:
+            errors.append(err)
+        else:
+            delivered.append(time.monotonic())
+
     start = time.time()
     for k, line in enumerate(lines):
         if k % 200 == 0:
             time.sleep(max(0.0, start + k / RATE - time.time()))
-        p.produce("events", key=json.loads(line)["user_id"], value=line,
-                  on_delivery=lambda err, _: err and errors.append(err))
+        p.produce("events", key=json.loads(line)["user_id"], value=line, on_delivery=on_delivery)
         if k % 3000 == 11:
             p.produce("events", key="u-bad", value='{"user_id": 7}')
         p.poll(0)
@@ -79,13 +89,13 @@ def main():
         t.check(out.count("replication 3") == 9, "every topic has 3 replicas (the brokers' default)")
         evs, _ = harness.generate(work, users=USERS, items=600, events=EVENTS)
         cmd = [harness.STREAMREC, "run", "--bootstrap", cluster.bootstrap, "--data-dir", work("data"),
-               "--exit-when-idle-ms", "10000", "--set", f"kafka.group_id={GROUP}", *harness.FAST_GROUP]
+               "--exit-when-idle-ms", "30000", "--set", f"kafka.group_id={GROUP}", *harness.FAST_GROUP]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(work("run.log"), "w"))
         t.check(harness.wait_until(lambda: group_checks.assigned(work("run.log")), 60), "streamrec joined the group")
         watcher = group_checks.OutputWatcher(cluster.bootstrap, PARTITIONS)
-        done, errors = threading.Event(), []
+        done, errors, delivered = threading.Event(), [], []
         lines = [json.dumps(e) for e in evs]
-        producer = threading.Thread(target=produce, args=(cluster.bootstrap, lines, done, errors))
+        producer = threading.Thread(target=produce, args=(cluster.bootstrap, lines, done, errors, delivered))
         producer.start()
         time.sleep(12)
         leader_of, _ = leaders(cluster.bootstrap, "events")
@@ -104,10 +114,13 @@ def main():
         t.check(not errors, f"the test's producer delivered every event ({errors[:3]})")
         overall, _ = watcher.longest_gap(killed, time.monotonic())
         on_led, part = watcher.longest_gap(killed, time.monotonic(), led)
+        marks = [killed] + [x for x in delivered if x > killed]
+        upstream = max(b - a for a, b in zip(marks, marks[1:]))
         log(f"MEASURED leader loss: longest time without a list {overall:.1f} s overall, {on_led:.1f} s on the "
-            f"partitions broker {victim} led (partition {part}); broker back up in {up_s:.1f} s")
+            f"partitions broker {victim} led (partition {part}); the shop's own producer had no event acknowledged "
+            f"for {upstream:.1f} s of it; broker back up in {up_s:.1f} s")
         try:
-            code = proc.wait(timeout=120)
+            code = proc.wait(timeout=150)
         except subprocess.TimeoutExpired:
             code = "still running after 120 s"
         t.check(code == 0, f"streamrec exits cleanly when idle ({code})")
