@@ -1,5 +1,6 @@
 // The subcommands of the streamrec binary. Each returns the process exit code
-// (0 success, 1 runtime failure, 2 bad arguments) and prints its own errors.
+// (0 success, 1 runtime failure, 2 bad arguments or a configuration a restart
+// would not mend: broken topics, refused credentials) and prints its own errors.
 // Flags and the environment are read only in main.cpp; these get plain structs.
 #pragma once
 

@@ -52,7 +52,9 @@ void AddRun(CLI::App& app, RunArgs& a) {
       "has a default; see docs/configuration.md. SIGINT/SIGTERM: finish the batch, commit state and offsets,\n"
       "flush the producers, leave the group, exit 0. SIGHUP, or saving the --config file:\n"
       "the `rules` section is re-read and applied from the next batch (other sections need a\n"
-      "restart); invalid rules are logged and the current ones kept.");
+      "restart); invalid rules are logged and the current ones kept. At start the topics are\n"
+      "checked (see `streamrec topics --help`): topics that break the contract, or credentials\n"
+      "the cluster refuses, end the run with exit 2 and the reason; 1: a runtime failure.");
   AddConfigOptions(c, a.config_path, a.overrides, "YAML configuration file");
   c->add_option("--bootstrap", a.bootstrap,
                 "Kafka bootstrap servers HOST:PORT, or 'embedded' (overrides kafka.bootstrap)");

@@ -163,8 +163,8 @@ Status NoAnswer(AdminHandle* admin, const std::string& what) {
 
 // The topics that already exist, their partition counts and replicas (all
 // topics are asked for: naming one could auto-create it); Unavailable if the
-// cluster does not answer.
-// Asked in short tries, so that refused credentials fail at once instead of at the timeout.
+// cluster does not answer. Asked in short tries, so that refused credentials
+// fail at once instead of at the timeout.
 Status ExistingTopics(AdminHandle* admin, int timeout_ms, std::map<std::string, TopicInfo>* out) {
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
