@@ -128,9 +128,8 @@ def main():
         t.check(st["applied_events"] == EVENTS, f"every event applied exactly once ({st['applied_events']} of {EVENTS})")
         group_checks.check_changelog(t, cluster.bootstrap, GROUP, PARTITIONS, evs)
         group_checks.check_list_order(t, cluster.bootstrap, {e["user_id"] for e in evs})
-        _, isr = leaders(cluster.bootstrap, "events")
-        t.check(harness.wait_until(lambda: all(victim in r for r in leaders(cluster.bootstrap, "events")[1].values()),
-                                   60), f"broker {victim} is back in every partition's ISR ({isr})")
+        back = harness.wait_until(lambda: all(victim in r for r in leaders(cluster.bootstrap, "events")[1].values()), 60)
+        t.check(back, f"broker {victim} is back in every partition's ISR ({leaders(cluster.bootstrap, 'events')[1]})")
     finally:
         if watcher:
             watcher.stop()

@@ -51,15 +51,15 @@ def kill(proc, name):
     log(f"{name} SIGKILLed")
 
 
-def static_rejoin(t, kafka, work, watcher):
+def static_rejoin(t, procs, kafka, work, watcher):
     """Phase 1: A killed and restarted; returns the new A."""
     a_parts = group_checks.assigned(work("a.log"))
     b_changes = group_checks.assignment_changes(work("b.log"))
     killed = time.monotonic()
-    kill(t.procs.pop("a"), "a")
+    kill(procs.pop("a"), "a")
     time.sleep(2)
     restarted = time.monotonic()
-    t.procs["a"] = start(kafka, work, "a", "a2.log")
+    procs["a"] = start(kafka, work, "a", "a2.log")
     back = harness.wait_until(lambda: group_checks.assigned(work("a2.log")) == a_parts, 30)
     rejoin_s = time.monotonic() - restarted
     t.check(back and rejoin_s < 10,
@@ -70,17 +70,16 @@ def static_rejoin(t, kafka, work, watcher):
     gap, part = watcher.longest_gap(killed, time.monotonic(), a_parts)
     log(f"MEASURED static rejoin: restart to assignment {rejoin_s:.1f} s; longest time without a list on the "
         f"killed member's partitions {gap:.1f} s (partition {part}, 2 s of it before the restart)")
-    t.figures["static_rejoin_s"] = rejoin_s
 
 
-def scale(t, kafka, work, watcher):
+def scale(t, procs, kafka, work, watcher):
     """Phase 2: C joins, then B is killed for good."""
-    t.procs["c"] = start(kafka, work, "c", "c.log")
+    procs["c"] = start(kafka, work, "c", "c.log")
     t.check(harness.wait_until(lambda: group_checks.assigned(work("c.log")), 30), "c joined and was given partitions")
     time.sleep(4)
     b_parts = group_checks.assigned(work("b.log"))
     killed = time.monotonic()
-    kill(t.procs.pop("b"), "b")
+    kill(procs.pop("b"), "b")
 
     def taken_over():
         return b_parts <= group_checks.assigned(work("a2.log")) | group_checks.assigned(work("c.log"))
@@ -95,15 +94,15 @@ def scale(t, kafka, work, watcher):
 
 def main():
     t = harness.Checks()
-    t.procs, t.figures = {}, {}
+    procs = {}
     work = harness.WorkDir("group_kafka")
     kafka = RealKafka()
     watcher = None
     try:
         kafka.create_streamrec_topics(harness.STREAMREC, PARTITIONS, groups=[GROUP])
         evs, _ = harness.generate(work, users=USERS, items=800, events=EVENTS)
-        t.procs["a"] = start(kafka, work, "a", "a.log")
-        t.procs["b"] = start(kafka, work, "b", "b.log")
+        procs["a"] = start(kafka, work, "a", "a.log")
+        procs["b"] = start(kafka, work, "b", "b.log")
         t.check(harness.wait_until(lambda: group_checks.assigned(work("a.log")) and
                                    group_checks.assigned(work("b.log")), 60), "a and b joined the group")
         watcher = group_checks.OutputWatcher(kafka.bootstrap, PARTITIONS)
@@ -112,12 +111,12 @@ def main():
         producer = threading.Thread(target=group_checks.produce_paced, args=(kafka.bootstrap, lines, RATE, done))
         producer.start()
         time.sleep(6)
-        static_rejoin(t, kafka, work, watcher)
-        scale(t, kafka, work, watcher)
+        static_rejoin(t, procs, kafka, work, watcher)
+        scale(t, procs, kafka, work, watcher)
         t.check(not done.is_set(), "the stream was still flowing through both phases")
         producer.join()
         log("stream complete")
-        codes = {name: p.wait(timeout=180) for name, p in t.procs.items()}
+        codes = {name: p.wait(timeout=180) for name, p in procs.items()}
         t.check(set(codes.values()) == {0}, f"a and c exit cleanly when idle {codes}")
         moves = group_checks.check_changelog(t, kafka.bootstrap, GROUP, PARTITIONS, evs)
         writers = {w for pair in moves for w in pair}
@@ -126,7 +125,7 @@ def main():
     finally:
         if watcher:
             watcher.stop()
-        for p in t.procs.values():
+        for p in procs.values():
             if p.poll() is None:
                 p.kill()
         kafka.stop()
