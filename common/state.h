@@ -21,6 +21,10 @@ struct UserRecord {
   std::vector<ItemId> purchased;  // distinct items bought, oldest first, bounded
   std::vector<ItemId> basket;     // recent distinct items carted or bought, oldest first, bounded
   std::vector<ItemId> list;       // the catalog-tracked items of the last published list
+  // The last item of the last full-length list served: the score a new item
+  // had to beat to be listed (the learner's blend learns from it).
+  ItemId list_cutoff{kNoItem};
+  static constexpr uint32_t kNoItem = UINT32_MAX;
 };
 
 // One change to the reverse index "which users' current lists hold this item"

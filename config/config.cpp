@@ -74,6 +74,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("max_history", c.learner.max_history);
   v.Field("popularity_negatives", c.learner.popularity_negatives);
   v.Field("cooc_weight", c.learner.cooc_weight);
+  v.Field("blend_learning_rate", c.learner.blend_learning_rate);
   v.Field("cooc_window", c.learner.cooc_window);
   v.Field("cooc_decay", c.learner.cooc_decay);
   v.Field("max_neighbors", c.learner.max_neighbors);

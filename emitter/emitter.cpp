@@ -185,6 +185,9 @@ Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog
     if (fell_back) MarkTrending();
     Explain(model, *req.user, j.boosts[k]);
     RecordList(req, catalog, holders);
+    // The bar a new item had to clear in this list: what the learner's blend learns from.
+    req.user->list_cutoff = !fell_back && result.size() >= options.top_n ? result[options.top_n - 1].item
+                                                                          : ItemId(UserRecord::kNoItem);
     req.user->seq = NextListSeq(req.user->seq, req.user->events);
     std::string value = RenderList(req.user_id, rendered, req.user->seq, options.model_version, now,
                                    req.source_partition, req.source_offset);

@@ -140,6 +140,10 @@ class Replay {
 
   void Finish() {
     report_->items = learner_.item_count();
+    const learner::Learner::BlendWeights blend = learner_.blend_weights();
+    report_->blend_cooc = blend.cooc;
+    report_->blend_recency = blend.recency;
+    report_->blend_steps = blend.steps;
     for (size_t m = 0; m < report_->models.size(); ++m) report_->models[m].seconds = seconds_[m];
   }
 
@@ -155,6 +159,7 @@ class Replay {
     report_->models[0].Record(type, rank ? std::optional<double>(static_cast<double>(*rank)) : std::nullopt);
     top_.clear();
     for (const emitter::ScoredItem& s : probe_.list()) top_.push_back(s.item);
+    u.record.list_cutoff = ItemId(top_.size() >= options_.n ? top_.back().value() : UserRecord::kNoItem);
     Serve(top_, &served_[0], &report_->models[0].distinct_served);
     seconds_[0] += std::chrono::duration<double>(Clock::now() - start).count();
   }

@@ -45,6 +45,11 @@ struct EvalReport {
   std::vector<uint64_t> curve_events;  // event index of each curve point
   std::vector<ModelFigures> models;    // "model" first, then POP, RPOP, IKNN
   std::vector<ModelFigures> surfaces;  // "similar-items", "trending" when asked for
+  // The model's online blend at the end (learner/blend.h): its weights and
+  // the outcomes it learned from.
+  float blend_cooc = 0.0F;
+  float blend_recency = 0.0F;
+  uint64_t blend_steps = 0;
 
   double coverage(const ModelFigures& m) const {
     return items ? static_cast<double>(m.distinct_served) / static_cast<double>(items) : 0;

@@ -27,6 +27,7 @@ ItemId ItemTable::Add(std::string_view external_id, std::span<const float> embed
   embeddings_.insert(embeddings_.end(), embedding.begin(), embedding.end());
   biases_.push_back(bias);
   dense_biases_.push_back(0.0F);
+  served_.push_back(bias);
   counts_.push_back(0);
   inv_sqrt_counts_.push_back(0.0F);
   neighbors_.emplace_back();
@@ -49,6 +50,7 @@ void ItemTable::Restore(const ItemRecord& record) {
     embeddings_.resize((index + 1) * dim_, 0.0F);
     biases_.resize(index + 1, 0.0F);
     dense_biases_.resize(index + 1, 0.0F);
+    served_.resize(index + 1, 0.0F);
     counts_.resize(index + 1, 0);
     inv_sqrt_counts_.resize(index + 1, 0.0F);
     neighbors_.resize(index + 1);
@@ -68,6 +70,7 @@ void ItemTable::Restore(const ItemRecord& record) {
   biases_[index] = record.bias;
   SetCount(index, record.count);
   recency_[index] = record.recency;
+  SyncDenseBias(index);
   neighbors_[index] = record.neighbors;
   std::sort(neighbors_[index].begin(), neighbors_[index].end());
   basket_neighbors_[index] = record.basket_neighbors;
@@ -119,7 +122,20 @@ void ItemTable::SetPinned(ItemId id, bool pinned) {
 
 void ItemTable::SyncDenseBias(size_t index) {
   const bool dense = counts_[index] >= dense_min_events_ || (index < pinned_.size() && pinned_[index] != 0);
-  dense_biases_[index] = dense ? biases_[index] : -std::numeric_limits<float>::infinity();
+  const double relative = std::max(static_cast<double>(recency_[index]) - recency_now_, -kRecencyFloor);
+  served_[index] = biases_[index] + static_cast<float>(recency_weight_ * relative);
+  dense_biases_[index] = dense ? served_[index] : -std::numeric_limits<float>::infinity();
+}
+
+void ItemTable::SetRecencyTerm(float weight, double now) {
+  recency_weight_ = weight;
+  recency_now_ = now;
+  for (size_t i = 0; i < size(); ++i) SyncDenseBias(i);
+}
+
+double ItemTable::LatestRecency() const {
+  if (recency_.empty()) return 0.0;
+  return *std::max_element(recency_.begin(), recency_.end());
 }
 
 namespace {
@@ -172,6 +188,7 @@ void ItemTable::AddRecency(ItemId id, int64_t ts_ms, int64_t half_life_ms) {
   float& a = recency_[id.value()];
   const double hi = std::max<double>(a, x);
   a = static_cast<float>(hi + std::log2(1.0 + std::exp2(-std::abs(static_cast<double>(a) - x))));
+  SyncDenseBias(id.value());
 }
 
 void ItemTable::FenwickAdd(size_t index, uint64_t delta) {

@@ -48,6 +48,8 @@ class ItemTable {
   float* embedding(ItemId id) { return &embeddings_[id.value() * dim_]; }
   // Written through by the SGD step: call BiasWritten(id) after.
   float* bias(ItemId id) { return &biases_[id.value()]; }
+  float bias(ItemId id) const { return biases_[id.value()]; }
+  const float* embedding(ItemId id) const { return &embeddings_[id.value() * dim_]; }
   void BiasWritten(ItemId id) { SyncDenseBias(id.value()); }
   uint64_t count(ItemId id) const { return counts_[id.value()]; }
   const std::string& external_id(ItemId id) const { return external_ids_[id.value()]; }
@@ -59,6 +61,14 @@ class ItemTable {
   const float* popularity() const { return popularity_.data(); }      // count
   const float* log_popularity() const { return log_popularity_.data(); }  // log(1 + count)
   const float* recency() const { return recency_.data(); }
+  // The term lists rank items by (View()) becomes bias + weight x the item's
+  // recency relative to `now` (log2 of its decayed count; ts / half-life
+  // units), floored at -kRecencyFloor; every item's term is recomputed.
+  static constexpr double kRecencyFloor = 30.0;
+  void SetRecencyTerm(float weight, double now);
+  float recency_weight() const { return recency_weight_; }
+  // The highest recency of any item (about the last event's ts / half-life); 0 without items.
+  double LatestRecency() const;
   // 1 / sqrt(count), 0 for an item without events: co-occurrence normalisation
   // without a square root per neighbour.
   float inv_sqrt_count(ItemId id) const { return inv_sqrt_counts_[id.value()]; }
@@ -74,10 +84,10 @@ class ItemTable {
   // An item drawn with probability count / total count; nullopt if all counts are 0.
   std::optional<ItemId> SamplePopular(uint64_t random) const;
 
-  // biases: the dense pass's terms (-inf for items below dense_min_events);
-  // listed_biases: the biases.
+  // listed_biases: per item its bias plus the recency term (SetRecencyTerm);
+  // biases: the same for the dense pass (-inf for items below dense_min_events).
   ItemMatrixView View() const {
-    return {embeddings_.data(), dense_biases_.data(), size(), dim_, biases_.data()};
+    return {embeddings_.data(), dense_biases_.data(), size(), dim_, served_.data()};
   }
   // Overwrites *out with the item, reusing its storage; with the
   // co-occurrence rows, or without (with_neighbors false).
@@ -96,7 +106,10 @@ class ItemTable {
   std::vector<float> embeddings_;
   std::vector<float> biases_;
   uint64_t dense_min_events_;
-  std::vector<float> dense_biases_;  // biases_, or -inf for items too little seen (SyncDenseBias)
+  std::vector<float> served_;  // biases_ + the recency term (SyncDenseBias)
+  std::vector<float> dense_biases_;  // served_, or -inf for items too little seen
+  float recency_weight_ = 0.0F;
+  double recency_now_ = 0.0;
   std::vector<uint64_t> counts_;
   std::vector<float> inv_sqrt_counts_;
   std::vector<std::string> external_ids_;

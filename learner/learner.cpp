@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "common/hash.h"
+#include "learner/blend.h"
+#include "learner/blend_learning.h"
 #include "learner/frequency_sketch.h"
 #include "learner/item_table.h"
 #include "learner/sgd.h"
@@ -78,11 +80,14 @@ struct Learner::Impl {
       : options(opts),
         kind(ParseKind(opts.model)),
         items(static_cast<size_t>(opts.dim), opts.dense_min_events),
-        scratch(static_cast<size_t>(opts.dim)) {}
+        scratch(static_cast<size_t>(opts.dim)),
+        blend(BlendOptions{.cooc_weight = opts.cooc_weight,
+                           .recency_weight = 0.0F,
+                           .learning_rate = kind == Kind::kHybrid ? opts.blend_learning_rate : 0.0F}) {}
 
   bool Factorises() const { return kind == Kind::kHybrid || kind == Kind::kMf; }
   float BoostWeight() const {
-    if (kind == Kind::kHybrid) return options.cooc_weight;
+    if (kind == Kind::kHybrid) return blend.cooc_weight();
     return kind == Kind::kIknn ? kIknnBoostWeight : 0.0F;
   }
 
@@ -258,6 +263,8 @@ struct Learner::Impl {
   Kind kind;
   ItemTable items;
   std::vector<float> scratch;
+  OnlineBlend blend;
+  BlendLearning blend_learning;
   std::vector<float*> negative_ptrs;
   std::vector<float*> negative_bias_ptrs;
   std::vector<ItemId> negative_ids;
@@ -346,6 +353,9 @@ void Learner::InitUser(std::string_view external_id, UserId id, UserRecord* user
 
 void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_ms, uint64_t event_key) {
   Impl& m = *impl_;
+  const bool blends = m.kind == Kind::kHybrid && m.options.blend_learning_rate > 0;
+  const double now = static_cast<double>(ts_ms) / static_cast<double>(m.options.recency_half_life_ms);
+  if (blends) m.blend_learning.Learn(*user, item, now, m.items, m.options, &m.blend);
   const float weight = m.Factorises() ? m.options.type_weights[static_cast<size_t>(type)] : 0.0F;
   if (weight > 0) {
     m.SampleNegatives(item, event_key);
@@ -380,6 +390,7 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
   if (type == EventType::kPurchase) Impl::RememberPurchase(user, item);
   if (type == EventType::kCart || type == EventType::kPurchase) m.CountBasket(user, item);
   ++user->events;
+  if (blends) m.blend_learning.SyncTerms(now, m.blend, &m.items);
 }
 
 void Learner::QueryVector(const UserRecord& user, std::span<float> out) const {
@@ -459,6 +470,19 @@ void Learner::ItemNeighbors(ItemId item, bool basket, std::vector<std::pair<Item
   for (const auto& [other, weight] : basket ? t.basket_neighbors(item) : t.neighbors(item)) {
     out->emplace_back(other, weight * scale_a * t.inv_sqrt_count(other));
   }
+}
+
+Learner::BlendWeights Learner::blend_weights() const {
+  return {impl_->blend.cooc_weight(), impl_->blend.recency_weight(), impl_->blend.steps()};
+}
+
+Learner::BlendState Learner::SaveBlend() const { return impl_->blend.Save(); }
+
+void Learner::RestoreBlend(const BlendState& state) {
+  Impl& m = *impl_;
+  if (m.kind != Kind::kHybrid) return;
+  m.blend.Restore(state);
+  m.items.SetRecencyTerm(m.blend.recency_weight(), m.items.LatestRecency());
 }
 
 std::span<const float> Learner::ItemRecency() const { return {impl_->items.recency(), impl_->items.size()}; }

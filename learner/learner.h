@@ -9,6 +9,7 @@
 // and are passed in. Thread-safety: none; one thread drives a Learner.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -74,6 +75,18 @@ class Learner {
   // normalised as the boosts are: cooc(a, c) / sqrt(count(a) * count(c)).
   // Replaces the contents of `out`.
   void ItemNeighbors(ItemId item, bool basket, std::vector<std::pair<ItemId, float>>* out) const;
+  // The online blend (learner/blend.h): the weights lists use now, and the
+  // state the store keeps with each commit (Save) and gives back at start
+  // (Restore; the items' terms follow at once).
+  struct BlendWeights {
+    float cooc = 0.0F;
+    float recency = 0.0F;
+    uint64_t steps = 0;  // outcomes learned from since this process started
+  };
+  BlendWeights blend_weights() const;
+  using BlendState = std::array<float, 4>;
+  BlendState SaveBlend() const;
+  void RestoreBlend(const BlendState& state);
   // Per item: log2 of its decayed event count (half-life options().recency_half_life_ms).
   std::span<const float> ItemRecency() const;
   // Events seen for `item` (0 for a catalog item nobody touched yet).

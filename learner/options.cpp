@@ -17,6 +17,9 @@ Status LearnerOptions::Validate() const {
   if (!(init_scale > 0 && init_scale <= 1)) return Status::InvalidArgument("learner.init_scale must be in (0, 1]");
   if (max_history < 1 || max_history > 100000) return Status::InvalidArgument("learner.max_history must be in 1..100000");
   if (!(cooc_weight >= 0 && cooc_weight <= 1000)) return Status::InvalidArgument("learner.cooc_weight must be in [0, 1000]");
+  if (!(blend_learning_rate >= 0 && blend_learning_rate <= 10)) {
+    return Status::InvalidArgument("learner.blend_learning_rate must be in [0, 10]");
+  }
   if (!(cooc_decay > 0 && cooc_decay <= 1)) return Status::InvalidArgument("learner.cooc_decay must be in (0, 1]");
   if (cooc_window < 0 || cooc_window > 100) return Status::InvalidArgument("learner.cooc_window must be in 0..100");
   if (max_boosts < 1 || max_boosts > 100000) return Status::InvalidArgument("learner.max_boosts must be in 1..100000");

@@ -54,6 +54,13 @@ struct LearnerOptions {
   // ranks the items it knows and the factorisation orders the rest (and breaks
   // ties); measured in docs/QUALITY.md.
   float cooc_weight = 20.0F;
+  // Step of the online blend (learner/blend.h), 0..10: the weights of the
+  // co-occurrence (starting at cooc_weight) and of recency (starting at 0,
+  // log2 of the item's decayed count with recency_half_life_ms) move with
+  // every event of a known user on an item new to them, towards ranking it
+  // above its competitors. 0 keeps cooc_weight and no recency term. Default
+  // 0.1 (AdaGrad: the step shrinks as evidence accumulates).
+  float blend_learning_rate = 0.1F;
   // Recent items of a user whose co-occurrences are counted and used, 0..100.
   int cooc_window = 25;
   // Recency decay, (0, 1]: a pair of items k steps apart in a history counts

@@ -2,6 +2,7 @@
 
 #include "pipeline/pipeline_impl.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -34,6 +35,20 @@ kafka::Properties ClientProperties(const config::KafkaConfig& k, const kafka::Pr
 
 }  // namespace
 
+void Pipeline::Impl::RestoreBlend() {
+  learner::Learner::BlendState blend{};
+  if (counters_.blend.empty()) return;  // a new store, or one written before the blend existed
+  if (counters_.blend.size() != blend.size()) {
+    log_->warn("the stored blend has {} values, not {}: the learner starts from its configured weights",
+               counters_.blend.size(), blend.size());
+    return;
+  }
+  std::copy(counters_.blend.begin(), counters_.blend.end(), blend.begin());
+  learner_.RestoreBlend(blend);
+  const learner::Learner::BlendWeights w = learner_.blend_weights();
+  log_->info("blend weights restored: co-occurrence {:.3f}, recency {:.3f}", w.cooc, w.recency);
+}
+
 Status Pipeline::Impl::Start() {
   bool embedded = false;
   STREAMREC_RETURN_IF_ERROR(ProbeCluster(&embedded));
@@ -51,6 +66,7 @@ Status Pipeline::Impl::Start() {
     learner_.RestoreItem(r);
     ++items;
   }));
+  RestoreBlend();
   catalog_ = std::make_unique<CatalogSync>(&learner_, store_.get());
   STREAMREC_RETURN_IF_ERROR(catalog_->Load(NowMillis()));
   cache_ = std::make_unique<store::UserCache>(store_.get(), config_.pipeline.user_cache_capacity);

@@ -46,6 +46,8 @@ Status Pipeline::Impl::ProcessBatch(const std::atomic<bool>& stop) {
   UpdateListCredit(started);
   counters_.applied_events += batch_.size;
   counters_.rejected_events += batch_.rejected;
+  const learner::Learner::BlendState blend = learner_.SaveBlend();
+  counters_.blend.assign(blend.begin(), blend.end());
   ++stats_.batches;
   stats_.consumed += batch_.consumed;
   stats_.applied += batch_.size;

@@ -223,6 +223,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // The window's state, all but the positions, users and items (views into
   // the refresher, valid until the window closes).
   void CollectState(store::CommitBatch* out);
+  // Gives the learner the blend weights stored with the counters (after the items are loaded).
+  void RestoreBlend();
   // Adds the positions (offsets, changelog positions), seals the window's users
   // and items, and hands the commit of `users` users to the writer once they are copied.
   [[nodiscard]] Status SubmitCommit(std::unique_ptr<store::PreparedCommit> prepared, size_t users);

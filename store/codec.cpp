@@ -99,6 +99,7 @@ void PutLists(const UserRecord& r, std::string* out) {
   PutIds(out, r.purchased);
   PutIds(out, r.list);
   PutIds(out, r.basket);
+  PutFixed<uint32_t>(out, r.list_cutoff.value());
 }
 
 }  // namespace
@@ -119,6 +120,7 @@ bool DecodeUser(std::string_view in, UserRecord* r, bool* with_lists) {
     r->purchased.clear();
     r->list.clear();
     r->basket.clear();
+    r->list_cutoff = ItemId(UserRecord::kNoItem);
     return true;
   }
   return DecodeHistory(in, r);
@@ -131,15 +133,22 @@ void EncodeLegacyUser(const UserRecord& r, std::string* user, std::string* histo
   PutLists(r, history);
 }
 
-// history, then purchases, the current list and the basket (absent in stores
-// written before they existed: read as empty).
+// history, then purchases, the current list, the basket and the list's
+// cutoff item (absent in stores written before they existed: read as empty,
+// and none).
 bool DecodeHistory(std::string_view in, UserRecord* r) {
   if (!GetIds(&in, &r->history)) return false;
   r->purchased.clear();
   r->list.clear();
   r->basket.clear();
+  r->list_cutoff = ItemId(UserRecord::kNoItem);
   if (in.empty()) return true;
-  return GetIds(&in, &r->purchased) && GetIds(&in, &r->list) && GetIds(&in, &r->basket) && in.empty();
+  if (!GetIds(&in, &r->purchased) || !GetIds(&in, &r->list) || !GetIds(&in, &r->basket)) return false;
+  if (in.empty()) return true;
+  uint32_t cutoff = 0;
+  if (!GetFixed(&in, &cutoff)) return false;
+  r->list_cutoff = ItemId(cutoff);
+  return in.empty();
 }
 
 std::string EncodeItemKey(ItemId id) {
@@ -252,5 +261,13 @@ std::string EncodeU64(uint64_t v) {
 }
 
 bool DecodeU64(std::string_view in, uint64_t* v) { return in.size() == 8 && GetFixed(&in, v); }
+
+std::string EncodeFloatVector(const std::vector<float>& v) {
+  std::string out;
+  PutFloats(&out, v);
+  return out;
+}
+
+bool DecodeFloatVector(std::string_view in, std::vector<float>* v) { return GetFloats(&in, v) && in.empty(); }
 
 }  // namespace streamrec::store::codec

@@ -41,5 +41,8 @@ std::string EncodeHolderKey(ItemId item, std::string_view user);
 std::string EncodePendingKey(int32_t partition, std::string_view user);
 std::string EncodeU64(uint64_t v);
 bool DecodeU64(std::string_view in, uint64_t* v);
+// A float vector (count, then the floats).
+std::string EncodeFloatVector(const std::vector<float>& v);
+bool DecodeFloatVector(std::string_view in, std::vector<float>* v);
 
 }  // namespace streamrec::store::codec

@@ -204,6 +204,12 @@ Status Store::ReadCounters(StoreCounters* out) {
   STREAMREC_RETURN_IF_ERROR(impl_->GetU64("rejected_events", &out->rejected_events));
   STREAMREC_RETURN_IF_ERROR(impl_->GetU64("next_user_id", &next_user));
   out->next_user_id = static_cast<uint32_t>(next_user);
+  std::string blend;
+  const rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->meta(), "blend", &blend);
+  out->blend.clear();
+  if (s.IsNotFound()) return Status::Ok();
+  STREAMREC_RETURN_IF_ERROR(FromRocks(s, "blend"));
+  if (!codec::DecodeFloatVector(blend, &out->blend)) return Status::Corruption("meta blend");
   return Status::Ok();
 }
 

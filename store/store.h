@@ -81,6 +81,9 @@ struct StoreCounters {
   uint64_t applied_events = 0;   // valid events applied to the state
   uint64_t rejected_events = 0;  // messages sent to the dead-letter topic
   uint32_t next_user_id = 0;     // the next dense UserId to hand out
+  // The learner's online blend (Learner::SaveBlend) as of these counters;
+  // empty: none saved yet (a store written before it existed).
+  std::vector<float> blend;
 };
 
 // A catalog update as kept in the store, with when the item first arrived.

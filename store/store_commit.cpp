@@ -189,6 +189,7 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
   wb.Put(impl_->meta(), "applied_events", codec::EncodeU64(batch.counters.applied_events));
   wb.Put(impl_->meta(), "rejected_events", codec::EncodeU64(batch.counters.rejected_events));
   wb.Put(impl_->meta(), "next_user_id", codec::EncodeU64(batch.counters.next_user_id));
+  if (!batch.counters.blend.empty()) wb.Put(impl_->meta(), "blend", codec::EncodeFloatVector(batch.counters.blend));
 }
 
 Status Store::Write(PreparedCommit* commit) {

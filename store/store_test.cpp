@@ -24,14 +24,18 @@ using namespace streamrec::store::testing;
 TEST_CASE("store: write, reopen, read back") {
   const std::string path = FreshDir("reopen");
   UserRecord alice = MakeUser(0, 10);
+  alice.list_cutoff = ItemId(7);
   {
     auto s = OpenStore(path);
     REQUIRE(s->CheckDimension(4).ok());
+    StoreCounters none;
+    REQUIRE(s->ReadCounters(&none).ok());
+    CHECK(none.blend.empty());  // a new store: the learner keeps its configured blend
     CommitBatch b;
     b.users.push_back({"alice", &alice});
     b.items = {MakeItem(0, "x"), MakeItem(1, "y\xff")};
     b.offsets[{"events", 2}] = 100;
-    b.counters = {.applied_events = 10, .rejected_events = 1, .next_user_id = 1};
+    b.counters = {.applied_events = 10, .rejected_events = 1, .next_user_id = 1, .blend = {18.5F, 0.25F, 3.0F, 4.0F}};
     REQUIRE(s->Commit(b).ok());
   }
   auto s = OpenStore(path);
@@ -46,6 +50,10 @@ TEST_CASE("store: write, reopen, read back") {
   CHECK(got.history == alice.history);
   CHECK(got.purchased == alice.purchased);
   CHECK(got.list == alice.list);
+  CHECK(got.list_cutoff == ItemId(7));
+  StoreCounters counters;
+  REQUIRE(s->ReadCounters(&counters).ok());
+  CHECK(counters.blend == std::vector<float>{18.5F, 0.25F, 3.0F, 4.0F});
   REQUIRE(s->GetUser("bob", &got, &found).ok());
   CHECK_FALSE(found);
   std::vector<ItemRecord> items;

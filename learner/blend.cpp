@@ -1,0 +1,42 @@
+#include "learner/blend.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace streamrec::learner {
+
+OnlineBlend::OnlineBlend(BlendOptions options)
+    : options_(options), cooc_weight_(options.cooc_weight), recency_weight_(options.recency_weight) {}
+
+void OnlineBlend::Learn(const BlendFeatures& positive, const BlendFeatures& cutoff) {
+  if (options_.learning_rate == 0) return;
+  // Ascent on sigma(margin / scale), a smooth count of hits: the events the
+  // weights could turn (near misses, narrow hits) teach; items far from the
+  // cut, which no weight change would list, hardly do.
+  const double margin = static_cast<double>(Score(positive)) - Score(cutoff);
+  const double s = 1.0 / (1.0 + std::exp(-margin / kMarginScale));
+  const double slope = s * (1.0 - s) / kMarginScale;
+  const double g_cooc = slope * (positive.cooc - cutoff.cooc);
+  const double g_recency = slope * (positive.recency - cutoff.recency);
+  // AdaGrad: each weight's step shrinks with its own gradients' history, so
+  // a component on a large scale moves no faster than one on a small scale.
+  constexpr double kEpsilon = 1e-9;
+  cooc_squares_ += static_cast<float>(g_cooc * g_cooc);
+  recency_squares_ += static_cast<float>(g_recency * g_recency);
+  const double lr = options_.learning_rate;
+  cooc_weight_ = static_cast<float>(std::max(0.0, cooc_weight_ + lr * g_cooc / (std::sqrt(cooc_squares_) + kEpsilon)));
+  recency_weight_ = static_cast<float>(
+      std::max(0.0, recency_weight_ + lr * g_recency / (std::sqrt(recency_squares_) + kEpsilon)));
+  ++steps_;
+}
+
+OnlineBlend::State OnlineBlend::Save() const { return {cooc_weight_, recency_weight_, cooc_squares_, recency_squares_}; }
+
+void OnlineBlend::Restore(const State& state) {
+  cooc_weight_ = state[0];
+  recency_weight_ = state[1];
+  cooc_squares_ = state[2];
+  recency_squares_ = state[3];
+}
+
+}  // namespace streamrec::learner

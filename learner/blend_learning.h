@@ -1,0 +1,44 @@
+// BlendLearning: feeds the learner's OnlineBlend its outcomes and keeps the
+// items' served terms in step with its recency weight. Internal to the learner.
+//
+// Per event of a known user on an item new to them, with an item that has
+// events (no component can rank an item nobody touched): the item's
+// component scores against those of up to kNegatives competitors the
+// current blend would rank high (the strongest co-occurring items of the
+// user's latest item, the most trending items) and of random items, items
+// the user already has left out. Costs about a dozen dot products and
+// binary searches of the user's recent items' rows.
+// Thread-safety: none; the learner's thread.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/ids.h"
+#include "common/state.h"
+#include "learner/blend.h"
+#include "learner/item_table.h"
+#include "learner/options.h"
+
+namespace streamrec::learner {
+
+class BlendLearning {
+ public:
+  // Before the learner learns (user, item) at `now` (ts / half-life): one
+  // step of the blend when the user was served a full list (list_cutoff)
+  // and the item is new to them and has events.
+  void Learn(const UserRecord& user, ItemId item, double now, const ItemTable& items, const LearnerOptions& options,
+             OnlineBlend* blend) const;
+  // After: when the recency weight moved enough since the items' terms were
+  // last recomputed (or the clock did), recomputes them: O(items), at most
+  // once per max(256, items / 64) events.
+  void SyncTerms(double now, const OnlineBlend& blend, ItemTable* items);
+
+ private:
+  BlendFeatures Features(const UserRecord& user, ItemId c, double now, const ItemTable& items,
+                         const LearnerOptions& options) const;
+
+  uint64_t since_sync_ = 0;
+};
+
+}  // namespace streamrec::learner

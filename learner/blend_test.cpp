@@ -1,0 +1,135 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "learner/blend.h"
+#include "learner/item_table.h"
+#include "learner/learner.h"
+
+using namespace streamrec;
+using namespace streamrec::learner;
+
+TEST_CASE("blend: outcomes won by recency near the cut move weight to recency") {
+  OnlineBlend blend(BlendOptions{.cooc_weight = 20.0F, .recency_weight = 0.0F, .learning_rate = 0.1F});
+  // The chosen item is more recent than the list's last item and co-occurs
+  // less: a near miss that recency would have turned into a hit.
+  const BlendFeatures chosen{.mf = 1.0F, .cooc = 0.00F, .recency = -1.0F};
+  const BlendFeatures cutoff{.mf = 1.0F, .cooc = 0.01F, .recency = -6.0F};
+  for (int k = 0; k < 200; ++k) blend.Learn(chosen, cutoff);
+  CHECK(blend.recency_weight() > 0.1F);
+  CHECK(blend.cooc_weight() < 20.0F);
+  CHECK(blend.Score(chosen) > blend.Score(cutoff));  // now a hit
+}
+
+TEST_CASE("blend: outcomes won by co-occurrence keep recency at zero") {
+  OnlineBlend blend(BlendOptions{.cooc_weight = 20.0F, .recency_weight = 0.0F, .learning_rate = 0.1F});
+  const BlendFeatures chosen{.mf = 0.0F, .cooc = 0.05F, .recency = -8.0F};
+  const BlendFeatures cutoff{.mf = 1.5F, .cooc = 0.02F, .recency = -2.0F};
+  for (int k = 0; k < 200; ++k) blend.Learn(chosen, cutoff);
+  CHECK(blend.recency_weight() == 0.0F);  // never negative
+  CHECK(blend.cooc_weight() > 20.0F);
+}
+
+TEST_CASE("blend: outcomes far from the cut hardly move the weights") {
+  const BlendFeatures cutoff{.mf = 0.0F, .cooc = 0.0F, .recency = -6.0F};
+  const BlendFeatures near{.mf = -0.5F, .cooc = 0.0F, .recency = -5.0F};
+  const BlendFeatures far{.mf = -12.0F, .cooc = 0.0F, .recency = -5.0F};  // no plausible weight lists it
+  OnlineBlend a(BlendOptions{.cooc_weight = 20.0F, .recency_weight = 0.0F, .learning_rate = 0.1F});
+  for (int k = 0; k < 20; ++k) a.Learn(near, cutoff);
+  OnlineBlend b(BlendOptions{});
+  b.Restore(a.Save());
+  const float before = a.recency_weight();
+  a.Learn(near, cutoff);
+  b.Learn(far, cutoff);
+  CHECK(a.recency_weight() - before > 0.001F);
+  CHECK(b.recency_weight() - before < 0.01F * (a.recency_weight() - before));
+}
+
+TEST_CASE("blend: saved state restores the same weights and steps") {
+  OnlineBlend a(BlendOptions{});
+  for (int k = 0; k < 10; ++k) a.Learn({.mf = 0.0F, .cooc = 0.0F, .recency = -1.0F}, {.mf = 0.2F, .cooc = 0.0F, .recency = -3.0F});
+  OnlineBlend b(BlendOptions{});
+  b.Restore(a.Save());
+  CHECK(b.cooc_weight() == a.cooc_weight());
+  CHECK(b.recency_weight() == a.recency_weight());
+  const BlendFeatures pos{.mf = 0.1F, .cooc = 0.02F, .recency = -0.5F};
+  const BlendFeatures cut{.mf = 0.3F, .cooc = 0.01F, .recency = -2.0F};
+  a.Learn(pos, cut);
+  b.Learn(pos, cut);
+  CHECK(b.recency_weight() == a.recency_weight());
+  CHECK(b.cooc_weight() == a.cooc_weight());
+}
+
+TEST_CASE("item table: the served term adds the recency weight times the item's log2 decayed count") {
+  ItemTable t(2);
+  const std::vector<float> e{0.0F, 0.0F};
+  const ItemId fresh = t.Add("fresh", e, 0.5F, 0);
+  const ItemId stale = t.Add("stale", e, 0.5F, 0);
+  const ItemId never = t.Add("never", e, 0.5F, 0);
+  constexpr int64_t kHalfLife = 1000 * 1000;
+  t.IncrementCount(stale);
+  t.AddRecency(stale, 0, kHalfLife);
+  t.IncrementCount(fresh);
+  t.AddRecency(fresh, 4 * kHalfLife, kHalfLife);
+  CHECK(t.View().listed_biases[fresh.value()] == 0.5F);  // weight 0: the bias alone
+  t.SetRecencyTerm(0.25F, 4.0);
+  CHECK(t.View().listed_biases[fresh.value()] == Approx(0.5F));              // 0 half-lives old
+  CHECK(t.View().listed_biases[stale.value()] == Approx(0.5F - 0.25F * 4));  // 4 half-lives old
+  CHECK(t.View().listed_biases[never.value()] == Approx(0.5F - 0.25F * ItemTable::kRecencyFloor));
+  CHECK(t.LatestRecency() == Approx(4.0));
+  // A new event moves the item's term at once.
+  t.IncrementCount(stale);
+  t.AddRecency(stale, 4 * kHalfLife, kHalfLife);
+  CHECK(t.View().listed_biases[stale.value()] > t.View().listed_biases[fresh.value()]);
+}
+
+namespace {
+
+// A drifting shop: every period a new set of items is what everyone buys.
+// Each buyer's list (as the emitter would record it) ends in an item that
+// was popular long ago; the item bought is one of this period's.
+void BuyDrifting(Learner* learner, int periods) {
+  constexpr int64_t kDay = 24LL * 3600 * 1000;
+  uint64_t key = 0;
+  std::vector<UserRecord> users(40);
+  for (size_t u = 0; u < users.size(); ++u) learner->InitUser("u" + std::to_string(u), UserId(static_cast<uint32_t>(u)), &users[u]);
+  for (int p = 0; p < periods; ++p) {
+    for (size_t u = 0; u < users.size(); ++u) {
+      const std::string item = "p" + std::to_string(p) + "i" + std::to_string(u % 4);
+      const ItemId id = *learner->InternItem(item);
+      if (p >= 10) users[u].list_cutoff = *learner->FindItem("p" + std::to_string(p - 10) + "i" + std::to_string(u % 4));
+      learner->Observe(&users[u], id, EventType::kPurchase, p * 7 * kDay + static_cast<int64_t>(u) * 1000, ++key);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("learner: on a drifting log the blend learns a recency weight, and lists rank recent items higher") {
+  Learner learner(LearnerOptions{});
+  BuyDrifting(&learner, 60);
+  const Learner::BlendWeights w = learner.blend_weights();
+  CHECK(w.steps > 1000);
+  CHECK(w.recency > 0.05F);
+  // The served term of this period's item beats an old one's by the recency weight's doing.
+  const ItemMatrixView view = learner.Items();
+  const ItemId recent = *learner.FindItem("p59i0");
+  const ItemId old = *learner.FindItem("p40i0");
+  CHECK(view.listed_biases[recent.value()] > view.listed_biases[old.value()]);
+
+  SECTION("the blend's state restores into a new learner") {
+    Learner other(LearnerOptions{});
+    other.RestoreBlend(learner.SaveBlend());
+    CHECK(other.blend_weights().recency == w.recency);
+    CHECK(other.blend_weights().cooc == w.cooc);
+  }
+  SECTION("blend_learning_rate 0 keeps the configured weights") {
+    LearnerOptions fixed;
+    fixed.blend_learning_rate = 0.0F;
+    Learner still(fixed);
+    BuyDrifting(&still, 20);
+    CHECK(still.blend_weights().recency == 0.0F);
+    CHECK(still.blend_weights().cooc == fixed.cooc_weight);
+  }
+}
