@@ -136,7 +136,10 @@ void AddEval(CLI::App& app, EvalArgs& a) {
       "Replays the log in file order, test-then-train, as ../shared/PROTOCOL.md fixes it: each event\n"
       "of a known user on an item new to them is scored against the model's top-N before the model\n"
       "learns it. The model is the live pipeline's learner and top-N code with the given config.\n"
-      "Prints recall@N, mrr@N, coverage@N, recall per event type and events/s for every model.");
+      "Prints recall@N, mrr@N, coverage@N, recall per event type and events/s for every model, then\n"
+      "precision@N, ndcg@N, novelty, diversity and popularity, and recall and ndcg by the user's number\n"
+      "of earlier events (1, 2-3, 4-10, >10), and the model's learned blend; --json has them all, by\n"
+      "event type too.");
   c->add_option("--events", a.events_file, "Event log: ts,user,item,type CSV or JSON lines")
       ->required()
       ->check(CLI::ExistingFile);

@@ -2,7 +2,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <iterator>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "common/json.h"
 #include "eval/evaluation.h"
@@ -24,6 +28,35 @@ const ModelFigures* BestBaseline(const EvalReport& r) {
 
 namespace {
 
+// The field's yardsticks per model, then recall and NDCG by the user's history length.
+void AppendYardstickTables(const EvalReport& r, std::string* out) {
+  *out += fmt::format("\n{:<13} {:>12} {:>10} {:>10} {:>10} {:>12}\n", "model", fmt::format("precision@{}", r.n),
+                      fmt::format("ndcg@{}", r.n), "novelty", "diversity", "popularity");
+  for (const ModelFigures& m : r.models) {
+    const ListYardsticks& y = m.yardsticks.overall;
+    *out += fmt::format("{:<13} {:>12.5f} {:>10.4f} {:>10.2f} {:>10.3f} {:>12.1f}\n", m.name, y.precision(r.n), y.ndcg(),
+                        y.mean_novelty(), y.mean_diversity(), y.mean_popularity());
+  }
+  *out += "(novelty: mean -log2(count / events so far) of listed items; diversity: 1 - mean cosine of the model's item "
+          "vectors; popularity: mean count of listed items)\n";
+  const Yardsticks& model = r.models.front().yardsticks;
+  *out += fmt::format("\nrecall@{0} / ndcg@{0} by the user's earlier events", r.n);
+  for (size_t b = 0; b < kHistoryBuckets; ++b) {
+    *out += fmt::format("{}{}: {}", b ? ", " : " (", HistoryBucketName(b), model.by_history[b].lists);
+  }
+  *out += fmt::format(" scored events)\n{:<13}", "model");
+  for (size_t b = 0; b < kHistoryBuckets; ++b) *out += fmt::format(" {:>15}", HistoryBucketName(b));
+  *out += '\n';
+  for (const ModelFigures& m : r.models) {
+    *out += fmt::format("{:<13}", m.name);
+    for (const ListYardsticks& y : m.yardsticks.by_history) {
+      *out += y.lists ? fmt::format(" {:>15}", fmt::format("{:.4f}/{:.4f}", y.recall(), y.ndcg()))
+                      : fmt::format(" {:>15}", "-");
+    }
+    *out += '\n';
+  }
+}
+
 void AppendTableRow(const EvalReport& r, const ModelFigures& m, std::string* out) {
   *out += fmt::format("{:<13} {:>10.4f} {:>10.4f} {:>12.4f}", m.name, m.recall(), m.mrr(), r.coverage(m));
   for (EventType t : kTypes) {
@@ -31,6 +64,34 @@ void AppendTableRow(const EvalReport& r, const ModelFigures& m, std::string* out
                                                      : fmt::format(" {:>10}", "-");
   }
   *out += fmt::format(" {:>10.0f}\n", r.events_per_s(m));
+}
+
+void AppendJsonList(size_t n, const ListYardsticks& y, std::string* out) {
+  *out += fmt::format(
+      "{{\"lists\":{},\"recall\":{:.6f},\"mrr\":{:.6f},\"precision\":{:.6f},\"ndcg\":{:.6f},\"novelty\":{:.4f},"
+      "\"diversity\":{:.4f},\"popularity\":{:.2f}}}",
+      y.lists, y.recall(), y.mrr(), y.precision(n), y.ndcg(), y.mean_novelty(), y.mean_diversity(), y.mean_popularity());
+}
+
+// {"overall": {...}, "by_history": {"1": {...}, ...}, "by_type": {"view": {...}, ...}}
+void AppendJsonYardsticks(size_t n, const Yardsticks& y, std::string* out) {
+  *out += "{\"overall\":";
+  AppendJsonList(n, y.overall, out);
+  *out += ",\"by_history\":{";
+  for (size_t b = 0; b < kHistoryBuckets; ++b) {
+    *out += fmt::format("{}\"{}\":", b ? "," : "", HistoryBucketName(b));
+    AppendJsonList(n, y.by_history[b], out);
+  }
+  *out += "},\"by_type\":{";
+  bool first = true;
+  for (EventType t : kTypes) {
+    const ListYardsticks& of_type = y.by_type[static_cast<size_t>(t)];
+    if (of_type.lists == 0) continue;
+    *out += fmt::format("{}\"{}\":", first ? "" : ",", EventTypeName(t));
+    AppendJsonList(n, of_type, out);
+    first = false;
+  }
+  *out += "}}";
 }
 
 void AppendJsonModels(const EvalReport& r, const std::vector<ModelFigures>& models, std::string* out) {
@@ -46,7 +107,9 @@ void AppendJsonModels(const EvalReport& r, const std::vector<ModelFigures>& mode
       *out += fmt::format("{}\"{}\":{:.6f}", first ? "" : ",", EventTypeName(t), m.recall(t));
       first = false;
     }
-    *out += fmt::format("}},\"events_per_s\":{:.1f}}}", r.events_per_s(m));
+    *out += fmt::format("}},\"events_per_s\":{:.1f},\"yardsticks\":", r.events_per_s(m));
+    AppendJsonYardsticks(r.n, m.yardsticks, out);
+    *out += '}';
   }
 }
 
@@ -64,6 +127,7 @@ std::string ReportTable(const EvalReport& r) {
     out += "surfaces (similar-items: the list of the user's latest item; trending: overall, without their items)\n";
     for (const ModelFigures& m : r.surfaces) AppendTableRow(r, m, &out);
   }
+  AppendYardstickTables(r, &out);
   if (const ModelFigures* best = BestBaseline(r); best && best->recall() > 0) {
     out += fmt::format("\nmodel / best baseline ({}): {:.2f}x recall@{}\n", best->name,
                        r.models[0].recall() / best->recall(), r.n);
@@ -125,22 +189,24 @@ std::string CurveSvg(const EvalReport& r) {
   return svg + "</svg>";
 }
 
-// Recall per event type and model, as grouped bars.
-std::string TypeBarsSvg(const EvalReport& r) {
-  const double w = 720, h = 260, left = 60, bottom = 40, group = (w - left) / 4;
+// One value per model in each of `groups`, as grouped bars.
+std::string GroupedBarsSvg(const EvalReport& r, std::span<const std::string> groups,
+                           const std::function<double(const ModelFigures&, size_t)>& value) {
+  const double w = 720, h = 260, left = 60, bottom = 40;
+  const double group = (w - left) / static_cast<double>(std::max<size_t>(groups.size(), 1));
   double ymax = 1e-9;
   for (const ModelFigures& m : r.models) {
-    for (EventType t : kTypes) ymax = std::max(ymax, m.recall(t));
+    for (size_t g = 0; g < groups.size(); ++g) ymax = std::max(ymax, value(m, g));
   }
   ymax *= 1.1;
   std::string svg = fmt::format(R"(<svg width="{}" height="{}" xmlns="http://www.w3.org/2000/svg">)", w + 150, h);
   const double bar = group / static_cast<double>(r.models.size() + 1);
-  for (size_t g = 0; g < 4; ++g) {
+  for (size_t g = 0; g < groups.size(); ++g) {
     const double x0 = left + group * static_cast<double>(g);
     svg += fmt::format(R"(<text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text>)", x0 + group / 2,
-                       h - bottom + 18, EventTypeName(kTypes[g]));
+                       h - bottom + 18, groups[g]);
     for (size_t k = 0; k < r.models.size(); ++k) {
-      const double v = r.models[k].recall(kTypes[g]);
+      const double v = value(r.models[k], g);
       const double bh = (h - bottom - 10) * v / ymax;
       svg += fmt::format(R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"><title>{} {:.4f}</title></rect>)",
                          x0 + bar * (static_cast<double>(k) + 0.5), h - bottom - bh, bar * 0.9, bh, kColors[k % 4],
@@ -167,8 +233,16 @@ std::string ReportHtml(const EvalReport& r) {
   }
   html += fmt::format("</pre><h2>recall@{} over the stream (cumulative)</h2>", r.n);
   html += CurveSvg(r);
+  std::vector<std::string> groups;
+  for (EventType t : kTypes) groups.emplace_back(EventTypeName(t));
   html += fmt::format("<h2>recall@{} per event type</h2>", r.n);
-  html += TypeBarsSvg(r);
+  html += GroupedBarsSvg(r, groups, [](const ModelFigures& m, size_t g) { return m.recall(kTypes[g]); });
+  groups.clear();
+  for (size_t b = 0; b < kHistoryBuckets; ++b) groups.emplace_back(fmt::format("{} earlier events", HistoryBucketName(b)));
+  html += fmt::format("<h2>recall@{} by the user's earlier events</h2>", r.n);
+  html += GroupedBarsSvg(r, groups, [](const ModelFigures& m, size_t g) { return m.yardsticks.by_history[g].recall(); });
+  html += fmt::format("<h2>ndcg@{} by the user's earlier events</h2>", r.n);
+  html += GroupedBarsSvg(r, groups, [](const ModelFigures& m, size_t g) { return m.yardsticks.by_history[g].ndcg(); });
   return html + "</body></html>\n";
 }
 

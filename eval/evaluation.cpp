@@ -30,6 +30,7 @@ struct UserState {
   UserRecord record;                  // the model's state for this user
   std::unordered_set<uint32_t> seen;  // every item interacted with (the protocol's exclusions)
   std::vector<ItemId> seen_list;      // the same, sorted, as the top-N code takes it
+  uint64_t earlier = 0;               // the user's events so far
 };
 
 // Counts a served list towards coverage.
@@ -131,11 +132,12 @@ class Replay {
     const bool scored = !new_user && !(item && u.seen.count(item->value()));
     if (scored) {
       ++report_->scored;
-      TestModel(u, item, e.type);
-      for (size_t b = 0; b < baselines_.size(); ++b) TestBaseline(b, u, item, e.type);
+      TestModel(u, item, e.type, index);
+      for (size_t b = 0; b < baselines_.size(); ++b) TestBaseline(b, u, item, e.type, index);
       if (surfaces_) surfaces_->Test(u.record, u.seen_list, item, e.type, e.ts_ms, index);
     }
     Train(u, e, index);
+    ++u.earlier;
   }
 
   void Finish() {
@@ -153,7 +155,7 @@ class Replay {
   }
 
  private:
-  void TestModel(UserState& u, std::optional<ItemId> target, EventType type) {
+  void TestModel(UserState& u, std::optional<ItemId> target, EventType type, uint64_t index) {
     const auto start = Clock::now();
     const std::optional<size_t> rank = probe_.Rank(u.record, u.seen_list, target);
     report_->models[0].Record(type, rank ? std::optional<double>(static_cast<double>(*rank)) : std::nullopt);
@@ -162,9 +164,11 @@ class Replay {
     u.record.list_cutoff = ItemId(top_.size() >= options_.n ? top_.back().value() : UserRecord::kNoItem);
     Serve(top_, &served_[0], &report_->models[0].distinct_served);
     seconds_[0] += std::chrono::duration<double>(Clock::now() - start).count();
+    // The yardsticks are the evaluation's work, not the model's: not in its events/s.
+    Measure(0, top_, rank ? std::optional<double>(static_cast<double>(*rank)) : std::nullopt, u, type, index);
   }
 
-  void TestBaseline(size_t b, const UserState& u, std::optional<ItemId> target, EventType type) {
+  void TestBaseline(size_t b, const UserState& u, std::optional<ItemId> target, EventType type, uint64_t index) {
     const auto start = Clock::now();
     learner::RankResult res;
     // An unseen target is no candidate; rank it anyway against id 0 for the list.
@@ -174,6 +178,15 @@ class Replay {
     report_->models[b + 1].Record(type, hit ? std::optional<double>(res.rank) : std::nullopt);
     Serve(res.top, &served_[b + 1], &report_->models[b + 1].distinct_served);
     seconds_[b + 1] += std::chrono::duration<double>(Clock::now() - start).count();
+    Measure(b + 1, res.top, hit ? std::optional<double>(res.rank) : std::nullopt, u, type, index);
+  }
+
+  // The yardsticks of model m's list served at a scored event (before training on it).
+  void Measure(size_t m, const std::vector<ItemId>& list, std::optional<double> hit_rank, const UserState& u,
+               EventType type, uint64_t index) {
+    const YardstickMeter::Served served{list, hit_rank, u.earlier, type, index};
+    meter_.Measure(served, [this](ItemId id) { return learner_.ItemEvents(id); }, learner_.Items(),
+                   &report_->models[m].yardsticks);
   }
 
   void Train(UserState& u, const Event& e, uint64_t index) {
@@ -203,6 +216,7 @@ class Replay {
   std::vector<std::vector<bool>> served_;
   std::array<double, 4> seconds_{};
   std::vector<ItemId> top_;
+  YardstickMeter meter_;
 };
 
 uint64_t CountLines(const std::string& path) {

@@ -12,6 +12,7 @@
 #include "common/event.h"
 #include "common/status.h"
 #include "config/config.h"
+#include "eval/yardsticks.h"
 #include "model/prequential.h"
 
 namespace streamrec::eval {
@@ -33,6 +34,7 @@ struct ModelFigures : model::HitCounts {
   uint64_t distinct_served = 0;      // items that appeared in any served list
   double seconds = 0;                // time in this model's test and train steps
   std::vector<double> recall_curve;  // cumulative recall at each curve point
+  Yardsticks yardsticks;             // precision, NDCG, novelty, diversity, popularity; by history and type
 };
 
 struct EvalReport {

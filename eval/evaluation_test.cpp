@@ -72,6 +72,19 @@ TEST_CASE("the replay scores exactly the protocol's events, and POP hits what it
   CHECK(pop.mrr() == Approx(2.0 / 3));  // both hits at rank 0
   CHECK(pop.scored_by_type[static_cast<size_t>(EventType::kPurchase)] == 1);
   for (const ModelFigures& m : report.models) CHECK(m.scored == 3);
+  // The yardsticks over the same lists: both hits at rank 0, every scored
+  // user with one earlier event.
+  const Yardsticks& y = pop.yardsticks;
+  CHECK(y.overall.lists == 3);
+  CHECK(y.overall.ndcg() == Approx(2.0 / 3));
+  CHECK(y.overall.precision(20) == Approx(2.0 / 3 / 20));
+  CHECK(y.by_history[0].lists == 3);
+  CHECK(y.by_history[1].lists + y.by_history[2].lists + y.by_history[3].lists == 0);
+  CHECK(y.by_type[static_cast<size_t>(EventType::kPurchase)].hits == 1);
+  // POP's lists: u1's b: none (a, the only candidate, is u1's); u2's a: [a]
+  // (1 event so far); u3's a: [a, b] (3 and 2 events).
+  CHECK(y.overall.mean_popularity() == Approx((0.0 + 1.0 + 2.5) / 3));
+  CHECK(y.overall.diverse_lists == 1);
 }
 
 TEST_CASE("the reports carry every model's figures") {
@@ -81,6 +94,9 @@ TEST_CASE("the reports carry every model's figures") {
     CHECK(json.find(name) != std::string::npos);
   }
   CHECK(ReportTable(report).find("POP") != std::string::npos);
+  CHECK(ReportTable(report).find("ndcg@20") != std::string::npos);
+  CHECK(ReportTable(report).find("by the user's earlier events") != std::string::npos);
+  CHECK(json.find("\"by_history\":{\"1\":{\"lists\":3") != std::string::npos);
   const std::string html = ReportHtml(report);
   CHECK(html.rfind("<!doctype html>", 0) == 0);
   CHECK(html.find("IKNN") != std::string::npos);

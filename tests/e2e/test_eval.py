@@ -75,11 +75,23 @@ def main():
         model, pop = res["models"]["model"]["recall"], res["models"]["POP"]["recall"]
         t.check(model >= 2 * pop, f"generated: model recall {model:.4f} >= 2 x POP {pop:.4f}")
         t.check(set(res["models"]) == {"model", "POP", "RPOP", "IKNN"}, "JSON has the model and three baselines")
-        t.check(all(k in res["models"]["model"] for k in ("recall", "mrr", "coverage", "by_type", "events_per_s")),
+        t.check(all(k in res["models"]["model"] for k in ("recall", "mrr", "coverage", "by_type", "events_per_s",
+                                                          "yardsticks")),
                 "JSON carries every figure")
+        yard = res["models"]["model"]["yardsticks"]
+        buckets = yard["by_history"]
+        t.check(set(buckets) == {"1", "2-3", "4-10", ">10"}
+                and sum(b["lists"] for b in buckets.values()) == res["scored"] == yard["overall"]["lists"],
+                "yardsticks: the history buckets partition the scored events")
+        t.check(abs(yard["overall"]["recall"] - res["models"]["model"]["recall"]) < 1e-6
+                and abs(yard["overall"]["precision"] - yard["overall"]["recall"] / 20) < 1e-6
+                and 0 < yard["overall"]["ndcg"] <= yard["overall"]["recall"]
+                and 0 < yard["overall"]["diversity"] <= 2 and yard["overall"]["novelty"] > 0,
+                "yardsticks agree with recall and are in range")
         with open(report) as f:
             html = f.read()
-        t.check(html.count("<svg") == 2 and "recall@20" in html, "HTML report has both plots")
+        t.check(html.count("<svg") == 4 and "recall@20" in html and "ndcg@20" in html,
+                "HTML report has its four plots (curve, per type, recall and ndcg by history)")
     finally:
         work.cleanup()
     t.finish()
