@@ -1,8 +1,12 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "eval/evaluation.h"
@@ -31,6 +35,30 @@ class ProgressBar {
   std::chrono::steady_clock::time_point last_{};
 };
 
+// The logs named by --events: files as given, folders expanded (see EvalArgs).
+std::vector<std::string> ExpandLogs(const std::vector<std::string>& paths) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> logs;
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    if (!fs::is_directory(path, ec)) {
+      logs.push_back(path);
+      continue;
+    }
+    std::vector<std::string> nested, direct;
+    for (const fs::directory_entry& e : fs::directory_iterator(path, ec)) {
+      if (e.is_directory() && fs::is_regular_file(e.path() / "events.csv")) nested.push_back((e.path() / "events.csv").string());
+      const std::string ext = e.path().extension().string();
+      if (e.is_regular_file() && (ext == ".csv" || ext == ".jsonl")) direct.push_back(e.path().string());
+    }
+    std::sort(nested.begin(), nested.end());
+    std::sort(direct.begin(), direct.end());
+    logs.insert(logs.end(), nested.begin(), nested.end());
+    logs.insert(logs.end(), direct.begin(), direct.end());
+  }
+  return logs;
+}
+
 }  // namespace
 
 int CmdEval(const EvalArgs& args) {
@@ -43,20 +71,37 @@ int CmdEval(const EvalArgs& args) {
     std::cerr << "streamrec eval: --n must be in 1..1000\n";
     return 2;
   }
+  const std::vector<std::string> logs = ExpandLogs(args.events_files);
+  if (logs.empty()) {
+    std::cerr << "streamrec eval: no event log in " << args.events_files.front()
+              << " (a folder needs */events.csv, *.csv or *.jsonl)\n";
+    return 2;
+  }
   eval::EvalOptions options;
   options.n = args.n;
   options.surfaces = args.surfaces;
-  ProgressBar bar;
-  if (isatty(STDERR_FILENO) || args.progress) options.progress = [&](uint64_t d, uint64_t t) { bar(d, t); };
-  eval::EvalReport report;
-  if (Status s = eval::Evaluate(args.events_file, config, options, &report); !s.ok()) {
-    std::cerr << "streamrec eval: " << s.message() << "\n";
-    return s.code() == StatusCode::kNotFound || s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+  const bool show_progress = isatty(STDERR_FILENO) || args.progress;
+  std::vector<eval::EvalReport> reports(logs.size());
+  for (size_t k = 0; k < logs.size(); ++k) {
+    ProgressBar bar;
+    if (show_progress) {
+      if (logs.size() > 1) std::cerr << "log " << k + 1 << " of " << logs.size() << ": " << logs[k] << "\n";
+      options.progress = [&](uint64_t d, uint64_t t) { bar(d, t); };
+    }
+    if (Status s = eval::Evaluate(logs[k], config, options, &reports[k]); !s.ok()) {
+      std::cerr << "streamrec eval: " << logs[k] << ": " << s.message() << "\n";
+      return s.code() == StatusCode::kNotFound || s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    if (!args.json) std::cout << (k > 0 ? "\n" : "") << eval::ReportTable(reports[k]) << std::flush;
   }
-  std::cout << (args.json ? eval::ReportJson(report) : eval::ReportTable(report));
+  if (args.json) {
+    std::cout << (reports.size() == 1 ? eval::ReportJson(reports.front()) : eval::ReportJson(reports));
+  } else if (reports.size() > 1) {
+    std::cout << "\n" << eval::ReportSummaryTable(reports);
+  }
   if (!args.report_file.empty()) {
     std::ofstream out(args.report_file);
-    out << eval::ReportHtml(report);
+    out << eval::ReportHtml(reports);
     if (!out) {
       std::cerr << "streamrec eval: cannot write " << args.report_file << "\n";
       return 1;

@@ -54,7 +54,9 @@ struct GenerateArgs {
 int CmdGenerate(const GenerateArgs& args, const std::atomic<bool>& stop);
 
 struct EvalArgs {
-  std::string events_file;
+  // Event logs, in order; a folder stands for its logs (<folder>/*/events.csv,
+  // then its own .csv and .jsonl files, by name).
+  std::vector<std::string> events_files;
   std::string config_path;
   std::vector<std::string> overrides;
   size_t n = 20;

@@ -140,9 +140,11 @@ void AddEval(CLI::App& app, EvalArgs& a) {
       "precision@N, ndcg@N, novelty, diversity and popularity, and recall and ndcg by the user's number\n"
       "of earlier events (1, 2-3, 4-10, >10), and the model's learned blend; --json has them all, by\n"
       "event type too.");
-  c->add_option("--events", a.events_file, "Event log: ts,user,item,type CSV or JSON lines")
+  c->add_option("--events", a.events_files,
+                "Event log: ts,user,item,type CSV or JSON lines; repeatable; a folder stands for its logs\n"
+                "(<folder>/*/events.csv, then its .csv and .jsonl files): a summary table follows")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingPath);
   AddConfigOptions(c, a.config_path, a.overrides, "YAML configuration (the learner section is used)");
   c->add_option("--n", a.n, "List length N")->capture_default_str();
   c->add_flag("--json", a.json, "One JSON object instead of the table");

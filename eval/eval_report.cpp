@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <iterator>
 #include <span>
@@ -220,30 +221,92 @@ std::string GroupedBarsSvg(const EvalReport& r, std::span<const std::string> gro
   return svg + "</svg>";
 }
 
-}  // namespace
-
-std::string ReportHtml(const EvalReport& r) {
-  std::string html = R"(<!doctype html><html><head><meta charset="utf-8"><title>streamrec eval</title>
-<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}</style></head><body>)";
-  html += "<h1>streamrec prequential evaluation</h1><pre>";
-  for (char c : ReportTable(r)) {
-    if (c == '<') html += "&lt;";
-    else if (c == '&') html += "&amp;";
-    else html += c;
+void AppendEscaped(std::string_view text, std::string* html) {
+  for (char c : text) {
+    if (c == '<') *html += "&lt;";
+    else if (c == '&') *html += "&amp;";
+    else *html += c;
   }
-  html += fmt::format("</pre><h2>recall@{} over the stream (cumulative)</h2>", r.n);
-  html += CurveSvg(r);
+}
+
+// One log's table and plots.
+void AppendHtmlSection(const EvalReport& r, std::string* html) {
+  *html += "<pre>";
+  AppendEscaped(ReportTable(r), html);
+  *html += fmt::format("</pre><h3>recall@{} over the stream (cumulative)</h3>", r.n);
+  *html += CurveSvg(r);
   std::vector<std::string> groups;
   for (EventType t : kTypes) groups.emplace_back(EventTypeName(t));
-  html += fmt::format("<h2>recall@{} per event type</h2>", r.n);
-  html += GroupedBarsSvg(r, groups, [](const ModelFigures& m, size_t g) { return m.recall(kTypes[g]); });
+  *html += fmt::format("<h3>recall@{} per event type</h3>", r.n);
+  *html += GroupedBarsSvg(r, groups, [](const ModelFigures& m, size_t g) { return m.recall(kTypes[g]); });
   groups.clear();
   for (size_t b = 0; b < kHistoryBuckets; ++b) groups.emplace_back(fmt::format("{} earlier events", HistoryBucketName(b)));
-  html += fmt::format("<h2>recall@{} by the user's earlier events</h2>", r.n);
-  html += GroupedBarsSvg(r, groups, [](const ModelFigures& m, size_t g) { return m.yardsticks.by_history[g].recall(); });
-  html += fmt::format("<h2>ndcg@{} by the user's earlier events</h2>", r.n);
-  html += GroupedBarsSvg(r, groups, [](const ModelFigures& m, size_t g) { return m.yardsticks.by_history[g].ndcg(); });
+  *html += fmt::format("<h3>recall@{} by the user's earlier events</h3>", r.n);
+  *html += GroupedBarsSvg(r, groups, [](const ModelFigures& m, size_t g) { return m.yardsticks.by_history[g].recall(); });
+  *html += fmt::format("<h3>ndcg@{} by the user's earlier events</h3>", r.n);
+  *html += GroupedBarsSvg(r, groups, [](const ModelFigures& m, size_t g) { return m.yardsticks.by_history[g].ndcg(); });
+}
+
+}  // namespace
+
+std::string LogName(const std::string& path) {
+  const std::filesystem::path p(path);
+  if (p.filename() == "events.csv" && p.has_parent_path() && !p.parent_path().filename().empty()) {
+    return p.parent_path().filename().string();
+  }
+  return p.filename().string();
+}
+
+std::string ReportSummaryTable(std::span<const EvalReport> reports) {
+  if (reports.empty()) return {};
+  const size_t n = reports.front().n;
+  std::string out = fmt::format("summary of {} logs (ratio = model / best baseline)\n", reports.size());
+  out += fmt::format("{:<30} {:>9} {:>10} {:>16} {:>7} {:>10} {:>10}\n", "log", "scored", fmt::format("recall@{}", n),
+                     "best baseline", "ratio", fmt::format("mrr@{}", n), "best mrr");
+  for (const EvalReport& r : reports) {
+    const ModelFigures& model = r.models.front();
+    const ModelFigures* best = BestBaseline(r);
+    const double ratio = best && best->recall() > 0 ? model.recall() / best->recall() : 0.0;
+    out += fmt::format("{:<30} {:>9} {:>10.4f} {:>16} {:>6.2f}x {:>10.4f} {:>10.4f}\n", LogName(r.events_file), r.scored,
+                       model.recall(), best ? fmt::format("{} {:.4f}", best->name, best->recall()) : "-", ratio,
+                       model.mrr(), best ? best->mrr() : 0.0);
+  }
+  return out;
+}
+
+std::string ReportJson(std::span<const EvalReport> reports) {
+  std::string out = "{\"logs\":[";
+  for (size_t k = 0; k < reports.size(); ++k) {
+    if (k > 0) out += ',';
+    std::string one = ReportJson(reports[k]);
+    while (!one.empty() && one.back() == '\n') one.pop_back();
+    out += "{\"log\":";
+    AppendJsonString(LogName(reports[k].events_file), &out);
+    out += ",\"report\":" + one + "}";
+  }
+  return out + "]}\n";
+}
+
+std::string ReportHtml(std::span<const EvalReport> reports) {
+  std::string html = R"(<!doctype html><html><head><meta charset="utf-8"><title>streamrec eval</title>
+<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}</style></head><body>)";
+  html += "<h1>streamrec prequential evaluation</h1>";
+  if (reports.size() > 1) {
+    html += "<h2>summary</h2><pre>";
+    AppendEscaped(ReportSummaryTable(reports), &html);
+    html += "</pre>";
+  }
+  for (const EvalReport& r : reports) {
+    if (reports.size() > 1) {
+      html += "<h2>";
+      AppendEscaped(LogName(r.events_file), &html);
+      html += "</h2>";
+    }
+    AppendHtmlSection(r, &html);
+  }
   return html + "</body></html>\n";
 }
+
+std::string ReportHtml(const EvalReport& r) { return ReportHtml(std::span<const EvalReport>(&r, 1)); }
 
 }  // namespace streamrec::eval

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -67,5 +68,13 @@ struct EvalReport {
 std::string ReportTable(const EvalReport& report);
 std::string ReportJson(const EvalReport& report);
 std::string ReportHtml(const EvalReport& report);
+// Several logs: a summary table (per log the model, the best baseline and
+// their ratio), JSON {"logs": [{"log": name, "report": {...}}, ...]}, and one
+// HTML page with the summary and every log's section.
+std::string ReportSummaryTable(std::span<const EvalReport> reports);
+std::string ReportJson(std::span<const EvalReport> reports);
+std::string ReportHtml(std::span<const EvalReport> reports);
+// A log's short name: its folder for ".../NAME/events.csv", else its file name.
+std::string LogName(const std::string& path);
 
 }  // namespace streamrec::eval

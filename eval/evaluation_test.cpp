@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "eval/evaluation.h"
@@ -106,4 +107,25 @@ TEST_CASE("a missing log is an error, not an empty report") {
   config::Config config;
   EvalReport report;
   CHECK_FALSE(Evaluate("/nonexistent/streamrec.csv", config, EvalOptions{}, &report).ok());
+}
+
+TEST_CASE("several logs: a summary row each, one JSON object, one HTML page") {
+  std::vector<EvalReport> reports = {EvaluateLog(), EvaluateLog()};
+  reports[0].events_file = "/data/shop_a/events.csv";
+  reports[1].events_file = "/data/shop_b.jsonl";
+  CHECK(LogName(reports[0].events_file) == "shop_a");
+  CHECK(LogName(reports[1].events_file) == "shop_b.jsonl");
+  const std::string summary = ReportSummaryTable(reports);
+  CHECK(summary.find("summary of 2 logs") != std::string::npos);
+  // POP is the best baseline of kLog (2 of 3 hits): both rows name it.
+  size_t rows = 0;
+  for (size_t at = summary.find("POP 0.6667"); at != std::string::npos; at = summary.find("POP 0.6667", at + 1)) ++rows;
+  CHECK(rows == 2);
+  const std::string json = ReportJson(std::span<const EvalReport>(reports));
+  CHECK(json.rfind("{\"logs\":[{\"log\":\"shop_a\",\"report\":{", 0) == 0);
+  CHECK(json.find("{\"log\":\"shop_b.jsonl\",\"report\":{") != std::string::npos);
+  const std::string html = ReportHtml(std::span<const EvalReport>(reports));
+  CHECK(html.find("<h2>summary</h2>") != std::string::npos);
+  CHECK(html.find("<h2>shop_a</h2>") != std::string::npos);
+  CHECK(html.find("<h2>shop_b.jsonl</h2>") != std::string::npos);
 }
