@@ -392,6 +392,9 @@ void Pipeline::Impl::PublishHealth() {
     h.dead_letters_resent = ingested.dead_letters_resent;
     h.dead_letters_dropped = ingested.dead_letters_dropped;
     h.store_memory_bytes = store_memory_bytes_;
+    const learner::Learner::BlendWeights blend = learner_.blend_weights();
+    h.blend_cooc_weight = blend.cooc;
+    h.blend_recency_weight = blend.recency;
     h.list_stages = list_stages_;
   });
 }

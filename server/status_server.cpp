@@ -116,6 +116,12 @@ std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
          s.store_memory_bytes);
   metric("uncommitted_seconds", "gauge", "how long the oldest applied change not yet durable has waited (0: none)",
          s.uncommitted_since_ms > 0 ? static_cast<uint64_t>(std::max<int64_t>(0, now_ms - s.uncommitted_since_ms) / 1000) : 0);
+  const auto gauge = [&out](const char* name, const char* help, double value) {
+    out += fmt::format("# HELP streamrec_{0} {1}\n# TYPE streamrec_{0} gauge\nstreamrec_{0} {2:.6g}\n", name, help, value);
+  };
+  gauge("blend_cooc_weight", "the online blend's weight of co-occurrence (learned from the stream)", s.blend_cooc_weight);
+  gauge("blend_recency_weight", "the online blend's weight of recency (log2 decayed count; learned from the stream)",
+        s.blend_recency_weight);
   AppendStageHistograms(s, &out);
   return out;
 }

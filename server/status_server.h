@@ -60,6 +60,8 @@ struct HealthSnapshot {
   // applied; 0 while everything applied is committed (an idle pipeline owes nothing).
   int64_t uncommitted_since_ms = 0;
   uint64_t store_memory_bytes = 0;  // RocksDB's block cache, memtables charged to it
+  float blend_cooc_weight = 0.0F;     // the learner's online blend (learner/blend.h)
+  float blend_recency_weight = 0.0F;
   uint64_t events_lost = 0;    // deleted by the broker before they were read, this run
   uint64_t dead_letters_resent = 0;   // produced again after a failed delivery, this run
   uint64_t dead_letters_dropped = 0;  // too large for the topic even empty, this run

@@ -36,6 +36,11 @@ TEST_CASE("metrics text: one HELP, TYPE and sample per metric, values from the s
   CHECK(text.find("streamrec_events_rejected_total 2\n") != std::string::npos);
   CHECK(text.find("streamrec_up 1\n") != std::string::npos);
   CHECK(text.find("streamrec_last_commit_timestamp_seconds 9\n") != std::string::npos);
+  s.blend_cooc_weight = 18.25F;
+  s.blend_recency_weight = 0.5F;
+  const std::string blend = MetricsText(s);
+  CHECK(blend.find("# TYPE streamrec_blend_cooc_weight gauge\nstreamrec_blend_cooc_weight 18.25\n") != std::string::npos);
+  CHECK(blend.find("streamrec_blend_recency_weight 0.5\n") != std::string::npos);
   s.problem = "delivery";
   CHECK(MetricsText(s).find("streamrec_up 0\n") != std::string::npos);
 }
