@@ -23,7 +23,6 @@
 
 #include <array>
 #include <cstdint>
-#include <span>
 
 namespace streamrec::learner {
 

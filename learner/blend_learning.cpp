@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-
 namespace streamrec::learner {
 
 BlendFeatures BlendLearning::Features(const UserRecord& user, ItemId c, double now, const ItemTable& items,
@@ -13,17 +12,10 @@ BlendFeatures BlendLearning::Features(const UserRecord& user, ItemId c, double n
   float dot = 0.0F;
   for (size_t d = 0; d < items.dim(); ++d) dot += user.embedding[d] * q[d];
   f.mf = dot + items.bias(c);
-  // Learner::Boosts' sum for c alone: one binary search per recent item.
-  const auto& h = user.history;
-  const size_t window = std::min(h.size(), static_cast<size_t>(options.cooc_window));
-  float weight = 1.0F;
+  // Learner::Boosts' sum for c alone.
   double cooc = 0.0;
-  for (size_t k = h.size(); k-- > h.size() - window; weight *= options.cooc_decay) {
-    const std::span<const ItemTable::Neighbor> row = items.neighbors(h[k]);
-    const auto at = std::lower_bound(row.begin(), row.end(), c,
-                                     [](const ItemTable::Neighbor& n, ItemId id) { return n.first < id; });
-    if (at != row.end() && at->first == c) cooc += weight * items.inv_sqrt_count(h[k]) * at->second;
-  }
+  items.ForEachCoocTerm(user.history, static_cast<size_t>(options.cooc_window), options.cooc_decay, c,
+                        [&](ItemId, float add) { cooc += add; });
   f.cooc = static_cast<float>(cooc) * items.inv_sqrt_count(c);
   f.recency = static_cast<float>(
       std::max(static_cast<double>(items.recency()[c.value()]) - now, -ItemTable::kRecencyFloor));

@@ -7,6 +7,7 @@
 // Thread-safety: none; owned by the Learner.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -78,6 +79,20 @@ class ItemTable {
   void AddCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors);
   // Sorted by id.
   std::span<const Neighbor> neighbors(ItemId id) const { return neighbors_[id.value()]; }
+  // The terms of a user's co-occurrence boost of item c (Learner::Boosts):
+  // fn(a, decay^k * cooc(a, c) / sqrt(count(a))) for each of the `window` most
+  // recent items a of `history` (k = 0 for the most recent, visited first)
+  // whose row holds c. One binary search per row.
+  template <typename Fn>
+  void ForEachCoocTerm(std::span<const ItemId> history, size_t window, float decay, ItemId c, Fn fn) const {
+    window = std::min(window, history.size());
+    float recency = 1.0F;
+    for (size_t k = history.size(); k-- > history.size() - window; recency *= decay) {
+      const std::span<const Neighbor> row = neighbors(history[k]);
+      const auto at = std::lower_bound(row.begin(), row.end(), c, [](const Neighbor& n, ItemId id) { return n.first < id; });
+      if (at != row.end() && at->first == c) fn(history[k], recency * inv_sqrt_count(history[k]) * at->second);
+    }
+  }
   // The same, counted only between items of the same recent carts and purchases.
   void AddBasketCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors);
   std::span<const Neighbor> basket_neighbors(ItemId id) const { return basket_neighbors_[id.value()]; }

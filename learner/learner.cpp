@@ -443,22 +443,15 @@ ItemId Learner::BoostSource(const UserRecord& user, ItemId item) const {
   // The contributions Boosts sums, in its order (most recent first): the
   // first largest wins. Rows are sorted by id: one search each.
   const Impl& m = *impl_;
-  const auto& h = user.history;
-  const size_t window = std::min(h.size(), static_cast<size_t>(m.options.cooc_window));
   float best = 0.0F;
   ItemId source(0);
-  float recency = 1.0F;
-  for (size_t k = h.size(); k-- > h.size() - window; recency *= m.options.cooc_decay) {
-    const std::span<const ItemTable::Neighbor> row = m.items.neighbors(h[k]);
-    const auto at = std::lower_bound(row.begin(), row.end(), item,
-                                     [](const ItemTable::Neighbor& n, ItemId id) { return n.first < id; });
-    if (at == row.end() || at->first != item) continue;
-    const float add = recency * m.items.inv_sqrt_count(h[k]) * at->second;
-    if (add > best) {
-      best = add;
-      source = h[k];
-    }
-  }
+  m.items.ForEachCoocTerm(user.history, static_cast<size_t>(m.options.cooc_window), m.options.cooc_decay, item,
+                          [&](ItemId a, float add) {
+                            if (add > best) {
+                              best = add;
+                              source = a;
+                            }
+                          });
   return source;
 }
 

@@ -9,7 +9,6 @@
 // and are passed in. Thread-safety: none; one thread drives a Learner.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,6 +19,7 @@
 #include "common/event.h"
 #include "common/ids.h"
 #include "common/state.h"
+#include "learner/blend.h"
 #include "learner/options.h"
 
 namespace streamrec::learner {
@@ -84,7 +84,7 @@ class Learner {
     uint64_t steps = 0;  // outcomes learned from since this process started
   };
   BlendWeights blend_weights() const;
-  using BlendState = std::array<float, 4>;
+  using BlendState = OnlineBlend::State;
   BlendState SaveBlend() const;
   void RestoreBlend(const BlendState& state);
   // Per item: log2 of its decayed event count (half-life options().recency_half_life_ms).
