@@ -4,9 +4,12 @@ stream. At the end both states must be equal (applied events, offsets, embedding
 checksum), and each user's newest list must come from their last event.
 
 The embedded broker keeps only about 5 MB per partition, so events are produced at a
-steady rate while both pipelines consume, as a shop's traffic would arrive."""
+steady rate while both pipelines consume, as a shop's traffic would arrive. On real
+Kafka (STREAMREC_E2E_BROKER=kafka) the same, at the size STREAMREC_CRASH_EVENTS and
+STREAMREC_CRASH_KILLS give (CI runs a shorter one there)."""
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -18,15 +21,18 @@ from kafka import KafkaProducer
 import harness
 from harness import log
 
-EVENTS = 200_000
+EVENTS = int(os.environ.get("STREAMREC_CRASH_EVENTS", "200000"))
 RATE = int(2500 * harness.RATE_SCALE)  # events/s: a killed instance's backlog stays far below the broker's retention
-KILLS = 10
+KILLS = int(os.environ.get("STREAMREC_CRASH_KILLS", "10"))
 
 
 def run_args(bootstrap, data, group, recs):
+    # Real Kafka's coordinator implements static membership (the default): a restarted
+    # instance takes its partition back at once instead of after a rebalance.
+    static = ["--set", "kafka.static_membership=true"] if harness.BACKEND == "kafka" else []
     return [harness.STREAMREC, "run", "--bootstrap", bootstrap, "--data-dir", data,
             "--set", f"kafka.group_id={group}", "--set", f"kafka.recommendations_topic={recs}",
-            *harness.FAST_GROUP]
+            *harness.FAST_GROUP, *static]
 
 
 def produce_paced(bootstrap, path, done):
