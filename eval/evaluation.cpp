@@ -145,6 +145,7 @@ class Replay {
     const learner::Learner::BlendWeights blend = learner_.blend_weights();
     report_->blend_cooc = blend.cooc;
     report_->blend_recency = blend.recency;
+    report_->blend_mf = blend.mf;
     report_->blend_steps = blend.steps;
     for (size_t m = 0; m < report_->models.size(); ++m) report_->models[m].seconds = seconds_[m];
   }

@@ -52,6 +52,7 @@ struct EvalReport {
   // the outcomes it learned from.
   float blend_cooc = 0.0F;
   float blend_recency = 0.0F;
+  float blend_mf = 1.0F;
   uint64_t blend_steps = 0;
 
   double coverage(const ModelFigures& m) const {

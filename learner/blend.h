@@ -1,21 +1,24 @@
 // OnlineBlend: the weights that combine the learner's components into one
 // score, learned from the stream itself.
 //
-// A list ranks item c for user u by
-//   mf(u, c) + cooc_weight * cooc(u, c) + recency_weight * recency(c)
+// The blend scores item c for user u as
+//   w_mf * mf(u, c) + w_cooc * cooc(u, c) + w_recency * recency(c)
 // where mf is the factorisation's logit (p_u . q_c + b_c), cooc the
 // co-occurrence with the user's recent items (Learner::Boosts before its
 // weight) and recency the item's log2 decayed event count relative to now
-// (the protocol's RPOP, in log domain). The factorisation is the anchor
-// (weight 1): only the ratios rank.
+// (the protocol's RPOP, in log domain). Only the ratios rank, so lists use
+// the factorisation unscaled and the other two relative to it
+// (cooc_weight(), recency_weight()): the items' served terms and the boosts
+// carry those.
 //
 // Every event of a known user on an item new to them is an outcome the
-// pipeline would have been judged on: before learning it, the blend takes a
-// pairwise logistic step (BPR) that ranks that item above a few competing
-// items (the strongest co-occurring items, the trending ones, random ones),
-// with AdaGrad per weight so that the components' different scales need no
-// tuning. A log where popularity drifts (a grocery shop over years) moves
-// weight to recency; a session log keeps it on co-occurrence.
+// pipeline would have been judged on: before learning it, the blend takes an
+// ascent step on a smoothed hit, sigmoid((score(chosen) - score(cutoff)) /
+// kMarginScale), where cutoff is the last item of the list the user was last
+// served; AdaGrad per weight, so that the components' different scales need
+// no tuning. A log where popularity drifts (a grocery shop over years) moves
+// weight to recency and away from the factorisation; a session log moves it
+// to co-occurrence.
 //
 // Deterministic: the same outcomes in the same order give the same weights.
 // Thread-safety: none; the learner's thread owns it.
@@ -34,7 +37,7 @@ struct BlendFeatures {
 };
 
 struct BlendOptions {
-  // Starting weights (the shipped hybrid's).
+  // Starting weights (the shipped hybrid's); the factorisation's starts at 1.
   float cooc_weight = 20.0F;
   float recency_weight = 0.0F;
   // AdaGrad step, 0..10. 0 keeps the starting weights.
@@ -43,14 +46,23 @@ struct BlendOptions {
 
 class OnlineBlend {
  public:
-  // What is persisted: the weights and AdaGrad's sums of squared gradients.
-  using State = std::array<float, 4>;
+  // What is persisted: the weights and AdaGrad's sums of squared gradients
+  // (co-occurrence, recency, their sums, then the factorisation's weight and
+  // sum: a state saved before it had one is its first four values).
+  using State = std::array<float, 6>;
 
   explicit OnlineBlend(BlendOptions options);
 
-  float cooc_weight() const { return cooc_weight_; }
-  float recency_weight() const { return recency_weight_; }
-  float Score(const BlendFeatures& f) const { return f.mf + cooc_weight_ * f.cooc + recency_weight_ * f.recency; }
+  // The weights lists use, relative to the factorisation's.
+  float cooc_weight() const { return cooc_weight_ / mf_weight_; }
+  float recency_weight() const { return recency_weight_ / mf_weight_; }
+  // The factorisation's own weight, at least kMinMfWeight: how far the blend
+  // moved away from it (1 at the start).
+  float mf_weight() const { return mf_weight_; }
+  static constexpr float kMinMfWeight = 0.01F;
+  float Score(const BlendFeatures& f) const {
+    return mf_weight_ * f.mf + cooc_weight_ * f.cooc + recency_weight_ * f.recency;
+  }
 
   // One step: `positive` (the item the user chose) against `cutoff` (the
   // last item of the list the user was served).
@@ -69,6 +81,8 @@ class OnlineBlend {
   BlendOptions options_;
   float cooc_weight_;
   float recency_weight_;
+  float mf_weight_ = 1.0F;
+  float mf_squares_ = 0.0F;
   float cooc_squares_ = 0.0F;
   float recency_squares_ = 0.0F;
   uint64_t steps_ = 0;

@@ -2,12 +2,10 @@
 // items' served terms in step with its recency weight. Internal to the learner.
 //
 // Per event of a known user on an item new to them, with an item that has
-// events (no component can rank an item nobody touched): the item's
-// component scores against those of up to kNegatives competitors the
-// current blend would rank high (the strongest co-occurring items of the
-// user's latest item, the most trending items) and of random items, items
-// the user already has left out. Costs about a dozen dot products and
-// binary searches of the user's recent items' rows.
+// events (no component can rank an item nobody touched), when the user was
+// served a full list: the item's component scores against those of the last
+// item of that list (UserRecord::list_cutoff). Costs two dot products and
+// two binary searches per recent item's row.
 // Thread-safety: none; the learner's thread.
 #pragma once
 

@@ -31,9 +31,35 @@ TEST_CASE("blend: outcomes won by co-occurrence keep recency at zero") {
   CHECK(blend.cooc_weight() > 20.0F);
 }
 
+TEST_CASE("blend: outcomes the factorisation ranks wrong move weight away from it") {
+  OnlineBlend blend(BlendOptions{.cooc_weight = 20.0F, .recency_weight = 1.0F, .learning_rate = 0.1F});
+  // The chosen item wins on recency and loses, narrowly, on the factorisation alone.
+  const BlendFeatures chosen{.mf = 0.0F, .cooc = 0.0F, .recency = -2.0F};
+  const BlendFeatures cutoff{.mf = 1.2F, .cooc = 0.0F, .recency = -3.0F};
+  REQUIRE(blend.Score(chosen) < blend.Score(cutoff));
+  for (int k = 0; k < 200; ++k) blend.Learn(chosen, cutoff);
+  CHECK(blend.mf_weight() < 0.9F);
+  CHECK(blend.recency_weight() > 1.0F / 0.9F);  // relative to the factorisation's weight
+  CHECK(blend.Score(chosen) > blend.Score(cutoff));
+  // Lists rank by mf + relative weights: the same order as the blend's score.
+  const auto served = [&](const BlendFeatures& f) {
+    return f.mf + blend.cooc_weight() * f.cooc + blend.recency_weight() * f.recency;
+  };
+  CHECK(served(chosen) > served(cutoff));
+}
+
+TEST_CASE("blend: outcomes the factorisation ranks right keep its weight") {
+  OnlineBlend blend(BlendOptions{.cooc_weight = 20.0F, .recency_weight = 0.0F, .learning_rate = 0.1F});
+  const BlendFeatures chosen{.mf = 1.0F, .cooc = 0.0F, .recency = -4.0F};
+  const BlendFeatures cutoff{.mf = 0.8F, .cooc = 0.0F, .recency = -1.0F};
+  for (int k = 0; k < 200; ++k) blend.Learn(chosen, cutoff);
+  CHECK(blend.mf_weight() > 1.0F);
+  CHECK(blend.recency_weight() == 0.0F);
+}
+
 TEST_CASE("blend: outcomes far from the cut hardly move the weights") {
   const BlendFeatures cutoff{.mf = 0.0F, .cooc = 0.0F, .recency = -6.0F};
-  const BlendFeatures near{.mf = -0.5F, .cooc = 0.0F, .recency = -5.0F};
+  const BlendFeatures near{.mf = 0.0F, .cooc = 0.0F, .recency = -5.0F};  // the factorisation ties: only recency moves
   const BlendFeatures far{.mf = -12.0F, .cooc = 0.0F, .recency = -5.0F};  // no plausible weight lists it
   OnlineBlend a(BlendOptions{.cooc_weight = 20.0F, .recency_weight = 0.0F, .learning_rate = 0.1F});
   for (int k = 0; k < 20; ++k) a.Learn(near, cutoff);
@@ -53,6 +79,7 @@ TEST_CASE("blend: saved state restores the same weights and steps") {
   b.Restore(a.Save());
   CHECK(b.cooc_weight() == a.cooc_weight());
   CHECK(b.recency_weight() == a.recency_weight());
+  CHECK(b.mf_weight() == a.mf_weight());
   const BlendFeatures pos{.mf = 0.1F, .cooc = 0.02F, .recency = -0.5F};
   const BlendFeatures cut{.mf = 0.3F, .cooc = 0.01F, .recency = -2.0F};
   a.Learn(pos, cut);

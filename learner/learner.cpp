@@ -466,7 +466,8 @@ void Learner::ItemNeighbors(ItemId item, bool basket, std::vector<std::pair<Item
 }
 
 Learner::BlendWeights Learner::blend_weights() const {
-  return {impl_->blend.cooc_weight(), impl_->blend.recency_weight(), impl_->blend.steps()};
+  const OnlineBlend& b = impl_->blend;
+  return {b.cooc_weight(), b.recency_weight(), b.mf_weight(), b.steps()};
 }
 
 Learner::BlendState Learner::SaveBlend() const { return impl_->blend.Save(); }

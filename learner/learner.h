@@ -79,8 +79,9 @@ class Learner {
   // state the store keeps with each commit (Save) and gives back at start
   // (Restore; the items' terms follow at once).
   struct BlendWeights {
-    float cooc = 0.0F;
+    float cooc = 0.0F;     // relative to the factorisation's weight, as lists use them
     float recency = 0.0F;
+    float mf = 1.0F;       // the factorisation's own weight (1 at the start)
     uint64_t steps = 0;  // outcomes learned from since this process started
   };
   BlendWeights blend_weights() const;

@@ -119,9 +119,13 @@ std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
   const auto gauge = [&out](const char* name, const char* help, double value) {
     out += fmt::format("# HELP streamrec_{0} {1}\n# TYPE streamrec_{0} gauge\nstreamrec_{0} {2:.6g}\n", name, help, value);
   };
-  gauge("blend_cooc_weight", "the online blend's weight of co-occurrence (learned from the stream)", s.blend_cooc_weight);
-  gauge("blend_recency_weight", "the online blend's weight of recency (log2 decayed count; learned from the stream)",
+  gauge("blend_cooc_weight", "the online blend's weight of co-occurrence relative to the factorisation's (learned from the stream)",
+        s.blend_cooc_weight);
+  gauge("blend_recency_weight",
+        "the online blend's weight of recency (log2 decayed count) relative to the factorisation's (learned from the stream)",
         s.blend_recency_weight);
+  gauge("blend_mf_weight", "the online blend's weight of the factorisation (1 at the start; learned from the stream)",
+        s.blend_mf_weight);
   AppendStageHistograms(s, &out);
   return out;
 }
