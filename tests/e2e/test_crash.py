@@ -62,14 +62,16 @@ def main():
                         "--out", work("gen.jsonl")], check=True, capture_output=True)
         # Both publish to their own topics; the reference starts first and never stops.
         ref = subprocess.Popen(run_args(broker.bootstrap, work("ref"), "ref", "recs_ref"),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=open(work("ref.log"), "w"))
         # The crash run publishes to the standard topic, which exists: restarts never wait on topic set-up.
         # Lists refreshed at most every 2 s per user: a kill often finds users owed a
         # list in the store, which the restarted instance must still publish.
         crash_cmd = run_args(broker.bootstrap, work("crash"), "crash", "recommendations") + [
             "--set", "emitter.min_refresh_interval_ms=2000"]
-        crashy = subprocess.Popen(crash_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(15)  # both have joined their groups (and waited out topic creation)
+        crashy = subprocess.Popen(crash_cmd, stdout=subprocess.DEVNULL, stderr=open(work("crash0.log"), "w"))
+        for name in ("ref.log", "crash0.log"):  # both have joined their groups (and waited out topic creation)
+            if not harness.wait_for_text(work(name), "assigned events/0", timeout=30):
+                raise RuntimeError(f"{name}: the instance was not assigned its partition")
         done = threading.Event()
         producer = threading.Thread(target=produce_paced, args=(broker.bootstrap, work("gen.jsonl"), done))
         producer.start()
