@@ -57,6 +57,7 @@ struct ItemRecord {
   float bias = 0.0F;
   uint64_t count = 0;  // events seen for this item
   float recency = 0.0F;  // log2 of the sum of 2^(ts / half-life) over its events (rpop)
+  float short_recency = -1e30F;  // the same with the learner's short half-life
   std::vector<float> embedding;
   // Co-occurrence with other items in users' recent histories, strongest kept.
   std::vector<std::pair<ItemId, float>> neighbors;

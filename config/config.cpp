@@ -65,6 +65,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Begin("learner");
   v.Field("model", c.learner.model);
   v.Field("recency_half_life_ms", c.learner.recency_half_life_ms);
+  v.Field("short_half_life_ms", c.learner.short_half_life_ms);
   v.Field("dim", c.learner.dim);
   v.Field("learning_rate", c.learner.learning_rate);
   v.Field("regularization", c.learner.regularization);

@@ -146,6 +146,7 @@ class Replay {
     report_->blend_cooc = blend.cooc;
     report_->blend_recency = blend.recency;
     report_->blend_mf = blend.mf;
+    report_->blend_short_recency = blend.short_recency;
     report_->blend_steps = blend.steps;
     for (size_t m = 0; m < report_->models.size(); ++m) report_->models[m].seconds = seconds_[m];
   }

@@ -3,10 +3,13 @@
 //
 // The blend scores item c for user u as
 //   w_mf * mf(u, c) + w_cooc * cooc(u, c) + w_recency * recency(c)
+//     + w_short * short_recency(c)
 // where mf is the factorisation's logit (p_u . q_c + b_c), cooc the
 // co-occurrence with the user's recent items (Learner::Boosts before its
-// weight) and recency the item's log2 decayed event count relative to now
-// (the protocol's RPOP, in log domain). Only the ratios rank, so lists use
+// weight), recency the item's log2 decayed event count relative to now
+// (the protocol's RPOP, in log domain) and short_recency the same with the
+// short half-life (a day): the two recency weights pick the decay. Only the
+// ratios rank, so lists use
 // the factorisation unscaled and the other two relative to it
 // (cooc_weight(), recency_weight()): the items' served terms and the boosts
 // carry those.
@@ -34,6 +37,7 @@ struct BlendFeatures {
   float mf = 0.0F;
   float cooc = 0.0F;
   float recency = 0.0F;
+  float short_recency = 0.0F;  // the same with the short half-life
 };
 
 struct BlendOptions {
@@ -47,21 +51,23 @@ struct BlendOptions {
 class OnlineBlend {
  public:
   // What is persisted: the weights and AdaGrad's sums of squared gradients
-  // (co-occurrence, recency, their sums, then the factorisation's weight and
-  // sum: a state saved before it had one is its first four values).
-  using State = std::array<float, 6>;
+  // (co-occurrence, recency, their sums; the factorisation's weight and sum;
+  // the short recency's: a state saved before those existed is a prefix).
+  using State = std::array<float, 8>;
 
   explicit OnlineBlend(BlendOptions options);
 
   // The weights lists use, relative to the factorisation's.
   float cooc_weight() const { return cooc_weight_ / mf_weight_; }
   float recency_weight() const { return recency_weight_ / mf_weight_; }
+  // The short half-life's recency weight, relative as the others.
+  float short_recency_weight() const { return short_weight_ / mf_weight_; }
   // The factorisation's own weight, at least kMinMfWeight: how far the blend
   // moved away from it (1 at the start).
   float mf_weight() const { return mf_weight_; }
   static constexpr float kMinMfWeight = 0.01F;
   float Score(const BlendFeatures& f) const {
-    return mf_weight_ * f.mf + cooc_weight_ * f.cooc + recency_weight_ * f.recency;
+    return mf_weight_ * f.mf + cooc_weight_ * f.cooc + recency_weight_ * f.recency + short_weight_ * f.short_recency;
   }
 
   // One step: `positive` (the item the user chose) against `cutoff` (the
@@ -83,6 +89,8 @@ class OnlineBlend {
   float recency_weight_;
   float mf_weight_ = 1.0F;
   float mf_squares_ = 0.0F;
+  float short_weight_ = 0.0F;
+  float short_squares_ = 0.0F;
   float cooc_squares_ = 0.0F;
   float recency_squares_ = 0.0F;
   uint64_t steps_ = 0;

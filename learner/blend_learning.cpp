@@ -5,7 +5,12 @@
 
 namespace streamrec::learner {
 
-BlendFeatures BlendLearning::Features(const UserRecord& user, ItemId c, double now, const ItemTable& items,
+BlendLearning::Now BlendLearning::At(int64_t ts_ms, const LearnerOptions& options) {
+  const auto t = static_cast<double>(ts_ms);
+  return {t / static_cast<double>(options.recency_half_life_ms), t / static_cast<double>(options.short_half_life_ms)};
+}
+
+BlendFeatures BlendLearning::Features(const UserRecord& user, ItemId c, Now now, const ItemTable& items,
                                       const LearnerOptions& options) const {
   BlendFeatures f;
   const float* q = items.embedding(c);
@@ -17,12 +22,15 @@ BlendFeatures BlendLearning::Features(const UserRecord& user, ItemId c, double n
   items.ForEachCoocTerm(user.history, static_cast<size_t>(options.cooc_window), options.cooc_decay, c,
                         [&](ItemId, float add) { cooc += add; });
   f.cooc = static_cast<float>(cooc) * items.inv_sqrt_count(c);
-  f.recency = static_cast<float>(
-      std::max(static_cast<double>(items.recency()[c.value()]) - now, -ItemTable::kRecencyFloor));
+  const auto relative = [](float recency, double at) {
+    return static_cast<float>(std::max(static_cast<double>(recency) - at, -ItemTable::kRecencyFloor));
+  };
+  f.recency = relative(items.recency()[c.value()], now.recency);
+  f.short_recency = relative(items.short_recency()[c.value()], now.short_recency);
   return f;
 }
 
-void BlendLearning::Learn(const UserRecord& user, ItemId item, double now, const ItemTable& items,
+void BlendLearning::Learn(const UserRecord& user, ItemId item, Now now, const ItemTable& items,
                           const LearnerOptions& options, OnlineBlend* blend) const {
   const auto& h = user.history;
   const ItemId cutoff = user.list_cutoff;
@@ -31,15 +39,18 @@ void BlendLearning::Learn(const UserRecord& user, ItemId item, double now, const
   blend->Learn(Features(user, item, now, items, options), Features(user, cutoff, now, items, options));
 }
 
-void BlendLearning::SyncTerms(double now, const OnlineBlend& blend, ItemTable* items) {
+void BlendLearning::SyncTerms(Now now, const OnlineBlend& blend, ItemTable* items) {
   ++since_sync_;
   const uint64_t min_events = std::max<uint64_t>(256, items->size() / 64);
   if (since_sync_ < min_events) return;
-  const float served = items->recency_weight();
-  const float wanted = blend.recency_weight();
-  const bool moved = std::abs(wanted - served) > 0.02F * std::max(std::abs(served), 0.01F);
-  if (!moved && since_sync_ < 32 * min_events) return;
-  items->SetRecencyTerm(wanted, now);
+  const auto moved = [](float served, float wanted) {
+    return std::abs(wanted - served) > 0.02F * std::max(std::abs(served), 0.01F);
+  };
+  if (!moved(items->recency_weight(), blend.recency_weight()) &&
+      !moved(items->short_recency_weight(), blend.short_recency_weight()) && since_sync_ < 32 * min_events) {
+    return;
+  }
+  items->SetRecencyTerm(blend.recency_weight(), now.recency, blend.short_recency_weight(), now.short_recency);
   since_sync_ = 0;
 }
 

@@ -22,18 +22,25 @@ namespace streamrec::learner {
 
 class BlendLearning {
  public:
-  // Before the learner learns (user, item) at `now` (ts / half-life): one
-  // step of the blend when the user was served a full list (list_cutoff)
-  // and the item is new to them and has events.
-  void Learn(const UserRecord& user, ItemId item, double now, const ItemTable& items, const LearnerOptions& options,
+  // The clock of each recency term: event time / its half-life.
+  struct Now {
+    double recency = 0.0;
+    double short_recency = 0.0;
+  };
+  static Now At(int64_t ts_ms, const LearnerOptions& options);
+
+  // Before the learner learns (user, item) at `now`: one step of the blend
+  // when the user was served a full list (list_cutoff) and the item is new
+  // to them and has events.
+  void Learn(const UserRecord& user, ItemId item, Now now, const ItemTable& items, const LearnerOptions& options,
              OnlineBlend* blend) const;
-  // After: when the recency weight moved enough since the items' terms were
+  // After: when a recency weight moved enough since the items' terms were
   // last recomputed (or the clock did), recomputes them: O(items), at most
   // once per max(256, items / 64) events.
-  void SyncTerms(double now, const OnlineBlend& blend, ItemTable* items);
+  void SyncTerms(Now now, const OnlineBlend& blend, ItemTable* items);
 
  private:
-  BlendFeatures Features(const UserRecord& user, ItemId c, double now, const ItemTable& items,
+  BlendFeatures Features(const UserRecord& user, ItemId c, Now now, const ItemTable& items,
                          const LearnerOptions& options) const;
 
   uint64_t since_sync_ = 0;

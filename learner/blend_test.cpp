@@ -48,6 +48,20 @@ TEST_CASE("blend: outcomes the factorisation ranks wrong move weight away from i
   CHECK(served(chosen) > served(cutoff));
 }
 
+TEST_CASE("blend: outcomes won by today's demand move weight to the short recency") {
+  OnlineBlend blend(BlendOptions{.cooc_weight = 20.0F, .recency_weight = 0.0F, .learning_rate = 0.1F});
+  // This week's counts tie; the chosen item is the one bought today.
+  const BlendFeatures chosen{.mf = 0.5F, .cooc = 0.0F, .recency = -1.0F, .short_recency = -0.5F};
+  const BlendFeatures cutoff{.mf = 0.6F, .cooc = 0.0F, .recency = -1.0F, .short_recency = -6.0F};
+  for (int k = 0; k < 200; ++k) blend.Learn(chosen, cutoff);
+  CHECK(blend.short_recency_weight() > 0.05F);
+  CHECK(blend.recency_weight() == 0.0F);
+  CHECK(blend.Score(chosen) > blend.Score(cutoff));
+  OnlineBlend restored(BlendOptions{});
+  restored.Restore(blend.Save());
+  CHECK(restored.short_recency_weight() == blend.short_recency_weight());
+}
+
 TEST_CASE("blend: outcomes the factorisation ranks right keep its weight") {
   OnlineBlend blend(BlendOptions{.cooc_weight = 20.0F, .recency_weight = 0.0F, .learning_rate = 0.1F});
   const BlendFeatures chosen{.mf = 1.0F, .cooc = 0.0F, .recency = -4.0F};
@@ -88,26 +102,35 @@ TEST_CASE("blend: saved state restores the same weights and steps") {
   CHECK(b.cooc_weight() == a.cooc_weight());
 }
 
-TEST_CASE("item table: the served term adds the recency weight times the item's log2 decayed count") {
+TEST_CASE("item table: the served term adds each recency weight times the item's log2 decayed count") {
   ItemTable t(2);
   const std::vector<float> e{0.0F, 0.0F};
   const ItemId fresh = t.Add("fresh", e, 0.5F, 0);
   const ItemId stale = t.Add("stale", e, 0.5F, 0);
   const ItemId never = t.Add("never", e, 0.5F, 0);
   constexpr int64_t kHalfLife = 1000 * 1000;
+  constexpr int64_t kShort = kHalfLife / 4;
   t.IncrementCount(stale);
-  t.AddRecency(stale, 0, kHalfLife);
+  t.AddRecency(stale, 0, kHalfLife, kShort);
   t.IncrementCount(fresh);
-  t.AddRecency(fresh, 4 * kHalfLife, kHalfLife);
-  CHECK(t.View().listed_biases[fresh.value()] == 0.5F);  // weight 0: the bias alone
-  t.SetRecencyTerm(0.25F, 4.0);
+  t.AddRecency(fresh, 4 * kHalfLife, kHalfLife, kShort);
+  CHECK(t.View().listed_biases[fresh.value()] == 0.5F);  // weights 0: the bias alone
+  t.SetRecencyTerm(0.25F, 4.0, 0.0F, 16.0);
   CHECK(t.View().listed_biases[fresh.value()] == Approx(0.5F));              // 0 half-lives old
   CHECK(t.View().listed_biases[stale.value()] == Approx(0.5F - 0.25F * 4));  // 4 half-lives old
   CHECK(t.View().listed_biases[never.value()] == Approx(0.5F - 0.25F * ItemTable::kRecencyFloor));
   CHECK(t.LatestRecency() == Approx(4.0));
+  CHECK(t.LatestShortRecency() == Approx(16.0));
+  SECTION("the short half-life's term: 16 of its half-lives old") {
+    t.SetRecencyTerm(0.0F, 4.0, 0.5F, 16.0);
+    CHECK(t.View().listed_biases[fresh.value()] == Approx(0.5F));
+    CHECK(t.View().listed_biases[stale.value()] == Approx(0.5F - 0.5F * 16));
+    t.SetRecencyTerm(0.25F, 4.0, 0.5F, 16.0);
+    CHECK(t.View().listed_biases[stale.value()] == Approx(0.5F - 0.25F * 4 - 0.5F * 16));
+  }
   // A new event moves the item's term at once.
   t.IncrementCount(stale);
-  t.AddRecency(stale, 4 * kHalfLife, kHalfLife);
+  t.AddRecency(stale, 4 * kHalfLife, kHalfLife, kShort);
   CHECK(t.View().listed_biases[stale.value()] > t.View().listed_biases[fresh.value()]);
 }
 

@@ -35,6 +35,7 @@ ItemId ItemTable::Add(std::string_view external_id, std::span<const float> embed
   popularity_.push_back(0.0F);
   log_popularity_.push_back(0.0F);
   recency_.push_back(-1e30F);  // no events yet: below everything
+  short_recency_.push_back(-1e30F);
   // Fenwick node i (1-based) covers counts (i - lowbit(i), i].
   const size_t i = size();
   fenwick_.push_back(Prefix(i - 1) - Prefix(i - LowBit(i)));
@@ -58,6 +59,7 @@ void ItemTable::Restore(const ItemRecord& record) {
     popularity_.resize(index + 1, 0.0F);
     log_popularity_.resize(index + 1, 0.0F);
     recency_.resize(index + 1, -1e30F);
+    short_recency_.resize(index + 1, -1e30F);
   }
   // The id takes this external id; neither keeps another.
   if (!external_ids_[index].empty()) by_external_id_.Erase(StringViewHash()(external_ids_[index]), record.id.value());
@@ -70,6 +72,7 @@ void ItemTable::Restore(const ItemRecord& record) {
   biases_[index] = record.bias;
   SetCount(index, record.count);
   recency_[index] = record.recency;
+  short_recency_[index] = record.short_recency;
   SyncDenseBias(index);
   neighbors_[index] = record.neighbors;
   std::sort(neighbors_[index].begin(), neighbors_[index].end());
@@ -110,6 +113,7 @@ void ItemTable::Replace(ItemId id, std::string_view external_id, std::span<const
   FenwickAdd(index, uint64_t{0} - counts_[index]);  // modular: takes the old count out
   SetCount(index, 0);
   recency_[index] = -1e30F;
+  short_recency_[index] = -1e30F;
   SetPinned(id, false);
 }
 
@@ -123,19 +127,29 @@ void ItemTable::SetPinned(ItemId id, bool pinned) {
 void ItemTable::SyncDenseBias(size_t index) {
   const bool dense = counts_[index] >= dense_min_events_ || (index < pinned_.size() && pinned_[index] != 0);
   const double relative = std::max(static_cast<double>(recency_[index]) - recency_now_, -kRecencyFloor);
-  served_[index] = biases_[index] + static_cast<float>(recency_weight_ * relative);
+  const double short_relative =
+      std::max(static_cast<double>(short_recency_[index]) - short_recency_now_, -kRecencyFloor);
+  served_[index] =
+      biases_[index] + static_cast<float>(recency_weight_ * relative + short_recency_weight_ * short_relative);
   dense_biases_[index] = dense ? served_[index] : -std::numeric_limits<float>::infinity();
 }
 
-void ItemTable::SetRecencyTerm(float weight, double now) {
+void ItemTable::SetRecencyTerm(float weight, double now, float short_weight, double short_now) {
   recency_weight_ = weight;
   recency_now_ = now;
+  short_recency_weight_ = short_weight;
+  short_recency_now_ = short_now;
   for (size_t i = 0; i < size(); ++i) SyncDenseBias(i);
 }
 
 double ItemTable::LatestRecency() const {
   if (recency_.empty()) return 0.0;
   return *std::max_element(recency_.begin(), recency_.end());
+}
+
+double ItemTable::LatestShortRecency() const {
+  if (short_recency_.empty()) return 0.0;
+  return *std::max_element(short_recency_.begin(), short_recency_.end());
 }
 
 namespace {
@@ -182,12 +196,15 @@ void ItemTable::IncrementCount(ItemId id) {
   FenwickAdd(id.value(), 1);
 }
 
-void ItemTable::AddRecency(ItemId id, int64_t ts_ms, int64_t half_life_ms) {
+void ItemTable::AddRecency(ItemId id, int64_t ts_ms, int64_t half_life_ms, int64_t short_half_life_ms) {
   // log2(2^a + 2^x) = max + log2(1 + 2^-(|a - x|)): exact order, never overflows.
-  const double x = static_cast<double>(ts_ms) / static_cast<double>(half_life_ms);
-  float& a = recency_[id.value()];
-  const double hi = std::max<double>(a, x);
-  a = static_cast<float>(hi + std::log2(1.0 + std::exp2(-std::abs(static_cast<double>(a) - x))));
+  const auto add = [ts_ms](float& a, int64_t half_life) {
+    const double x = static_cast<double>(ts_ms) / static_cast<double>(half_life);
+    const double hi = std::max<double>(a, x);
+    a = static_cast<float>(hi + std::log2(1.0 + std::exp2(-std::abs(static_cast<double>(a) - x))));
+  };
+  add(recency_[id.value()], half_life_ms);
+  add(short_recency_[id.value()], short_half_life_ms);
   SyncDenseBias(id.value());
 }
 
@@ -233,6 +250,7 @@ void ItemTable::CopyTo(ItemId id, bool with_neighbors, ItemRecord* out) const {
   r.bias = biases_[id.value()];
   r.count = counts_[id.value()];
   r.recency = recency_[id.value()];
+  r.short_recency = short_recency_[id.value()];
   const float* e = &embeddings_[id.value() * dim_];
   r.embedding.assign(e, e + dim_);
   r.with_neighbors = with_neighbors;

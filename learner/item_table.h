@@ -56,20 +56,25 @@ class ItemTable {
   const std::string& external_id(ItemId id) const { return external_ids_[id.value()]; }
 
   void IncrementCount(ItemId id);
-  // Adds an event at `ts_ms` to the item's decayed popularity (log2 domain).
-  void AddRecency(ItemId id, int64_t ts_ms, int64_t half_life_ms);
+  // Adds an event at `ts_ms` to the item's decayed popularity (log2 domain),
+  // with each of the two half-lives: recency() and short_recency().
+  void AddRecency(ItemId id, int64_t ts_ms, int64_t half_life_ms, int64_t short_half_life_ms);
   // Per-item scores for the popularity kinds, aligned with the embeddings.
   const float* popularity() const { return popularity_.data(); }      // count
   const float* log_popularity() const { return log_popularity_.data(); }  // log(1 + count)
   const float* recency() const { return recency_.data(); }
+  const float* short_recency() const { return short_recency_.data(); }
   // The term lists rank items by (View()) becomes bias + weight x the item's
   // recency relative to `now` (log2 of its decayed count; ts / half-life
   // units), floored at -kRecencyFloor; every item's term is recomputed.
+  // The same with the short half-life added (short_weight, short_now).
   static constexpr double kRecencyFloor = 30.0;
-  void SetRecencyTerm(float weight, double now);
+  void SetRecencyTerm(float weight, double now, float short_weight, double short_now);
   float recency_weight() const { return recency_weight_; }
+  float short_recency_weight() const { return short_recency_weight_; }
   // The highest recency of any item (about the last event's ts / half-life); 0 without items.
   double LatestRecency() const;
+  double LatestShortRecency() const;
   // 1 / sqrt(count), 0 for an item without events: co-occurrence normalisation
   // without a square root per neighbour.
   float inv_sqrt_count(ItemId id) const { return inv_sqrt_counts_[id.value()]; }
@@ -125,6 +130,8 @@ class ItemTable {
   std::vector<float> dense_biases_;  // served_, or -inf for items too little seen
   float recency_weight_ = 0.0F;
   double recency_now_ = 0.0;
+  float short_recency_weight_ = 0.0F;
+  double short_recency_now_ = 0.0;
   std::vector<uint64_t> counts_;
   std::vector<float> inv_sqrt_counts_;
   std::vector<std::string> external_ids_;
@@ -133,6 +140,7 @@ class ItemTable {
   std::vector<float> popularity_;
   std::vector<float> log_popularity_;
   std::vector<float> recency_;
+  std::vector<float> short_recency_;
   std::vector<uint8_t> pinned_;  // grows on SetPinned only
   FlatIndex by_external_id_;  // external id -> id (the slot is the id)
   std::vector<uint64_t> fenwick_;  // 1-based partial sums of counts_

@@ -354,7 +354,7 @@ void Learner::InitUser(std::string_view external_id, UserId id, UserRecord* user
 void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_ms, uint64_t event_key) {
   Impl& m = *impl_;
   const bool blends = m.kind == Kind::kHybrid && m.options.blend_learning_rate > 0;
-  const double now = static_cast<double>(ts_ms) / static_cast<double>(m.options.recency_half_life_ms);
+  const BlendLearning::Now now = BlendLearning::At(ts_ms, m.options);
   if (blends) m.blend_learning.Learn(*user, item, now, m.items, m.options, &m.blend);
   const float weight = m.Factorises() ? m.options.type_weights[static_cast<size_t>(type)] : 0.0F;
   if (weight > 0) {
@@ -379,7 +379,7 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
   if (weight != 0) SgdStep(params, m.scratch.data());
 
   m.items.IncrementCount(item);
-  m.items.AddRecency(item, ts_ms, m.options.recency_half_life_ms);
+  m.items.AddRecency(item, ts_ms, m.options.recency_half_life_ms, m.options.short_half_life_ms);
   m.MarkDirty(item);
   if (m.options.cooc_window > 0) m.CountCooccurrences(*user, item);
   for (ItemId neg : m.negative_ids) {
@@ -467,7 +467,7 @@ void Learner::ItemNeighbors(ItemId item, bool basket, std::vector<std::pair<Item
 
 Learner::BlendWeights Learner::blend_weights() const {
   const OnlineBlend& b = impl_->blend;
-  return {b.cooc_weight(), b.recency_weight(), b.mf_weight(), b.steps()};
+  return {b.cooc_weight(), b.recency_weight(), b.mf_weight(), b.short_recency_weight(), b.steps()};
 }
 
 Learner::BlendState Learner::SaveBlend() const { return impl_->blend.Save(); }
@@ -476,7 +476,8 @@ void Learner::RestoreBlend(const BlendState& state) {
   Impl& m = *impl_;
   if (m.kind != Kind::kHybrid) return;
   m.blend.Restore(state);
-  m.items.SetRecencyTerm(m.blend.recency_weight(), m.items.LatestRecency());
+  m.items.SetRecencyTerm(m.blend.recency_weight(), m.items.LatestRecency(), m.blend.short_recency_weight(),
+                         m.items.LatestShortRecency());
 }
 
 std::span<const float> Learner::ItemRecency() const { return {impl_->items.recency(), impl_->items.size()}; }

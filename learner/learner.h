@@ -82,13 +82,15 @@ class Learner {
     float cooc = 0.0F;     // relative to the factorisation's weight, as lists use them
     float recency = 0.0F;
     float mf = 1.0F;       // the factorisation's own weight (1 at the start)
+    float short_recency = 0.0F;  // relative, as cooc and recency
     uint64_t steps = 0;  // outcomes learned from since this process started
   };
   BlendWeights blend_weights() const;
   using BlendState = OnlineBlend::State;
   BlendState SaveBlend() const;
   void RestoreBlend(const BlendState& state);
-  // Per item: log2 of its decayed event count (half-life options().recency_half_life_ms).
+  // Per item: log2 of its decayed event count (half-life options().recency_half_life_ms;
+  // the blend's short recency term uses options().short_half_life_ms too).
   std::span<const float> ItemRecency() const;
   // Events seen for `item` (0 for a catalog item nobody touched yet).
   uint64_t ItemEvents(ItemId item) const;

@@ -10,6 +10,9 @@ Status LearnerOptions::Validate() const {
     return Status::InvalidArgument("learner.model must be one of hybrid, mf, pop, rpop, iknn; got '" + model + "'");
   }
   if (recency_half_life_ms < 1000) return Status::InvalidArgument("learner.recency_half_life_ms must be >= 1000");
+  if (short_half_life_ms < 1000 || short_half_life_ms >= recency_half_life_ms) {
+    return Status::InvalidArgument("learner.short_half_life_ms must be >= 1000 and below learner.recency_half_life_ms");
+  }
   if (dim < 4 || dim > 512) return Status::InvalidArgument("learner.dim must be in 4..512, got " + std::to_string(dim));
   if (!(learning_rate > 0 && learning_rate <= 1)) return Status::InvalidArgument("learner.learning_rate must be in (0, 1]");
   if (!(regularization >= 0 && regularization < 1)) return Status::InvalidArgument("learner.regularization must be in [0, 1)");

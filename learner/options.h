@@ -23,6 +23,12 @@ struct LearnerOptions {
   std::string model = "hybrid";
   // Half-life of the rpop decay in event time, ms. Default 7 days.
   int64_t recency_half_life_ms = 7LL * 24 * 3600 * 1000;
+  // A second decayed popularity, with a short half-life, for the online
+  // blend's second recency term: with the two weights it learns, the stream
+  // picks the mix of decays that serves it (this week's demand, today's).
+  // Default 1 day; >= 1000 ms and below recency_half_life_ms. 1 hour hurt
+  // logs whose timestamps are days (docs/QUALITY.md).
+  int64_t short_half_life_ms = 24LL * 3600 * 1000;
   // Embedding dimension, 4..512. Default 32: more captures finer taste and
   // costs memory and scoring time linearly.
   int dim = 32;

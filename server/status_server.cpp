@@ -124,6 +124,10 @@ std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
   gauge("blend_recency_weight",
         "the online blend's weight of recency (log2 decayed count) relative to the factorisation's (learned from the stream)",
         s.blend_recency_weight);
+  gauge("blend_short_recency_weight",
+        "the online blend's weight of recency with the short half-life (learner.short_half_life_ms) relative to the "
+        "factorisation's (learned from the stream)",
+        s.blend_short_recency_weight);
   gauge("blend_mf_weight", "the online blend's weight of the factorisation (1 at the start; learned from the stream)",
         s.blend_mf_weight);
   AppendStageHistograms(s, &out);

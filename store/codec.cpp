@@ -159,15 +159,28 @@ std::string EncodeItemKey(ItemId id) {
   return std::string(key, 4);
 }
 
-void EncodeItem(const ItemRecord& r, std::string* out) {
-  out->clear();
+namespace {
+
+// The fields every version of an item record starts with.
+void PutItemHead(const ItemRecord& r, std::string* out) {
   PutFixed<uint32_t>(out, static_cast<uint32_t>(r.external_id.size()));
   out->append(r.external_id);
   PutFixed<float>(out, r.bias);
   PutFixed<uint64_t>(out, r.count);
   PutFixed<float>(out, r.recency);
   PutFloats(out, r.embedding);
-  PutFixed<uint32_t>(out, 0);  // no neighbours here (EncodeItemRows): readable as before
+}
+
+}  // namespace
+
+void EncodeItem(const ItemRecord& r, std::string* out) {
+  out->clear();
+  PutItemHead(r, out);
+  // No rows here (EncodeItemRows): two empty ones, where records written
+  // before the rows had their own key kept them, then the short recency.
+  PutFixed<uint32_t>(out, 0);
+  PutFixed<uint32_t>(out, 0);
+  PutFixed<float>(out, r.short_recency);
 }
 
 bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
@@ -184,7 +197,10 @@ bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
   }
   r->with_neighbors = true;
   r->basket_neighbors.clear();  // absent in records written before baskets were counted
-  return in.empty() || (GetNeighbors(&in, &r->basket_neighbors) && in.empty());
+  r->short_recency = -1e30F;    // absent before the short half-life: as if no event yet
+  if (in.empty()) return true;
+  if (!GetNeighbors(&in, &r->basket_neighbors)) return false;
+  return in.empty() || (GetFixed(&in, &r->short_recency) && in.empty());
 }
 
 void EncodeItemRows(const ItemRecord& r, std::string* out) {
@@ -198,8 +214,8 @@ bool DecodeItemRows(std::string_view in, ItemRecord* r) {
 }
 
 void EncodeLegacyItem(const ItemRecord& r, std::string* out) {
-  EncodeItem(r, out);
-  out->resize(out->size() - sizeof(uint32_t));  // the empty row
+  out->clear();
+  PutItemHead(r, out);
   std::string rows;
   EncodeItemRows(r, &rows);
   out->append(rows);

@@ -63,6 +63,7 @@ TEST_CASE("store: write, reopen, read back") {
   CHECK(items[1].embedding == MakeItem(1, "").embedding);
   CHECK(items[1].neighbors == MakeItem(1, "").neighbors);
   CHECK(items[1].recency == 2812.5F);
+  CHECK(items[1].short_recency == 19687.5F);
   Offsets offsets;
   REQUIRE(s->ReadOffsets(&offsets).ok());
   CHECK(offsets.at({"events", 2}) == 100);
@@ -149,6 +150,8 @@ TEST_CASE("store: an item written without its rows keeps the stored ones; older 
   REQUIRE(items.size() == 1);
   CHECK(items[0].neighbors == legacy.neighbors);
   CHECK(items[0].basket_neighbors == legacy.basket_neighbors);
+  CHECK(items[0].recency == legacy.recency);
+  CHECK(items[0].short_recency == -1e30F);  // written before the short half-life: no event yet
   // Only the embedding changed: the rows, moved by the load, stay.
   ItemRecord moved = MakeItem(3, "old");
   moved.embedding = {9.0F, 9.0F, 9.0F, 9.0F};

@@ -60,6 +60,7 @@ inline ItemRecord MakeItem(uint32_t id, const std::string& ext) {
   i.bias = 0.25F;
   i.count = 7;
   i.recency = 2812.5F;
+  i.short_recency = 19687.5F;
   i.embedding = {1.0F, 2.0F, 3.0F, 4.0F};
   i.neighbors = {{ItemId(9), 2.5F}, {ItemId(4), 1.0F}};
   return i;
