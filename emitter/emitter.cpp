@@ -177,7 +177,7 @@ Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog
     }
     if (!fresh.empty()) {
       if (auto pick = PickNewItem(*req.user, q, excluded, catalog)) {
-        slotted.push_back({rules.exploration_slot, *pick, Reason::kNew});
+        slotted.push_back({std::min(rules.exploration_slot, options.top_n), *pick, Reason::kNew});
       }
     }
     const bool fell_back = Fallback(*req.user, result, j.boosts[k], excluded, catalog, trending);

@@ -150,6 +150,24 @@ TEST_CASE("pins, the exploration slot and the per-category limit shape the list"
   CHECK(list == std::vector<std::string>{"f:pinned", "a:personal", "e:new"});
 }
 
+TEST_CASE("by default a new catalog item takes slot 10, or a shorter list's last slot") {
+  Harness h;
+  testing::FakeModel model = MakeModel();
+  model.events[4] = 0;  // e: a new catalog item nobody touched
+  catalog::Catalog cat;
+  cat.Apply(ItemId(4), Entry("e", "z"), NowMillis());
+  EmitterOptions o;  // top_n 3 here: slot 10 is past the end
+  REQUIRE(o.rules.exploration_slot == 10);
+  REQUIRE(o.rules.Validate(o.top_n).ok());
+  UserRecord u = User({3}, 10);
+  std::vector<ListHolderChange> holders;
+  CHECK(h.Publish(o, model, &cat, nullptr, &u, &holders) ==
+        std::vector<std::string>{"a:personal", "b:personal", "e:new"});
+  o.rules.exploration_slot = 0;  // off: the personal list alone
+  CHECK(h.Publish(o, model, &cat, nullptr, &u, &holders) ==
+        std::vector<std::string>{"a:personal", "b:personal", "c:personal"});
+}
+
 TEST_CASE("a user with too little history gets trending items of their categories") {
   Harness h;
   testing::FakeModel model = MakeModel();
@@ -251,9 +269,10 @@ TEST_CASE("lists scored on the scoring thread are Publish's lists; an item withd
   cat.Apply(ItemId(0), Entry("a", "x", /*in_stock=*/false), 1);
   REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());
   REQUIRE(emitter.Flush(10000).ok());
-  CHECK(h.LastList() == std::vector<std::string>{"b:personal", "c:personal"});
+  // d: the spare candidate scored for the exploration slot (on by default) fills in.
+  CHECK(h.LastList() == std::vector<std::string>{"b:personal", "c:personal", "d:personal"});
   CHECK(second.seq == 10 * kSeqPerEvent + 1);  // a second list without a new event
-  CHECK(second.list == std::vector<ItemId>{ItemId(1), ItemId(2)});
+  CHECK(second.list == std::vector<ItemId>{ItemId(1), ItemId(2), ItemId(3)});
   REQUIRE(emitter.Finish(model, &cat, nullptr, &holders).ok());  // nothing in flight: nothing to do
   REQUIRE(emitter.Stop().ok());
 }

@@ -59,7 +59,9 @@ TEST_CASE("emitter options and rules are validated") {
   o.rules.boost.clear();
   o.rules.boost["brand:acme"] = -INFINITY;  // hides
   CHECK(o.Validate().ok());
-  o.rules.exploration_slot = 11;
+  o.rules.exploration_slot = 11;  // past the list's end: its last slot
+  CHECK(o.Validate().ok());
+  o.rules.new_item_max_age_s = -1;
   CHECK_FALSE(o.Validate().ok());
 }
 

@@ -19,7 +19,6 @@ Status ListRules::Validate(size_t top_n) const {
       return Status::InvalidArgument("rules.pins: '" + item + "' needs a slot in 1..top_n (" + std::to_string(top_n) + ")");
     }
   }
-  if (exploration_slot > top_n) return Status::InvalidArgument("rules.exploration_slot must be in 0..top_n");
   if (new_item_max_age_s < 0) return Status::InvalidArgument("rules.new_item_max_age_s must be >= 0");
   return Status::Ok();
 }

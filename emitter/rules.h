@@ -27,10 +27,15 @@ struct ListRules {
   std::map<std::string, size_t> pins;
   // At most this many items of one catalog category per list; 0 = no limit.
   size_t max_per_category = 0;
-  // 1-based slot kept for a new catalog item (reason "new"); 0 = off (default).
-  // The item is the user's best-scoring one among recent arrivals in the
-  // categories of their recent history (any category when they have none).
-  size_t exploration_slot = 0;
+  // 1-based slot kept for a new catalog item (reason "new"); 0 = off; past
+  // the list's length, its last slot. Default 10: a new in-stock item reaches
+  // lists before anyone clicked it, at the price of one slot of 20 (the
+  // 20th item falls off: about 1-3 % of recall@20, docs/QUALITY.md). Only a
+  // shop that publishes a catalog has new items; without one the slot is
+  // never used. The item is the user's best-scoring one among recent
+  // arrivals in the categories of their recent history (any category when
+  // they have none).
+  size_t exploration_slot = 10;
   // A catalog item is "new" while younger than this (since its first catalog
   // entry) and with at most new_item_max_events events. Defaults 7 days, 10.
   int64_t new_item_max_age_s = 7 * 86400;
