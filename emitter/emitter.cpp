@@ -50,20 +50,30 @@ ScoringPrecision EmitterOptions::Precision() const {
 std::optional<ScoredItem> Emitter::Impl::PickNewItem(const UserRecord& user, std::span<const float> q,
                                                      std::span<const ItemId> excluded,
                                                      const catalog::Catalog* catalog) const {
-  std::vector<catalog::CategoryId> liked;
+  std::vector<int64_t> liked;  // distinct categories of the last 10 items
   const size_t recent = std::min<size_t>(user.history.size(), 10);
   for (size_t k = user.history.size() - recent; k < user.history.size(); ++k) {
-    if (auto c = catalog->CategoryOf(user.history[k])) liked.push_back(*c);
+    std::optional<catalog::CategoryId> c = catalog->CategoryOf(user.history[k]);
+    if (c && std::find(liked.begin(), liked.end(), static_cast<int64_t>(c->value())) == liked.end()) {
+      liked.push_back(static_cast<int64_t>(c->value()));
+    }
   }
   std::optional<ScoredItem> best;
-  for (ItemId id : fresh) {
-    if (Holds(excluded, id)) continue;
-    if (!liked.empty()) {
-      std::optional<catalog::CategoryId> c = catalog->CategoryOf(id);
-      if (!c || std::find(liked.begin(), liked.end(), *c) == liked.end()) continue;
-    }
+  const auto consider = [&](ItemId id) {
     const float score = Dot(q, items.embeddings + id.value() * items.dim) + items.ListedBias(id.value());
-    if (!best || score > best->score) best = ScoredItem{id, score};
+    if ((!best || score > best->score) && !Holds(excluded, id)) best = ScoredItem{id, score};
+  };
+  if (liked.empty()) {
+    for (ItemId id : fresh_newest) consider(id);
+    return best;
+  }
+  const size_t per_category = std::max<size_t>(1, kMaxNewScored / liked.size());
+  for (int64_t c : liked) {
+    auto at = std::lower_bound(fresh.begin(), fresh.end(), c,
+                               [](const FreshItem& f, int64_t category) { return f.category < category; });
+    for (size_t taken = 0; at != fresh.end() && at->category == c && taken < per_category; ++at, ++taken) {
+      consider(at->item);
+    }
   }
   return best;
 }

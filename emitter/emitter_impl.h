@@ -74,7 +74,8 @@ struct Emitter::Impl {
   // keeps it in step: new items at once, changed ones a bounded number per call.
   Status SyncAnn(std::span<const ItemId> changed);
 
-  // The user's best-scoring new item in the categories of their recent history.
+  // The user's best-scoring new item among the newest of the categories of
+  // their recent history (kMaxNewScored in all; any category without one).
   std::optional<ScoredItem> PickNewItem(const UserRecord& user, std::span<const float> q,
                                         std::span<const ItemId> excluded, const catalog::Catalog* catalog) const;
 
@@ -136,7 +137,19 @@ struct Emitter::Impl {
   std::unique_ptr<kafka::Producer> producer;
   ItemMatrixView items;
   std::vector<std::pair<size_t, ItemId>> pins;  // resolved, available
-  std::vector<ItemId> fresh;                    // exploration candidates
+  // Exploration candidates (rules.exploration_slot), rebuilt by Prepare: the
+  // new catalog items by category (-1: none), newest first within each, and
+  // the newest of all for users without categories. PickNewItem scores at
+  // most kMaxNewScored of them per list, so a catalogue loaded at once (every
+  // item new for a week) costs each list a few dot products, not thousands.
+  struct FreshItem {
+    int64_t category = -1;
+    uint32_t age = 0;  // 0: the newest arrival
+    ItemId item;
+  };
+  std::vector<FreshItem> fresh;
+  std::vector<ItemId> fresh_newest;
+  static constexpr size_t kMaxNewScored = 32;
   std::array<Job, 2> jobs;  // begun and not finished: jobs[oldest], then the next
   size_t oldest = 0;
   size_t open_jobs = 0;

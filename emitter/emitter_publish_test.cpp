@@ -168,6 +168,31 @@ TEST_CASE("by default a new catalog item takes slot 10, or a shorter list's last
         std::vector<std::string>{"a:personal", "b:personal", "c:personal"});
 }
 
+TEST_CASE("with a whole catalogue new, the exploration pick is among the newest of the user's categories") {
+  Harness h;
+  // 200 items, all in category z, arriving in id order; 0..2 have events, 3..199 are new.
+  std::vector<float> embeddings;
+  for (uint32_t i = 0; i < 200; ++i) {
+    const float x = i < 3 ? 1.0F - 0.1F * static_cast<float>(i) : i == 10 ? 0.7F : i == 190 ? 0.5F : 0.1F;
+    embeddings.insert(embeddings.end(), {x, 0.0F});
+  }
+  testing::FakeModel model(embeddings, std::vector<float>(200, 0.0F));
+  catalog::Catalog cat;
+  const int64_t now = NowMillis();
+  for (uint32_t i = 0; i < 200; ++i) {
+    model.events[i] = i < 3 ? 100 : 0;
+    cat.Apply(ItemId(i), Entry(model.ItemExternalId(ItemId(i)), "z"), now - 1000 + i);
+  }
+  EmitterOptions o;
+  o.rules.exploration_slot = 3;
+  UserRecord u = User({0}, 10);
+  std::vector<ListHolderChange> holders;
+  // k (item 10) scores best of the new items but is not among the newest 32
+  // arrivals of z: the pick is i190, the best of those.
+  CHECK(h.Publish(o, model, &cat, nullptr, &u, &holders) ==
+        std::vector<std::string>{"b:personal", "c:personal", "i190:new"});
+}
+
 TEST_CASE("a user with too little history gets trending items of their categories") {
   Harness h;
   testing::FakeModel model = MakeModel();

@@ -1,8 +1,10 @@
 // Emitter::Impl, the scoring side: per Begin, the item view with the catalog's
 // and the rules' adjustments, the users' queries, and their scoring on the
 // caller's thread or the scoring thread against a copy of the item matrix.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <tuple>
 
 #include "common/clock.h"
 #include "common/logging.h"
@@ -23,12 +25,21 @@ void Emitter::Impl::Prepare(const ModelView& model, const catalog::Catalog* cata
     if (id && id->value() < items.rows && adjustments.Allowed(*id)) pins.push_back({slot, *id});
   }
   fresh.clear();
+  fresh_newest.clear();
   if (rules.exploration_slot == 0 || catalog == nullptr) return;
   const int64_t oldest = NowMillis() - rules.new_item_max_age_s * 1000;
-  for (const catalog::Arrival& a : catalog->arrivals()) {
-    if (a.at_ms < oldest || a.item.value() >= items.rows || !adjustments.Allowed(a.item)) continue;
-    if (model.ItemEvents(a.item) <= rules.new_item_max_events) fresh.push_back(a.item);
+  const std::deque<catalog::Arrival>& arrivals = catalog->arrivals();
+  uint32_t age = 0;
+  for (auto a = arrivals.rbegin(); a != arrivals.rend(); ++a) {  // newest first
+    if (a->at_ms < oldest || a->item.value() >= items.rows || !adjustments.Allowed(a->item)) continue;
+    if (model.ItemEvents(a->item) > rules.new_item_max_events) continue;
+    const std::optional<catalog::CategoryId> c = catalog->CategoryOf(a->item);
+    fresh.push_back({c ? static_cast<int64_t>(c->value()) : -1, age++, a->item});
+    if (fresh_newest.size() < kMaxNewScored) fresh_newest.push_back(a->item);
   }
+  std::sort(fresh.begin(), fresh.end(), [](const FreshItem& x, const FreshItem& y) {
+    return std::tie(x.category, x.age) < std::tie(y.category, y.age);
+  });
 }
 
 namespace {

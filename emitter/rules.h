@@ -32,9 +32,10 @@ struct ListRules {
   // lists before anyone clicked it, at the price of one slot of 20 (the
   // 20th item falls off: about 1-3 % of recall@20, docs/QUALITY.md). Only a
   // shop that publishes a catalog has new items; without one the slot is
-  // never used. The item is the user's best-scoring one among recent
-  // arrivals in the categories of their recent history (any category when
-  // they have none).
+  // never used. The item is the user's best-scoring one among the newest
+  // arrivals (32 in all) of the categories of their recent history (of any
+  // category when they have none): a catalogue loaded at once, every item of
+  // it new for a week, costs each list a few dot products.
   size_t exploration_slot = 10;
   // A catalog item is "new" while younger than this (since its first catalog
   // entry) and with at most new_item_max_events events. Defaults 7 days, 10.
