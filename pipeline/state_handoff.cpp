@@ -174,7 +174,11 @@ Status StateHandoff::Restore(int32_t partition, int64_t position, const ItemName
   kafka::Watermarks marks;
   STREAMREC_RETURN_IF_ERROR(
       impl_->reader->QueryWatermarks(impl_->options.state_topic, partition, impl_->options.timeout_ms, &marks));
-  if (marks.high <= position) return Status::Ok();  // nothing newer than our own state
+  if (marks.high <= position) {  // nothing newer than our own state
+    impl_->log->info("{}/{}: nothing to adopt (changelog offsets {}..{}, this instance's state is at {})",
+                     impl_->options.state_topic, partition, marks.low, marks.high, position);
+    return Status::Ok();
+  }
   const int64_t from = std::max(position, marks.low);
   if (from > position && position > 0) {
     impl_->log->warn("{}/{}: offsets {}..{} are gone from the changelog (is it compacted, not deleted?)",
@@ -205,6 +209,9 @@ Status StateHandoff::Restore(int32_t partition, int64_t position, const ItemName
     impl_->log->info("{}/{}: adopted {} users from {} batches of another instance in {} chunks (at most {} KiB held); "
                      "resuming at event offset {}", impl_->options.state_topic, partition, out->users, out->batches,
                      out->chunks, scan.peak_buffered_bytes() >> 10, out->next_event_offset);
+  } else {
+    impl_->log->info("{}/{}: read offsets {}..{}: only this instance's own batches, nothing to adopt",
+                     impl_->options.state_topic, partition, from, marks.high);
   }
   return Status::Ok();
 }
