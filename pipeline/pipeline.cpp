@@ -276,9 +276,14 @@ Status Pipeline::Impl::TakeOverHeldPartitions(const std::atomic<bool>& stop) {
     // The group is served after the adoption too (each step is bounded,
     // their sum is not); the owed lists are restored after that, so that a
     // revocation (which drops them) cannot come between them and the release.
-    if (handoff_) STREAMREC_RETURN_IF_ERROR(AdoptChangelog(partition));
+    bool adopted = true;
+    if (handoff_) STREAMREC_RETURN_IF_ERROR(AdoptChangelog(partition, &adopted));
     STREAMREC_RETURN_IF_ERROR(ServeGroup());
-    if (!ingest_->Holds(partition)) continue;  // revoked meanwhile
+    // Revoked meanwhile; or the restore was stopped by a revocation that this
+    // ServeGroup (or the restore's own) already undid: the partition is held
+    // again, and its state must be restored again from this instance's
+    // position, not released half-adopted (seen: e2e_adoption_revoked).
+    if (!adopted || !ingest_->Holds(partition)) continue;
     STREAMREC_RETURN_IF_ERROR(RestoreOwedLists(partition));
     STREAMREC_RETURN_IF_ERROR(ingest_->Release(partition, ResumeOffset({config_.kafka.events_topic, partition})));
   }

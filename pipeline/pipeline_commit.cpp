@@ -217,7 +217,8 @@ void Pipeline::Impl::AppendChangelogPositions() {
   for (const auto& [key, next] : positions.offsets) offsets_[key] = next;
 }
 
-Status Pipeline::Impl::AdoptChangelog(int32_t partition) {
+Status Pipeline::Impl::AdoptChangelog(int32_t partition, bool* complete) {
+  *complete = false;
   auto pos = offsets_.find({handoff_->topic(), partition});
   const int64_t position = pos == offsets_.end() ? 0 : pos->second;
   const AdoptUsers adopt = [&](std::vector<RestoredUser>* users) { return CommitAdoptedUsers(partition, users); };
@@ -233,7 +234,9 @@ Status Pipeline::Impl::AdoptChangelog(int32_t partition) {
     return handoff_->Restore(partition, position, Names(), adopt, between, &outcome);
   }));
   if (outcome.chunks > 0) cache_->Clear();  // cached users are clean between batches; adopted ones must be re-read
-  if (!outcome.adopted || outcome.stopped) return Status::Ok();
+  if (outcome.stopped) return Status::Ok();
+  *complete = true;
+  if (!outcome.adopted) return Status::Ok();
   // Only now the positions: until they commit, a restart restores again from
   // `position` and the chunks already committed are written again, the same.
   store::CommitBatch commit;

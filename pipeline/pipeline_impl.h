@@ -179,8 +179,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // Consumer::Serve, then a failure of a revocation it ran, if any.
   [[nodiscard]] Status ServeGroup();
   // Adopts the changelog of `partition` past this instance's position, in
-  // chunks, each committed; then the positions, once all is read.
-  [[nodiscard]] Status AdoptChangelog(int32_t partition);
+  // chunks, each committed; then the positions, once all is read. *complete:
+  // false when the restore was stopped part-way (the partition revoked, or
+  // stopping): its state is not this instance's yet, whatever the group does next.
+  [[nodiscard]] Status AdoptChangelog(int32_t partition, bool* complete);
   [[nodiscard]] Status CommitAdoptedUsers(int32_t partition, std::vector<RestoredUser>* users);
 
   [[nodiscard]] Status RestoreOwedLists(int32_t partition);
