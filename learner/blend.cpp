@@ -8,6 +8,20 @@ namespace streamrec::learner {
 OnlineBlend::OnlineBlend(BlendOptions options)
     : options_(options), cooc_weight_(options.cooc_weight), recency_weight_(options.recency_weight) {}
 
+namespace {
+
+// AdaGrad: each weight's step shrinks with its own gradients' history, so a
+// component on a large scale moves no faster than one on a small scale. The
+// sum starts above 0 (by a gradient of 1e-4 squared), or a weight's first
+// gradient, however small (an outcome far from the cut), would take a full step.
+void AdaGradStep(double lr, double gradient, double floor, float* weight, float* squares) {
+  constexpr double kInitialSquares = 1e-8;
+  *squares += static_cast<float>(gradient * gradient);
+  *weight = static_cast<float>(std::max(floor, *weight + lr * gradient / std::sqrt(*squares + kInitialSquares)));
+}
+
+}  // namespace
+
 void OnlineBlend::Learn(const BlendFeatures& positive, const BlendFeatures& cutoff) {
   if (options_.learning_rate == 0) return;
   // Ascent on sigma(margin / scale), a smooth count of hits: the events the
@@ -20,22 +34,11 @@ void OnlineBlend::Learn(const BlendFeatures& positive, const BlendFeatures& cuto
   const double g_recency = slope * (positive.recency - cutoff.recency);
   const double g_mf = slope * (positive.mf - cutoff.mf);
   const double g_short = slope * (positive.short_recency - cutoff.short_recency);
-  // AdaGrad: each weight's step shrinks with its own gradients' history, so
-  // a component on a large scale moves no faster than one on a small scale.
-  // The sums start above 0 (by a gradient of 1e-4 squared), or a weight's
-  // first gradient, however small (an outcome far from the cut), would take
-  // a full step.
-  constexpr double kInitialSquares = 1e-8;
-  cooc_squares_ += static_cast<float>(g_cooc * g_cooc);
-  recency_squares_ += static_cast<float>(g_recency * g_recency);
-  mf_squares_ += static_cast<float>(g_mf * g_mf);
-  short_squares_ += static_cast<float>(g_short * g_short);
   const double lr = options_.learning_rate;
-  cooc_weight_ = static_cast<float>(std::max(0.0, cooc_weight_ + lr * g_cooc / std::sqrt(cooc_squares_ + kInitialSquares)));
-  recency_weight_ = static_cast<float>(
-      std::max(0.0, recency_weight_ + lr * g_recency / std::sqrt(recency_squares_ + kInitialSquares)));
-  mf_weight_ = static_cast<float>(std::max<double>(kMinMfWeight, mf_weight_ + lr * g_mf / std::sqrt(mf_squares_ + kInitialSquares)));
-  short_weight_ = static_cast<float>(std::max(0.0, short_weight_ + lr * g_short / std::sqrt(short_squares_ + kInitialSquares)));
+  AdaGradStep(lr, g_cooc, 0.0, &cooc_weight_, &cooc_squares_);
+  AdaGradStep(lr, g_recency, 0.0, &recency_weight_, &recency_squares_);
+  AdaGradStep(lr, g_mf, kMinMfWeight, &mf_weight_, &mf_squares_);
+  AdaGradStep(lr, g_short, 0.0, &short_weight_, &short_squares_);
   ++steps_;
 }
 

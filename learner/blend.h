@@ -9,10 +9,9 @@
 // weight), recency the item's log2 decayed event count relative to now
 // (the protocol's RPOP, in log domain) and short_recency the same with the
 // short half-life (a day): the two recency weights pick the decay. Only the
-// ratios rank, so lists use
-// the factorisation unscaled and the other two relative to it
-// (cooc_weight(), recency_weight()): the items' served terms and the boosts
-// carry those.
+// ratios rank, so lists use the factorisation unscaled and the other three
+// relative to it (cooc_weight(), recency_weight(), short_recency_weight()):
+// the items' served terms and the boosts carry those.
 //
 // Every event of a known user on an item new to them is an outcome the
 // pipeline would have been judged on: before learning it, the blend takes an
