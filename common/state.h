@@ -87,6 +87,12 @@ struct ItemMatrixView {
   // Differs where `biases` is -inf for items the model has seen too little
   // to rank by their embedding (LearnerOptions::dense_min_events).
   const float* listed_biases = nullptr;
+  // What a list score is worth in the blend's own units (its weights are
+  // relative to the factorisation's, learner/blend.h): the factorisation's
+  // weight. Rule boosts are given in blend units (divided by this before
+  // they are added) and published scores are multiplied by it, so that both
+  // keep the scale of the factorisation's logits whatever the blend learned.
+  float score_scale = 1.0F;
 
   float ListedBias(size_t i) const { return listed_biases != nullptr ? listed_biases[i] : biases[i]; }
 };

@@ -118,7 +118,9 @@ void Emitter::Impl::Explain(const ModelView& model, const UserRecord& user,
                             std::span<const std::pair<ItemId, float>> boosts) {
   rendered.clear();
   for (const ListEntry& e : entries) {
-    RenderedItem r{model.ItemExternalId(e.item), e.score, e.reason, {}};
+    // Trending entries carry the trend's own score; the model's, in blend units.
+    const float score = e.reason == Reason::kTrending ? e.score : e.score * items.score_scale;
+    RenderedItem r{model.ItemExternalId(e.item), score, e.reason, {}};
     if (r.reason == Reason::kPersonal) {
       const auto cooc = std::lower_bound(boosts.begin(), boosts.end(), e.item,
                                          [](const auto& b, ItemId id) { return b.first < id; });

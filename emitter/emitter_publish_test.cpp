@@ -84,6 +84,17 @@ struct Harness {
 
   // The last list on the topic, as "item:reason" entries.
   std::vector<std::string> LastList() {
+    const std::string payload = LastPayload();
+    std::vector<std::string> out;
+    const std::regex entry(R"re("item_id":"([^"]+)","score":[^,]+,"reason":"([^"]+)")re");
+    for (auto it = std::sregex_iterator(payload.begin(), payload.end(), entry); it != std::sregex_iterator(); ++it) {
+      out.push_back((*it)[1].str() + ":" + (*it)[2].str());
+    }
+    return out;
+  }
+
+  // The last list on the topic, as published.
+  std::string LastPayload() {
     std::unique_ptr<kafka::PartitionReader> reader;
     REQUIRE(kafka::PartitionReader::Create({{"bootstrap.servers", broker->bootstrap()}}, &reader).ok());
     kafka::Watermarks w;
@@ -92,12 +103,7 @@ struct Harness {
     REQUIRE(reader->Read("recs", 0, w.high - 1, w.high, 5000, [&](const kafka::Message& m) {
                       payload.assign(m.payload());
                     }).ok());
-    std::vector<std::string> out;
-    const std::regex entry(R"re("item_id":"([^"]+)","score":[^,]+,"reason":"([^"]+)")re");
-    for (auto it = std::sregex_iterator(payload.begin(), payload.end(), entry); it != std::sregex_iterator(); ++it) {
-      out.push_back((*it)[1].str() + ":" + (*it)[2].str());
-    }
-    return out;
+    return payload;
   }
 
   std::unique_ptr<kafka::EmbeddedBroker> broker;
@@ -127,6 +133,30 @@ TEST_CASE("published lists leave out purchases and unavailable items, and explai
   CHECK(holders[0].item == ItemId(2));
   CHECK(holders[0].added);
   CHECK(u.list == std::vector<ItemId>{ItemId(2)});
+}
+
+TEST_CASE("rule boosts and published scores are in the blend's units, whatever weight it gave the factorisation") {
+  Harness h;
+  testing::FakeModel model = MakeModel();
+  catalog::Catalog cat;
+  cat.Apply(ItemId(0), Entry("a", "x"), 0);
+  cat.Apply(ItemId(1), Entry("b", "x"), 0);
+  cat.Apply(ItemId(2), Entry("c", "x", true, "acme"), 0);
+  EmitterOptions o;
+  o.rules.boost["brand:acme"] = 0.05F;
+  UserRecord u = User({}, 10);
+  std::vector<ListHolderChange> holders;
+  // At scale 1 the gentle boost does not lift c (0.8 + 0.05) above a and b.
+  CHECK(h.Publish(o, model, &cat, nullptr, &u, &holders) ==
+        std::vector<std::string>{"a:personal", "b:personal", "c:boosted"});
+  CHECK(h.LastPayload().find(R"("item_id":"a","score":1,)") != std::string::npos);
+  // The blend gave the factorisation a tenth: list scores are worth a tenth
+  // of a blend unit, so the same boost is worth 0.5 of them and c comes first.
+  model.score_scale = 0.1F;
+  CHECK(h.Publish(o, model, &cat, nullptr, &u, &holders) ==
+        std::vector<std::string>{"c:boosted", "a:personal", "b:personal"});
+  // Published in blend units: a's list score 1 is 0.1.
+  CHECK(h.LastPayload().find(R"("item_id":"a","score":0.1,)") != std::string::npos);
 }
 
 TEST_CASE("pins, the exploration slot and the per-category limit shape the list") {

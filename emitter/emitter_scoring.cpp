@@ -16,8 +16,11 @@ void Emitter::Impl::Prepare(const ModelView& model, const catalog::Catalog* cata
   items = model.Items();
   adjustments.Update(catalog, rules, rules_generation, items.rows);
   if (adjustments.active()) {
-    if (items.listed_biases != nullptr) items.listed_biases = adjustments.ApplyListed(items.listed_biases, items.rows);
-    items.biases = adjustments.Apply(items.biases, items.rows);
+    const float scale = items.score_scale;
+    if (items.listed_biases != nullptr) {
+      items.listed_biases = adjustments.ApplyListed(items.listed_biases, items.rows, scale);
+    }
+    items.biases = adjustments.Apply(items.biases, items.rows, scale);
   }
   pins.clear();
   for (const auto& [external, slot] : rules.pins) {

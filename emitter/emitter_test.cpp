@@ -86,7 +86,7 @@ TEST_CASE("item adjustments hide unavailable items and add label weights") {
   adj.Update(&cat, rules, 1, 4);
   REQUIRE(adj.active());
   const float terms[4] = {1.0F, 1.0F, 1.0F, 1.0F};
-  const float* out = adj.Apply(terms, 4);
+  const float* out = adj.Apply(terms, 4, 1.0F);
   CHECK(out[0] == Approx(1.0F + 0.5F - 2.0F));
   CHECK(std::isinf(out[1]));
   CHECK(out[2] == Approx(-1.0F));
@@ -94,10 +94,15 @@ TEST_CASE("item adjustments hide unavailable items and add label weights") {
   CHECK_FALSE(adj.Allowed(ItemId(1)));
   CHECK(adj.Allowed(ItemId(3)));
   CHECK_FALSE(adj.Boosted(ItemId(0)));
+  // Terms in list-score units worth a quarter of a blend unit: the boosts,
+  // in blend units, count four times.
+  out = adj.Apply(terms, 4, 0.25F);
+  CHECK(out[0] == Approx(1.0F + 4.0F * (0.5F - 2.0F)));
+  CHECK(std::isinf(out[1]));
 
   // A catalog change is seen on the next Update.
   cat.Apply(ItemId(1), entry("b", "shoes", "other", true), 0);
   adj.Update(&cat, rules, 1, 4);
-  CHECK(adj.Apply(terms, 4)[1] == Approx(1.5F));
+  CHECK(adj.Apply(terms, 4, 1.0F)[1] == Approx(1.5F));
   CHECK(adj.Boosted(ItemId(1)));
 }

@@ -23,7 +23,14 @@ class FakeModel : public ModelView {
     recency_.assign(bias_.size(), -1e30F);
   }
 
-  ItemMatrixView Items() const override { return {emb_.data(), bias_.data(), bias_.size(), 2}; }
+  // ItemMatrixView::score_scale: what a list score is worth in blend units.
+  float score_scale = 1.0F;
+
+  ItemMatrixView Items() const override {
+    ItemMatrixView view{emb_.data(), bias_.data(), bias_.size(), 2};
+    view.score_scale = score_scale;
+    return view;
+  }
   void QueryVector(const UserRecord& user, std::span<float> out) const override {
     std::copy(user.embedding.begin(), user.embedding.end(), out.begin());
   }

@@ -65,17 +65,19 @@ void ItemAdjustments::Rebuild(const catalog::Catalog* catalog, const ListRules& 
   active_ = adjusted_ > 0;
 }
 
-const float* ItemAdjustments::Apply(const float* model_terms, size_t rows) {
-  return ApplyInto(model_terms, rows, &applied_);
+const float* ItemAdjustments::Apply(const float* model_terms, size_t rows, float score_scale) {
+  return ApplyInto(model_terms, rows, score_scale, &applied_);
 }
 
-const float* ItemAdjustments::ApplyListed(const float* model_terms, size_t rows) {
-  return ApplyInto(model_terms, rows, &applied_listed_);
+const float* ItemAdjustments::ApplyListed(const float* model_terms, size_t rows, float score_scale) {
+  return ApplyInto(model_terms, rows, score_scale, &applied_listed_);
 }
 
-const float* ItemAdjustments::ApplyInto(const float* model_terms, size_t rows, std::vector<float>* out) const {
+const float* ItemAdjustments::ApplyInto(const float* model_terms, size_t rows, float score_scale,
+                                        std::vector<float>* out) const {
   out->resize(rows);
-  for (size_t i = 0; i < rows; ++i) (*out)[i] = model_terms[i] + adjust_[i];
+  const float per_unit = 1.0F / score_scale;  // -inf stays -inf
+  for (size_t i = 0; i < rows; ++i) (*out)[i] = model_terms[i] + adjust_[i] * per_unit;
   return out->data();
 }
 

@@ -21,18 +21,20 @@ class ItemAdjustments {
   // False when nothing is adjusted (no catalog, or every item available and
   // unboosted): the model's terms stand.
   bool active() const { return active_; }
-  // model_terms[i] + adjustment[i], in a buffer owned by this object: the
-  // dense pass's terms (ItemMatrixView::biases) and, in a buffer of its own,
-  // the listed terms (ItemMatrixView::listed_biases).
-  const float* Apply(const float* model_terms, size_t rows);
-  const float* ApplyListed(const float* model_terms, size_t rows);
+  // model_terms[i] + adjustment[i] / score_scale, in a buffer owned by this
+  // object: the dense pass's terms (ItemMatrixView::biases) and, in a buffer
+  // of its own, the listed terms (ItemMatrixView::listed_biases). The boost
+  // weights are in the blend's units, the terms in list-score units
+  // (ItemMatrixView::score_scale, > 0).
+  const float* Apply(const float* model_terms, size_t rows, float score_scale);
+  const float* ApplyListed(const float* model_terms, size_t rows, float score_scale);
   bool Allowed(ItemId id) const { return !active_ || id.value() >= adjust_.size() || adjust_[id.value()] > kHidden; }
   bool Boosted(ItemId id) const { return active_ && id.value() < adjust_.size() && adjust_[id.value()] > 0; }
 
  private:
   static constexpr float kHidden = -3.0e38F;
 
-  const float* ApplyInto(const float* model_terms, size_t rows, std::vector<float>* out) const;
+  const float* ApplyInto(const float* model_terms, size_t rows, float score_scale, std::vector<float>* out) const;
   // Recomputes the additions of items [from, rows).
   void Rebuild(const catalog::Catalog* catalog, const ListRules& rules, size_t from, size_t rows);
 

@@ -19,8 +19,11 @@ struct ListRules {
   // Label -> weight added to the score of every item carrying it. Labels are
   // "category:<c>", "brand:<b>" or "tag:<t>" (catalog attributes); a positive
   // weight boosts (reason "boosted"), a negative one buries, -.inf hides the
-  // items altogether. Scores are dot products of embeddings plus a bias,
-  // typically between -5 and 10, so weights of 0.1..2 are gentle..strong.
+  // items altogether. Weights are in the units of the published scores, the
+  // learned blend's (learner/blend.h), whatever weights it learned. Scores
+  // rank within one list (they carry a recency offset that drifts): on the
+  // shared logs a list's 1st and 20th items are 2.3-6.2 apart (median) and
+  // neighbours 0.06-0.07, so weights of 0.1..2 are gentle..strong.
   std::map<std::string, float> boost;
   // Item id -> 1-based slot: the item is placed there (reason "pinned") when
   // it is available and not excluded for the user. Slots must be <= top_n.

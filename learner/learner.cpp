@@ -500,6 +500,7 @@ ItemMatrixView Learner::Items() const {
     view.biases = popularity_term;
     view.listed_biases = nullptr;
   }
+  if (impl_->kind == Kind::kHybrid) view.score_scale = impl_->blend.mf_weight();
   return view;
 }
 size_t Learner::item_count() const { return impl_->items.size(); }
