@@ -24,6 +24,11 @@ struct UserRecord {
   // The last item of the last full-length list served: the score a new item
   // had to beat to be listed (the learner's blend learns from it).
   ItemId list_cutoff{kNoItem};
+  // The events partition of the user's latest event; -1: unknown (none yet,
+  // or a record written before streamrec kept it). A user whose events come
+  // on two partitions has a history split between instances: counted
+  // (streamrec_users_moved_partition_total).
+  int32_t partition = -1;
   static constexpr uint32_t kNoItem = UINT32_MAX;
 };
 

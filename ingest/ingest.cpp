@@ -96,6 +96,23 @@ struct Ingest::Impl {
     return Status::Ok();
   }
 
+  // Producer-side partitioning: counted, and said once, since every instance
+  // owns the users of its partitions (docs/events.md, "Keys and partitions").
+  void NoteUnkeyed(const kafka::Message& m) {
+    if (counters.unkeyed++ > 0) return;
+    log->warn("events without a key (first: {}/{}@{}): the producer's partitioner spreads a user's events over "
+              "partitions, splitting their history between instances; key each event by its user_id "
+              "(streamrec_events_unkeyed_total counts them)",
+              m.topic(), m.partition(), m.offset());
+  }
+  void NoteKeyMismatch(const kafka::Message& m) {
+    if (counters.key_mismatches++ > 0) return;
+    log->warn("events whose key is not their user_id (first: {}/{}@{}) go to the dead-letter topic "
+              "(key_mismatch:user_id): a user's events must share one key, their user_id "
+              "(streamrec_events_key_mismatch_total counts them)",
+              m.topic(), m.partition(), m.offset());
+  }
+
   Status SendToDeadLetters(const kafka::Message& m, const Rejection& r) {
     const std::string reason = r.Reason();
     const std::string partition = std::to_string(m.partition());
@@ -201,10 +218,12 @@ Status Ingest::NextBatch(IngestBatch* batch, size_t max_events, int max_wait_ms)
     ++batch->consumed;
     if (rejection) {
       ++batch->rejected;
+      if (rejection->code == RejectCode::kKeyMismatch) impl_->NoteKeyMismatch(m);
       impl_->log->debug("rejected {}/{}@{}: {}", m.topic(), m.partition(), m.offset(), rejection->Reason());
       STREAMREC_RETURN_IF_ERROR(impl_->SendToDeadLetters(m, *rejection));
       continue;
     }
+    if (m.key().empty()) impl_->NoteUnkeyed(m);
     slot.partition = m.partition();
     slot.offset = m.offset();
     slot.appended_ms = m.timestamp_ms();

@@ -113,6 +113,11 @@ struct IngestCounters {
   uint64_t dead_letters_resent = 0;
   uint64_t dead_letters_dropped = 0;
   uint64_t lost = 0;  // events deleted by the broker before they were read (kafka::Consumer::lost_offsets)
+  // Producer-side partitioning (each logged once per process): valid events
+  // without a key (the producer's partitioner spreads a user's events over
+  // partitions), and messages whose key is not their user_id (dead-lettered).
+  uint64_t unkeyed = 0;
+  uint64_t key_mismatches = 0;
 };
 
 class Ingest {

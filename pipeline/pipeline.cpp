@@ -252,6 +252,12 @@ Status Pipeline::Impl::Stop() {
     log_->info("live quality this run: {} ({} sampled events past pipeline.quality_max_per_s untested)",
                quality_.figures().Summary(config_.emitter.top_n), quality_.skipped());
   }
+  const ingest::IngestCounters ingested = ingest_ ? ingest_->counters() : ingest::IngestCounters{};
+  if (ingested.unkeyed + ingested.key_mismatches + users_moved_partition_ > 0) {
+    log_->warn("partitioning this run: {} events without a key, {} with a key that is not their user_id, {} events "
+               "of a user on another partition than their previous one",
+               ingested.unkeyed, ingested.key_mismatches, users_moved_partition_);
+  }
   return result;
 }
 
@@ -400,6 +406,9 @@ void Pipeline::Impl::PublishHealth() {
     h.events_lost = ingested.lost;
     h.dead_letters_resent = ingested.dead_letters_resent;
     h.dead_letters_dropped = ingested.dead_letters_dropped;
+    h.events_unkeyed = ingested.unkeyed;
+    h.events_key_mismatch = ingested.key_mismatches;
+    h.users_moved_partition = users_moved_partition_;
     h.store_memory_bytes = store_memory_bytes_;
     const learner::Learner::BlendWeights blend = learner_.blend_weights();
     h.blend_cooc_weight = blend.cooc;

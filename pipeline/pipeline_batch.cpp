@@ -205,6 +205,7 @@ Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e, int64_t now_ms) {
     learner_.Observe(user.record, *item, e.event.type, e.event.ts_ms, key);
     touched_items_.push_back(*item);
   }
+  CheckPartition(e, user.record);
   Source& source = SourceOf(user);
   if (source.batch != batch_number_) {
     batch_users_.push_back(user);
@@ -214,6 +215,17 @@ Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e, int64_t now_ms) {
   source.offset = e.offset;
   source.batch = batch_number_;
   return Status::Ok();
+}
+
+void Pipeline::Impl::CheckPartition(const ingest::IngestedEvent& e, UserRecord* user) {
+  const int32_t previous = user->partition;
+  user->partition = e.partition;
+  if (previous < 0 || previous == e.partition) return;
+  if (users_moved_partition_++ > 0) return;
+  log_->warn("user '{}' had events on events partition {}, now on {} (offset {}): keys that are not the user_id, "
+             "producers with different partitioners, or partitions added to the topic split users' histories "
+             "between instances (streamrec_users_moved_partition_total counts such events)",
+             e.event.user, previous, e.partition, e.offset);
 }
 
 }  // namespace streamrec::pipeline

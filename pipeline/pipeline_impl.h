@@ -221,6 +221,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
   void PollRules();
 
   [[nodiscard]] Status Apply(const ingest::IngestedEvent& e, int64_t now_ms);
+  // Counts (and logs once) a known user's event on another partition than
+  // their previous one; records the event's partition in the user's record.
+  void CheckPartition(const ingest::IngestedEvent& e, UserRecord* user);
 
   // The window's state, all but the positions, users and items (views into
   // the refresher, valid until the window closes).
@@ -263,6 +266,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   int64_t window_opened_ms_ = 0;
   int64_t committing_since_ms_ = 0;
   bool table_full_logged_ = false;  // the item table's first replacement or refusal was logged
+  uint64_t users_moved_partition_ = 0;  // this run (CheckPartition)
   int64_t memory_measured_ms_ = 0;  // when store_memory_bytes_ was measured (once a second)
   uint64_t store_memory_bytes_ = 0;
   learner::Learner learner_;

@@ -79,6 +79,7 @@ bool DecodeChangelogUser(std::string_view in, const ItemNames& items, UserRecord
   // Not carried: an instance's item ids mean nothing to another. The
   // adopter's blend learns from the user again after their next list.
   out->list_cutoff = ItemId(UserRecord::kNoItem);
+  out->partition = -1;  // known again from the user's next event
   if (in.empty()) return true;
   return GetItemNames(&in, items, &out->purchased) && GetItemNames(&in, items, &out->list) &&
          GetItemNames(&in, items, &out->basket) && in.empty();

@@ -96,6 +96,17 @@ std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
   metric("dead_letters_dropped_total", "counter",
          "rejected messages whose dead letter no size could deliver (the topic's max.message.bytes is below its headers)",
          s.dead_letters_dropped);
+  metric("events_unkeyed_total", "counter",
+         "valid events without a Kafka key: the producer's partitioner spreads a user's events over partitions "
+         "(key them by user_id)",
+         s.events_unkeyed);
+  metric("events_key_mismatch_total", "counter",
+         "messages whose Kafka key is set and is not their user_id (dead-lettered as key_mismatch:user_id)",
+         s.events_key_mismatch);
+  metric("users_moved_partition_total", "counter",
+         "events of a known user on another events partition than their previous event's: their history splits "
+         "between instances",
+         s.users_moved_partition);
   metric("lists_pending", "gauge", "users owed a list refresh (coalesced: each at most once)", s.lists_pending);
   metric("list_lag_milliseconds", "gauge", "how long past its due time the most overdue list is",
          static_cast<uint64_t>(s.list_lag_ms));

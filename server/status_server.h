@@ -67,6 +67,10 @@ struct HealthSnapshot {
   uint64_t events_lost = 0;    // deleted by the broker before they were read, this run
   uint64_t dead_letters_resent = 0;   // produced again after a failed delivery, this run
   uint64_t dead_letters_dropped = 0;  // too large for the topic even empty, this run
+  // Producer-side partitioning, this run (ingest::IngestCounters, Pipeline::Impl::CheckPartition).
+  uint64_t events_unkeyed = 0;
+  uint64_t events_key_mismatch = 0;
+  uint64_t users_moved_partition = 0;
   std::array<LatencyHistogram, kListStages> list_stages;  // this run
 };
 

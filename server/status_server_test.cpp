@@ -150,3 +150,15 @@ TEST_CASE("metrics text: the list stages as Prometheus histograms, cumulative bu
   CHECK(text.find("streamrec_list_stage_milliseconds_bucket{stage=\"queue\",le=\"1\"} 1\n") != std::string::npos);
   CHECK(text.find("streamrec_list_stage_milliseconds_count{stage=\"fetch\"} 0\n") != std::string::npos);
 }
+
+TEST_CASE("producer-side partitioning problems are counted, and leave /health ok") {
+  HealthSnapshot s;
+  s.events_unkeyed = 3;
+  s.events_key_mismatch = 2;
+  s.users_moved_partition = 1;
+  const std::string metrics = MetricsText(s);
+  CHECK(metrics.find("streamrec_events_unkeyed_total 3\n") != std::string::npos);
+  CHECK(metrics.find("streamrec_events_key_mismatch_total 2\n") != std::string::npos);
+  CHECK(metrics.find("streamrec_users_moved_partition_total 1\n") != std::string::npos);
+  CHECK(HealthJson(s).find(R"("status":"ok")") != std::string::npos);  // nothing lost: the lists are worse
+}

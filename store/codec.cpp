@@ -100,6 +100,7 @@ void PutLists(const UserRecord& r, std::string* out) {
   PutIds(out, r.list);
   PutIds(out, r.basket);
   PutFixed<uint32_t>(out, r.list_cutoff.value());
+  PutFixed<int32_t>(out, r.partition);
 }
 
 }  // namespace
@@ -121,6 +122,7 @@ bool DecodeUser(std::string_view in, UserRecord* r, bool* with_lists) {
     r->list.clear();
     r->basket.clear();
     r->list_cutoff = ItemId(UserRecord::kNoItem);
+    r->partition = -1;
     return true;
   }
   return DecodeHistory(in, r);
@@ -133,22 +135,24 @@ void EncodeLegacyUser(const UserRecord& r, std::string* user, std::string* histo
   PutLists(r, history);
 }
 
-// history, then purchases, the current list, the basket and the list's
-// cutoff item (absent in stores written before they existed: read as empty,
-// and none).
+// history, then purchases, the current list, the basket, the list's cutoff
+// item and the user's partition (absent in stores written before they
+// existed: read as empty, none and unknown).
 bool DecodeHistory(std::string_view in, UserRecord* r) {
   if (!GetIds(&in, &r->history)) return false;
   r->purchased.clear();
   r->list.clear();
   r->basket.clear();
   r->list_cutoff = ItemId(UserRecord::kNoItem);
+  r->partition = -1;
   if (in.empty()) return true;
   if (!GetIds(&in, &r->purchased) || !GetIds(&in, &r->list) || !GetIds(&in, &r->basket)) return false;
   if (in.empty()) return true;
   uint32_t cutoff = 0;
   if (!GetFixed(&in, &cutoff)) return false;
   r->list_cutoff = ItemId(cutoff);
-  return in.empty();
+  if (in.empty()) return true;
+  return GetFixed(&in, &r->partition) && in.empty();
 }
 
 std::string EncodeItemKey(ItemId id) {

@@ -25,6 +25,7 @@ TEST_CASE("store: write, reopen, read back") {
   const std::string path = FreshDir("reopen");
   UserRecord alice = MakeUser(0, 10);
   alice.list_cutoff = ItemId(7);
+  alice.partition = 3;
   {
     auto s = OpenStore(path);
     REQUIRE(s->CheckDimension(4).ok());
@@ -51,6 +52,7 @@ TEST_CASE("store: write, reopen, read back") {
   CHECK(got.purchased == alice.purchased);
   CHECK(got.list == alice.list);
   CHECK(got.list_cutoff == ItemId(7));
+  CHECK(got.partition == 3);
   StoreCounters counters;
   REQUIRE(s->ReadCounters(&counters).ok());
   CHECK(counters.blend == std::vector<float>{18.5F, 0.25F, 3.0F, 4.0F});
@@ -129,6 +131,28 @@ TEST_CASE("store: a user written by an older streamrec (lists in user_history) r
   CHECK(got.history == changed.history);
   CHECK(got.list.empty());
   CHECK(got.purchased == old.purchased);
+}
+
+TEST_CASE("store: a user written before the partition was kept reads back whole, its partition unknown") {
+  const std::string path = FreshDir("no_partition");
+  OpenStore(path).reset();  // creates the column families
+  UserRecord old = MakeUser(5, 6);
+  old.list_cutoff = ItemId(9);
+  old.partition = 2;
+  std::string value;
+  codec::EncodeUser(old, &value);
+  value.resize(value.size() - sizeof(int32_t));  // the partition is the last field
+  PutRaw(path, {{"user_embeddings", "dave", value}});
+  auto s = OpenStore(path);
+  UserRecord got;
+  got.partition = 7;  // a reused record: the field must be reset
+  bool found = false;
+  REQUIRE(s->GetUser("dave", &got, &found).ok());
+  REQUIRE(found);
+  CHECK(got.history == old.history);
+  CHECK(got.basket == old.basket);
+  CHECK(got.list_cutoff == ItemId(9));
+  CHECK(got.partition == -1);
 }
 
 std::vector<ItemRecord> LoadAll(Store* s) {

@@ -14,7 +14,12 @@ broker's: `events` accepts 4 MiB, `events.dlq` only 64 KiB (its
 max.message.bytes), below the 256 KiB cut. Before the fix the broker refused
 the letter (MESSAGE_TOO_LARGE), the retried flush found nothing in flight, and
 the letter was lost while its offset was committed; now it is sent again cut
-in half until the topic takes it (32 KiB)."""
+in half until the topic takes it (32 KiB).
+
+Producer-side partitioning is checked on the way: three events without a key,
+one whose key is not its user_id (dead-lettered) and a user whose two events
+come on two partitions are each said once in the log and counted in the
+stop summary."""
 
 import json
 
@@ -24,6 +29,7 @@ import harness
 from harness import log
 
 VALID = 2000
+UNKEYED = 3
 
 
 def fnv1a64(data):
@@ -52,20 +58,35 @@ def main():
             if k == VALID // 2:
                 p.send("events", key=b"u1", value=big)
                 p.send("events", key=b"k" * 10_000, value=b"not json")
+        for k in range(UNKEYED):
+            p.send("events", value=json.dumps({"user_id": f"nokey-{k}", "item_id": "i1", "type": "click"}).encode())
+        p.send("events", key=b"someone-else", value=json.dumps({"user_id": "mismatch", "item_id": "i1", "type": "click"}).encode())
+        for partition in (0, 1):
+            p.send("events", key=b"moved", partition=partition,
+                   value=json.dumps({"user_id": "moved", "item_id": f"i{partition + 2}", "type": "click"}).encode())
         p.flush()
         p.close()
         res = harness.run_pipeline(broker.bootstrap, work("data"))
         t.check(res.returncode == 0, f"run exits cleanly after the oversized messages ({res.returncode})")
         st = harness.state(work("data"))
-        t.check(st["applied_events"] == VALID, f"all {VALID} valid events applied ({st['applied_events']})")
+        valid = VALID + UNKEYED + 2
+        t.check(st["applied_events"] == valid, f"all {valid} valid events applied ({st['applied_events']})")
+        for warning in ("events without a key (first:", "whose key is not their user_id (first:",
+                        "user 'moved' had events on events partition"):
+            said = res.stderr.count(warning)
+            t.check(said == 1, f"said once in the log: '{warning}' ({said})")
+        t.check(f"partitioning this run: {UNKEYED} events without a key, 1 with a key that is not their user_id, "
+                "1 events of a user on another partition" in res.stderr,
+                "the stop summary counts the unkeyed, mismatched and moved events")
         ends = harness.end_offsets(broker.bootstrap)
         t.check(harness.event_offsets(st) == ends, f"offsets at the end of the log {ends}")
         letters = harness.consume_all(broker.bootstrap, "events.dlq")
-        t.check(len(letters) == 2, f"both rejected messages are dead letters ({len(letters)})")
+        t.check(len(letters) == 3, f"the three rejected messages are dead letters ({len(letters)})")
         by_reason = {}
         for m in letters:
             headers = dict(zip(m["headers"][0::2], m["headers"][1::2])) if m.get("headers") else {}
             by_reason[headers.get("reason", "")] = (m, headers)
+        t.check("key_mismatch:user_id" in by_reason, f"the mismatched key's reason ({sorted(by_reason)})")
         m, h = by_reason.get("oversized", ({}, {}))
         t.check(h.get("truncated") == "true" and h.get("original.value_bytes") == str(len(big)),
                 f"the 2 MB letter is truncated and says its size ({ {k: v for k, v in h.items() if k != 'reason'} })")
