@@ -1,5 +1,7 @@
 #include <iostream>
 
+#include <fmt/format.h>
+
 #include "cli/commands.h"
 #include "common/json.h"
 #include "store/store.h"
@@ -28,7 +30,9 @@ int CmdState(const StateArgs& args) {
               << "rejected events: " << sum.counters.rejected_events << "\n"
               << "users:           " << sum.users << "\n"
               << "items:           " << sum.items << "\n"
-              << "checksum:        " << sum.checksum << "\n";
+              << "checksum:        " << sum.checksum << "\n"
+              << "item events:     " << sum.item_events << "\n"
+              << "co-occurrence:   " << sum.cooc_weight << " (sum of every row's weights)\n";
     for (const auto& [key, offset] : sum.offsets) {
       std::cout << "offset " << key.first << "/" << key.second << ": " << offset << "\n";
     }
@@ -45,6 +49,7 @@ int CmdState(const StateArgs& args) {
   }
   out += "},\"users\":" + std::to_string(sum.users) + ",\"items\":" + std::to_string(sum.items) + ",\"checksum\":";
   AppendJsonString(sum.checksum, &out);
+  out += ",\"item_events\":" + std::to_string(sum.item_events) + ",\"cooc_weight\":" + fmt::format("{:.6g}", sum.cooc_weight);
   std::cout << out << "}\n";
   return 0;
 }

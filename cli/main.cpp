@@ -219,7 +219,7 @@ void AddTopics(CLI::App& app, TopicsArgs& a) {
 
 void AddState(CLI::App& app, StateArgs& a) {
   CLI::App* c = app.add_subcommand("state", "Summarise a stopped instance's store.");
-  c->footer("Prints applied events, stored offsets, user and item counts and a checksum of all embeddings.");
+  c->footer("Prints applied events, stored offsets, user and item counts, a checksum of all embeddings, and the item side's totals (events counted on items, the co-occurrence rows' summed weights: equal on instances whose item side learned from the same events).");
   c->add_option("--data-dir", a.data_dir, "State directory")->capture_default_str();
   c->add_flag("--json", a.json, "One JSON object instead of text");
 }

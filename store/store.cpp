@@ -249,6 +249,17 @@ Status Store::MeasureMemory(MemoryUsage* out) {
   return Status::Ok();
 }
 
+namespace {
+
+double RowWeights(const ItemRecord& item) {
+  double sum = 0.0;
+  for (const auto& [other, weight] : item.neighbors) sum += weight;
+  for (const auto& [other, weight] : item.basket_neighbors) sum += weight;
+  return sum;
+}
+
+}  // namespace
+
 Status Store::Summarize(StateSummary* out) {
   STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   STREAMREC_RETURN_IF_ERROR(ReadCounters(&out->counters));
@@ -280,8 +291,18 @@ Status Store::Summarize(StateSummary* out) {
     }
     item.embedding.push_back(item.bias);
     hash_floats(it->key().ToStringView(), item.embedding);
+    out->item_events += item.count;
+    out->cooc_weight += RowWeights(item);  // rows of records written before item_neighbors
   }
   STREAMREC_RETURN_IF_ERROR(FromRocks(it->status(), "scanning items"));
+  it.reset(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->item_rows()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (!codec::DecodeItemRows(it->value().ToStringView(), &item)) {
+      return Status::Corruption("undecodable co-occurrence rows");
+    }
+    out->cooc_weight += RowWeights(item);
+  }
+  STREAMREC_RETURN_IF_ERROR(FromRocks(it->status(), "scanning co-occurrence rows"));
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
   out->checksum = hex;

@@ -119,6 +119,11 @@ struct StateSummary {
   uint64_t users = 0;
   uint64_t items = 0;
   std::string checksum;  // hex of a hash over every user and item embedding (and item bias)
+  // The item side's totals: events counted on items, and the weights of
+  // every co-occurrence row (both directions, basket rows included). Equal
+  // on two instances whose item state learned from the same events.
+  uint64_t item_events = 0;
+  double cooc_weight = 0.0;
 };
 
 // Bytes on disk per kind of state, after a flush (SST files, compressed).

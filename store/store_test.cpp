@@ -76,6 +76,18 @@ TEST_CASE("store: write, reopen, read back") {
   CHECK(summary.users == 1);
   CHECK(summary.items == 2);
   CHECK(summary.checksum.size() == 16);
+  uint64_t item_events = 0;
+  double cooc = 0.0;
+  for (const ItemRecord& r : {MakeItem(0, "x"), MakeItem(1, "y")}) {
+    item_events += r.count;
+    for (const auto& row : {r.neighbors, r.basket_neighbors}) {
+      for (const auto& [other, weight] : row) cooc += weight;
+    }
+  }
+  CHECK(item_events > 0);
+  CHECK(cooc > 0.0);
+  CHECK(summary.item_events == item_events);
+  CHECK(summary.cooc_weight == Approx(cooc));
 }
 
 // Writes `user` under `id` as stores before commit 3b83dba did: the record in

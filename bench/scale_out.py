@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""One instance against a group of N on the same log (docs/BENCHMARKS.md, "Scale-out",
+issue 25): what more instances cost in model quality, item state and CPU.
+
+    bench/scale_out.py build/streamrec --events LOG [--instances 3] [--partitions 4]
+        [--broker embedded|kafka] [--set KEY=VALUE ...] [--idle-ms 6000] [--json]
+
+The log (the datasets' CSV or events-topic JSON lines) is loaded into `events` once
+with `streamrec produce`; then one `streamrec run` consumes all of it, and then a
+group of N `streamrec run` (a second consumer group, its own state changelog,
+started together) consumes it again. Each run stops when it has been idle for a
+few seconds. Reported per run:
+
+- live recall@20 and mrr@20: the pipeline's own prequential test of the live
+  stream (every scored event is tested: pipeline.quality_sample=1 and
+  quality_max_per_s=0, printed as overrides), pooled over the group's instances;
+- item state per instance: the events counted on items and the sum of the
+  co-occurrence rows (`streamrec state --json`), as a share of the single
+  instance's: 1.00 when every instance's item side learned from all the traffic;
+- CPU per applied event: the instances' user + system time (their rusage) over
+  the events they applied.
+
+Nothing else is overridden: the rest is the configuration `streamrec run` ships.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from bench_broker import BenchBroker  # noqa: E402
+
+QUALITY = re.compile(r"live quality this run: recall@(\d+) ([0-9.]+), mrr@\d+ ([0-9.]+) over (\d+) sampled")
+OVERRIDES = ["pipeline.quality_sample=1", "pipeline.quality_max_per_s=0"]
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def produce(streamrec, bootstrap, path):
+    out = subprocess.run([streamrec, "produce", "--bootstrap", bootstrap, "--file", path],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"streamrec produce failed: {out.stderr[-2000:]}")
+    log((out.stdout + out.stderr).strip())
+
+
+def run_group(args, bootstrap, group, instances, work):
+    """Starts `instances` members of `group` together; returns one dict per instance."""
+    procs = []
+    for k in range(instances):
+        data = os.path.join(work, f"{group}-{k}")
+        err = open(os.path.join(work, f"{group}-{k}.log"), "w")
+        cmd = [args.streamrec, "run", "--bootstrap", bootstrap, "--data-dir", data,
+               "--exit-when-idle-ms", str(args.idle_ms), "--set", f"kafka.group_id={group}",
+               "--set", "http.listen=127.0.0.1:0", "--set", "pipeline.status_interval_s=0"]
+        for setting in OVERRIDES + args.set:
+            cmd += ["--set", setting]
+        procs.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err), data, err))
+    started = time.time()
+    out = []
+    for proc, data, err in procs:
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.close()
+        with open(err.name) as f:
+            text = f.read()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{group}: an instance exited {proc.returncode}:\n{text[-3000:]}")
+        m = QUALITY.search(text)
+        state = json.loads(subprocess.run([args.streamrec, "state", "--data-dir", data, "--json"], check=True,
+                                          capture_output=True, text=True, timeout=120).stdout)
+        out.append({"cpu_s": usage.ru_utime + usage.ru_stime, "applied": state["applied_events"],
+                    "item_events": state["item_events"], "cooc_weight": state["cooc_weight"],
+                    "users": state["users"], "items": state["items"],
+                    "recall": float(m.group(2)) if m else 0.0, "mrr": float(m.group(3)) if m else 0.0,
+                    "scored": int(m.group(4)) if m else 0})
+    log(f"{group}: {instances} instance(s) done in {time.time() - started:.1f} s")
+    return out
+
+
+def pooled(runs):
+    scored = sum(r["scored"] for r in runs)
+    applied = sum(r["applied"] for r in runs)
+    return {"instances": len(runs), "scored": scored, "applied": applied,
+            "recall": sum(r["recall"] * r["scored"] for r in runs) / scored if scored else 0.0,
+            "mrr": sum(r["mrr"] * r["scored"] for r in runs) / scored if scored else 0.0,
+            "cpu_us_per_event": 1e6 * sum(r["cpu_s"] for r in runs) / applied if applied else 0.0}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("streamrec")
+    ap.add_argument("--events", required=True, help="event log (CSV with header ts,user,item,type, or JSON lines)")
+    ap.add_argument("--instances", type=int, default=3)
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--broker", choices=["embedded", "kafka"], default="embedded")
+    ap.add_argument("--set", action="append", default=[], help="a further override, printed with the figures")
+    ap.add_argument("--idle-ms", type=int, default=6000, help="a run stops when idle this long (default 6000)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if args.instances < 2 or args.instances > args.partitions:
+        ap.error("--instances must be 2..--partitions")
+    work = tempfile.mkdtemp(prefix="streamrec-scale-out-")
+    groups = ("scale-one", f"scale-{args.instances}")
+    broker = BenchBroker(args.broker, args.streamrec, args.partitions, os.path.join(work, "broker.log"),
+                         groups=groups)
+    try:
+        produce(args.streamrec, broker.bootstrap, args.events)
+        one = run_group(args, broker.bootstrap, groups[0], 1, work)
+        many = run_group(args, broker.bootstrap, groups[1], args.instances, work)
+    finally:
+        broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    single, group = pooled(one), pooled(many)
+    ref = one[0]
+    shares = [{"item_events": r["item_events"] / ref["item_events"] if ref["item_events"] else 0.0,
+               "cooc_weight": r["cooc_weight"] / ref["cooc_weight"] if ref["cooc_weight"] else 0.0} for r in many]
+    result = {"log": args.events, "broker": args.broker, "partitions": args.partitions,
+              "overrides": OVERRIDES + args.set, "one": single, "group": group,
+              "recall_ratio": group["recall"] / single["recall"] if single["recall"] else 0.0,
+              "cpu_ratio": group["cpu_us_per_event"] / single["cpu_us_per_event"] if single["cpu_us_per_event"] else 0.0,
+              "item_state_shares": shares}
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    print(f"log {args.events}, {args.broker} broker, {args.partitions} partitions; overrides: {' '.join(result['overrides'])}")
+    for name, r in (("1 instance", single), (f"{args.instances} instances", group)):
+        print(f"  {name:12}: live recall@20 {r['recall']:.4f}, mrr@20 {r['mrr']:.4f} over {r['scored']} scored "
+              f"events; CPU {r['cpu_us_per_event']:.1f} us per applied event ({r['applied']} applied)")
+    print(f"  recall ratio {result['recall_ratio']:.3f} (goal >= 0.97), CPU ratio {result['cpu_ratio']:.2f} (goal <= 1.3)")
+    for k, s in enumerate(shares):
+        print(f"  instance {k}: item events {s['item_events']:.3f}, co-occurrence {s['cooc_weight']:.3f} "
+              "of the single instance's (goal 1.000)")
+
+
+if __name__ == "__main__":
+    main()
