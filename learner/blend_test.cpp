@@ -174,6 +174,25 @@ TEST_CASE("learner: on a drifting log the blend learns a recency weight, and lis
     CHECK(other.blend_weights().recency == w.recency);
     CHECK(other.blend_weights().cooc == w.cooc);
   }
+  SECTION("a prefix saved by an older streamrec restores its part, the rest as configured") {
+    const Learner::BlendState saved = learner.SaveBlend();
+    Learner four(LearnerOptions{});
+    REQUIRE(four.RestoreBlend(std::span<const float>(saved.data(), 4)).ok());
+    CHECK(four.blend_weights().recency == saved[1]);  // relative to a factorisation weight of 1
+    CHECK(four.blend_weights().cooc == saved[0]);
+    CHECK(four.blend_weights().mf == 1.0F);
+    CHECK(four.blend_weights().short_recency == 0.0F);
+    Learner six(LearnerOptions{});
+    REQUIRE(six.RestoreBlend(std::span<const float>(saved.data(), 6)).ok());
+    CHECK(six.blend_weights().mf == w.mf);
+    CHECK(six.blend_weights().recency == w.recency);
+    CHECK(six.blend_weights().short_recency == 0.0F);
+    Learner bad(LearnerOptions{});
+    CHECK(bad.RestoreBlend(std::span<const float>(saved.data(), 3)).code() == StatusCode::kInvalidArgument);
+    const std::vector<float> nine(9, 1.0F);
+    CHECK(bad.RestoreBlend(std::span<const float>(nine)).code() == StatusCode::kInvalidArgument);
+    CHECK(bad.blend_weights().cooc == LearnerOptions{}.cooc_weight);  // nothing restored
+  }
   SECTION("blend_learning_rate 0 keeps the configured weights") {
     LearnerOptions fixed;
     fixed.blend_learning_rate = 0.0F;

@@ -4,6 +4,8 @@
 #include <bit>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "common/hash.h"
 #include "learner/blend.h"
 #include "learner/blend_learning.h"
@@ -478,6 +480,17 @@ void Learner::RestoreBlend(const BlendState& state) {
   m.blend.Restore(state);
   m.items.SetRecencyTerm(m.blend.recency_weight(), m.items.LatestRecency(), m.blend.short_recency_weight(),
                          m.items.LatestShortRecency());
+}
+
+Status Learner::RestoreBlend(std::span<const float> stored) {
+  BlendState state = SaveBlend();
+  if (stored.size() < 4 || stored.size() > state.size()) {
+    return Status::InvalidArgument(fmt::format("a stored blend of {} values (4 to {} expected)", stored.size(),
+                                               state.size()));
+  }
+  std::copy(stored.begin(), stored.end(), state.begin());
+  RestoreBlend(state);
+  return Status::Ok();
 }
 
 std::span<const float> Learner::ItemRecency() const { return {impl_->items.recency(), impl_->items.size()}; }

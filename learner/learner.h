@@ -19,6 +19,7 @@
 #include "common/event.h"
 #include "common/ids.h"
 #include "common/state.h"
+#include "common/status.h"
 #include "learner/blend.h"
 #include "learner/options.h"
 
@@ -89,6 +90,11 @@ class Learner {
   using BlendState = OnlineBlend::State;
   BlendState SaveBlend() const;
   void RestoreBlend(const BlendState& state);
+  // Restores what a store holds: a whole state, or the prefix an older
+  // streamrec saved (4 values: before the factorisation's weight, 6: before
+  // the short recency's), the rest staying as configured. InvalidArgument
+  // (nothing restored) for any other length.
+  [[nodiscard]] Status RestoreBlend(std::span<const float> stored);
   // Per item: log2 of its decayed event count (half-life options().recency_half_life_ms;
   // the blend's short recency term uses options().short_half_life_ms too).
   std::span<const float> ItemRecency() const;

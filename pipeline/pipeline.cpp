@@ -36,18 +36,11 @@ kafka::Properties ClientProperties(const config::KafkaConfig& k, const kafka::Pr
 }  // namespace
 
 void Pipeline::Impl::RestoreBlend() {
-  // The configured state, overwritten by what the store has: a store written
-  // before the factorisation and the short recency had weights holds only a
-  // prefix of it (4 or 6 values).
-  learner::Learner::BlendState blend = learner_.SaveBlend();
   if (counters_.blend.empty()) return;  // a new store, or one written before the blend existed
-  if (counters_.blend.size() < 4 || counters_.blend.size() > blend.size()) {
-    log_->warn("the stored blend has {} values, not {}: the learner starts from its configured weights",
-               counters_.blend.size(), blend.size());
+  if (Status s = learner_.RestoreBlend(std::span<const float>(counters_.blend)); !s.ok()) {
+    log_->warn("{}: the learner starts from its configured weights", s.message());
     return;
   }
-  std::copy(counters_.blend.begin(), counters_.blend.end(), blend.begin());
-  learner_.RestoreBlend(blend);
   const learner::Learner::BlendWeights w = learner_.blend_weights();
   log_->info("blend weights restored: factorisation {:.3f}; relative to it co-occurrence {:.3f}, recency {:.3f}, "
              "short recency {:.3f}", w.mf, w.cooc, w.recency, w.short_recency);
