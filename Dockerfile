@@ -10,7 +10,7 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTREAMREC_NATIVE=O
 FROM debian:12-slim
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends librdkafka++1 librocksdb7.8 libyaml-cpp0.7 \
-      libsimdjson14 libspdlog1.10 libfmt9 libcpp-httplib0.11 ca-certificates \
+      libsimdjson14 libspdlog1.10 libfmt9 libcpp-httplib0.11 libprometheus-cpp-core1.0 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home streamrec \
  && mkdir /data && chown streamrec /data

@@ -266,6 +266,10 @@ Status Ingest::Stop() {
   return closed;
 }
 
+std::vector<std::pair<int32_t, int64_t>> Ingest::Lags() const {
+  return impl_->consumer ? impl_->consumer->Lags() : std::vector<std::pair<int32_t, int64_t>>{};
+}
+
 bool Ingest::Owns(int32_t partition) const {
   if (!impl_->consumer) return false;
   for (const kafka::TopicPartition& tp : impl_->consumer->Assignment()) {

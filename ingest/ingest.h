@@ -140,6 +140,8 @@ class Ingest {
   IngestCounters counters() const;
   // Partitions this member currently owns.
   size_t assigned_partitions() const;
+  // (partition, messages behind its end) per owned events partition (kafka::Consumer::Lags).
+  std::vector<std::pair<int32_t, int64_t>> Lags() const;
   // Whether this member currently owns events partition `partition`.
   bool Owns(int32_t partition) const;
   // Events partitions assigned held (the PositionProvider's HoldOnAssign),

@@ -334,6 +334,24 @@ std::vector<TopicPartition> Consumer::Assignment() const { return impl_->assigne
 
 uint64_t Consumer::lost_offsets() const { return impl_->lost; }
 
+std::vector<std::pair<int32_t, int64_t>> Consumer::Lags() const {
+  std::vector<std::pair<int32_t, int64_t>> out;
+  if (impl_->assigned.empty()) return out;
+  PartitionListDeleter parts = ToPartitionList(impl_->assigned);
+  if (impl_->handle->position(parts.list) != RdKafka::ERR_NO_ERROR) return out;
+  for (const RdKafka::TopicPartition* tp : parts.list) {
+    int64_t low = 0;
+    int64_t high = 0;
+    if (tp->offset() < 0) continue;
+    if (impl_->handle->get_watermark_offsets(tp->topic(), tp->partition(), &low, &high) != RdKafka::ERR_NO_ERROR ||
+        high < 0) {
+      continue;
+    }
+    out.emplace_back(tp->partition(), std::max<int64_t>(0, high - tp->offset()));
+  }
+  return out;
+}
+
 void Consumer::CommitForMonitoring(const std::vector<std::pair<TopicPartition, int64_t>>& positions) {
   if (positions.empty()) return;
   PartitionListDeleter parts;

@@ -91,6 +91,10 @@ class Consumer {
   // log start (retention, or the embedded broker's size limit). Each gap is
   // also logged as an error naming the partition and the range.
   uint64_t lost_offsets() const;
+  // Per assigned partition with a position: (partition, messages between the
+  // position and the broker's high watermark as last fetched). Local: no
+  // request to the broker. Held partitions (no position yet) are left out.
+  std::vector<std::pair<int32_t, int64_t>> Lags() const;
 
   // Publishes positions to the group coordinator for lag monitoring only;
   // streamrec never resumes from them. Asynchronous; failures are logged.

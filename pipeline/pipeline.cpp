@@ -376,6 +376,7 @@ void Pipeline::Impl::PublishHealth() {
   if (now_ms - memory_measured_ms_ >= 1000) {
     store::MemoryUsage memory;
     if (store_->MeasureMemory(&memory).ok()) store_memory_bytes_ = memory.block_cache_usage;
+    consumer_lag_ = ingest_->Lags();
     memory_measured_ms_ = now_ms;
   }
   health_->Update([&](server::HealthSnapshot& h) {
@@ -409,6 +410,9 @@ void Pipeline::Impl::PublishHealth() {
     h.blend_mf_weight = blend.mf;
     h.blend_short_recency_weight = blend.short_recency;
     h.list_stages = list_stages_;
+    h.commit_seal = commit_seal_;
+    h.commit_write = commit_write_;
+    h.consumer_lag = consumer_lag_;
   });
 }
 

@@ -146,6 +146,7 @@ Status Pipeline::Impl::ContinueSealing(bool all) {
   writer_->Submit(std::move(sealing_));
   changelog_written_ = false;
   sealing_took_ += Clock::now() - started;
+  commit_seal_.Record(Ms(sealing_took_));
   if (log_->should_log(spdlog::level::debug)) {
     log_->debug("commit of {} users: they and {} items copied, changelog written, in {:.1f} ms in all",
                 in_flight_.users, sealed_items_, Ms(sealing_took_));
@@ -159,6 +160,7 @@ Status Pipeline::Impl::FinishWrite(const std::atomic<bool>& stop, bool block) {
   if (!writer_->in_flight() || (!block && !writer_->Done())) return Status::Ok();
   Clock::duration took{};
   Status s = writer_->Wait(&spare_commit_, &took);
+  commit_write_.Record(Ms(took));
   spare_commit_->Trim(kKeptCommitBytes);
   if (!s.ok()) {
     if (!s.retryable()) return s.WithContext("committing state");

@@ -327,6 +327,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::deque<ListJob> lists_in_flight_;
   // Where an event's time goes on its way to a list (server::ListStage), this run.
   std::array<LatencyHistogram, server::kListStages> list_stages_;
+  LatencyHistogram commit_seal_;   // per commit: ContinueSealing's time on this thread
+  LatencyHistogram commit_write_;  // per commit: the writer's WriteBatch
+  std::vector<std::pair<int32_t, int64_t>> consumer_lag_;  // measured with the memory, once a second
   std::array<LatencyHistogram, server::kListStages> list_stages_at_status_;  // as of the last status line
   void RecordTaken(int64_t now_ms, ListJob* job);
   void LogLatency();

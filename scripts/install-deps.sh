@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config ninja-build
   librdkafka-dev librocksdb-dev libeigen3-dev libspdlog-dev libfmt-dev
   catch2 libsimdjson-dev libyaml-cpp-dev libcli11-dev libbenchmark-dev libcpp-httplib-dev libhnswlib-dev
+  prometheus-cpp-dev
   kcat python3 python3-kafka python3-confluent-kafka docker-compose time
   openjdk-17-jre-headless maven
 )

@@ -21,6 +21,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/latency_histogram.h"
 #include "common/status.h"
@@ -72,6 +74,11 @@ struct HealthSnapshot {
   uint64_t events_key_mismatch = 0;
   uint64_t users_moved_partition = 0;
   std::array<LatencyHistogram, kListStages> list_stages;  // this run
+  // Per commit, this run: sealing on the pipeline's thread, the write on the writer's.
+  LatencyHistogram commit_seal;
+  LatencyHistogram commit_write;
+  // (partition, messages behind the partition's end), per assigned events partition.
+  std::vector<std::pair<int32_t, int64_t>> consumer_lag;
 };
 
 // Thread-safe: written by the pipeline, read by the server.

@@ -162,3 +162,19 @@ TEST_CASE("producer-side partitioning problems are counted, and leave /health ok
   CHECK(metrics.find("streamrec_users_moved_partition_total 1\n") != std::string::npos);
   CHECK(HealthJson(s).find(R"("status":"ok")") != std::string::npos);  // nothing lost: the lists are worse
 }
+
+TEST_CASE("/metrics has the commit histograms and the consumer lag per partition") {
+  HealthSnapshot s;
+  s.commit_write.Record(4.0);
+  s.commit_write.Record(250.0);
+  s.commit_seal.Record(0.5);
+  s.consumer_lag = {{0, 12}, {3, 0}};
+  const std::string metrics = MetricsText(s);
+  CHECK(metrics.find("# TYPE streamrec_commit_milliseconds histogram\n") != std::string::npos);
+  CHECK(metrics.find(R"(streamrec_commit_milliseconds_bucket{part="write",le="5"} 1)") != std::string::npos);
+  CHECK(metrics.find(R"(streamrec_commit_milliseconds_bucket{part="write",le="300"} 2)") != std::string::npos);
+  CHECK(metrics.find(R"(streamrec_commit_milliseconds_count{part="seal"} 1)") != std::string::npos);
+  CHECK(metrics.find(R"(streamrec_commit_milliseconds_sum{part="write"} 254)") != std::string::npos);
+  CHECK(metrics.find(R"(streamrec_consumer_lag_messages{partition="0"} 12)") != std::string::npos);
+  CHECK(metrics.find(R"(streamrec_consumer_lag_messages{partition="3"} 0)") != std::string::npos);
+}

@@ -48,8 +48,8 @@ def main():
         errors.append(f"{example.relative_to(root)} differs from `streamrec run --print-config` "
                       "(regenerate: streamrec run --print-config > docs/streamrec.example.yaml)")
     events = (root / "docs/events.md").read_text()
-    server = (root / "server/status_server.cpp").read_text()
-    metrics = re.findall(r'metric\("(\w+)"', server) + re.findall(r'# TYPE streamrec_(\w+) histogram', server)
+    server = (root / "server/metrics_text.cpp").read_text()
+    metrics = re.findall(r'->(?:Counter|Gauge|GaugeFamily|HistogramFamily)\(\s*"(\w+)"', server)
     for name in metrics:
         if f"streamrec_{name}" not in events:
             errors.append(f"docs/events.md: metric streamrec_{name} not documented")

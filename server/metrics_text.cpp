@@ -1,0 +1,150 @@
+// MetricsText: /metrics in Prometheus' text format, written by prometheus-cpp
+// (its registry and text serializer) from one HealthSnapshot. A registry is
+// built per scrape: the snapshot is the pipeline's copy (one owner, handed
+// over under the board's lock), so the counters are set from it rather than
+// incremented where they happen.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include "server/status_server.h"
+
+namespace streamrec::server {
+namespace {
+
+class Scrape {
+ public:
+  void Counter(const char* name, const char* help, uint64_t value) {
+    prometheus::BuildCounter().Name(Named(name)).Help(help).Register(registry_).Add({}).Increment(
+        static_cast<double>(value));
+  }
+  void Gauge(const char* name, const char* help, double value) { GaugeFamily(name, help).Add({}).Set(value); }
+  prometheus::Family<prometheus::Gauge>& GaugeFamily(const char* name, const char* help) {
+    return prometheus::BuildGauge().Name(Named(name)).Help(help).Register(registry_);
+  }
+  prometheus::Family<prometheus::Histogram>& HistogramFamily(const char* name, const char* help) {
+    return prometheus::BuildHistogram().Name(Named(name)).Help(help).Register(registry_);
+  }
+  std::string Text() const { return prometheus::TextSerializer().Serialize(registry_.Collect()); }
+
+ private:
+  static std::string Named(const char* name) { return std::string("streamrec_") + name; }
+  prometheus::Registry registry_;
+};
+
+// A LatencyHistogram as a Prometheus histogram with the same buckets.
+void AddHistogram(prometheus::Family<prometheus::Histogram>* family, const prometheus::Labels& labels,
+                  const LatencyHistogram& h) {
+  static const prometheus::Histogram::BucketBoundaries kBounds(LatencyHistogram::kBoundsMs.begin(),
+                                                               LatencyHistogram::kBoundsMs.end());
+  const std::vector<double> increments(h.counts().begin(), h.counts().end());  // the last: +Inf
+  family->Add(labels, kBounds).ObserveMultiple(increments, h.sum_ms());
+}
+
+void AddCounters(const HealthSnapshot& s, Scrape* m) {
+  m->Counter("batches_total", "micro-batches committed by this process", s.batches);
+  m->Counter("messages_consumed_total", "messages read from the events topic by this process", s.consumed);
+  m->Counter("events_applied_total", "valid events applied by this process", s.applied);
+  m->Counter("events_rejected_total", "messages sent to the dead-letter topic by this process", s.rejected);
+  m->Counter("lists_published_total", "recommendation lists published by this process", s.lists);
+  m->Counter("events_lost_total", "events the broker deleted (retention, size limit) before this process read them",
+             s.events_lost);
+  m->Counter("dead_letters_resent_total",
+             "dead letters produced again after a failed delivery (cut in half when too large for the topic)",
+             s.dead_letters_resent);
+  m->Counter("dead_letters_dropped_total",
+             "rejected messages whose dead letter no size could deliver (the topic's max.message.bytes is below its "
+             "headers)",
+             s.dead_letters_dropped);
+  m->Counter("events_unkeyed_total",
+             "valid events without a Kafka key: the producer's partitioner spreads a user's events over partitions "
+             "(key them by user_id)",
+             s.events_unkeyed);
+  m->Counter("events_key_mismatch_total",
+             "messages whose Kafka key is set and is not their user_id (dead-lettered as key_mismatch:user_id)",
+             s.events_key_mismatch);
+  m->Counter("users_moved_partition_total",
+             "events of a known user on another events partition than their previous event's: their history splits "
+             "between instances",
+             s.users_moved_partition);
+  m->Counter("items_replaced_total", "cold items whose slot a new item took once learner.max_items was reached",
+             s.items_replaced);
+  m->Counter("items_refused_total",
+             "new items not admitted to the full item table (seen less often lately than the coldest)",
+             s.items_refused);
+  m->Counter("items_retracted_total",
+             "replaced items whose similar-items and bought-together records were tombstoned (surface leader only)",
+             s.items_retracted);
+}
+
+void AddGauges(const HealthSnapshot& s, int64_t now_ms, Scrape* m) {
+  m->Gauge("up", "1 while commits and deliveries succeed, 0 while one keeps failing", s.problem.empty() ? 1 : 0);
+  m->Gauge("lists_pending", "users owed a list refresh (coalesced: each at most once)",
+           static_cast<double>(s.lists_pending));
+  m->Gauge("list_lag_milliseconds", "how long past its due time the most overdue list is",
+           static_cast<double>(std::max<int64_t>(0, s.list_lag_ms)));
+  m->Gauge("store_events_applied", "valid events in the store, all runs", static_cast<double>(s.applied_total));
+  m->Gauge("users_cached", "user records in the in-memory cache", static_cast<double>(s.users_cached));
+  m->Gauge("items", "items known to the learner", static_cast<double>(s.items));
+  m->Gauge("assigned_partitions", "events partitions this member owns", static_cast<double>(s.partitions));
+  m->Gauge("last_commit_timestamp_seconds", "wall clock of the newest durable commit",
+           static_cast<double>(s.last_commit_ms / 1000));
+  m->Gauge("store_memory_bytes", "RocksDB's block cache, with the memtables charged to it",
+           static_cast<double>(s.store_memory_bytes));
+  const int64_t uncommitted_ms = s.uncommitted_since_ms > 0 ? std::max<int64_t>(0, now_ms - s.uncommitted_since_ms) : 0;
+  m->Gauge("uncommitted_seconds", "how long the oldest applied change not yet durable has waited (0: none)",
+           static_cast<double>(uncommitted_ms / 1000));
+  m->Gauge("blend_cooc_weight",
+           "the online blend's weight of co-occurrence relative to the factorisation's (learned from the stream)",
+           s.blend_cooc_weight);
+  m->Gauge("blend_recency_weight",
+           "the online blend's weight of recency (log2 decayed count) relative to the factorisation's (learned from "
+           "the stream)",
+           s.blend_recency_weight);
+  m->Gauge("blend_short_recency_weight",
+           "the online blend's weight of recency with the short half-life (learner.short_half_life_ms) relative to "
+           "the factorisation's (learned from the stream)",
+           s.blend_short_recency_weight);
+  m->Gauge("blend_mf_weight", "the online blend's weight of the factorisation (1 at the start; learned from the stream)",
+           s.blend_mf_weight);
+  auto& lag = m->GaugeFamily("consumer_lag_messages",
+                             "per assigned events partition: messages between this member's position and the end of "
+                             "the partition (the broker's high watermark as last fetched)");
+  for (const auto& [partition, messages] : s.consumer_lag) {
+    lag.Add({{"partition", std::to_string(partition)}}).Set(static_cast<double>(messages));
+  }
+}
+
+void AddHistograms(const HealthSnapshot& s, Scrape* m) {
+  auto& stages = m->HistogramFamily(
+      "list_stage_milliseconds",
+      "where an event's time goes on its way to a list, per list published (stage total: the event's broker "
+      "timestamp to the list's produce call)");
+  for (size_t stage = 0; stage < kListStages; ++stage) {
+    AddHistogram(&stages, {{"stage", kListStageNames[stage]}}, s.list_stages[stage]);
+  }
+  auto& commits = m->HistogramFamily(
+      "commit_milliseconds",
+      "per commit: part seal (copying the changed state and writing the changelog, on the pipeline's thread) and "
+      "part write (the RocksDB WriteBatch, on the commit writer's thread)");
+  AddHistogram(&commits, {{"part", "seal"}}, s.commit_seal);
+  AddHistogram(&commits, {{"part", "write"}}, s.commit_write);
+}
+
+}  // namespace
+
+std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
+  Scrape m;
+  AddGauges(s, now_ms, &m);
+  AddCounters(s, &m);
+  AddHistograms(s, &m);
+  return m.Text();
+}
+
+}  // namespace streamrec::server
