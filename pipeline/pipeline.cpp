@@ -403,6 +403,9 @@ void Pipeline::Impl::PublishHealth() {
     h.events_unkeyed = ingested.unkeyed;
     h.events_key_mismatch = ingested.key_mismatches;
     h.users_moved_partition = users_moved_partition_;
+    h.live_scored = quality_.figures().scored;
+    h.live_hits = quality_.figures().hits;
+    h.live_reciprocal_rank_sum = quality_.figures().reciprocal_rank_sum;
     h.store_memory_bytes = store_memory_bytes_;
     const learner::Learner::BlendWeights blend = learner_.blend_weights();
     h.blend_cooc_weight = blend.cooc;

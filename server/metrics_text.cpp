@@ -20,9 +20,9 @@ namespace {
 
 class Scrape {
  public:
-  void Counter(const char* name, const char* help, uint64_t value) {
-    prometheus::BuildCounter().Name(Named(name)).Help(help).Register(registry_).Add({}).Increment(
-        static_cast<double>(value));
+  void Counter(const char* name, const char* help, uint64_t value) { Counter(name, help, static_cast<double>(value)); }
+  void Counter(const char* name, const char* help, double value) {
+    prometheus::BuildCounter().Name(Named(name)).Help(help).Register(registry_).Add({}).Increment(value);
   }
   void Gauge(const char* name, const char* help, double value) { GaugeFamily(name, help).Add({}).Set(value); }
   prometheus::Family<prometheus::Gauge>& GaugeFamily(const char* name, const char* help) {
@@ -73,6 +73,14 @@ void AddCounters(const HealthSnapshot& s, Scrape* m) {
              "events of a known user on another events partition than their previous event's: their history splits "
              "between instances",
              s.users_moved_partition);
+  m->Counter("live_quality_scored_total",
+             "live events tested against the user's list before learning them (pipeline.quality_sample); "
+             "recall@N over a window = increase(hits) / increase(scored)",
+             s.live_scored);
+  m->Counter("live_quality_hits_total", "tested live events whose item was in the user's top-N", s.live_hits);
+  m->Counter("live_quality_reciprocal_rank_total",
+             "the sum of 1/rank of the tested live events' hits; mrr@N = increase(this) / increase(scored)",
+             s.live_reciprocal_rank_sum);
   m->Counter("items_replaced_total", "cold items whose slot a new item took once learner.max_items was reached",
              s.items_replaced);
   m->Counter("items_refused_total",

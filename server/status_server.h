@@ -73,6 +73,11 @@ struct HealthSnapshot {
   uint64_t events_unkeyed = 0;
   uint64_t events_key_mismatch = 0;
   uint64_t users_moved_partition = 0;
+  // The live prequential test (pipeline.quality_sample), this run: events
+  // tested, hits in the user's top-N, the sum of the hits' 1/rank.
+  uint64_t live_scored = 0;
+  uint64_t live_hits = 0;
+  double live_reciprocal_rank_sum = 0.0;
   std::array<LatencyHistogram, kListStages> list_stages;  // this run
   // Per commit, this run: sealing on the pipeline's thread, the write on the writer's.
   LatencyHistogram commit_seal;

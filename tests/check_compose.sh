@@ -4,7 +4,7 @@ set -euo pipefail
 file=$1
 docker-compose -f "$file" config -q
 services=$(docker-compose -f "$file" config --services | sort | tr '\n' ' ')
-for s in kafka topics streamrec loadgen; do
+for s in kafka topics streamrec loadgen prometheus grafana; do
   case " $services " in
     *" $s "*) ;;
     *) echo "docker-compose.yml lacks service '$s' (has: $services)"; exit 1 ;;

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 from kafka import KafkaProducer
 from kafka import KafkaConsumer, TopicPartition
@@ -223,7 +224,14 @@ class Checks:
             log(f"FAILED: {what}")
 
     def finish(self):
-        """Exits 1 when a check failed, or when none ran: a test that checked nothing did not pass."""
+        """Exits 1 when a check failed, or when none ran: a test that checked nothing did not pass.
+        Called from a `finally:` while an exception propagates (a test that broke half-way), it
+        reports the exception and fails: its sys.exit would otherwise swallow it."""
+        broken = sys.exc_info()[1]
+        if broken is not None and not isinstance(broken, SystemExit):
+            traceback.print_exc()
+            self.failed += 1
+            log(f"FAILED: the test stopped on {type(broken).__name__}: {broken}")
         print(f"{self.passed} passed, {self.failed} failed")
         if not self.passed and not self.failed:
             log("FAILED: no check ran")

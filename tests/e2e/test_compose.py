@@ -9,8 +9,12 @@ CLUSTER_ID and started from the fetched jars. Then the file's own commands run
 against it with this build's binary: the `topics` service (its exit code must be
 0), the `streamrec` service (its healthcheck must pass while it runs) and the
 `loadgen` service (shortened to 3,000 events); every generated user must get a
-list, and streamrec must stop cleanly on SIGTERM. Not covered: the images
-themselves (the Dockerfile's build) and the kafka healthcheck's script."""
+list, and streamrec must stop cleanly on SIGTERM. The monitoring services are
+checked against the same run: Prometheus' scrape target is the streamrec
+service's status port, Grafana's data source is the Prometheus service and the
+dashboard queries it, and every metric a dashboard panel queries is on the running
+streamrec's /metrics. Not covered: the images themselves (the Dockerfile's build,
+Prometheus' and Grafana's) and the kafka healthcheck's script."""
 
 import json
 import os
@@ -18,6 +22,7 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.request
 
 import yaml
 
@@ -77,6 +82,47 @@ def healthcheck(service, http_port):
     return subprocess.run(cmd, capture_output=True, timeout=10).returncode == 0
 
 
+def monitoring_files(services):
+    """{container path: host path} of the files the prometheus and grafana services mount."""
+    mounts = {}
+    for name in ("prometheus", "grafana"):
+        for v in services[name]["volumes"]:  # "host:container[:mode]" (docker-compose 1.x) or a mapping
+            source, target = (v["source"], v["target"]) if isinstance(v, dict) else v.split(":")[:2]
+            mounts[target] = source
+    return mounts
+
+
+def check_monitoring(t, services, http_port):
+    mounts = monitoring_files(services)
+    with open(mounts["/etc/prometheus/prometheus.yml"]) as f:
+        prom = yaml.safe_load(f)
+    job = prom["scrape_configs"][0]
+    listen = services["streamrec"]["command"][services["streamrec"]["command"].index("--set") + 1]
+    port = listen.rsplit(":", 1)[1]
+    t.check(job.get("metrics_path", "/metrics") == "/metrics" and
+            job["static_configs"][0]["targets"] == [f"streamrec:{port}"],
+            f"Prometheus scrapes the streamrec service's status port ({job['static_configs'][0]['targets']}, {listen})")
+    provisioning = mounts["/etc/grafana/provisioning"]
+    with open(os.path.join(provisioning, "datasources", "prometheus.yml")) as f:
+        source = yaml.safe_load(f)["datasources"][0]
+    published = services["prometheus"]["ports"][0]  # "[ip:]host:container[/proto]" or a mapping
+    prom_port = published["target"] if isinstance(published, dict) else published.rsplit(":", 1)[1].split("/")[0]
+    t.check(source["url"] == f"http://prometheus:{prom_port}", f"Grafana's data source is the Prometheus service ({source['url']})")
+    dashboards = mounts["/var/lib/grafana/dashboards"]
+    with open(os.path.join(dashboards, "streamrec.json")) as f:
+        dashboard = json.load(f)
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    t.check(all(panel["datasource"]["uid"] == source["uid"] for panel in dashboard["panels"]),
+            f"every panel queries that data source ({len(dashboard['panels'])} panels)")
+    queried = {re.sub(r"_(bucket|sum|count)$", "", m) for e in exprs for m in re.findall(r"streamrec_\w+", e)}
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    exported = set(re.findall(r"^# TYPE (streamrec_\w+) ", text, re.M))
+    missing = sorted(queried - exported)
+    t.check(len(queried) >= 20 and not missing,
+            f"every metric the dashboard queries is on /metrics ({len(queried)} queried; missing: {missing})")
+
+
 def main():
     t = harness.Checks()
     work = harness.WorkDir("compose")
@@ -111,6 +157,7 @@ def main():
                 return users <= {m["key"] for m in lists if json.loads(m["payload"])["items"]}
 
             t.check(users and harness.wait_until(all_listed, 60), f"all {len(users)} generated users have a list")
+            check_monitoring(t, services, http_port)
             streamrec.send_signal(signal.SIGTERM)
             t.check(streamrec.wait(timeout=60) == 0, "streamrec stops cleanly on SIGTERM (compose's stop)")
     finally:
