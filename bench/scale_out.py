@@ -3,13 +3,15 @@
 issue 25): what more instances cost in model quality, item state and CPU.
 
     bench/scale_out.py build/streamrec --events LOG [--instances 3] [--partitions 4]
-        [--broker embedded|kafka] [--set KEY=VALUE ...] [--idle-ms 6000] [--json]
+        [--broker embedded|kafka] [--set KEY=VALUE ...] [--json]
 
-The log (the datasets' CSV or events-topic JSON lines) is loaded into `events` once
-with `streamrec produce`; then one `streamrec run` consumes all of it, and then a
-group of N `streamrec run` (a second consumer group, its own state changelog,
-started together) consumes it again. Each run stops when it has been idle for a
-few seconds. Reported per run:
+A group of N `streamrec run` (consumer group scale-N, its own state changelog) starts
+on an empty `events` topic; once every member owns a partition and the assignment
+has settled, the log (the datasets' CSV or events-topic JSON lines) is loaded with
+`streamrec produce` (else the first member to join consumes most of it alone).
+Then one `streamrec run` (group scale-one) consumes the same log. Each run is
+stopped (SIGTERM: a graceful stop) once its members' /metrics show the log
+consumed (no lag, the applied count steady) and no list owed. Reported per run:
 
 - live recall@20 and mrr@20: the pipeline's own prequential test of the live
   stream (every scored event is tested: pipeline.quality_sample=1 and
@@ -28,14 +30,17 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bench_broker import BenchBroker  # noqa: E402
+from real_kafka import free_port  # noqa: E402
 
 QUALITY = re.compile(r"live quality this run: recall@(\d+) ([0-9.]+), mrr@\d+ ([0-9.]+) over (\d+) sampled")
 OVERRIDES = ["pipeline.quality_sample=1", "pipeline.quality_max_per_s=0"]
@@ -53,36 +58,98 @@ def produce(streamrec, bootstrap, path):
     log((out.stdout + out.stderr).strip())
 
 
-def run_group(args, bootstrap, group, instances, work):
-    """Starts `instances` members of `group` together; returns one dict per instance."""
-    procs = []
-    for k in range(instances):
-        data = os.path.join(work, f"{group}-{k}")
-        err = open(os.path.join(work, f"{group}-{k}.log"), "w")
-        cmd = [args.streamrec, "run", "--bootstrap", bootstrap, "--data-dir", data,
-               "--exit-when-idle-ms", str(args.idle_ms), "--set", f"kafka.group_id={group}",
-               "--set", "http.listen=127.0.0.1:0", "--set", "pipeline.status_interval_s=0"]
+def scrape(port):
+    """{metric name with labels: value} of an instance's /metrics; {} while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def wait_for(what, check, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        if check():
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Member:
+    """One `streamrec run` of the measured group, with its status port and log."""
+
+    def __init__(self, args, bootstrap, group, k, work):
+        self.data = os.path.join(work, f"{group}-{k}")
+        self.port = free_port()
+        self.err = open(os.path.join(work, f"{group}-{k}.log"), "w")
+        cmd = [args.streamrec, "run", "--bootstrap", bootstrap, "--data-dir", self.data,
+               "--set", f"kafka.group_id={group}", "--set", f"http.listen=127.0.0.1:{self.port}",
+               "--set", "pipeline.status_interval_s=0"]
         for setting in OVERRIDES + args.set:
             cmd += ["--set", setting]
-        procs.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err), data, err))
-    started = time.time()
-    out = []
-    for proc, data, err in procs:
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.close()
-        with open(err.name) as f:
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err)
+
+    def metrics(self):
+        return scrape(self.port)
+
+    def stop(self, streamrec):
+        """SIGTERM (a graceful stop: everything applied is committed), then the run's figures."""
+        self.proc.send_signal(signal.SIGTERM)
+        _, status, usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.err.close()
+        with open(self.err.name) as f:
             text = f.read()
-        if proc.returncode != 0:
-            raise RuntimeError(f"{group}: an instance exited {proc.returncode}:\n{text[-3000:]}")
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"an instance exited {self.proc.returncode}:\n{text[-3000:]}")
         m = QUALITY.search(text)
-        state = json.loads(subprocess.run([args.streamrec, "state", "--data-dir", data, "--json"], check=True,
+        state = json.loads(subprocess.run([streamrec, "state", "--data-dir", self.data, "--json"], check=True,
                                           capture_output=True, text=True, timeout=120).stdout)
-        out.append({"cpu_s": usage.ru_utime + usage.ru_stime, "applied": state["applied_events"],
-                    "item_events": state["item_events"], "cooc_weight": state["cooc_weight"],
-                    "users": state["users"], "items": state["items"],
-                    "recall": float(m.group(2)) if m else 0.0, "mrr": float(m.group(3)) if m else 0.0,
-                    "scored": int(m.group(4)) if m else 0})
+        return {"cpu_s": usage.ru_utime + usage.ru_stime, "applied": state["applied_events"],
+                "item_events": state["item_events"], "cooc_weight": state["cooc_weight"],
+                "users": state["users"], "items": state["items"],
+                "recall": float(m.group(2)) if m else 0.0, "mrr": float(m.group(3)) if m else 0.0,
+                "scored": int(m.group(4)) if m else 0}
+
+
+def total(members, metric):
+    return sum(v for m in members for name, v in m.metrics().items() if name.split("{")[0] == metric)
+
+
+def run_group(args, bootstrap, group, instances, work, before_consuming=None):
+    """Runs `instances` members of `group` until the log is consumed and every list is out.
+    With `before_consuming`, the group forms first (every member owns a partition, the
+    assignment settled), then it is called (it loads the log)."""
+    members = [Member(args, bootstrap, group, k, work) for k in range(instances)]
+    started = time.time()
+    try:
+        if before_consuming:
+            def formed():
+                owned = [m.metrics().get("streamrec_assigned_partitions", 0) for m in members]
+                return all(o > 0 for o in owned) and sum(owned) == args.partitions
+            wait_for(f"{group}: every member assigned", formed, 180)
+            time.sleep(2)
+            wait_for(f"{group}: the assignment settled", formed, 60)
+            log(f"{group}: formed in {time.time() - started:.1f} s")
+            before_consuming()
+        last = [-1.0]
+
+        def drained():
+            applied = total(members, "streamrec_events_applied_total")
+            done = (applied > 0 and applied == last[0] and total(members, "streamrec_lists_pending") == 0 and
+                    total(members, "streamrec_consumer_lag_messages") == 0)
+            last[0] = applied
+            return done
+        wait_for(f"{group}: the log consumed", drained, 1800)
+    finally:
+        out = [m.stop(args.streamrec) for m in members]
     log(f"{group}: {instances} instance(s) done in {time.time() - started:.1f} s")
     return out
 
@@ -104,7 +171,6 @@ def main():
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--broker", choices=["embedded", "kafka"], default="embedded")
     ap.add_argument("--set", action="append", default=[], help="a further override, printed with the figures")
-    ap.add_argument("--idle-ms", type=int, default=6000, help="a run stops when idle this long (default 6000)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.instances < 2 or args.instances > args.partitions:
@@ -114,9 +180,11 @@ def main():
     broker = BenchBroker(args.broker, args.streamrec, args.partitions, os.path.join(work, "broker.log"),
                          groups=groups)
     try:
-        produce(args.streamrec, broker.bootstrap, args.events)
+        # The group first, formed before the log arrives (else its first member
+        # consumes most of it alone); the single instance then reads the same log.
+        many = run_group(args, broker.bootstrap, groups[1], args.instances, work,
+                         before_consuming=lambda: produce(args.streamrec, broker.bootstrap, args.events))
         one = run_group(args, broker.bootstrap, groups[0], 1, work)
-        many = run_group(args, broker.bootstrap, groups[1], args.instances, work)
     finally:
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)

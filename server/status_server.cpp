@@ -93,7 +93,13 @@ Status StatusServer::Start() {
     res.set_content(HealthJson(s), "application/json");
   });
   impl_->server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(MetricsText(impl_->Judged(), NowMillis()), "text/plain; version=0.0.4");
+    try {  // prometheus-cpp throws on a malformed name or label: never past this handler
+      res.set_content(MetricsText(impl_->Judged(), NowMillis()), "text/plain; version=0.0.4");
+    } catch (const std::exception& e) {
+      impl_->log->error("/metrics: {}", e.what());
+      res.status = 500;
+      res.set_content(std::string("metrics: ") + e.what() + "\n", "text/plain");
+    }
   });
   // cpp-httplib's default socket options add SO_REUSEPORT: a second instance
   // on this host would then share the port and answer half the probes for

@@ -24,7 +24,7 @@ def main():
         subprocess.run([harness.STREAMREC, "generate", "--users", "500", "--items", "300", "--events", str(EVENTS),
                         "--seed", "11", "--out", work("gen.jsonl")], check=True, capture_output=True, timeout=60)
         bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "scale_out.py")
-        res = subprocess.run([sys.executable, bench, harness.STREAMREC, "--events", work("gen.jsonl"), "--json", "--idle-ms", "3000",
+        res = subprocess.run([sys.executable, bench, harness.STREAMREC, "--events", work("gen.jsonl"), "--json",
                               "--broker", "kafka" if harness.BACKEND == "kafka" else "embedded"],
                              capture_output=True, text=True, timeout=300)
         t.check(res.returncode == 0, f"the bench ran ({res.returncode}) {res.stderr[-2000:]}")
