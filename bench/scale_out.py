@@ -35,11 +35,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bench_broker import BenchBroker  # noqa: E402
+from harness import metrics  # noqa: E402
 from real_kafka import free_port  # noqa: E402
 
 QUALITY = re.compile(r"live quality this run: recall@(\d+) ([0-9.]+), mrr@\d+ ([0-9.]+) over (\d+) sampled")
@@ -56,21 +56,6 @@ def produce(streamrec, bootstrap, path):
     if out.returncode != 0:
         raise RuntimeError(f"streamrec produce failed: {out.stderr[-2000:]}")
     log((out.stdout + out.stderr).strip())
-
-
-def scrape(port):
-    """{metric name with labels: value} of an instance's /metrics; {} while it does not answer."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            text = r.read().decode()
-    except OSError:
-        return {}
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
 
 
 def wait_for(what, check, timeout):
@@ -97,7 +82,7 @@ class Member:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err)
 
     def metrics(self):
-        return scrape(self.port)
+        return metrics(self.port)
 
     def stop(self, streamrec):
         """SIGTERM (a graceful stop: everything applied is committed), then the run's figures."""

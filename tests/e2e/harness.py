@@ -10,11 +10,12 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 
 from kafka import KafkaProducer
 from kafka import KafkaConsumer, TopicPartition
 
-STREAMREC = os.environ.get("STREAMREC_BIN") or sys.argv[1]
+STREAMREC = os.environ.get("STREAMREC_BIN") or (sys.argv[1] if len(sys.argv) > 1 else "")
 # Paced tests scale their event rates by this (scripts/sanitize.sh slows them for
 # instrumented binaries, which must still keep up with the broker's retention).
 RATE_SCALE = float(os.environ.get("STREAMREC_E2E_RATE_SCALE", "1"))
@@ -141,6 +142,17 @@ def wait_until(fn, timeout):
             return True
         time.sleep(0.2)
     return False
+
+
+def metrics(port):
+    """{name with labels: value} of a `streamrec run`'s /metrics on 127.0.0.1:port; {} while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    return {name: float(value) for name, value in
+            (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))}
 
 
 def end_offsets(bootstrap, topic="events"):

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 from confluent_kafka import Producer
 
@@ -62,16 +61,6 @@ def start(kafka, work, name, port):
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err), err
 
 
-def metrics(port):
-    """name -> value of the instance's /metrics (empty if it does not answer)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            text = r.read().decode()
-    except OSError:
-        return {}
-    return {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if l and not l.startswith("#")}
-
-
 def partition_settled(work, partition):
     """True if the newest assignment change of `partition` in either log is its release."""
     changes = []
@@ -111,7 +100,7 @@ def main():
         log("B started while A adopts")
 
         def settled():
-            m = [metrics(ports[name]) for name in ("a", "b")]
+            m = [harness.metrics(ports[name]) for name in ("a", "b")]
             return (all(partition_settled(work, p) for p in (0, 1)) and all(x.get("streamrec_lists_pending", 1) == 0 and x.get("streamrec_assigned_partitions") == 1
                         for x in m)
                     and sum(x.get("streamrec_events_applied_total", 0) for x in m) >= 2 * PROBES)
