@@ -23,7 +23,8 @@ struct ListRules {
   // learned blend's (learner/blend.h), whatever weights it learned. Scores
   // rank within one list (they carry a recency offset that drifts): on the
   // shared logs a list's 1st and 20th items are 2.3-6.2 apart (median) and
-  // neighbours 0.06-0.07, so weights of 0.1..2 are gentle..strong.
+  // neighbours 0.06-0.07 (docs/QUALITY.md, "The scale of published scores"),
+  // so weights of 0.1..2 are gentle..strong.
   std::map<std::string, float> boost;
   // Item id -> 1-based slot: the item is placed there (reason "pinned") when
   // it is available and not excluded for the user. Slots must be <= top_n.
