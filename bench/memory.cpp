@@ -52,6 +52,7 @@ Status MeasureMemory(const config::Config& config, uint64_t users, uint64_t item
     store::CommitBatch commit;
     for (const store::CachedUser& u : cache.touched()) commit.users.push_back({u.external_id, u.record});
     learner.TakeDirtyItems(&commit.items);
+    learner.TakeDirtySessions(&commit.sessions);
     commit.counters = counters;
     STREAMREC_RETURN_IF_ERROR(store->Commit(commit));
     cache.EndBatch();

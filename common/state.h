@@ -74,6 +74,19 @@ struct ItemRecord {
   bool with_neighbors = true;
 };
 
+// One session of the learner's session-neighbour component
+// (learner/session_neighbors.h): a user's most recent items, in a slot of a
+// fixed-size table. The component's index is rebuilt from these at start.
+struct SessionRecord {
+  uint32_t slot = 0;
+  UserId owner;
+  int64_t last_ts = 0;    // the owner's latest event time, ms
+  int64_t clock_ms = 0;   // the latest event time the component had seen then
+  uint64_t created = 0;   // sessions created before this one
+  std::vector<ItemId> items;     // oldest first
+  std::vector<uint64_t> gained;  // per item, when the session gained it (the component's sequence)
+};
+
 }  // namespace streamrec
 
 namespace streamrec {

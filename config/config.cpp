@@ -76,6 +76,8 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("popularity_negatives", c.learner.popularity_negatives);
   v.Field("cooc_weight", c.learner.cooc_weight);
   v.Field("blend_learning_rate", c.learner.blend_learning_rate);
+  v.Field("session_neighbors", c.learner.session_neighbors);
+  v.Field("session_weight", c.learner.session_weight);
   v.Field("cooc_window", c.learner.cooc_window);
   v.Field("cooc_decay", c.learner.cooc_decay);
   v.Field("max_neighbors", c.learner.max_neighbors);

@@ -77,6 +77,12 @@ TEST_CASE("mistakes are reported, not ignored") {
   CHECK(c.pipeline.batch_linger_ms == 3);
   s = LoadConfig("", {"emitter.list_share=0"}, &c);
   CHECK(s.message().find("emitter.list_share must be in 0.01..100") != std::string::npos);
+  s = LoadConfig("", {"learner.session_neighbors=20000000"}, &c);
+  CHECK(s.message().find("learner.session_neighbors must be in 0..10000000") != std::string::npos);
+  s = LoadConfig("", {"learner.session_weight=-1"}, &c);
+  CHECK(s.message().find("learner.session_weight must be in [0, 100000]") != std::string::npos);
+  REQUIRE(LoadConfig("", {"learner.session_neighbors=0"}, &c).ok());
+  CHECK(c.learner.session_neighbors == 0);
   REQUIRE(LoadConfig("", {"emitter.list_share=2"}, &c).ok());
   CHECK(c.emitter.list_share == 2.0);
   s = LoadConfig("", {"nonsense"}, &c);

@@ -134,17 +134,17 @@ std::string ReportTable(const EvalReport& r) {
                        r.models[0].recall() / best->recall(), r.n);
   }
   out += fmt::format("model's blend at the end: factorisation weight {:.3f}; relative to it, co-occurrence {:.2f}, "
-                     "recency {:.3f}, short recency {:.3f} (learned from {} outcomes)\n",
-                     r.blend_mf, r.blend_cooc, r.blend_recency, r.blend_short_recency, r.blend_steps);
+                     "recency {:.3f}, short recency {:.3f}, session neighbours {:.3f} (learned from {} outcomes)\n",
+                     r.blend_mf, r.blend_cooc, r.blend_recency, r.blend_short_recency, r.blend_session, r.blend_steps);
   return out;
 }
 
 std::string ReportJson(const EvalReport& r) {
   std::string out = fmt::format(
       "{{\"n\":{},\"events\":{},\"scored\":{},\"items\":{},\"blend\":{{\"cooc\":{:.4f},\"recency\":{:.4f},"
-      "\"mf\":{:.4f},\"short_recency\":{:.4f},\"steps\":{}}},\"models\":{{",
+      "\"mf\":{:.4f},\"short_recency\":{:.4f},\"session\":{:.4f},\"steps\":{}}},\"models\":{{",
       r.n, r.events, r.scored, r.items, r.blend_cooc, r.blend_recency, r.blend_mf, r.blend_short_recency,
-      r.blend_steps);
+      r.blend_session, r.blend_steps);
   AppendJsonModels(r, r.models, &out);
   out += '}';
   if (!r.surfaces.empty()) {

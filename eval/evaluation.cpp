@@ -147,6 +147,7 @@ class Replay {
     report_->blend_recency = blend.recency;
     report_->blend_mf = blend.mf;
     report_->blend_short_recency = blend.short_recency;
+    report_->blend_session = blend.session;
     report_->blend_steps = blend.steps;
     for (size_t m = 0; m < report_->models.size(); ++m) report_->models[m].seconds = seconds_[m];
   }

@@ -54,6 +54,7 @@ struct EvalReport {
   float blend_recency = 0.0F;
   float blend_mf = 1.0F;
   float blend_short_recency = 0.0F;
+  float blend_session = 0.0F;
   uint64_t blend_steps = 0;
 
   double coverage(const ModelFigures& m) const {

@@ -6,7 +6,8 @@
 namespace streamrec::learner {
 
 OnlineBlend::OnlineBlend(BlendOptions options)
-    : options_(options), cooc_weight_(options.cooc_weight), recency_weight_(options.recency_weight) {}
+    : options_(options), cooc_weight_(options.cooc_weight), recency_weight_(options.recency_weight),
+      session_weight_(options.session_weight) {}
 
 namespace {
 
@@ -34,16 +35,19 @@ void OnlineBlend::Learn(const BlendFeatures& positive, const BlendFeatures& cuto
   const double g_recency = slope * (positive.recency - cutoff.recency);
   const double g_mf = slope * (positive.mf - cutoff.mf);
   const double g_short = slope * (positive.short_recency - cutoff.short_recency);
+  const double g_session = slope * (positive.session - cutoff.session);
   const double lr = options_.learning_rate;
   AdaGradStep(lr, g_cooc, 0.0, &cooc_weight_, &cooc_squares_);
   AdaGradStep(lr, g_recency, 0.0, &recency_weight_, &recency_squares_);
   AdaGradStep(lr, g_mf, kMinMfWeight, &mf_weight_, &mf_squares_);
   AdaGradStep(lr, g_short, 0.0, &short_weight_, &short_squares_);
+  AdaGradStep(lr, g_session, 0.0, &session_weight_, &session_squares_);
   ++steps_;
 }
 
 OnlineBlend::State OnlineBlend::Save() const {
-  return {cooc_weight_, recency_weight_, cooc_squares_, recency_squares_, mf_weight_, mf_squares_, short_weight_, short_squares_};
+  return {cooc_weight_, recency_weight_, cooc_squares_, recency_squares_, mf_weight_, mf_squares_, short_weight_, short_squares_,
+          session_weight_, session_squares_};
 }
 
 void OnlineBlend::Restore(const State& state) {
@@ -55,6 +59,8 @@ void OnlineBlend::Restore(const State& state) {
   mf_squares_ = state[5];
   short_weight_ = state[6];
   short_squares_ = state[7];
+  session_weight_ = state[8];
+  session_squares_ = state[9];
 }
 
 }  // namespace streamrec::learner

@@ -3,13 +3,14 @@
 //
 // The blend scores item c for user u as
 //   w_mf * mf(u, c) + w_cooc * cooc(u, c) + w_recency * recency(c)
-//     + w_short * short_recency(c)
+//     + w_short * short_recency(c) + w_session * session(u, c)
 // where mf is the factorisation's logit (p_u . q_c + b_c), cooc the
 // co-occurrence with the user's recent items (Learner::Boosts before its
 // weight), recency the item's log2 decayed event count relative to now
 // (the protocol's RPOP, in log domain) and short_recency the same with the
-// short half-life (a day): the two recency weights pick the decay. Only the
-// ratios rank, so lists use the factorisation unscaled and the other three
+// short half-life (a day): the two recency weights pick the decay;
+// session the session neighbours' score (learner/session_neighbors.h). Only
+// the ratios rank, so lists use the factorisation unscaled and the others
 // relative to it (cooc_weight(), recency_weight(), short_recency_weight()):
 // the items' served terms and the boosts carry those.
 //
@@ -37,12 +38,14 @@ struct BlendFeatures {
   float cooc = 0.0F;
   float recency = 0.0F;
   float short_recency = 0.0F;  // the same with the short half-life
+  float session = 0.0F;        // the session neighbours' score (learner/session_neighbors.h)
 };
 
 struct BlendOptions {
   // Starting weights (the shipped hybrid's); the factorisation's starts at 1.
   float cooc_weight = 20.0F;
   float recency_weight = 0.0F;
+  float session_weight = 0.0F;
   // AdaGrad step, 0..10. 0 keeps the starting weights.
   float learning_rate = 0.1F;
 };
@@ -51,8 +54,9 @@ class OnlineBlend {
  public:
   // What is persisted: the weights and AdaGrad's sums of squared gradients
   // (co-occurrence, recency, their sums; the factorisation's weight and sum;
-  // the short recency's: a state saved before those existed is a prefix).
-  using State = std::array<float, 8>;
+  // the short recency's; the session neighbours': a state saved before those
+  // existed is a prefix).
+  using State = std::array<float, 10>;
 
   explicit OnlineBlend(BlendOptions options);
 
@@ -61,12 +65,14 @@ class OnlineBlend {
   float recency_weight() const { return recency_weight_ / mf_weight_; }
   // The short half-life's recency weight, relative as the others.
   float short_recency_weight() const { return short_weight_ / mf_weight_; }
+  float session_weight() const { return session_weight_ / mf_weight_; }
   // The factorisation's own weight, at least kMinMfWeight: how far the blend
   // moved away from it (1 at the start).
   float mf_weight() const { return mf_weight_; }
   static constexpr float kMinMfWeight = 0.01F;
   float Score(const BlendFeatures& f) const {
-    return mf_weight_ * f.mf + cooc_weight_ * f.cooc + recency_weight_ * f.recency + short_weight_ * f.short_recency;
+    return mf_weight_ * f.mf + cooc_weight_ * f.cooc + recency_weight_ * f.recency + short_weight_ * f.short_recency +
+           session_weight_ * f.session;
   }
 
   // One step: `positive` (the item the user chose) against `cutoff` (the
@@ -92,6 +98,8 @@ class OnlineBlend {
   float short_squares_ = 0.0F;
   float cooc_squares_ = 0.0F;
   float recency_squares_ = 0.0F;
+  float session_weight_;
+  float session_squares_ = 0.0F;
   uint64_t steps_ = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "learner/blend_learning.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace streamrec::learner {
@@ -31,12 +32,19 @@ BlendFeatures BlendLearning::Features(const UserRecord& user, ItemId c, Now now,
 }
 
 void BlendLearning::Learn(const UserRecord& user, ItemId item, Now now, const ItemTable& items,
-                          const LearnerOptions& options, OnlineBlend* blend) const {
+                          const LearnerOptions& options, SessionNeighbors* sessions, OnlineBlend* blend) {
   const auto& h = user.history;
   const ItemId cutoff = user.list_cutoff;
   if (h.empty() || cutoff.value() >= items.size() || items.count(item) == 0 || cutoff == item) return;
   if (std::find(h.begin(), h.end(), item) != h.end()) return;
-  blend->Learn(Features(user, item, now, items, options), Features(user, cutoff, now, items, options));
+  BlendFeatures chosen = Features(user, item, now, items, options);
+  BlendFeatures cut = Features(user, cutoff, now, items, options);
+  const std::array<ItemId, 2> both = {item, cutoff};
+  std::array<float, 2> scores{};
+  sessions->ScoreItems(user.id, h, both, scores);
+  chosen.session = scores[0];
+  cut.session = scores[1];
+  blend->Learn(chosen, cut);
 }
 
 void BlendLearning::SyncTerms(Now now, const OnlineBlend& blend, ItemTable* items) {

@@ -17,6 +17,7 @@
 #include "learner/blend.h"
 #include "learner/item_table.h"
 #include "learner/options.h"
+#include "learner/session_neighbors.h"
 
 namespace streamrec::learner {
 
@@ -32,8 +33,9 @@ class BlendLearning {
   // Before the learner learns (user, item) at `now`: one step of the blend
   // when the user was served a full list (list_cutoff) and the item is new
   // to them and has events.
+  // The session neighbours' scores come from `sessions` (ScoreItems).
   void Learn(const UserRecord& user, ItemId item, Now now, const ItemTable& items, const LearnerOptions& options,
-             OnlineBlend* blend) const;
+             SessionNeighbors* sessions, OnlineBlend* blend);
   // After: when a recency weight moved enough since the items' terms were
   // last recomputed (or the clock did), recomputes them: O(items), at most
   // once per max(256, items / 64) events.

@@ -187,10 +187,14 @@ TEST_CASE("learner: on a drifting log the blend learns a recency weight, and lis
     CHECK(six.blend_weights().mf == w.mf);
     CHECK(six.blend_weights().recency == w.recency);
     CHECK(six.blend_weights().short_recency == 0.0F);
+    Learner eight(LearnerOptions{});
+    REQUIRE(eight.RestoreBlend(std::span<const float>(saved.data(), 8)).ok());
+    CHECK(eight.blend_weights().short_recency == w.short_recency);
+    CHECK(eight.blend_weights().session == LearnerOptions{}.session_weight / w.mf);  // as configured
     Learner bad(LearnerOptions{});
     CHECK(bad.RestoreBlend(std::span<const float>(saved.data(), 3)).code() == StatusCode::kInvalidArgument);
-    const std::vector<float> nine(9, 1.0F);
-    CHECK(bad.RestoreBlend(std::span<const float>(nine)).code() == StatusCode::kInvalidArgument);
+    const std::vector<float> eleven(11, 1.0F);
+    CHECK(bad.RestoreBlend(std::span<const float>(eleven)).code() == StatusCode::kInvalidArgument);
     CHECK(bad.blend_weights().cooc == LearnerOptions{}.cooc_weight);  // nothing restored
   }
   SECTION("blend_learning_rate 0 keeps the configured weights") {

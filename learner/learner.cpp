@@ -11,6 +11,7 @@
 #include "learner/blend_learning.h"
 #include "learner/frequency_sketch.h"
 #include "learner/item_table.h"
+#include "learner/session_neighbors.h"
 #include "learner/sgd.h"
 
 namespace streamrec::learner {
@@ -83,8 +84,10 @@ struct Learner::Impl {
         kind(ParseKind(opts.model)),
         items(static_cast<size_t>(opts.dim), opts.dense_min_events),
         scratch(static_cast<size_t>(opts.dim)),
+        sessions(SessionNeighborOptions{.max_sessions = opts.session_neighbors}),
         blend(BlendOptions{.cooc_weight = opts.cooc_weight,
                            .recency_weight = 0.0F,
+                           .session_weight = opts.session_weight,
                            .learning_rate = kind == Kind::kHybrid ? opts.blend_learning_rate : 0.0F}) {}
 
   bool Factorises() const { return kind == Kind::kHybrid || kind == Kind::kMf; }
@@ -111,6 +114,24 @@ struct Learner::Impl {
   }
   // An ItemRecord's fixed part and its external id, about.
   static constexpr size_t kRecordBytes = 160;
+
+  // The session neighbours' weighted scores for `user` into session_acc
+  // (TakeSessionBoosts appends those not taken yet to a list of boosts).
+  void AddSessionBoosts(const UserRecord& user) {
+    session_scores.clear();
+    session_acc.resize(items.size(), 0.0F);
+    const float weight = kind == Kind::kHybrid ? blend.session_weight() : 0.0F;
+    if (weight == 0) return;
+    sessions.Score(user.id, user.history, &session_scores);
+    for (const auto& [c, score] : session_scores) session_acc[c.value()] = weight * score;
+  }
+  void TakeSessionBoosts(std::vector<std::pair<ItemId, float>>* out) {
+    for (const auto& [c, score] : session_scores) {
+      if (session_acc[c.value()] == 0.0F) continue;
+      out->emplace_back(c, session_acc[c.value()]);
+      session_acc[c.value()] = 0.0F;
+    }
+  }
 
   // Called before `id` changes: a sealed item not copied yet is copied now.
   void BeforeChange(ItemId id) {
@@ -265,6 +286,7 @@ struct Learner::Impl {
   Kind kind;
   ItemTable items;
   std::vector<float> scratch;
+  SessionNeighbors sessions;
   OnlineBlend blend;
   BlendLearning blend_learning;
   std::vector<float*> negative_ptrs;
@@ -283,6 +305,8 @@ struct Learner::Impl {
   // Boosts() scratch: per item, the sum so far (zero between calls); every
   // neighbour visited, in order.
   std::vector<float> boost_acc;
+  std::vector<std::pair<ItemId, float>> session_scores;  // Boosts() scratch
+  std::vector<float> session_acc;  // per item, its weighted session score (zero between calls)
   std::unique_ptr<FrequencySketch> sketch;  // from half of max_items on
   ItemChurn churn;
   std::vector<ItemId> replaced_rows;  // scratch: rows that held a replaced item
@@ -357,7 +381,7 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
   Impl& m = *impl_;
   const bool blends = m.kind == Kind::kHybrid && m.options.blend_learning_rate > 0;
   const BlendLearning::Now now = BlendLearning::At(ts_ms, m.options);
-  if (blends) m.blend_learning.Learn(*user, item, now, m.items, m.options, &m.blend);
+  if (blends) m.blend_learning.Learn(*user, item, now, m.items, m.options, &m.sessions, &m.blend);
   const float weight = m.Factorises() ? m.options.type_weights[static_cast<size_t>(type)] : 0.0F;
   if (weight > 0) {
     m.SampleNegatives(item, event_key);
@@ -389,6 +413,7 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
     m.MarkDirty(neg);
   }
   Impl::RememberItem(user, item, m.options.max_history);
+  m.sessions.Update(user->id, user->history, ts_ms);
   if (type == EventType::kPurchase) Impl::RememberPurchase(user, item);
   if (type == EventType::kCart || type == EventType::kPurchase) m.CountBasket(user, item);
   ++user->events;
@@ -406,8 +431,13 @@ void Learner::QueryVector(const UserRecord& user, std::span<float> out) const {
 void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const {
   Impl& m = *impl_;
   out->clear();
+  m.AddSessionBoosts(user);
   const float boost_weight = m.BoostWeight();
-  if (boost_weight == 0 || m.options.cooc_window == 0) return;
+  if (boost_weight == 0 || m.options.cooc_window == 0) {
+    m.TakeSessionBoosts(out);
+    KeepStrongest(m.options.max_boosts, out, &m.boost_histogram);
+    return;
+  }
   m.boost_acc.resize(m.items.size(), 0.0F);
   const auto& h = user.history;
   const size_t window = std::min(h.size(), static_cast<size_t>(m.options.cooc_window));
@@ -430,14 +460,17 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
       touched[n++] = c.value();
     }
   }
-  // Each item once, in the order first touched; its sum cleared for the next call.
+  // Each item once, in the order first touched; its sum cleared for the next
+  // call. The session neighbours' boosts wait in session_acc.
   for (size_t i = 0; i < n; ++i) {
     const uint32_t c = touched[i];
     const float sum = acc[c];
     if (sum == 0.0F) continue;
-    out->emplace_back(ItemId(c), boost_weight * m.items.inv_sqrt_count(ItemId(c)) * sum);
+    out->emplace_back(ItemId(c), boost_weight * m.items.inv_sqrt_count(ItemId(c)) * sum + m.session_acc[c]);
+    m.session_acc[c] = 0.0F;
     acc[c] = 0.0F;
   }
+  m.TakeSessionBoosts(out);
   KeepStrongest(m.options.max_boosts, out, &m.boost_histogram);
 }
 
@@ -469,7 +502,7 @@ void Learner::ItemNeighbors(ItemId item, bool basket, std::vector<std::pair<Item
 
 Learner::BlendWeights Learner::blend_weights() const {
   const OnlineBlend& b = impl_->blend;
-  return {b.cooc_weight(), b.recency_weight(), b.mf_weight(), b.short_recency_weight(), b.steps()};
+  return {b.cooc_weight(), b.recency_weight(), b.mf_weight(), b.short_recency_weight(), b.session_weight(), b.steps()};
 }
 
 Learner::BlendState Learner::SaveBlend() const { return impl_->blend.Save(); }
@@ -532,6 +565,9 @@ void Learner::TakeDirtyItems(std::vector<ItemRecord>* out) {
 }
 
 size_t Learner::dirty_bytes() const { return impl_->dirty_bytes; }
+
+void Learner::TakeDirtySessions(std::vector<SessionRecord>* out) { impl_->sessions.TakeDirty(out); }
+void Learner::RestoreSession(const SessionRecord& record) { impl_->sessions.Restore(record); }
 
 void Learner::SealDirtyItems() {
   Impl& m = *impl_;

@@ -84,6 +84,7 @@ class Learner {
     float recency = 0.0F;
     float mf = 1.0F;       // the factorisation's own weight (1 at the start)
     float short_recency = 0.0F;  // relative, as cooc and recency
+    float session = 0.0F;        // the session neighbours', relative as the others
     uint64_t steps = 0;  // outcomes learned from since this process started
   };
   BlendWeights blend_weights() const;
@@ -92,7 +93,8 @@ class Learner {
   void RestoreBlend(const BlendState& state);
   // Restores what a store holds: a whole state, or the prefix an older
   // streamrec saved (4 values: before the factorisation's weight, 6: before
-  // the short recency's), the rest staying as configured. InvalidArgument
+  // the short recency's, 8: before the session neighbours'), the rest
+  // staying as configured. InvalidArgument
   // (nothing restored) for any other length.
   [[nodiscard]] Status RestoreBlend(std::span<const float> stored);
   // Per item: log2 of its decayed event count (half-life options().recency_half_life_ms;
@@ -148,6 +150,13 @@ class Learner {
   // co-occurrence rows of those whose rows changed, as they were when first
   // changed): what the next commit will copy and encode.
   size_t dirty_bytes() const;
+
+  // The sessions of the session-neighbour component (learner/session_neighbors.h)
+  // changed since the last call, replacing the contents of `out`; and, at
+  // start, the stored ones (before any event: the component's index is
+  // rebuilt from them).
+  void TakeDirtySessions(std::vector<SessionRecord>* out);
+  void RestoreSession(const SessionRecord& record);
 
  private:
   struct Impl;

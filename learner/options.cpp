@@ -23,6 +23,10 @@ Status LearnerOptions::Validate() const {
   if (!(blend_learning_rate >= 0 && blend_learning_rate <= 10)) {
     return Status::InvalidArgument("learner.blend_learning_rate must be in [0, 10]");
   }
+  if (session_neighbors > 10'000'000) return Status::InvalidArgument("learner.session_neighbors must be in 0..10000000");
+  if (!(session_weight >= 0 && session_weight <= 100000)) {
+    return Status::InvalidArgument("learner.session_weight must be in [0, 100000]");
+  }
   if (!(cooc_decay > 0 && cooc_decay <= 1)) return Status::InvalidArgument("learner.cooc_decay must be in (0, 1]");
   if (cooc_window < 0 || cooc_window > 100) return Status::InvalidArgument("learner.cooc_window must be in 0..100");
   if (max_boosts < 1 || max_boosts > 100000) return Status::InvalidArgument("learner.max_boosts must be in 1..100000");

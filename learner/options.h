@@ -67,6 +67,17 @@ struct LearnerOptions {
   // above its competitors. 0 keeps cooc_weight and no recency term. Default
   // 0.1 (AdaGrad: the step shrinks as evidence accumulates).
   float blend_learning_rate = 0.1F;
+  // Sessions kept for the session-neighbour component (learner/session_neighbors.h,
+  // a streaming STAN: a user's 20 most recent items are their session, and a
+  // list adds the items of the most similar recent sessions), 0..10,000,000;
+  // 0 turns it off. Default 100,000: at most ~80 MB; a new user's session
+  // replaces the oldest-created one.
+  size_t session_neighbors = 100'000;
+  // Its starting weight in the online blend, relative to the factorisation's,
+  // 0..100,000. Its scores are small (a mean over 100 neighbour slots); 100
+  // measured best of 5..200 on the shared logs and lost on none
+  // (docs/QUALITY.md); the blend moves it from there.
+  float session_weight = 100.0F;
   // Recent items of a user whose co-occurrences are counted and used, 0..100.
   int cooc_window = 25;
   // Recency decay, (0, 1]: a pair of items k steps apart in a history counts

@@ -43,7 +43,7 @@ void Pipeline::Impl::RestoreBlend() {
   }
   const learner::Learner::BlendWeights w = learner_.blend_weights();
   log_->info("blend weights restored: factorisation {:.3f}; relative to it co-occurrence {:.3f}, recency {:.3f}, "
-             "short recency {:.3f}", w.mf, w.cooc, w.recency, w.short_recency);
+             "short recency {:.3f}, session neighbours {:.3f}", w.mf, w.cooc, w.recency, w.short_recency, w.session);
 }
 
 Status Pipeline::Impl::Start() {
@@ -63,14 +63,19 @@ Status Pipeline::Impl::Start() {
     learner_.RestoreItem(r);
     ++items;
   }));
+  size_t sessions = 0;
+  STREAMREC_RETURN_IF_ERROR(store_->LoadSessions([&](const SessionRecord& r) {
+    learner_.RestoreSession(r);
+    ++sessions;
+  }));
   RestoreBlend();
   catalog_ = std::make_unique<CatalogSync>(&learner_, store_.get());
   STREAMREC_RETURN_IF_ERROR(catalog_->Load(NowMillis()));
   cache_ = std::make_unique<store::UserCache>(store_.get(), config_.pipeline.user_cache_capacity);
   writer_ = std::make_unique<store::CommitWriter>(store_.get());
   writer_->Start();
-  log_->info("store {}: {} applied events, {} items, {} users, {} stored offsets", config_.store.path,
-             counters_.applied_events, items, counters_.next_user_id, offsets_.size());
+  log_->info("store {}: {} applied events, {} items, {} users, {} sessions, {} stored offsets", config_.store.path,
+             counters_.applied_events, items, counters_.next_user_id, sessions, offsets_.size());
 
   emitter::EmitterOptions eopts = config_.emitter;
   eopts.topic = config_.kafka.recommendations_topic;
@@ -412,6 +417,7 @@ void Pipeline::Impl::PublishHealth() {
     h.blend_recency_weight = blend.recency;
     h.blend_mf_weight = blend.mf;
     h.blend_short_recency_weight = blend.short_recency;
+    h.blend_session_weight = blend.session;
     h.list_stages = list_stages_;
     h.commit_seal = commit_seal_;
     h.commit_write = commit_write_;

@@ -78,6 +78,11 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
     state.pending = refresher_.changes();  // now with the lists owed again
     store_->Prepare(state, prepared.get());
   }
+  // The window's sessions (no event was learned since CollectState), encoded
+  // on the writer's thread; the swap hands back an earlier window's records,
+  // whose storage TakeDirtySessions reuses.
+  learner_.TakeDirtySessions(&dirty_sessions_);
+  prepared->DeferSessions(&dirty_sessions_);
   const Clock::time_point delivered = Clock::now();
   STREAMREC_RETURN_IF_ERROR(FinishWrite(stop, /*block=*/true));  // the last window's write
   const Clock::time_point waited = Clock::now();

@@ -279,6 +279,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // items a second); a larger window's storage is let go.
   static constexpr size_t kKeptCommitBytes = size_t{96} << 20;
   std::vector<ItemRecord> dirty_items_;  // changed items, copied into records a commit handed back
+  std::vector<SessionRecord> dirty_sessions_;  // the same for the learner's sessions
   std::vector<store::UserCopy> user_copies_;  // the same for users
   // The last window's commit while its sealed items and users are copied
   // (then it is submitted to the writer); what copying them took so far.

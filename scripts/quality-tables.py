@@ -23,7 +23,7 @@ def best_baseline(models):
 
 def main_table(logs, n):
     print(f"| dataset | scored | model | recall@{n} | mrr@{n} | coverage@{n} | model / best baseline "
-          "| blend learned (factorisation; co-occurrence, recency 7 d, recency 1 d relative to it) |")
+          "| blend learned (factorisation; co-occurrence, recency 7 d, recency 1 d, session neighbours relative to it) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, rep in logs:
         models, blend = rep["models"], rep["blend"]
@@ -36,7 +36,8 @@ def main_table(logs, n):
             row = [label if first else "", f"{rep['scored']:,}" if first else "", f"{bold}{model}{bold}",
                    f"{bold}{m['recall']:.4f}{bold}", f"{m['mrr']:.4f}", f"{m['coverage']:.3f}",
                    f"{ratio:.3f}x {best}" if first else "",
-                   f"{blend['mf']:.3f}; {blend['cooc']:.1f}, {blend['recency']:.3f}, {blend.get('short_recency', 0):.3f} "
+                   f"{blend['mf']:.3f}; {blend['cooc']:.1f}, {blend['recency']:.3f}, {blend.get('short_recency', 0):.3f}, "
+                   f"{blend.get('session', 0):.0f} "
                    f"({blend['steps']:,} outcomes)"
                    if first else ""]
             print("| " + " | ".join(row) + " |")

@@ -119,6 +119,10 @@ void AddGauges(const HealthSnapshot& s, int64_t now_ms, Scrape* m) {
            "the online blend's weight of recency with the short half-life (learner.short_half_life_ms) relative to "
            "the factorisation's (learned from the stream)",
            s.blend_short_recency_weight);
+  m->Gauge("blend_session_weight",
+           "the online blend's weight of the session neighbours relative to the factorisation's (learned from the "
+           "stream)",
+           s.blend_session_weight);
   m->Gauge("blend_mf_weight", "the online blend's weight of the factorisation (1 at the start; learned from the stream)",
            s.blend_mf_weight);
   auto& lag = m->GaugeFamily("consumer_lag_messages",

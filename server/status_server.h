@@ -66,6 +66,7 @@ struct HealthSnapshot {
   float blend_recency_weight = 0.0F;
   float blend_mf_weight = 1.0F;
   float blend_short_recency_weight = 0.0F;
+  float blend_session_weight = 0.0F;
   uint64_t events_lost = 0;    // deleted by the broker before they were read, this run
   uint64_t dead_letters_resent = 0;   // produced again after a failed delivery, this run
   uint64_t dead_letters_dropped = 0;  // too large for the topic even empty, this run

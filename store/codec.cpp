@@ -225,6 +225,37 @@ void EncodeLegacyItem(const ItemRecord& r, std::string* out) {
   out->append(rows);
 }
 
+std::string EncodeSessionKey(uint32_t slot) {
+  const char key[4] = {static_cast<char>(slot >> 24), static_cast<char>(slot >> 16), static_cast<char>(slot >> 8),
+                       static_cast<char>(slot)};
+  return std::string(key, 4);
+}
+
+void EncodeSession(const SessionRecord& r, std::string* out) {
+  out->clear();
+  PutFixed<uint32_t>(out, r.owner.value());
+  PutFixed<int64_t>(out, r.last_ts);
+  PutFixed<int64_t>(out, r.clock_ms);
+  PutFixed<uint64_t>(out, r.created);
+  PutIds(out, r.items);
+  for (uint64_t seq : r.gained) PutFixed<uint64_t>(out, seq);
+}
+
+bool DecodeSession(std::string_view key, std::string_view in, SessionRecord* r) {
+  if (key.size() != 4) return false;
+  const auto* k = reinterpret_cast<const unsigned char*>(key.data());
+  r->slot = (uint32_t{k[0]} << 24) | (uint32_t{k[1]} << 16) | (uint32_t{k[2]} << 8) | uint32_t{k[3]};
+  uint32_t owner = 0;
+  if (!GetFixed(&in, &owner) || !GetFixed(&in, &r->last_ts) || !GetFixed(&in, &r->clock_ms) ||
+      !GetFixed(&in, &r->created) || !GetIds(&in, &r->items) || in.size() != r->items.size() * sizeof(uint64_t)) {
+    return false;
+  }
+  r->owner = UserId(owner);
+  r->gained.resize(r->items.size());
+  for (uint64_t& seq : r->gained) GetFixed(&in, &seq);
+  return true;
+}
+
 std::string EncodeCatalog(const CatalogRecord& e) {
   const CatalogEntry& c = e.update.entry;
   std::string out;

@@ -33,6 +33,10 @@ void EncodeItemRows(const ItemRecord& r, std::string* out);
 bool DecodeItemRows(std::string_view in, ItemRecord* r);
 // The older item_embeddings value (rows inside), for tests of reading it.
 void EncodeLegacyItem(const ItemRecord& r, std::string* out);
+// A session of the learner's session-neighbour component, under its big-endian slot.
+std::string EncodeSessionKey(uint32_t slot);
+void EncodeSession(const SessionRecord& r, std::string* out);
+bool DecodeSession(std::string_view key, std::string_view in, SessionRecord* r);
 std::string EncodeCatalog(const CatalogRecord& e);
 bool DecodeCatalog(std::string_view key, std::string_view in, CatalogRecord* e);
 // Reverse-index key: big-endian item id, then the user id.

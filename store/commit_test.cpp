@@ -59,6 +59,9 @@ TEST_CASE("commit writer: writes on its own thread, hands the commit back, repor
     std::vector<ItemRecord> deferred{MakeItem(3, "deferred")};
     failing->DeferItems(&deferred);  // encoded on the writer's thread
     CHECK(deferred.empty());         // what the commit held before: nothing
+    std::vector<SessionRecord> sessions{SessionRecord{.slot = 2, .owner = UserId(7), .items = {ItemId(3)}, .gained = {1}}};
+    failing->DeferSessions(&sessions);
+    CHECK(sessions.empty());
     writer.Submit(std::move(failing));
     Status failed = writer.Wait(&commit, &took);
     CHECK(failed.code() == StatusCode::kIOError);
@@ -70,12 +73,17 @@ TEST_CASE("commit writer: writes on its own thread, hands the commit back, repor
     INFO(retried.ToString());
     REQUIRE(retried.ok());
     CHECK(stored_offset(s.get()) == 20);
-    CHECK(commit->entries() == 7);  // the deferred item (record and rows) encoded once, though written twice
+    CHECK(commit->entries() == 8);  // the deferred item (record and rows) and session encoded once, though written twice
     std::vector<ItemRecord> items;
     REQUIRE(s->LoadItems([&](const ItemRecord& r) { items.push_back(r); }).ok());
     REQUIRE(items.size() == 1);
     CHECK(items[0].external_id == "deferred");
     CHECK(items[0].neighbors == MakeItem(3, "").neighbors);
+    std::vector<SessionRecord> stored;
+    REQUIRE(s->LoadSessions([&](const SessionRecord& r) { stored.push_back(r); }).ok());
+    REQUIRE(stored.size() == 1);
+    CHECK(stored[0].owner == UserId(7));
+    CHECK(stored[0].items == std::vector<ItemId>{ItemId(3)});
 
     // Prepare drops items deferred before it.
     deferred = {MakeItem(4, "dropped")};

@@ -115,6 +115,19 @@ Status Store::LoadItems(const std::function<void(const ItemRecord&)>& visit) {
   return FromRocks(impl_->db->Write(impl_->write_options, &moved), "moving co-occurrence rows");
 }
 
+Status Store::LoadSessions(const std::function<void(const SessionRecord&)>& visit) {
+  STREAMREC_RETURN_IF_ERROR(impl_->Ready());
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->sessions()));
+  SessionRecord record;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (!codec::DecodeSession(it->key().ToStringView(), it->value().ToStringView(), &record)) {
+      return Status::Corruption("undecodable session record");
+    }
+    visit(record);
+  }
+  return FromRocks(it->status(), "loading sessions");
+}
+
 Status Store::LoadCatalog(const std::function<void(const CatalogRecord&)>& visit) {
   STREAMREC_RETURN_IF_ERROR(impl_->Ready());
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->catalog()));
@@ -230,7 +243,7 @@ Status Store::MeasureDisk(DiskUsage* out) {
   };
   out->user_bytes = sst(impl_->users()) + sst(impl_->history()) + sst(impl_->holders()) +
                     sst(impl_->pending());
-  out->item_bytes = sst(impl_->items()) + sst(impl_->item_rows()) + sst(impl_->catalog());
+  out->item_bytes = sst(impl_->items()) + sst(impl_->item_rows()) + sst(impl_->catalog()) + sst(impl_->sessions());
   return Status::Ok();
 }
 

@@ -13,7 +13,8 @@
 // the item's catalog entry or withdrawal), list_holders (key: big-endian
 // ItemId + user id; value: the user's partition: which users' current lists
 // hold an item), pending_lists (key: big-endian partition + user id; value:
-// source offset, since: users owed a list refresh) and meta (consumed offsets, counters).
+// source offset, since: users owed a list refresh), item_sessions (key: big-endian slot; value: a
+// session of the learner's session-neighbour component) and meta (consumed offsets, counters).
 //
 // Exactly-once: Commit() writes a micro-batch's state *and* the offsets it
 // consumed in one WriteBatch, so after any crash the stored offsets describe
@@ -103,6 +104,7 @@ struct UserCopy {
 struct CommitBatch {
   std::vector<std::pair<std::string_view, const UserRecord*>> users;
   std::vector<ItemRecord> items;
+  std::vector<SessionRecord> sessions;  // the learner's changed sessions
   std::vector<CatalogRecord> catalog;
   std::vector<ListHolderChange> holders;
   // Applied in order (an owed user and its delivery may be in one batch; only
@@ -129,7 +131,7 @@ struct StateSummary {
 // Bytes on disk per kind of state, after a flush (SST files, compressed).
 struct DiskUsage {
   uint64_t user_bytes = 0;  // user_embeddings + user_history + list_holders + pending_lists
-  uint64_t item_bytes = 0;  // item_embeddings + item_neighbors + catalog
+  uint64_t item_bytes = 0;  // item_embeddings + item_neighbors + catalog + item_sessions
 };
 
 // RocksDB's memory now (Store::MeasureMemory), bytes.
@@ -167,6 +169,9 @@ class PreparedCommit {
   // (the preparing thread copies them between its batches instead of
   // stopping to encode them).
   void DeferUsers(std::vector<UserCopy>* users);
+  // The same for the learner's changed sessions (one per user the window
+  // touched: at 10,000 events/s, thousands a window).
+  void DeferSessions(std::vector<SessionRecord>* sessions);
   // Lets go of the storage kept for reuse (the encoded batch, the deferred
   // item records) where it holds more than about `keep_bytes`: a window far
   // larger than usual (a flood of new item ids) is not kept twice over.
@@ -195,6 +200,8 @@ class Store {
   // rows still kept inside item records (an older store) to item_neighbors:
   // call it before the first Write of a store that may be older.
   [[nodiscard]] Status LoadItems(const std::function<void(const ItemRecord&)>& visit);
+  // Calls `visit` for every stored session of the learner's session neighbours.
+  [[nodiscard]] Status LoadSessions(const std::function<void(const SessionRecord&)>& visit);
   [[nodiscard]] Status LoadCatalog(const std::function<void(const CatalogRecord&)>& visit);
   // Calls `visit(user, partition)` for every user whose current list holds `item`.
   [[nodiscard]] Status ForEachHolder(ItemId item, const std::function<void(std::string_view, int32_t)>& visit);
@@ -215,6 +222,7 @@ class Store {
   void Append(const CommitBatch& batch, PreparedCommit* out) const;
   // Appends item records to `out`, in key order.
   void AppendItems(std::span<const ItemRecord> items, PreparedCommit* out) const;
+  void AppendSessions(std::span<const SessionRecord> sessions, PreparedCommit* out) const;
   // Writes a prepared commit atomically (its deferred users and items encoded first);
   // after a failure it may be written again. May run on another thread than
   // the Get*/Load* calls (RocksDB allows it), never concurrently with another

@@ -34,6 +34,8 @@ struct PreparedCommit::Rep {
   bool items_pending = false;              // deferred_items are still to encode
   std::vector<UserCopy> deferred_users;    // the same for users
   bool users_pending = false;
+  std::vector<SessionRecord> deferred_sessions;  // the same for the learner's sessions
+  bool sessions_pending = false;
 };
 
 PreparedCommit::PreparedCommit() : rep_(std::make_unique<Rep>()) {}
@@ -54,10 +56,19 @@ void PreparedCommit::Trim(size_t keep_bytes) {
             (r.neighbors.capacity() + r.basket_neighbors.capacity()) * sizeof(std::pair<ItemId, float>);
   }
   if (held > keep_bytes) std::vector<ItemRecord>().swap(rep_->deferred_items);
+  held = 0;
+  for (const SessionRecord& r : rep_->deferred_sessions) {
+    held += sizeof r + r.items.capacity() * sizeof(ItemId) + r.gained.capacity() * sizeof(uint64_t);
+  }
+  if (held > keep_bytes) std::vector<SessionRecord>().swap(rep_->deferred_sessions);
 }
 void PreparedCommit::DeferUsers(std::vector<UserCopy>* users) {
   rep_->deferred_users.swap(*users);
   rep_->users_pending = true;
+}
+void PreparedCommit::DeferSessions(std::vector<SessionRecord>* sessions) {
+  rep_->deferred_sessions.swap(*sessions);
+  rep_->sessions_pending = true;
 }
 
 namespace {
@@ -98,6 +109,7 @@ void Store::Prepare(const CommitBatch& batch, PreparedCommit* out) const {
   out->rep_->batch.Clear();  // keeps the buffer of the last use
   out->rep_->items_pending = false;
   out->rep_->users_pending = false;
+  out->rep_->sessions_pending = false;
   Append(batch, out);
 }
 
@@ -114,6 +126,14 @@ void Store::AppendItems(std::span<const ItemRecord> items, PreparedCommit* out) 
     if (!item.with_neighbors) continue;
     codec::EncodeItemRows(item, &rep.scratch);
     rep.batch.Put(impl_->item_rows(), key, rep.scratch);
+  }
+}
+
+void Store::AppendSessions(std::span<const SessionRecord> sessions, PreparedCommit* out) const {
+  PreparedCommit::Rep& rep = *out->rep_;
+  for (const SessionRecord& s : sessions) {
+    codec::EncodeSession(s, &rep.scratch);
+    rep.batch.Put(impl_->sessions(), codec::EncodeSessionKey(s.slot), rep.scratch);
   }
 }
 
@@ -135,6 +155,7 @@ void Store::Append(const CommitBatch& batch, PreparedCommit* out) const {
       batch.users.size(), [&](uint32_t i) { return batch.users[i].first; },
       [&](uint32_t i) -> const UserRecord& { return *batch.users[i].second; }, out);
   AppendItems(batch.items, out);
+  AppendSessions(batch.sessions, out);
   for (const CatalogRecord& c : batch.catalog) {
     wb.Put(impl_->catalog(), c.update.entry.item_id, codec::EncodeCatalog(c));
   }
@@ -204,6 +225,10 @@ Status Store::Write(PreparedCommit* commit) {
   if (rep.items_pending) {
     AppendItems(rep.deferred_items, commit);
     rep.items_pending = false;  // encoded: a retry writes the batch as it is
+  }
+  if (rep.sessions_pending) {
+    AppendSessions(rep.deferred_sessions, commit);
+    rep.sessions_pending = false;
   }
   if (impl_->needs_resume) {
     // After an I/O error (a full disk) RocksDB refuses writes until told to resume.

@@ -29,6 +29,7 @@ inline constexpr const char* kCatalog = "catalog";
 inline constexpr const char* kHolders = "list_holders";
 inline constexpr const char* kPending = "pending_lists";
 inline constexpr const char* kItemRows = "item_neighbors";
+inline constexpr const char* kSessions = "item_sessions";
 inline constexpr const char* kOffsetPrefix = "offset/";
 
 // A RocksDB status as ours: I/O, space and busy errors are retryable IOError.
@@ -55,6 +56,7 @@ struct Store::Impl {
   rocksdb::ColumnFamilyHandle* holders() const { return cf(6); }
   rocksdb::ColumnFamilyHandle* pending() const { return cf(7); }
   rocksdb::ColumnFamilyHandle* item_rows() const { return cf(8); }
+  rocksdb::ColumnFamilyHandle* sessions() const { return cf(9); }
 
   Status GetU64(const char* key, uint64_t* out) {
     std::string value;
@@ -101,7 +103,7 @@ struct Store::Impl {
     cf_options.memtable_whole_key_filtering = true;
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
     for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kUsers, kHistory, kItems, kMeta, kCatalog, kHolders,
-                             kPending, kItemRows}) {
+                             kPending, kItemRows, kSessions}) {
       families.emplace_back(name, cf_options);
     }
     rocksdb::DB* raw = nullptr;

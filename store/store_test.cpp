@@ -35,6 +35,9 @@ TEST_CASE("store: write, reopen, read back") {
     CommitBatch b;
     b.users.push_back({"alice", &alice});
     b.items = {MakeItem(0, "x"), MakeItem(1, "y\xff")};
+    b.sessions = {SessionRecord{.slot = 258, .owner = UserId(4), .last_ts = -5, .clock_ms = 1LL << 40, .created = 9,
+                                .items = {ItemId(1), ItemId(0)}, .gained = {1ULL << 33, 7}},
+                  SessionRecord{.slot = 3, .owner = UserId(5), .last_ts = 6, .clock_ms = 6, .created = 2}};
     b.offsets[{"events", 2}] = 100;
     b.counters = {.applied_events = 10, .rejected_events = 1, .next_user_id = 1, .blend = {18.5F, 0.25F, 3.0F, 4.0F}};
     REQUIRE(s->Commit(b).ok());
@@ -66,6 +69,18 @@ TEST_CASE("store: write, reopen, read back") {
   CHECK(items[1].neighbors == MakeItem(1, "").neighbors);
   CHECK(items[1].recency == 2812.5F);
   CHECK(items[1].short_recency == 19687.5F);
+  std::vector<SessionRecord> sessions;
+  REQUIRE(s->LoadSessions([&](const SessionRecord& r) { sessions.push_back(r); }).ok());
+  REQUIRE(sessions.size() == 2);
+  CHECK(sessions[0].slot == 3);  // in slot order
+  CHECK(sessions[0].items.empty());
+  CHECK(sessions[1].slot == 258);
+  CHECK(sessions[1].owner == UserId(4));
+  CHECK(sessions[1].last_ts == -5);
+  CHECK(sessions[1].clock_ms == 1LL << 40);
+  CHECK(sessions[1].created == 9);
+  CHECK(sessions[1].items == std::vector<ItemId>{ItemId(1), ItemId(0)});
+  CHECK(sessions[1].gained == std::vector<uint64_t>{1ULL << 33, 7});
   Offsets offsets;
   REQUIRE(s->ReadOffsets(&offsets).ok());
   CHECK(offsets.at({"events", 2}) == 100);
