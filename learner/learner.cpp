@@ -118,11 +118,11 @@ struct Learner::Impl {
   // The session neighbours' weighted scores for `user` into session_acc
   // (TakeSessionBoosts appends those not taken yet to a list of boosts).
   void AddSessionBoosts(const UserRecord& user) {
-    session_scores.clear();
+    session_scores = {};
     session_acc.resize(items.size(), 0.0F);
     const float weight = kind == Kind::kHybrid ? blend.session_weight() : 0.0F;
     if (weight == 0) return;
-    sessions.Score(user.id, user.history, &session_scores);
+    session_scores = sessions.Score(user.id, user.history);
     for (const auto& [c, score] : session_scores) session_acc[c.value()] = weight * score;
   }
   void TakeSessionBoosts(std::vector<std::pair<ItemId, float>>* out) {
@@ -305,7 +305,7 @@ struct Learner::Impl {
   // Boosts() scratch: per item, the sum so far (zero between calls); every
   // neighbour visited, in order.
   std::vector<float> boost_acc;
-  std::vector<std::pair<ItemId, float>> session_scores;  // Boosts() scratch
+  std::span<const SessionNeighbors::Scored> session_scores;  // during Boosts(): the sessions' answer
   std::vector<float> session_acc;  // per item, its weighted session score (zero between calls)
   std::unique_ptr<FrequencySketch> sketch;  // from half of max_items on
   ItemChurn churn;

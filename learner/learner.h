@@ -65,7 +65,9 @@ class Learner {
 
   // Sparse additions to the factorisation scores: for each item c that
   // co-occurred with the user's `cooc_window` most recent items a,
-  // cooc_weight * sum_a cooc(a, c) / sqrt(count(a) * count(c)). Non-negative.
+  // cooc_weight * sum_a cooc(a, c) / sqrt(count(a) * count(c)), plus the
+  // session neighbours' weight times their score of c
+  // (learner/session_neighbors.h); the max_boosts strongest. Non-negative.
   // Replaces the contents of `out`.
   void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const;
   // The recent item a contributing most to `item`'s boost (the "similar_to"

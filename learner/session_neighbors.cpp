@@ -197,23 +197,25 @@ void SessionNeighbors::Candidates(uint32_t own_slot, std::span<const ItemId> ses
   }
 }
 
-void SessionNeighbors::Score(UserId user, std::span<const ItemId> history,
-                             std::vector<std::pair<ItemId, float>>* out) {
-  out->clear();
-  if (!enabled() || history.empty()) return;
+std::span<const ItemId> SessionNeighbors::SessionOf(std::span<const ItemId> history) {
   if (index_stale_) RebuildIndex();
-  const size_t len = std::min(history.size(), options_.session_length);
-  const std::span<const ItemId> session = history.subspan(history.size() - len);
-  if (CacheHolds(user, session)) {
-    out->assign(cached_.begin(), cached_.end());
-    return;
-  }
+  return history.subspan(history.size() - std::min(history.size(), options_.session_length));
+}
+
+uint32_t SessionNeighbors::OwnSlot(UserId user) const {
   const auto own = owner_slot_.find(user.value());
-  Compute(own == owner_slot_.end() ? UINT32_MAX : own->second, session, out);
+  return own == owner_slot_.end() ? UINT32_MAX : own->second;
+}
+
+std::span<const SessionNeighbors::Scored> SessionNeighbors::Score(UserId user, std::span<const ItemId> history) {
+  if (!enabled() || history.empty()) return {};
+  const std::span<const ItemId> session = SessionOf(history);
+  if (CacheHolds(user, session)) return cached_;
+  Compute(OwnSlot(user), session);
   cached_user_ = user.value();
   cached_updates_ = updates_;
   cached_session_.assign(session.begin(), session.end());
-  cached_.assign(out->begin(), out->end());
+  return cached_;
 }
 
 void SessionNeighbors::Neighbors(uint32_t own_slot, std::span<const ItemId> session) {
@@ -263,9 +265,7 @@ void SessionNeighbors::ScoreItems(UserId user, std::span<const ItemId> history, 
                                   std::span<float> out) {
   std::fill(out.begin(), out.end(), 0.0F);
   if (!enabled() || history.empty()) return;
-  if (index_stale_) RebuildIndex();
-  const size_t len = std::min(history.size(), options_.session_length);
-  const std::span<const ItemId> session = history.subspan(history.size() - len);
+  const std::span<const ItemId> session = SessionOf(history);
   if (CacheHolds(user, session)) {
     for (const auto& [item, score] : cached_) {
       for (size_t i = 0; i < items.size(); ++i) {
@@ -274,8 +274,7 @@ void SessionNeighbors::ScoreItems(UserId user, std::span<const ItemId> history, 
     }
     return;
   }
-  const auto own = owner_slot_.find(user.value());
-  Neighbors(own == owner_slot_.end() ? UINT32_MAX : own->second, session);
+  Neighbors(OwnSlot(user), session);
   // Compute's sums, in its order, for these items alone: the same floats.
   for (const auto& [sim, slot] : similar_) {
     const std::span<const ItemId> neighbour = ItemsOf(slot);
@@ -283,7 +282,7 @@ void SessionNeighbors::ScoreItems(UserId user, std::span<const ItemId> history, 
     for (size_t p = 0; p < neighbour.size(); ++p) {
       for (size_t i = 0; i < items.size(); ++i) {
         if (neighbour[p] != items[i] || InSession(items[i])) continue;
-        out[i] += sim * distance_weight_[p > last_shared ? p - last_shared : last_shared - p];
+        out[i] += sim * DistanceWeight(p, last_shared);
       }
     }
   }
@@ -300,8 +299,9 @@ size_t SessionNeighbors::LastShared(std::span<const ItemId> items) const {
   return last_shared;
 }
 
-void SessionNeighbors::Compute(uint32_t own_slot, std::span<const ItemId> session,
-                               std::vector<std::pair<ItemId, float>>* out) {
+// Into cached_.
+void SessionNeighbors::Compute(uint32_t own_slot, std::span<const ItemId> session) {
+  cached_.clear();
   Neighbors(own_slot, session);
   // Each neighbour's items, weighted by their distance from its last item shared with the session.
   acc_.resize(by_item_.size(), 0.0F);
@@ -313,12 +313,12 @@ void SessionNeighbors::Compute(uint32_t own_slot, std::span<const ItemId> sessio
       const ItemId item = items[p];
       if (InSession(item)) continue;
       if (acc_[item.value()] == 0.0F) touched_.push_back(item.value());
-      acc_[item.value()] += sim * distance_weight_[p > last_shared ? p - last_shared : last_shared - p];
+      acc_[item.value()] += sim * DistanceWeight(p, last_shared);
     }
   }
   const auto scale = static_cast<float>(1.0 / static_cast<double>(options_.neighbors));
   for (uint32_t item : touched_) {
-    out->emplace_back(ItemId(item), acc_[item] * scale);
+    cached_.emplace_back(ItemId(item), acc_[item] * scale);
     acc_[item] = 0.0F;
   }
 }

@@ -77,11 +77,13 @@ class SessionNeighbors {
   // of `history` (distinct items, oldest first).
   void Update(UserId user, std::span<const ItemId> history, int64_t ts_ms);
 
+  using Scored = std::pair<ItemId, float>;
   // The scores of the items of the user's neighbour sessions (with `history`
-  // as the user's session), in no particular order; replaces the contents of
-  // `out`. The same user and history again, with no Update between, is
-  // answered from the last call.
-  void Score(UserId user, std::span<const ItemId> history, std::vector<std::pair<ItemId, float>>* out);
+  // as the user's session), in no particular order; valid until the next
+  // call of this object. The same user and history again, with no Update
+  // between, is answered from the last call (eval scores a list and then
+  // learns the same event: the blend's ScoreItems finds it there).
+  std::span<const Scored> Score(UserId user, std::span<const ItemId> history);
 
   // The same scores for `items` alone, into `out` (0 for an item no
   // neighbour holds): cheaper than Score by the scatter over every
@@ -129,8 +131,14 @@ class SessionNeighbors {
   void Candidates(uint32_t own_slot, std::span<const ItemId> session);
   // The most similar candidates into similar_ (and the session's position weights into query_*).
   void Neighbors(uint32_t own_slot, std::span<const ItemId> session);
-  void Compute(uint32_t own_slot, std::span<const ItemId> session, std::vector<std::pair<ItemId, float>>* out);
+  // The user's session (the tail of `history`), with the index up to date.
+  std::span<const ItemId> SessionOf(std::span<const ItemId> history);
+  uint32_t OwnSlot(UserId user) const;
+  void Compute(uint32_t own_slot, std::span<const ItemId> session);
   size_t LastShared(std::span<const ItemId> items) const;
+  float DistanceWeight(size_t p, size_t last_shared) const {
+    return distance_weight_[p > last_shared ? p - last_shared : last_shared - p];
+  }
   bool InSession(ItemId item) const {
     return item.value() < query_stamp_.size() && query_stamp_[item.value()] == visit_;
   }
@@ -158,7 +166,7 @@ class SessionNeighbors {
   uint32_t cached_user_ = UINT32_MAX;
   uint64_t cached_updates_ = 0;
   std::vector<ItemId> cached_session_;
-  std::vector<std::pair<ItemId, float>> cached_;
+  std::vector<Scored> cached_;
   std::vector<float> position_weight_;  // exp(-d / position_decay), d = 0..session_length - 1
   std::vector<float> distance_weight_;  // exp(-d / distance_decay)
   // Scratch.

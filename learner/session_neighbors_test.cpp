@@ -27,10 +27,8 @@ std::vector<ItemId> Items(std::initializer_list<uint32_t> ids) {
 }
 
 Scores ScoreOf(SessionNeighbors* s, uint32_t user, const std::vector<ItemId>& history) {
-  std::vector<std::pair<ItemId, float>> out;
-  s->Score(UserId(user), history, &out);
   Scores scores;
-  for (const auto& [item, score] : out) {
+  for (const auto& [item, score] : s->Score(UserId(user), history)) {
     CHECK(scores.emplace(item.value(), score).second);  // each item once
   }
   return scores;
