@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "eval/evaluation.h"
+#include "eval/variants.h"
 
 namespace streamrec::cli {
 namespace {
@@ -59,6 +60,55 @@ std::vector<std::string> ExpandLogs(const std::vector<std::string>& paths) {
   return logs;
 }
 
+// `eval --variant ...`: every log replayed once per variant, the model alone.
+int EvalVariants(const EvalArgs& args, const std::vector<std::string>& logs) {
+  std::vector<eval::Variant> variants(args.variants.size());
+  for (size_t v = 0; v < variants.size(); ++v) {
+    if (Status s = eval::ParseVariant(args.variants[v], &variants[v]); !s.ok()) {
+      std::cerr << "streamrec eval: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  if (variants.size() < 2) {
+    std::cerr << "streamrec eval: --variant compares configurations: give two or more\n";
+    return 2;
+  }
+  std::vector<config::Config> configs(variants.size());
+  for (size_t v = 0; v < variants.size(); ++v) {
+    std::vector<std::string> overrides = args.overrides;
+    overrides.insert(overrides.end(), variants[v].overrides.begin(), variants[v].overrides.end());
+    if (Status s = config::LoadConfig(args.config_path, overrides, &configs[v]); !s.ok()) {
+      std::cerr << "streamrec eval: variant " << variants[v].name << ": " << s.message() << "\n";
+      return 2;
+    }
+  }
+  eval::EvalOptions options;
+  options.n = args.n;
+  options.baselines = false;
+  options.keep_hits = true;
+  const bool show_progress = isatty(STDERR_FILENO) || args.progress;
+  std::vector<std::vector<eval::VariantRun>> results;
+  for (const std::string& log : logs) {
+    std::vector<eval::VariantRun>& runs = results.emplace_back();
+    for (size_t v = 0; v < variants.size(); ++v) {
+      ProgressBar bar;
+      if (show_progress) {
+        std::cerr << log << ", variant " << variants[v].name << "\n";
+        options.progress = [&](uint64_t d, uint64_t t) { bar(d, t); };
+      }
+      eval::VariantRun& run = runs.emplace_back();
+      run.variant = variants[v];
+      if (Status s = eval::Evaluate(log, configs[v], options, &run.report); !s.ok()) {
+        std::cerr << "streamrec eval: " << log << ": " << s.message() << "\n";
+        return s.code() == StatusCode::kNotFound || s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+      }
+    }
+    if (!args.json) std::cout << (results.size() > 1 ? "\n" : "") << eval::VariantsTable(runs) << std::flush;
+  }
+  if (args.json) std::cout << eval::VariantsJson(results);
+  return 0;
+}
+
 }  // namespace
 
 int CmdEval(const EvalArgs& args) {
@@ -77,6 +127,7 @@ int CmdEval(const EvalArgs& args) {
               << " (a folder needs */events.csv, *.csv or *.jsonl)\n";
     return 2;
   }
+  if (!args.variants.empty()) return EvalVariants(args, logs);
   eval::EvalOptions options;
   options.n = args.n;
   options.surfaces = args.surfaces;

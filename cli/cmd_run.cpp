@@ -90,13 +90,14 @@ int CmdRun(const RunArgs& args, const std::atomic<bool>& stop, std::atomic<bool>
   }
 
   server::HealthBoard health;
-  server::StatusServer server(config.http, &health);
+  server::UserLookups lookups;
+  server::StatusServer server(config.http, &health, &lookups);
   if (Status s = server.Start(); !s.ok()) {
     log->error("{}", s.message());
     return 2;
   }
-  pipeline::Pipeline pipeline(config, &health);
-  pipeline::RulesWatcher rules(args.config_path, overrides, config.emitter.rules, &reload);
+  pipeline::Pipeline pipeline(config, &health, &lookups);
+  pipeline::RulesWatcher rules(args.config_path, overrides, {config.emitter.rules, config.experiment}, &reload);
   pipeline.SetRulesSource([&rules] { return rules.Poll(); });
   Status status = pipeline.Start();
   if (status.ok()) status = broker ? RunBesideBroker(&pipeline, *broker, stop) : pipeline.Run(stop);

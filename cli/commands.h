@@ -64,6 +64,8 @@ struct EvalArgs {
   bool progress = false;  // force the progress bar when stderr is not a terminal
   std::string report_file;
   bool surfaces = false;  // also score similar-items and trending
+  // "NAME[:key=value,...]": configurations of the model side by side (eval/variants.h).
+  std::vector<std::string> variants;
 };
 int CmdEval(const EvalArgs& args);
 
@@ -80,6 +82,18 @@ struct TopicsArgs {
 // Creates (or only checks) the topics of a configuration on a real cluster:
 // exit 0 when they keep the contract run needs, 1 when not or unreachable.
 int CmdTopics(const TopicsArgs& args);
+
+struct ExperimentsArgs {
+  std::string config_path;              // the pipeline's configuration: its experiment and topics
+  std::vector<std::string> overrides;   // "section.key=value"
+  std::string bootstrap;                // overrides kafka.bootstrap
+  double mde = 0.05;                    // relative change the sample sizes are for
+  int timeout_ms = 30000;
+  bool json = false;
+};
+// Prints the configured experiment's report, summed from every user's latest
+// record in the state changelog: exit 0, 1 when it cannot be read, 2 on bad arguments.
+int CmdExperiments(const ExperimentsArgs& args);
 
 struct StateArgs {
   std::string data_dir = "streamrec-data";

@@ -149,6 +149,11 @@ void AddEval(CLI::App& app, EvalArgs& a) {
   c->add_option("--n", a.n, "List length N")->capture_default_str();
   c->add_flag("--json", a.json, "One JSON object instead of the table");
   c->add_option("--report", a.report_file, "Also write a self-contained HTML report with plots");
+  c->add_option("--variant", a.variants,
+                "NAME[:key=value,...]: a configuration of the model (the base one plus these overrides), "
+                "repeatable; two or more are replayed over the same events and each compared with the first "
+                "(recall, MRR, coverage; the difference's 95 % CI and McNemar's p). E.g. --variant shipped "
+                "--variant no-sessions:learner.session_neighbors=0");
   c->add_flag("--progress", a.progress, "Show the progress bar even when stderr is not a terminal");
   c->add_flag("--surfaces", a.surfaces,
               "Also score the similar-items (the user's latest item's list) and trending surfaces");
@@ -217,6 +222,27 @@ void AddTopics(CLI::App& app, TopicsArgs& a) {
   }
 }
 
+void AddExperiments(CLI::App& app, ExperimentsArgs& a) {
+  CLI::App* c = app.add_subcommand("experiments", "Report the running A/B experiment: variants compared, with statistics.");
+  c->footer(
+      "Reads every user's latest record in the state changelog (<group>.state) and sums their\n"
+      "experiment counts per variant: exact over the whole consumer group, whatever restarts,\n"
+      "crashes and rebalances happened. Each variant is compared with the first (the control):\n"
+      "clicks, add-to-carts and purchases of listed items per list served (CTR, cart rate, CVR;\n"
+      "the user is the unit: delta method), revenue per user (Welch's t-test), units per\n"
+      "purchase; each with its difference,\n"
+      "95 % confidence interval and p-value, and the users per variant needed to see a --mde\n"
+      "change. A sample-ratio p below 0.001 means the split itself is broken. Give the same\n"
+      "configuration as `run` (its experiment section names the variants). docs/EXPERIMENTS.md.");
+  AddConfigOptions(c, a.config_path, a.overrides, "YAML configuration of the pipeline (its experiment and topics)");
+  c->add_option("--bootstrap", a.bootstrap, "Kafka bootstrap servers HOST:PORT (overrides kafka.bootstrap)");
+  c->add_option("--mde", a.mde, "Relative change the sample sizes are computed for")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 10.0));
+  c->add_option("--timeout-ms", a.timeout_ms, "Per partition read")->capture_default_str();
+  c->add_flag("--json", a.json, "One JSON object instead of the table");
+}
+
 void AddState(CLI::App& app, StateArgs& a) {
   CLI::App* c = app.add_subcommand("state", "Summarise a stopped instance's store.");
   c->footer("Prints applied events, stored offsets, user and item counts, a checksum of all embeddings, and the item side's totals (events counted on items, the co-occurrence rows' summed weights: equal on instances whose item side learned from the same events).");
@@ -237,6 +263,7 @@ int main(int argc, char** argv) {
   ProduceArgs produce;
   GenerateArgs generate;
   StateArgs state;
+  ExperimentsArgs experiments;
   TopicsArgs topics;
   EvalArgs eval;
   streamrec::bench::BenchArgs bench;
@@ -246,6 +273,7 @@ int main(int argc, char** argv) {
   AddGenerate(app, generate);
   AddEval(app, eval);
   AddState(app, state);
+  AddExperiments(app, experiments);
   AddTopics(app, topics);
   AddBench(app, bench);
   CLI11_PARSE(app, argc, argv);
@@ -261,6 +289,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("generate")) return CmdGenerate(generate, g_stop);
     if (app.got_subcommand("eval")) return CmdEval(eval);
     if (app.got_subcommand("state")) return CmdState(state);
+    if (app.got_subcommand("experiments")) return CmdExperiments(experiments);
     if (app.got_subcommand("topics")) return CmdTopics(topics);
     if (app.got_subcommand("bench")) {
       bench.executable = "/proc/self/exe";

@@ -24,6 +24,9 @@ struct Event {
   EventType type = EventType::kView;
   int64_t ts_ms = 0;
   std::string event_id;  // empty when the producer sent none
+  // A purchase's optional details (experiment attribution: revenue, basket size).
+  double price = -1.0;    // per unit; < 0 when not given (the catalog's price is used)
+  uint32_t quantity = 0;  // 0 when not given (one unit)
 };
 
 }  // namespace streamrec

@@ -1,7 +1,9 @@
 // State records: what the learner mutates, the store persists and the emitter reads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -10,6 +12,97 @@
 #include "common/ids.h"
 
 namespace streamrec {
+
+// Why an item is in a list (the "reason" of each list entry, emitter/).
+enum class ListReason : uint8_t { kPersonal, kSimilarTo, kTrending, kNew, kPinned, kBoosted };
+inline constexpr size_t kListReasons = 6;
+
+// A listed item the user clicked, carted or bought: the later steps of its
+// funnel count for the list it came from, though the lists refreshed in
+// between no longer hold it (they leave out what the user has seen).
+struct CreditedItem {
+  ItemId item;
+  uint8_t reason = 0;    // ListReason in its list
+  uint8_t outcomes = 0;  // counted already: 1 click, 2 add-to-cart, 4 purchase
+  int64_t at_ms = 0;     // its list's time
+  bool operator==(const CreditedItem&) const = default;
+};
+
+// While an experiment runs (experiment/experiment.h): the last list served to
+// the user and the items followed from lists, to attribute their next events.
+struct ServedList {
+  std::vector<ItemId> items;     // the whole list, in order
+  std::vector<uint8_t> reasons;  // ListReason per item
+  // The list's time: the user's latest event's timestamp when it was served
+  // (the event it answers), on the clock of the events it is compared with.
+  int64_t at_ms = 0;
+  std::vector<CreditedItem> credited;  // bounded (experiment::kMaxCredited), oldest first
+  int64_t last_event_ms = 0;           // the user's latest event's timestamp
+  bool operator==(const ServedList&) const = default;
+};
+
+// The user's totals in one experiment: persisted with the user (exactly once,
+// moved with the user between instances), so an experiment's report sums them
+// over every user's latest record (`streamrec experiments`).
+struct ExperimentCounts {
+  uint32_t experiment = 0;  // the experiment's tag (ExperimentOptions::Tag); 0: none
+  uint16_t variant = 0;     // index into its variants
+  uint32_t lists = 0;       // lists served
+  // Listed items the user then clicked, carted, bought: each once per list it was in.
+  uint32_t clicked = 0;
+  uint32_t carted = 0;
+  uint32_t bought = 0;
+  uint32_t units = 0;       // units of listed items bought (every purchase)
+  double revenue = 0.0;     // their price x quantity
+  bool operator==(const ExperimentCounts&) const = default;
+};
+
+// A user's part in the running experiment: their counts and what attributes
+// their next events.
+struct ExperimentState {
+  ExperimentCounts counts;
+  ServedList served;
+  bool operator==(const ExperimentState&) const = default;
+};
+
+// A value on the heap with value semantics (copies are deep): 8 bytes while
+// empty, so users outside an experiment do not pay for its state.
+template <class T>
+class Boxed {
+ public:
+  Boxed() = default;
+  Boxed(const Boxed& other) : value_(other.value_ ? std::make_unique<T>(*other.value_) : nullptr) {}
+  Boxed& operator=(const Boxed& other) {
+    if (this == &other) return *this;
+    if (!other.value_) {
+      value_.reset();
+    } else if (value_) {
+      *value_ = *other.value_;  // reuses the storage (a record copied again and again)
+    } else {
+      value_ = std::make_unique<T>(*other.value_);
+    }
+    return *this;
+  }
+  Boxed(Boxed&&) noexcept = default;
+  Boxed& operator=(Boxed&&) noexcept = default;
+
+  explicit operator bool() const { return value_ != nullptr; }
+  T* get() const { return value_.get(); }
+  T* operator->() const { return value_.get(); }
+  T& operator*() const { return *value_; }
+  // The value, made empty (default) when there is none.
+  T& Ensure() {
+    if (!value_) value_ = std::make_unique<T>();
+    return *value_;
+  }
+  void reset() { value_.reset(); }
+  bool operator==(const Boxed& other) const {
+    return value_ && other.value_ ? *value_ == *other.value_ : value_ == other.value_;
+  }
+
+ private:
+  std::unique_ptr<T> value_;
+};
 
 // Everything streamrec keeps about one user. Owned by the user cache.
 struct UserRecord {
@@ -29,6 +122,8 @@ struct UserRecord {
   // on two partitions has a history split between instances: counted
   // (streamrec_users_moved_partition_total).
   int32_t partition = -1;
+  // Only while an experiment runs (experiment/experiment.h); empty otherwise.
+  Boxed<ExperimentState> experiment;
   static constexpr uint32_t kNoItem = UINT32_MAX;
 };
 

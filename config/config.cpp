@@ -128,7 +128,23 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("trending_interval_s", c.surfaces.trending_interval_s);
   v.End();
 
+  v.Begin("experiment");
+  v.Field("name", c.experiment.name);
+  v.Field("attribution_window_s", c.experiment.attribution_window_s);
+  v.Variants("variants", c.experiment.variants);
+  v.End();
+
   v.Field("log_level", c.log_level);
+}
+
+// The fields of one experiment variant, for the reader and the writer alike.
+template <class Visitor>
+void VisitVariant(Visitor& v, experiment::VariantOptions& variant) {
+  v.Field("name", variant.name);
+  v.Field("share", variant.share);
+  v.Field("model", variant.model);
+  v.Field("list_length", variant.list_length);
+  v.Field("exploration_slot", variant.exploration_slot);
 }
 
 // Reads a YAML tree into a Config; rejects unknown keys and ill-typed values.
@@ -170,6 +186,24 @@ class YamlReader {
       return;
     }
     for (const auto& kv : map) out.emplace_back(kv.first.as<std::string>(), kv.second.as<std::string>());
+  }
+
+  // A sequence of variant mappings (experiment.variants).
+  void Variants(const std::string& key, std::vector<experiment::VariantOptions>& out) {
+    Frame& top = frames_.back();
+    top.known.insert(key);
+    if (!status_.ok() || !top.node || !top.node[key]) return;
+    const YAML::Node list = top.node[key];
+    if (!list.IsSequence()) {
+      status_ = Status::InvalidArgument(Path(key) + ": expected a list of variants ({name, share, ...})");
+      return;
+    }
+    out.clear();
+    for (size_t i = 0; i < list.size() && status_.ok(); ++i) {
+      frames_.push_back({list[i], Path(key) + "[" + std::to_string(i) + "]"});
+      VisitVariant(*this, out.emplace_back());
+      End();
+    }
   }
 
   Status Finish() {
@@ -225,6 +259,15 @@ class YamlWriter {
     Begin(key);
     for (const auto& [name, value] : props) Field(name, kafka::IsSecretProperty(name) ? std::string("****") : value);
     End();
+  }
+  void Variants(const std::string& key, std::vector<experiment::VariantOptions>& variants) {
+    out_ << YAML::Key << key << YAML::Value << YAML::BeginSeq;
+    for (experiment::VariantOptions& variant : variants) {
+      out_ << YAML::BeginMap;
+      VisitVariant(*this, variant);
+      out_ << YAML::EndMap;
+    }
+    out_ << YAML::EndSeq;
   }
   std::string Finish() {
     out_ << YAML::EndMap;
@@ -315,6 +358,7 @@ Status Config::Validate() const {
   STREAMREC_RETURN_IF_ERROR(http.Validate());
   STREAMREC_RETURN_IF_ERROR(learner.Validate());
   STREAMREC_RETURN_IF_ERROR(surfaces.Validate());
+  STREAMREC_RETURN_IF_ERROR(experiment.Validate(emitter.top_n));
   return emitter.Validate();
 }
 

@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "emitter/emitter.h"
 #include "emitter/surfaces.h"
+#include "experiment/experiment.h"
 #include "ingest/decoder.h"
 #include "kafka/properties.h"
 #include "learner/options.h"
@@ -108,6 +109,7 @@ struct Config {
   emitter::EmitterOptions emitter;
   emitter::SurfaceOptions surfaces;
   server::StatusServerOptions http;
+  experiment::ExperimentOptions experiment;
   std::string log_level = "info";
 
   [[nodiscard]] Status Validate() const;

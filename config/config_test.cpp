@@ -115,3 +115,37 @@ TEST_CASE("a malformed or misshapen file is an error, never an escaped exception
     CHECK(s.code() == StatusCode::kInvalidArgument);
   }
 }
+
+TEST_CASE("an experiment's variants load from the file or --set, are checked and dumped back") {
+  std::string path = Write(
+      "experiment:\n  name: ranking-2026\n  attribution_window_s: 1800\n  variants:\n"
+      "    - {name: control, share: 0.45}\n    - {name: shorter, share: 0.45, list_length: 10}\n"
+      "    - {name: holdout, share: 0.1, model: trending, exploration_slot: 0}\n");
+  Config c;
+  Status s = LoadConfig(path, {}, &c);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(c.experiment.name == "ranking-2026");
+  CHECK(c.experiment.attribution_window_s == 1800);
+  REQUIRE(c.experiment.variants.size() == 3);
+  CHECK(c.experiment.variants[1].list_length == 10);
+  CHECK(c.experiment.variants[2].Model() == experiment::ListModel::kTrending);
+  CHECK(c.experiment.variants[2].exploration_slot == 0);
+  // The dump loads back as the same experiment.
+  Config again;
+  REQUIRE(LoadConfig(Write(DumpConfig(c)), {}, &again).ok());
+  CHECK(again.experiment == c.experiment);
+  // --set takes a flow list.
+  REQUIRE(LoadConfig("", {"experiment.name=x", "experiment.variants=[{name: a, share: 0.5}, {name: b, share: 0.5}]"},
+                     &c).ok());
+  CHECK(c.experiment.variants.size() == 2);
+  // Mistakes are errors, naming the place.
+  s = LoadConfig("", {"experiment.name=x", "experiment.variants=[{name: a, share: 1, colour: red}]"}, &c);
+  CHECK(s.message().find("experiment.variants[0].colour") != std::string::npos);
+  s = LoadConfig("", {"experiment.name=x", "experiment.variants=[{name: a, share: 0.7}]"}, &c);
+  CHECK(s.message().find("sum to 1") != std::string::npos);
+  s = LoadConfig("", {"experiment.name=x"}, &c);
+  CHECK_FALSE(s.ok());
+  CHECK(LoadConfig("", {}, &c).ok());
+  CHECK_FALSE(c.experiment.enabled());
+}

@@ -80,10 +80,9 @@ std::optional<ScoredItem> Emitter::Impl::PickNewItem(const UserRecord& user, std
 
 bool Emitter::Impl::Fallback(const UserRecord& user, std::span<const ScoredItem> personal,
                              std::span<const std::pair<ItemId, float>> boosts, std::span<const ItemId> excluded,
-                             const catalog::Catalog* catalog, const TrendingLists* trending) {
-  if (trending == nullptr || !trending->built() || user.events >= rules.personal_min_events || !boosts.empty()) {
-    return false;
-  }
+                             const catalog::Catalog* catalog, const TrendingLists* trending, bool forced) {
+  if (trending == nullptr || !trending->built()) return false;
+  if (!forced && (user.events >= rules.personal_min_events || !boosts.empty())) return false;
   sources.clear();
   const size_t recent = std::min<size_t>(user.history.size(), 10);
   for (size_t k = user.history.size(); catalog && k-- > user.history.size() - recent;) {
@@ -133,6 +132,28 @@ void Emitter::Impl::Explain(const ModelView& model, const UserRecord& user,
     }
     rendered.push_back(r);
   }
+}
+
+const experiment::VariantOptions* Emitter::Impl::VariantAt(const Job& j, size_t k) const {
+  if (ledger == nullptr || k >= j.variants.size()) return nullptr;
+  const std::vector<experiment::VariantOptions>& variants = ledger->experiment().variants;
+  return j.variants[k] < variants.size() ? &variants[j.variants[k]] : nullptr;
+}
+
+size_t Emitter::Impl::ExplorationSlot(const experiment::VariantOptions* variant) const {
+  const size_t slot = variant != nullptr && variant->exploration_slot >= 0 ? static_cast<size_t>(variant->exploration_slot)
+                                                                          : rules.exploration_slot;
+  return std::min(slot, options.top_n);
+}
+
+void Emitter::Impl::RecordServed(const Job& j, size_t k, int64_t now_ms) {
+  served_items.clear();
+  served_reasons.clear();
+  for (size_t e = 0; e < entries.size(); ++e) {
+    served_items.push_back(entries[e].item);
+    served_reasons.push_back(rendered[e].reason);
+  }
+  ledger->Served(j.variants[k], served_items, served_reasons, now_ms, j.requests[k].user);
 }
 
 void Emitter::Impl::RecordList(const ListRequest& req, const catalog::Catalog* catalog,
@@ -187,22 +208,33 @@ Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog
       const float score = Dot(q, items.embeddings + id.value() * items.dim) + items.ListedBias(id.value());
       slotted.push_back({slot, {id, score}, Reason::kPinned});
     }
-    if (!fresh.empty()) {
+    const experiment::VariantOptions* variant = VariantAt(j, k);
+    const size_t exploration_slot = ExplorationSlot(variant);
+    if (!fresh.empty() && exploration_slot > 0) {
       if (auto pick = PickNewItem(*req.user, q, excluded, catalog)) {
-        slotted.push_back({std::min(rules.exploration_slot, options.top_n), *pick, Reason::kNew});
+        slotted.push_back({exploration_slot, *pick, Reason::kNew});
       }
     }
-    const bool fell_back = Fallback(*req.user, result, j.boosts[k], excluded, catalog, trending);
+    const bool trending_only = variant != nullptr && variant->Model() == experiment::ListModel::kTrending;
+    const bool fell_back = Fallback(*req.user, result, j.boosts[k], excluded, catalog, trending, trending_only);
+    limits.top_n = variant != nullptr && variant->list_length > 0 ? variant->list_length : options.top_n;
     AssembleList(limits, fell_back ? fallback : result, slotted, &entries);
     if (fell_back) MarkTrending();
     Explain(model, *req.user, j.boosts[k]);
+    if (variant != nullptr && preview == nullptr) RecordServed(j, k, now);
     RecordList(req, catalog, holders);
     // The bar a new item had to clear in this list: what the learner's blend learns from.
     req.user->list_cutoff = !fell_back && result.size() >= options.top_n ? result[options.top_n - 1].item
                                                                           : ItemId(UserRecord::kNoItem);
     req.user->seq = NextListSeq(req.user->seq, req.user->events);
-    std::string value = RenderList(req.user_id, rendered, req.user->seq, options.model_version, now,
-                                   req.source_partition, req.source_offset);
+    std::string value =
+        RenderList(req.user_id, rendered, req.user->seq, options.model_version, now, req.source_partition,
+                   req.source_offset, variant != nullptr ? std::string_view(ledger->experiment().name) : "",
+                   variant != nullptr ? std::string_view(variant->name) : "");
+    if (preview != nullptr) {
+      *preview = std::move(value);
+      continue;
+    }
     STREAMREC_RETURN_IF_ERROR(producer->Produce(options.topic, req.user_id, value));
     ++published;
   }
@@ -237,6 +269,18 @@ Status Emitter::Publish(const ModelView& model, const catalog::Catalog* catalog,
     STREAMREC_RETURN_IF_ERROR(impl_->FinishLists(model, catalog, trending, holders));  // polls the producer
   }
   return Status::Ok();
+}
+
+Status Emitter::Preview(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
+                        std::string_view user_id, UserRecord user, std::string* out) {
+  if (impl_->open_jobs > 0) return Status::Internal("Emitter::Preview while a Begin is not finished");
+  const ListRequest request{user_id, &user, user.partition, -1};
+  std::vector<ListHolderChange> ignored;
+  impl_->preview = out;
+  impl_->StartLists(model, catalog, {&request, 1}, /*background=*/false);
+  Status s = impl_->FinishLists(model, catalog, trending, &ignored);
+  impl_->preview = nullptr;
+  return s;
 }
 
 Status Emitter::Begin(const ModelView& model, const catalog::Catalog* catalog, std::span<const ListRequest> requests) {
@@ -276,6 +320,8 @@ Status Emitter::SetRules(const ListRules& rules) {
 }
 
 const ListRules& Emitter::rules() const { return impl_->rules; }
+
+void Emitter::SetLedger(experiment::Ledger* ledger) { impl_->ledger = ledger; }
 
 Status Emitter::Flush(int timeout_ms) { return impl_->producer->Flush(timeout_ms); }
 

@@ -5,7 +5,8 @@
 // who-holds-which-item are reported so the store can keep its reverse index.
 //
 // Value: {"user_id", "items": [{"item_id", "score", "reason"}...], "seq",
-//         "model_version", "generated_at", "source": {"partition", "offset"}}
+//         "model_version", "generated_at", "source": {"partition", "offset"}},
+//         and "experiment", "variant" while an experiment runs (SetLedger).
 //
 // Lists respect the catalog (unavailable items never appear) and the
 // ListRules (exclusions, boosts, pins, per-category limit, exploration slot).
@@ -37,6 +38,7 @@
 #include "common/status.h"
 #include "emitter/rules.h"
 #include "emitter/topn.h"
+#include "experiment/experiment.h"
 #include "kafka/properties.h"
 
 namespace streamrec::emitter {
@@ -198,6 +200,13 @@ class Emitter {
   // itself). Call once per batch of events. Allowed while busy().
   [[nodiscard]] Status UpdateIndex(const ModelView& model, std::span<const ItemId> changed);
 
+  // The list `user` would get now, rendered as published (its reasons
+  // included) into *out, without publishing it or counting it anywhere: the
+  // same code as Publish, on a copy of the user. For looking one user up.
+  // Precondition: !busy().
+  [[nodiscard]] Status Preview(const ModelView& model, const catalog::Catalog* catalog, const TrendingLists* trending,
+                               std::string_view user_id, UserRecord user, std::string* out);
+
   // Waits until every published list is delivered.
   [[nodiscard]] Status Flush(int timeout_ms);
   [[nodiscard]] Status Stop();
@@ -206,6 +215,13 @@ class Emitter {
   // are refused. Waits for a scoring in flight.
   [[nodiscard]] Status SetRules(const ListRules& rules);
   const ListRules& rules() const;
+
+  // The experiment's ledger (null: none, the default). While its experiment is
+  // enabled, each list is made as its user's variant says (experiment.h),
+  // carries the experiment and variant, and is recorded in the user's record
+  // and the ledger as served. The ledger must outlive the emitter's use of it;
+  // it is read and written on the caller's thread only.
+  void SetLedger(experiment::Ledger* ledger);
 
   uint64_t lists_published() const;
   // Items in the approximate index; 0 while there is none. Caller's thread.
@@ -244,8 +260,10 @@ inline uint64_t NextListSeq(uint64_t seq, uint64_t events) {
   return std::max(seq, std::min(seq + 1, base + kSeqPerEvent - 1));  // never down
 }
 
+// `experiment` and `variant` are left out when empty.
 std::string RenderList(std::string_view user_id, std::span<const RenderedItem> items, uint64_t seq,
-                       std::string_view model_version, int64_t generated_at_ms, int32_t partition, int64_t offset);
+                       std::string_view model_version, int64_t generated_at_ms, int32_t partition, int64_t offset,
+                       std::string_view experiment = {}, std::string_view variant = {});
 
 // "personal", "similar_to:<source>", "trending", "new", "pinned", "boosted".
 std::string ReasonText(Reason reason, std::string_view source);

@@ -55,6 +55,7 @@ struct Emitter::Impl {
     std::vector<std::vector<ItemId>> excluded;
     std::vector<TopNQuery> queries;
     std::vector<std::vector<ScoredItem>> results;  // parallel to queries
+    std::vector<uint16_t> variants;  // per request: its experiment variant, or kNoVariant
     bool waiting = false;  // built, handed to the scoring thread when the job before it finishes
     // Written by whichever thread scores the job; read by the caller once the
     // job is finished (after WaitScoring), never while the next job runs.
@@ -108,9 +109,10 @@ struct Emitter::Impl {
   // The trending fallback of a user the personal model knows too little
   // about, topped up from `personal` when trending holds fewer than the list
   // needs; false when the personal list stands.
+  // `forced`: the user's variant lists trending only (experiment::ListModel::kTrending).
   bool Fallback(const UserRecord& user, std::span<const ScoredItem> personal,
                 std::span<const std::pair<ItemId, float>> boosts, std::span<const ItemId> excluded,
-                const catalog::Catalog* catalog, const TrendingLists* trending);
+                const catalog::Catalog* catalog, const TrendingLists* trending, bool forced);
   // After a fallback's assembly: its entries drawn from trending say so.
   void MarkTrending();
 
@@ -118,6 +120,13 @@ struct Emitter::Impl {
   // co-occurrence with a recent item contributed.
   // `boosts` sorted by item.
   void Explain(const ModelView& model, const UserRecord& user, std::span<const std::pair<ItemId, float>> boosts);
+
+  // The variant of request `k` of `j`, or null (no experiment, or it changed since Begin).
+  const experiment::VariantOptions* VariantAt(const Job& j, size_t k) const;
+  // The exploration slot of a list in `variant` (null: the rules'); 0: none.
+  size_t ExplorationSlot(const experiment::VariantOptions* variant) const;
+  // The list just explained is served in the experiment: recorded as such.
+  void RecordServed(const Job& j, size_t k, int64_t now_ms);
 
   // Keeps, in the user's record, the items of the new list that the catalog
   // tracks, and reports the reverse-index changes. Only tracked items can stop
@@ -176,6 +185,10 @@ struct Emitter::Impl {
   std::vector<ListEntry> entries;
   std::vector<RenderedItem> rendered;
   std::vector<ItemId> new_list;
+  experiment::Ledger* ledger = nullptr;  // null: no experiment (SetLedger)
+  std::string* preview = nullptr;        // set during Preview: the list goes here, not to Kafka
+  std::vector<ItemId> served_items;      // the list being recorded as served
+  std::vector<ListReason> served_reasons;
   std::vector<std::span<const ScoredItem>> sources;  // trending lists a fallback draws on
   std::vector<ScoredItem> fallback;  // trending first (fallback_trending of them), then personal
   size_t fallback_trending = 0;

@@ -68,13 +68,14 @@ struct Harness {
   // Publishes one list for `user` and returns "item:reason" entries read back from the topic.
   std::vector<std::string> Publish(EmitterOptions options, const ModelView& model, const catalog::Catalog* catalog,
                                    const TrendingLists* trending, UserRecord* user,
-                                   std::vector<ListHolderChange>* holders) {
+                                   std::vector<ListHolderChange>* holders, experiment::Ledger* ledger = nullptr) {
     options.topic = "recs";
     options.top_n = 3;
     options.ann_candidates = 6;
     options.producer_properties = {{"bootstrap.servers", broker->bootstrap()}, {"linger.ms", "1"}};
     Emitter emitter(options);
     REQUIRE(emitter.Start().ok());
+    emitter.SetLedger(ledger);
     const ListRequest request{"u", user, 0, 7};
     REQUIRE(emitter.Publish(model, catalog, trending, {&request, 1}, {}, holders).ok());
     REQUIRE(emitter.Flush(10000).ok());
@@ -240,6 +241,53 @@ TEST_CASE("a user with too little history gets trending items of their categorie
   u.events = 3;
   list = h.Publish(EmitterOptions{}, model, &cat, &trending, &u, &holders);
   CHECK(list == std::vector<std::string>{"a:personal", "b:personal", "c:personal"});
+}
+
+TEST_CASE("an experiment's variant shapes its lists, which carry its name and are recorded as served") {
+  Harness h;
+  testing::FakeModel model = MakeModel();
+  model.cooc[3] = {{ItemId(4), 2.0F}};  // e co-occurs strongly with d
+  model.SetRecency({1, 2, 3, -1e30F, 4, -1e30F});
+  catalog::Catalog cat = OneCategory();
+  TrendingLists trending(10);
+  trending.Build(model, &cat, nullptr);
+  EmitterOptions o;
+  o.rules.exploration_slot = 0;
+  std::vector<ListHolderChange> holders;
+  const auto in_variant = [](experiment::VariantOptions v) {
+    experiment::ExperimentOptions e;
+    e.name = "exp";
+    v.name = "only";
+    v.share = 1.0;
+    e.variants = {v};
+    experiment::Ledger ledger;
+    ledger.Reset(e);
+    return ledger;
+  };
+  experiment::Ledger blend = in_variant({});
+  UserRecord u = User({3}, 10);
+  CHECK(h.Publish(o, model, &cat, &trending, &u, &holders, &blend) ==
+        std::vector<std::string>{"e:similar_to:d", "a:personal", "b:personal"});
+  CHECK(h.LastPayload().find(R"("experiment":"exp","variant":"only"})") != std::string::npos);
+  CHECK(u.experiment->served.items == std::vector<ItemId>{ItemId(4), ItemId(0), ItemId(1)});
+  CHECK(u.experiment->served.reasons == std::vector<uint8_t>{uint8_t(Reason::kSimilarTo), 0, 0});
+  CHECK(u.experiment->counts.lists == 1);
+  CHECK(blend.tallies()[0].reasons[size_t(Reason::kSimilarTo)].shown == 1);
+
+  experiment::Ledger embeddings = in_variant({.model = "embeddings"});
+  u = User({3}, 10);
+  CHECK(h.Publish(o, model, &cat, &trending, &u, &holders, &embeddings) ==
+        std::vector<std::string>{"a:personal", "b:personal", "c:personal"});
+  experiment::Ledger holdout = in_variant({.model = "trending"});
+  CHECK(h.Publish(o, model, &cat, &trending, &u, &holders, &holdout) ==
+        std::vector<std::string>{"e:trending", "c:trending", "b:trending"});
+  experiment::Ledger shorter = in_variant({.list_length = 2});
+  CHECK(h.Publish(o, model, &cat, &trending, &u, &holders, &shorter).size() == 2);
+  // Without an experiment: no variant on the list, nothing recorded.
+  u = User({3}, 10);
+  CHECK(h.Publish(o, model, &cat, &trending, &u, &holders).size() == 3);
+  CHECK(h.LastPayload().find("experiment") == std::string::npos);
+  CHECK_FALSE(u.experiment);
 }
 
 TEST_CASE("a newcomer's trending fallback is topped up by personal items, never empty") {

@@ -29,7 +29,10 @@ void Emitter::Impl::Prepare(const ModelView& model, const catalog::Catalog* cata
   }
   fresh.clear();
   fresh_newest.clear();
-  if (rules.exploration_slot == 0 || catalog == nullptr) return;
+  const bool variant_explores =
+      ledger != nullptr && std::any_of(ledger->experiment().variants.begin(), ledger->experiment().variants.end(),
+                                       [](const experiment::VariantOptions& v) { return v.exploration_slot > 0; });
+  if ((rules.exploration_slot == 0 && !variant_explores) || catalog == nullptr) return;
   const int64_t oldest = NowMillis() - rules.new_item_max_age_s * 1000;
   const std::deque<catalog::Arrival>& arrivals = catalog->arrivals();
   uint32_t age = 0;
@@ -98,15 +101,23 @@ void Emitter::Impl::BuildQueries(const ModelView& model, Job& j) {
   if (j.boosts.size() < n) j.boosts.resize(n);
   if (j.excluded.size() < n) j.excluded.resize(n);
   j.queries.clear();
+  j.variants.assign(n, experiment::kNoVariant);
   for (size_t k = 0; k < n; ++k) {
     const UserRecord& user = *j.requests[k].user;
+    if (ledger != nullptr) j.variants[k] = experiment::VariantOf(ledger->experiment(), j.requests[k].user_id, user);
     std::span<float> q(j.query_buffer.data() + k * dim, dim);
     model.QueryVector(user, q);
     std::vector<ItemId>& exclude = j.excluded[k];
     exclude.clear();
     if (options.exclude_interacted) exclude = user.history;
     if (rules.exclude_purchased) exclude.insert(exclude.end(), user.purchased.begin(), user.purchased.end());
-    model.Boosts(user, &j.boosts[k]);
+    // A variant of the embeddings alone (or of trending only) needs no boosts.
+    const auto* variant = j.variants[k] != experiment::kNoVariant ? &ledger->experiment().variants[j.variants[k]] : nullptr;
+    if (variant == nullptr || variant->Model() == experiment::ListModel::kBlend) {
+      model.Boosts(user, &j.boosts[k]);
+    } else {
+      j.boosts[k].clear();
+    }
     // By item: Explain finds a list's items among them (and the scorer takes them so).
     std::sort(j.boosts[k].begin(), j.boosts[k].end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     j.queries.push_back({q, exclude, j.boosts[k]});

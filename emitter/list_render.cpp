@@ -38,7 +38,8 @@ void AppendScore(float score, std::string* out) {
 }
 
 std::string RenderList(std::string_view user_id, std::span<const RenderedItem> items, uint64_t seq,
-                       std::string_view model_version, int64_t generated_at_ms, int32_t partition, int64_t offset) {
+                       std::string_view model_version, int64_t generated_at_ms, int32_t partition, int64_t offset,
+                       std::string_view experiment, std::string_view variant) {
   std::string out;
   out.reserve(96 + items.size() * 64);
   out += "{\"user_id\":";
@@ -62,8 +63,15 @@ std::string RenderList(std::string_view user_id, std::span<const RenderedItem> i
   }
   fmt::format_to(std::back_inserter(out), "],\"seq\":{},\"model_version\":", seq);
   AppendJsonString(model_version, &out);
-  fmt::format_to(std::back_inserter(out), ",\"generated_at\":{},\"source\":{{\"partition\":{},\"offset\":{}}}}}",
+  fmt::format_to(std::back_inserter(out), ",\"generated_at\":{},\"source\":{{\"partition\":{},\"offset\":{}}}",
                  generated_at_ms, partition, offset);
+  if (!experiment.empty()) {
+    out += ",\"experiment\":";
+    AppendJsonString(experiment, &out);
+    out += ",\"variant\":";
+    AppendJsonString(variant, &out);
+  }
+  out += '}';
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 
+#include "common/state.h"
 #include "common/status.h"
 
 namespace streamrec::emitter {
@@ -56,7 +57,7 @@ struct ListRules {
   bool operator==(const ListRules&) const = default;
 };
 
-// Why an item is in a list (the "reason" of each list entry).
-enum class Reason : uint8_t { kPersonal, kSimilarTo, kTrending, kNew, kPinned, kBoosted };
+// Why an item is in a list (the "reason" of each list entry): common/state.h.
+using Reason = ListReason;
 
 }  // namespace streamrec::emitter

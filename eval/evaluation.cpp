@@ -113,9 +113,11 @@ class Replay {
   Replay(const config::Config& config, const EvalOptions& options, EvalReport* report)
       : options_(options), report_(report), learner_(config.learner), probe_(&learner_, options.n, config.emitter.Precision()) {
     if (options.surfaces) surfaces_.emplace(&learner_, config, options.n, report);
-    baselines_.push_back(learner::MakePopularityModel(0));
-    baselines_.push_back(learner::MakePopularityModel(kRpopHalfLifeMs));
-    baselines_.push_back(learner::MakeCooccurrenceModel(10));
+    if (options.baselines) {
+      baselines_.push_back(learner::MakePopularityModel(0));
+      baselines_.push_back(learner::MakePopularityModel(kRpopHalfLifeMs));
+      baselines_.push_back(learner::MakeCooccurrenceModel(10));
+    }
     report_->models.push_back({.name = "model"});
     for (const auto& b : baselines_) report_->models.push_back({.name = std::string(b->name())});
     served_.resize(report_->models.size());
@@ -162,6 +164,7 @@ class Replay {
     const auto start = Clock::now();
     const std::optional<size_t> rank = probe_.Rank(u.record, u.seen_list, target);
     report_->models[0].Record(type, rank ? std::optional<double>(static_cast<double>(*rank)) : std::nullopt);
+    if (options_.keep_hits) report_->model_hits.push_back(rank.has_value());
     top_.clear();
     for (const emitter::ScoredItem& s : probe_.list()) top_.push_back(s.item);
     u.record.list_cutoff = ItemId(top_.size() >= options_.n ? top_.back().value() : UserRecord::kNoItem);

@@ -26,6 +26,12 @@ struct EvalOptions {
   // trending list without the user's items), each computed by the code that
   // publishes them. Costs about one more list per scored event.
   bool surfaces = false;
+  // Also replay the baselines (POP, RPOP, IKNN). Default true; `eval
+  // --variant` compares configurations of the model alone.
+  bool baselines = true;
+  // Keep, per scored event, whether the model hit it (EvalReport::model_hits):
+  // what a paired comparison of two configurations needs. 1 bit an event.
+  bool keep_hits = false;
   // Called now and then with (events done, events in file or 0 if unknown).
   std::function<void(uint64_t, uint64_t)> progress;
 };
@@ -48,6 +54,7 @@ struct EvalReport {
   std::vector<uint64_t> curve_events;  // event index of each curve point
   std::vector<ModelFigures> models;    // "model" first, then POP, RPOP, IKNN
   std::vector<ModelFigures> surfaces;  // "similar-items", "trending" when asked for
+  std::vector<bool> model_hits;        // per scored event, with EvalOptions::keep_hits
   // The model's online blend at the end (learner/blend.h): its weights and
   // the outcomes it learned from.
   float blend_cooc = 0.0F;

@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "eval/evaluation.h"
+#include "eval/variants.h"
 
 using namespace streamrec;
 using namespace streamrec::eval;
@@ -128,4 +129,34 @@ TEST_CASE("several logs: a summary row each, one JSON object, one HTML page") {
   CHECK(html.find("<h2>summary</h2>") != std::string::npos);
   CHECK(html.find("<h2>shop_a</h2>") != std::string::npos);
   CHECK(html.find("<h2>shop_b.jsonl</h2>") != std::string::npos);
+}
+
+TEST_CASE("eval --variant: specs parse, the model alone is replayed with its hits, and compared on the same events") {
+  Variant v;
+  REQUIRE(ParseVariant("bare:learner.cooc_weight=0,learner.session_neighbors=0", &v).ok());
+  CHECK(v.name == "bare");
+  CHECK(v.overrides == std::vector<std::string>{"learner.cooc_weight=0", "learner.session_neighbors=0"});
+  REQUIRE(ParseVariant("shipped", &v).ok());
+  CHECK(v.overrides.empty());
+  CHECK_FALSE(ParseVariant(":learner.dim=8", &v).ok());
+  CHECK_FALSE(ParseVariant("x:learner.dim", &v).ok());
+
+  const std::string path = WriteLog();
+  config::Config config;
+  REQUIRE(config::LoadConfig("", {}, &config).ok());
+  EvalOptions options;
+  options.baselines = false;
+  options.keep_hits = true;
+  std::vector<VariantRun> runs(2);
+  runs[0].variant.name = "a";
+  runs[1].variant.name = "b";
+  for (VariantRun& run : runs) REQUIRE(Evaluate(path, config, options, &run.report).ok());
+  std::filesystem::remove(path);
+  REQUIRE(runs[0].report.models.size() == 1);  // no baselines
+  CHECK(runs[0].report.model_hits.size() == 3);  // one per scored event
+  const std::string table = VariantsTable(runs);
+  CHECK(table.find("against 'a' on the same events") != std::string::npos);
+  const std::string json = VariantsJson({runs});
+  CHECK(json.find(R"("against_first":{"difference":0,)") != std::string::npos);
+  CHECK(json.find(R"("p_value":1})") != std::string::npos);
 }

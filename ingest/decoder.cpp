@@ -1,5 +1,7 @@
 #include "ingest/decoder.h"
 
+#include <cmath>
+
 #include <simdjson.h>
 
 #include "ingest/json_fields.h"
@@ -80,6 +82,34 @@ EventDecoder::EventDecoder(DecoderLimits limits) : impl_(std::make_unique<Impl>(
 
 EventDecoder::~EventDecoder() = default;
 
+namespace {
+
+// A purchase's optional price (per unit, >= 0) and quantity (1..1,000,000);
+// other events' are not read (they count for nothing).
+std::optional<Rejection> ReadPurchase(simdjson::dom::object obj, Event* out) {
+  out->price = -1.0;
+  out->quantity = 0;
+  if (out->type != EventType::kPurchase) return std::nullopt;
+  simdjson::dom::element value;
+  if (obj["price"].get(value) == simdjson::SUCCESS && !value.is_null()) {
+    double price = 0.0;
+    if (value.get_double().get(price) != simdjson::SUCCESS || !std::isfinite(price) || price < 0.0) {
+      return Rejection{RejectCode::kBadField, "price"};
+    }
+    out->price = price;
+  }
+  if (obj["quantity"].get(value) == simdjson::SUCCESS && !value.is_null()) {
+    int64_t quantity = 0;
+    if (value.get_int64().get(quantity) != simdjson::SUCCESS || quantity < 1 || quantity > 1000000) {
+      return Rejection{RejectCode::kBadField, "quantity"};
+    }
+    out->quantity = static_cast<uint32_t>(quantity);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<Rejection> EventDecoder::Decode(std::string_view payload, std::string_view key, int64_t fallback_ts_ms,
                                               Event* out) {
   if (payload.size() > impl_->limits.max_message_bytes) return Rejection{RejectCode::kOversized, ""};
@@ -103,9 +133,11 @@ std::optional<Rejection> EventDecoder::Decode(std::string_view payload, std::str
   out->type = *type;
 
   if (auto r = impl_->ReadTimestamp(obj, fallback_ts_ms, &out->ts_ms)) return r;
+  if (auto r = ReadPurchase(obj, out)) return r;
   if (!key.empty() && key != out->user) return Rejection{RejectCode::kKeyMismatch, "user_id"};
   return std::nullopt;
 }
+
 
 namespace {
 

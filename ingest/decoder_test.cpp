@@ -11,7 +11,11 @@ using namespace streamrec::ingest;
 namespace {
 
 std::string Describe(const Event& e) {
-  return "ok " + e.user + " " + e.item + " " + std::string(EventTypeName(e.type)) + " " + std::to_string(e.ts_ms);
+  std::string out =
+      "ok " + e.user + " " + e.item + " " + std::string(EventTypeName(e.type)) + " " + std::to_string(e.ts_ms);
+  if (e.price >= 0) out += " price " + std::to_string(e.price);
+  if (e.quantity > 0) out += " x" + std::to_string(e.quantity);
+  return out;
 }
 
 }  // namespace

@@ -76,6 +76,36 @@ struct Adopted {
 
 }  // namespace
 
+TEST_CASE("a user's experiment counts and served list travel in the changelog, a refused item keeping its place") {
+  const std::vector<std::string> names = {"a", "b", "c"};
+  const ItemNames items{[&](ItemId id) -> const std::string& { return names[id.value()]; },
+                        [](std::string_view name) -> std::optional<ItemId> {
+                          if (name == "c") return std::nullopt;  // refused by a full item table
+                          return ItemId(name == "a" ? 0 : 1);
+                        }};
+  UserRecord user;
+  user.embedding = {1, 2};
+  user.history = {ItemId(0)};
+  user.experiment.Ensure().counts = {77, 1, 5, 2, 1, 1, 3, 42.0};
+  user.experiment->served = {{ItemId(1), ItemId(2), ItemId(0)}, {0, 1, 2}, 1000, {{ItemId(1), 0, 1, 900}, {ItemId(2), 1, 3, 950}}, 1200};
+  UserRecord got;
+  REQUIRE(DecodeChangelogUser(EncodeChangelogUser(user, items), items, &got));
+  REQUIRE(got.experiment);
+  CHECK(got.experiment->counts == user.experiment->counts);
+  CHECK(got.experiment->served.items == std::vector<ItemId>{ItemId(1), ItemId(UserRecord::kNoItem), ItemId(0)});
+  CHECK(got.experiment->served.reasons == user.experiment->served.reasons);
+  CHECK(got.experiment->served.at_ms == 1000);
+  CHECK(got.experiment->served.last_event_ms == 1200);
+  REQUIRE(got.experiment->served.credited.size() == 2);
+  CHECK(got.experiment->served.credited[0] == user.experiment->served.credited[0]);
+  CHECK(got.experiment->served.credited[1].item == ItemId(UserRecord::kNoItem));  // "c", refused, keeps its place
+  CHECK(got.experiment->served.credited[1].outcomes == 3);
+  // Without an experiment the record ends before the tail, and reads back without one.
+  user.experiment.reset();
+  REQUIRE(DecodeChangelogUser(EncodeChangelogUser(user, items), items, &got));
+  CHECK_FALSE(got.experiment);
+}
+
 TEST_CASE("a changelog of over 1M records is adopted in bounded memory, each user's latest record winning") {
   ItemNames items = TwoItems();
   Changelog log(&items);

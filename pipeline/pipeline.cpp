@@ -97,6 +97,8 @@ Status Pipeline::Impl::Start() {
                                                    config_.kafka.producer_properties));
   emitter_ = std::make_unique<emitter::Emitter>(eopts);
   STREAMREC_RETURN_IF_ERROR(emitter_->Start());
+  StartExperiment(config_.experiment);
+  emitter_->SetLedger(&ledger_);
   emitter::SurfaceOptions sopts = config_.surfaces;
   sopts.similar_items_topic = config_.kafka.similar_items_topic;
   sopts.bought_together_topic = config_.kafka.bought_together_topic;
@@ -190,6 +192,7 @@ Status Pipeline::Impl::Run(const std::atomic<bool>& stop) {
     STREAMREC_RETURN_IF_ERROR(NextBatch());
     STREAMREC_RETURN_IF_ERROR(assignment_error_);  // a partition's state could not be restored
     PollRules();
+    STREAMREC_RETURN_IF_ERROR(AnswerLookups());
     const auto now = Clock::now();
     const bool consumed = batch_.consumed > 0 || !batch_.catalog_next_offsets.empty();
     if (consumed || ingest_->assigned_partitions() == 0) {
@@ -351,17 +354,6 @@ Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
   return Status::Ok();
 }
 
-void Pipeline::Impl::PollRules() {
-  if (!rules_source_) return;
-  std::optional<emitter::ListRules> rules = rules_source_();
-  if (!rules) return;
-  if (Status s = emitter_->SetRules(*rules); !s.ok()) {
-    log_->error("new rules refused, keeping the current ones: {}", s.ToString());
-    return;
-  }
-  log_->info("list rules reloaded");
-}
-
 void Pipeline::Impl::ReportProblem(std::string problem) {
   if (!health_) return;
   health_->Update([&](server::HealthSnapshot& h) {
@@ -422,6 +414,17 @@ void Pipeline::Impl::PublishHealth() {
     h.commit_seal = commit_seal_;
     h.commit_write = commit_write_;
     h.consumer_lag = consumer_lag_;
+    h.experiment = ledger_.experiment().name;
+    h.variant_names.clear();
+    for (const experiment::VariantOptions& v : ledger_.experiment().variants) h.variant_names.push_back(v.name);
+    h.variants.assign(ledger_.tallies().begin(), ledger_.tallies().end());
+    h.trending.clear();
+    if (surfaces_->trending().built()) {
+      const std::vector<emitter::ScoredItem>& global = surfaces_->trending().global();
+      for (size_t k = 0; k < global.size() && k < 10; ++k) {
+        h.trending.emplace_back(learner_.ItemExternalId(global[k].item), global[k].score);
+      }
+    }
   });
 }
 
@@ -453,8 +456,8 @@ void Pipeline::Impl::LogLatency() {
              stages);
 }
 
-Pipeline::Pipeline(config::Config config, server::HealthBoard* health)
-    : impl_(std::make_unique<Impl>(std::move(config), health)) {}
+Pipeline::Pipeline(config::Config config, server::HealthBoard* health, server::UserLookups* lookups)
+    : impl_(std::make_unique<Impl>(std::move(config), health, lookups)) {}
 Pipeline::~Pipeline() = default;
 Status Pipeline::Start() { return impl_->Start(); }
 Status Pipeline::Run(const std::atomic<bool>& stop) { return impl_->Run(stop); }

@@ -35,13 +35,24 @@ struct PipelineStats {
   uint64_t lists = 0;
 };
 
-// Called between batches: new list rules when the configuration changed, else nullopt.
-using RulesSource = std::function<std::optional<emitter::ListRules>()>;
+// What a running pipeline takes over from a changed configuration: the list
+// rules and the experiment.
+struct LiveSettings {
+  emitter::ListRules rules;
+  experiment::ExperimentOptions experiment;
+  bool operator==(const LiveSettings&) const = default;
+};
+
+// Called between batches: new settings when the configuration changed, else nullopt.
+using RulesSource = std::function<std::optional<LiveSettings>()>;
 
 class Pipeline {
  public:
-  // `health` (optional) receives the pipeline's status; it must outlive the pipeline.
-  explicit Pipeline(config::Config config, server::HealthBoard* health = nullptr);
+  // `health` (optional) receives the pipeline's status; `lookups` (optional)
+  // brings the status page's questions about one user's list, answered
+  // between batches. Both must outlive the pipeline.
+  explicit Pipeline(config::Config config, server::HealthBoard* health = nullptr,
+                    server::UserLookups* lookups = nullptr);
   ~Pipeline();
 
   [[nodiscard]] Status Start();

@@ -201,7 +201,9 @@ Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e, int64_t now_ms) {
   quality_.TestBeforeLearning(*user.record, e.event.item, e.event.type, key, now_ms);
   // A refused item (the table is full of items seen more often lately)
   // teaches nothing; the user is still owed a list.
-  if (const std::optional<ItemId> item = learner_.InternItem(e.event.item)) {
+  const std::optional<ItemId> item = learner_.InternItem(e.event.item);
+  if (ledger_.experiment().enabled()) Attribute(e.event, item, user.record);
+  if (item) {
     learner_.Observe(user.record, *item, e.event.type, e.event.ts_ms, key);
     touched_items_.push_back(*item);
   }
@@ -215,6 +217,18 @@ Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e, int64_t now_ms) {
   source.offset = e.offset;
   source.batch = batch_number_;
   return Status::Ok();
+}
+
+void Pipeline::Impl::Attribute(const Event& event, std::optional<ItemId> item, UserRecord* user) {
+  experiment::Interaction interaction{item, event.type, event.ts_ms};
+  if (event.quantity > 0) interaction.quantity = event.quantity;
+  if (event.price >= 0) {
+    interaction.price = event.price;
+  } else if (const CatalogEntry* entry = item ? catalog_->catalog().Entry(*item) : nullptr;
+             entry != nullptr && entry->price >= 0) {
+    interaction.price = entry->price;
+  }
+  ledger_.Observe(interaction, user);
 }
 
 void Pipeline::Impl::CheckPartition(const ingest::IngestedEvent& e, UserRecord* user) {

@@ -38,9 +38,10 @@ namespace streamrec::pipeline {
 
 class Pipeline::Impl : public kafka::PositionProvider {
  public:
-  Impl(config::Config config, server::HealthBoard* health)
+  Impl(config::Config config, server::HealthBoard* health, server::UserLookups* lookups)
       : config_(std::move(config)),
         health_(health),
+        lookups_(lookups),
         learner_(config_.learner),
         quality_(&learner_, config_.emitter.top_n,
                  {config_.pipeline.quality_sample, config_.pipeline.quality_max_per_s}, config_.emitter.Precision()),
@@ -63,6 +64,10 @@ class Pipeline::Impl : public kafka::PositionProvider {
 
   PipelineStats stats() const { return stats_; }
   void SetRulesSource(RulesSource source) { rules_source_ = std::move(source); }
+  // Starts (or stops, or updates) the experiment, logging what runs.
+  void StartExperiment(const experiment::ExperimentOptions& options);
+  // Answers the status page's look-ups: each user's list as it would be now.
+  [[nodiscard]] Status AnswerLookups();
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -224,6 +229,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   // Counts (and logs once) a known user's event on another partition than
   // their previous one; records the event's partition in the user's record.
   void CheckPartition(const ingest::IngestedEvent& e, UserRecord* user);
+  // Counts the event for the list the user was last served in the running experiment.
+  void Attribute(const Event& event, std::optional<ItemId> item, UserRecord* user);
 
   // The window's state, all but the positions, users and items (views into
   // the refresher, valid until the window closes).
@@ -260,6 +267,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
 
   config::Config config_;
   server::HealthBoard* health_;
+  server::UserLookups* lookups_;  // null: no look-ups (AnswerLookups)
   int64_t last_commit_ms_ = 0;
   // Wall clock, ms: when the open window's first change came; when the
   // window being sealed or written (0: none) opened. /health's stall check.
@@ -271,6 +279,9 @@ class Pipeline::Impl : public kafka::PositionProvider {
   uint64_t store_memory_bytes_ = 0;
   learner::Learner learner_;
   LiveQuality quality_;
+  // The running experiment's variants and this process's attribution counts
+  // (the emitter records lists served in it, Apply attributes events).
+  experiment::Ledger ledger_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::UserCache> cache_;
   std::unique_ptr<store::CommitWriter> writer_;

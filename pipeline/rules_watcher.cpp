@@ -5,7 +5,7 @@
 
 namespace streamrec::pipeline {
 
-RulesWatcher::RulesWatcher(std::string path, std::vector<std::string> overrides, emitter::ListRules current,
+RulesWatcher::RulesWatcher(std::string path, std::vector<std::string> overrides, LiveSettings current,
                            std::atomic<bool>* reload)
     : path_(std::move(path)), overrides_(std::move(overrides)), current_(std::move(current)), reload_(reload) {
   modified_ = ModifiedAt();
@@ -17,7 +17,7 @@ std::filesystem::file_time_type RulesWatcher::ModifiedAt() const {
   return std::filesystem::last_write_time(path_, ignored);
 }
 
-std::optional<emitter::ListRules> RulesWatcher::Poll() {
+std::optional<LiveSettings> RulesWatcher::Poll() {
   const bool asked = reload_->exchange(false);
   const auto now = std::chrono::steady_clock::now();
   if (!asked && now < next_check_) return std::nullopt;
@@ -27,11 +27,12 @@ std::optional<emitter::ListRules> RulesWatcher::Poll() {
   modified_ = modified;
   config::Config config;
   if (Status s = config::LoadConfig(path_, overrides_, &config); !s.ok()) {
-    ModuleLogger("app")->error("reloading {}: {}; keeping the current rules", path_, s.message());
+    ModuleLogger("app")->error("reloading {}: {}; keeping the current rules and experiment", path_, s.message());
     return std::nullopt;
   }
-  if (config.emitter.rules == current_) return std::nullopt;
-  current_ = config.emitter.rules;
+  LiveSettings loaded{config.emitter.rules, config.experiment};
+  if (loaded == current_) return std::nullopt;
+  current_ = std::move(loaded);
   return current_;
 }
 

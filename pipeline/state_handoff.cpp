@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "common/experiment_codec.h"
 #include "common/fixed.h"
 #include "common/logging.h"
 #include "kafka/producer.h"
@@ -24,7 +25,8 @@ void PutItemNames(std::string* out, const std::vector<ItemId>& ids, const ItemNa
   }
 }
 
-bool GetItemNames(std::string_view* in, const ItemNames& items, std::vector<ItemId>* ids) {
+// An item the learner refused is left out, or read as kNoItem when `keep_refused`.
+bool GetItemNames(std::string_view* in, const ItemNames& items, std::vector<ItemId>* ids, bool keep_refused = false) {
   uint32_t count = 0;
   if (!GetFixed(in, &count)) return false;
   ids->clear();
@@ -32,7 +34,11 @@ bool GetItemNames(std::string_view* in, const ItemNames& items, std::vector<Item
     uint16_t len = 0;
     if (!GetFixed(in, &len) || in->size() < len) return false;
     // An item the learner refused (its table full) leaves the list.
-    if (const std::optional<ItemId> id = items.intern(in->substr(0, len))) ids->push_back(*id);
+    if (const std::optional<ItemId> id = items.intern(in->substr(0, len))) {
+      ids->push_back(*id);
+    } else if (keep_refused) {
+      ids->push_back(ItemId(UserRecord::kNoItem));
+    }
     in->remove_prefix(len);
   }
   return true;
@@ -54,6 +60,7 @@ void AppendChangelogUser(const UserRecord& user, const ItemNames& items, std::st
   PutItemNames(out, user.purchased, items);
   PutItemNames(out, user.list, items);
   PutItemNames(out, user.basket, items);
+  PutExperimentTail(user, out, [&items](const std::vector<ItemId>& ids, std::string* o) { PutItemNames(o, ids, items); });
 }
 
 std::string EncodeChangelogUser(const UserRecord& user, const ItemNames& items) {
@@ -80,9 +87,17 @@ bool DecodeChangelogUser(std::string_view in, const ItemNames& items, UserRecord
   // adopter's blend learns from the user again after their next list.
   out->list_cutoff = ItemId(UserRecord::kNoItem);
   out->partition = -1;  // known again from the user's next event
+  out->experiment.reset();
   if (in.empty()) return true;
-  return GetItemNames(&in, items, &out->purchased) && GetItemNames(&in, items, &out->list) &&
-         GetItemNames(&in, items, &out->basket) && in.empty();
+  if (!GetItemNames(&in, items, &out->purchased) || !GetItemNames(&in, items, &out->list) ||
+      !GetItemNames(&in, items, &out->basket)) {
+    return false;
+  }
+  // The served list keeps its length (its reasons are per position): a refused item holds its place.
+  const auto get_served = [&items](std::string_view* i, std::vector<ItemId>* ids) {
+    return GetItemNames(i, items, ids, /*keep_refused=*/true);
+  };
+  return GetExperimentTail(&in, out, get_served) && in.empty();
 }
 
 struct StateHandoff::Impl {

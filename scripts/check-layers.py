@@ -15,6 +15,7 @@ import sys
 LAYERS = {
     "common": 0,                                       # vocabulary
     "kafka": 1, "catalog": 1, "learner": 1, "store": 1,  # stages
+    "experiment": 1,                                   # stage: variants, attribution, statistics
     "ingest": 2, "emitter": 2,                          # stages over kafka/catalog
     "server": 3,                                        # wiring: status server
     "config": 4, "traffic": 4, "model": 4,              # wiring: shared by the pipeline and eval

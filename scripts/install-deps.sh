@@ -10,6 +10,7 @@ PACKAGES=(
   prometheus-cpp-dev
   kcat python3 python3-kafka python3-confluent-kafka docker-compose time
   openjdk-17-jre-headless maven
+  chromium chromium-driver
 )
 
 SUDO=""

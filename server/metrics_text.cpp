@@ -4,6 +4,8 @@
 // over under the board's lock), so the counters are set from it rather than
 // incremented where they happen.
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,7 @@ class Scrape {
     return prometheus::BuildHistogram().Name(Named(name)).Help(help).Register(registry_);
   }
   std::string Text() const { return prometheus::TextSerializer().Serialize(registry_.Collect()); }
+  prometheus::Registry& registry() { return registry_; }
 
  private:
   static std::string Named(const char* name) { return std::string("streamrec_") + name; }
@@ -149,6 +152,70 @@ void AddHistograms(const HealthSnapshot& s, Scrape* m) {
   AddHistogram(&commits, {{"part", "write"}}, s.commit_write);
 }
 
+void AddExperiment(const HealthSnapshot& s, Scrape* m) {
+  if (s.experiment.empty()) return;
+  constexpr std::array<const char*, kListReasons> kReasons = {"personal", "similar_to", "trending",
+                                                             "new",      "pinned",     "boosted"};
+  struct PerVariant {
+    const char* name;
+    const char* help;
+    uint64_t experiment::VariantTally::*field;
+  };
+  const std::array<PerVariant, 6> per_variant = {{
+      {"experiment_users_total", "users whose first list in the experiment this process served", &experiment::VariantTally::users},
+      {"experiment_lists_total", "lists served in the experiment (impressions)", &experiment::VariantTally::lists},
+      {"experiment_clicks_total",
+       "clicks on listed items within the attribution window (each item once per list); CTR = clicks / lists",
+       &experiment::VariantTally::clicked},
+      {"experiment_carts_total", "add-to-carts of listed items, or of items clicked from a list (each once per list)",
+       &experiment::VariantTally::carted},
+      {"experiment_purchases_total",
+       "purchases of listed items, or of items followed from a list (each once per list); CVR = purchases / lists",
+       &experiment::VariantTally::bought},
+      {"experiment_units_total", "units of listed items bought within the attribution window", &experiment::VariantTally::units},
+  }};
+  for (const PerVariant& f : per_variant) {
+    auto& family = prometheus::BuildCounter().Name(std::string("streamrec_") + f.name).Help(f.help).Register(m->registry());
+    for (size_t v = 0; v < s.variants.size() && v < s.variant_names.size(); ++v) {
+      family.Add({{"experiment", s.experiment}, {"variant", s.variant_names[v]}})
+          .Increment(static_cast<double>(s.variants[v].*f.field));
+    }
+  }
+  auto& covered = prometheus::BuildGauge()
+                      .Name("streamrec_experiment_items_covered")
+                      .Help("distinct items the variant's lists showed since this process started (catalogue coverage)")
+                      .Register(m->registry());
+  auto& revenue = prometheus::BuildCounter()
+                      .Name("streamrec_experiment_revenue_total")
+                      .Help("price x quantity of listed items bought within the attribution window")
+                      .Register(m->registry());
+  auto& shown = prometheus::BuildCounter()
+                    .Name("streamrec_experiment_items_shown_total")
+                    .Help("items in served lists, by the reason they were listed")
+                    .Register(m->registry());
+  auto& outcomes = prometheus::BuildCounter()
+                       .Name("streamrec_experiment_item_outcomes_total")
+                       .Help("clicks, add-to-carts and purchases of listed items, by the reason they were listed")
+                       .Register(m->registry());
+  for (size_t v = 0; v < s.variants.size() && v < s.variant_names.size(); ++v) {
+    const experiment::VariantTally& t = s.variants[v];
+    const prometheus::Labels labels = {{"experiment", s.experiment}, {"variant", s.variant_names[v]}};
+    revenue.Add(labels).Increment(t.revenue);
+    covered.Add(labels).Set(static_cast<double>(t.items_covered));
+    for (size_t r = 0; r < kListReasons; ++r) {
+      prometheus::Labels by_reason = labels;
+      by_reason["reason"] = kReasons[r];
+      shown.Add(by_reason).Increment(static_cast<double>(t.reasons[r].shown));
+      for (const auto& [outcome, count] : {std::pair{"click", t.reasons[r].clicked}, std::pair{"cart", t.reasons[r].carted},
+                                           std::pair{"purchase", t.reasons[r].bought}}) {
+        prometheus::Labels by_outcome = by_reason;
+        by_outcome["outcome"] = outcome;
+        outcomes.Add(by_outcome).Increment(static_cast<double>(count));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
@@ -156,6 +223,7 @@ std::string MetricsText(const HealthSnapshot& s, int64_t now_ms) {
   AddGauges(s, now_ms, &m);
   AddCounters(s, &m);
   AddHistograms(s, &m);
+  AddExperiment(s, &m);
   return m.Text();
 }
 

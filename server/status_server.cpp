@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/logging.h"
+#include "server/status_page.h"
 
 namespace streamrec::server {
 
@@ -54,6 +55,7 @@ std::string HealthJson(const HealthSnapshot& s) {
 struct StatusServer::Impl {
   StatusServerOptions options;
   const HealthBoard* board = nullptr;
+  UserLookups* lookups = nullptr;
   httplib::Server server;
   std::thread thread;
   int port = 0;
@@ -64,9 +66,38 @@ struct StatusServer::Impl {
   }
 };
 
-StatusServer::StatusServer(StatusServerOptions options, const HealthBoard* board) : impl_(std::make_unique<Impl>()) {
+StatusServer::StatusServer(StatusServerOptions options, const HealthBoard* board, UserLookups* lookups)
+    : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->board = board;
+  impl_->lookups = lookups;
+}
+
+void StatusServer::Route() {
+  impl_->server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(StatusPageHtml()), "text/html; charset=utf-8");
+  });
+  impl_->server.Get("/status.json", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(StatusJson(impl_->Judged(), NowMillis()), "application/json");
+  });
+  impl_->server.Get("/api/user", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.get_param_value("id");
+    std::string answer;
+    if (id.empty() || impl_->lookups == nullptr) {
+      res.status = id.empty() ? 400 : 404;
+      res.set_content(id.empty() ? R"({"error":"give ?id=<user id>"})" : R"({"error":"no look-ups here"})",
+                      "application/json");
+      return;
+    }
+    if (!impl_->lookups->Ask(id, std::chrono::milliseconds(2000), &answer)) {
+      res.status = 503;
+      res.set_content(R"j({"error":"the pipeline did not answer in 2 s (stopped, or busy)"})j", "application/json");
+      return;
+    }
+    res.status = answer.starts_with(R"({"error")") ? 404 : 200;
+    res.set_content(answer, "application/json");
+  });
 }
 
 StatusServer::~StatusServer() { Stop(); }
@@ -87,6 +118,7 @@ Status StatusServer::Start() {
     return Status::InvalidArgument("http.listen must be host:port, got '" + listen + "'");
   }
   const std::string host = listen.substr(0, colon);
+  Route();
   impl_->server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     const HealthSnapshot s = impl_->Judged();
     res.status = s.problem.empty() ? 200 : 503;
@@ -125,7 +157,7 @@ Status StatusServer::Start() {
   for (int i = 0; i < 2000 && !impl_->server.is_running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  impl_->log->info("status endpoint at http://{}:{}/health and /metrics", host, impl_->port);
+  impl_->log->info("status page at http://{}:{}/ (and /health, /metrics)", host, impl_->port);
   return Status::Ok();
 }
 

@@ -10,10 +10,16 @@
 //                 would not bring them back, so no 503).
 //   GET /metrics  Prometheus text format: counters, gauges and the histograms
 //                 of where an event's time goes on its way to a list.
+//   GET /         the status page (status_page.h), which polls
+//   GET /status.json  and looks one user up with
+//   GET /api/user?id=U  {"user_id", "events", "list": <the list they would get
+//                 now, as published>}; 404 for an unknown user, 503 when the
+//                 pipeline does not answer within 2 s (UserLookups).
 //
 // Binds to 127.0.0.1 unless configured otherwise (http.listen); nothing
 // secret is ever served. Lifecycle: Start(), Stop(). The server runs its own
-// threads; HealthBoard is the only state it shares with the pipeline.
+// threads; HealthBoard and UserLookups are the only state it shares with the
+// pipeline.
 #pragma once
 
 #include <array>
@@ -26,6 +32,8 @@
 
 #include "common/latency_histogram.h"
 #include "common/status.h"
+#include "experiment/experiment.h"
+#include "server/user_lookups.h"
 
 namespace streamrec::server {
 
@@ -85,6 +93,13 @@ struct HealthSnapshot {
   LatencyHistogram commit_write;
   // (partition, messages behind the partition's end), per assigned events partition.
   std::vector<std::pair<int32_t, int64_t>> consumer_lag;
+  // The running experiment ("" none), its variants' names and this run's
+  // attribution counts per variant (experiment::Ledger).
+  std::string experiment;
+  std::vector<std::string> variant_names;
+  std::vector<experiment::VariantTally> variants;
+  // The top of the overall trending list (item id, score), for the status page.
+  std::vector<std::pair<std::string, float>> trending;
 };
 
 // Thread-safe: written by the pipeline, read by the server.
@@ -121,8 +136,8 @@ struct StatusServerOptions {
 
 class StatusServer {
  public:
-  // `board` must outlive the server.
-  StatusServer(StatusServerOptions options, const HealthBoard* board);
+  // `board` (and `lookups`, when given: else /api/user answers 404) must outlive the server.
+  StatusServer(StatusServerOptions options, const HealthBoard* board, UserLookups* lookups = nullptr);
   ~StatusServer();  // stops
 
   // Binds (InvalidArgument if the address is taken or malformed) and serves.
@@ -131,6 +146,7 @@ class StatusServer {
   int port() const;
 
  private:
+  void Route();  // the status page's routes
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,10 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include <httplib.h>
 
 #include "common/clock.h"
+#include "server/status_page.h"
 #include "server/status_server.h"
 
 using namespace streamrec;
@@ -177,4 +180,96 @@ TEST_CASE("/metrics has the commit histograms and the consumer lag per partition
   CHECK(metrics.find(R"(streamrec_commit_milliseconds_sum{part="write"} 254)") != std::string::npos);
   CHECK(metrics.find(R"(streamrec_consumer_lag_messages{partition="0"} 12)") != std::string::npos);
   CHECK(metrics.find(R"(streamrec_consumer_lag_messages{partition="3"} 0)") != std::string::npos);
+}
+
+TEST_CASE("/metrics has the experiment's counters per variant and per list reason, none without one") {
+  HealthSnapshot s;
+  CHECK(MetricsText(s).find("streamrec_experiment") == std::string::npos);
+  s.experiment = "exp";
+  s.variant_names = {"control", "short"};
+  s.variants.resize(2);
+  s.variants[1].lists = 40;
+  s.variants[1].clicked = 7;
+  s.variants[1].revenue = 12.5;
+  s.variants[1].reasons[size_t(ListReason::kSimilarTo)].shown = 90;
+  s.variants[1].reasons[size_t(ListReason::kSimilarTo)].bought = 2;
+  const std::string text = MetricsText(s);
+  CHECK(text.find(R"(streamrec_experiment_lists_total{experiment="exp",variant="short"} 40)") != std::string::npos);
+  CHECK(text.find(R"(streamrec_experiment_clicks_total{experiment="exp",variant="short"} 7)") !=
+        std::string::npos);
+  CHECK(text.find(R"(streamrec_experiment_revenue_total{experiment="exp",variant="short"} 12.5)") != std::string::npos);
+  CHECK(text.find(R"(streamrec_experiment_items_shown_total{experiment="exp",reason="similar_to",variant="short"} 90)") !=
+        std::string::npos);
+  CHECK(text.find(R"(streamrec_experiment_item_outcomes_total{experiment="exp",outcome="purchase",reason="similar_to",variant="short"} 2)") !=
+        std::string::npos);
+}
+
+TEST_CASE("the status page, its JSON, and a look-up answered by the pipeline's thread") {
+  HealthBoard board;
+  board.Update([](HealthSnapshot& s) {
+    s.consumed = 42;
+    s.list_stages[kTotal].Record(12.0);
+    s.experiment = "exp";
+    s.variant_names = {"control"};
+    s.variants.resize(1);
+    s.variants[0].lists = 5;
+    s.trending = {{"sku-1", 0.75F}};
+  });
+  UserLookups lookups;
+  StatusServer server(StatusServerOptions{"127.0.0.1:0"}, &board, &lookups);
+  REQUIRE(server.Start().ok());
+  // The pipeline's side: answers each question as it comes.
+  std::atomic<bool> stop{false};
+  std::thread pipeline([&] {
+    while (!stop) {
+      if (!lookups.pending()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      for (const UserLookups::Question& q : lookups.Take()) {
+        lookups.Answer(q.id, q.user_id == "u1" ? R"({"user_id":"u1","events":3,"list":{"items":[]}})"
+                                               : R"({"error":"no user"})");
+      }
+    }
+  });
+  httplib::Client client("127.0.0.1", server.port());
+  httplib::Result page = client.Get("/");
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->get_header_value("Content-Type").starts_with("text/html"));
+  CHECK(page->body.find("status.json") != std::string::npos);
+  CHECK(page->body.find("src=\"http") == std::string::npos);
+  httplib::Result json = client.Get("/status.json");
+  REQUIRE(json);
+  CHECK(json->body.find(R"("consumed":42)") != std::string::npos);
+  CHECK(json->body.find(R"("experiment":{"name":"exp","variants":[{"name":"control","users":0,"lists":5)") !=
+        std::string::npos);
+  CHECK(json->body.find(R"("trending":[{"item_id":"sku-1","score":0.75}])") != std::string::npos);
+  httplib::Result found = client.Get("/api/user?id=u1");
+  REQUIRE(found);
+  CHECK(found->status == 200);
+  CHECK(found->body.find(R"("events":3)") != std::string::npos);
+  httplib::Result missing = client.Get("/api/user?id=nobody");
+  REQUIRE(missing);
+  CHECK(missing->status == 404);
+  httplib::Result bare = client.Get("/api/user");
+  REQUIRE(bare);
+  CHECK(bare->status == 400);
+  stop = true;
+  pipeline.join();
+  // Nobody answers now: 503 after the wait, and the question does not linger.
+  httplib::Result unanswered = client.Get("/api/user?id=u1");
+  REQUIRE(unanswered);
+  CHECK(unanswered->status == 503);
+  CHECK_FALSE(lookups.pending());
+  server.Stop();
+}
+
+TEST_CASE("StatusJson carries the latency histogram with its bucket bounds") {
+  HealthSnapshot s;
+  s.list_stages[kTotal].Record(3.0);
+  const std::string json = StatusJson(s, 1000);
+  CHECK(json.find(R"("list_latency":{"bounds_ms":[1,2,3,5,)") != std::string::npos);
+  CHECK(json.find(R"("counts":[0,0,1,0)") != std::string::npos);
+  CHECK(json.find(R"("experiment":{"name":"","variants":[]})") != std::string::npos);
 }

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "common/experiment_codec.h"
 #include "common/fixed.h"
 
 namespace streamrec::store::codec {
@@ -101,6 +102,7 @@ void PutLists(const UserRecord& r, std::string* out) {
   PutIds(out, r.basket);
   PutFixed<uint32_t>(out, r.list_cutoff.value());
   PutFixed<int32_t>(out, r.partition);
+  PutExperimentTail(r, out, [](const std::vector<ItemId>& ids, std::string* o) { PutIds(o, ids); });
 }
 
 }  // namespace
@@ -123,6 +125,7 @@ bool DecodeUser(std::string_view in, UserRecord* r, bool* with_lists) {
     r->basket.clear();
     r->list_cutoff = ItemId(UserRecord::kNoItem);
     r->partition = -1;
+    r->experiment.reset();
     return true;
   }
   return DecodeHistory(in, r);
@@ -137,7 +140,8 @@ void EncodeLegacyUser(const UserRecord& r, std::string* user, std::string* histo
 
 // history, then purchases, the current list, the basket, the list's cutoff
 // item and the user's partition (absent in stores written before they
-// existed: read as empty, none and unknown).
+// existed: read as empty, none and unknown), then the experiment tail
+// (common/experiment_codec.h; absent while the user is in none).
 bool DecodeHistory(std::string_view in, UserRecord* r) {
   if (!GetIds(&in, &r->history)) return false;
   r->purchased.clear();
@@ -145,6 +149,7 @@ bool DecodeHistory(std::string_view in, UserRecord* r) {
   r->basket.clear();
   r->list_cutoff = ItemId(UserRecord::kNoItem);
   r->partition = -1;
+  r->experiment.reset();
   if (in.empty()) return true;
   if (!GetIds(&in, &r->purchased) || !GetIds(&in, &r->list) || !GetIds(&in, &r->basket)) return false;
   if (in.empty()) return true;
@@ -152,7 +157,9 @@ bool DecodeHistory(std::string_view in, UserRecord* r) {
   if (!GetFixed(&in, &cutoff)) return false;
   r->list_cutoff = ItemId(cutoff);
   if (in.empty()) return true;
-  return GetFixed(&in, &r->partition) && in.empty();
+  if (!GetFixed(&in, &r->partition)) return false;
+  return GetExperimentTail(&in, r, [](std::string_view* i, std::vector<ItemId>* ids) { return GetIds(i, ids); }) &&
+         in.empty();
 }
 
 std::string EncodeItemKey(ItemId id) {

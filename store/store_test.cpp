@@ -182,6 +182,28 @@ TEST_CASE("store: a user written before the partition was kept reads back whole,
   CHECK(got.partition == -1);
 }
 
+TEST_CASE("store: a user's experiment counts and served list read back; a record without them clears them") {
+  const std::string path = FreshDir("experiment_tail");
+  auto s = OpenStore(path);
+  UserRecord in = MakeUser(5, 6);
+  in.partition = 1;
+  in.experiment.Ensure().counts = {0xabcdef, 2, 7, 3, 2, 1, 4, 19.5};
+  in.experiment->served = {{ItemId(4), ItemId(9)}, {1, 0}, 123456789, {{ItemId(9), 0, 3, 123456000}}, 123456999};
+  UserRecord plain = MakeUser(8, 9);
+  REQUIRE(s->Commit(CommitBatch{{{"in", &in}, {"plain", &plain}}}).ok());
+  s.reset();
+  s = OpenStore(path);
+  UserRecord got;
+  bool found = false;
+  REQUIRE(s->GetUser("in", &got, &found).ok());
+  REQUIRE(found);
+  CHECK(got.experiment == in.experiment);
+  CHECK(got.partition == 1);
+  REQUIRE(s->GetUser("plain", &got, &found).ok());  // into the reused record
+  CHECK_FALSE(got.experiment);
+  CHECK(got.history == plain.history);
+}
+
 std::vector<ItemRecord> LoadAll(Store* s) {
   std::vector<ItemRecord> items;
   REQUIRE(s->LoadItems([&](const ItemRecord& r) { items.push_back(r); }).ok());

@@ -6,6 +6,19 @@ namespace streamrec::store {
 
 UserCache::UserCache(Store* store, size_t capacity) : store_(store), capacity_(capacity < 1 ? 1 : capacity) {}
 
+Status UserCache::Peek(std::string_view external_id, UserRecord* out, bool* found) const {
+  const uint64_t hash = StringViewHash()(external_id);
+  const std::optional<uint32_t> slot =
+      index_.Find(hash, [&](uint32_t s) { return At(s).external_id == external_id; });
+  if (slot) {
+    *out = At(*slot).record;
+    *found = true;
+    return Status::Ok();
+  }
+  // Not cached: the store holds its latest record (only written users are evicted).
+  return store_->GetUser(external_id, out, found);
+}
+
 Status UserCache::Acquire(std::string_view external_id, CachedUser* out) {
   const uint64_t hash = StringViewHash()(external_id);
   const std::optional<uint32_t> found =

@@ -50,6 +50,11 @@ class UserCache {
   // The cached user, loaded or created empty; adds it to touched() once per batch.
   [[nodiscard]] Status Acquire(std::string_view external_id, CachedUser* out);
 
+  // A copy of the user as it is now, cached or stored, without caching it or
+  // creating it: *found false when unknown (a look-up from outside, which
+  // must not make users up).
+  [[nodiscard]] Status Peek(std::string_view external_id, UserRecord* out, bool* found) const;
+
   // Starts loading what Acquire(external_id) will read first (a few users
   // ahead: a miss in a million users' index costs more than the lookup).
   void Prefetch(std::string_view external_id) const { index_.Prefetch(StringViewHash()(external_id)); }
@@ -105,6 +110,7 @@ class UserCache {
   };
 
   Entry& At(uint32_t slot) { return chunks_[slot >> kChunkBits][slot & (kChunk - 1)]; }
+  const Entry& At(uint32_t slot) const { return chunks_[slot >> kChunkBits][slot & (kChunk - 1)]; }
   // A free slot for `external_id` (not yet indexed nor in the recency list).
   uint32_t NewEntry(std::string_view external_id, uint64_t hash);
   void FreeEntry(uint32_t slot);

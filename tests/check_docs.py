@@ -50,6 +50,8 @@ def main():
     events = (root / "docs/events.md").read_text()
     server = (root / "server/metrics_text.cpp").read_text()
     metrics = re.findall(r'->(?:Counter|Gauge|GaugeFamily|HistogramFamily)\(\s*"(\w+)"', server)
+    metrics += re.findall(r'\{"(experiment_\w+)"', server)  # the experiment's per-variant table
+    metrics += re.findall(r'\.Name\("streamrec_(\w+)"\)', server)
     for name in metrics:
         if f"streamrec_{name}" not in events:
             errors.append(f"docs/events.md: metric streamrec_{name} not documented")

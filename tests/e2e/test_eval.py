@@ -92,6 +92,21 @@ def main():
             html = f.read()
         t.check(html.count("<svg") == 4 and "recall@20" in html and "ndcg@20" in html,
                 "HTML report has its four plots (curve, per type, recall and ndcg by history)")
+
+        # Configurations side by side on the same events: the same one twice differs in nothing;
+        # the factorisation without its co-occurrence and session terms is worse, and significantly.
+        variants = subprocess.run([harness.STREAMREC, "eval", "--events", gen, "--json", "--variant", "shipped",
+                                   "--variant", "again", "--variant",
+                                   "bare:learner.cooc_weight=0,learner.session_neighbors=0"],
+                                  capture_output=True, text=True, timeout=600, check=True)
+        runs = {v["name"]: v for v in json.loads(variants.stdout)["logs"][0]["variants"]}
+        t.check(runs["again"]["recall"] == runs["shipped"]["recall"] and runs["again"]["against_first"]["p_value"] == 1,
+                f"eval --variant: the same configuration twice gives the same recall ({runs['again']['recall']:.4f})")
+        bare = runs["bare"]["against_first"]
+        t.check(runs["bare"]["overrides"] == ["learner.cooc_weight=0", "learner.session_neighbors=0"]
+                and bare["difference"] < 0 and bare["ci_high"] < 0 and bare["p_value"] < 0.01,
+                f"eval --variant: without co-occurrence and sessions recall drops significantly "
+                f"({runs['bare']['recall']:.4f} vs {runs['shipped']['recall']:.4f}, p {bare['p_value']:.2g})")
     finally:
         work.cleanup()
     t.finish()
