@@ -27,6 +27,9 @@ struct Event {
   // A purchase's optional details (experiment attribution: revenue, basket size).
   double price = -1.0;    // per unit; < 0 when not given (the catalog's price is used)
   uint32_t quantity = 0;  // 0 when not given (one unit)
+  // The `seq` of the list the storefront showed, when it echoes it (exact
+  // attribution); -1 when not given.
+  int64_t list_seq = -1;
 };
 
 }  // namespace streamrec

@@ -29,6 +29,7 @@ void PutExperimentTail(const UserRecord& r, std::string* out, PutItems put_items
   PutFixed<uint32_t>(out, static_cast<uint32_t>(s.reasons.size()));
   out->append(reinterpret_cast<const char*>(s.reasons.data()), s.reasons.size());
   PutFixed<int64_t>(out, s.at_ms);
+  PutFixed<uint64_t>(out, s.seq);
   PutFixed<int64_t>(out, s.last_event_ms);
   std::vector<ItemId> credited;
   for (const CreditedItem& k : s.credited) credited.push_back(k.item);
@@ -62,7 +63,10 @@ bool GetExperimentTail(std::string_view* in, UserRecord* r, GetItems get_items) 
   s.reasons.assign(in->begin(), in->begin() + reasons);
   in->remove_prefix(reasons);
   std::vector<ItemId> credited;
-  if (!GetFixed(in, &s.at_ms) || !GetFixed(in, &s.last_event_ms) || !get_items(in, &credited)) return false;
+  if (!GetFixed(in, &s.at_ms) || !GetFixed(in, &s.seq) || !GetFixed(in, &s.last_event_ms) ||
+      !get_items(in, &credited)) {
+    return false;
+  }
   for (ItemId item : credited) {
     CreditedItem& k = s.credited.emplace_back();
     k.item = item;

@@ -13,6 +13,13 @@
 
 namespace streamrec {
 
+// Multipliers of the learned blend's boost terms for one list (an experiment's
+// variant may weigh them otherwise; 1 = as learned, 0 = without the term).
+struct BoostScales {
+  float cooc = 1.0F;     // co-occurrence with the user's recent items
+  float session = 1.0F;  // the session neighbours
+};
+
 // Why an item is in a list (the "reason" of each list entry, emitter/).
 enum class ListReason : uint8_t { kPersonal, kSimilarTo, kTrending, kNew, kPinned, kBoosted };
 inline constexpr size_t kListReasons = 6;
@@ -36,6 +43,7 @@ struct ServedList {
   // The list's time: the user's latest event's timestamp when it was served
   // (the event it answers), on the clock of the events it is compared with.
   int64_t at_ms = 0;
+  uint64_t seq = 0;  // the list's `seq` (the one a storefront may echo: Event::list_seq)
   std::vector<CreditedItem> credited;  // bounded (experiment::kMaxCredited), oldest first
   int64_t last_event_ms = 0;           // the user's latest event's timestamp
   bool operator==(const ServedList&) const = default;

@@ -145,6 +145,8 @@ void VisitVariant(Visitor& v, experiment::VariantOptions& variant) {
   v.Field("model", variant.model);
   v.Field("list_length", variant.list_length);
   v.Field("exploration_slot", variant.exploration_slot);
+  v.Field("cooc_scale", variant.cooc_scale);
+  v.Field("session_scale", variant.session_scale);
 }
 
 // Reads a YAML tree into a Config; rejects unknown keys and ill-typed values.

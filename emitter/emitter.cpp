@@ -153,7 +153,7 @@ void Emitter::Impl::RecordServed(const Job& j, size_t k, int64_t now_ms) {
     served_items.push_back(entries[e].item);
     served_reasons.push_back(rendered[e].reason);
   }
-  ledger->Served(j.variants[k], served_items, served_reasons, now_ms, j.requests[k].user);
+  ledger->Served(j.variants[k], served_items, served_reasons, now_ms, j.requests[k].user->seq, j.requests[k].user);
 }
 
 void Emitter::Impl::RecordList(const ListRequest& req, const catalog::Catalog* catalog,
@@ -221,12 +221,12 @@ Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog
     AssembleList(limits, fell_back ? fallback : result, slotted, &entries);
     if (fell_back) MarkTrending();
     Explain(model, *req.user, j.boosts[k]);
-    if (variant != nullptr && preview == nullptr) RecordServed(j, k, now);
     RecordList(req, catalog, holders);
     // The bar a new item had to clear in this list: what the learner's blend learns from.
     req.user->list_cutoff = !fell_back && result.size() >= options.top_n ? result[options.top_n - 1].item
                                                                           : ItemId(UserRecord::kNoItem);
     req.user->seq = NextListSeq(req.user->seq, req.user->events);
+    if (variant != nullptr && preview == nullptr) RecordServed(j, k, now);
     std::string value =
         RenderList(req.user_id, rendered, req.user->seq, options.model_version, now, req.source_partition,
                    req.source_offset, variant != nullptr ? std::string_view(ledger->experiment().name) : "",

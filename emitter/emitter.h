@@ -137,8 +137,10 @@ class ModelView {
   // Item embeddings and per-item score term; valid until the model next changes.
   virtual ItemMatrixView Items() const = 0;
   virtual void QueryVector(const UserRecord& user, std::span<float> out) const = 0;
-  // Non-negative score additions for a few items (co-occurrence).
-  virtual void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const = 0;
+  // Non-negative score additions for a few items (co-occurrence, session
+  // neighbours), each term's weight multiplied by its scale.
+  virtual void Boosts(const UserRecord& user, const BoostScales& scales,
+                      std::vector<std::pair<ItemId, float>>* out) const = 0;
   // The history item contributing most to `item`'s boost (what explains it):
   // asked only for the few boosted items a list shows.
   virtual ItemId BoostSource(const UserRecord& user, ItemId item) const = 0;

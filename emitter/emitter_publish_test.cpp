@@ -278,6 +278,10 @@ TEST_CASE("an experiment's variant shapes its lists, which carry its name and ar
   u = User({3}, 10);
   CHECK(h.Publish(o, model, &cat, &trending, &u, &holders, &embeddings) ==
         std::vector<std::string>{"a:personal", "b:personal", "c:personal"});
+  experiment::Ledger without_cooc = in_variant({.cooc_scale = 0.0});  // the blend without its co-occurrence term
+  u = User({3}, 10);
+  CHECK(h.Publish(o, model, &cat, &trending, &u, &holders, &without_cooc) ==
+        std::vector<std::string>{"a:personal", "b:personal", "c:personal"});
   experiment::Ledger holdout = in_variant({.model = "trending"});
   CHECK(h.Publish(o, model, &cat, &trending, &u, &holders, &holdout) ==
         std::vector<std::string>{"e:trending", "c:trending", "b:trending"});

@@ -113,8 +113,10 @@ void Emitter::Impl::BuildQueries(const ModelView& model, Job& j) {
     if (rules.exclude_purchased) exclude.insert(exclude.end(), user.purchased.begin(), user.purchased.end());
     // A variant of the embeddings alone (or of trending only) needs no boosts.
     const auto* variant = j.variants[k] != experiment::kNoVariant ? &ledger->experiment().variants[j.variants[k]] : nullptr;
-    if (variant == nullptr || variant->Model() == experiment::ListModel::kBlend) {
-      model.Boosts(user, &j.boosts[k]);
+    if (variant == nullptr) {
+      model.Boosts(user, BoostScales{}, &j.boosts[k]);
+    } else if (variant->Model() == experiment::ListModel::kBlend) {
+      model.Boosts(user, variant->Scales(), &j.boosts[k]);
     } else {
       j.boosts[k].clear();
     }

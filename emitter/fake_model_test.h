@@ -34,12 +34,14 @@ class FakeModel : public ModelView {
   void QueryVector(const UserRecord& user, std::span<float> out) const override {
     std::copy(user.embedding.begin(), user.embedding.end(), out.begin());
   }
-  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const override {
+  void Boosts(const UserRecord& user, const BoostScales& scales,
+              std::vector<std::pair<ItemId, float>>* out) const override {
     out->clear();
+    if (scales.cooc == 0.0F) return;
     for (ItemId a : user.history) {
       auto it = cooc.find(a.value());
       if (it == cooc.end()) continue;
-      for (const auto& [c, w] : it->second) out->emplace_back(c, w);
+      for (const auto& [c, w] : it->second) out->emplace_back(c, w * scales.cooc);
     }
   }
   // The first history item whose row holds `item`.

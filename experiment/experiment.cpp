@@ -36,6 +36,9 @@ Status ExperimentOptions::Validate(size_t top_n) const {
     if (v.exploration_slot < -1 || v.exploration_slot > static_cast<int64_t>(top_n)) {
       return Status::InvalidArgument(where + "exploration_slot must be -1 (the rules'), 0 (off) or a slot <= top_n");
     }
+    if (!(v.cooc_scale >= 0 && v.cooc_scale <= 10) || !(v.session_scale >= 0 && v.session_scale <= 10)) {
+      return Status::InvalidArgument(where + "cooc_scale and session_scale must be in 0..10");
+    }
     shares += v.share;
   }
   if (std::abs(shares - 1.0) > 1e-6) {
@@ -82,7 +85,7 @@ void Ledger::Reset(const ExperimentOptions& e) {
 }
 
 void Ledger::Served(uint16_t variant, std::span<const ItemId> items, std::span<const ListReason> reasons,
-                    int64_t now_ms, UserRecord* user) {
+                    int64_t now_ms, uint64_t seq, UserRecord* user) {
   if (tag_ == 0 || variant >= tallies_.size()) return;
   ExperimentState& state = user->experiment.Ensure();
   ExperimentCounts& counts = state.counts;
@@ -110,6 +113,7 @@ void Ledger::Served(uint16_t variant, std::span<const ItemId> items, std::span<c
     ++tally.reasons[static_cast<size_t>(reasons[k])].shown;
   }
   served.at_ms = served.last_event_ms != 0 ? served.last_event_ms : now_ms;
+  served.seq = seq;
   const int64_t window_ms = experiment_.attribution_window_s * 1000;
   std::erase_if(served.credited, [&](const CreditedItem& c) { return served.at_ms - c.at_ms > window_ms; });
 }
@@ -120,7 +124,9 @@ CreditedItem* Ledger::Credit(const Interaction& event, ServedList* served) const
   // The current list first: an item listed again is followed from the list it is in now.
   const ItemId item = *event.item;
   const auto at = std::find(served->items.begin(), served->items.end(), item);
-  const bool listed = at != served->items.end() && in_window(served->at_ms);
+  // An event that names the list it came from counts only for that one.
+  const bool shown = event.list_seq < 0 || static_cast<uint64_t>(event.list_seq) == served->seq;
+  const bool listed = at != served->items.end() && in_window(served->at_ms) && shown;
   CreditedItem* latest = nullptr;
   for (CreditedItem& c : served->credited) {
     if (c.item != item || !in_window(c.at_ms)) continue;

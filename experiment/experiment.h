@@ -59,8 +59,14 @@ struct VariantOptions {
   // The exploration slot (rules.exploration_slot) for this variant's lists:
   // -1 (the default) keeps the rules' own, 0 turns it off, else the slot.
   int64_t exploration_slot = -1;
+  // With model "blend": multipliers of the learned weights of its
+  // co-occurrence and session-neighbour terms, 0..10 each (0 leaves the term
+  // out: "is the new component worth it?"). Default 1: as learned.
+  double cooc_scale = 1.0;
+  double session_scale = 1.0;
 
   ListModel Model() const;
+  BoostScales Scales() const { return {static_cast<float>(cooc_scale), static_cast<float>(session_scale)}; }
   bool operator==(const VariantOptions&) const = default;
 };
 
@@ -112,6 +118,9 @@ struct Interaction {
   int64_t ts_ms = 0;
   uint32_t quantity = 1;
   double price = 0.0;  // per unit; 0 when neither the event nor the catalog gives one
+  // The seq of the list the storefront showed, when the event echoes it: then
+  // only that list's items count for it (credited items still do); -1: any.
+  int64_t list_seq = -1;
 };
 
 // Thread-safety: one thread (the pipeline's, which publishes lists and applies events).
@@ -124,8 +133,9 @@ class Ledger {
   // A list was published to `user` in `variant`: it becomes the list their
   // next events are attributed to. `now_ms`: its time when the user has no
   // event yet (a list restored without one).
+  // `seq`: the list's seq (ServedList::seq).
   void Served(uint16_t variant, std::span<const ItemId> items, std::span<const ListReason> reasons, int64_t now_ms,
-              UserRecord* user);
+              uint64_t seq, UserRecord* user);
   // Call with every applied event (while an experiment runs), before the
   // user's next list: counts it for the list it follows from, if any.
   void Observe(const Interaction& event, UserRecord* user);

@@ -84,7 +84,7 @@ TEST_CASE("attribution: each outcome once per listed item, its funnel followed, 
   const auto view = [](uint32_t item, int64_t ts) { return Interaction{ItemId(item), EventType::kView, ts}; };
   ledger.Observe(view(50, 1000), &user);  // the event the first list answers: not in a list yet
   const std::vector<ListReason> reasons = {ListReason::kPersonal, ListReason::kSimilarTo, ListReason::kTrending};
-  ledger.Served(1, Items({10, 11, 12}), reasons, 999999, &user);
+  ledger.Served(1, Items({10, 11, 12}), reasons, 999999, 1000, &user);
   CHECK(user.experiment->served.at_ms == 1000);  // the user's latest event, not the wall clock
   ledger.Observe(view(11, 900), &user);    // older than the list: not caused by it
   ledger.Observe(view(11, 2000), &user);   // a click on a similar_to item
@@ -94,13 +94,19 @@ TEST_CASE("attribution: each outcome once per listed item, its funnel followed, 
   ledger.Observe({std::nullopt, EventType::kView, 3100}, &user);  // an item the learner refused
   // The click refreshed the list, which leaves item 11 out; its add-to-cart and
   // purchase still count for the list it was clicked in.
-  ledger.Served(1, Items({13, 14}), std::vector<ListReason>(2, ListReason::kPersonal), 999999, &user);
+  ledger.Served(1, Items({13, 14}), std::vector<ListReason>(2, ListReason::kPersonal), 999999, 2000, &user);
   CHECK(user.experiment->served.at_ms == 3100);
   ledger.Observe({ItemId(11), EventType::kCart, 4000}, &user);
   ledger.Observe({ItemId(11), EventType::kPurchase, 5000, 2, 5.0}, &user);  // 2 x 5.0
   ledger.Observe({ItemId(11), EventType::kPurchase, 5500, 1, 5.0}, &user);  // bought once more: revenue, not a new purchase
   ledger.Observe({ItemId(12), EventType::kPurchase, 62000, 1, 7.0}, &user);  // 61 s after its list: outside
-  ledger.Observe(view(14, 3200), &user);   // the new list's item: counts
+  // A storefront that echoes the list it showed: an older list's seq does not count for this one.
+  Interaction echoed = view(13, 3150);
+  echoed.list_seq = 1000;
+  ledger.Observe(echoed, &user);
+  Interaction from_this_list = view(14, 3200);  // the new list's item, echoing its seq: counts
+  from_this_list.list_seq = 2000;
+  ledger.Observe(from_this_list, &user);
   CHECK(user.experiment->counts.experiment == e.Tag());
   CHECK(user.experiment->counts.variant == 1);
   CHECK(user.experiment->counts.lists == 2);
@@ -126,7 +132,7 @@ TEST_CASE("attribution: each outcome once per listed item, its funnel followed, 
   ledger.Reset(TwoVariants("next"));
   ledger.Observe(view(14, 3300), &user);
   CHECK(user.experiment->counts.clicked == 3);
-  ledger.Served(0, Items({1}), std::vector<ListReason>(1, ListReason::kPersonal), 80000, &user);
+  ledger.Served(0, Items({1}), std::vector<ListReason>(1, ListReason::kPersonal), 80000, 3000, &user);
   CHECK(user.experiment->counts.lists == 1);
   CHECK(user.experiment->counts.clicked == 0);
   CHECK(user.experiment->served.credited.empty());
@@ -189,7 +195,7 @@ std::vector<VariantSums> Simulate(uint64_t seed, const ExperimentOptions& e, dou
     const int lists = 1 + static_cast<int>(uniform(rng) * 9);
     int64_t t = 0;
     for (int l = 0; l < lists; ++l, t += 60000) {
-      ledger.Served(variant, list, reasons, t, &user);
+      ledger.Served(variant, list, reasons, t, static_cast<uint64_t>(l), &user);
       if (uniform(rng) >= p) continue;
       const ItemId item(static_cast<uint32_t>(uniform(rng) * 20));
       ledger.Observe({item, EventType::kView, t + 5000}, &user);

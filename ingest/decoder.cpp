@@ -84,13 +84,20 @@ EventDecoder::~EventDecoder() = default;
 
 namespace {
 
-// A purchase's optional price (per unit, >= 0) and quantity (1..1,000,000);
-// other events' are not read (they count for nothing).
+// The optional attribution fields: the list the storefront showed
+// (`list_seq`, >= 0), a purchase's price (per unit, >= 0) and quantity
+// (1..1,000,000; other events' are not read: they count for nothing).
 std::optional<Rejection> ReadPurchase(simdjson::dom::object obj, Event* out) {
   out->price = -1.0;
   out->quantity = 0;
-  if (out->type != EventType::kPurchase) return std::nullopt;
+  out->list_seq = -1;
   simdjson::dom::element value;
+  if (obj["list_seq"].get(value) == simdjson::SUCCESS && !value.is_null()) {
+    int64_t seq = 0;
+    if (value.get_int64().get(seq) != simdjson::SUCCESS || seq < 0) return Rejection{RejectCode::kBadField, "list_seq"};
+    out->list_seq = seq;
+  }
+  if (out->type != EventType::kPurchase) return std::nullopt;
   if (obj["price"].get(value) == simdjson::SUCCESS && !value.is_null()) {
     double price = 0.0;
     if (value.get_double().get(price) != simdjson::SUCCESS || !std::isfinite(price) || price < 0.0) {

@@ -15,6 +15,7 @@ std::string Describe(const Event& e) {
       "ok " + e.user + " " + e.item + " " + std::string(EventTypeName(e.type)) + " " + std::to_string(e.ts_ms);
   if (e.price >= 0) out += " price " + std::to_string(e.price);
   if (e.quantity > 0) out += " x" + std::to_string(e.quantity);
+  if (e.list_seq >= 0) out += " list " + std::to_string(e.list_seq);
   return out;
 }
 

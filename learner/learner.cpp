@@ -117,10 +117,10 @@ struct Learner::Impl {
 
   // The session neighbours' weighted scores for `user` into session_acc
   // (TakeSessionBoosts appends those not taken yet to a list of boosts).
-  void AddSessionBoosts(const UserRecord& user) {
+  void AddSessionBoosts(const UserRecord& user, float scale) {
     session_scores = {};
     session_acc.resize(items.size(), 0.0F);
-    const float weight = kind == Kind::kHybrid ? blend.session_weight() : 0.0F;
+    const float weight = kind == Kind::kHybrid ? blend.session_weight() * scale : 0.0F;
     if (weight == 0) return;
     session_scores = sessions.Score(user.id, user.history);
     for (const auto& [c, score] : session_scores) session_acc[c.value()] = weight * score;
@@ -428,11 +428,11 @@ void Learner::QueryVector(const UserRecord& user, std::span<float> out) const {
   }
 }
 
-void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const {
+void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out, BoostScales scales) const {
   Impl& m = *impl_;
   out->clear();
-  m.AddSessionBoosts(user);
-  const float boost_weight = m.BoostWeight();
+  m.AddSessionBoosts(user, scales.session);
+  const float boost_weight = m.BoostWeight() * scales.cooc;
   if (boost_weight == 0 || m.options.cooc_window == 0) {
     m.TakeSessionBoosts(out);
     KeepStrongest(m.options.max_boosts, out, &m.boost_histogram);

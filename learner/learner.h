@@ -68,8 +68,9 @@ class Learner {
   // cooc_weight * sum_a cooc(a, c) / sqrt(count(a) * count(c)), plus the
   // session neighbours' weight times their score of c
   // (learner/session_neighbors.h); the max_boosts strongest. Non-negative.
-  // Replaces the contents of `out`.
-  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const;
+  // Replaces the contents of `out`. `scales` multiply the two terms' learned
+  // weights (an experiment's variant); a zero scale skips the term's work.
+  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out, BoostScales scales = {}) const;
   // The recent item a contributing most to `item`'s boost (the "similar_to"
   // of an explanation; ItemId(0) if none of their rows holds it): a search
   // per recent item, for the few items a list shows.

@@ -278,6 +278,20 @@ TEST_CASE("each boost names the history item contributing most to it") {
   std::vector<std::pair<ItemId, float>> again;
   l.Boosts(u, &again);
   CHECK(again == boosts);  // asking for a source changes nothing
+  // An experiment's variant may weigh the terms otherwise: 1 is as learned, 0 leaves them out.
+  l.Boosts(u, &again, BoostScales{1.0F, 1.0F});
+  CHECK(again == boosts);
+  std::vector<std::pair<ItemId, float>> cooc_only;  // the session neighbours' term left out
+  l.Boosts(u, &cooc_only, BoostScales{1.0F, 0.0F});
+  l.Boosts(u, &again, BoostScales{2.0F, 0.0F});
+  const auto find_y = [&](const std::vector<std::pair<ItemId, float>>& b) {
+    return std::find_if(b.begin(), b.end(), [&](const auto& e) { return e.first == y; });
+  };
+  REQUIRE(find_y(cooc_only) != cooc_only.end());
+  REQUIRE(find_y(again) != again.end());
+  CHECK(find_y(again)->second == Approx(2 * find_y(cooc_only)->second));
+  l.Boosts(u, &again, BoostScales{0.0F, 0.0F});
+  CHECK(again.empty());
 }
 
 TEST_CASE("boosts keep the max_boosts strongest, ties to the smaller id") {

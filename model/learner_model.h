@@ -13,8 +13,9 @@ class LearnerModel : public emitter::ModelView {
 
   ItemMatrixView Items() const override { return learner_->Items(); }
   void QueryVector(const UserRecord& user, std::span<float> out) const override { learner_->QueryVector(user, out); }
-  void Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float>>* out) const override {
-    learner_->Boosts(user, out);
+  void Boosts(const UserRecord& user, const BoostScales& scales,
+              std::vector<std::pair<ItemId, float>>* out) const override {
+    learner_->Boosts(user, out, scales);
   }
   ItemId BoostSource(const UserRecord& user, ItemId item) const override { return learner_->BoostSource(user, item); }
   const std::string& ItemExternalId(ItemId id) const override { return learner_->ItemExternalId(id); }

@@ -36,7 +36,7 @@ std::optional<size_t> ListProbe::Rank(const UserRecord& user, std::span<const It
                                       std::optional<ItemId> target) {
   query_.resize(static_cast<size_t>(learner_->options().dim));
   learner_->QueryVector(user, query_);
-  learner_->Boosts(user, &boosts_);
+  learner_->Boosts(user, &boosts_);  // as learned: the live lists' default
   const emitter::TopNQuery q{query_, exclude, boosts_};
   scorer_.Score(learner_->Items(), {&q, 1}, &lists_);
   if (!target) return std::nullopt;

@@ -87,7 +87,7 @@ TEST_CASE("a user's experiment counts and served list travel in the changelog, a
   user.embedding = {1, 2};
   user.history = {ItemId(0)};
   user.experiment.Ensure().counts = {77, 1, 5, 2, 1, 1, 3, 42.0};
-  user.experiment->served = {{ItemId(1), ItemId(2), ItemId(0)}, {0, 1, 2}, 1000, {{ItemId(1), 0, 1, 900}, {ItemId(2), 1, 3, 950}}, 1200};
+  user.experiment->served = {{ItemId(1), ItemId(2), ItemId(0)}, {0, 1, 2}, 1000, 5000, {{ItemId(1), 0, 1, 900}, {ItemId(2), 1, 3, 950}}, 1200};
   UserRecord got;
   REQUIRE(DecodeChangelogUser(EncodeChangelogUser(user, items), items, &got));
   REQUIRE(got.experiment);

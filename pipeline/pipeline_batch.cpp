@@ -221,6 +221,7 @@ Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e, int64_t now_ms) {
 
 void Pipeline::Impl::Attribute(const Event& event, std::optional<ItemId> item, UserRecord* user) {
   experiment::Interaction interaction{item, event.type, event.ts_ms};
+  interaction.list_seq = event.list_seq;
   if (event.quantity > 0) interaction.quantity = event.quantity;
   if (event.price >= 0) {
     interaction.price = event.price;

@@ -157,7 +157,8 @@ Status StatusServer::Start() {
   for (int i = 0; i < 2000 && !impl_->server.is_running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  impl_->log->info("status page at http://{}:{}/ (and /health, /metrics)", host, impl_->port);
+  impl_->log->info("status endpoint at http://{0}:{1}/health and /metrics; the status page at http://{0}:{1}/", host,
+                   impl_->port);
   return Status::Ok();
 }
 

@@ -188,7 +188,7 @@ TEST_CASE("store: a user's experiment counts and served list read back; a record
   UserRecord in = MakeUser(5, 6);
   in.partition = 1;
   in.experiment.Ensure().counts = {0xabcdef, 2, 7, 3, 2, 1, 4, 19.5};
-  in.experiment->served = {{ItemId(4), ItemId(9)}, {1, 0}, 123456789, {{ItemId(9), 0, 3, 123456000}}, 123456999};
+  in.experiment->served = {{ItemId(4), ItemId(9)}, {1, 0}, 123456789, 7000, {{ItemId(9), 0, 3, 123456000}}, 123456999};
   UserRecord plain = MakeUser(8, 9);
   REQUIRE(s->Commit(CommitBatch{{{"in", &in}, {"plain", &plain}}}).ok());
   s.reset();

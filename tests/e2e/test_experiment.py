@@ -5,9 +5,10 @@ starts with an experiment of two variants ("control": full lists, "short": 10
 items): every user sends one event, and each list answering it must carry the
 experiment and the user's variant, at the variant's length. A simulated shop
 then reads each user's list and acts on it, with planted rates per variant:
-clicks on a listed item, some followed by an add-to-cart and a purchase (price
-and quantity on the event), and decoys that must not count (a click older than
-the list, a click on an item not listed). After a restart of the pipeline (the
+clicks on a listed item (half of them echoing the list's seq), some followed by
+an add-to-cart and a purchase (price and quantity on the event), and decoys that
+must not count (a click older than the list, a click on an item not listed, a
+click echoing another list's seq). After a restart of the pipeline (the
 served lists come back from the store) those events are consumed, and
 `streamrec experiments` (reading the state changelog) must report exactly the
 planted counts per variant, and as many lists as the recommendations topic
@@ -75,24 +76,28 @@ def main():
         shop, expected = [], {v: collections.Counter() for v in VARIANTS}
         for u in users:
             v, items = variant[u], [entry["item_id"] for entry in latest[u]["items"]]
-            listed = set(items)
-            if rng.random() < 0.2:  # decoys: before the list, or not listed
+            # A user's first event here is the click, so the list it hits is the one read above
+            # (every event refreshes the list: the decoys come after the user's funnel).
+            if rng.random() < CLICK_RATE[v]:
+                item = items[2]
+                click = {"user_id": u, "item_id": item, "type": "view", "ts": t0 + 2000}
+                if rng.random() < 0.5:
+                    click["list_seq"] = latest[u]["seq"]  # a storefront that echoes the list it showed
+                shop.append(click)
+                expected[v]["clicked"] += 1
+                if rng.random() < 0.5:
+                    shop.append({"user_id": u, "item_id": item, "type": "cart", "ts": t0 + 3000})
+                    shop.append({"user_id": u, "item_id": item, "type": "purchase", "ts": t0 + 4000,
+                                 "price": 12.5, "quantity": 2})
+                    expected[v]["carted"] += 1
+                    expected[v]["bought"] += 1
+                    expected[v]["units"] += 2
+                    expected[v]["revenue"] += 25.0
+            if rng.random() < 0.2:  # decoys: before the list, not listed, from another list (echoed seq)
                 shop.append({"user_id": u, "item_id": items[0], "type": "view", "ts": t0 - 60_000})
-                shop.append({"user_id": u, "item_id": "never-listed", "type": "view", "ts": t0 + 1000})
-            if rng.random() >= CLICK_RATE[v]:
-                continue
-            item = items[2]
-            shop.append({"user_id": u, "item_id": item, "type": "view", "ts": t0 + 2000})
-            expected[v]["clicked"] += 1
-            if rng.random() < 0.5:
-                shop.append({"user_id": u, "item_id": item, "type": "cart", "ts": t0 + 3000})
-                shop.append({"user_id": u, "item_id": item, "type": "purchase", "ts": t0 + 4000,
-                             "price": 12.5, "quantity": 2})
-                expected[v]["carted"] += 1
-                expected[v]["bought"] += 1
-                expected[v]["units"] += 2
-                expected[v]["revenue"] += 25.0
-            assert "never-listed" not in listed
+                shop.append({"user_id": u, "item_id": "never-listed", "type": "view", "ts": t0 + 5000})
+                shop.append({"user_id": u, "item_id": items[1], "type": "view", "ts": t0 + 5500,
+                             "list_seq": latest[u]["seq"] + 7})
         harness.produce(broker.bootstrap, harness.as_messages(shop))
         log(f"{len(shop)} shop events; planted {json.dumps(expected)}")
         # A new process: the lists served before come back from the store.
