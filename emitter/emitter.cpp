@@ -135,7 +135,7 @@ void Emitter::Impl::Explain(const ModelView& model, const UserRecord& user,
 }
 
 const experiment::VariantOptions* Emitter::Impl::VariantAt(const Job& j, size_t k) const {
-  if (ledger == nullptr || k >= j.variants.size()) return nullptr;
+  if (ledger == nullptr || k >= j.variants.size() || j.experiment_tag != ledger->tag()) return nullptr;
   const std::vector<experiment::VariantOptions>& variants = ledger->experiment().variants;
   return j.variants[k] < variants.size() ? &variants[j.variants[k]] : nullptr;
 }
@@ -222,9 +222,13 @@ Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog
     if (fell_back) MarkTrending();
     Explain(model, *req.user, j.boosts[k]);
     RecordList(req, catalog, holders);
-    // The bar a new item had to clear in this list: what the learner's blend learns from.
-    req.user->list_cutoff = !fell_back && result.size() >= options.top_n ? result[options.top_n - 1].item
-                                                                          : ItemId(UserRecord::kNoItem);
+    // The bar a new item had to clear in this list: what the learner's blend
+    // learns from, only from lists the blend made as learned (a variant that
+    // reweighs it or lists otherwise would teach it its own bias).
+    const bool as_learned = variant == nullptr || variant->AsLearned();
+    req.user->list_cutoff = as_learned && !fell_back && result.size() >= options.top_n
+                                ? result[options.top_n - 1].item
+                                : ItemId(UserRecord::kNoItem);
     req.user->seq = NextListSeq(req.user->seq, req.user->events);
     if (variant != nullptr && preview == nullptr) RecordServed(j, k, now);
     std::string value =

@@ -56,6 +56,7 @@ struct Emitter::Impl {
     std::vector<TopNQuery> queries;
     std::vector<std::vector<ScoredItem>> results;  // parallel to queries
     std::vector<uint16_t> variants;  // per request: its experiment variant, or kNoVariant
+    uint32_t experiment_tag = 0;     // the experiment they belong to (a reload may start another before Finish)
     bool waiting = false;  // built, handed to the scoring thread when the job before it finishes
     // Written by whichever thread scores the job; read by the caller once the
     // job is finished (after WaitScoring), never while the next job runs.
@@ -121,7 +122,7 @@ struct Emitter::Impl {
   // `boosts` sorted by item.
   void Explain(const ModelView& model, const UserRecord& user, std::span<const std::pair<ItemId, float>> boosts);
 
-  // The variant of request `k` of `j`, or null (no experiment, or it changed since Begin).
+  // The variant of request `k` of `j`, or null (no experiment, or another one since Begin).
   const experiment::VariantOptions* VariantAt(const Job& j, size_t k) const;
   // The exploration slot of a list in `variant` (null: the rules'); 0: none.
   size_t ExplorationSlot(const experiment::VariantOptions* variant) const;

@@ -102,6 +102,7 @@ void Emitter::Impl::BuildQueries(const ModelView& model, Job& j) {
   if (j.excluded.size() < n) j.excluded.resize(n);
   j.queries.clear();
   j.variants.assign(n, experiment::kNoVariant);
+  j.experiment_tag = ledger != nullptr ? ledger->tag() : 0;
   for (size_t k = 0; k < n; ++k) {
     const UserRecord& user = *j.requests[k].user;
     if (ledger != nullptr) j.variants[k] = experiment::VariantOf(ledger->experiment(), j.requests[k].user_id, user);

@@ -147,7 +147,7 @@ void Ledger::Observe(const Interaction& event, UserRecord* user) {
   ServedList& served = state.served;
   served.last_event_ms = std::max(served.last_event_ms, event.ts_ms);
   ExperimentCounts& counts = state.counts;
-  if ( counts.experiment != tag_ || counts.variant >= tallies_.size() || !event.item) return;
+  if (counts.experiment != tag_ || counts.variant >= tallies_.size() || !event.item) return;
   CreditedItem* credit = Credit(event, &served);
   if (credit == nullptr) return;
   VariantTally& tally = tallies_[counts.variant];

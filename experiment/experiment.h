@@ -66,6 +66,8 @@ struct VariantOptions {
   double session_scale = 1.0;
 
   ListModel Model() const;
+  // The blend as learned (the shipped lists): its lists teach the blend.
+  bool AsLearned() const { return Model() == ListModel::kBlend && cooc_scale == 1.0 && session_scale == 1.0; }
   BoostScales Scales() const { return {static_cast<float>(cooc_scale), static_cast<float>(session_scale)}; }
   bool operator==(const VariantOptions&) const = default;
 };
@@ -129,6 +131,7 @@ class Ledger {
   // Starts counting for `e` (a reload to another experiment starts again at zero).
   void Reset(const ExperimentOptions& e);
   const ExperimentOptions& experiment() const { return experiment_; }
+  uint32_t tag() const { return tag_; }  // the running experiment's Tag(); 0: none
 
   // A list was published to `user` in `variant`: it becomes the list their
   // next events are attributed to. `now_ms`: its time when the user has no
