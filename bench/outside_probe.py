@@ -27,6 +27,11 @@ embedded broker holds an empty fetch for the whole wait; a Kafka broker answers
 as soon as a record arrives). The embedded broker runs without its compaction
 (`streamrec broker --no-compaction`: it keeps the latest lists of ~1,400 users
 a partition, fewer than measured here).
+
+Beside each phase's latencies: the pipeline's own stage timings (its /metrics)
+and the CPU each event cost streamrec's threads (from /proc: the pipeline's
+thread, the scoring thread, the commit writer, librdkafka's and RocksDB's
+threads), with the cores streamrec, the broker and the whole machine were busy.
 """
 
 import argparse
@@ -192,6 +197,51 @@ def scrape_stages(metrics_url):
     return stages
 
 
+# Thread names (as /proc shows them, 15 characters at most) -> what they do.
+THREAD_ROLES = [("streamrec-score", "scoring"), ("streamrec-commi", "commit"), ("rdk:", "librdkafka"),
+                ("rocksdb:", "rocksdb")]
+
+
+def cpu_sample(run_pid, broker_pid):
+    """CPU seconds so far: streamrec's threads by role (the main thread is the pipeline's),
+    its whole process, the broker's process, and the machine's busy time."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat_cpu(path):
+        text = open(path).read()
+        fields = text[text.rindex(")") + 2:].split()
+        return text[text.index("(") + 1:text.rindex(")")], (int(fields[11]) + int(fields[12])) / tick
+
+    sample = {}
+    for tid in os.listdir(f"/proc/{run_pid}/task"):
+        try:
+            comm, cpu = stat_cpu(f"/proc/{run_pid}/task/{tid}/stat")
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
+        role = "pipeline" if int(tid) == run_pid else next(
+            (r for prefix, r in THREAD_ROLES if comm.startswith(prefix)), "other")
+        sample[role] = sample.get(role, 0.0) + cpu
+    sample["streamrec"] = stat_cpu(f"/proc/{run_pid}/stat")[1]
+    if broker_pid:
+        sample["broker"] = stat_cpu(f"/proc/{broker_pid}/stat")[1]
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    sample["machine_busy"] = (sum(ticks[:8]) - ticks[3] - ticks[4]) / tick  # less idle and iowait
+    sample["at"] = time.monotonic()
+    return sample
+
+
+def cpu_figures(before, after, events):
+    """CPU per event (us) by streamrec thread role, and cores busy over the phase."""
+    seconds = after["at"] - before["at"]
+    per_event = {role: round((after[role] - before.get(role, 0.0)) * 1e6 / max(events, 1), 1)
+                 for role in ["pipeline", "scoring", "commit", "librdkafka", "rocksdb", "other", "streamrec"]
+                 if role in after}
+    cores = {what: round((after[what] - before[what]) / seconds, 2)
+             for what in ["streamrec", "broker", "machine_busy"] if what in after and what in before}
+    return {"us_per_event": per_event, "cores": cores}
+
+
 def stage_quantile(before, after, stage, q):
     """The bucket bound holding quantile q of `stage` between two scrapes (None: no observation)."""
     b = dict(before.get(stage, []))
@@ -307,10 +357,13 @@ def run_probe(args, work):
         procs.append(producer)
         # The pipeline's own breakdown at each phase's end (its lists lag its events by ~ms).
         scrapes = [scrape_stages(metrics_url)] if metrics_url else []
+        broker_pid = broker.proc.pid if broker.proc else broker.kafka.proc.pid if broker.kafka else None
+        cpu = [cpu_sample(run.pid, broker_pid)]
         sent = []
         for line in producer.stdout:
             if line.startswith("{"):
                 sent.append(json.loads(line))
+                cpu.append(cpu_sample(run.pid, broker_pid))
                 if metrics_url:
                     scrapes.append(scrape_stages(metrics_url))
         if producer.wait(timeout=300) != 0:
@@ -323,7 +376,7 @@ def run_probe(args, work):
         if broker.proc and broker.proc.poll() is not None:
             sys.exit(f"outside_probe: the broker exited {broker.proc.returncode}:\n"
                      f"{open(os.path.join(work, 'broker.log')).read()[-3000:]}")
-        return phases, sent, match(events_path, lists_path), consumer_conf, scrapes
+        return phases, sent, match(events_path, lists_path), consumer_conf, scrapes, cpu
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -335,7 +388,7 @@ def run_probe(args, work):
         broker.stop()
 
 
-def report(args, phases, sent, results, consumer_conf, scrapes):
+def report(args, phases, sent, results, consumer_conf, scrapes, cpu):
     figures = {"broker": args.broker, "shape": args.shape, "users": args.users, "items": args.items,
                "overrides": args.overrides, "probe_consumer": consumer_conf, "phases": []}
     for k, (name, rate, seconds) in enumerate(phases):
@@ -345,6 +398,8 @@ def report(args, phases, sent, results, consumer_conf, scrapes):
             s["inside_ms"] = {stage: {"p50": stage_quantile(scrapes[k], scrapes[k + 1], stage, 0.5),
                                       "p99": stage_quantile(scrapes[k], scrapes[k + 1], stage, 0.99)}
                               for stage in STAGES}
+        if len(cpu) > k + 1:
+            s["cpu"] = cpu_figures(cpu[k], cpu[k + 1], sent[k]["sent"])
         figures["phases"].append(s)
     measured = [p for p in figures["phases"] if p["phase"].startswith("rate")]
     ok = [p["offered_per_s"] for p in measured if p["p99_ms"] < P99_TARGET_MS and p["not_shown"] == 0]
@@ -365,6 +420,9 @@ def report(args, phases, sent, results, consumer_conf, scrapes):
         if "inside_ms" in p:
             print("      inside streamrec (bucket bounds, ms), p50/p99: " + ", ".join(
                 f"{stage} {fmt_bound(q['p50'])}/{fmt_bound(q['p99'])}" for stage, q in p["inside_ms"].items()))
+        if "cpu" in p:
+            print("      CPU per event (us): " + ", ".join(f"{r} {v:g}" for r, v in p["cpu"]["us_per_event"].items())
+                  + "; cores: " + ", ".join(f"{w} {v:g}" for w, v in p["cpu"]["cores"].items()))
     if args.rates:
         print(f"highest rate with p99 < {P99_TARGET_MS:.0f} ms: {figures['highest_rate_p99_under_100ms']}")
     if args.burst:
@@ -417,8 +475,8 @@ def main():
                  "/usr/bin/python3 (package python3-confluent-kafka, installed by scripts/install-deps.sh)")
     work = tempfile.mkdtemp(prefix="streamrec-probe-")
     try:
-        phases, sent, results, consumer_conf, scrapes = run_probe(args, work)
-        figures = report(args, phases, sent, results, consumer_conf, scrapes)
+        phases, sent, results, consumer_conf, scrapes, cpu = run_probe(args, work)
+        figures = report(args, phases, sent, results, consumer_conf, scrapes, cpu)
     finally:
         if not args.keep:
             subprocess.run(["rm", "-rf", work])
@@ -429,6 +487,8 @@ def main():
         sys.exit("outside_probe: a measured phase saw no list for its events")
     if not all(p.get("inside_ms", {}).get("total", {}).get("p50") for p in measured):
         sys.exit("outside_probe: the pipeline's /metrics had no list stage timings for a measured phase")
+    if not all(p.get("cpu", {}).get("us_per_event", {}).get("pipeline") for p in measured):
+        sys.exit("outside_probe: no CPU time of the pipeline's thread was measured for a measured phase")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ uint32_t SessionNeighbors::NewSlot() {
   items_.resize(items_.size() + options_.session_length);
   gained_.resize(gained_.size() + options_.session_length);
   entry_at_.resize(entry_at_.size() + options_.session_length);
-  visited_.push_back(0);
+  if (slots_.size() > taken_.size() * 64) taken_.push_back(0);
   dirty_flags_.push_back(0);
   return slot;
 }
@@ -174,12 +174,18 @@ void SessionNeighbors::Candidates(uint32_t own_slot, std::span<const ItemId> ses
   // A max-heap of the session items by the seq of their next entry (from the newest).
   heads_.clear();
   cursor_.resize(session.size());
+  // Each item's entries, newest first, are a cache miss or two: asked for together.
+  for (ItemId item : session) {
+    if (item.value() < by_item_.size()) __builtin_prefetch(&by_item_[item.value()]);
+  }
+  for (ItemId item : session) {
+    if (item.value() < by_item_.size() && !by_item_[item.value()].empty()) __builtin_prefetch(&by_item_[item.value()].back());
+  }
   for (size_t q = 0; q < session.size(); ++q) {
     cursor_[q] = session[q].value() < by_item_.size() ? by_item_[session[q].value()].size() : 0;
     if (cursor_[q] > 0) heads_.emplace_back(by_item_[session[q].value()][cursor_[q] - 1].seq(), static_cast<uint32_t>(q));
   }
   std::make_heap(heads_.begin(), heads_.end());
-  ++visit_;
   while (candidates_.size() < options_.sample && !heads_.empty()) {
     std::pop_heap(heads_.begin(), heads_.end());
     const uint32_t q = heads_.back().second;
@@ -191,10 +197,19 @@ void SessionNeighbors::Candidates(uint32_t own_slot, std::span<const ItemId> ses
     } else {
       heads_.pop_back();
     }
-    if (e.slot == kDead || e.slot == own_slot || visited_[e.slot] == visit_) continue;
-    visited_[e.slot] = visit_;
+    if (e.slot == kDead || e.slot == own_slot) continue;
+    uint64_t& word = taken_[e.slot / 64];
+    const uint64_t bit = uint64_t{1} << (e.slot % 64);
+    if ((word & bit) != 0) continue;
+    word |= bit;
     candidates_.push_back(e.slot);
+    // Neighbors reads its slot and items next: fetched while the merge goes on.
+    __builtin_prefetch(&slots_[e.slot]);
+    const ItemId* items = items_.data() + static_cast<size_t>(e.slot) * options_.session_length;
+    __builtin_prefetch(items);
+    __builtin_prefetch(items + options_.session_length - 1);
   }
+  for (uint32_t slot : candidates_) taken_[slot / 64] = 0;
 }
 
 std::span<const ItemId> SessionNeighbors::SessionOf(std::span<const ItemId> history) {
@@ -220,20 +235,23 @@ std::span<const SessionNeighbors::Scored> SessionNeighbors::Score(UserId user, s
 
 void SessionNeighbors::Neighbors(uint32_t own_slot, std::span<const ItemId> session) {
   similar_.clear();
+  for (uint32_t item : query_items_) query_bits_[item / 64] = 0;  // the last call's session
+  query_items_.clear();
   Candidates(own_slot, session);
   if (candidates_.empty()) return;
   // The user's session: each item's position weight (the latest weighs 1).
-  if (query_stamp_.size() < by_item_.size()) {
-    query_stamp_.resize(by_item_.size(), 0);
+  if (query_weight_.size() < by_item_.size()) {
     query_weight_.resize(by_item_.size(), 0.0F);
+    query_bits_.resize((by_item_.size() + 63) / 64, 0);
   }
   double squares = 0.0;
   const size_t len = session.size();
   for (size_t p = 0; p < len; ++p) {
     const uint32_t item = session[p].value();
-    if (item >= query_stamp_.size()) continue;
+    if (item >= query_weight_.size()) continue;  // in no other session
     const float w = position_weight_[len - 1 - p];
-    query_stamp_[item] = visit_;
+    query_bits_[item / 64] |= uint64_t{1} << (item % 64);
+    query_items_.push_back(item);
     query_weight_[item] = w;
     squares += static_cast<double>(w) * w;
   }

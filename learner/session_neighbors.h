@@ -27,11 +27,13 @@
 // Memory: at most max_sessions x session_length x 40 bytes (per session
 // item: the item, its sequence number and where its entry is; the entry, and
 // as many dead ones awaiting their sweep), 80 MB at the defaults
-// (docs/RELIABILITY.md, the memory budget); and ~44 bytes per item of the
+// (docs/RELIABILITY.md, the memory budget); and ~40 bytes per item of the
 // learner's table (the index's per-item heads, the scoring's scratch). Time: an event rewrites one
 // session (session_length^2 compares at worst); a list reads up to `sample`
 // index entries per session item and `sample` sessions' items (one cache
-// miss each, about).
+// miss each, about: the candidates' sessions are prefetched as the merge finds
+// them, and the session's items and the candidates taken are bitsets that stay
+// in L1; BM_Score and BM_ScoreItems in session_neighbors_bench.cpp).
 // Deterministic: the same updates in the same order give the same scores.
 // Thread-safety: none; the learner's thread owns it.
 #pragma once
@@ -139,8 +141,11 @@ class SessionNeighbors {
   float DistanceWeight(size_t p, size_t last_shared) const {
     return distance_weight_[p > last_shared ? p - last_shared : last_shared - p];
   }
+  // A bit per item (12.5 KB for 100,000 items: it stays in L1, where a stamp
+  // per item missed it for most of a neighbour's items).
   bool InSession(ItemId item) const {
-    return item.value() < query_stamp_.size() && query_stamp_[item.value()] == visit_;
+    const uint32_t i = item.value();
+    return i / 64 < query_bits_.size() && ((query_bits_[i / 64] >> (i % 64)) & 1U) != 0;
   }
   bool CacheHolds(UserId user, std::span<const ItemId> session) const {
     return cached_user_ == user.value() && cached_updates_ == updates_ &&
@@ -170,12 +175,12 @@ class SessionNeighbors {
   std::vector<float> position_weight_;  // exp(-d / position_decay), d = 0..session_length - 1
   std::vector<float> distance_weight_;  // exp(-d / distance_decay)
   // Scratch.
-  std::vector<uint32_t> visited_;  // per slot, the Score call that took it
-  uint32_t visit_ = 0;
+  std::vector<uint64_t> taken_;  // a bit per slot: taken as a candidate by this call (cleared after)
   std::vector<uint32_t> candidates_;
   std::vector<std::pair<float, uint32_t>> similar_;
-  std::vector<uint32_t> query_stamp_;  // per item, the Score call whose session holds it
-  std::vector<float> query_weight_;   // per item, its position weight in that session
+  std::vector<uint64_t> query_bits_;  // per item, whether the session of this call holds it
+  std::vector<uint32_t> query_items_;  // the items whose bits are set
+  std::vector<float> query_weight_;   // per item, its position weight in that session (read where the bit is set)
   std::vector<size_t> cursor_;
   std::vector<std::pair<uint64_t, uint32_t>> heads_;
   std::vector<float> acc_;
