@@ -37,6 +37,7 @@ void BlendLearning::Learn(const UserRecord& user, ItemId item, Now now, const It
   const ItemId cutoff = user.list_cutoff;
   if (h.empty() || cutoff.value() >= items.size() || items.count(item) == 0 || cutoff == item) return;
   if (std::find(h.begin(), h.end(), item) != h.end()) return;
+  items.PrefetchWindowRows(h, static_cast<size_t>(options.cooc_window), item);
   BlendFeatures chosen = Features(user, item, now, items, options);
   BlendFeatures cut = Features(user, cutoff, now, items, options);
   const std::array<ItemId, 2> both = {item, cutoff};

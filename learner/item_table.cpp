@@ -175,6 +175,21 @@ void AddToRow(std::vector<ItemTable::Neighbor>& row, ItemId b, float weight, siz
 
 }  // namespace
 
+void ItemTable::PrefetchWindowRows(std::span<const ItemId> history, size_t window, ItemId item) const {
+  const std::span<const ItemId> recent = history.subspan(history.size() - std::min(window, history.size()));
+  const bool known = item.value() < neighbors_.size();
+  if (known) PrefetchRowHeader(item);
+  for (ItemId a : recent) PrefetchRowHeader(a);
+  const auto search_lines = [this](ItemId id) {
+    const std::vector<Neighbor>& row = neighbors_[id.value()];
+    const size_t n = row.size();
+    if (n < 16) return;  // two lines at most: the first probe brings them
+    for (size_t eighth = 1; eighth < 8; ++eighth) __builtin_prefetch(row.data() + n * eighth / 8);
+  };
+  if (known) search_lines(item);
+  for (ItemId a : recent) search_lines(a);
+}
+
 void ItemTable::AddCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors) {
   AddToRow(neighbors_[a.value()], b, weight, max_neighbors);
 }

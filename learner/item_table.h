@@ -84,6 +84,13 @@ class ItemTable {
   void AddCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors);
   // Sorted by id.
   std::span<const Neighbor> neighbors(ItemId id) const { return neighbors_[id.value()]; }
+  // For rows searched one after another (an event's co-occurrence window: the
+  // last `window` items of `history`, and `item`'s): their headers, then the
+  // lines of the first three steps of a binary search of each, so that the
+  // searches wait for about one miss each rather than a chain of them
+  // (BM_ObserveMature). Only prefetches: no effect on any result.
+  void PrefetchWindowRows(std::span<const ItemId> history, size_t window, ItemId item) const;
+  void PrefetchRowHeader(ItemId id) const { __builtin_prefetch(&neighbors_[id.value()]); }
   // The terms of a user's co-occurrence boost of item c (Learner::Boosts):
   // fn(a, decay^k * cooc(a, c) / sqrt(count(a))) for each of the `window` most
   // recent items a of `history` (k = 0 for the most recent, visited first)

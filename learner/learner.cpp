@@ -168,6 +168,7 @@ struct Learner::Impl {
   void CountCooccurrences(const UserRecord& user, ItemId item) {
     const auto& h = user.history;
     const size_t window = std::min(h.size(), static_cast<size_t>(options.cooc_window));
+    items.PrefetchWindowRows(h, window, item);
     float weight = 1.0F;
     for (size_t k = h.size(); k-- > h.size() - window; weight *= options.cooc_decay) {
       if (h[k] == item) continue;
@@ -442,7 +443,12 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
   const auto& h = user.history;
   const size_t window = std::min(h.size(), static_cast<size_t>(m.options.cooc_window));
   size_t visits = 0;
-  for (size_t k = h.size() - window; k < h.size(); ++k) visits += m.items.neighbors(h[k]).size();
+  for (size_t k = h.size() - window; k < h.size(); ++k) m.items.PrefetchRowHeader(h[k]);
+  for (size_t k = h.size() - window; k < h.size(); ++k) {
+    const std::span<const ItemTable::Neighbor> row = m.items.neighbors(h[k]);
+    visits += row.size();
+    if (!row.empty()) __builtin_prefetch(row.data());  // each row's start: the rest streams in order
+  }
   m.boost_touched.resize(visits);
   // A scatter over the items' sums, one add per neighbour and nothing that
   // waits for its load, so that the cache misses overlap; which items were

@@ -192,6 +192,8 @@ void SessionNeighbors::Candidates(uint32_t own_slot, std::span<const ItemId> ses
     const std::vector<Entry>& entries = by_item_[session[q].value()];
     const Entry& e = entries[--cursor_[q]];
     if (cursor_[q] > 0) {
+      // The stream is read backwards, five entries a line: the line ahead asked for.
+      if (cursor_[q] > kEntriesAhead) __builtin_prefetch(&entries[cursor_[q] - kEntriesAhead]);
       heads_.back().first = entries[cursor_[q] - 1].seq();
       std::push_heap(heads_.begin(), heads_.end());
     } else {
@@ -294,12 +296,15 @@ void SessionNeighbors::ScoreItems(UserId user, std::span<const ItemId> history, 
   }
   Neighbors(OwnSlot(user), session);
   // Compute's sums, in its order, for these items alone: the same floats.
+  // (An item of the session gets none; a neighbour holding none of the items
+  // adds nothing, and its last shared item is looked for only when it does.)
   for (const auto& [sim, slot] : similar_) {
     const std::span<const ItemId> neighbour = ItemsOf(slot);
-    const size_t last_shared = LastShared(neighbour);
+    size_t last_shared = SIZE_MAX;
     for (size_t p = 0; p < neighbour.size(); ++p) {
       for (size_t i = 0; i < items.size(); ++i) {
         if (neighbour[p] != items[i] || InSession(items[i])) continue;
+        if (last_shared == SIZE_MAX) last_shared = LastShared(neighbour);
         out[i] += sim * DistanceWeight(p, last_shared);
       }
     }

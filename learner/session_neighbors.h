@@ -127,6 +127,7 @@ class SessionNeighbors {
   // Marks the entry at `at` dead (its session dropped the item).
   void DropEntry(ItemId item, uint32_t at);
   static constexpr uint32_t kDead = UINT32_MAX;  // an entry's slot once dropped
+  static constexpr size_t kEntriesAhead = 8;     // Candidates' prefetch distance in an item's entries
   void MarkDirty(uint32_t slot);
   void RebuildIndex();
   // The candidate sessions (most recently gained first), at most options_.sample.

@@ -53,6 +53,26 @@ void BM_Observe(benchmark::State& state) {
 }
 BENCHMARK(BM_Observe)->Arg(32)->Arg(64);
 
+// On mature state: after 300k skewed events over 100k items and 20k users
+// (the popular items' co-occurrence rows full), one more event each time: what
+// a shop with returning users pays per event, mostly in the rows' updates.
+void BM_ObserveMature(benchmark::State& state) {
+  Population p(32, 5, 20000);
+  std::mt19937_64 rng(7);
+  uint64_t k = 0;
+  for (; k < 300000; ++k) {
+    streamrec::UserRecord& user = p.users[rng() % p.users.size()];
+    p.learner.Observe(&user, p.SkewedItem(rng), streamrec::EventType::kView, 1700000000000 + static_cast<int64_t>(k), k);
+  }
+  for (auto _ : state) {
+    streamrec::UserRecord& user = p.users[rng() % p.users.size()];
+    p.learner.Observe(&user, p.SkewedItem(rng), streamrec::EventType::kView, 1700000000000 + static_cast<int64_t>(k), k);
+    ++k;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ObserveMature);
+
 void BM_InitUser(benchmark::State& state) {
   streamrec::learner::LearnerOptions o;
   o.dim = static_cast<int>(state.range(0));
