@@ -290,20 +290,27 @@ def summarize(latencies):
             "p999_ms": percentile(shown, 0.999), "max_ms": shown[-1] if shown else float("nan")}
 
 
-def recovery_seconds(results, burst_phase, after_phase):
-    """Seconds from the burst's end until every later second's p99 is under the target."""
+def after_burst_p99s(results, burst_phase, after_phase):
+    """Each second's p99 (ms) after the burst's end, by the events' produce time."""
     burst_end = max(t for ph, t, _ in results if ph == burst_phase)
     seconds = {}
     for ph, t, lat in results:
         if ph == after_phase:
             seconds.setdefault(int((t - burst_end) / 1e9), []).append(lat if lat is not None else float("inf"))
-    if not seconds:
+    return [percentile(sorted(seconds[s]), 0.99) for s in sorted(seconds)]
+
+
+def recovery_seconds(p99s):
+    """Seconds from the burst's end until every later second's p99 is under the target."""
+    if not p99s:
         return None
-    last_bad = -1
-    for s in sorted(seconds):
-        if percentile(sorted(seconds[s]), 0.99) >= P99_TARGET_MS:
-            last_bad = s
-    return None if last_bad == max(seconds) else last_bad + 1
+    last_bad = max((s for s, p in enumerate(p99s) if p >= P99_TARGET_MS), default=-1)
+    return None if last_bad == len(p99s) - 1 else last_bad + 1
+
+
+def first_under_seconds(p99s):
+    """Seconds from the burst's end to the first second whose p99 is under the target."""
+    return next((s for s, p in enumerate(p99s) if p < P99_TARGET_MS), None)
 
 
 def wait_for(path, text, timeout):
@@ -405,7 +412,13 @@ def report(args, phases, sent, results, consumer_conf, scrapes, cpu):
     ok = [p["offered_per_s"] for p in measured if p["p99_ms"] < P99_TARGET_MS and p["not_shown"] == 0]
     figures["highest_rate_p99_under_100ms"] = max(ok) if ok else None
     if args.burst:
-        figures["recovery_s_after_burst"] = recovery_seconds(results, len(phases) - 2, len(phases) - 1)
+        p99s = after_burst_p99s(results, len(phases) - 2, len(phases) - 1)
+        figures["recovery_s_after_burst"] = recovery_seconds(p99s)
+        figures["first_under_s_after_burst"] = first_under_seconds(p99s)
+        first = figures["first_under_s_after_burst"]
+        later = p99s[first:] if first is not None else []
+        figures["share_of_later_seconds_under"] = (
+            round(sum(p < P99_TARGET_MS for p in later) / len(later), 3) if later else None)
     if args.json:
         print(json.dumps(figures))
         return figures
@@ -426,9 +439,12 @@ def report(args, phases, sent, results, consumer_conf, scrapes, cpu):
     if args.rates:
         print(f"highest rate with p99 < {P99_TARGET_MS:.0f} ms: {figures['highest_rate_p99_under_100ms']}")
     if args.burst:
-        r = figures["recovery_s_after_burst"]
+        r, first = figures["recovery_s_after_burst"], figures["first_under_s_after_burst"]
         print(f"after the burst, p99 back under {P99_TARGET_MS:.0f} ms for good: "
-              + (f"{r} s" if r is not None else "not within the phase"))
+              + (f"{r} s" if r is not None else "not within the phase")
+              + "; first second under it: " + (f"{first} s" if first is not None else "none")
+              + (f" ({figures['share_of_later_seconds_under']:.0%} of the later seconds under it)"
+                 if first is not None else ""))
     return figures
 
 
