@@ -5,6 +5,7 @@ lose and double nothing, and publish lists again afterwards."""
 import json
 import signal
 import subprocess
+import sys
 import time
 
 import harness
@@ -42,7 +43,8 @@ def main():
         run.send_signal(signal.SIGTERM)
         run.wait(timeout=60)
         t.check(run.returncode == 0, f"clean exit after the faults (code {run.returncode})")
-        res = harness.run_pipeline(broker.bootstrap, work("data"))
+        # A second run takes ~8 s; one that hangs fails here, not at the 300 s default.
+        res = harness.run_pipeline(broker.bootstrap, work("data"), timeout=120)
         st = harness.state(work("data"))
         t.check(st["applied_events"] == len(events), f"applied {st['applied_events']} == {len(events)}: nothing lost or doubled")
         t.check(harness.event_offsets(st) == harness.end_offsets(broker.bootstrap), "offsets at the end of the log")
@@ -56,7 +58,12 @@ def main():
         t.check(after > 100, f"lists published for events after the outage: {after}")
     finally:
         broker.stop()
-        work.cleanup()
+        # A failure keeps its logs (run.log, the state) for a look; it happened
+        # twice in ~16 runs on 2026-12-07 and its cause is not known yet.
+        if t.failed or sys.exc_info()[1] is not None:
+            log(f"kept the work directory: {work.path}")
+        else:
+            work.cleanup()
     t.finish()
 
 
