@@ -226,7 +226,8 @@ def cpu_sample(run_pid, broker_pid):
         sample["broker"] = stat_cpu(f"/proc/{broker_pid}/stat")[1]
     with open("/proc/stat") as f:
         ticks = [int(x) for x in f.readline().split()[1:]]
-    sample["machine_busy"] = (sum(ticks[:8]) - ticks[3] - ticks[4]) / tick  # less idle and iowait
+    # user, nice, system, irq, softirq: not idle, iowait, or steal (the hypervisor's)
+    sample["machine_busy"] = (sum(ticks[:3]) + ticks[5] + ticks[6]) / tick
     sample["at"] = time.monotonic()
     return sample
 

@@ -223,12 +223,14 @@ void Pipeline::Impl::Attribute(const Event& event, std::optional<ItemId> item, U
   experiment::Interaction interaction{item, event.type, event.ts_ms};
   interaction.list_seq = event.list_seq;
   if (event.quantity > 0) interaction.quantity = event.quantity;
-  // Only a purchase has a price: other events skip the catalog look-up.
-  if (event.type == EventType::kPurchase && event.price >= 0) {
-    interaction.price = event.price;
-  } else if (event.type == EventType::kPurchase && item) {
-    const CatalogEntry* entry = catalog_->catalog().Entry(*item);
-    if (entry != nullptr && entry->price >= 0) interaction.price = entry->price;
+  // Only a purchase has a price (the event's, else the catalog's): other events skip the look-up.
+  if (event.type == EventType::kPurchase) {
+    if (event.price >= 0) {
+      interaction.price = event.price;
+    } else if (const CatalogEntry* entry = item ? catalog_->catalog().Entry(*item) : nullptr;
+               entry != nullptr && entry->price >= 0) {
+      interaction.price = entry->price;
+    }
   }
   ledger_.Observe(interaction, user);
 }
