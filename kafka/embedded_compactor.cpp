@@ -58,7 +58,13 @@ struct EmbeddedCompactor::Impl {
   }
 
   Status Loop() {
-    const Properties properties = {{"bootstrap.servers", options.bootstrap}, {"socket.nagle.disable", "true"}};
+    // After the broker is down a while, librdkafka's reconnect back-off grows
+    // to its 10 s default; the writers may reconnect first and turn a busy
+    // partition's 5 MB log over before the compactor reads it (then it stops,
+    // FellBehind). Its broker is in the same process: retrying often is cheap.
+    const Properties properties = {{"bootstrap.servers", options.bootstrap},
+                                   {"socket.nagle.disable", "true"},
+                                   {"reconnect.backoff.max.ms", "200"}};
     // The mock holds a fetch that finds nothing for the whole wait, and a
     // partition's ~5 MB can turn over in a second under a backlog: short
     // waits and whole-log fetches keep the compactor close behind the writers.

@@ -77,9 +77,17 @@ class Broker:
         self.proc.stdin.flush()
         return self.proc.stdout.readline().strip()
 
+    def running(self):
+        """False once the embedded broker has exited by itself (it stops when its
+        compaction can no longer keep the compacted topics whole); a real node: True."""
+        return self.kafka is not None or self.proc.poll() is None
+
     def stop(self):
         if self.kafka:
             self.kafka.stop()
+            return
+        if self.proc.poll() is not None:
+            log(f"the embedded broker had already exited (code {self.proc.returncode})")
             return
         self.proc.terminate()
         self.proc.wait(timeout=10)
@@ -228,12 +236,14 @@ class Checks:
         self.passed = 0
 
     def check(self, cond, what):
+        """Counts and logs one check; returns `cond`."""
         if cond:
             self.passed += 1
             log(f"ok: {what}")
         else:
             self.failed += 1
             log(f"FAILED: {what}")
+        return cond
 
     def finish(self):
         """Exits 1 when a check failed, or when none ran: a test that checked nothing did not pass.

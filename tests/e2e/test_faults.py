@@ -17,7 +17,7 @@ from harness import log
 def main():
     t = harness.Checks()
     work = harness.WorkDir("faults")
-    broker = harness.Broker(partitions=2)
+    broker = harness.Broker(partitions=2, log_path=work("broker.log"))
     try:
         events, _ = harness.generate(work, users=2000, items=1000, events=30000)
         first, second = events[:20000], events[20000:]
@@ -43,23 +43,24 @@ def main():
         run.send_signal(signal.SIGTERM)
         run.wait(timeout=60)
         t.check(run.returncode == 0, f"clean exit after the faults (code {run.returncode})")
-        # A second run takes ~8 s; one that hangs fails here, not at the 300 s default.
-        res = harness.run_pipeline(broker.bootstrap, work("data"), timeout=120)
-        st = harness.state(work("data"))
-        t.check(st["applied_events"] == len(events), f"applied {st['applied_events']} == {len(events)}: nothing lost or doubled")
-        t.check(harness.event_offsets(st) == harness.end_offsets(broker.bootstrap), "offsets at the end of the log")
-        t.check(st["rejected_events"] == 0, "no message rejected")
+        # It once stopped here: its compaction reconnected ~10 s after the outage, too late (broker.log).
+        if t.check(broker.running(), "the embedded broker is still running"):
+            # A second run takes ~8 s; one that hangs fails here, not at the 300 s default.
+            res = harness.run_pipeline(broker.bootstrap, work("data"), timeout=120)
+            st = harness.state(work("data"))
+            t.check(st["applied_events"] == len(events), f"applied {st['applied_events']} == {len(events)}: nothing lost or doubled")
+            t.check(harness.event_offsets(st) == harness.end_offsets(broker.bootstrap), "offsets at the end of the log")
+            t.check(st["rejected_events"] == 0, "no message rejected")
 
-        after = 0
-        for m in harness.consume_all(broker.bootstrap, "recommendations"):
-            p = json.loads(m["payload"])
-            key = f"events/{p['source']['partition']}"
-            after += p["source"]["offset"] >= phase2_start.get(key, 0)
-        t.check(after > 100, f"lists published for events after the outage: {after}")
+            after = 0
+            for m in harness.consume_all(broker.bootstrap, "recommendations"):
+                p = json.loads(m["payload"])
+                key = f"events/{p['source']['partition']}"
+                after += p["source"]["offset"] >= phase2_start.get(key, 0)
+            t.check(after > 100, f"lists published for events after the outage: {after}")
     finally:
         broker.stop()
-        # A failure keeps its logs (run.log, the state) for a look; it happened
-        # twice in ~16 runs on 2026-12-07 and its cause is not known yet.
+        # A failure keeps its logs (run.log, broker.log, the state) for a look.
         if t.failed or sys.exc_info()[1] is not None:
             log(f"kept the work directory: {work.path}")
         else:
