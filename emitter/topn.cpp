@@ -84,6 +84,32 @@ const float* BoostOf(const Boosts& sorted, ItemId id) {
   return it != sorted.end() && it->first == id ? &it->second : nullptr;
 }
 
+// Whether a query's candidates, met in ascending id (a by-id block), are
+// excluded or boosted: two cursors that only move forward from the block's
+// first id, instead of two searches per candidate. It matters for a user
+// with many seen items: they score high, pass the threshold and, excluded,
+// never raise it.
+class AscendingSkips {
+ public:
+  AscendingSkips(const std::vector<ItemId>& excluded, const Boosts& boosted, ItemId first)
+      : excluded_(std::lower_bound(excluded.begin(), excluded.end(), first)),
+        excluded_end_(excluded.end()),
+        boosted_(std::lower_bound(boosted.begin(), boosted.end(), first, ById)),
+        boosted_end_(boosted.end()) {}
+
+  // `id` no smaller than the previous call's.
+  bool Skip(ItemId id) {
+    while (excluded_ != excluded_end_ && *excluded_ < id) ++excluded_;
+    if (excluded_ != excluded_end_ && *excluded_ == id) return true;
+    while (boosted_ != boosted_end_ && boosted_->first < id) ++boosted_;
+    return boosted_ != boosted_end_ && boosted_->first == id;
+  }
+
+ private:
+  std::vector<ItemId>::const_iterator excluded_, excluded_end_;
+  Boosts::const_iterator boosted_, boosted_end_;
+};
+
 }  // namespace
 
 TopNScorer::TopNScorer(size_t n, size_t block_rows, ScoringPrecision precision, size_t threads)
@@ -186,6 +212,7 @@ void TopNScorer::TakeCandidates(const RowRange& range, size_t first, size_t rows
   // sixteen items on the common path (ties, equal to the threshold, still go to Better).
   // An item whose per-item term is -inf (not allowed in lists) never enters.
   float threshold = heap->size() == keep_ ? heap->front().score : std::numeric_limits<float>::lowest();
+  AscendingSkips ascending(excl, boosted, ItemId(static_cast<uint32_t>(first)));  // by id only
   for (Eigen::Index group = 0; group < n; group += kGroup) {
     uint32_t hits = CandidateMask(col + group, bias + group, std::min(kGroup, n - group), threshold);
     for (; hits != 0; hits &= hits - 1) {
@@ -195,7 +222,9 @@ void TopNScorer::TakeCandidates(const RowRange& range, size_t first, size_t rows
       const size_t row = first + static_cast<size_t>(r);
       const ScoredItem cand{ItemId(range.ids != nullptr ? range.ids[row] : static_cast<uint32_t>(row)), score};
       if (heap->size() == keep_ && !Better(cand, heap->front())) continue;
-      if (Excluded(excl, cand.item) || BoostOf(boosted, cand.item) != nullptr) continue;
+      const bool skip = range.ids != nullptr ? Excluded(excl, cand.item) || BoostOf(boosted, cand.item) != nullptr
+                                             : ascending.Skip(cand.item);
+      if (skip) continue;
       Offer(heap, keep_, cand);
       if (heap->size() == keep_) threshold = heap->front().score;
     }
