@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <stdexcept>
 #include <map>
 #include <random>
@@ -17,6 +18,7 @@
 #include "common/flat_index.h"
 #include "common/hash.h"
 #include "common/latency_histogram.h"
+#include "common/list_reference.h"
 #include "common/status.h"
 
 using namespace streamrec;
@@ -49,6 +51,31 @@ TEST_CASE("hashes are stable across builds") {
   CHECK(Fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
   CHECK(Mix64(0) == 0xe220a8397b1dcdafULL);  // SplitMix64's first output from state 0
   CHECK(Mix64(1) != Mix64(0));
+}
+
+TEST_CASE("a list's reference position is drawn with probability 1 / (rank + 1), the same for the same salt") {
+  constexpr size_t kSize = 20;
+  constexpr int kDraws = 200000;
+  std::vector<int> counts(kSize, 0);
+  for (int i = 0; i < kDraws; ++i) {
+    const size_t r = streamrec::ListReferencePosition(kSize, static_cast<uint64_t>(i));
+    REQUIRE(r < kSize);
+    ++counts[r];
+  }
+  double harmonic = 0;
+  for (size_t r = 0; r < kSize; ++r) harmonic += 1.0 / static_cast<double>(r + 1);
+  for (size_t r = 0; r < kSize; ++r) {
+    const double expected = kDraws / static_cast<double>(r + 1) / harmonic;
+    CHECK(std::abs(counts[r] - expected) < 5 * std::sqrt(expected));  // five standard deviations
+  }
+  CHECK(streamrec::ListReferencePosition(kSize, 42) == streamrec::ListReferencePosition(kSize, 42));
+  CHECK(streamrec::ListReferencePosition(1, 42) == 0);
+  streamrec::UserRecord user;
+  user.id = streamrec::UserId(7);
+  user.events = 3;
+  const uint64_t salt = streamrec::ListReferenceSalt(user);
+  user.events = 4;
+  CHECK(streamrec::ListReferenceSalt(user) != salt);  // a new draw after each event
 }
 
 TEST_CASE("a flat index finds what it holds and nothing else, through growth, collisions and erasure") {

@@ -122,9 +122,10 @@ struct UserRecord {
   std::vector<ItemId> purchased;  // distinct items bought, oldest first, bounded
   std::vector<ItemId> basket;     // recent distinct items carted or bought, oldest first, bounded
   std::vector<ItemId> list;       // the catalog-tracked items of the last published list
-  // The last item of the last full-length list served: the score a new item
-  // had to beat to be listed (the learner's blend learns from it).
-  ItemId list_cutoff{kNoItem};
+  // One item of the last full-length list served, at a position drawn by
+  // learner::BlendReferencePosition: the score the user's next new item is
+  // compared with (the learner's blend learns from it).
+  ItemId list_reference{kNoItem};
   // The events partition of the user's latest event; -1: unknown (none yet,
   // or a record written before streamrec kept it). A user whose events come
   // on two partitions has a history split between instances: counted

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "common/clock.h"
+#include "common/list_reference.h"
 #include "common/logging.h"
 #include "emitter/emitter_impl.h"
 
@@ -222,13 +223,15 @@ Status Emitter::Impl::FinishLists(const ModelView& model, const catalog::Catalog
     if (fell_back) MarkTrending();
     Explain(model, *req.user, j.boosts[k]);
     RecordList(req, catalog, holders);
-    // The bar a new item had to clear in this list: what the learner's blend
-    // learns from, only from lists the blend made as learned (a variant that
-    // reweighs it or lists otherwise would teach it its own bias).
+    // An item of this list the user's next new item is compared with: what
+    // the learner's blend learns from, only from lists the blend made as
+    // learned (a variant that reweighs it or lists otherwise would teach it
+    // its own bias).
     const bool as_learned = variant == nullptr || variant->AsLearned();
-    req.user->list_cutoff = as_learned && !fell_back && result.size() >= options.top_n
-                                ? result[options.top_n - 1].item
-                                : ItemId(UserRecord::kNoItem);
+    req.user->list_reference =
+        as_learned && !fell_back && result.size() >= options.top_n
+            ? result[ListReferencePosition(options.top_n, ListReferenceSalt(*req.user))].item
+            : ItemId(UserRecord::kNoItem);
     req.user->seq = NextListSeq(req.user->seq, req.user->events);
     if (variant != nullptr && preview == nullptr) RecordServed(j, k, now);
     std::string value =

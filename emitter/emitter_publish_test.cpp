@@ -273,13 +273,13 @@ TEST_CASE("an experiment's variant shapes its lists, which carry its name and ar
   CHECK(u.experiment->served.reasons == std::vector<uint8_t>{uint8_t(Reason::kSimilarTo), 0, 0});
   CHECK(u.experiment->counts.lists == 1);
   CHECK(blend.tallies()[0].reasons[size_t(Reason::kSimilarTo)].shown == 1);
-  CHECK(u.list_cutoff != ItemId(UserRecord::kNoItem));  // the blend as learned: it learns from this list
+  CHECK(u.list_reference != ItemId(UserRecord::kNoItem));  // the blend as learned: it learns from this list
 
   experiment::Ledger embeddings = in_variant({.model = "embeddings"});
   u = User({3}, 10);
   CHECK(h.Publish(o, model, &cat, &trending, &u, &holders, &embeddings) ==
         std::vector<std::string>{"a:personal", "b:personal", "c:personal"});
-  CHECK(u.list_cutoff == ItemId(UserRecord::kNoItem));  // another model's list teaches the blend nothing
+  CHECK(u.list_reference == ItemId(UserRecord::kNoItem));  // another model's list teaches the blend nothing
   experiment::Ledger without_cooc = in_variant({.cooc_scale = 0.0});  // the blend without its co-occurrence term
   u = User({3}, 10);
   CHECK(h.Publish(o, model, &cat, &trending, &u, &holders, &without_cooc) ==

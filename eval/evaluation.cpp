@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "common/hash.h"
+#include "common/list_reference.h"
 #include "emitter/item_lists.h"
 #include "emitter/topn.h"
 #include "ingest/event_file.h"
@@ -167,7 +168,9 @@ class Replay {
     if (options_.keep_hits) report_->model_hits.push_back(rank.has_value());
     top_.clear();
     for (const emitter::ScoredItem& s : probe_.list()) top_.push_back(s.item);
-    u.record.list_cutoff = ItemId(top_.size() >= options_.n ? top_.back().value() : UserRecord::kNoItem);
+    u.record.list_reference = top_.size() >= options_.n
+                                  ? top_[ListReferencePosition(options_.n, ListReferenceSalt(u.record))]
+                                  : ItemId(UserRecord::kNoItem);
     Serve(top_, &served_[0], &report_->models[0].distinct_served);
     seconds_[0] += std::chrono::duration<double>(Clock::now() - start).count();
     // The yardsticks are the evaluation's work, not the model's: not in its events/s.

@@ -23,19 +23,19 @@ void AdaGradStep(double lr, double gradient, double floor, float* weight, float*
 
 }  // namespace
 
-void OnlineBlend::Learn(const BlendFeatures& positive, const BlendFeatures& cutoff) {
+void OnlineBlend::Learn(const BlendFeatures& positive, const BlendFeatures& listed) {
   if (options_.learning_rate == 0) return;
-  // Ascent on sigma(margin / scale), a smooth count of hits: the events the
-  // weights could turn (near misses, narrow hits) teach; items far from the
-  // cut, which no weight change would list, hardly do.
-  const double margin = static_cast<double>(Score(positive)) - Score(cutoff);
+  // Ascent on sigma(margin / scale), a smooth count of wins over the listed
+  // item: the events the weights could turn (near misses, narrow wins) teach;
+  // items far from it, whose place no weight change would move, hardly do.
+  const double margin = static_cast<double>(Score(positive)) - Score(listed);
   const double s = 1.0 / (1.0 + std::exp(-margin / kMarginScale));
   const double slope = s * (1.0 - s) / kMarginScale;
-  const double g_cooc = slope * (positive.cooc - cutoff.cooc);
-  const double g_recency = slope * (positive.recency - cutoff.recency);
-  const double g_mf = slope * (positive.mf - cutoff.mf);
-  const double g_short = slope * (positive.short_recency - cutoff.short_recency);
-  const double g_session = slope * (positive.session - cutoff.session);
+  const double g_cooc = slope * (positive.cooc - listed.cooc);
+  const double g_recency = slope * (positive.recency - listed.recency);
+  const double g_mf = slope * (positive.mf - listed.mf);
+  const double g_short = slope * (positive.short_recency - listed.short_recency);
+  const double g_session = slope * (positive.session - listed.session);
   const double lr = options_.learning_rate;
   AdaGradStep(lr, g_cooc, 0.0, &cooc_weight_, &cooc_squares_);
   AdaGradStep(lr, g_recency, 0.0, &recency_weight_, &recency_squares_);

@@ -16,9 +16,10 @@
 //
 // Every event of a known user on an item new to them is an outcome the
 // pipeline would have been judged on: before learning it, the blend takes an
-// ascent step on a smoothed hit, sigmoid((score(chosen) - score(cutoff)) /
-// kMarginScale), where cutoff is the last item of the list the user was last
-// served; AdaGrad per weight, so that the components' different scales need
+// ascent step on a smoothed win, sigmoid((score(chosen) - score(listed)) /
+// kMarginScale), where listed is an item of the list the user was last served
+// (common/list_reference.h: a position weighted to the head, so that both
+// getting into the list and the order within it are learned); AdaGrad per weight, so that the components' different scales need
 // no tuning. A log where popularity drifts (a grocery shop over years) moves
 // weight to recency and away from the factorisation; a session log moves it
 // to co-occurrence.
@@ -75,9 +76,9 @@ class OnlineBlend {
            session_weight_ * f.session;
   }
 
-  // One step: `positive` (the item the user chose) against `cutoff` (the
-  // last item of the list the user was served).
-  void Learn(const BlendFeatures& positive, const BlendFeatures& cutoff);
+  // One step: `positive` (the item the user chose) against `listed` (an item
+  // of the list the user was served).
+  void Learn(const BlendFeatures& positive, const BlendFeatures& listed);
   // The margin (in score units, the factorisation's logits) over which an
   // outcome counts as near the cut. 0.5 measured best of 0.5, 1 and 2 on the
   // shared logs (docs/QUALITY.md).

@@ -34,18 +34,18 @@ BlendFeatures BlendLearning::Features(const UserRecord& user, ItemId c, Now now,
 void BlendLearning::Learn(const UserRecord& user, ItemId item, Now now, const ItemTable& items,
                           const LearnerOptions& options, SessionNeighbors* sessions, OnlineBlend* blend) {
   const auto& h = user.history;
-  const ItemId cutoff = user.list_cutoff;
-  if (h.empty() || cutoff.value() >= items.size() || items.count(item) == 0 || cutoff == item) return;
+  const ItemId reference = user.list_reference;
+  if (h.empty() || reference.value() >= items.size() || items.count(item) == 0 || reference == item) return;
   if (std::find(h.begin(), h.end(), item) != h.end()) return;
   items.PrefetchWindowRows(h, static_cast<size_t>(options.cooc_window), item);
   BlendFeatures chosen = Features(user, item, now, items, options);
-  BlendFeatures cut = Features(user, cutoff, now, items, options);
-  const std::array<ItemId, 2> both = {item, cutoff};
+  BlendFeatures listed = Features(user, reference, now, items, options);
+  const std::array<ItemId, 2> both = {item, reference};
   std::array<float, 2> scores{};
   sessions->ScoreItems(user.id, h, both, scores);
   chosen.session = scores[0];
-  cut.session = scores[1];
-  blend->Learn(chosen, cut);
+  listed.session = scores[1];
+  blend->Learn(chosen, listed);
 }
 
 void BlendLearning::SyncTerms(Now now, const OnlineBlend& blend, ItemTable* items) {

@@ -3,8 +3,9 @@
 //
 // Per event of a known user on an item new to them, with an item that has
 // events (no component can rank an item nobody touched), when the user was
-// served a full list: the item's component scores against those of the last
-// item of that list (UserRecord::list_cutoff). Costs two dot products and
+// served a full list: the item's component scores against those of one item
+// of that list (UserRecord::list_reference, at a position drawn by
+// common/list_reference.h). Costs two dot products and
 // two binary searches per recent item's row.
 // Thread-safety: none; the learner's thread.
 #pragma once
@@ -31,7 +32,7 @@ class BlendLearning {
   static Now At(int64_t ts_ms, const LearnerOptions& options);
 
   // Before the learner learns (user, item) at `now`: one step of the blend
-  // when the user was served a full list (list_cutoff) and the item is new
+  // when the user was served a full list (list_reference) and the item is new
   // to them and has events.
   // The session neighbours' scores come from `sessions` (ScoreItems).
   void Learn(const UserRecord& user, ItemId item, Now now, const ItemTable& items, const LearnerOptions& options,

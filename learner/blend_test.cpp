@@ -148,7 +148,7 @@ void BuyDrifting(Learner* learner, int periods) {
     for (size_t u = 0; u < users.size(); ++u) {
       const std::string item = "p" + std::to_string(p) + "i" + std::to_string(u % 4);
       const ItemId id = *learner->InternItem(item);
-      if (p >= 10) users[u].list_cutoff = *learner->FindItem("p" + std::to_string(p - 10) + "i" + std::to_string(u % 4));
+      if (p >= 10) users[u].list_reference = *learner->FindItem("p" + std::to_string(p - 10) + "i" + std::to_string(u % 4));
       learner->Observe(&users[u], id, EventType::kPurchase, p * 7 * kDay + static_cast<int64_t>(u) * 1000, ++key);
     }
   }

@@ -85,7 +85,7 @@ bool DecodeChangelogUser(std::string_view in, const ItemNames& items, UserRecord
   out->basket.clear();
   // Not carried: an instance's item ids mean nothing to another. The
   // adopter's blend learns from the user again after their next list.
-  out->list_cutoff = ItemId(UserRecord::kNoItem);
+  out->list_reference = ItemId(UserRecord::kNoItem);
   out->partition = -1;  // known again from the user's next event
   out->experiment.reset();
   if (in.empty()) return true;

@@ -100,7 +100,7 @@ void PutLists(const UserRecord& r, std::string* out) {
   PutIds(out, r.purchased);
   PutIds(out, r.list);
   PutIds(out, r.basket);
-  PutFixed<uint32_t>(out, r.list_cutoff.value());
+  PutFixed<uint32_t>(out, r.list_reference.value());
   PutFixed<int32_t>(out, r.partition);
   PutExperimentTail(r, out, [](const std::vector<ItemId>& ids, std::string* o) { PutIds(o, ids); });
 }
@@ -123,7 +123,7 @@ bool DecodeUser(std::string_view in, UserRecord* r, bool* with_lists) {
     r->purchased.clear();
     r->list.clear();
     r->basket.clear();
-    r->list_cutoff = ItemId(UserRecord::kNoItem);
+    r->list_reference = ItemId(UserRecord::kNoItem);
     r->partition = -1;
     r->experiment.reset();
     return true;
@@ -147,7 +147,7 @@ bool DecodeHistory(std::string_view in, UserRecord* r) {
   r->purchased.clear();
   r->list.clear();
   r->basket.clear();
-  r->list_cutoff = ItemId(UserRecord::kNoItem);
+  r->list_reference = ItemId(UserRecord::kNoItem);
   r->partition = -1;
   r->experiment.reset();
   if (in.empty()) return true;
@@ -155,7 +155,7 @@ bool DecodeHistory(std::string_view in, UserRecord* r) {
   if (in.empty()) return true;
   uint32_t cutoff = 0;
   if (!GetFixed(&in, &cutoff)) return false;
-  r->list_cutoff = ItemId(cutoff);
+  r->list_reference = ItemId(cutoff);
   if (in.empty()) return true;
   if (!GetFixed(&in, &r->partition)) return false;
   return GetExperimentTail(&in, r, [](std::string_view* i, std::vector<ItemId>* ids) { return GetIds(i, ids); }) &&

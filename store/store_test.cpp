@@ -24,7 +24,7 @@ using namespace streamrec::store::testing;
 TEST_CASE("store: write, reopen, read back") {
   const std::string path = FreshDir("reopen");
   UserRecord alice = MakeUser(0, 10);
-  alice.list_cutoff = ItemId(7);
+  alice.list_reference = ItemId(7);
   alice.partition = 3;
   {
     auto s = OpenStore(path);
@@ -54,7 +54,7 @@ TEST_CASE("store: write, reopen, read back") {
   CHECK(got.history == alice.history);
   CHECK(got.purchased == alice.purchased);
   CHECK(got.list == alice.list);
-  CHECK(got.list_cutoff == ItemId(7));
+  CHECK(got.list_reference == ItemId(7));
   CHECK(got.partition == 3);
   StoreCounters counters;
   REQUIRE(s->ReadCounters(&counters).ok());
@@ -164,7 +164,7 @@ TEST_CASE("store: a user written before the partition was kept reads back whole,
   const std::string path = FreshDir("no_partition");
   OpenStore(path).reset();  // creates the column families
   UserRecord old = MakeUser(5, 6);
-  old.list_cutoff = ItemId(9);
+  old.list_reference = ItemId(9);
   old.partition = 2;
   std::string value;
   codec::EncodeUser(old, &value);
@@ -178,7 +178,7 @@ TEST_CASE("store: a user written before the partition was kept reads back whole,
   REQUIRE(found);
   CHECK(got.history == old.history);
   CHECK(got.basket == old.basket);
-  CHECK(got.list_cutoff == ItemId(9));
+  CHECK(got.list_reference == ItemId(9));
   CHECK(got.partition == -1);
 }
 

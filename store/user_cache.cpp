@@ -88,7 +88,7 @@ void UserCache::FreeEntry(uint32_t slot) {
   r.purchased.clear();
   r.basket.clear();
   r.list.clear();
-  r.list_cutoff = ItemId(UserRecord::kNoItem);
+  r.list_reference = ItemId(UserRecord::kNoItem);
   r.partition = -1;
   entry.newer = entry.older = kNone;
   free_.push_back(slot);
