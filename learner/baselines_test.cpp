@@ -117,3 +117,19 @@ TEST_CASE("POP, RPOP and IKNN ranks equal the protocol's definitions computed na
   }
   CHECK(checked > 100);
 }
+
+TEST_CASE("IKNN's served list orders ties by popularity, then by smaller id, whatever order it met them in") {
+  auto iknn = MakeCooccurrenceModel(10);
+  int64_t ts = 1'500'000'000'000;
+  // User 1 meets 10, then 30 before 20: row 10 holds 30 first.
+  for (uint32_t item : {10U, 30U, 20U}) iknn->Observe(UserId(1), ItemId(item), ts++);
+  iknn->Observe(UserId(2), ItemId(10), ts++);
+  std::unordered_set<uint32_t> exclude = {10};
+  RankRequest req{UserId(2), ItemId(20), &exclude, 5};
+  RankResult res;
+  iknn->Rank(req, &res);
+  REQUIRE(res.top.size() == 2);
+  CHECK(res.top[0] == ItemId(20));  // equal co-occurrence and popularity: the smaller id first
+  CHECK(res.top[1] == ItemId(30));
+  CHECK(res.rank == 0.5);  // tied with 30
+}
