@@ -203,9 +203,14 @@ bool TopNScorer::SelectActive(size_t first, size_t block_rows, size_t queries, D
 }
 
 void TopNScorer::TakeCandidates(const RowRange& range, size_t first, size_t rows, size_t k, const float* col,
-                                std::vector<ScoredItem>* heap) const {
+                                DenseShare* share) const {
+  std::vector<ScoredItem>* heap = &share->heaps[k];
   const std::vector<ItemId>& excl = exclusions_[k];
   const Boosts& boosted = boosted_[k];
+  // The block's boosted items first: strong candidates, they raise the
+  // threshold before the scan (by id, later items, often more recent, kept
+  // beating the worst kept one: ~240 heap pushes a list on MovieLens).
+  TakeBoosted(range, first, rows, k, col, share);
   const float* bias = range.bias + first;
   const auto n = static_cast<Eigen::Index>(rows);
   // Below the worst kept score nothing can enter: one vector compare per
@@ -229,26 +234,44 @@ void TopNScorer::TakeCandidates(const RowRange& range, size_t first, size_t rows
       if (heap->size() == keep_) threshold = heap->front().score;
     }
   }
-  // The boosted items of this block, with their boosts: their scores are
-  // in the block already (no scattered rows fetched for them).
-  auto offer_boosted = [&](ItemId item, size_t r, float boost) {
+}
+
+void TopNScorer::TakeBoosted(const RowRange& range, size_t first, size_t rows, size_t k, const float* col,
+                             DenseShare* share) const {
+  std::vector<ScoredItem>* heap = &share->heaps[k];
+  const std::vector<ItemId>& excl = exclusions_[k];
+  // Their scores are in the block already (no scattered rows fetched for
+  // them), plus their boosts. Only the best keep_ of them can enter: selected
+  // first, so that a list's ~256 boosts do not each go through the heap (the
+  // lists are the same: Better orders ties).
+  const float threshold = heap->size() == keep_ ? heap->front().score : std::numeric_limits<float>::lowest();
+  std::vector<ScoredItem>& scored = share->boosted_scores;
+  scored.clear();
+  auto score_boosted = [&](ItemId item, size_t r, float boost) {
     const ScoredItem cand{item, col[r] + listed_biases_[item.value()] + boost};
     // An item whose per-item term is -inf (not allowed in lists) never enters.
-    if (cand.score < std::numeric_limits<float>::lowest() || Excluded(excl, cand.item)) return;
-    Offer(heap, keep_, cand);
+    if (cand.score < std::numeric_limits<float>::lowest() || cand.score < threshold) return;
+    scored.push_back(cand);
   };
   if (range.by_bound) {
     const std::vector<PlacedBoost>& placed = placed_boosts_[k];
     auto p = std::lower_bound(placed.begin(), placed.end(), first,
                               [](const PlacedBoost& b, size_t row) { return b.row < row; });
-    for (; p != placed.end() && p->row < first + rows; ++p) offer_boosted(p->item, p->row - first, p->boost);
-    return;
+    for (; p != placed.end() && p->row < first + rows; ++p) score_boosted(p->item, p->row - first, p->boost);
+  } else {
+    const Boosts& boosted = boosted_[k];
+    const auto block_end = static_cast<uint32_t>(first + rows);
+    for (auto b = std::lower_bound(boosted.begin(), boosted.end(), ItemId(static_cast<uint32_t>(first)), ById);
+         b != boosted.end() && b->first.value() < block_end; ++b) {
+      score_boosted(b->first, b->first.value() - first, b->second);
+    }
   }
-  const auto block_end = static_cast<uint32_t>(first + rows);
-  for (auto b = std::lower_bound(boosted.begin(), boosted.end(), ItemId(static_cast<uint32_t>(first)), ById);
-       b != boosted.end() && b->first.value() < block_end; ++b) {
-    offer_boosted(b->first, b->first.value() - first, b->second);
+  std::erase_if(scored, [&](const ScoredItem& c) { return Excluded(excl, c.item); });
+  if (scored.size() > keep_) {
+    std::nth_element(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep_), scored.end(), Better);
+    scored.resize(keep_);
   }
+  for (const ScoredItem& cand : scored) Offer(heap, keep_, cand);
 }
 
 void TopNScorer::DensePass(const ItemMatrixView& items, const RowRange& range, size_t block_rows, size_t queries,
@@ -275,7 +298,7 @@ void TopNScorer::DensePass(const ItemMatrixView& items, const RowRange& range, s
     share->products += rows * scored.count;
     for (size_t j = 0; j < scored.count; ++j) {
       const size_t k = range.by_bound ? share->active[j] : j;
-      TakeCandidates(range, first, rows, k, share->block_scores.data() + j * rows, &share->heaps[k]);
+      TakeCandidates(range, first, rows, k, share->block_scores.data() + j * rows, share);
     }
   }
 }

@@ -107,6 +107,7 @@ class TopNScorer {
     std::vector<float> active_columns;             // their vectors, when fewer than all (float32 rows)
     size_t products = 0;                           // item-query scores computed
     std::vector<uint8_t> scored_blocks;            // by bound: query x block, 1 when scored
+    std::vector<ScoredItem> boosted_scores;        // a block's boosted items, scored, before the heap
   };
   // Rows [begin, end) of a dense pass, one block every `step` rows. `ids[r]`
   // is row r's item (null: item r), `bias[r]` its per-item term. `by_bound`:
@@ -139,9 +140,12 @@ class TopNScorer {
   // into share->active (with their vectors, when not all); false when none
   // can, nor any later block.
   bool SelectActive(size_t first, size_t block_rows, size_t queries, DenseShare* share) const;
-  // One query's candidates among a block's scores.
+  // Query k's candidates among a block's scores, into share->heaps[k].
   void TakeCandidates(const RowRange& range, size_t first, size_t rows, size_t k, const float* col,
-                      std::vector<ScoredItem>* heap) const;
+                      DenseShare* share) const;
+  // Query k's boosted items among a block's scores, into share->heaps[k].
+  void TakeBoosted(const RowRange& range, size_t first, size_t rows, size_t k, const float* col,
+                   DenseShare* share) const;
   // By-bound passes: the per-item terms in packed order, the bounds per block.
   void PrepareByBound(const ItemMatrixView& items, size_t block_rows);
   // By bound: each query's boosted items among the packed rows, by row.
