@@ -1,6 +1,7 @@
 // Which item of a served list the learner's blend compares the user's next
 // new item with (UserRecord::list_reference). The emitter and `streamrec eval`
-// both draw it here, so a replay draws what the live pipeline drew.
+// both draw it here, by the same rule (not the same draws: a replay scores a
+// list before it learns the event, the live pipeline after).
 #pragma once
 
 #include <cstddef>
@@ -29,7 +30,8 @@ inline size_t ListReferencePosition(size_t size, uint64_t salt) {
   return size - 1;
 }
 
-// The salt of the list served to `user` now: its id and its count of events.
+// The salt of the list served to `user` now: its id and its count of events,
+// so that each list draws afresh.
 inline uint64_t ListReferenceSalt(const UserRecord& user) { return HashCombine(user.id.value(), user.events); }
 
 }  // namespace streamrec

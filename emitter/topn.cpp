@@ -35,6 +35,12 @@ void Offer(std::vector<ScoredItem>* heap, size_t n, ScoredItem cand) {
   }
 }
 
+// The score a candidate must reach to enter a heap of `keep`: its worst
+// kept one's when full, else any.
+float WorstKept(const std::vector<ScoredItem>& heap, size_t keep) {
+  return heap.size() == keep ? heap.front().score : std::numeric_limits<float>::lowest();
+}
+
 constexpr Eigen::Index kGroup = 16;
 
 // Bit i set when scores[i] + bias[i] >= threshold, i < n <= kGroup: the
@@ -216,7 +222,7 @@ void TopNScorer::TakeCandidates(const RowRange& range, size_t first, size_t rows
   // Below the worst kept score nothing can enter: one vector compare per
   // sixteen items on the common path (ties, equal to the threshold, still go to Better).
   // An item whose per-item term is -inf (not allowed in lists) never enters.
-  float threshold = heap->size() == keep_ ? heap->front().score : std::numeric_limits<float>::lowest();
+  float threshold = WorstKept(*heap, keep_);
   AscendingSkips ascending(excl, boosted, ItemId(static_cast<uint32_t>(first)));  // by id only
   for (Eigen::Index group = 0; group < n; group += kGroup) {
     uint32_t hits = CandidateMask(col + group, bias + group, std::min(kGroup, n - group), threshold);
@@ -244,7 +250,7 @@ void TopNScorer::TakeBoosted(const RowRange& range, size_t first, size_t rows, s
   // them), plus their boosts. Only the best keep_ of them can enter: selected
   // first, so that a list's ~256 boosts do not each go through the heap (the
   // lists are the same: Better orders ties).
-  const float threshold = heap->size() == keep_ ? heap->front().score : std::numeric_limits<float>::lowest();
+  const float threshold = WorstKept(*heap, keep_);
   std::vector<ScoredItem>& scored = share->boosted_scores;
   scored.clear();
   auto score_boosted = [&](ItemId item, size_t r, float boost) {

@@ -138,7 +138,7 @@ void EncodeLegacyUser(const UserRecord& r, std::string* user, std::string* histo
   PutLists(r, history);
 }
 
-// history, then purchases, the current list, the basket, the list's cutoff
+// history, then purchases, the current list, the basket, the list's reference
 // item and the user's partition (absent in stores written before they
 // existed: read as empty, none and unknown), then the experiment tail
 // (common/experiment_codec.h; absent while the user is in none).
@@ -153,9 +153,9 @@ bool DecodeHistory(std::string_view in, UserRecord* r) {
   if (in.empty()) return true;
   if (!GetIds(&in, &r->purchased) || !GetIds(&in, &r->list) || !GetIds(&in, &r->basket)) return false;
   if (in.empty()) return true;
-  uint32_t cutoff = 0;
-  if (!GetFixed(&in, &cutoff)) return false;
-  r->list_reference = ItemId(cutoff);
+  uint32_t reference = 0;
+  if (!GetFixed(&in, &reference)) return false;
+  r->list_reference = ItemId(reference);
   if (in.empty()) return true;
   if (!GetFixed(&in, &r->partition)) return false;
   return GetExperimentTail(&in, r, [](std::string_view* i, std::vector<ItemId>* ids) { return GetIds(i, ids); }) &&

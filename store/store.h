@@ -2,7 +2,7 @@
 //
 // Column families: user_embeddings (key: user id string; value: dense UserId,
 // seq, event count, embedding, then the user's item lists: history, purchases,
-// current list, basket; then the list's cutoff item and the user's events
+// current list, basket; then the list's reference item and the user's events
 // partition), user_history (read only: where stores written before commit
 // 3b83dba kept those lists; a user written since has all in one record, one
 // key to insert per user), item_embeddings (key: big-endian ItemId; value:
