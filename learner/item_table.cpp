@@ -206,21 +206,29 @@ void ItemTable::SetCount(size_t index, uint64_t count) {
   log_popularity_[index] = std::log1p(static_cast<float>(count));
 }
 
-void ItemTable::IncrementCount(ItemId id) {
-  SetCount(id.value(), counts_[id.value()] + 1);
-  FenwickAdd(id.value(), 1);
+void ItemTable::AddCount(ItemId id, uint64_t events) {
+  SetCount(id.value(), counts_[id.value()] + events);
+  FenwickAdd(id.value(), events);
+}
+
+float ItemTable::Log2Add(float a, double x) {
+  // log2(2^a + 2^x) = max + log2(1 + 2^-(|a - x|)).
+  const double hi = std::max<double>(a, x);
+  return static_cast<float>(hi + std::log2(1.0 + std::exp2(-std::abs(static_cast<double>(a) - x))));
 }
 
 void ItemTable::AddRecency(ItemId id, int64_t ts_ms, int64_t half_life_ms, int64_t short_half_life_ms) {
-  // log2(2^a + 2^x) = max + log2(1 + 2^-(|a - x|)): exact order, never overflows.
-  const auto add = [ts_ms](float& a, int64_t half_life) {
-    const double x = static_cast<double>(ts_ms) / static_cast<double>(half_life);
-    const double hi = std::max<double>(a, x);
-    a = static_cast<float>(hi + std::log2(1.0 + std::exp2(-std::abs(static_cast<double>(a) - x))));
-  };
-  add(recency_[id.value()], half_life_ms);
-  add(short_recency_[id.value()], short_half_life_ms);
-  SyncDenseBias(id.value());
+  const size_t i = id.value();
+  recency_[i] = Log2Add(recency_[i], static_cast<double>(ts_ms) / static_cast<double>(half_life_ms));
+  short_recency_[i] = Log2Add(short_recency_[i], static_cast<double>(ts_ms) / static_cast<double>(short_half_life_ms));
+  SyncDenseBias(i);
+}
+
+void ItemTable::AddRecencyMass(ItemId id, float log2_mass, float log2_short_mass) {
+  const size_t i = id.value();
+  recency_[i] = Log2Add(recency_[i], log2_mass);
+  short_recency_[i] = Log2Add(short_recency_[i], log2_short_mass);
+  SyncDenseBias(i);
 }
 
 void ItemTable::FenwickAdd(size_t index, uint64_t delta) {

@@ -55,10 +55,16 @@ class ItemTable {
   uint64_t count(ItemId id) const { return counts_[id.value()]; }
   const std::string& external_id(ItemId id) const { return external_ids_[id.value()]; }
 
-  void IncrementCount(ItemId id);
+  void IncrementCount(ItemId id) { AddCount(id, 1); }
+  void AddCount(ItemId id, uint64_t events);
   // Adds an event at `ts_ms` to the item's decayed popularity (log2 domain),
   // with each of the two half-lives: recency() and short_recency().
   void AddRecency(ItemId id, int64_t ts_ms, int64_t half_life_ms, int64_t short_half_life_ms);
+  // Adds masses already summed (log2 of sums of 2^(ts / half-life), as
+  // ItemUpdates carry them) to recency() and short_recency().
+  void AddRecencyMass(ItemId id, float log2_mass, float log2_short_mass);
+  // log2(2^a + 2^x), exact in order and never overflowing: how masses add.
+  static float Log2Add(float a, double x);
   // Per-item scores for the popularity kinds, aligned with the embeddings.
   const float* popularity() const { return popularity_.data(); }      // count
   const float* log_popularity() const { return log_popularity_.data(); }  // log(1 + count)

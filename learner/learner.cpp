@@ -11,6 +11,7 @@
 #include "learner/blend_learning.h"
 #include "learner/frequency_sketch.h"
 #include "learner/item_table.h"
+#include "learner/item_update_recorder.h"
 #include "learner/session_neighbors.h"
 #include "learner/sgd.h"
 
@@ -84,6 +85,8 @@ struct Learner::Impl {
         kind(ParseKind(opts.model)),
         items(static_cast<size_t>(opts.dim), opts.dense_min_events),
         scratch(static_cast<size_t>(opts.dim)),
+        cooc_weights(CoocWeights(opts)),
+        recorder(static_cast<size_t>(opts.dim)),
         sessions(SessionNeighborOptions{.max_sessions = opts.session_neighbors}),
         blend(BlendOptions{.cooc_weight = opts.cooc_weight,
                            .recency_weight = 0.0F,
@@ -164,20 +167,46 @@ struct Learner::Impl {
     }
   }
 
+  // The weight of a pair k steps apart in a history, cooc_decay^k, in
+  // multiples of kCoocQuantum (at least one): float sums of such are exact
+  // below 16,384 whatever their order, so instances that count the same
+  // pairs in another order (scale-out: ApplyItemUpdates) hold the same rows.
+  static constexpr float kCoocQuantum = 1.0F / 1024.0F;
+  static std::vector<float> CoocWeights(const LearnerOptions& o) {
+    std::vector<float> weights;
+    float weight = 1.0F;
+    for (int k = 0; k < o.cooc_window; ++k, weight *= o.cooc_decay) {
+      weights.push_back(std::max(1.0F, std::round(weight / kCoocQuantum)) * kCoocQuantum);
+    }
+    return weights;
+  }
+
   // Counts `item` as co-occurring with the user's most recent items.
   void CountCooccurrences(const UserRecord& user, ItemId item) {
     const auto& h = user.history;
     const size_t window = std::min(h.size(), static_cast<size_t>(options.cooc_window));
     items.PrefetchWindowRows(h, window, item);
-    float weight = 1.0F;
-    for (size_t k = h.size(); k-- > h.size() - window; weight *= options.cooc_decay) {
-      if (h[k] == item) continue;
-      BeforeChange(h[k]);
-      items.AddCooccurrence(h[k], item, weight, options.max_neighbors);
-      items.AddCooccurrence(item, h[k], weight, options.max_neighbors);
-      MarkDirty(h[k], kDirty | kRowsDirty);
-      MarkDirty(item, kDirty | kRowsDirty);
+    for (size_t step = 0; step < window; ++step) {
+      const ItemId a = h[h.size() - 1 - step];
+      if (a == item) continue;
+      AddPair(a, item, cooc_weights[step], /*basket=*/false);
+      if (recorder.on()) recorder.Pair(items, a, item, cooc_weights[step], /*basket=*/false);
     }
+  }
+
+  // cooc(a, b) and cooc(b, a) += weight (basket: the bought-together rows).
+  void AddPair(ItemId a, ItemId b, float weight, bool basket) {
+    BeforeChange(a);
+    BeforeChange(b);
+    if (basket) {
+      items.AddBasketCooccurrence(a, b, weight, options.max_neighbors);
+      items.AddBasketCooccurrence(b, a, weight, options.max_neighbors);
+    } else {
+      items.AddCooccurrence(a, b, weight, options.max_neighbors);
+      items.AddCooccurrence(b, a, weight, options.max_neighbors);
+    }
+    MarkDirty(a, kDirty | kRowsDirty);
+    MarkDirty(b, kDirty | kRowsDirty);
   }
 
   static void RememberItem(UserRecord* user, ItemId item, size_t max_history) {
@@ -206,11 +235,8 @@ struct Learner::Impl {
     auto& b = user->basket;
     for (ItemId other : b) {
       if (other == item) continue;
-      BeforeChange(other);
-      items.AddBasketCooccurrence(other, item, 1.0F, options.max_neighbors);
-      items.AddBasketCooccurrence(item, other, 1.0F, options.max_neighbors);
-      MarkDirty(other, kDirty | kRowsDirty);
-      MarkDirty(item, kDirty | kRowsDirty);
+      AddPair(other, item, 1.0F, /*basket=*/true);
+      if (recorder.on()) recorder.Pair(items, other, item, 1.0F, /*basket=*/true);
     }
     std::erase(b, item);
     if (b.size() >= kBasketWindow) b.erase(b.begin());
@@ -273,6 +299,7 @@ struct Learner::Impl {
       }
     }
     BeforeChange(*victim);
+    recorder.Forget(*victim);
     if (replaced_items.size() < Learner::kMaxReplacedKept) {
       replaced_items.push_back({items.external_id(*victim), *victim});
     }
@@ -287,12 +314,16 @@ struct Learner::Impl {
   Kind kind;
   ItemTable items;
   std::vector<float> scratch;
+  std::vector<float> cooc_weights;  // per window step (CoocWeights)
+  ItemUpdateRecorder recorder;      // while the learner records item updates
   SessionNeighbors sessions;
   OnlineBlend blend;
   BlendLearning blend_learning;
   std::vector<float*> negative_ptrs;
   std::vector<float*> negative_bias_ptrs;
   std::vector<ItemId> negative_ids;
+  std::vector<std::optional<ItemId>> applied_ids;  // scratch of ApplyItemUpdates: per record item, its slot
+  std::vector<ItemId> stepped;  // scratch: the items an SGD step changes, while recording
   std::vector<uint8_t> dirty_flags;  // kDirty | kRowsDirty per item
   // SealDirtyItems(): the sealed items, per item its flags (0 once copied) and
   // its record's index, the records, and how far CopySealedItems got.
@@ -403,10 +434,22 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
   params.dim = m.options.dim;
   params.learning_rate = m.options.learning_rate;
   params.regularization = m.options.regularization;
-  if (weight != 0) SgdStep(params, m.scratch.data());
+  if (weight != 0 && m.recorder.on()) {
+    // Each item once: a negative drawn twice is changed twice by the step.
+    m.stepped.assign(1, item);
+    for (ItemId neg : m.negative_ids) {
+      if (std::find(m.stepped.begin(), m.stepped.end(), neg) == m.stepped.end()) m.stepped.push_back(neg);
+    }
+    m.recorder.BeforeStep(m.items, m.stepped);
+    SgdStep(params, m.scratch.data());
+    m.recorder.AfterStep(m.items, m.stepped);
+  } else if (weight != 0) {
+    SgdStep(params, m.scratch.data());
+  }
 
   m.items.IncrementCount(item);
   m.items.AddRecency(item, ts_ms, m.options.recency_half_life_ms, m.options.short_half_life_ms);
+  if (m.recorder.on()) m.recorder.Event(m.items, item, ts_ms, m.options.recency_half_life_ms, m.options.short_half_life_ms);
   m.MarkDirty(item);
   if (m.options.cooc_window > 0) m.CountCooccurrences(*user, item);
   for (ItemId neg : m.negative_ids) {
@@ -419,6 +462,53 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
   if (type == EventType::kCart || type == EventType::kPurchase) m.CountBasket(user, item);
   ++user->events;
   if (blends) m.blend_learning.SyncTerms(now, m.blend, &m.items);
+}
+
+void Learner::RecordItemUpdates(bool on) { impl_->recorder.set_on(on); }
+
+void Learner::TakeItemUpdates(ItemUpdates* out) { impl_->recorder.Take(out); }
+
+size_t Learner::ApplyItemUpdates(const ItemUpdates& updates) {
+  Impl& m = *impl_;
+  const size_t dim = static_cast<size_t>(m.options.dim);
+  const uint64_t replaced_before = m.churn.replaced;
+  m.applied_ids.assign(updates.items.size(), std::nullopt);
+  size_t refused = 0;
+  for (size_t i = 0; i < updates.items.size(); ++i) {
+    const ItemUpdates::Item& u = updates.items[i];
+    const std::optional<ItemId> id = InternItem(u.external_id);
+    if (!id) {
+      ++refused;
+      continue;
+    }
+    m.applied_ids[i] = id;
+    m.BeforeChange(*id);
+    if (u.embedding_delta.size() == dim) {
+      float* e = m.items.embedding(*id);
+      for (size_t d = 0; d < dim; ++d) e[d] += u.embedding_delta[d];
+    }
+    *m.items.bias(*id) += u.bias_delta;
+    m.items.BiasWritten(*id);
+    if (u.events > 0) m.items.AddCount(*id, u.events);
+    m.items.AddRecencyMass(*id, u.recency, u.short_recency);
+    m.MarkDirty(*id);
+  }
+  // A full table may have given an item of this record the slot of another
+  // one of it: such a pair names an item that is gone, and is dropped.
+  const bool slots_moved = m.churn.replaced != replaced_before;
+  const auto slot_of = [&](uint32_t index) -> std::optional<ItemId> {
+    const std::optional<ItemId> id = m.applied_ids[index];
+    if (id && slots_moved && m.items.external_id(*id) != updates.items[index].external_id) return std::nullopt;
+    return id;
+  };
+  for (bool basket : {false, true}) {
+    for (const ItemUpdates::Pair& p : basket ? updates.basket : updates.cooc) {
+      const std::optional<ItemId> a = slot_of(p.a);
+      const std::optional<ItemId> b = slot_of(p.b);
+      if (a && b && *a != *b) m.AddPair(*a, *b, p.weight, basket);
+    }
+  }
+  return refused;
 }
 
 void Learner::QueryVector(const UserRecord& user, std::span<float> out) const {

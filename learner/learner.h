@@ -21,6 +21,7 @@
 #include "common/state.h"
 #include "common/status.h"
 #include "learner/blend.h"
+#include "learner/item_updates.h"
 #include "learner/options.h"
 
 namespace streamrec::learner {
@@ -59,6 +60,22 @@ class Learner {
   // Learns from one event at event time `ts_ms`. `event_key` must identify the
   // event stably (for example hash(partition, offset)): it seeds the negative sampler.
   void Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_ms, uint64_t event_key);
+
+  // Scale-out (docs/SCALE_OUT.md). While recording (RecordItemUpdates(true);
+  // off by default, when a single instance pays nothing), Observe also sums
+  // what each event changes on the item side (learner/item_updates.h);
+  // TakeItemUpdates moves the sums out, replacing the contents of `out`.
+  void RecordItemUpdates(bool on);
+  void TakeItemUpdates(ItemUpdates* out);
+  // Applies another instance's updates to the item side: each item interned
+  // as an event of it would (a new one from its deterministic initial
+  // embedding; refused when the table is full and it is not wanted: its
+  // sums and pairs are dropped), its sums added, its co-occurrences counted
+  // both ways. Not recorded: an instance publishes its own events' changes
+  // only. Applying the same updates twice counts them twice: the caller
+  // applies each record once (its position in the WriteBatch of the state).
+  // Returns the items refused.
+  size_t ApplyItemUpdates(const ItemUpdates& updates);
 
   // The vector that items are scored against for this user (dim floats).
   void QueryVector(const UserRecord& user, std::span<float> out) const;

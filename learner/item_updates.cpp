@@ -1,0 +1,141 @@
+#include "learner/item_updates.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "common/fixed.h"
+
+namespace streamrec::learner {
+namespace {
+
+// Version 1: magic, version, dim, item count; per item its id (length and
+// bytes), events, the two masses, the bias delta, a flag and `dim` floats if
+// it has an embedding delta; then the two pair lists (count, then a, b, weight).
+constexpr uint32_t kMagic = 0x55544953;  // "SITU": streamrec item updates
+constexpr uint16_t kVersion = 1;
+// Bounds a decoder trusts before allocating: a record's items and pairs.
+constexpr uint32_t kMaxItems = 1U << 24;
+constexpr uint32_t kMaxPairs = 1U << 26;
+constexpr uint32_t kMaxIdBytes = 1U << 16;
+
+void PutPairs(const std::vector<ItemUpdates::Pair>& pairs, std::string* out) {
+  PutFixed<uint32_t>(out, static_cast<uint32_t>(pairs.size()));
+  for (const ItemUpdates::Pair& p : pairs) {
+    PutFixed<uint32_t>(out, p.a);
+    PutFixed<uint32_t>(out, p.b);
+    PutFixed<float>(out, p.weight);
+  }
+}
+
+bool GetPairs(std::string_view* in, size_t items, std::vector<ItemUpdates::Pair>* out, std::string* error) {
+  uint32_t n = 0;
+  if (!GetFixed(in, &n) || n > kMaxPairs || in->size() < size_t{n} * 12) {
+    *error = "truncated pair list";
+    return false;
+  }
+  out->resize(n);
+  for (ItemUpdates::Pair& p : *out) {
+    (void)GetFixed(in, &p.a);  // the size was checked above
+    (void)GetFixed(in, &p.b);
+    (void)GetFixed(in, &p.weight);
+    if (p.a >= items || p.b >= items || p.a == p.b || !std::isfinite(p.weight)) {
+      *error = fmt::format("a pair ({}, {}) of {} items, weight {}", p.a, p.b, items, p.weight);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool GetItem(std::string_view* in, uint32_t dim, ItemUpdates::Item* item, std::string* error) {
+  uint32_t id_bytes = 0;
+  if (!GetFixed(in, &id_bytes) || id_bytes == 0 || id_bytes > kMaxIdBytes || in->size() < id_bytes) {
+    *error = "truncated or empty item id";
+    return false;
+  }
+  item->external_id.assign(in->data(), id_bytes);
+  in->remove_prefix(id_bytes);
+  uint8_t has_embedding = 0;
+  if (!GetFixed(in, &item->events) || !GetFixed(in, &item->recency) || !GetFixed(in, &item->short_recency) ||
+      !GetFixed(in, &item->bias_delta) || !GetFixed(in, &has_embedding) || has_embedding > 1) {
+    *error = "truncated item fields";
+    return false;
+  }
+  if (std::isnan(item->recency) || std::isnan(item->short_recency) || !std::isfinite(item->bias_delta)) {
+    *error = fmt::format("item {}: a field is not a number", item->external_id);
+    return false;
+  }
+  item->embedding_delta.resize(has_embedding != 0 ? dim : 0);
+  if (in->size() < item->embedding_delta.size() * sizeof(float)) {
+    *error = "truncated embedding delta";
+    return false;
+  }
+  for (float& v : item->embedding_delta) {
+    (void)GetFixed(in, &v);
+    if (!std::isfinite(v)) {
+      *error = fmt::format("item {}: an embedding delta is not finite", item->external_id);
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeItemUpdates(const ItemUpdates& updates, uint32_t dim) {
+  std::string out;
+  out.reserve(16 + updates.items.size() * (32 + dim * sizeof(float)) + (updates.cooc.size() + updates.basket.size()) * 12);
+  PutFixed<uint32_t>(&out, kMagic);
+  PutFixed<uint16_t>(&out, kVersion);
+  PutFixed<uint32_t>(&out, dim);
+  PutFixed<uint32_t>(&out, static_cast<uint32_t>(updates.items.size()));
+  for (const ItemUpdates::Item& item : updates.items) {
+    PutFixed<uint32_t>(&out, static_cast<uint32_t>(item.external_id.size()));
+    out.append(item.external_id);
+    PutFixed<uint32_t>(&out, item.events);
+    PutFixed<float>(&out, item.recency);
+    PutFixed<float>(&out, item.short_recency);
+    PutFixed<float>(&out, item.bias_delta);
+    const bool has_embedding = item.embedding_delta.size() == dim && dim > 0;
+    PutFixed<uint8_t>(&out, has_embedding ? 1 : 0);
+    if (has_embedding) {
+      for (float v : item.embedding_delta) PutFixed<float>(&out, v);
+    }
+  }
+  PutPairs(updates.cooc, &out);
+  PutPairs(updates.basket, &out);
+  return out;
+}
+
+Status DecodeItemUpdates(std::string_view bytes, uint32_t dim, ItemUpdates* out) {
+  out->clear();
+  uint32_t magic = 0;
+  uint16_t version = 0;
+  uint32_t record_dim = 0;
+  uint32_t items = 0;
+  if (!GetFixed(&bytes, &magic) || magic != kMagic || !GetFixed(&bytes, &version)) {
+    return Status::InvalidArgument("not an item-updates record");
+  }
+  if (version != kVersion) {
+    return Status::InvalidArgument(fmt::format("item-updates record version {} (this streamrec reads {})", version, kVersion));
+  }
+  if (!GetFixed(&bytes, &record_dim) || !GetFixed(&bytes, &items) || items > kMaxItems) {
+    return Status::InvalidArgument("truncated item-updates header");
+  }
+  if (record_dim != dim) {
+    return Status::InvalidArgument(
+        fmt::format("item updates of learner.dim {}, this instance's is {}: every instance of a group needs the same", record_dim, dim));
+  }
+  std::string error;
+  out->items.resize(items);
+  for (ItemUpdates::Item& item : out->items) {
+    if (!GetItem(&bytes, dim, &item, &error)) return Status::InvalidArgument("item updates: " + error);
+  }
+  if (!GetPairs(&bytes, items, &out->cooc, &error) || !GetPairs(&bytes, items, &out->basket, &error)) {
+    return Status::InvalidArgument("item updates: " + error);
+  }
+  if (!bytes.empty()) return Status::InvalidArgument(fmt::format("item updates: {} bytes after the end", bytes.size()));
+  return Status::Ok();
+}
+
+}  // namespace streamrec::learner

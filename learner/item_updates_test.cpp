@@ -1,0 +1,204 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/hash.h"
+#include "learner/item_updates.h"
+#include "learner/learner.h"
+
+using namespace streamrec;
+using namespace streamrec::learner;
+
+namespace {
+
+struct LogEvent {
+  std::string user;
+  std::string item;
+  EventType type;
+  int64_t ts_ms;
+};
+
+// 30 users over 60 items in three taste groups, with carts and purchases;
+// deterministic.
+std::vector<LogEvent> HandMadeLog(size_t events) {
+  std::vector<LogEvent> log;
+  uint64_t state = 7;
+  for (size_t i = 0; i < events; ++i) {
+    state = Mix64(state + i);
+    const uint32_t user = static_cast<uint32_t>(state % 30);
+    const uint32_t group = user % 3;
+    const uint32_t item = group * 20 + static_cast<uint32_t>((state >> 20) % 20);
+    const uint32_t kind = static_cast<uint32_t>((state >> 40) % 10);
+    const EventType type = kind < 7 ? EventType::kView : kind < 9 ? EventType::kCart : EventType::kPurchase;
+    log.push_back({"u" + std::to_string(user), "i" + std::to_string(item), type,
+                   1'700'000'000'000LL + static_cast<int64_t>(i) * 60'000});
+  }
+  return log;
+}
+
+LearnerOptions Options() {
+  LearnerOptions o;
+  o.max_neighbors = 10'000;  // no row is trimmed: which neighbours a trimmed row keeps depends on arrival order
+  o.dense_min_events = 1;
+  // The online blend is learned per instance (docs/SCALE_OUT.md); held still
+  // here, the items' served term is their bias alone, which the test compares.
+  o.blend_learning_rate = 0.0F;
+  return o;
+}
+
+// An instance: a learner and the users it owns.
+struct Instance {
+  explicit Instance(bool record) : learner(Options()) { learner.RecordItemUpdates(record); }
+  void Learn(const LogEvent& e, uint64_t key) {
+    auto [it, created] = users.try_emplace(e.user);
+    if (created) learner.InitUser(e.user, UserId(static_cast<uint32_t>(users.size())), &it->second);
+    const std::optional<ItemId> item = learner.InternItem(e.item);
+    REQUIRE(item);
+    learner.Observe(&it->second, *item, e.type, e.ts_ms, key);
+  }
+  Learner learner;
+  std::map<std::string, UserRecord> users;
+};
+
+// Each instance's updates since the last exchange go to the other.
+void Exchange(Instance* a, Instance* b) {
+  ItemUpdates from_a, from_b;
+  a->learner.TakeItemUpdates(&from_a);
+  b->learner.TakeItemUpdates(&from_b);
+  CHECK(b->learner.ApplyItemUpdates(from_a) == 0);
+  CHECK(a->learner.ApplyItemUpdates(from_b) == 0);
+}
+
+std::map<std::string, float> Row(const Learner& l, const std::string& item, bool basket) {
+  std::vector<std::pair<ItemId, float>> row;
+  l.ItemNeighbors(*l.FindItem(item), basket, &row);
+  std::map<std::string, float> by_name;
+  for (const auto& [id, weight] : row) by_name[l.ItemExternalId(id)] = weight;
+  return by_name;
+}
+
+std::vector<float> Factors(const Learner& l, const std::string& item) {
+  const ItemMatrixView v = l.Items();
+  const size_t i = l.FindItem(item)->value();
+  return {v.embeddings + i * v.dim, v.embeddings + (i + 1) * v.dim};
+}
+
+}  // namespace
+
+TEST_CASE("two instances exchanging item updates hold one instance's counts and co-occurrences") {
+  const std::vector<LogEvent> log = HandMadeLog(3000);
+  Instance one(/*record=*/false);
+  Instance a(/*record=*/true);
+  Instance b(/*record=*/true);
+  // The exchange lags by a few events, as a record per batch would.
+  const size_t exchange_every = GENERATE(1, 7, 100);
+  for (size_t i = 0; i < log.size(); ++i) {
+    const uint64_t key = Fnv1a64(log[i].user) + i;
+    one.Learn(log[i], key);
+    (Fnv1a64(log[i].user) % 2 == 0 ? a : b).Learn(log[i], key);
+    if ((i + 1) % exchange_every == 0) Exchange(&a, &b);
+  }
+  Exchange(&a, &b);
+  REQUIRE(a.learner.item_count() == one.learner.item_count());
+  REQUIRE(b.learner.item_count() == one.learner.item_count());
+  size_t rows_checked = 0;
+  float max_factor_gap = 0.0F;
+  for (uint32_t i = 0; i < one.learner.item_count(); ++i) {
+    const std::string& name = one.learner.ItemExternalId(ItemId(i));
+    const ItemId in_one(i);
+    for (const Instance* x : {&a, &b}) {
+      const ItemId id = *x->learner.FindItem(name);
+      CHECK(x->learner.ItemEvents(id) == one.learner.ItemEvents(in_one));
+      CHECK(x->learner.ItemRecency()[id.value()] == Approx(one.learner.ItemRecency()[i]).epsilon(1e-6));
+      for (bool basket : {false, true}) {
+        // Equal floats: the same pairs' weights, summed exactly in any order.
+        CHECK(Row(x->learner, name, basket) == Row(one.learner, name, basket));
+        ++rows_checked;
+      }
+    }
+    // The two instances' factors agree up to float sums in another order
+    // (each is a different asynchronous SGD than the single instance's).
+    const std::vector<float> fa = Factors(a.learner, name);
+    const std::vector<float> fb = Factors(b.learner, name);
+    for (size_t d = 0; d < fa.size(); ++d) max_factor_gap = std::max(max_factor_gap, std::abs(fa[d] - fb[d]));
+    const size_t ia = a.learner.FindItem(name)->value();
+    const size_t ib = b.learner.FindItem(name)->value();
+    CHECK(a.learner.Items().biases[ia] == Approx(b.learner.Items().biases[ib]).margin(1e-4));
+  }
+  CHECK(rows_checked == 4 * one.learner.item_count());
+  CHECK(max_factor_gap < 1e-4F);
+  // The rows are not empty: the check above compared something.
+  CHECK(Row(one.learner, "i0", false).size() > 5);
+  CHECK(Row(one.learner, "i0", true).size() > 2);
+}
+
+TEST_CASE("item updates are recorded only when asked, and only an instance's own events") {
+  const std::vector<LogEvent> log = HandMadeLog(200);
+  Instance quiet(/*record=*/false);
+  Instance a(/*record=*/true);
+  for (size_t i = 0; i < log.size(); ++i) {
+    quiet.Learn(log[i], i);
+    a.Learn(log[i], i);
+  }
+  ItemUpdates updates;
+  quiet.learner.TakeItemUpdates(&updates);
+  CHECK(updates.empty());
+  a.learner.TakeItemUpdates(&updates);
+  REQUIRE_FALSE(updates.empty());
+  uint64_t events = 0;
+  for (const ItemUpdates::Item& item : updates.items) events += item.events;
+  CHECK(events == log.size());
+  // Applying them to the quiet learner records nothing there, and a take empties the recorder.
+  quiet.learner.RecordItemUpdates(true);
+  CHECK(quiet.learner.ApplyItemUpdates(updates) == 0);
+  ItemUpdates echoed;
+  quiet.learner.TakeItemUpdates(&echoed);
+  CHECK(echoed.empty());
+  a.learner.TakeItemUpdates(&echoed);
+  CHECK(echoed.empty());
+  // Applied on top of the same events, every count doubles.
+  for (const ItemUpdates::Item& item : updates.items) {
+    CHECK(quiet.learner.ItemEvents(*quiet.learner.FindItem(item.external_id)) == 2 * item.events);
+  }
+}
+
+TEST_CASE("item updates survive their encoding and malformed records are refused") {
+  const std::vector<LogEvent> log = HandMadeLog(300);
+  Instance a(/*record=*/true);
+  for (size_t i = 0; i < log.size(); ++i) a.Learn(log[i], i);
+  ItemUpdates updates;
+  a.learner.TakeItemUpdates(&updates);
+  const uint32_t dim = static_cast<uint32_t>(a.learner.options().dim);
+  const std::string bytes = EncodeItemUpdates(updates, dim);
+  ItemUpdates decoded;
+  REQUIRE(DecodeItemUpdates(bytes, dim, &decoded).ok());
+  REQUIRE(decoded.items.size() == updates.items.size());
+  for (size_t i = 0; i < updates.items.size(); ++i) {
+    CHECK(decoded.items[i].external_id == updates.items[i].external_id);
+    CHECK(decoded.items[i].events == updates.items[i].events);
+    CHECK(decoded.items[i].recency == updates.items[i].recency);
+    CHECK(decoded.items[i].short_recency == updates.items[i].short_recency);
+    CHECK(decoded.items[i].bias_delta == updates.items[i].bias_delta);
+    CHECK(decoded.items[i].embedding_delta == updates.items[i].embedding_delta);
+  }
+  CHECK(decoded.cooc == updates.cooc);
+  CHECK(decoded.basket == updates.basket);
+  CHECK_FALSE(decoded.basket.empty());
+
+  const Status other_dim = DecodeItemUpdates(bytes, dim * 2, &decoded);
+  CHECK(other_dim.code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(other_dim.message(), Catch::Contains("learner.dim"));
+  CHECK_FALSE(DecodeItemUpdates(bytes.substr(0, bytes.size() - 1), dim, &decoded).ok());
+  CHECK_FALSE(DecodeItemUpdates(bytes + "x", dim, &decoded).ok());
+  CHECK_FALSE(DecodeItemUpdates("", dim, &decoded).ok());
+  CHECK_FALSE(DecodeItemUpdates("not a record at all", dim, &decoded).ok());
+  // A pair naming an item the record does not hold.
+  ItemUpdates bad = updates;
+  bad.cooc.push_back({0, static_cast<uint32_t>(bad.items.size()), 1.0F});
+  CHECK_FALSE(DecodeItemUpdates(EncodeItemUpdates(bad, dim), dim, &decoded).ok());
+  // Every truncation fails cleanly (no crash, no partial success).
+  for (size_t cut = 0; cut < bytes.size(); cut += 97) CHECK_FALSE(DecodeItemUpdates(bytes.substr(0, cut), dim, &decoded).ok());
+}
