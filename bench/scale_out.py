@@ -3,15 +3,20 @@
 issue 25): what more instances cost in model quality, item state and CPU.
 
     bench/scale_out.py build/streamrec --events LOG [--instances 3] [--partitions 4]
-        [--broker embedded|kafka] [--set KEY=VALUE ...] [--json]
+        [--broker embedded|kafka] [--rate 2000] [--set KEY=VALUE ...] [--json]
 
-A group of N `streamrec run` (consumer group scale-N, its own state changelog) starts
-on an empty `events` topic; once every member owns a partition and the assignment
-has settled, the log (the datasets' CSV or events-topic JSON lines) is loaded with
-`streamrec produce` (else the first member to join consumes most of it alone).
-Then one `streamrec run` (group scale-one) consumes the same log. Each run is
-stopped (SIGTERM: a graceful stop) once its members' /metrics show the log
-consumed (no lag, the applied count steady) and no list owed. Reported per run:
+A group of N `streamrec run` (consumer group scale-N, its own state changelog and
+item updates topic) starts on an empty `events` topic; once every member owns a
+partition and the assignment has settled, the log (the datasets' CSV or events-topic
+JSON lines) is loaded with `streamrec produce --rate` (else the first member to join
+consumes most of it alone; paced, as a shop's traffic comes: loaded at once, the
+whole log is learned in the second or two that the members' item updates take to
+reach each other). Then one `streamrec run` (group scale-one) consumes the same log,
+loaded again at the same rate (both runs start from the topic's end:
+kafka.start_from=latest, an override). Each run is stopped (SIGTERM: a
+graceful stop) once its members' /metrics show the log consumed (no lag, the
+applied count steady), no list owed and every item update record read by every
+other member. Reported per run:
 
 - live recall@20 and mrr@20: the pipeline's own prequential test of the live
   stream (every scored event is tested: pipeline.quality_sample=1 and
@@ -43,16 +48,19 @@ from harness import metrics  # noqa: E402
 from real_kafka import free_port  # noqa: E402
 
 QUALITY = re.compile(r"live quality this run: recall@(\d+) ([0-9.]+), mrr@\d+ ([0-9.]+) over (\d+) sampled")
-OVERRIDES = ["pipeline.quality_sample=1", "pipeline.quality_max_per_s=0"]
+# Every scored event tested; each run reads only the copy of the log loaded for it.
+OVERRIDES = ["pipeline.quality_sample=1", "pipeline.quality_max_per_s=0", "kafka.start_from=latest"]
 
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def produce(streamrec, bootstrap, path):
-    out = subprocess.run([streamrec, "produce", "--bootstrap", bootstrap, "--file", path],
-                         capture_output=True, text=True, timeout=600)
+def produce(streamrec, bootstrap, path, rate):
+    cmd = [streamrec, "produce", "--bootstrap", bootstrap, "--file", path]
+    if rate > 0:
+        cmd += ["--rate", str(rate)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
         raise RuntimeError(f"streamrec produce failed: {out.stderr[-2000:]}")
     log((out.stdout + out.stderr).strip())
@@ -128,8 +136,12 @@ def run_group(args, bootstrap, group, instances, work, before_consuming=None):
 
         def drained():
             applied = total(members, "streamrec_events_applied_total")
+            # Every item update record read by every other member, too.
+            shared = (instances - 1) * total(members, "streamrec_item_records_published_total")
             done = (applied > 0 and applied == last[0] and total(members, "streamrec_lists_pending") == 0 and
-                    total(members, "streamrec_consumer_lag_messages") == 0)
+                    total(members, "streamrec_consumer_lag_messages") == 0 and
+                    total(members, "streamrec_uncommitted_seconds") == 0 and  # the last updates published
+                    total(members, "streamrec_item_records_applied_total") == shared)
             last[0] = applied
             return done
         wait_for(f"{group}: the log consumed", drained, 1800)
@@ -155,8 +167,11 @@ def main():
     ap.add_argument("--instances", type=int, default=3)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--broker", choices=["embedded", "kafka"], default="embedded")
+    ap.add_argument("--rate", type=float, default=2000,
+                    help="events a second at which the group's log is loaded (0: at once); default 2000")
     ap.add_argument("--set", action="append", default=[], help="a further override, printed with the figures")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the members' data and logs (printed)")
     args = ap.parse_args()
     if args.instances < 2 or args.instances > args.partitions:
         ap.error("--instances must be 2..--partitions")
@@ -167,17 +182,20 @@ def main():
     try:
         # The group first, formed before the log arrives (else its first member
         # consumes most of it alone); the single instance then reads the same log.
-        many = run_group(args, broker.bootstrap, groups[1], args.instances, work,
-                         before_consuming=lambda: produce(args.streamrec, broker.bootstrap, args.events))
-        one = run_group(args, broker.bootstrap, groups[0], 1, work)
+        load = lambda: produce(args.streamrec, broker.bootstrap, args.events, args.rate)  # noqa: E731
+        many = run_group(args, broker.bootstrap, groups[1], args.instances, work, before_consuming=load)
+        one = run_group(args, broker.bootstrap, groups[0], 1, work, before_consuming=load)
     finally:
         broker.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     single, group = pooled(one), pooled(many)
     ref = one[0]
     shares = [{"item_events": r["item_events"] / ref["item_events"] if ref["item_events"] else 0.0,
                "cooc_weight": r["cooc_weight"] / ref["cooc_weight"] if ref["cooc_weight"] else 0.0} for r in many]
-    result = {"log": args.events, "broker": args.broker, "partitions": args.partitions,
+    result = {"log": args.events, "broker": args.broker, "partitions": args.partitions, "rate": args.rate,
               "overrides": OVERRIDES + args.set, "one": single, "group": group,
               "recall_ratio": group["recall"] / single["recall"] if single["recall"] else 0.0,
               "cpu_ratio": group["cpu_us_per_event"] / single["cpu_us_per_event"] if single["cpu_us_per_event"] else 0.0,
@@ -185,7 +203,8 @@ def main():
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    print(f"log {args.events}, {args.broker} broker, {args.partitions} partitions; overrides: {' '.join(result['overrides'])}")
+    print(f"log {args.events}, {args.broker} broker, {args.partitions} partitions, the group's log loaded at "
+          f"{args.rate:g} events/s; overrides: {' '.join(result['overrides'])}")
     for name, r in (("1 instance", single), (f"{args.instances} instances", group)):
         print(f"  {name:12}: live recall@20 {r['recall']:.4f}, mrr@20 {r['mrr']:.4f} over {r['scored']} scored "
               f"events; CPU {r['cpu_us_per_event']:.1f} us per applied event ({r['applied']} applied)")

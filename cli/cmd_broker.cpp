@@ -69,7 +69,10 @@ int CmdBroker(const BrokerArgs& args, const std::atomic<bool>& stop) {
   config::KafkaConfig topics;
   topics.partitions = args.partitions;
   std::vector<kafka::TopicSpec> specs = config::StandardTopics(topics);
-  for (const std::string& group : args.groups) specs.push_back(config::StateTopicSpec(topics, group));
+  for (const std::string& group : args.groups) {
+    specs.push_back(config::StateTopicSpec(topics, group));
+    specs.push_back(config::ItemsTopicSpec(topics, group));
+  }
   for (const kafka::TopicSpec& t : specs) {
     if (Status s = broker->CreateTopic(t.name, t.partitions, t.compacted); !s.ok()) {
       std::cerr << "streamrec broker: " << s.ToString() << "\n";

@@ -54,7 +54,10 @@ int CmdTopics(const TopicsArgs& args) {
     return 2;
   }
   std::vector<kafka::TopicSpec> specs = config::StandardTopics(config.kafka);
-  for (const std::string& group : args.groups) specs.push_back(config::StateTopicSpec(config.kafka, group));
+  for (const std::string& group : args.groups) {
+    specs.push_back(config::StateTopicSpec(config.kafka, group));
+    specs.push_back(config::ItemsTopicSpec(config.kafka, group));
+  }
   for (kafka::TopicSpec& spec : specs) spec.replication_factor = args.replication_factor;
   if (Status s = ApplyTopicConfigs(args.topic_configs, &specs); !s.ok()) {
     std::cerr << name << ": " << s.message() << "\n";
@@ -81,7 +84,8 @@ int CmdTopics(const TopicsArgs& args) {
     std::cout << (made ? "created  " : it == found.end() ? "missing  " : "exists   ") << topic
               << (it == found.end() ? "" : ": " + Describe(it->second)) << "\n";
   }
-  const config::TopicProblems problems = config::CheckTopics(config.kafka, config.pipeline.state_handoff, found);
+  const config::TopicProblems problems = config::CheckTopics(config.kafka, config.pipeline.state_handoff,
+                                                                  config.pipeline.share_items, found);
   for (const std::string& w : problems.warnings) std::cout << "warning: " << w << "\n";
   for (const std::string& e : problems.errors) std::cout << "error: " << e << "\n";
   std::cout << (problems.errors.empty() ? "the topics keep the contract `streamrec run` needs\n"

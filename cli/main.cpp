@@ -89,8 +89,8 @@ void AddBroker(CLI::App& app, BrokerArgs& a) {
   c->add_flag("--no-compaction", a.no_compaction,
               "Do not keep compacted topics' latest records: they age out like any other");
   c->add_option("--group", a.groups,
-                "Also create the state changelog <GROUP>.state of this consumer group (kafka.group_id), "
-                "compacted; repeatable");
+                "Also create the state changelog <GROUP>.state (compacted) and the item updates <GROUP>.items "
+                "of this consumer group (kafka.group_id); repeatable");
 }
 
 void AddProduce(CLI::App& app, ProduceArgs& a) {
@@ -215,7 +215,8 @@ void AddTopics(CLI::App& app, TopicsArgs& a) {
     sub->add_option("--replication-factor", a.replication_factor,
                     "Replicas of each partition (default: the broker's default.replication.factor)");
     sub->add_option("--group", a.groups,
-                    "Also create the state changelog <GROUP>.state of this consumer group; repeatable");
+                    "Also create the state changelog <GROUP>.state and the item updates <GROUP>.items of this "
+                    "consumer group; repeatable");
     sub->add_option("--topic-config", a.topic_configs,
                     "TOPIC:KEY=VALUE: a topic config at creation, e.g. recommendations:segment.bytes=1048576; "
                     "repeatable");

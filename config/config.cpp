@@ -22,6 +22,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("bought_together_topic", c.kafka.bought_together_topic);
   v.Field("trending_topic", c.kafka.trending_topic);
   v.Field("state_topic", c.kafka.state_topic);
+  v.Field("items_topic", c.kafka.items_topic);
   v.Field("start_from", c.kafka.start_from);
   v.Field("static_membership", c.kafka.static_membership);
   v.Field("partitions", c.kafka.partitions);
@@ -49,6 +50,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("quality_sample", c.pipeline.quality_sample);
   v.Field("quality_max_per_s", c.pipeline.quality_max_per_s);
   v.Field("state_handoff", c.pipeline.state_handoff);
+  v.Field("share_items", c.pipeline.share_items);
   v.End();
 
   v.Begin("http");

@@ -56,7 +56,14 @@ struct KafkaConfig {
   kafka::Properties consumer_properties;  // consumer only, applied after `properties`
   kafka::Properties producer_properties;  // producers only, applied after `properties`
 
+  // The item side's updates, which the instances of a group share (scale-out
+  // that keeps one model, docs/SCALE_OUT.md); "" = "<group_id>.items". Delete
+  // policy, as many partitions as the events topic, a retention longer than
+  // the longest outage an instance must bridge (the broker's default: 7 days).
+  std::string items_topic;
+
   std::string StateTopic() const { return state_topic.empty() ? group_id + ".state" : state_topic; }
+  std::string ItemsTopic() const { return items_topic.empty() ? group_id + ".items" : items_topic; }
 };
 
 struct PipelineConfig {
@@ -98,6 +105,12 @@ struct PipelineConfig {
   // move between instances (scale-out, rolling restarts) with their state.
   // Default true; false only for a group that will only ever have one member.
   bool state_handoff = true;
+  // Publish what this instance's events change on the item side (factors,
+  // counts, co-occurrences) to kafka.items_topic and apply the other
+  // instances': every instance of a group learns the item side from all of
+  // its traffic (docs/SCALE_OUT.md). Default true; false only for a group
+  // that will only ever have one member (saves ~1 KB of records an event).
+  bool share_items = true;
 };
 
 struct Config {

@@ -58,6 +58,32 @@ void CheckState(const KafkaConfig& config, const std::map<std::string, kafka::To
   }
 }
 
+void CheckItems(const KafkaConfig& config, const std::map<std::string, kafka::TopicInfo>& found,
+                TopicProblems* out) {
+  const std::string items = config.ItemsTopic();
+  const std::string create = "create it with `streamrec topics create` given this configuration (on the embedded "
+                             "broker: streamrec broker --group " + config.group_id +
+                             "), or with the delete policy and as many partitions as " + config.events_topic +
+                             "; or set pipeline.share_items=false for a group of one instance";
+  auto it = found.find(items);
+  if (it == found.end()) {
+    out->errors.push_back("the item updates topic " + items + " does not exist: " + create);
+    return;
+  }
+  const Policy policy = CleanupPolicy(it->second);
+  if (policy == Policy::kCompact || policy == Policy::kCompactDelete) {
+    out->errors.push_back("the item updates topic " + items +
+                          " is compacted: its records of a partition share a key, and compaction would keep the "
+                          "last one only" + AlterHint(items, "delete"));
+  }
+  auto events = found.find(config.events_topic);
+  if (events != found.end() && it->second.partitions < events->second.partitions) {
+    out->errors.push_back("the item updates topic " + items + " has " + std::to_string(it->second.partitions) +
+                          " partitions, fewer than the " + std::to_string(events->second.partitions) + " of " +
+                          config.events_topic + ": " + create);
+  }
+}
+
 void CheckCompacted(const std::string& topic, bool required, const std::string& why,
                     const std::map<std::string, kafka::TopicInfo>& found, TopicProblems* out) {
   auto it = found.find(topic);
@@ -83,6 +109,7 @@ std::vector<kafka::TopicSpec> StandardTopics(const KafkaConfig& config) {
       {config.dead_letter_topic, config.partitions, -1, false, {}},
       {config.recommendations_topic, config.partitions, -1, true, {}},
       StateTopicSpec(config, config.group_id),
+      ItemsTopicSpec(config, config.group_id),
   };
   if (!config.catalog_topic.empty()) topics.push_back({config.catalog_topic, config.partitions, -1, true, {}});
   for (const std::string* t : {&config.similar_items_topic, &config.bought_together_topic, &config.trending_topic}) {
@@ -97,7 +124,13 @@ kafka::TopicSpec StateTopicSpec(const KafkaConfig& config, const std::string& gr
   return {of_group.StateTopic(), config.partitions, -1, true, {{"min.compaction.lag.ms", kStateCompactionLagMs}}};
 }
 
-TopicProblems CheckTopics(const KafkaConfig& config, bool state_handoff,
+kafka::TopicSpec ItemsTopicSpec(const KafkaConfig& config, const std::string& group) {
+  KafkaConfig of_group = config;
+  of_group.group_id = group;
+  return {of_group.ItemsTopic(), config.partitions, -1, false, {}};
+}
+
+TopicProblems CheckTopics(const KafkaConfig& config, bool state_handoff, bool share_items,
                           const std::map<std::string, kafka::TopicInfo>& found) {
   TopicProblems out;
   auto events = found.find(config.events_topic);
@@ -111,6 +144,7 @@ TopicProblems CheckTopics(const KafkaConfig& config, bool state_handoff,
                          AlterHint(config.events_topic, "delete"));
   }
   if (state_handoff) CheckState(config, found, &out);
+  if (share_items) CheckItems(config, found, &out);
   CheckCompacted(config.recommendations_topic, true,
                  "a reader from the beginning would miss the lists of users inactive for longer than retention.ms",
                  found, &out);

@@ -17,12 +17,14 @@ namespace streamrec::config {
 // than the last complete one, which an adopter still needs to find.
 inline constexpr const char* kStateCompactionLagMs = "600000";
 
-// events and events.dlq (delete policy); recommendations, the state changelog,
+// events, events.dlq and the item updates (delete policy); recommendations, the state changelog,
 // the catalog and the surfaces (compacted). Replication: the broker's default.
 std::vector<kafka::TopicSpec> StandardTopics(const KafkaConfig& config);
 
 // The state changelog of consumer group `group` (one per group), as StandardTopics makes it.
 kafka::TopicSpec StateTopicSpec(const KafkaConfig& config, const std::string& group);
+// The same for the group's item updates (delete policy).
+kafka::TopicSpec ItemsTopicSpec(const KafkaConfig& config, const std::string& group);
 
 // What is wrong with the topics as found. `errors` break a promise streamrec
 // makes (exactly-once state, a reader from the beginning finding every user's
@@ -39,8 +41,11 @@ struct TopicProblems {
 // recommendations is compacted (compact,delete only warns); the catalog and
 // surfaces are compacted (else a warning). A topic whose configs are unknown
 // (found without them) is checked for existence and partitions only. Without
-// `state_handoff` (pipeline.state_handoff) the state changelog is not needed.
-TopicProblems CheckTopics(const KafkaConfig& config, bool state_handoff,
+// `state_handoff` (pipeline.state_handoff) the state changelog is not needed;
+// with `share_items` (pipeline.share_items) the item updates' topic must
+// exist, not be compacted (its records of a partition share a key) and have
+// as many partitions as events.
+TopicProblems CheckTopics(const KafkaConfig& config, bool state_handoff, bool share_items,
                           const std::map<std::string, kafka::TopicInfo>& found);
 
 }  // namespace streamrec::config

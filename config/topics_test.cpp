@@ -37,21 +37,23 @@ TEST_CASE("StandardTopics: what topics create makes") {
   KafkaConfig config;
   config.partitions = 6;
   std::vector<kafka::TopicSpec> specs = StandardTopics(config);
-  REQUIRE(specs.size() == 8);
+  REQUIRE(specs.size() == 9);
   for (const kafka::TopicSpec& s : specs) {
     INFO(s.name);
     CHECK(s.partitions == 6);
     CHECK(s.replication_factor == -1);  // the broker's default
-    CHECK(s.compacted == (s.name != "events" && s.name != "events.dlq"));
+    CHECK(s.compacted == (s.name != "events" && s.name != "events.dlq" && s.name != "streamrec.items"));
   }
   CHECK(specs[3].name == "streamrec.state");
   CHECK(specs[3].config.at("min.compaction.lag.ms") == kStateCompactionLagMs);
   CHECK(StateTopicSpec(config, "other").name == "other.state");
+  CHECK(specs[4].name == "streamrec.items");
+  CHECK(ItemsTopicSpec(config, "other").name == "other.items");
 }
 
 TEST_CASE("CheckTopics: healthy topics pass") {
   KafkaConfig config;
-  TopicProblems p = CheckTopics(config, true, Healthy(config));
+  TopicProblems p = CheckTopics(config, true, true, Healthy(config));
   CHECK(p.errors.empty());
   CHECK(p.warnings.empty());
 }
@@ -74,6 +76,9 @@ TEST_CASE("CheckTopics: each breach and its verdict") {
       {"streamrec.state", 4, "compact,delete", true, "streamrec.state is compact,delete"},
       {"streamrec.state", 2, "compact", true, "has 2 partitions, fewer than the 4 of events"},
       {"streamrec.state", 8, "compact", false, "has 8 partitions, more than the 4 of events"},
+      {"streamrec.items", 0, nullptr, true, "streamrec.items does not exist"},
+      {"streamrec.items", 4, "compact", true, "streamrec.items is compacted"},
+      {"streamrec.items", 2, "delete", true, "has 2 partitions, fewer than the 4 of events"},
       {"recommendations", 4, "delete", true, "recommendations is not compacted"},
       {"recommendations", 4, "compact,delete", false, "recommendations is compact,delete"},
       {"recommendations", 0, nullptr, false, "recommendations does not exist"},
@@ -90,7 +95,7 @@ TEST_CASE("CheckTopics: each breach and its verdict") {
     } else {
       found[c.topic] = Topic(c.partitions, c.policy);
     }
-    TopicProblems p = CheckTopics(config, true, found);
+    TopicProblems p = CheckTopics(config, true, true, found);
     CHECK(p.errors.size() == (c.error ? 1u : 0u));
     CHECK(p.warnings.size() == (c.error ? 0u : 1u));
     CHECK(Mentions(c.error ? p.errors : p.warnings, c.text));
@@ -101,17 +106,25 @@ TEST_CASE("CheckTopics: unknown configs check existence and partitions only") {
   KafkaConfig config;
   std::map<std::string, kafka::TopicInfo> found;
   for (const kafka::TopicSpec& spec : StandardTopics(config)) found[spec.name] = Topic(spec.partitions, nullptr);
-  CHECK(CheckTopics(config, true, found).errors.empty());
+  CHECK(CheckTopics(config, true, true, found).errors.empty());
   found["streamrec.state"].partitions = 1;
-  CHECK(CheckTopics(config, true, found).errors.size() == 1);
+  CHECK(CheckTopics(config, true, true, found).errors.size() == 1);
 }
 
 TEST_CASE("CheckTopics: without state hand-off the changelog is not needed") {
   KafkaConfig config;
   std::map<std::string, kafka::TopicInfo> found = Healthy(config);
   found.erase("streamrec.state");
-  CHECK(CheckTopics(config, false, found).errors.empty());
-  CHECK(CheckTopics(config, true, found).errors.size() == 1);
+  CHECK(CheckTopics(config, false, true, found).errors.empty());
+  CHECK(CheckTopics(config, true, true, found).errors.size() == 1);
+}
+
+TEST_CASE("CheckTopics: without shared items their topic is not needed") {
+  KafkaConfig config;
+  std::map<std::string, kafka::TopicInfo> found = Healthy(config);
+  found.erase("streamrec.items");
+  CHECK(CheckTopics(config, true, false, found).errors.empty());
+  CHECK(CheckTopics(config, true, true, found).errors.size() == 1);
 }
 
 TEST_CASE("CheckTopics: the names come from the configuration") {
@@ -121,7 +134,7 @@ TEST_CASE("CheckTopics: the names come from the configuration") {
   std::map<std::string, kafka::TopicInfo> found = Healthy(config);
   CHECK(found.contains("shop-a.state"));
   CHECK(!found.contains("catalog"));
-  CHECK(CheckTopics(config, true, found).warnings.empty());
+  CHECK(CheckTopics(config, true, true, found).warnings.empty());
   found.erase("shop-a.state");
-  CHECK(Mentions(CheckTopics(config, true, found).errors, "shop-a.state does not exist"));
+  CHECK(Mentions(CheckTopics(config, true, true, found).errors, "shop-a.state does not exist"));
 }

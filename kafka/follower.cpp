@@ -94,4 +94,15 @@ Status TopicFollower::Poll(size_t max_messages, int timeout_ms, std::vector<Mess
 
 size_t TopicFollower::partitions() const { return impl_->count; }
 
+Status TopicFollower::Watermarks(int32_t partition, int timeout_ms, int64_t* low, int64_t* high) {
+  const RdKafka::ErrorCode err = impl_->handle->query_watermark_offsets(impl_->topic, partition, low, high, timeout_ms);
+  if (err == RdKafka::ERR_NO_ERROR) return Status::Ok();
+  const std::string what = "the end of " + impl_->topic + "/" + std::to_string(partition) + ": " + RdKafka::err2str(err);
+  if (err == RdKafka::ERR__TIMED_OUT || err == RdKafka::ERR__TRANSPORT || err == RdKafka::ERR_LEADER_NOT_AVAILABLE ||
+      err == RdKafka::ERR_NOT_LEADER_FOR_PARTITION || err == RdKafka::ERR__ALL_BROKERS_DOWN) {
+    return Status::Unavailable(what);
+  }
+  return Status::Internal(what);
+}
+
 }  // namespace streamrec::kafka

@@ -40,6 +40,11 @@ class TopicFollower {
   // Partitions being read (0 until the topic was found).
   size_t partitions() const;
 
+  // The offsets of `partition`'s oldest record still held and of the next
+  // one to be written (the broker's low and high watermarks), asked of the
+  // broker: Unavailable when it does not answer within `timeout_ms`.
+  [[nodiscard]] Status Watermarks(int32_t partition, int timeout_ms, int64_t* low, int64_t* high);
+
  private:
   struct Impl;
   explicit TopicFollower(std::unique_ptr<Impl> impl);

@@ -12,25 +12,37 @@ uint32_t ItemUpdateRecorder::IndexOf(const ItemTable& items, ItemId id) {
     index = static_cast<uint32_t>(pending_.items.size());
     pending_.items.emplace_back().external_id = items.external_id(id);
     indexed_.push_back(id);
+    bytes_ += kItemBytes + items.external_id(id).size();
   }
   return index;
 }
 
-void ItemUpdateRecorder::BeforeStep(const ItemTable& items, std::span<const ItemId> ids) {
-  before_.resize(ids.size() * (dim_ + 1));
+void HeldItems::BeforeStep(const ItemTable& items, std::span<const ItemId> ids) {
+  values_.resize(ids.size() * (dim_ + 1));
   for (size_t i = 0; i < ids.size(); ++i) {
     const float* e = items.embedding(ids[i]);
-    std::copy(e, e + dim_, before_.begin() + static_cast<std::ptrdiff_t>(i * (dim_ + 1)));
-    before_[i * (dim_ + 1) + dim_] = items.bias(ids[i]);
+    std::copy(e, e + dim_, values_.begin() + static_cast<std::ptrdiff_t>(i * (dim_ + 1)));
+    values_[i * (dim_ + 1) + dim_] = items.bias(ids[i]);
   }
 }
 
-void ItemUpdateRecorder::AfterStep(const ItemTable& items, std::span<const ItemId> ids) {
+void HeldItems::Restore(ItemTable* items, std::span<const ItemId> ids) const {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    std::copy(held(i), held(i) + dim_, items->embedding(ids[i]));
+    *items->bias(ids[i]) = held(i)[dim_];
+    items->BiasWritten(ids[i]);
+  }
+}
+
+void ItemUpdateRecorder::AfterStep(const ItemTable& items, std::span<const ItemId> ids, const HeldItems& before) {
   for (size_t i = 0; i < ids.size(); ++i) {
     ItemUpdates::Item& entry = pending_.items[IndexOf(items, ids[i])];
-    if (entry.embedding_delta.empty()) entry.embedding_delta.assign(dim_, 0.0F);
+    if (entry.embedding_delta.empty()) {
+      entry.embedding_delta.assign(dim_, 0.0F);
+      bytes_ += dim_ * sizeof(float);
+    }
     const float* e = items.embedding(ids[i]);
-    const float* was = &before_[i * (dim_ + 1)];
+    const float* was = before.held(i);
     for (size_t d = 0; d < dim_; ++d) entry.embedding_delta[d] += e[d] - was[d];
     entry.bias_delta += items.bias(ids[i]) - was[dim_];
   }
@@ -49,7 +61,9 @@ void ItemUpdateRecorder::Pair(const ItemTable& items, ItemId a, ItemId b, float 
   uint64_t x = IndexOf(items, a);
   uint64_t y = IndexOf(items, b);
   if (x > y) std::swap(x, y);
-  (basket ? basket_ : cooc_)[(x << 32) | y] += weight;
+  auto [it, added] = (basket ? basket_ : cooc_).try_emplace((x << 32) | y, 0.0F);
+  it->second += weight;
+  if (added) bytes_ += kPairBytes;
 }
 
 void ItemUpdateRecorder::Forget(ItemId id) {
@@ -74,6 +88,7 @@ void ItemUpdateRecorder::Take(ItemUpdates* out) {
     if (id.value() < index_of_.size()) index_of_[id.value()] = kNone;
   }
   indexed_.clear();
+  bytes_ = 0;
   out->clear();
   std::swap(*out, pending_);
 }

@@ -202,3 +202,94 @@ TEST_CASE("item updates survive their encoding and malformed records are refused
   // Every truncation fails cleanly (no crash, no partial success).
   for (size_t cut = 0; cut < bytes.size(); cut += 97) CHECK_FALSE(DecodeItemUpdates(bytes.substr(0, cut), dim, &decoded).ok());
 }
+
+TEST_CASE("an event learned for its user alone leaves the item side as it was") {
+  const std::vector<LogEvent> log = HandMadeLog(500);
+  Instance a(/*record=*/true);
+  for (size_t i = 0; i < log.size(); ++i) a.Learn(log[i], i);
+  ItemUpdates drained;
+  a.learner.TakeItemUpdates(&drained);
+  const ItemMatrixView v = a.learner.Items();
+  const std::vector<float> embeddings(v.embeddings, v.embeddings + v.rows * v.dim);
+  const std::vector<float> biases(v.biases, v.biases + v.rows);
+  std::vector<uint64_t> counts;
+  for (uint32_t i = 0; i < a.learner.item_count(); ++i) counts.push_back(a.learner.ItemEvents(ItemId(i)));
+  const auto rows = Row(a.learner, "i3", false);
+  const auto basket_rows = Row(a.learner, "i3", true);
+
+  UserRecord& user = a.users.at("u0");
+  const std::vector<float> user_before = user.embedding;
+  const uint64_t events_before = user.events;
+  const ItemId item = *a.learner.FindItem("i3");
+  a.learner.Observe(&user, item, EventType::kCart, log.back().ts_ms + 1000, 99,
+                    Learner::Scope{.partition = 0, .item_side = false});
+  CHECK(user.embedding != user_before);
+  CHECK(user.events == events_before + 1);
+  CHECK(user.history.back() == item);
+  CHECK(user.basket.back() == item);
+  const ItemMatrixView after = a.learner.Items();
+  CHECK(std::vector<float>(after.embeddings, after.embeddings + after.rows * after.dim) == embeddings);
+  CHECK(std::vector<float>(after.biases, after.biases + after.rows) == biases);
+  for (uint32_t i = 0; i < a.learner.item_count(); ++i) CHECK(a.learner.ItemEvents(ItemId(i)) == counts[i]);
+  CHECK(Row(a.learner, "i3", false) == rows);
+  CHECK(Row(a.learner, "i3", true) == basket_rows);
+  ItemUpdates recorded;
+  a.learner.TakeItemUpdates(&recorded);
+  CHECK(recorded.empty());
+}
+
+TEST_CASE("item updates are summed per events partition, and an event can be learned without being recorded") {
+  const std::vector<LogEvent> log = HandMadeLog(300);
+  Learner l(Options());
+  l.RecordItemUpdates(true);
+  std::map<std::string, UserRecord> users;
+  uint64_t per_partition[3] = {0, 0, 0};
+  for (size_t i = 0; i < log.size(); ++i) {
+    auto [it, created] = users.try_emplace(log[i].user);
+    if (created) l.InitUser(log[i].user, UserId(static_cast<uint32_t>(users.size())), &it->second);
+    const int32_t partition = static_cast<int32_t>(Fnv1a64(log[i].user) % 3);
+    const bool record = partition != 2;  // partition 2's events: already published (a replay)
+    l.Observe(&it->second, *l.InternItem(log[i].item), log[i].type, log[i].ts_ms, i,
+              Learner::Scope{.partition = partition, .item_side = true, .record = record});
+    if (record) ++per_partition[partition];
+  }
+  CHECK(l.item_update_bytes(0) > 0);
+  CHECK(l.item_update_bytes(2) == 0);
+  for (int32_t p = 0; p < 3; ++p) {
+    ItemUpdates updates;
+    l.TakeItemUpdates(p, &updates);
+    uint64_t events = 0;
+    for (const ItemUpdates::Item& item : updates.items) events += item.events;
+    CHECK(events == per_partition[p]);
+    CHECK(l.item_update_bytes(p) == 0);
+  }
+  CHECK(per_partition[0] > 0);
+  CHECK(per_partition[1] > 0);
+}
+
+TEST_CASE("an instance that took over a partition replays its published events for their users alone") {
+  // Instance a learned events 0..n of a partition and published them; b applied
+  // them, then adopted the partition and replays the same events (its stored
+  // position was behind): for their users only, so every item counts each once.
+  const std::vector<LogEvent> log = HandMadeLog(400);
+  Instance a(/*record=*/true);
+  Instance b(/*record=*/true);
+  for (size_t i = 0; i < log.size(); ++i) a.Learn(log[i], i);
+  ItemUpdates published;
+  a.learner.TakeItemUpdates(&published);
+  REQUIRE(b.learner.ApplyItemUpdates(published) == 0);
+  for (size_t i = 0; i < log.size(); ++i) {
+    auto [it, created] = b.users.try_emplace(log[i].user);
+    if (created) b.learner.InitUser(log[i].user, UserId(static_cast<uint32_t>(b.users.size())), &it->second);
+    b.learner.Observe(&it->second, *b.learner.InternItem(log[i].item), log[i].type, log[i].ts_ms, i,
+                      Learner::Scope{.partition = 0, .item_side = false});
+  }
+  for (uint32_t i = 0; i < a.learner.item_count(); ++i) {
+    const std::string& name = a.learner.ItemExternalId(ItemId(i));
+    CHECK(b.learner.ItemEvents(*b.learner.FindItem(name)) == a.learner.ItemEvents(ItemId(i)));
+    CHECK(Row(b.learner, name, false) == Row(a.learner, name, false));
+    CHECK(Row(b.learner, name, true) == Row(a.learner, name, true));
+  }
+  // The users' histories are whole again.
+  for (const auto& [name, user] : a.users) CHECK(b.users.at(name).history == user.history);
+}

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -86,7 +87,7 @@ struct Learner::Impl {
         items(static_cast<size_t>(opts.dim), opts.dense_min_events),
         scratch(static_cast<size_t>(opts.dim)),
         cooc_weights(CoocWeights(opts)),
-        recorder(static_cast<size_t>(opts.dim)),
+        held_items(static_cast<size_t>(opts.dim)),
         sessions(SessionNeighborOptions{.max_sessions = opts.session_neighbors}),
         blend(BlendOptions{.cooc_weight = opts.cooc_weight,
                            .recency_weight = 0.0F,
@@ -182,7 +183,7 @@ struct Learner::Impl {
   }
 
   // Counts `item` as co-occurring with the user's most recent items.
-  void CountCooccurrences(const UserRecord& user, ItemId item) {
+  void CountCooccurrences(const UserRecord& user, ItemId item, ItemUpdateRecorder* recorder) {
     const auto& h = user.history;
     const size_t window = std::min(h.size(), static_cast<size_t>(options.cooc_window));
     items.PrefetchWindowRows(h, window, item);
@@ -190,7 +191,7 @@ struct Learner::Impl {
       const ItemId a = h[h.size() - 1 - step];
       if (a == item) continue;
       AddPair(a, item, cooc_weights[step], /*basket=*/false);
-      if (recorder.on()) recorder.Pair(items, a, item, cooc_weights[step], /*basket=*/false);
+      if (recorder != nullptr) recorder->Pair(items, a, item, cooc_weights[step], /*basket=*/false);
     }
   }
 
@@ -231,12 +232,13 @@ struct Learner::Impl {
 
   // Items of the same recent carts and purchases co-occur (bought-together).
   static constexpr size_t kBasketWindow = 10;
-  void CountBasket(UserRecord* user, ItemId item) {
+  // With `item_side` false only the user's basket moves.
+  void CountBasket(UserRecord* user, ItemId item, bool item_side, ItemUpdateRecorder* recorder) {
     auto& b = user->basket;
-    for (ItemId other : b) {
+    for (ItemId other : item_side ? std::span<const ItemId>(b) : std::span<const ItemId>()) {
       if (other == item) continue;
       AddPair(other, item, 1.0F, /*basket=*/true);
-      if (recorder.on()) recorder.Pair(items, other, item, 1.0F, /*basket=*/true);
+      if (recorder != nullptr) recorder->Pair(items, other, item, 1.0F, /*basket=*/true);
     }
     std::erase(b, item);
     if (b.size() >= kBasketWindow) b.erase(b.begin());
@@ -299,7 +301,7 @@ struct Learner::Impl {
       }
     }
     BeforeChange(*victim);
-    recorder.Forget(*victim);
+    for (auto& [partition, recorder] : recorders) recorder->Forget(*victim);
     if (replaced_items.size() < Learner::kMaxReplacedKept) {
       replaced_items.push_back({items.external_id(*victim), *victim});
     }
@@ -315,7 +317,16 @@ struct Learner::Impl {
   ItemTable items;
   std::vector<float> scratch;
   std::vector<float> cooc_weights;  // per window step (CoocWeights)
-  ItemUpdateRecorder recorder;      // while the learner records item updates
+  // While recording (Learner::RecordItemUpdates), a recorder per events partition.
+  bool recording = false;
+  std::map<int32_t, std::unique_ptr<ItemUpdateRecorder>> recorders;
+  ItemUpdateRecorder* RecorderFor(int32_t partition) {
+    if (!recording) return nullptr;
+    std::unique_ptr<ItemUpdateRecorder>& r = recorders[partition];
+    if (!r) r = std::make_unique<ItemUpdateRecorder>(static_cast<size_t>(options.dim));
+    return r.get();
+  }
+  HeldItems held_items;  // the items an SGD step changes, as they were before it
   SessionNeighbors sessions;
   OnlineBlend blend;
   BlendLearning blend_learning;
@@ -410,6 +421,10 @@ void Learner::InitUser(std::string_view external_id, UserId id, UserRecord* user
 }
 
 void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_ms, uint64_t event_key) {
+  Observe(user, item, type, ts_ms, event_key, Scope{});
+}
+
+void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_ms, uint64_t event_key, Scope scope) {
   Impl& m = *impl_;
   const bool blends = m.kind == Kind::kHybrid && m.options.blend_learning_rate > 0;
   const BlendLearning::Now now = BlendLearning::At(ts_ms, m.options);
@@ -422,8 +437,11 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
     m.negative_bias_ptrs.clear();
     m.negative_ids.clear();
   }
-  m.BeforeChange(item);
-  for (ItemId neg : m.negative_ids) m.BeforeChange(neg);
+  ItemUpdateRecorder* const recorder = scope.item_side && scope.record ? m.RecorderFor(scope.partition) : nullptr;
+  if (scope.item_side) {
+    m.BeforeChange(item);
+    for (ItemId neg : m.negative_ids) m.BeforeChange(neg);
+  }
   SgdParams params;
   params.user = user->embedding.data();
   params.item = m.items.embedding(item);
@@ -434,41 +452,55 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
   params.dim = m.options.dim;
   params.learning_rate = m.options.learning_rate;
   params.regularization = m.options.regularization;
-  if (weight != 0 && m.recorder.on()) {
+  if (weight != 0 && (recorder != nullptr || !scope.item_side)) {
     // Each item once: a negative drawn twice is changed twice by the step.
     m.stepped.assign(1, item);
     for (ItemId neg : m.negative_ids) {
       if (std::find(m.stepped.begin(), m.stepped.end(), neg) == m.stepped.end()) m.stepped.push_back(neg);
     }
-    m.recorder.BeforeStep(m.items, m.stepped);
+    m.held_items.BeforeStep(m.items, m.stepped);
     SgdStep(params, m.scratch.data());
-    m.recorder.AfterStep(m.items, m.stepped);
+    if (recorder != nullptr) recorder->AfterStep(m.items, m.stepped, m.held_items);
+    if (!scope.item_side) m.held_items.Restore(&m.items, m.stepped);  // the user moved; the items stay
   } else if (weight != 0) {
     SgdStep(params, m.scratch.data());
   }
-
-  m.items.IncrementCount(item);
-  m.items.AddRecency(item, ts_ms, m.options.recency_half_life_ms, m.options.short_half_life_ms);
-  if (m.recorder.on()) m.recorder.Event(m.items, item, ts_ms, m.options.recency_half_life_ms, m.options.short_half_life_ms);
-  m.MarkDirty(item);
-  if (m.options.cooc_window > 0) m.CountCooccurrences(*user, item);
-  for (ItemId neg : m.negative_ids) {
-    m.items.BiasWritten(neg);
-    m.MarkDirty(neg);
+  if (scope.item_side) {
+    m.items.IncrementCount(item);
+    m.items.AddRecency(item, ts_ms, m.options.recency_half_life_ms, m.options.short_half_life_ms);
+    if (recorder != nullptr) recorder->Event(m.items, item, ts_ms, m.options.recency_half_life_ms, m.options.short_half_life_ms);
+    m.MarkDirty(item);
+    if (m.options.cooc_window > 0) m.CountCooccurrences(*user, item, recorder);
+    for (ItemId neg : m.negative_ids) {
+      m.items.BiasWritten(neg);
+      m.MarkDirty(neg);
+    }
   }
   Impl::RememberItem(user, item, m.options.max_history);
   m.sessions.Update(user->id, user->history, ts_ms);
   if (type == EventType::kPurchase) Impl::RememberPurchase(user, item);
-  if (type == EventType::kCart || type == EventType::kPurchase) m.CountBasket(user, item);
+  if (type == EventType::kCart || type == EventType::kPurchase) m.CountBasket(user, item, scope.item_side, recorder);
   ++user->events;
   if (blends) m.blend_learning.SyncTerms(now, m.blend, &m.items);
 }
 
-void Learner::RecordItemUpdates(bool on) { impl_->recorder.set_on(on); }
+void Learner::RecordItemUpdates(bool on) { impl_->recording = on; }
 
-void Learner::TakeItemUpdates(ItemUpdates* out) { impl_->recorder.Take(out); }
+void Learner::TakeItemUpdates(int32_t partition, ItemUpdates* out) {
+  auto it = impl_->recorders.find(partition);
+  if (it == impl_->recorders.end()) {
+    out->clear();
+    return;
+  }
+  it->second->Take(out);
+}
 
-size_t Learner::ApplyItemUpdates(const ItemUpdates& updates) {
+size_t Learner::item_update_bytes(int32_t partition) const {
+  auto it = impl_->recorders.find(partition);
+  return it == impl_->recorders.end() ? 0 : it->second->bytes();
+}
+
+size_t Learner::ApplyItemUpdates(const ItemUpdates& updates, std::vector<ItemId>* changed) {
   Impl& m = *impl_;
   const size_t dim = static_cast<size_t>(m.options.dim);
   const uint64_t replaced_before = m.churn.replaced;
@@ -482,6 +514,7 @@ size_t Learner::ApplyItemUpdates(const ItemUpdates& updates) {
       continue;
     }
     m.applied_ids[i] = id;
+    if (changed != nullptr) changed->push_back(*id);
     m.BeforeChange(*id);
     if (u.embedding_delta.size() == dim) {
       float* e = m.items.embedding(*id);

@@ -60,13 +60,28 @@ class Learner {
   // Learns from one event at event time `ts_ms`. `event_key` must identify the
   // event stably (for example hash(partition, offset)): it seeds the negative sampler.
   void Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_ms, uint64_t event_key);
+  // What an event teaches, for scale-out (docs/SCALE_OUT.md): with
+  // `item_side` false only its user (embedding, history, basket, session):
+  // its item side came with another instance's updates already. Recorded
+  // (while recording) under `partition`, its events partition, unless `record` is false.
+  struct Scope {
+    int32_t partition = 0;
+    bool item_side = true;
+    bool record = true;
+  };
+  void Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_ms, uint64_t event_key, Scope scope);
 
   // Scale-out (docs/SCALE_OUT.md). While recording (RecordItemUpdates(true);
   // off by default, when a single instance pays nothing), Observe also sums
   // what each event changes on the item side (learner/item_updates.h);
   // TakeItemUpdates moves the sums out, replacing the contents of `out`.
   void RecordItemUpdates(bool on);
-  void TakeItemUpdates(ItemUpdates* out);
+  void TakeItemUpdates(ItemUpdates* out) { TakeItemUpdates(0, out); }
+  // The sums of the events observed with Scope::partition `partition`.
+  void TakeItemUpdates(int32_t partition, ItemUpdates* out);
+  // About how many bytes the encoding of those sums takes now (a caller cuts
+  // records below the topic's message size with it).
+  size_t item_update_bytes(int32_t partition) const;
   // Applies another instance's updates to the item side: each item interned
   // as an event of it would (a new one from its deterministic initial
   // embedding; refused when the table is full and it is not wanted: its
@@ -74,8 +89,8 @@ class Learner {
   // both ways. Not recorded: an instance publishes its own events' changes
   // only. Applying the same updates twice counts them twice: the caller
   // applies each record once (its position in the WriteBatch of the state).
-  // Returns the items refused.
-  size_t ApplyItemUpdates(const ItemUpdates& updates);
+  // Returns the items refused; appends the items changed to `changed` if given.
+  size_t ApplyItemUpdates(const ItemUpdates& updates, std::vector<ItemId>* changed = nullptr);
 
   // The vector that items are scored against for this user (dim floats).
   void QueryVector(const UserRecord& user, std::span<float> out) const;

@@ -123,18 +123,32 @@ Status Pipeline::Impl::Start() {
   if (config_.kafka.static_membership) group.push_back({"group.instance.id", "streamrec-" + instance_id});
   iopts.consumer_properties = ClientProperties(config_.kafka, kafka::Merge(group, consumer_properties));
   iopts.producer_properties = eopts.producer_properties;
+  // The changelog's and the item updates' producers: a larger queue (a user's own setting still wins).
+  const kafka::Properties bulk_producer_properties =
+      kafka::Merge(kafka::Merge(eopts.producer_properties, {{"queue.buffering.max.kbytes", kChangelogQueueKbytes}}),
+                   config_.kafka.producer_properties);
   if (config_.pipeline.state_handoff) {
     StateHandoffOptions hopts;
     hopts.state_topic = config_.kafka.StateTopic();
-    // A user's own setting still wins.
-    hopts.producer_properties =
-        kafka::Merge(kafka::Merge(eopts.producer_properties, {{"queue.buffering.max.kbytes", kChangelogQueueKbytes}}),
-                     config_.kafka.producer_properties);
+    hopts.producer_properties = bulk_producer_properties;
     hopts.reader_properties = ClientProperties(config_.kafka, consumer_properties);
     hopts.writer_id = instance_id;
     handoff_ = std::make_unique<StateHandoff>(hopts);
     STREAMREC_RETURN_IF_ERROR(handoff_->Start());
     log_->info("state changelog {} (instance {})", hopts.state_topic, hopts.writer_id);
+  }
+  if (config_.pipeline.share_items) {
+    ItemExchangeOptions xopts;
+    xopts.topic = config_.kafka.ItemsTopic();
+    xopts.producer_properties = bulk_producer_properties;
+    // Other instances' updates need not arrive within milliseconds: a longer
+    // fetch wait than the events' costs the (embedded) broker fewer empty fetches.
+    xopts.reader_properties = ClientProperties(
+        config_.kafka, kafka::Merge(kafka::Merge(consumer_properties, {{"fetch.wait.max.ms", "100"}}),
+                                    config_.kafka.consumer_properties));
+    xopts.writer_id = instance_id;
+    exchange_ = std::make_unique<ItemExchange>(xopts, &learner_);
+    STREAMREC_RETURN_IF_ERROR(exchange_->Start(offsets_));
   }
   iopts.events_topic = config_.kafka.events_topic;
   iopts.dead_letter_topic = config_.kafka.dead_letter_topic;
@@ -175,7 +189,7 @@ Status Pipeline::Impl::CheckTopics(bool embedded) {
     log_->warn("could not check the topics: {}", s.ToString());
     return Status::Ok();  // the broker may still be starting; a missing topic shows later
   }
-  config::TopicProblems problems = config::CheckTopics(config_.kafka, config_.pipeline.state_handoff, found);
+  config::TopicProblems problems = config::CheckTopics(config_.kafka, config_.pipeline.state_handoff, config_.pipeline.share_items, found);
   for (const std::string& w : problems.warnings) log_->warn("{}", w);
   if (problems.errors.empty()) return Status::Ok();
   std::string message = "the topics break streamrec's contract (docs/events.md, Topics):";
@@ -191,6 +205,7 @@ Status Pipeline::Impl::Run(const std::atomic<bool>& stop) {
     STREAMREC_RETURN_IF_ERROR(TakeOverHeldPartitions(stop));
     STREAMREC_RETURN_IF_ERROR(NextBatch());
     STREAMREC_RETURN_IF_ERROR(assignment_error_);  // a partition's state could not be restored
+    STREAMREC_RETURN_IF_ERROR(ApplyItemUpdates());
     PollRules();
     STREAMREC_RETURN_IF_ERROR(AnswerLookups());
     const auto now = Clock::now();
@@ -231,6 +246,10 @@ Status Pipeline::Impl::Run(const std::atomic<bool>& stop) {
 Status Pipeline::Impl::Stop() {
   Status result;
   if (ingest_) result = ingest_->Stop();
+  if (exchange_) {
+    Status s = exchange_->Stop();
+    if (result.ok()) result = s;
+  }
   if (handoff_) {
     Status s = handoff_->Stop();
     if (result.ok()) result = s;
@@ -291,10 +310,40 @@ Status Pipeline::Impl::TakeOverHeldPartitions(const std::atomic<bool>& stop) {
     // again, and its state must be restored again from this instance's
     // position, not released half-adopted (seen: e2e_adoption_revoked).
     if (!adopted || !ingest_->Holds(partition)) continue;
+    if (exchange_) {
+      STREAMREC_RETURN_IF_ERROR(CatchUpItemUpdates(partition, stop));
+      if (!ingest_->Holds(partition)) continue;
+    }
     STREAMREC_RETURN_IF_ERROR(RestoreOwedLists(partition));
     STREAMREC_RETURN_IF_ERROR(ingest_->Release(partition, ResumeOffset({config_.kafka.events_topic, partition})));
   }
   return Status::Ok();
+}
+
+Status Pipeline::Impl::ApplyItemUpdates() {
+  if (!exchange_) return Status::Ok();
+  const size_t changed_before = touched_items_.size();
+  size_t applied = 0;
+  STREAMREC_RETURN_IF_ERROR(exchange_->Poll([this](int32_t p) { return Consuming(p); }, kItemRecordsPerPoll, 0,
+                                            &touched_items_, &applied));
+  if (applied == 0) return Status::Ok();
+  if (!window_open_) OpenWindow(Clock::now());  // the items and positions commit with the next window
+  // The approximate index follows the items changed (ProcessBatch does it for events).
+  const std::span<const ItemId> changed(touched_items_.data() + changed_before, touched_items_.size() - changed_before);
+  return emitter_->UpdateIndex(model_, changed);
+}
+
+Status Pipeline::Impl::CatchUpItemUpdates(int32_t partition, const std::atomic<bool>& stop) {
+  size_t applied = 0;
+  STREAMREC_RETURN_IF_ERROR(exchange_->CatchUp(
+      partition, [this](int32_t p) { return Consuming(p); }, [this] { return ServeGroup(); }, stop, &touched_items_,
+      &applied));
+  if (applied == 0) return Status::Ok();
+  log_->info("events/{}: {} item update records of other instances applied before resuming", partition, applied);
+  if (!window_open_) OpenWindow(Clock::now());
+  STREAMREC_RETURN_IF_ERROR(emitter_->UpdateIndex(model_, touched_items_));
+  // Committed now: the next partition's adoption commits items without these positions.
+  return CommitAndWait(stop);
 }
 
 Status Pipeline::Impl::ServeGroup() {
@@ -400,6 +449,14 @@ void Pipeline::Impl::PublishHealth() {
     h.events_unkeyed = ingested.unkeyed;
     h.events_key_mismatch = ingested.key_mismatches;
     h.users_moved_partition = users_moved_partition_;
+    if (exchange_) {
+      const ItemExchangeCounters x = exchange_->counters();
+      h.item_records_published = x.published;
+      h.item_record_bytes_published = x.published_bytes;
+      h.item_records_applied = x.applied;
+      h.item_records_skipped = x.skipped;
+      h.item_records_malformed = x.malformed;
+    }
     h.live_scored = quality_.figures().scored;
     h.live_hits = quality_.figures().hits;
     h.live_reciprocal_rank_sum = quality_.figures().reciprocal_rank_sum;

@@ -204,7 +204,10 @@ Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e, int64_t now_ms) {
   const std::optional<ItemId> item = learner_.InternItem(e.event.item);
   if (ledger_.experiment().enabled()) Attribute(e.event, item, user.record);
   if (item) {
-    learner_.Observe(user.record, *item, e.event.type, e.event.ts_ms, key);
+    const learner::Learner::Scope scope =
+        exchange_ ? exchange_->ScopeOf(e.partition, e.offset) : learner::Learner::Scope{e.partition};
+    learner_.Observe(user.record, *item, e.event.type, e.event.ts_ms, key, scope);
+    if (exchange_ && scope.record) STREAMREC_RETURN_IF_ERROR(exchange_->Learned(e.partition, e.offset));
     touched_items_.push_back(*item);
   }
   CheckPartition(e, user.record);

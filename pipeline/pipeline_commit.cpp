@@ -65,8 +65,10 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
   store_->Prepare(state, prepared.get());
   const Clock::time_point encoded = Clock::now();
   bool redelivered = false;
-  STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists and dead letters", [&] {
+  STREAMREC_RETURN_IF_ERROR(RetryUntilOk(stop, "delivering lists, dead letters and item updates", [&] {
     STREAMREC_RETURN_IF_ERROR(ingest_->FlushDeadLetters(kFlushTimeoutMs));
+    // The window's item updates reach the other instances before its events commit.
+    if (exchange_) STREAMREC_RETURN_IF_ERROR(exchange_->PublishAndFlush());
     Status s = emitter_->Flush(kFlushTimeoutMs);
     if (!s.ok()) {
       refresher_.OweAgain(NowMillis());  // the failed lists are owed again, with the state
@@ -296,6 +298,7 @@ Status Pipeline::Impl::SubmitCommit(std::unique_ptr<store::PreparedCommit> prepa
   for (const auto& [partition, next] : window_catalog_offsets_) {
     positions.offsets[{config_.kafka.catalog_topic, partition}] = next;
   }
+  if (exchange_) exchange_->AddPositions(&positions.offsets);
   positions.counters = counters_;
   store_->Append(positions, prepared.get());
   // Later windows build on these positions (changelog markers) before the write is done.

@@ -25,6 +25,7 @@
 #include "learner/learner.h"
 #include "model/learner_model.h"
 #include "pipeline/catalog_sync.h"
+#include "pipeline/item_exchange.h"
 #include "pipeline/list_refresher.h"
 #include "pipeline/live_quality.h"
 #include "pipeline/pipeline.h"
@@ -183,6 +184,14 @@ class Pipeline::Impl : public kafka::PositionProvider {
   [[nodiscard]] Status TakeOverHeldPartitions(const std::atomic<bool>& stop);
   // Consumer::Serve, then a failure of a revocation it ran, if any.
   [[nodiscard]] Status ServeGroup();
+  // Whether this instance consumes events partition `partition` now (owned and released).
+  bool Consuming(int32_t partition) const { return ingest_->Owns(partition) && !ingest_->Holds(partition); }
+  // Applies the other instances' item updates read so far (pipeline.share_items).
+  [[nodiscard]] Status ApplyItemUpdates();
+  // Before held `partition` resumes: the other instances' item updates of it, all applied and committed.
+  [[nodiscard]] Status CatchUpItemUpdates(int32_t partition, const std::atomic<bool>& stop);
+  // Item updates applied between two looks: bounds this thread's time on them.
+  static constexpr size_t kItemRecordsPerPoll = 4;
   // Adopts the changelog of `partition` past this instance's position, in
   // chunks, each committed; then the positions, once all is read. *complete:
   // false when the restore was stopped part-way (the partition revoked, or
@@ -315,6 +324,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   std::unique_ptr<emitter::Emitter> emitter_;
   std::unique_ptr<ingest::Ingest> ingest_;
   std::unique_ptr<StateHandoff> handoff_;  // null when pipeline.state_handoff is off
+  std::unique_ptr<ItemExchange> exchange_;  // null when pipeline.share_items is off
   std::unique_ptr<CatalogSync> catalog_;
   std::unique_ptr<emitter::SurfaceEmitter> surfaces_;
   std::vector<ItemId> touched_items_;  // by this batch's events: the surfaces and the approximate index follow them

@@ -21,9 +21,10 @@
 // chunk is decoded), plus the batch being read: a changelog of any length
 // restores in bounded memory, the caller serving its consumer between slices.
 //
-// Items are not handed off: every instance learns its own item factors and
-// co-occurrences from the events it sees (history travels as external item
-// ids, so co-occurrence boosts work at once on the new owner).
+// Items are not handed off here: every instance holds the whole item side,
+// shared through the item updates topic (pipeline/item_exchange.h); history
+// travels as external item ids, so co-occurrence boosts work at once on the
+// new owner.
 //
 // Thread-safety: one thread (the pipeline's).
 #pragma once

@@ -76,6 +76,21 @@ void AddCounters(const HealthSnapshot& s, Scrape* m) {
              "events of a known user on another events partition than their previous event's: their history splits "
              "between instances",
              s.users_moved_partition);
+  m->Counter("item_records_published_total",
+             "records of this instance's item updates delivered to kafka.items_topic (pipeline.share_items)",
+             s.item_records_published);
+  m->Counter("item_record_bytes_published_total", "bytes of those records (their values)",
+             s.item_record_bytes_published);
+  m->Counter("item_records_applied_total",
+             "other instances' item update records applied here; once every record is read, the group's sum is "
+             "(instances - 1) x the group's published",
+             s.item_records_applied);
+  m->Counter("item_records_skipped_total",
+             "item update records read and not applied: this instance's own, duplicates, or of a partition it consumes",
+             s.item_records_skipped);
+  m->Counter("item_records_malformed_total",
+             "item update records that could not be decoded (another learner.dim, or damaged; logged)",
+             s.item_records_malformed);
   m->Counter("live_quality_scored_total",
              "live events tested against the user's list before learning them (pipeline.quality_sample); "
              "recall@N over a window = increase(hits) / increase(scored)",

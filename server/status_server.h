@@ -82,6 +82,12 @@ struct HealthSnapshot {
   uint64_t events_unkeyed = 0;
   uint64_t events_key_mismatch = 0;
   uint64_t users_moved_partition = 0;
+  // The item side shared through kafka.items_topic (pipeline::ItemExchange), this run.
+  uint64_t item_records_published = 0;
+  uint64_t item_record_bytes_published = 0;
+  uint64_t item_records_applied = 0;
+  uint64_t item_records_skipped = 0;
+  uint64_t item_records_malformed = 0;
   // The live prequential test (pipeline.quality_sample), this run: events
   // tested, hits in the user's top-N, the sum of the hits' 1/rank.
   uint64_t live_scored = 0;

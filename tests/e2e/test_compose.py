@@ -140,8 +140,8 @@ def main():
             topics = subprocess.run(local(services["topics"]["command"], kafka.bootstrap, work, http_port),
                                     capture_output=True, text=True, timeout=60)
             log(topics.stdout + topics.stderr)
-            t.check(topics.returncode == 0 and topics.stdout.count("created  ") == 8,
-                    f"the topics service creates the 8 topics and they keep the contract ({topics.returncode})")
+            t.check(topics.returncode == 0 and topics.stdout.count("created  ") == 9,
+                    f"the topics service creates the 9 topics and they keep the contract ({topics.returncode})")
             cmd = local(services["streamrec"]["command"], kafka.bootstrap, work, http_port)
             with open(work("streamrec.log"), "w") as err:
                 streamrec = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)

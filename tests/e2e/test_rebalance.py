@@ -5,6 +5,8 @@ batches (each starts where the previous one ended, whichever instance wrote it:
 nothing lost, nothing applied twice, only the owner writes), the applied events
 of both instances must add up to the valid events, every user's record must hold
 exactly as many events as the log has for them, and lists keep their seq order.
+Each instance's item side (shared through shop.items) counts every event exactly
+once, whichever instance consumed it, and the two hold equal co-occurrence totals.
 
 Read with kafka-python, an independent client.
 
@@ -136,6 +138,13 @@ def main():
                 f"both did work: a {sa['applied_events']}, b {sb['applied_events']}")
         t.check(sa["applied_events"] + sb["applied_events"] == valid,
                 f"applied a + b = {sa['applied_events'] + sb['applied_events']} == valid events {valid}")
+        # The item side is shared (docs/SCALE_OUT.md): each instance's counts every event
+        # once, whichever instance consumed it, and the two hold the same co-occurrences.
+        for name, st in (("a", sa), ("b", sb)):
+            t.check(st["item_events"] == valid, f"{name}'s item side counts every event once "
+                    f"({st['item_events']} of {valid})")
+        t.check(sa["cooc_weight"] == sb["cooc_weight"] and sa["cooc_weight"] > 0,
+                f"a and b hold equal co-occurrence totals ({sa['cooc_weight']}, {sb['cooc_weight']})")
 
         if written:
             written.stop()

@@ -72,11 +72,12 @@ def broken_cluster(t, work):
 def fresh_cluster(t):
     with RealKafka() as kafka:
         res = topics(kafka, "create", "--partitions", "3", "--group", "other")
-        t.check(res.returncode == 0 and res.stdout.count("created  ") == 9,
-                f"topics create on a fresh cluster makes all 9 topics and passes ({res.returncode})")
-        found = configs(kafka, COMPACTED + ["events", "events.dlq", "other.state"])
+        t.check(res.returncode == 0 and res.stdout.count("created  ") == 11,
+                f"topics create on a fresh cluster makes all 11 topics and passes ({res.returncode})")
+        deleting = ["events", "events.dlq", "streamrec.items", "other.items"]
+        found = configs(kafka, COMPACTED + deleting + ["other.state"])
         wrong = [n for n in COMPACTED + ["other.state"] if found[n]["cleanup.policy"] != "compact"]
-        wrong += [n for n in ("events", "events.dlq") if found[n]["cleanup.policy"] != "delete"]
+        wrong += [n for n in deleting if found[n]["cleanup.policy"] != "delete"]
         t.check(not wrong, f"every topic has the cleanup policy the contract asks for (wrong: {wrong})")
         lag = {n: found[n]["min.compaction.lag.ms"] for n in ("streamrec.state", "other.state")}
         t.check(set(lag.values()) == {"600000"}, f"the state changelogs keep 10 min out of compaction ({lag})")
