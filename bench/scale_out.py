@@ -3,7 +3,10 @@
 issue 25): what more instances cost in model quality, item state and CPU.
 
     bench/scale_out.py build/streamrec --events LOG [--instances 3] [--partitions 4]
-        [--broker embedded|kafka] [--rate 2000] [--set KEY=VALUE ...] [--json]
+        [--broker embedded|kafka] [--rate 2000] [--set KEY=VALUE ...] [--json] [--keep]
+
+With --instances 1 the "group" is one instance too: two single instances against
+each other, how far two runs over the same log differ by themselves (the noise floor).
 
 A group of N `streamrec run` (consumer group scale-N, its own state changelog and
 item updates topic) starts on an empty `events` topic; once every member owns a
@@ -25,7 +28,9 @@ other member. Reported per run:
   co-occurrence rows (`streamrec state --json`), as a share of the single
   instance's: 1.00 when every instance's item side learned from all the traffic;
 - CPU per applied event: the instances' user + system time (their rusage) over
-  the events they applied.
+  the events they applied;
+- the item surfaces: each run's latest similar-items and trending records (split by
+  the topics' offsets between the runs), compared key by key as sets of their top 20.
 
 Nothing else is overridden: the rest is the configuration `streamrec run` ships.
 """
@@ -48,8 +53,13 @@ from harness import metrics  # noqa: E402
 from real_kafka import free_port  # noqa: E402
 
 QUALITY = re.compile(r"live quality this run: recall@(\d+) ([0-9.]+), mrr@\d+ ([0-9.]+) over (\d+) sampled")
-# Every scored event tested; each run reads only the copy of the log loaded for it.
-OVERRIDES = ["pipeline.quality_sample=1", "pipeline.quality_max_per_s=0", "kafka.start_from=latest"]
+# Every scored event tested; each run reads only the copy of the log loaded for it; the
+# item surfaces published again within a second of their items' last change (so that
+# each run's last records are of its drained state, compared below).
+OVERRIDES = ["pipeline.quality_sample=1", "pipeline.quality_max_per_s=0", "kafka.start_from=latest",
+             "surfaces.item_refresh_interval_s=1", "surfaces.trending_interval_s=1"]
+SURFACES = ("similar-items", "trending")
+TOP = 20
 
 
 def log(msg):
@@ -145,10 +155,66 @@ def run_group(args, bootstrap, group, instances, work, before_consuming=None):
             last[0] = applied
             return done
         wait_for(f"{group}: the log consumed", drained, 1800)
+        time.sleep(3)  # the item surfaces of the drained state published (refreshed within 1 s)
     finally:
         out = [m.stop(args.streamrec) for m in members]
     log(f"{group}: {instances} instance(s) done in {time.time() - started:.1f} s")
     return out
+
+
+def end_offsets(bootstrap, topic):
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "scale-out-bench", "enable.auto.commit": False})
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+    finally:
+        c.close()
+
+
+def latest_lists(bootstrap, topic, since=None, until=None):
+    """{key: [its top item ids]} of each key's latest record whose offset is in [since,
+    until) per partition; a copy the embedded broker's compactor made counts at its
+    original's offset (its streamrec.compaction-copy header)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    ends = end_offsets(bootstrap, topic)
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "scale-out-bench", "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest"})
+    best = {}  # key -> (original offset, items or None)
+    try:
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        left = {p for p, end in ends.items() if end > 0}
+        deadline = time.time() + 60
+        while left and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is None or m.error():
+                continue
+            if m.offset() + 1 >= ends[m.partition()]:
+                left.discard(m.partition())
+            origin = m.offset()
+            for name, value in m.headers() or []:
+                if name == "streamrec.compaction-copy":
+                    origin = int(value)
+            p = m.partition()
+            if origin < (since or {}).get(p, 0) or (until is not None and origin >= until.get(p, 0)):
+                continue
+            key = m.key().decode()
+            if key not in best or origin > best[key][0]:
+                items = [i["item_id"] for i in json.loads(m.value())["items"][:TOP]] if m.value() else None
+                best[key] = (origin, items)
+    finally:
+        c.close()
+    return {k: items for k, (origin, items) in best.items() if items}
+
+
+def overlap(group, single):
+    """Per key in both (with a list in each): |top-20 in both| / the longer list; their mean and the share >= 0.9."""
+    shares = [len(set(a) & set(single[k])) / max(len(a), len(single[k]))
+              for k, a in group.items() if a and single.get(k)]
+    if not shares:
+        return {"keys": 0, "mean": 0.0, "at_least_0.9": 0.0}
+    return {"keys": len(shares), "mean": sum(shares) / len(shares),
+            "at_least_0.9": sum(1 for x in shares if x >= 0.9) / len(shares)}
 
 
 def pooled(runs):
@@ -173,10 +239,10 @@ def main():
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the members' data and logs (printed)")
     args = ap.parse_args()
-    if args.instances < 2 or args.instances > args.partitions:
-        ap.error("--instances must be 2..--partitions")
+    if args.instances < 1 or args.instances > args.partitions:
+        ap.error("--instances must be 1..--partitions (1: two single instances, the figures' noise floor)")
     work = tempfile.mkdtemp(prefix="streamrec-scale-out-")
-    groups = ("scale-one", f"scale-{args.instances}")
+    groups = ("scale-one", f"scale-{args.instances}" if args.instances > 1 else "scale-one-again")
     broker = BenchBroker(args.broker, args.streamrec, args.partitions, os.path.join(work, "broker.log"),
                          groups=groups)
     try:
@@ -184,7 +250,10 @@ def main():
         # consumes most of it alone); the single instance then reads the same log.
         load = lambda: produce(args.streamrec, broker.bootstrap, args.events, args.rate)  # noqa: E731
         many = run_group(args, broker.bootstrap, groups[1], args.instances, work, before_consuming=load)
+        split = {t: end_offsets(broker.bootstrap, t) for t in SURFACES}  # the group's records end here
+        of_group = {t: latest_lists(broker.bootstrap, t, until=split[t]) for t in SURFACES}
         one = run_group(args, broker.bootstrap, groups[0], 1, work, before_consuming=load)
+        surfaces = {t: overlap(of_group[t], latest_lists(broker.bootstrap, t, since=split[t])) for t in SURFACES}
     finally:
         broker.stop()
         if args.keep:
@@ -199,7 +268,7 @@ def main():
               "overrides": OVERRIDES + args.set, "one": single, "group": group,
               "recall_ratio": group["recall"] / single["recall"] if single["recall"] else 0.0,
               "cpu_ratio": group["cpu_us_per_event"] / single["cpu_us_per_event"] if single["cpu_us_per_event"] else 0.0,
-              "item_state_shares": shares}
+              "item_state_shares": shares, "surfaces": surfaces}
     if args.json:
         print(json.dumps(result, indent=1))
         return
@@ -212,6 +281,9 @@ def main():
     for k, s in enumerate(shares):
         print(f"  instance {k}: item events {s['item_events']:.3f}, co-occurrence {s['cooc_weight']:.3f} "
               "of the single instance's (goal 1.000)")
+    for topic, o in surfaces.items():
+        print(f"  {topic}: the group's latest top-{TOP} of {o['keys']} keys against the single instance's: overlap "
+              f"{o['mean']:.3f} on average, {o['at_least_0.9']:.1%} of keys at least 0.9 (goal: 0.9)")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ int CmdState(const StateArgs& args) {
               << "items:           " << sum.items << "\n"
               << "checksum:        " << sum.checksum << "\n"
               << "item events:     " << sum.item_events << "\n"
-              << "co-occurrence:   " << sum.cooc_weight << " (sum of every row's weights)\n";
+              << "co-occurrence:   " << sum.cooc_weight << " (every pair counted: the rows' weights and what trimming dropped from them)\n";
     for (const auto& [key, offset] : sum.offsets) {
       std::cout << "offset " << key.first << "/" << key.second << ": " << offset << "\n";
     }

@@ -172,6 +172,11 @@ struct ItemRecord {
   std::vector<std::pair<ItemId, float>> neighbors;
   // The same, counted only between items of the same users' recent carts and purchases.
   std::vector<std::pair<ItemId, float>> basket_neighbors;
+  // The weight trimming dropped from both rows (rows over 2 x max_neighbors
+  // keep their strongest half): the rows' weights plus this are every pair
+  // ever counted, the same on every instance of a group (docs/SCALE_OUT.md),
+  // whichever weak neighbours each one's rows kept. Stored with the rows.
+  double trimmed_cooc = 0.0;
   // false: only the fields above the rows changed, and both rows are left
   // empty; the stored rows stand. Most changed items are negatives, whose
   // embedding moved and whose rows (up to ~16 KB) did not.

@@ -13,8 +13,8 @@
 // little history on every instance.
 //
 // Scale-out: items are not partitioned, so only the instance that owns events
-// partition 0 publishes these surfaces (`leader` in Publish), from the events
-// of its own partitions: a uniform sample of the users.
+// partition 0 publishes these surfaces (`leader` in Publish), from the item
+// side the group shares (pipeline/item_exchange.h: every instance's events).
 //
 // An item whose slot the learner gave to a new item (learner.max_items) is
 // retracted: a tombstone for its id on similar-items and bought-together, so

@@ -32,6 +32,7 @@ ItemId ItemTable::Add(std::string_view external_id, std::span<const float> embed
   inv_sqrt_counts_.push_back(0.0F);
   neighbors_.emplace_back();
   basket_neighbors_.emplace_back();
+  trimmed_cooc_.push_back(0.0);
   popularity_.push_back(0.0F);
   log_popularity_.push_back(0.0F);
   recency_.push_back(-1e30F);  // no events yet: below everything
@@ -56,6 +57,7 @@ void ItemTable::Restore(const ItemRecord& record) {
     inv_sqrt_counts_.resize(index + 1, 0.0F);
     neighbors_.resize(index + 1);
     basket_neighbors_.resize(index + 1);
+    trimmed_cooc_.resize(index + 1, 0.0);
     popularity_.resize(index + 1, 0.0F);
     log_popularity_.resize(index + 1, 0.0F);
     recency_.resize(index + 1, -1e30F);
@@ -78,6 +80,7 @@ void ItemTable::Restore(const ItemRecord& record) {
   std::sort(neighbors_[index].begin(), neighbors_[index].end());
   basket_neighbors_[index] = record.basket_neighbors;
   std::sort(basket_neighbors_[index].begin(), basket_neighbors_[index].end());
+  trimmed_cooc_[index] = record.trimmed_cooc;
   RebuildFenwick();
 }
 
@@ -105,6 +108,7 @@ void ItemTable::Replace(ItemId id, std::string_view external_id, std::span<const
     }
     std::vector<Neighbor>().swap((*rows)[index]);  // its memory goes too
   }
+  trimmed_cooc_[index] = 0.0;
   by_external_id_.Erase(StringViewHash()(external_ids_[index]), id.value());
   external_ids_[index].assign(external_id);
   by_external_id_.Insert(StringViewHash()(external_id), id.value());
@@ -155,22 +159,26 @@ double ItemTable::LatestShortRecency() const {
 namespace {
 
 // row[b] += weight; a row over 2 * max_neighbors keeps its max_neighbors strongest.
-void AddToRow(std::vector<ItemTable::Neighbor>& row, ItemId b, float weight, size_t max_neighbors) {
+// Returns the weight trimming dropped (0 when the row was not trimmed).
+double AddToRow(std::vector<ItemTable::Neighbor>& row, ItemId b, float weight, size_t max_neighbors) {
   using Neighbor = ItemTable::Neighbor;
   auto it = std::lower_bound(row.begin(), row.end(), b, [](const Neighbor& n, ItemId id) { return n.first < id; });
   if (it != row.end() && it->first == b) {
     it->second += weight;
-    return;
+    return 0.0;
   }
   row.insert(it, {b, weight});
-  if (row.size() <= 2 * max_neighbors) return;
+  if (row.size() <= 2 * max_neighbors) return 0.0;
   // Keep the strongest (ties: smaller id, so the result is deterministic).
   std::nth_element(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(max_neighbors), row.end(),
                    [](const Neighbor& x, const Neighbor& y) {
                      return x.second > y.second || (x.second == y.second && x.first < y.first);
                    });
+  double dropped = 0.0;
+  for (size_t i = max_neighbors; i < row.size(); ++i) dropped += row[i].second;
   row.resize(max_neighbors);
   std::sort(row.begin(), row.end());
+  return dropped;
 }
 
 }  // namespace
@@ -191,11 +199,11 @@ void ItemTable::PrefetchWindowRows(std::span<const ItemId> history, size_t windo
 }
 
 void ItemTable::AddCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors) {
-  AddToRow(neighbors_[a.value()], b, weight, max_neighbors);
+  trimmed_cooc_[a.value()] += AddToRow(neighbors_[a.value()], b, weight, max_neighbors);
 }
 
 void ItemTable::AddBasketCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors) {
-  AddToRow(basket_neighbors_[a.value()], b, weight, max_neighbors);
+  trimmed_cooc_[a.value()] += AddToRow(basket_neighbors_[a.value()], b, weight, max_neighbors);
 }
 
 void ItemTable::SetCount(size_t index, uint64_t count) {
@@ -279,6 +287,7 @@ void ItemTable::CopyTo(ItemId id, bool with_neighbors, ItemRecord* out) const {
   r.with_neighbors = with_neighbors;
   CopyRow(with_neighbors ? &neighbors_[id.value()] : nullptr, &r.neighbors);
   CopyRow(with_neighbors ? &basket_neighbors_[id.value()] : nullptr, &r.basket_neighbors);
+  r.trimmed_cooc = with_neighbors ? trimmed_cooc_[id.value()] : 0.0;
 }
 
 void ItemTable::CopyRow(const std::vector<Neighbor>* row, std::vector<Neighbor>* out) {

@@ -114,6 +114,8 @@ class ItemTable {
   // The same, counted only between items of the same recent carts and purchases.
   void AddBasketCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors);
   std::span<const Neighbor> basket_neighbors(ItemId id) const { return basket_neighbors_[id.value()]; }
+  // The weight trimming dropped from the item's two rows (ItemRecord::trimmed_cooc).
+  double trimmed_cooc(ItemId id) const { return trimmed_cooc_[id.value()]; }
   // An item drawn with probability count / total count; nullopt if all counts are 0.
   std::optional<ItemId> SamplePopular(uint64_t random) const;
 
@@ -150,6 +152,7 @@ class ItemTable {
   std::vector<std::string> external_ids_;
   std::vector<std::vector<Neighbor>> neighbors_;
   std::vector<std::vector<Neighbor>> basket_neighbors_;
+  std::vector<double> trimmed_cooc_;  // per item: the weight trimming dropped from its rows (ItemRecord::trimmed_cooc)
   std::vector<float> popularity_;
   std::vector<float> log_popularity_;
   std::vector<float> recency_;

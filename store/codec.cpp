@@ -207,6 +207,7 @@ bool DecodeItem(std::string_view key, std::string_view in, ItemRecord* r) {
     return false;
   }
   r->with_neighbors = true;
+  r->trimmed_cooc = 0.0;        // kept with the rows (DecodeItemRows)
   r->basket_neighbors.clear();  // absent in records written before baskets were counted
   r->short_recency = -1e30F;    // absent before the short half-life: as if no event yet
   if (in.empty()) return true;
@@ -218,18 +219,20 @@ void EncodeItemRows(const ItemRecord& r, std::string* out) {
   out->clear();
   PutNeighbors(out, r.neighbors);
   PutNeighbors(out, r.basket_neighbors);
+  PutFixed<double>(out, r.trimmed_cooc);
 }
 
 bool DecodeItemRows(std::string_view in, ItemRecord* r) {
-  return GetNeighbors(&in, &r->neighbors) && GetNeighbors(&in, &r->basket_neighbors) && in.empty();
+  r->trimmed_cooc = 0.0;  // absent in rows written before it was kept
+  return GetNeighbors(&in, &r->neighbors) && GetNeighbors(&in, &r->basket_neighbors) &&
+         (in.empty() || (GetFixed(&in, &r->trimmed_cooc) && in.empty()));
 }
 
 void EncodeLegacyItem(const ItemRecord& r, std::string* out) {
   out->clear();
   PutItemHead(r, out);
-  std::string rows;
-  EncodeItemRows(r, &rows);
-  out->append(rows);
+  PutNeighbors(out, r.neighbors);  // the rows as records kept them then (no trimmed weight)
+  PutNeighbors(out, r.basket_neighbors);
 }
 
 std::string EncodeSessionKey(uint32_t slot) {

@@ -264,8 +264,9 @@ Status Store::MeasureMemory(MemoryUsage* out) {
 
 namespace {
 
+// Every pair counted: the rows' weights and what trimming dropped from them.
 double RowWeights(const ItemRecord& item) {
-  double sum = 0.0;
+  double sum = item.trimmed_cooc;
   for (const auto& [other, weight] : item.neighbors) sum += weight;
   for (const auto& [other, weight] : item.basket_neighbors) sum += weight;
   return sum;

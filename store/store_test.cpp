@@ -67,6 +67,7 @@ TEST_CASE("store: write, reopen, read back") {
   CHECK(items[1].external_id == "y\xff");
   CHECK(items[1].embedding == MakeItem(1, "").embedding);
   CHECK(items[1].neighbors == MakeItem(1, "").neighbors);
+  CHECK(items[1].trimmed_cooc == 0.75);
   CHECK(items[1].recency == 2812.5F);
   CHECK(items[1].short_recency == 19687.5F);
   std::vector<SessionRecord> sessions;
@@ -95,6 +96,7 @@ TEST_CASE("store: write, reopen, read back") {
   double cooc = 0.0;
   for (const ItemRecord& r : {MakeItem(0, "x"), MakeItem(1, "y")}) {
     item_events += r.count;
+    cooc += r.trimmed_cooc;  // every pair counted: the rows and what trimming dropped
     for (const auto& row : {r.neighbors, r.basket_neighbors}) {
       for (const auto& [other, weight] : row) cooc += weight;
     }
@@ -225,6 +227,7 @@ TEST_CASE("store: an item written without its rows keeps the stored ones; older 
   CHECK(items[0].basket_neighbors == legacy.basket_neighbors);
   CHECK(items[0].recency == legacy.recency);
   CHECK(items[0].short_recency == -1e30F);  // written before the short half-life: no event yet
+  CHECK(items[0].trimmed_cooc == 0.0);      // not kept then
   // Only the embedding changed: the rows, moved by the load, stay.
   ItemRecord moved = MakeItem(3, "old");
   moved.embedding = {9.0F, 9.0F, 9.0F, 9.0F};
@@ -255,6 +258,17 @@ TEST_CASE("store: an item written without its rows keeps the stored ones; older 
   REQUIRE(items.size() == 2);
   CHECK(items[1].bias == 1.5F);
   CHECK(items[1].neighbors == std::vector<std::pair<ItemId, float>>{{ItemId(3), 4.0F}});
+  CHECK(items[1].trimmed_cooc == 0.75);  // kept with the rows
+  // Rows written before the trimmed weight was kept read back with none.
+  std::string rows;
+  codec::EncodeItemRows(MakeItem(5, "new"), &rows);
+  ItemRecord decoded;
+  decoded.trimmed_cooc = 9.0;
+  REQUIRE(codec::DecodeItemRows(std::string_view(rows).substr(0, rows.size() - sizeof(double)), &decoded));
+  CHECK(decoded.trimmed_cooc == 0.0);
+  REQUIRE(codec::DecodeItemRows(rows, &decoded));
+  CHECK(decoded.trimmed_cooc == 0.75);
+  CHECK_FALSE(codec::DecodeItemRows(rows + "x", &decoded));
 }
 
 TEST_CASE("store: the checksum changes with any embedding") {

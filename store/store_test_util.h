@@ -63,6 +63,7 @@ inline ItemRecord MakeItem(uint32_t id, const std::string& ext) {
   i.short_recency = 19687.5F;
   i.embedding = {1.0F, 2.0F, 3.0F, 4.0F};
   i.neighbors = {{ItemId(9), 2.5F}, {ItemId(4), 1.0F}};
+  i.trimmed_cooc = 0.75;
   return i;
 }
 
