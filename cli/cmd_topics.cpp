@@ -1,5 +1,8 @@
+#include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <map>
+#include <thread>
 
 #include "cli/commands.h"
 #include "config/config.h"
@@ -74,9 +77,18 @@ int CmdTopics(const TopicsArgs& args) {
   std::vector<std::string> names;
   for (const kafka::TopicSpec& spec : specs) names.push_back(spec.name);
   std::map<std::string, kafka::TopicInfo> found;
-  if (Status s = kafka::DescribeTopics(admin, names, true, kAdminTimeoutMs, &found); !s.ok()) {
-    std::cerr << name << ": " << s.ToString() << "\n";
-    return 1;
+  // A broker may answer about topics it just created only a moment later (its
+  // metadata catches up): they are asked about again for a while.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kAdminTimeoutMs);
+  for (;;) {
+    found.clear();
+    if (Status s = kafka::DescribeTopics(admin, names, true, kAdminTimeoutMs, &found); !s.ok()) {
+      std::cerr << name << ": " << s.ToString() << "\n";
+      return 1;
+    }
+    const bool all_seen = std::all_of(created.begin(), created.end(), [&](const std::string& t) { return found.contains(t); });
+    if (all_seen || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   for (const std::string& topic : names) {
     const bool made = std::find(created.begin(), created.end(), topic) != created.end();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <iterator>
 #include <optional>
 #include <thread>
 
@@ -141,11 +142,12 @@ Status ItemExchange::Produce(int32_t partition) {
   const std::string from = std::to_string(p.from);
   const std::string next = std::to_string(p.next);
   const kafka::Header headers[] = {{"writer", options_.writer_id}, {"from", from}, {"next", next}};
-  STREAMREC_RETURN_IF_ERROR(
-      m.producer->Produce(options_.topic, std::to_string(partition), m.encoded, headers, partition));
   p.own_next = std::max(p.own_next, p.next);
   m.produced_bytes += m.encoded.size();
-  return Status::Ok();
+  Status s = m.producer->Produce(options_.topic, std::to_string(partition), m.encoded, headers, partition);
+  // The sums are out of the learner now: a record not enqueued goes again with the next flush.
+  if (!s.ok()) m.failed.push_back({partition, m.encoded, from, next});
+  return s;
 }
 
 Status ItemExchange::PublishAndFlush() {
@@ -155,10 +157,15 @@ Status ItemExchange::PublishAndFlush() {
   // later record's, so the order does not matter to a reader).
   std::vector<FailedRecord> failed;
   failed.swap(m.failed);
-  for (const FailedRecord& r : failed) {
+  for (size_t i = 0; i < failed.size(); ++i) {
+    const FailedRecord& r = failed[i];
     const kafka::Header headers[] = {{"writer", options_.writer_id}, {"from", r.from}, {"next", r.next}};
-    STREAMREC_RETURN_IF_ERROR(
-        m.producer->Produce(options_.topic, std::to_string(r.partition), r.value, headers, r.partition));
+    Status s = m.producer->Produce(options_.topic, std::to_string(r.partition), r.value, headers, r.partition);
+    if (!s.ok()) {  // this one and the rest wait for the next call
+      m.failed.insert(m.failed.end(), std::make_move_iterator(failed.begin() + static_cast<std::ptrdiff_t>(i)),
+                      std::make_move_iterator(failed.end()));
+      return s;
+    }
   }
   const uint64_t delivered_before = m.producer->delivered();
   Status s = m.producer->Flush(options_.timeout_ms);

@@ -272,6 +272,10 @@ Status Pipeline::Impl::Stop() {
     log_->info("live quality this run: {} ({} sampled events past pipeline.quality_max_per_s untested)",
                quality_.figures().Summary(config_.emitter.top_n), quality_.skipped());
   }
+  if (user_only_events_ > 0) {
+    log_->info("{} events of partitions taken over were learned for their users alone: their item side had come "
+               "with the previous owner's item updates", user_only_events_);
+  }
   const ingest::IngestCounters ingested = ingest_ ? ingest_->counters() : ingest::IngestCounters{};
   if (ingested.unkeyed + ingested.key_mismatches + users_moved_partition_ > 0) {
     log_->warn("partitioning this run: {} events without a key, {} with a key that is not their user_id, {} events "

@@ -207,6 +207,7 @@ Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e, int64_t now_ms) {
     const learner::Learner::Scope scope =
         exchange_ ? exchange_->ScopeOf(e.partition, e.offset) : learner::Learner::Scope{e.partition};
     learner_.Observe(user.record, *item, e.event.type, e.event.ts_ms, key, scope);
+    if (!scope.item_side) ++user_only_events_;
     if (exchange_ && scope.record) STREAMREC_RETURN_IF_ERROR(exchange_->Learned(e.partition, e.offset));
     touched_items_.push_back(*item);
   }

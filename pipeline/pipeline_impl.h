@@ -284,6 +284,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   int64_t committing_since_ms_ = 0;
   bool table_full_logged_ = false;  // the item table's first replacement or refusal was logged
   uint64_t users_moved_partition_ = 0;  // this run (CheckPartition)
+  uint64_t user_only_events_ = 0;  // this run: learned for their users alone (ItemExchange::ScopeOf)
   int64_t memory_measured_ms_ = 0;  // when store_memory_bytes_ was measured (once a second)
   uint64_t store_memory_bytes_ = 0;
   learner::Learner learner_;

@@ -1,0 +1,143 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kafka/embedded_broker.h"
+#include "learner/learner.h"
+#include "pipeline/item_exchange.h"
+
+using namespace streamrec;
+using namespace streamrec::pipeline;
+
+namespace {
+
+constexpr const char* kTopic = "g.items";
+
+struct Instance {
+  Instance(const kafka::EmbeddedBroker& broker, const std::string& writer, const store::Offsets& stored = {})
+      : learner(learner::LearnerOptions{}), exchange(Options(broker, writer), &learner) {
+    REQUIRE(exchange.Start(stored).ok());
+  }
+  static ItemExchangeOptions Options(const kafka::EmbeddedBroker& broker, const std::string& writer) {
+    ItemExchangeOptions o;
+    o.topic = kTopic;
+    o.producer_properties = {{"bootstrap.servers", broker.bootstrap()}};
+    o.reader_properties = {{"bootstrap.servers", broker.bootstrap()}, {"fetch.wait.max.ms", "5"}};
+    o.writer_id = writer;
+    o.timeout_ms = 10000;
+    return o;
+  }
+  // Learns events at offsets [from, to) of `partition` as the pipeline does, each
+  // an event of its own user on item "i<offset % 7>".
+  void Learn(int32_t partition, int64_t from, int64_t to) {
+    for (int64_t offset = from; offset < to; ++offset) {
+      UserRecord& user = users.emplace_back();
+      learner.InitUser("u" + std::to_string(partition) + "-" + std::to_string(offset),
+                       UserId(static_cast<uint32_t>(users.size())), &user);
+      const learner::Learner::Scope scope = exchange.ScopeOf(partition, offset);
+      learner.Observe(&user, *learner.InternItem("i" + std::to_string(offset % 7)), EventType::kView,
+                      1'700'000'000'000 + offset, static_cast<uint64_t>(offset), scope);
+      if (scope.record) REQUIRE(exchange.Learned(partition, offset).ok());
+    }
+  }
+  // Polls until `records` other writers' records were applied (or 10 s passed).
+  size_t PollFor(size_t records, const std::function<bool(int32_t)>& consuming = [](int32_t) { return false; }) {
+    size_t applied = 0;
+    std::vector<ItemId> changed;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (applied < records && std::chrono::steady_clock::now() < deadline) {
+      REQUIRE(exchange.Poll(consuming, 16, 100, &changed, &applied).ok());
+    }
+    // A little longer: nothing more arrives that should not.
+    REQUIRE(exchange.Poll(consuming, 16, 300, &changed, &applied).ok());
+    return applied;
+  }
+  uint64_t Events(const std::string& item) const {
+    const std::optional<ItemId> id = learner.FindItem(item);
+    return id ? learner.ItemEvents(*id) : 0;
+  }
+  learner::Learner learner;
+  ItemExchange exchange;
+  std::deque<UserRecord> users;
+};
+
+std::unique_ptr<kafka::EmbeddedBroker> StartBroker() {
+  std::unique_ptr<kafka::EmbeddedBroker> broker;
+  REQUIRE(kafka::EmbeddedBroker::Start(1, &broker).ok());
+  REQUIRE(broker->CreateTopic(kTopic, 2).ok());
+  return broker;
+}
+
+}  // namespace
+
+TEST_CASE("item exchange: another writer's records are applied once, a writer's own skipped") {
+  std::unique_ptr<kafka::EmbeddedBroker> broker = StartBroker();
+  Instance a(*broker, "A");
+  Instance b(*broker, "B");
+  a.Learn(0, 0, 70);  // 10 events on each of i0..i6
+  REQUIRE(a.exchange.PublishAndFlush().ok());
+  CHECK(a.exchange.counters().published == 1);
+  CHECK(b.PollFor(1) == 1);
+  for (int i = 0; i < 7; ++i) CHECK(b.Events("i" + std::to_string(i)) == 10);
+  CHECK(a.PollFor(1) == 0);  // its own record: skipped
+  CHECK(a.exchange.counters().skipped == 1);
+  for (int i = 0; i < 7; ++i) CHECK(a.Events("i" + std::to_string(i)) == 10);  // not twice
+  store::Offsets positions;
+  b.exchange.AddPositions(&positions);
+  CHECK(positions.at({kTopic, 0}) == 1);              // read up to here
+  CHECK(positions.at({std::string(kTopic) + "#applied", 0}) == 70);  // events below 70 applied
+
+  // A reader restarted from those positions applies nothing again.
+  Instance b_again(*broker, "B", positions);
+  CHECK(b_again.PollFor(1) == 0);
+  CHECK(b_again.Events("i0") == 0);
+}
+
+TEST_CASE("item exchange: taking over a partition, its published events are learned for their users alone") {
+  std::unique_ptr<kafka::EmbeddedBroker> broker = StartBroker();
+  Instance a(*broker, "A");
+  a.Learn(1, 0, 35);
+  REQUIRE(a.exchange.PublishAndFlush().ok());
+  // b takes partition 1 over, its stored position behind a's record (a crashed
+  // after publishing, before committing): the record first, then the replay.
+  Instance b(*broker, "B");
+  std::atomic<bool> stop{false};
+  std::vector<ItemId> changed;
+  size_t applied = 0;
+  REQUIRE(b.exchange.CatchUp(1, [](int32_t) { return false; }, [] { return Status::Ok(); }, stop, &changed, &applied)
+              .ok());
+  CHECK(applied == 1);
+  CHECK_FALSE(b.exchange.ScopeOf(1, 34).item_side);
+  CHECK(b.exchange.ScopeOf(1, 35).item_side);
+  CHECK(b.exchange.ScopeOf(1, 35).record);
+  b.Learn(1, 0, 40);  // the replay, then 5 new events
+  for (int i = 0; i < 7; ++i) CHECK(b.Events("i" + std::to_string(i)) == (i < 5 ? 6 : 5));  // 35 + 5, once each
+  // a, restarted on a store that never committed those events, finds its own
+  // record: it learns them whole again (its store lost them) but does not publish them twice.
+  Instance a_restarted(*broker, "A");
+  REQUIRE(a_restarted.exchange
+              .CatchUp(1, [](int32_t) { return false; }, [] { return Status::Ok(); }, stop, &changed, &applied)
+              .ok());
+  const learner::Learner::Scope replay = a_restarted.exchange.ScopeOf(1, 20);
+  CHECK(replay.item_side);
+  CHECK_FALSE(replay.record);
+  CHECK(a_restarted.exchange.ScopeOf(1, 35).record);
+}
+
+TEST_CASE("item exchange: a record for a partition this instance consumes is not applied") {
+  std::unique_ptr<kafka::EmbeddedBroker> broker = StartBroker();
+  Instance zombie(*broker, "Z");
+  Instance owner(*broker, "O");
+  zombie.Learn(0, 0, 14);
+  REQUIRE(zombie.exchange.PublishAndFlush().ok());
+  CHECK(owner.PollFor(1, [](int32_t p) { return p == 0; }) == 0);
+  CHECK(owner.exchange.counters().skipped == 1);
+  CHECK(owner.Events("i0") == 0);
+}
