@@ -86,7 +86,8 @@ int CmdTopics(const TopicsArgs& args) {
       std::cerr << name << ": " << s.ToString() << "\n";
       return 1;
     }
-    const bool all_seen = std::all_of(created.begin(), created.end(), [&](const std::string& t) { return found.contains(t); });
+    const bool all_seen =
+        std::all_of(created.begin(), created.end(), [&](const std::string& t) { return found.contains(t); });
     if (all_seen || std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -96,8 +97,8 @@ int CmdTopics(const TopicsArgs& args) {
     std::cout << (made ? "created  " : it == found.end() ? "missing  " : "exists   ") << topic
               << (it == found.end() ? "" : ": " + Describe(it->second)) << "\n";
   }
-  const config::TopicProblems problems = config::CheckTopics(config.kafka, config.pipeline.state_handoff,
-                                                                  config.pipeline.share_items, found);
+  const config::TopicProblems problems =
+      config::CheckTopics(config.kafka, config.pipeline.state_handoff, config.pipeline.share_items, found);
   for (const std::string& w : problems.warnings) std::cout << "warning: " << w << "\n";
   for (const std::string& e : problems.errors) std::cout << "error: " << e << "\n";
   std::cout << (problems.errors.empty() ? "the topics keep the contract `streamrec run` needs\n"

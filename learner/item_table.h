@@ -114,8 +114,6 @@ class ItemTable {
   // The same, counted only between items of the same recent carts and purchases.
   void AddBasketCooccurrence(ItemId a, ItemId b, float weight, size_t max_neighbors);
   std::span<const Neighbor> basket_neighbors(ItemId id) const { return basket_neighbors_[id.value()]; }
-  // The weight trimming dropped from the item's two rows (ItemRecord::trimmed_cooc).
-  double trimmed_cooc(ItemId id) const { return trimmed_cooc_[id.value()]; }
   // An item drawn with probability count / total count; nullopt if all counts are 0.
   std::optional<ItemId> SamplePopular(uint64_t random) const;
 

@@ -51,13 +51,18 @@ LearnerOptions Options() {
 
 // An instance: a learner and the users it owns.
 struct Instance {
-  explicit Instance(bool record) : learner(Options()) { learner.RecordItemUpdates(record); }
+  explicit Instance(bool record, const LearnerOptions& options = Options()) : learner(options) {
+    learner.RecordItemUpdates(record);
+  }
   void Learn(const LogEvent& e, uint64_t key) {
     auto [it, created] = users.try_emplace(e.user);
     if (created) learner.InitUser(e.user, UserId(static_cast<uint32_t>(users.size())), &it->second);
     const std::optional<ItemId> item = learner.InternItem(e.item);
     REQUIRE(item);
     learner.Observe(&it->second, *item, e.type, e.ts_ms, key);
+  }
+  void LearnAll(const std::vector<LogEvent>& log) {
+    for (size_t i = 0; i < log.size(); ++i) Learn(log[i], i);
   }
   Learner learner;
   std::map<std::string, UserRecord> users;
@@ -139,10 +144,8 @@ TEST_CASE("item updates are recorded only when asked, and only an instance's own
   const std::vector<LogEvent> log = HandMadeLog(200);
   Instance quiet(/*record=*/false);
   Instance a(/*record=*/true);
-  for (size_t i = 0; i < log.size(); ++i) {
-    quiet.Learn(log[i], i);
-    a.Learn(log[i], i);
-  }
+  quiet.LearnAll(log);
+  a.LearnAll(log);
   ItemUpdates updates;
   quiet.learner.TakeItemUpdates(&updates);
   CHECK(updates.empty());
@@ -168,7 +171,7 @@ TEST_CASE("item updates are recorded only when asked, and only an instance's own
 TEST_CASE("item updates survive their encoding and malformed records are refused") {
   const std::vector<LogEvent> log = HandMadeLog(300);
   Instance a(/*record=*/true);
-  for (size_t i = 0; i < log.size(); ++i) a.Learn(log[i], i);
+  a.LearnAll(log);
   ItemUpdates updates;
   a.learner.TakeItemUpdates(&updates);
   const uint32_t dim = static_cast<uint32_t>(a.learner.options().dim);
@@ -206,7 +209,7 @@ TEST_CASE("item updates survive their encoding and malformed records are refused
 TEST_CASE("an event learned for its user alone leaves the item side as it was") {
   const std::vector<LogEvent> log = HandMadeLog(500);
   Instance a(/*record=*/true);
-  for (size_t i = 0; i < log.size(); ++i) a.Learn(log[i], i);
+  a.LearnAll(log);
   ItemUpdates drained;
   a.learner.TakeItemUpdates(&drained);
   const ItemMatrixView v = a.learner.Items();
@@ -274,7 +277,7 @@ TEST_CASE("an instance that took over a partition replays its published events f
   const std::vector<LogEvent> log = HandMadeLog(400);
   Instance a(/*record=*/true);
   Instance b(/*record=*/true);
-  for (size_t i = 0; i < log.size(); ++i) a.Learn(log[i], i);
+  a.LearnAll(log);
   ItemUpdates published;
   a.learner.TakeItemUpdates(&published);
   REQUIRE(b.learner.ApplyItemUpdates(published) == 0);
@@ -318,31 +321,19 @@ TEST_CASE("trimmed rows keep what they dropped: every instance's pair totals equ
   const std::vector<LogEvent> log = HandMadeLog(3000);
   LearnerOptions small = Options();
   small.max_neighbors = 4;  // rows of 9 are trimmed to 4: which ones stay depends on the order of arrival
-  Learner one(small), a(small), b(small);
-  a.RecordItemUpdates(true);
-  b.RecordItemUpdates(true);
-  std::map<std::string, UserRecord> users_one, users_a, users_b;
-  const auto learn = [](Learner* l, std::map<std::string, UserRecord>* users, const LogEvent& e, uint64_t key) {
-    auto [it, created] = users->try_emplace(e.user);
-    if (created) l->InitUser(e.user, UserId(static_cast<uint32_t>(users->size())), &it->second);
-    l->Observe(&it->second, *l->InternItem(e.item), e.type, e.ts_ms, key);
-  };
+  Instance one(/*record=*/false, small);
+  Instance a(/*record=*/true, small);
+  Instance b(/*record=*/true, small);
   for (size_t i = 0; i < log.size(); ++i) {
-    learn(&one, &users_one, log[i], i);
-    const bool to_a = Fnv1a64(log[i].user) % 2 == 0;
-    learn(to_a ? &a : &b, to_a ? &users_a : &users_b, log[i], i);
-    if ((i + 1) % 50 == 0 || i + 1 == log.size()) {
-      ItemUpdates from_a, from_b;
-      a.TakeItemUpdates(&from_a);
-      b.TakeItemUpdates(&from_b);
-      b.ApplyItemUpdates(from_a);
-      a.ApplyItemUpdates(from_b);
-    }
+    one.Learn(log[i], i);
+    (Fnv1a64(log[i].user) % 2 == 0 ? a : b).Learn(log[i], i);
+    if ((i + 1) % 50 == 0) Exchange(&a, &b);
   }
+  Exchange(&a, &b);
   size_t trimmed = 0;
-  const std::map<std::string, double> totals = PairTotals(&one, &trimmed);
+  const std::map<std::string, double> totals = PairTotals(&one.learner, &trimmed);
   CHECK(trimmed > 10);  // trimming happened, so equal totals are more than equal rows
-  CHECK(totals.size() == one.item_count());
-  CHECK(PairTotals(&a) == totals);
-  CHECK(PairTotals(&b) == totals);
+  CHECK(totals.size() == one.learner.item_count());
+  CHECK(PairTotals(&a.learner) == totals);
+  CHECK(PairTotals(&b.learner) == totals);
 }

@@ -47,15 +47,20 @@ struct Instance {
       if (scope.record) REQUIRE(exchange.Learned(partition, offset).ok());
     }
   }
-  // Polls until `records` other writers' records were applied (or 10 s passed).
-  size_t PollFor(size_t records, const std::function<bool(int32_t)>& consuming = [](int32_t) { return false; }) {
+  // Polls until `reads` more records were read (applied or skipped; at most
+  // 10 s), then briefly for any that should not come; returns those applied.
+  size_t Read(size_t reads, const std::function<bool(int32_t)>& consuming = [](int32_t) { return false; }) {
+    const auto read = [this] {
+      const ItemExchangeCounters c = exchange.counters();
+      return c.applied + c.skipped + c.malformed;
+    };
+    const uint64_t target = read() + reads;
     size_t applied = 0;
     std::vector<ItemId> changed;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (applied < records && std::chrono::steady_clock::now() < deadline) {
+    while (read() < target && std::chrono::steady_clock::now() < deadline) {
       REQUIRE(exchange.Poll(consuming, 16, 100, &changed, &applied).ok());
     }
-    // A little longer: nothing more arrives that should not.
     REQUIRE(exchange.Poll(consuming, 16, 300, &changed, &applied).ok());
     return applied;
   }
@@ -84,9 +89,9 @@ TEST_CASE("item exchange: another writer's records are applied once, a writer's 
   a.Learn(0, 0, 70);  // 10 events on each of i0..i6
   REQUIRE(a.exchange.PublishAndFlush().ok());
   CHECK(a.exchange.counters().published == 1);
-  CHECK(b.PollFor(1) == 1);
+  CHECK(b.Read(1) == 1);
   for (int i = 0; i < 7; ++i) CHECK(b.Events("i" + std::to_string(i)) == 10);
-  CHECK(a.PollFor(1) == 0);  // its own record: skipped
+  CHECK(a.Read(1) == 0);  // its own record: skipped
   CHECK(a.exchange.counters().skipped == 1);
   for (int i = 0; i < 7; ++i) CHECK(a.Events("i" + std::to_string(i)) == 10);  // not twice
   store::Offsets positions;
@@ -96,7 +101,7 @@ TEST_CASE("item exchange: another writer's records are applied once, a writer's 
 
   // A reader restarted from those positions applies nothing again.
   Instance b_again(*broker, "B", positions);
-  CHECK(b_again.PollFor(1) == 0);
+  CHECK(b_again.Read(0) == 0);
   CHECK(b_again.Events("i0") == 0);
 }
 
@@ -137,7 +142,7 @@ TEST_CASE("item exchange: a record for a partition this instance consumes is not
   Instance owner(*broker, "O");
   zombie.Learn(0, 0, 14);
   REQUIRE(zombie.exchange.PublishAndFlush().ok());
-  CHECK(owner.PollFor(1, [](int32_t p) { return p == 0; }) == 0);
+  CHECK(owner.Read(1, [](int32_t p) { return p == 0; }) == 0);
   CHECK(owner.exchange.counters().skipped == 1);
   CHECK(owner.Events("i0") == 0);
 }

@@ -189,7 +189,8 @@ Status Pipeline::Impl::CheckTopics(bool embedded) {
     log_->warn("could not check the topics: {}", s.ToString());
     return Status::Ok();  // the broker may still be starting; a missing topic shows later
   }
-  config::TopicProblems problems = config::CheckTopics(config_.kafka, config_.pipeline.state_handoff, config_.pipeline.share_items, found);
+  config::TopicProblems problems =
+      config::CheckTopics(config_.kafka, config_.pipeline.state_handoff, config_.pipeline.share_items, found);
   for (const std::string& w : problems.warnings) log_->warn("{}", w);
   if (problems.errors.empty()) return Status::Ok();
   std::string message = "the topics break streamrec's contract (docs/events.md, Topics):";
