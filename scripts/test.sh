@@ -12,4 +12,5 @@ cd "$(dirname "$0")/.."
 # STREAMREC_SLOW=1 or `ctest -L slow`: without them the suite stays within CI's 30 minutes.
 skip_slow=(-LE slow)
 if [ "${STREAMREC_SLOW:-0}" = 1 ]; then skip_slow=(); fi
-ctest --test-dir build --output-on-failure --timeout 900 "${skip_slow[@]}" "$@"
+# -j2: unit and fuzz tests two at a time; an end-to-end test (PROCESSORS 2) runs alone.
+ctest --test-dir build --output-on-failure --timeout 900 -j2 "${skip_slow[@]}" "$@"

@@ -29,7 +29,10 @@ KILLS = int(os.environ.get("STREAMREC_CRASH_KILLS", "10"))
 def run_args(bootstrap, data, group, recs):
     # Real Kafka's coordinator implements static membership (the default): a restarted
     # instance takes its partition back at once instead of after a rebalance.
-    static = ["--set", "kafka.static_membership=true"] if harness.BACKEND == "kafka" else []
+    # On the embedded broker a restart rejoins as a new member once the killed one's session
+    # (3 s here) has expired: the kills then fall while the stream still flows.
+    static = (["--set", "kafka.static_membership=true"] if harness.BACKEND == "kafka" else
+              ["--set", "kafka.consumer_properties={session.timeout.ms: 3000, heartbeat.interval.ms: 1000}"])
     return [harness.STREAMREC, "run", "--bootstrap", bootstrap, "--data-dir", data,
             "--set", f"kafka.group_id={group}", "--set", f"kafka.recommendations_topic={recs}",
             *harness.FAST_GROUP, *static]
@@ -82,6 +85,7 @@ def main():
             crashy.send_signal(signal.SIGKILL)
             crashy.wait()
             kills += 1
+            log(f"kill {kills}")
             log_path = work(f"crash{kills}.log")
             crashy = subprocess.Popen(crash_cmd, stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
             if not harness.wait_for_text(log_path, "assigned events/0", timeout=30):
