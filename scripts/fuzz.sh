@@ -12,7 +12,7 @@ if ! command -v clang++-14 >/dev/null || ! dpkg-query -W -f='${Status}' libclang
 fi
 ./scripts/install-deps.sh
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSTREAMREC_FUZZ=ON -DSTREAMREC_SANITIZE=address >/dev/null
+  -DSTREAMREC_FUZZ=ON -DSTREAMREC_SANITIZE=address "-DCMAKE_CXX_COMPILER_LAUNCHER=env;CCACHE_BASEDIR=$PWD;ccache" >/dev/null
 cmake --build build-fuzz --target decoder_fuzz
 corpus=build-fuzz/decoder-corpus
 mkdir -p "$corpus"

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake pkg-config ninja-build
+  build-essential cmake pkg-config ninja-build ccache
   librdkafka-dev librocksdb-dev libeigen3-dev libspdlog-dev libfmt-dev
   catch2 libsimdjson-dev libyaml-cpp-dev libcli11-dev libbenchmark-dev libcpp-httplib-dev libhnswlib-dev
   prometheus-cpp-dev
