@@ -51,6 +51,7 @@ void VisitConfig(Visitor& v, Config& c) {
   v.Field("quality_max_per_s", c.pipeline.quality_max_per_s);
   v.Field("state_handoff", c.pipeline.state_handoff);
   v.Field("share_items", c.pipeline.share_items);
+  v.Field("share_sessions", c.pipeline.share_sessions);
   v.End();
 
   v.Begin("http");

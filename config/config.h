@@ -111,6 +111,12 @@ struct PipelineConfig {
   // its traffic (docs/SCALE_OUT.md). Default true; false only for a group
   // that will only ever have one member (saves ~1 KB of records an event).
   bool share_items = true;
+  // With share_items, also share the users' sessions (their steps go with the
+  // item updates): every instance's session neighbours are all the group's
+  // users, as one instance's would be. Default true; false leaves each
+  // instance its own users' sessions as neighbours, for less CPU (each
+  // instance keeps and stores every session: docs/BENCHMARKS.md, Scale-out).
+  bool share_sessions = true;
 };
 
 struct Config {

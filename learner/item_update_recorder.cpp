@@ -66,6 +66,11 @@ void ItemUpdateRecorder::Pair(const ItemTable& items, ItemId a, ItemId b, float 
   if (added) bytes_ += kPairBytes;
 }
 
+void ItemUpdateRecorder::SessionStep(const ItemTable& items, uint64_t user_key, ItemId item, int64_t ts_ms) {
+  pending_.sessions.push_back({user_key, IndexOf(items, item), ts_ms});
+  bytes_ += kSessionStepBytes;
+}
+
 void ItemUpdateRecorder::Forget(ItemId id) {
   if (id.value() < index_of_.size()) index_of_[id.value()] = kNone;
 }

@@ -48,6 +48,9 @@ class ItemUpdateRecorder {
   void Event(const ItemTable& items, ItemId item, int64_t ts_ms, int64_t half_life_ms, int64_t short_half_life_ms);
   // A co-occurrence increment, counted both ways (basket: bought-together).
   void Pair(const ItemTable& items, ItemId a, ItemId b, float weight, bool basket);
+  // The user keyed `user_key` (group-wide) met `item` at `ts_ms`: a step of
+  // their session, in event order.
+  void SessionStep(const ItemTable& items, uint64_t user_key, ItemId item, int64_t ts_ms);
   // The slot's item is gone (another item takes it).
   void Forget(ItemId id);
   // The sums since the last call, replacing the contents of `out`; pairs in
@@ -60,6 +63,7 @@ class ItemUpdateRecorder {
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr size_t kItemBytes = 21;  // encoded: id length, events, masses, bias, flag
   static constexpr size_t kPairBytes = 12;
+  static constexpr size_t kSessionStepBytes = 20;
   uint32_t IndexOf(const ItemTable& items, ItemId id);
 
   size_t dim_;

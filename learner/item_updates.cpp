@@ -12,8 +12,12 @@ namespace {
 // Version 1: magic, version, dim, item count; per item its id (length and
 // bytes), events, the two masses, the bias delta, a flag and `dim` floats if
 // it has an embedding delta; then the two pair lists (count, then a, b, weight).
+// Version 2 (written since 2026-12-07): then the session steps (count, then
+// user key, item, ts). Both are read: a group upgraded one instance at a time
+// applies its older members' records (without their sessions).
 constexpr uint32_t kMagic = 0x55544953;  // "SITU": streamrec item updates
-constexpr uint16_t kVersion = 1;
+constexpr uint16_t kVersion = 2;
+constexpr size_t kSessionStepBytes = 20;
 // Bounds a decoder trusts before allocating: a record's items and pairs.
 constexpr uint32_t kMaxItems = 1U << 24;
 constexpr uint32_t kMaxPairs = 1U << 26;
@@ -41,6 +45,26 @@ bool GetPairs(std::string_view* in, size_t items, std::vector<ItemUpdates::Pair>
     (void)GetFixed(in, &p.weight);
     if (p.a >= items || p.b >= items || p.a == p.b || !std::isfinite(p.weight)) {
       *error = fmt::format("a pair ({}, {}) of {} items, weight {}", p.a, p.b, items, p.weight);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool GetSessionSteps(std::string_view* in, size_t items, std::vector<ItemUpdates::SessionStep>* out,
+                     std::string* error) {
+  uint32_t n = 0;
+  if (!GetFixed(in, &n) || n > kMaxPairs || in->size() < size_t{n} * kSessionStepBytes) {
+    *error = "truncated session steps";
+    return false;
+  }
+  out->resize(n);
+  for (ItemUpdates::SessionStep& step : *out) {
+    (void)GetFixed(in, &step.user_key);  // the size was checked above
+    (void)GetFixed(in, &step.item);
+    (void)GetFixed(in, &step.ts_ms);
+    if (step.item >= items) {
+      *error = fmt::format("a session step names item {} of {}", step.item, items);
       return false;
     }
   }
@@ -84,7 +108,8 @@ bool GetItem(std::string_view* in, uint32_t dim, ItemUpdates::Item* item, std::s
 
 std::string EncodeItemUpdates(const ItemUpdates& updates, uint32_t dim) {
   std::string out;
-  out.reserve(16 + updates.items.size() * (32 + dim * sizeof(float)) + (updates.cooc.size() + updates.basket.size()) * 12);
+  out.reserve(20 + updates.items.size() * (32 + dim * sizeof(float)) +
+              (updates.cooc.size() + updates.basket.size()) * 12 + updates.sessions.size() * kSessionStepBytes);
   PutFixed<uint32_t>(&out, kMagic);
   PutFixed<uint16_t>(&out, kVersion);
   PutFixed<uint32_t>(&out, dim);
@@ -104,6 +129,12 @@ std::string EncodeItemUpdates(const ItemUpdates& updates, uint32_t dim) {
   }
   PutPairs(updates.cooc, &out);
   PutPairs(updates.basket, &out);
+  PutFixed<uint32_t>(&out, static_cast<uint32_t>(updates.sessions.size()));
+  for (const ItemUpdates::SessionStep& step : updates.sessions) {
+    PutFixed<uint64_t>(&out, step.user_key);
+    PutFixed<uint32_t>(&out, step.item);
+    PutFixed<int64_t>(&out, step.ts_ms);
+  }
   return out;
 }
 
@@ -116,8 +147,9 @@ Status DecodeItemUpdates(std::string_view bytes, uint32_t dim, ItemUpdates* out)
   if (!GetFixed(&bytes, &magic) || magic != kMagic || !GetFixed(&bytes, &version)) {
     return Status::InvalidArgument("not an item-updates record");
   }
-  if (version != kVersion) {
-    return Status::InvalidArgument(fmt::format("item-updates record version {} (this streamrec reads {})", version, kVersion));
+  if (version < 1 || version > kVersion) {
+    return Status::InvalidArgument(
+        fmt::format("item-updates record version {} (this streamrec reads 1 to {})", version, kVersion));
   }
   if (!GetFixed(&bytes, &record_dim) || !GetFixed(&bytes, &items) || items > kMaxItems) {
     return Status::InvalidArgument("truncated item-updates header");
@@ -131,7 +163,8 @@ Status DecodeItemUpdates(std::string_view bytes, uint32_t dim, ItemUpdates* out)
   for (ItemUpdates::Item& item : out->items) {
     if (!GetItem(&bytes, dim, &item, &error)) return Status::InvalidArgument("item updates: " + error);
   }
-  if (!GetPairs(&bytes, items, &out->cooc, &error) || !GetPairs(&bytes, items, &out->basket, &error)) {
+  if (!GetPairs(&bytes, items, &out->cooc, &error) || !GetPairs(&bytes, items, &out->basket, &error) ||
+      (version >= 2 && !GetSessionSteps(&bytes, items, &out->sessions, &error))) {
     return Status::InvalidArgument("item updates: " + error);
   }
   if (!bytes.empty()) return Status::InvalidArgument(fmt::format("item updates: {} bytes after the end", bytes.size()));

@@ -48,15 +48,29 @@ struct ItemUpdates {
     bool operator==(const Pair&) const = default;
   };
 
+  // One event's step of its user's session (learner/session_neighbors.h), so
+  // that every instance holds every user's session as a neighbour: the user
+  // by a group-wide key (Learner::UserKey of their external id), the item an
+  // index into `items`. In event order; not a sum: an instance applies them
+  // as they come (sessions are not compared across instances).
+  struct SessionStep {
+    uint64_t user_key = 0;
+    uint32_t item = 0;
+    int64_t ts_ms = 0;
+    bool operator==(const SessionStep&) const = default;
+  };
+
   std::vector<Item> items;
   std::vector<Pair> cooc;    // items in the same users' recent histories
   std::vector<Pair> basket;  // items in the same users' recent carts and purchases
+  std::vector<SessionStep> sessions;
 
   bool empty() const { return items.empty(); }
   void clear() {
     items.clear();
     cooc.clear();
     basket.clear();
+    sessions.clear();
   }
 };
 

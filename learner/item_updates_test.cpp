@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,13 @@ struct Instance {
   }
   void LearnAll(const std::vector<LogEvent>& log) {
     for (size_t i = 0; i < log.size(); ++i) Learn(log[i], i);
+  }
+  // As the pipeline learns a shared instance's events: the user's session goes with the updates.
+  void LearnShared(const LogEvent& e, uint64_t key) {
+    auto [it, created] = users.try_emplace(e.user);
+    if (created) learner.InitUser(e.user, UserId(static_cast<uint32_t>(users.size())), &it->second);
+    learner.Observe(&it->second, *learner.InternItem(e.item), e.type, e.ts_ms, key,
+                    Learner::Scope{.partition = 0, .user_key = Learner::UserKey(e.user)});
   }
   Learner learner;
   std::map<std::string, UserRecord> users;
@@ -190,6 +199,8 @@ TEST_CASE("item updates survive their encoding and malformed records are refused
   CHECK(decoded.cooc == updates.cooc);
   CHECK(decoded.basket == updates.basket);
   CHECK_FALSE(decoded.basket.empty());
+  CHECK(decoded.sessions == updates.sessions);
+  CHECK(decoded.sessions.empty());  // learned without user keys
 
   const Status other_dim = DecodeItemUpdates(bytes, dim * 2, &decoded);
   CHECK(other_dim.code() == StatusCode::kInvalidArgument);
@@ -336,4 +347,116 @@ TEST_CASE("trimmed rows keep what they dropped: every instance's pair totals equ
   CHECK(totals.size() == one.learner.item_count());
   CHECK(PairTotals(&a.learner) == totals);
   CHECK(PairTotals(&b.learner) == totals);
+}
+
+namespace {
+
+// The session neighbours' part of each of `users`' boosts, by item name.
+std::map<std::string, std::map<std::string, float>> SessionBoosts(const Instance& x,
+                                                                  const std::map<std::string, UserRecord>& users) {
+  std::map<std::string, std::map<std::string, float>> out;
+  std::vector<std::pair<ItemId, float>> boosts;
+  for (const auto& [name, user] : users) {
+    x.learner.Boosts(x.users.at(name), &boosts, BoostScales{.cooc = 0.0F, .session = 1.0F});
+    for (const auto& [item, score] : boosts) out[name][x.learner.ItemExternalId(item)] = score;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("instances exchanging item updates hold every user's session: their session neighbours score as one instance's") {
+  const std::vector<LogEvent> log = HandMadeLog(900);
+  Instance one(/*record=*/false);
+  Instance a(/*record=*/true);
+  Instance b(/*record=*/true);
+  const bool shared = GENERATE(true, false);
+  for (size_t i = 0; i < log.size(); ++i) {
+    one.Learn(log[i], i);
+    Instance& owner = Fnv1a64(log[i].user) % 2 == 0 ? a : b;
+    if (shared) {
+      owner.LearnShared(log[i], i);
+    } else {
+      owner.Learn(log[i], i);
+    }
+    if ((i + 1) % 7 == 0) Exchange(&a, &b);
+  }
+  Exchange(&a, &b);
+  REQUIRE(!a.users.empty());
+  REQUIRE(!b.users.empty());
+  size_t scores = 0;
+  size_t differ = 0;
+  for (const Instance* x : {&a, &b}) {
+    const auto got = SessionBoosts(*x, x->users);
+    const auto want = SessionBoosts(one, x->users);
+    for (const auto& [user, items] : want) {
+      const auto it = got.find(user);
+      const bool same = it != got.end() && it->second.size() == items.size() &&
+                        std::all_of(items.begin(), items.end(), [&](const auto& kv) {
+                          const auto g = it->second.find(kv.first);
+                          return g != it->second.end() && g->second == Approx(kv.second).epsilon(1e-5);
+                        });
+      scores += items.size();
+      if (!same) ++differ;
+    }
+  }
+  CHECK(scores > 100);
+  if (shared) {
+    CHECK(differ == 0);
+  } else {
+    CHECK(differ > 0);  // each instance's own users' sessions alone: other neighbours
+  }
+}
+
+TEST_CASE("a user's session steps go with the updates, and a user who became this instance's drops the copy") {
+  const std::vector<LogEvent> log = HandMadeLog(300);
+  Instance a(/*record=*/true);
+  for (size_t i = 0; i < log.size(); ++i) a.LearnShared(log[i], i);
+  ItemUpdates updates;
+  a.learner.TakeItemUpdates(&updates);
+  REQUIRE(updates.sessions.size() == log.size());
+  CHECK(updates.sessions.front().user_key == Learner::UserKey(log.front().user));
+  CHECK(updates.items[updates.sessions.back().item].external_id == log.back().item);
+  const uint32_t dim = static_cast<uint32_t>(a.learner.options().dim);
+  const std::string bytes = EncodeItemUpdates(updates, dim);
+  ItemUpdates decoded;
+  REQUIRE(DecodeItemUpdates(bytes, dim, &decoded).ok());
+  CHECK(decoded.sessions == updates.sessions);
+  for (size_t cut = 0; cut < bytes.size(); cut += 61) CHECK_FALSE(DecodeItemUpdates(bytes.substr(0, cut), dim, &decoded).ok());
+  ItemUpdates bad = updates;
+  bad.sessions.push_back({1, static_cast<uint32_t>(bad.items.size()), 0});
+  CHECK_FALSE(DecodeItemUpdates(EncodeItemUpdates(bad, dim), dim, &decoded).ok());
+  // A version 1 record (no session steps, as written before them) still applies.
+  std::string v1 = EncodeItemUpdates(updates, dim);
+  v1.resize(v1.size() - 4 - updates.sessions.size() * 20);
+  v1[4] = 1;
+  REQUIRE(DecodeItemUpdates(v1, dim, &decoded).ok());
+  CHECK(decoded.sessions.empty());
+  CHECK(decoded.cooc == updates.cooc);
+
+  // b holds a's users' sessions; once one of them is b's own, their copy empties.
+  Instance b(/*record=*/true);
+  REQUIRE(b.learner.ApplyItemUpdates(updates) == 0);
+  std::vector<SessionRecord> sessions;
+  b.learner.TakeDirtySessions(&sessions);
+  std::set<uint32_t> owners;
+  for (const SessionRecord& r : sessions) {
+    CHECK(r.owner.value() >= 0x80000000U);  // keyed apart from b's own users
+    CHECK_FALSE(r.items.empty());
+    owners.insert(r.owner.value());
+  }
+  std::set<std::string> users;
+  for (const LogEvent& e : log) users.insert(e.user);
+  CHECK(owners.size() == users.size());
+  const LogEvent& e = log.back();
+  b.LearnShared({e.user, e.item, e.type, e.ts_ms + 1000}, 7);
+  b.learner.TakeDirtySessions(&sessions);
+  size_t emptied = 0;
+  size_t own = 0;
+  for (const SessionRecord& r : sessions) {
+    if (r.owner.value() >= 0x80000000U) emptied += r.items.empty() ? 1 : 0;
+    if (r.owner.value() < 0x80000000U) own += r.items.empty() ? 0 : 1;
+  }
+  CHECK(emptied == 1);
+  CHECK(own == 1);
 }

@@ -210,6 +210,13 @@ struct Learner::Impl {
     MarkDirty(b, kDirty | kRowsDirty);
   }
 
+  // The session neighbours' owner id of another instance's user: the top
+  // half of UserId values, which this instance's users (numbered from 0)
+  // never reach; two users in 2^31 share one.
+  static UserId ForeignOwner(uint64_t user_key) {
+    return UserId(0x80000000U | static_cast<uint32_t>(user_key >> 33));
+  }
+
   static void RememberItem(UserRecord* user, ItemId item, size_t max_history) {
     auto& h = user->history;
     auto it = std::find(h.begin(), h.end(), item);
@@ -478,11 +485,17 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
   }
   Impl::RememberItem(user, item, m.options.max_history);
   m.sessions.Update(user->id, user->history, ts_ms);
+  if (scope.user_key != 0) {
+    m.sessions.Clear(Impl::ForeignOwner(scope.user_key));
+    if (recorder != nullptr) recorder->SessionStep(m.items, scope.user_key, item, ts_ms);
+  }
   if (type == EventType::kPurchase) Impl::RememberPurchase(user, item);
   if (type == EventType::kCart || type == EventType::kPurchase) m.CountBasket(user, item, scope.item_side, recorder);
   ++user->events;
   if (blends) m.blend_learning.SyncTerms(now, m.blend, &m.items);
 }
+
+uint64_t Learner::UserKey(std::string_view external_id) { return std::max<uint64_t>(1, Mix64(Fnv1a64(external_id))); }
 
 void Learner::RecordItemUpdates(bool on) { impl_->recording = on; }
 
@@ -539,6 +552,11 @@ size_t Learner::ApplyItemUpdates(const ItemUpdates& updates, std::vector<ItemId>
       const std::optional<ItemId> a = slot_of(p.a);
       const std::optional<ItemId> b = slot_of(p.b);
       if (a && b && *a != *b) m.AddPair(*a, *b, p.weight, basket);
+    }
+  }
+  for (const ItemUpdates::SessionStep& step : updates.sessions) {
+    if (const std::optional<ItemId> item = slot_of(step.item)) {
+      m.sessions.Append(Impl::ForeignOwner(step.user_key), *item, step.ts_ms);
     }
   }
   return refused;

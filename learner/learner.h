@@ -64,12 +64,18 @@ class Learner {
   // `item_side` false only its user (embedding, history, basket, session):
   // its item side came with another instance's updates already. Recorded
   // (while recording) under `partition`, its events partition, unless `record` is false.
+  // `user_key` (UserKey of the user's external id; 0: none) shares the
+  // user's session steps with the group in the recorded updates, and empties
+  // any copy of the session that other instances' updates built here.
   struct Scope {
     int32_t partition = 0;
     bool item_side = true;
     bool record = true;
+    uint64_t user_key = 0;
   };
   void Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_ms, uint64_t event_key, Scope scope);
+  // A user's group-wide key, never 0: the same on every instance and build.
+  static uint64_t UserKey(std::string_view external_id);
 
   // Scale-out (docs/SCALE_OUT.md). While recording (RecordItemUpdates(true);
   // off by default, when a single instance pays nothing), Observe also sums
@@ -86,7 +92,9 @@ class Learner {
   // as an event of it would (a new one from its deterministic initial
   // embedding; refused when the table is full and it is not wanted: its
   // sums and pairs are dropped), its sums added, its co-occurrences counted
-  // both ways. Not recorded: an instance publishes its own events' changes
+  // both ways, its session steps taken by the session neighbours (the
+  // sessions of other instances' users, keyed apart from this instance's
+  // users). Not recorded: an instance publishes its own events' changes
   // only. Applying the same updates twice counts them twice: the caller
   // applies each record once (its position in the WriteBatch of the state).
   // Returns the items refused; appends the items changed to `changed` if given.

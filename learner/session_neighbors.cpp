@@ -112,6 +112,24 @@ void SessionNeighbors::Update(UserId user, std::span<const ItemId> history, int6
   MarkDirty(slot);
 }
 
+void SessionNeighbors::Append(UserId owner, ItemId item, int64_t ts_ms) {
+  if (!enabled()) return;
+  appended_.clear();
+  if (auto it = owner_slot_.find(owner.value()); it != owner_slot_.end()) {
+    const std::span<const ItemId> items = ItemsOf(it->second);
+    appended_.assign(items.begin(), items.end());
+    appended_.erase(std::remove(appended_.begin(), appended_.end(), item), appended_.end());
+  }
+  appended_.push_back(item);
+  Update(owner, appended_, ts_ms);
+}
+
+void SessionNeighbors::Clear(UserId owner) {
+  auto it = owner_slot_.find(owner.value());
+  if (it == owner_slot_.end() || slots_[it->second].count == 0) return;
+  Update(owner, {}, slots_[it->second].last_ts);
+}
+
 void SessionNeighbors::TakeDirty(std::vector<SessionRecord>* out) {
   out->resize(dirty_.size());
   for (size_t i = 0; i < dirty_.size(); ++i) {

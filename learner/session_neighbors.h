@@ -79,6 +79,15 @@ class SessionNeighbors {
   // of `history` (distinct items, oldest first).
   void Update(UserId user, std::span<const ItemId> history, int64_t ts_ms);
 
+  // Another instance's user (scale-out, docs/SCALE_OUT.md), keyed by an
+  // owner id no local user has: `item` met at `ts_ms` becomes the latest item
+  // of their session (moved there if it held it), as Update with their
+  // history would make it.
+  void Append(UserId owner, ItemId item, int64_t ts_ms);
+  // Empties the owner's session if there is one (a user of another instance
+  // who became this instance's: their own session takes over).
+  void Clear(UserId owner);
+
   using Scored = std::pair<ItemId, float>;
   // The scores of the items of the user's neighbour sessions (with `history`
   // as the user's session), in no particular order; valid until the next
@@ -189,6 +198,7 @@ class SessionNeighbors {
   std::vector<ItemId> old_items_;
   std::vector<uint64_t> old_gained_;
   std::vector<uint32_t> old_entry_at_;
+  std::vector<ItemId> appended_;
 };
 
 }  // namespace streamrec::learner

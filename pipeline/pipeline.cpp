@@ -24,6 +24,9 @@ constexpr const char* kChangelogQueueKbytes = "262144";
 // consumer waiting waited up to that long. On it, consumers wait at most 5 ms
 // (kafka.consumer_properties still wins).
 const kafka::Properties kEmbeddedConsumerProperties = {{"fetch.wait.max.ms", "5"}};
+// The fetch wait of the topics followed beside the events (the catalog, other
+// instances' item updates), whose records may wait that long.
+constexpr const char* kBackgroundFetchWaitMs = "100";
 
 kafka::Properties ClientProperties(const config::KafkaConfig& k, const kafka::Properties& specific) {
   // TCP_NODELAY, as Kafka's own clients and brokers set it: small requests
@@ -144,7 +147,7 @@ Status Pipeline::Impl::Start() {
     // Other instances' updates need not arrive within milliseconds: a longer
     // fetch wait than the events' costs the (embedded) broker fewer empty fetches.
     xopts.reader_properties = ClientProperties(
-        config_.kafka, kafka::Merge(kafka::Merge(consumer_properties, {{"fetch.wait.max.ms", "100"}}),
+        config_.kafka, kafka::Merge(kafka::Merge(consumer_properties, {{"fetch.wait.max.ms", kBackgroundFetchWaitMs}}),
                                     config_.kafka.consumer_properties));
     xopts.writer_id = instance_id;
     exchange_ = std::make_unique<ItemExchange>(xopts, &learner_);
@@ -153,7 +156,12 @@ Status Pipeline::Impl::Start() {
   iopts.events_topic = config_.kafka.events_topic;
   iopts.dead_letter_topic = config_.kafka.dead_letter_topic;
   iopts.catalog_topic = config_.kafka.catalog_topic;
-  iopts.catalog_properties = ClientProperties(config_.kafka, consumer_properties);
+  // Catalog changes need not apply within milliseconds: a longer fetch wait
+  // than the events' spares the (embedded) broker and this process ~200 empty
+  // fetches a second (a user's own setting still wins).
+  iopts.catalog_properties = ClientProperties(
+      config_.kafka, kafka::Merge(kafka::Merge(consumer_properties, {{"fetch.wait.max.ms", kBackgroundFetchWaitMs}}),
+                                  config_.kafka.consumer_properties));
   iopts.limits = config_.decoder;
   iopts.max_batch_events = config_.pipeline.batch_max_events;
   iopts.max_batch_wait_ms = config_.pipeline.batch_max_wait_ms;

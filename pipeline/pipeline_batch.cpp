@@ -204,8 +204,9 @@ Status Pipeline::Impl::Apply(const ingest::IngestedEvent& e, int64_t now_ms) {
   const std::optional<ItemId> item = learner_.InternItem(e.event.item);
   if (ledger_.experiment().enabled()) Attribute(e.event, item, user.record);
   if (item) {
-    const learner::Learner::Scope scope =
+    learner::Learner::Scope scope =
         exchange_ ? exchange_->ScopeOf(e.partition, e.offset) : learner::Learner::Scope{e.partition};
+    if (exchange_ && config_.pipeline.share_sessions) scope.user_key = learner::Learner::UserKey(e.event.user);
     learner_.Observe(user.record, *item, e.event.type, e.event.ts_ms, key, scope);
     if (!scope.item_side) ++user_only_events_;
     if (exchange_ && scope.record) STREAMREC_RETURN_IF_ERROR(exchange_->Learned(e.partition, e.offset));
