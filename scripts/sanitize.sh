@@ -13,7 +13,8 @@ case "$kind" in
   *) echo "usage: $0 [address|thread] [ctest args...]"; exit 2 ;;
 esac
 ./scripts/install-deps.sh
-cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTREAMREC_SANITIZE="$kind" >/dev/null
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTREAMREC_SANITIZE="$kind" \
+  "-DCMAKE_CXX_COMPILER_LAUNCHER=env;CCACHE_BASEDIR=$PWD;ccache" >/dev/null
 cmake --build "$dir" --parallel "$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 # Instrumented binaries run 2-5x slower: paced end-to-end tests send slower, so the
