@@ -87,6 +87,9 @@ int CmdRun(const RunArgs& args, const std::atomic<bool>& stop, std::atomic<bool>
       log->warn("could not create the missing topics ({}); relying on existing or auto-created topics", s.message());
     }
     for (const std::string& topic : created) log->info("created topic {}", topic);
+    // Checked at start (Pipeline::Start): a topic created a moment ago may not
+    // show in the broker's metadata yet, and would be reported missing.
+    if (Status w = kafka::AwaitTopics(admin, created, 10000); !w.ok()) log->warn("{}", w.message());
   }
 
   server::HealthBoard health;

@@ -1,8 +1,6 @@
 #include <algorithm>
-#include <chrono>
 #include <iostream>
 #include <map>
-#include <thread>
 
 #include "cli/commands.h"
 #include "config/config.h"
@@ -76,20 +74,14 @@ int CmdTopics(const TopicsArgs& args) {
   }
   std::vector<std::string> names;
   for (const kafka::TopicSpec& spec : specs) names.push_back(spec.name);
+  // A broker may answer about topics it just created only a moment later.
+  if (Status s = kafka::AwaitTopics(admin, created, kAdminTimeoutMs); !s.ok()) {
+    std::cerr << name << ": " << s.ToString() << "\n";  // what it does show is listed below
+  }
   std::map<std::string, kafka::TopicInfo> found;
-  // A broker may answer about topics it just created only a moment later (its
-  // metadata catches up): they are asked about again for a while.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kAdminTimeoutMs);
-  for (;;) {
-    found.clear();
-    if (Status s = kafka::DescribeTopics(admin, names, true, kAdminTimeoutMs, &found); !s.ok()) {
-      std::cerr << name << ": " << s.ToString() << "\n";
-      return 1;
-    }
-    const bool all_seen =
-        std::all_of(created.begin(), created.end(), [&](const std::string& t) { return found.contains(t); });
-    if (all_seen || std::chrono::steady_clock::now() > deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  if (Status s = kafka::DescribeTopics(admin, names, true, kAdminTimeoutMs, &found); !s.ok()) {
+    std::cerr << name << ": " << s.ToString() << "\n";
+    return 1;
   }
   for (const std::string& topic : names) {
     const bool made = std::find(created.begin(), created.end(), topic) != created.end();

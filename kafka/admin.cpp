@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <thread>
 
+#include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 
 #include "common/logging.h"
@@ -260,6 +262,25 @@ Status EnsureTopics(const Properties& properties, const std::vector<TopicSpec>& 
                          e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
                          e == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
     return refused ? Status::InvalidArgument(message) : Status::Unavailable(message);
+  }
+  return Status::Ok();
+}
+
+Status AwaitTopics(const Properties& properties, const std::vector<std::string>& topics, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::map<std::string, TopicInfo> found;
+  std::vector<std::string> missing = topics;
+  while (!missing.empty()) {
+    found.clear();
+    STREAMREC_RETURN_IF_ERROR(DescribeTopics(properties, missing, /*with_configs=*/false, timeout_ms, &found));
+    std::erase_if(missing, [&](const std::string& t) { return found.contains(t); });
+    if (missing.empty()) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string names;
+      for (const std::string& t : missing) names += (names.empty() ? "" : ", ") + t;
+      return Status::Unavailable(fmt::format("the cluster does not show {} after {} ms", names, timeout_ms));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   return Status::Ok();
 }

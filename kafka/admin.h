@@ -48,6 +48,12 @@ struct TopicInfo {
 [[nodiscard]] Status DescribeTopics(const Properties& properties, const std::vector<std::string>& topics,
                                     bool with_configs, int timeout_ms, std::map<std::string, TopicInfo>* out);
 
+// Waits until the cluster's metadata shows every one of `topics` (a broker
+// may answer about topics it just created only a moment later), asking again
+// every 200 ms. Unavailable (retryable) naming the ones still missing after
+// `timeout_ms`, or when the cluster cannot be reached.
+[[nodiscard]] Status AwaitTopics(const Properties& properties, const std::vector<std::string>& topics, int timeout_ms);
+
 // The id of the cluster at properties' bootstrap.servers. Unavailable when it
 // does not answer in `timeout_ms`.
 [[nodiscard]] Status ClusterId(const Properties& properties, int timeout_ms, std::string* out);

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "kafka/admin.h"
 #include "kafka/consumer.h"
 #include "kafka/embedded_broker.h"
 #include "kafka/producer.h"
@@ -159,6 +160,21 @@ TEST_CASE("values produced by reference arrive whole; their keys are copied") {
     CHECK(read[i].second == buffer.substr(at, 50 + i));
     at += 50 + i;
   }
+}
+
+TEST_CASE("AwaitTopics returns once the cluster shows every topic, and names the ones it never shows") {
+  std::unique_ptr<EmbeddedBroker> broker;
+  REQUIRE(EmbeddedBroker::Start(1, &broker).ok());
+  REQUIRE(broker->CreateTopic("shown", 2).ok());
+  const Properties admin = {{"bootstrap.servers", broker->bootstrap()}};
+  CHECK(AwaitTopics(admin, {}, 1000).ok());
+  CHECK(AwaitTopics(admin, {"shown"}, 1000).ok());
+  const auto started = std::chrono::steady_clock::now();
+  const Status s = AwaitTopics(admin, {"shown", "never-made"}, 600);
+  CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(600));
+  CHECK(s.code() == StatusCode::kUnavailable);
+  CHECK(s.retryable());
+  CHECK_THAT(s.message(), Catch::Contains("never-made") && !Catch::Contains("shown,"));
 }
 
 TEST_CASE("producer rejects bad properties with a clear error") {
