@@ -68,7 +68,7 @@ void ItemUpdateRecorder::Pair(const ItemTable& items, ItemId a, ItemId b, float 
 
 void ItemUpdateRecorder::SessionStep(const ItemTable& items, uint64_t user_key, ItemId item, int64_t ts_ms) {
   pending_.sessions.push_back({user_key, IndexOf(items, item), ts_ms});
-  bytes_ += kSessionStepBytes;
+  bytes_ += ItemUpdates::SessionStep::kEncodedBytes;
 }
 
 void ItemUpdateRecorder::Forget(ItemId id) {

@@ -63,7 +63,6 @@ class ItemUpdateRecorder {
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr size_t kItemBytes = 21;  // encoded: id length, events, masses, bias, flag
   static constexpr size_t kPairBytes = 12;
-  static constexpr size_t kSessionStepBytes = 20;
   uint32_t IndexOf(const ItemTable& items, ItemId id);
 
   size_t dim_;

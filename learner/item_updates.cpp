@@ -17,7 +17,7 @@ namespace {
 // applies its older members' records (without their sessions).
 constexpr uint32_t kMagic = 0x55544953;  // "SITU": streamrec item updates
 constexpr uint16_t kVersion = 2;
-constexpr size_t kSessionStepBytes = 20;
+constexpr size_t kSessionStepBytes = ItemUpdates::SessionStep::kEncodedBytes;
 // Bounds a decoder trusts before allocating: a record's items and pairs.
 constexpr uint32_t kMaxItems = 1U << 24;
 constexpr uint32_t kMaxPairs = 1U << 26;

@@ -15,6 +15,7 @@
 // Plain data; thread-safety as a std::vector's.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -54,6 +55,7 @@ struct ItemUpdates {
   // index into `items`. In event order; not a sum: an instance applies them
   // as they come (sessions are not compared across instances).
   struct SessionStep {
+    static constexpr size_t kEncodedBytes = 20;  // user key, item, ts (EncodeItemUpdates)
     uint64_t user_key = 0;
     uint32_t item = 0;
     int64_t ts_ms = 0;

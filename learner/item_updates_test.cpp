@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 #include <string>
@@ -56,22 +56,17 @@ struct Instance {
   explicit Instance(bool record, const LearnerOptions& options = Options()) : learner(options) {
     learner.RecordItemUpdates(record);
   }
-  void Learn(const LogEvent& e, uint64_t key) {
+  // `shared`: as the pipeline learns a shared instance's events, the user's session goes with the updates.
+  void Learn(const LogEvent& e, uint64_t key, bool shared = false) {
     auto [it, created] = users.try_emplace(e.user);
     if (created) learner.InitUser(e.user, UserId(static_cast<uint32_t>(users.size())), &it->second);
     const std::optional<ItemId> item = learner.InternItem(e.item);
     REQUIRE(item);
-    learner.Observe(&it->second, *item, e.type, e.ts_ms, key);
+    learner.Observe(&it->second, *item, e.type, e.ts_ms, key,
+                    Learner::Scope{.partition = 0, .user_key = shared ? Learner::UserKey(e.user) : 0});
   }
   void LearnAll(const std::vector<LogEvent>& log) {
     for (size_t i = 0; i < log.size(); ++i) Learn(log[i], i);
-  }
-  // As the pipeline learns a shared instance's events: the user's session goes with the updates.
-  void LearnShared(const LogEvent& e, uint64_t key) {
-    auto [it, created] = users.try_emplace(e.user);
-    if (created) learner.InitUser(e.user, UserId(static_cast<uint32_t>(users.size())), &it->second);
-    learner.Observe(&it->second, *learner.InternItem(e.item), e.type, e.ts_ms, key,
-                    Learner::Scope{.partition = 0, .user_key = Learner::UserKey(e.user)});
   }
   Learner learner;
   std::map<std::string, UserRecord> users;
@@ -373,12 +368,7 @@ TEST_CASE("instances exchanging item updates hold every user's session: their se
   const bool shared = GENERATE(true, false);
   for (size_t i = 0; i < log.size(); ++i) {
     one.Learn(log[i], i);
-    Instance& owner = Fnv1a64(log[i].user) % 2 == 0 ? a : b;
-    if (shared) {
-      owner.LearnShared(log[i], i);
-    } else {
-      owner.Learn(log[i], i);
-    }
+    (Fnv1a64(log[i].user) % 2 == 0 ? a : b).Learn(log[i], i, shared);
     if ((i + 1) % 7 == 0) Exchange(&a, &b);
   }
   Exchange(&a, &b);
@@ -411,7 +401,7 @@ TEST_CASE("instances exchanging item updates hold every user's session: their se
 TEST_CASE("a user's session steps go with the updates, and a user who became this instance's drops the copy") {
   const std::vector<LogEvent> log = HandMadeLog(300);
   Instance a(/*record=*/true);
-  for (size_t i = 0; i < log.size(); ++i) a.LearnShared(log[i], i);
+  for (size_t i = 0; i < log.size(); ++i) a.Learn(log[i], i, /*shared=*/true);
   ItemUpdates updates;
   a.learner.TakeItemUpdates(&updates);
   REQUIRE(updates.sessions.size() == log.size());
@@ -428,7 +418,7 @@ TEST_CASE("a user's session steps go with the updates, and a user who became thi
   CHECK_FALSE(DecodeItemUpdates(EncodeItemUpdates(bad, dim), dim, &decoded).ok());
   // A version 1 record (no session steps, as written before them) still applies.
   std::string v1 = EncodeItemUpdates(updates, dim);
-  v1.resize(v1.size() - 4 - updates.sessions.size() * 20);
+  v1.resize(v1.size() - 4 - updates.sessions.size() * ItemUpdates::SessionStep::kEncodedBytes);
   v1[4] = 1;
   REQUIRE(DecodeItemUpdates(v1, dim, &decoded).ok());
   CHECK(decoded.sessions.empty());
@@ -449,7 +439,7 @@ TEST_CASE("a user's session steps go with the updates, and a user who became thi
   for (const LogEvent& e : log) users.insert(e.user);
   CHECK(owners.size() == users.size());
   const LogEvent& e = log.back();
-  b.LearnShared({e.user, e.item, e.type, e.ts_ms + 1000}, 7);
+  b.Learn({e.user, e.item, e.type, e.ts_ms + 1000}, 7, /*shared=*/true);
   b.learner.TakeDirtySessions(&sessions);
   size_t emptied = 0;
   size_t own = 0;

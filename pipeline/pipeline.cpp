@@ -25,7 +25,7 @@ constexpr const char* kChangelogQueueKbytes = "262144";
 // (kafka.consumer_properties still wins).
 const kafka::Properties kEmbeddedConsumerProperties = {{"fetch.wait.max.ms", "5"}};
 // The fetch wait of the topics followed beside the events (the catalog, other
-// instances' item updates), whose records may wait that long.
+// instances' item updates), whose records may wait that long (see Start).
 constexpr const char* kBackgroundFetchWaitMs = "100";
 
 kafka::Properties ClientProperties(const config::KafkaConfig& k, const kafka::Properties& specific) {
@@ -140,15 +140,18 @@ Status Pipeline::Impl::Start() {
     STREAMREC_RETURN_IF_ERROR(handoff_->Start());
     log_->info("state changelog {} (instance {})", hopts.state_topic, hopts.writer_id);
   }
+  // The catalog and other instances' item updates need not apply within
+  // milliseconds: a longer fetch wait than the events' spares the (embedded)
+  // broker and this process ~200 empty fetches a second each (a user's own
+  // setting still wins).
+  const kafka::Properties background_reader_properties = ClientProperties(
+      config_.kafka, kafka::Merge(kafka::Merge(consumer_properties, {{"fetch.wait.max.ms", kBackgroundFetchWaitMs}}),
+                                  config_.kafka.consumer_properties));
   if (config_.pipeline.share_items) {
     ItemExchangeOptions xopts;
     xopts.topic = config_.kafka.ItemsTopic();
     xopts.producer_properties = bulk_producer_properties;
-    // Other instances' updates need not arrive within milliseconds: a longer
-    // fetch wait than the events' costs the (embedded) broker fewer empty fetches.
-    xopts.reader_properties = ClientProperties(
-        config_.kafka, kafka::Merge(kafka::Merge(consumer_properties, {{"fetch.wait.max.ms", kBackgroundFetchWaitMs}}),
-                                    config_.kafka.consumer_properties));
+    xopts.reader_properties = background_reader_properties;
     xopts.writer_id = instance_id;
     exchange_ = std::make_unique<ItemExchange>(xopts, &learner_);
     STREAMREC_RETURN_IF_ERROR(exchange_->Start(offsets_));
@@ -156,12 +159,7 @@ Status Pipeline::Impl::Start() {
   iopts.events_topic = config_.kafka.events_topic;
   iopts.dead_letter_topic = config_.kafka.dead_letter_topic;
   iopts.catalog_topic = config_.kafka.catalog_topic;
-  // Catalog changes need not apply within milliseconds: a longer fetch wait
-  // than the events' spares the (embedded) broker and this process ~200 empty
-  // fetches a second (a user's own setting still wins).
-  iopts.catalog_properties = ClientProperties(
-      config_.kafka, kafka::Merge(kafka::Merge(consumer_properties, {{"fetch.wait.max.ms", kBackgroundFetchWaitMs}}),
-                                  config_.kafka.consumer_properties));
+  iopts.catalog_properties = background_reader_properties;
   iopts.limits = config_.decoder;
   iopts.max_batch_events = config_.pipeline.batch_max_events;
   iopts.max_batch_wait_ms = config_.pipeline.batch_max_wait_ms;
