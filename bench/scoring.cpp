@@ -93,7 +93,11 @@ Status MeasureScoring(const config::Config& config, uint64_t users, ScoringFigur
   out->disk_bytes_per_item = items ? static_cast<double>(disk.item_bytes) / static_cast<double>(items) : 0;
   if (sample.empty()) return Status::Internal("no stored users to score");
 
-  const ItemMatrixView view = learner.Items();
+  // As the emitter's copy of the items holds them: without the learner's
+  // block bounds (those serve the live quality probe and eval).
+  ItemMatrixView view = learner.Items();
+  view.block_norms = nullptr;
+  view.block_biases = nullptr;
   const size_t dim = view.dim;
   const size_t batch = config.emitter.score_batch;
   std::vector<float> queries(sample.size() * dim);

@@ -220,8 +220,22 @@ struct ItemMatrixView {
   // they are added) and published scores are multiplied by it, so that both
   // keep the scale of the factorisation's logits whatever the blend learned.
   float score_scale = 1.0F;
+  // Optional bounds per block of kBoundRows rows (block b: rows
+  // [b * kBoundRows, (b + 1) * kBoundRows)): at least the norm of each of its
+  // embedding rows, and at least each of its `biases` terms (NaN aside). A
+  // top-N pass skips the blocks whose best possible score cannot reach its
+  // list (emitter/topn.h). They hold for the `biases` array they were kept
+  // with only (bounded_biases): a view whose biases were replaced (rules,
+  // another kind of model) or offset leaves them unused.
+  static constexpr size_t kBoundRows = 512;
+  const float* block_norms = nullptr;
+  const float* block_biases = nullptr;
+  const float* bounded_biases = nullptr;
 
   float ListedBias(size_t i) const { return listed_biases != nullptr ? listed_biases[i] : biases[i]; }
+  bool HasBlockBounds() const {
+    return block_norms != nullptr && block_biases != nullptr && bounded_biases != nullptr && bounded_biases == biases;
+  }
 };
 
 }  // namespace streamrec

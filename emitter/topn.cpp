@@ -11,35 +11,23 @@
 #include <Eigen/Core>
 
 #include "emitter/scoring_threads.h"
+#include "emitter/topn_heap.h"
 
 namespace streamrec::emitter {
+
+using topn_detail::Better;
+using topn_detail::BoostOf;
+using topn_detail::Boosts;
+using topn_detail::ById;
+using topn_detail::Excluded;
+using topn_detail::Offer;
+using topn_detail::PrefetchRow;
+using topn_detail::WorstKept;
+
 namespace {
 
 using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ColMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
-
-// a ranks before b: higher score, then smaller id.
-bool Better(const ScoredItem& a, const ScoredItem& b) {
-  return a.score > b.score || (a.score == b.score && a.item < b.item);
-}
-
-// Min-heap on "Better": the root is the worst kept candidate.
-void Offer(std::vector<ScoredItem>* heap, size_t n, ScoredItem cand) {
-  if (heap->size() < n) {
-    heap->push_back(cand);
-    std::push_heap(heap->begin(), heap->end(), Better);
-  } else if (Better(cand, heap->front())) {
-    std::pop_heap(heap->begin(), heap->end(), Better);
-    heap->back() = cand;
-    std::push_heap(heap->begin(), heap->end(), Better);
-  }
-}
-
-// The score a candidate must reach to enter a heap of `keep`: its worst
-// kept one's when full, else any.
-float WorstKept(const std::vector<ScoredItem>& heap, size_t keep) {
-  return heap.size() == keep ? heap.front().score : std::numeric_limits<float>::lowest();
-}
 
 constexpr Eigen::Index kGroup = 16;
 
@@ -57,16 +45,6 @@ uint32_t CandidateMask(const float* scores, const float* bias, Eigen::Index n, f
 #endif
 }
 
-// Asks for an item's embedding row ahead of its dot product: a query's
-// candidates are scattered over the matrix, and misses requested together
-// overlap instead of stalling one after the other.
-void PrefetchRow(const ItemMatrixView& items, ItemId id) {
-  if (id.value() >= items.rows) return;
-  const char* row = reinterpret_cast<const char*>(items.embeddings + static_cast<size_t>(id.value()) * items.dim);
-  const size_t bytes = items.dim * sizeof(float);
-  for (size_t line = 0; line < bytes; line += 64) __builtin_prefetch(row + line);
-}
-
 // Whether no term of a block is above -inf: items the dense pass never
 // lists, not worth their product. Stops at the first listable item.
 bool NeverListed(const float* bias, size_t rows) {
@@ -74,20 +52,6 @@ bool NeverListed(const float* bias, size_t rows) {
     if (bias[r] > -std::numeric_limits<float>::infinity()) return false;
   }
   return true;
-}
-
-bool Excluded(const std::vector<ItemId>& sorted, ItemId id) {
-  return !sorted.empty() && std::binary_search(sorted.begin(), sorted.end(), id);
-}
-
-using Boosts = std::vector<std::pair<ItemId, float>>;
-
-bool ById(const std::pair<ItemId, float>& b, ItemId id) { return b.first < id; }
-
-// The boost of `id` in `sorted` (by item), if it has one.
-const float* BoostOf(const Boosts& sorted, ItemId id) {
-  auto it = std::lower_bound(sorted.begin(), sorted.end(), id, ById);
-  return it != sorted.end() && it->first == id ? &it->second : nullptr;
 }
 
 // Whether a query's candidates, met in ascending id (a by-id block), are
@@ -166,48 +130,6 @@ void TopNScorer::ScoreBlock(const ItemMatrixView& items, const RowRange& range, 
   scores.noalias() = block * q;
 }
 
-bool TopNScorer::SelectActive(size_t first, size_t block_rows, size_t queries, DenseShare* share) const {
-  const BlockBound& here = block_bounds_[first / block_rows];
-  const BlockBound& rest = suffix_bounds_[first / block_rows];
-  share->active.clear();
-  // Blocks of items the dense pass never lists (-inf terms: unavailable, or
-  // seen too little) serve no query, even one whose list is not full yet.
-  constexpr float kNever = -std::numeric_limits<float>::infinity();
-  if (rest.bias == kNever) return false;
-  if (here.bias == kNever) return true;
-  bool later = false;  // whether this block or a later one could still serve a query
-  for (size_t k = 0; k < queries; ++k) {
-    const std::vector<ScoredItem>& heap = share->heaps[k];
-    if (heap.size() < keep_) {
-      share->active.push_back(static_cast<uint32_t>(k));
-      later = true;
-      continue;
-    }
-    const float threshold = heap.front().score;
-    // Not "bound < threshold" negated: a NaN bound keeps the query.
-    if (!(query_norms_[k] * here.norm + here.bias < threshold)) share->active.push_back(static_cast<uint32_t>(k));
-    if (!(query_norms_[k] * rest.norm + rest.bias < threshold)) later = true;
-  }
-  if (share->active.empty() || share->active.size() == queries) return later || !share->active.empty();
-  if (packed_items_->layout() == PackedItems::Layout::kFloat32) {
-    const size_t dim = packed_items_->dim;
-    share->active_columns.resize(share->active.size() * dim);
-    for (size_t j = 0; j < share->active.size(); ++j) {
-      std::copy_n(query_matrix_.begin() + static_cast<ptrdiff_t>(share->active[j] * dim), dim,
-                  share->active_columns.begin() + static_cast<ptrdiff_t>(j * dim));
-    }
-    return true;
-  }
-  const size_t pairs = packed_.pairs.size() / packed_.users;
-  share->active_packed.users = share->active.size();
-  share->active_packed.pairs.resize(share->active.size() * pairs);
-  for (size_t j = 0; j < share->active.size(); ++j) {
-    std::copy_n(packed_.pairs.begin() + static_cast<ptrdiff_t>(share->active[j] * pairs), pairs,
-                share->active_packed.pairs.begin() + static_cast<ptrdiff_t>(j * pairs));
-  }
-  return true;
-}
-
 void TopNScorer::TakeCandidates(const RowRange& range, size_t first, size_t rows, size_t k, const float* col,
                                 DenseShare* share) const {
   std::vector<ScoredItem>* heap = &share->heaps[k];
@@ -222,7 +144,7 @@ void TopNScorer::TakeCandidates(const RowRange& range, size_t first, size_t rows
   // Below the worst kept score nothing can enter: one vector compare per
   // sixteen items on the common path (ties, equal to the threshold, still go to Better).
   // An item whose per-item term is -inf (not allowed in lists) never enters.
-  float threshold = WorstKept(*heap, keep_);
+  float threshold = Threshold(*heap, k);
   AscendingSkips ascending(excl, boosted, ItemId(static_cast<uint32_t>(first)));  // by id only
   for (Eigen::Index group = 0; group < n; group += kGroup) {
     uint32_t hits = CandidateMask(col + group, bias + group, std::min(kGroup, n - group), threshold);
@@ -237,7 +159,7 @@ void TopNScorer::TakeCandidates(const RowRange& range, size_t first, size_t rows
                                              : ascending.Skip(cand.item);
       if (skip) continue;
       Offer(heap, keep_, cand);
-      if (heap->size() == keep_) threshold = heap->front().score;
+      if (heap->size() == keep_) threshold = Threshold(*heap, k);
     }
   }
 }
@@ -250,7 +172,7 @@ void TopNScorer::TakeBoosted(const RowRange& range, size_t first, size_t rows, s
   // them), plus their boosts. Only the best keep_ of them can enter: selected
   // first, so that a list's ~256 boosts do not each go through the heap (the
   // lists are the same: Better orders ties).
-  const float threshold = WorstKept(*heap, keep_);
+  const float threshold = Threshold(*heap, k);
   std::vector<ScoredItem>& scored = share->boosted_scores;
   scored.clear();
   auto score_boosted = [&](ItemId item, size_t r, float boost) {
@@ -284,7 +206,12 @@ void TopNScorer::DensePass(const ItemMatrixView& items, const RowRange& range, s
                            DenseShare* share) {
   for (size_t first = range.begin; first < range.end; first += range.step) {
     const size_t rows = std::min(block_rows, range.end - first);
-    if (!range.by_bound && NeverListed(range.bias + first, rows)) {
+    if (by_block_bounds_) {
+      if (!BlockReaches(items, first, rows, queries, *share)) {
+        TakeSkippedBlockBoosts(items, first, rows, queries, share);
+        continue;
+      }
+    } else if (!range.by_bound && NeverListed(range.bias + first, rows)) {
       for (size_t k = 0; k < queries; ++k) TakeBoostsAlone(items, first, rows, k, &share->heaps[k]);
       continue;
     }
@@ -306,72 +233,6 @@ void TopNScorer::DensePass(const ItemMatrixView& items, const RowRange& range, s
       const size_t k = range.by_bound ? share->active[j] : j;
       TakeCandidates(range, first, rows, k, share->block_scores.data() + j * rows, share);
     }
-  }
-}
-
-void TopNScorer::PrepareByBound(const ItemMatrixView& items, size_t block_rows) {
-  const std::span<const uint32_t> order = packed_items_->order();
-  const std::span<const float> group_norms = packed_items_->group_norms();
-  packed_bias_.resize(order.size());
-  const size_t blocks = (order.size() + block_rows - 1) / block_rows;
-  bound_blocks_ = blocks;
-  bias_gathered_.assign(blocks, 0);
-  const std::span<const uint32_t> position = packed_items_->position();
-  PlaceBoosts();
-  // In item order: the terms are read in sequence, the few block maxima stay in cache.
-  block_bounds_.assign(blocks, {0.0F, -std::numeric_limits<float>::infinity()});
-  for (size_t i = 0; i < order.size(); ++i) {
-    BlockBound& b = block_bounds_[position[i] / block_rows];
-    if (!std::isnan(items.biases[i])) b.bias = std::max(b.bias, items.biases[i]);
-  }
-  for (size_t g = 0; g < group_norms.size(); ++g) {
-    BlockBound& b = block_bounds_[g * 16 / block_rows];
-    b.norm = std::max(b.norm, group_norms[g]);
-  }
-  suffix_bounds_ = block_bounds_;
-  for (size_t b = blocks; b-- > 1;) {
-    suffix_bounds_[b - 1].norm = std::max(suffix_bounds_[b - 1].norm, suffix_bounds_[b].norm);
-    suffix_bounds_[b - 1].bias = std::max(suffix_bounds_[b - 1].bias, suffix_bounds_[b].bias);
-  }
-  const size_t queries = exclusions_.size();  // one per query of this Score
-  query_norms_.resize(queries);
-  for (size_t k = 0; k < queries; ++k) {
-    const Eigen::Map<const Eigen::VectorXf> q(query_matrix_.data() + k * items.dim, static_cast<Eigen::Index>(items.dim));
-    query_norms_[k] = q.norm() * (1.0F + 1.0F / 256);  // bfloat16 rounding, as the items' norms
-  }
-}
-
-void TopNScorer::PlaceBoosts() {
-  const std::span<const uint32_t> position = packed_items_->position();
-  placed_boosts_.resize(boosted_.size());  // one per query of this Score
-  for (size_t k = 0; k < boosted_.size(); ++k) {
-    placed_boosts_[k].clear();
-    for (const auto& [id, boost] : boosted_[k]) {
-      if (id.value() < position.size()) placed_boosts_[k].push_back({position[id.value()], id, boost});
-    }
-    std::sort(placed_boosts_[k].begin(), placed_boosts_[k].end(),
-              [](const PlacedBoost& a, const PlacedBoost& b) { return a.row < b.row; });
-  }
-}
-
-void TopNScorer::TakeSkippedBoosts(const ItemMatrixView& items, size_t k, size_t block_rows, size_t threads,
-                                   std::vector<ScoredItem>* heap) const {
-  const auto dim = static_cast<Eigen::Index>(items.dim);
-  const Eigen::Map<const Eigen::VectorXf> q(query_matrix_.data() + k * items.dim, dim);
-  const std::span<const float> group_norms = packed_items_->group_norms();
-  for (const PlacedBoost& p : placed_boosts_[k]) {
-    const size_t block = p.row / block_rows;
-    if (shares_[block % threads].scored_blocks[k * bound_blocks_ + block] != 0) continue;  // taken with its block
-    if (Excluded(exclusions_[k], p.item)) continue;
-    const float bias = items.ListedBias(p.item.value());
-    // Most boosts are too small to lift their item into the list: no row fetched.
-    const float bound = query_norms_[k] * group_norms[p.row / 16] + bias + p.boost;
-    if (heap->size() == keep_ && bound < heap->front().score) continue;
-    const Eigen::Map<const Eigen::VectorXf> e(items.embeddings + p.item.value() * items.dim, dim);
-    const ScoredItem cand{p.item, q.dot(e) + bias + p.boost};
-    // An item whose per-item term is -inf (not allowed in lists) never enters.
-    if (cand.score < std::numeric_limits<float>::lowest()) continue;
-    Offer(heap, keep_, cand);
   }
 }
 
@@ -452,7 +313,14 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
   }
   if (items.rows == 0 || queries.empty()) return;
   if (precision_ == ScoringPrecision::kBFloat16) PackBf16Queries(query_matrix_, items.dim, queries.size(), &packed_);
-  const size_t block_rows = BlockRowsFor(queries.size(), block_rows_);
+  // Items packed by bound: the packed rows in that order, then the rows added
+  // since, by id. Else all rows by id, with the view's block bounds where the
+  // products are exact float32 ones (in blocks of their size at most).
+  const bool by_bound = packed_items_ != nullptr && !packed_items_->order().empty();
+  by_block_bounds_ = !by_bound && items.HasBlockBounds() && packed_items_ == nullptr &&
+                     !(precision_ == ScoringPrecision::kBFloat16 && queries.size() >= kMinUsersToPackBf16);
+  const size_t block_rows = by_block_bounds_ ? std::min(ItemMatrixView::kBoundRows, BlockRowsFor(queries.size(), block_rows_))
+                                             : BlockRowsFor(queries.size(), block_rows_);
   const size_t threads = std::clamp<size_t>(items.rows / kMinRowsPerThread, 1, shares_.size());
   // Everything a share needs is sized here: the pass itself allocates nothing.
   for (size_t t = 0; t < threads; ++t) {
@@ -464,14 +332,12 @@ void TopNScorer::Score(const ItemMatrixView& items, std::span<const TopNQuery> q
       heap.reserve(keep_);
     }
   }
-  // Items packed by bound: the packed rows in that order, then the rows added
-  // since, by id. Else all rows by id.
-  const bool by_bound = packed_items_ != nullptr && !packed_items_->order().empty();
   const size_t ordered = by_bound ? packed_items_->rows : items.rows;
   if (by_bound) {
     PrepareByBound(items, block_rows);
     for (size_t t = 0; t < threads; ++t) shares_[t].scored_blocks.assign(queries.size() * bound_blocks_, 0);
   }
+  if (by_block_bounds_) SetBoostFloors(items, queries.size());
   // Each block is the one a single thread scores, so the float32 product
   // rounds alike (bit-identical lists). By id: equal ranges, cut between
   // blocks. By bound: blocks dealt in turn, so that each thread starts with

@@ -20,6 +20,15 @@
 // (docs/BENCHMARKS.md). Boosted items of skipped blocks are scored alone when
 // their boost can lift them into the list.
 //
+// By id, a view with block bounds (ItemMatrixView::block_norms: the
+// learner's own items, as the live quality probe and `eval` score them) is
+// skipped the same way, block by block in id order, below a floor the boosted
+// items guarantee (their terms and boosts less |query| x their rows' norm
+// bounds, no row read): where co-occurrence or the session neighbours weigh much more than the
+// factorisation, most blocks cannot reach the list (docs/BENCHMARKS.md,
+// "Offline replay"). Float32 products only (a bfloat16 product could exceed
+// the bound). The lists are those of the pass without bounds.
+//
 // Ties are broken by smaller ItemId, so results are deterministic. Items whose
 // per-item term (ItemMatrixView::biases) is -inf are never returned.
 // Thread-safety: a TopNScorer is used by one thread at a time.
@@ -158,6 +167,22 @@ class TopNScorer {
   // boosted items among rows [first, first + rows) scored alone into `heap`.
   void TakeBoostsAlone(const ItemMatrixView& items, size_t first, size_t rows, size_t k,
                        std::vector<ScoredItem>* heap) const;
+  // By id with the view's block bounds (ItemMatrixView::block_norms): each
+  // query's floor (boost_floor_) from its boosted items' lower bounds; then,
+  // per block, whether rows [first, first + rows) can reach any query of
+  // `share` (its bound not below the query's worst kept candidate or floor),
+  // and the boosted items of a block that cannot, scored alone where their
+  // own bound can.
+  void SetBoostFloors(const ItemMatrixView& items, size_t queries);
+  bool BlockReaches(const ItemMatrixView& items, size_t first, size_t rows, size_t queries,
+                    const DenseShare& share) const;
+  void TakeSkippedBlockBoosts(const ItemMatrixView& items, size_t first, size_t rows, size_t queries,
+                              DenseShare* share) const;
+  // The largest row norm bound of the blocks rows [first, first + rows) span.
+  static float BlockNorm(const ItemMatrixView& items, size_t first, size_t rows);
+  // The score a candidate of query k must reach in `heap`: its worst kept
+  // one's and, by block bounds, the query's floor.
+  float Threshold(const std::vector<ScoredItem>& heap, size_t k) const;
   // bfloat16 candidates re-scored exactly, the best n_ kept.
   void Rescore(const ItemMatrixView& items, size_t k, std::vector<ScoredItem>* heap);
 
@@ -196,6 +221,12 @@ class TopNScorer {
   };
   std::vector<BlockBound> block_bounds_;
   std::vector<BlockBound> suffix_bounds_;
+  // By id with block bounds (exact float32 products only): per query, the
+  // score below which nothing can enter its list (boost_floor_), lowest
+  // without bounds.
+  bool by_block_bounds_ = false;
+  std::vector<float> boost_floor_;
+  std::vector<float> boost_lower_bounds_;  // scratch of SetBoostFloors
 };
 
 // The bare batched product of `count` query vectors (dim floats each,

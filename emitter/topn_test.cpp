@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <random>
 
 #include "emitter/topn.h"
@@ -329,6 +330,140 @@ TEST_CASE("float32 rows packed by bound: the lists of the pass by id; items the 
           if (std::find(excl[k].begin(), excl[k].end(), id) == excl[k].end()) ++boosted_allowed;
         }
         CHECK(by_bound[k].size() == boosted_allowed);
+      }
+    }
+  }
+}
+
+namespace {
+
+// Items with the learner's block bounds (ItemMatrixView::block_norms), as
+// learner::ItemTable keeps them: recent items (the last ids) carry large
+// terms, the rest small ones, the way a drifting catalogue's recency does.
+// Queries point along `along`. Bounds() after changing rows.
+struct BoundedItems : Items {
+  BoundedItems(size_t rows, size_t dim, uint32_t seed, const std::vector<float>& along) : Items(rows, dim, seed) {
+    for (float& x : emb) x *= 0.25F;
+    for (size_t i = 0; i < rows; ++i) bias[i] += i + 600 >= rows ? 3.0F : -5.0F;
+    // An old item in every 8th block still makes the lists, by its product
+    // alone: its block is needed, and only its norm bound says so.
+    for (size_t i = 100; i + 600 < rows; i += 8 * ItemMatrixView::kBoundRows) {
+      bias[i] = 4.0F;
+      for (size_t d = 0; d < dim; ++d) emb[i * dim + d] = 3.0F * along[d];
+    }
+    bias[17] = -std::numeric_limits<float>::infinity();  // never listed by the dense pass
+    Bounds();
+  }
+  void Bounds() {
+    const size_t blocks = (rows + ItemMatrixView::kBoundRows - 1) / ItemMatrixView::kBoundRows;
+    norms.assign(blocks, 0.0F);
+    terms.assign(blocks, -std::numeric_limits<float>::infinity());
+    for (size_t i = 0; i < rows; ++i) {
+      float squares = 0.0F;
+      for (size_t d = 0; d < dim; ++d) squares += emb[i * dim + d] * emb[i * dim + d];
+      const size_t b = i / ItemMatrixView::kBoundRows;
+      norms[b] = std::max(norms[b], std::sqrt(squares));
+      terms[b] = std::max(terms[b], bias[i]);
+    }
+  }
+  ItemMatrixView Bounded() const {
+    ItemMatrixView view = View();
+    view.block_norms = norms.data();
+    view.block_biases = terms.data();
+    view.bounded_biases = bias.data();
+    return view;
+  }
+  std::vector<float> norms, terms;
+};
+
+}  // namespace
+
+TEST_CASE("block bounds by id: the lists of the pass without them, boosts included, with blocks skipped") {
+  const size_t dim = 16;
+  std::mt19937 rng(8);
+  std::normal_distribution<float> n;
+  std::vector<float> along(dim);
+  for (float& x : along) x = n(rng);
+  const float length = std::sqrt(std::inner_product(along.begin(), along.end(), along.begin(), 0.0F));
+  for (float& x : along) x /= length;
+  BoundedItems items(2 * kMinRowsPerThread + 333, dim, 31, along);
+  const size_t count = 12;  // more than kMinUsersToPackBf16: batches of 1 and of 12
+  std::vector<std::vector<float>> vecs(count, std::vector<float>(dim));
+  std::vector<std::vector<ItemId>> excl(count);
+  std::vector<std::vector<std::pair<ItemId, float>>> boosts(count);
+  for (size_t k = 0; k < count; ++k) {
+    for (size_t d = 0; d < dim; ++d) vecs[k][d] = 0.8F * along[d] + 0.05F * n(rng);
+    for (int e = 0; e < 40; ++e) excl[k].push_back(ItemId(rng() % items.rows));
+    // Boosts everywhere, strong and weak: on old items (skipped blocks: more
+    // strong ones than the scorer keeps, so that some are not taken first),
+    // on excluded ones, on the item the dense pass never lists.
+    // The strong ones on old items facing away from the queries: their lower
+    // bounds (the floor) are tight, and they make the lists.
+    for (int b = 0; b < 60; ++b) {
+      const ItemId id(static_cast<uint32_t>(rng() % (items.rows - 600)));
+      boosts[k].push_back({id, b < 45 ? 10.5F : 0.1F * (b % 7)});
+      if (b < 45) {
+        for (size_t d = 0; d < dim; ++d) items.emb[id.value() * dim + d] = -2.0F * along[d];
+      }
+    }
+    // A weak boost on an old item facing the query: listed by its product,
+    // its block skipped.
+    const ItemId facing(static_cast<uint32_t>(rng() % (items.rows - 600)));
+    boosts[k].push_back({facing, 7.0F});
+    for (size_t d = 0; d < dim; ++d) items.emb[facing.value() * dim + d] = 3.0F * along[d];
+    boosts[k].push_back({excl[k][0], 500.0F});
+    boosts[k].push_back({ItemId(17), 400.0F});
+    std::sort(boosts[k].begin(), boosts[k].end());
+    boosts[k].erase(std::unique(boosts[k].begin(), boosts[k].end(), [](auto& a, auto& b) { return a.first == b.first; }),
+                    boosts[k].end());
+  }
+  items.Bounds();
+  std::vector<TopNQuery> queries;
+  for (size_t k = 0; k < count; ++k) queries.push_back({vecs[k], excl[k], boosts[k]});
+  // The bounds are only for the biases they were kept with.
+  ItemMatrixView replaced = items.Bounded();
+  std::vector<float> other_terms = items.bias;
+  replaced.biases = other_terms.data();
+  CHECK(items.Bounded().HasBlockBounds());
+  CHECK_FALSE(replaced.HasBlockBounds());
+  for (ScoringPrecision precision : {ScoringPrecision::kFloat32, ScoringPrecision::kBFloat16}) {
+    for (size_t threads : {1, 2}) {
+      TopNScorer plain(20, kMaxBlockRows, precision, threads);
+      TopNScorer bounded(20, kMaxBlockRows, precision, threads);
+      std::vector<std::vector<ScoredItem>> want, got;
+      for (size_t batch : {size_t{1}, count}) {
+        double fraction = 0.0;
+        ptrdiff_t mid_listed = 0;  // old items of needed blocks listed
+        for (size_t first = 0; first < count; first += batch) {
+          const std::span<const TopNQuery> some(queries.data() + first, batch);
+          plain.Score(items.View(), some, &want);
+          bounded.Score(items.Bounded(), some, &got);
+          fraction += bounded.scored_fraction() * static_cast<double>(batch) / count;
+          for (size_t k = 0; k < batch; ++k) {
+            const std::vector<ScoredItem> brute = BruteForceTopN(items.View(), queries[first + k], 20);
+            REQUIRE(got[k].size() == 20);
+            REQUIRE(want[k].size() == 20);
+            mid_listed += std::count_if(got[k].begin(), got[k].end(), [](const ScoredItem& s) {
+              return s.item.value() % (8 * ItemMatrixView::kBoundRows) == 100;
+            });
+            for (size_t i = 0; i < 20; ++i) {
+              CHECK(got[k][i].item == want[k][i].item);
+              CHECK(got[k][i].score == Approx(want[k][i].score).epsilon(1e-6));
+              CHECK(got[k][i].item == brute[i].item);
+              CHECK(got[k][i].item != ItemId(17));
+              CHECK(got[k][i].item != excl[first + k][0]);
+            }
+          }
+        }
+        CHECK(mid_listed > 0);
+        // Single queries skip most old items' blocks. A batch scores a block
+        // any of its queries needs; a bfloat16 batch of 12 packs its rows
+        // and is never bounded (its products are not exact).
+        if (batch == 1) {
+          CHECK(fraction < 0.3);
+        } else if (precision == ScoringPrecision::kBFloat16) {
+          CHECK(fraction == 1.0);
+        }
       }
     }
   }

@@ -48,6 +48,7 @@ ItemId ItemTable::Add(std::string_view external_id, std::span<const float> embed
 void ItemTable::Restore(const ItemRecord& record) {
   const size_t index = record.id.value();
   if (index >= size()) {
+    const size_t old_size = size();
     external_ids_.resize(index + 1);
     embeddings_.resize((index + 1) * dim_, 0.0F);
     biases_.resize(index + 1, 0.0F);
@@ -62,6 +63,7 @@ void ItemTable::Restore(const ItemRecord& record) {
     log_popularity_.resize(index + 1, 0.0F);
     recency_.resize(index + 1, -1e30F);
     short_recency_.resize(index + 1, -1e30F);
+    for (size_t gap = old_size; gap < index; ++gap) RaiseBlockBounds(gap);  // zero rows until restored
   }
   // The id takes this external id; neither keeps another.
   if (!external_ids_[index].empty()) by_external_id_.Erase(StringViewHash()(external_ids_[index]), record.id.value());
@@ -136,6 +138,20 @@ void ItemTable::SyncDenseBias(size_t index) {
   served_[index] =
       biases_[index] + static_cast<float>(recency_weight_ * relative + short_recency_weight_ * short_relative);
   dense_biases_[index] = dense ? served_[index] : -std::numeric_limits<float>::infinity();
+  RaiseBlockBounds(index);
+}
+
+void ItemTable::RaiseBlockBounds(size_t index) {
+  const size_t block = index / ItemMatrixView::kBoundRows;
+  if (block >= block_norms_.size()) {
+    block_norms_.resize(block + 1, 0.0F);
+    block_biases_.resize(block + 1, -std::numeric_limits<float>::infinity());
+  }
+  const float* e = &embeddings_[index * dim_];
+  float squares = 0.0F;
+  for (size_t d = 0; d < dim_; ++d) squares += e[d] * e[d];
+  block_norms_[block] = std::max(block_norms_[block], std::sqrt(squares));
+  if (!std::isnan(dense_biases_[index])) block_biases_[block] = std::max(block_biases_[block], dense_biases_[index]);
 }
 
 void ItemTable::SetRecencyTerm(float weight, double now, float short_weight, double short_now) {
@@ -143,6 +159,10 @@ void ItemTable::SetRecencyTerm(float weight, double now, float short_weight, dou
   recency_now_ = now;
   short_recency_weight_ = short_weight;
   short_recency_now_ = short_now;
+  // The bounds are recomputed exactly: rows whose norm or term fell since
+  // (regularisation, older recency) stop holding their blocks up.
+  std::fill(block_norms_.begin(), block_norms_.end(), 0.0F);
+  std::fill(block_biases_.begin(), block_biases_.end(), -std::numeric_limits<float>::infinity());
   for (size_t i = 0; i < size(); ++i) SyncDenseBias(i);
 }
 

@@ -119,8 +119,14 @@ class ItemTable {
 
   // listed_biases: per item its bias plus the recency term (SetRecencyTerm);
   // biases: the same for the dense pass (-inf for items below dense_min_events).
+  // With per-block bounds (ItemMatrixView::block_norms): every write of a row
+  // raises its block's, SetRecencyTerm recomputes them all.
   ItemMatrixView View() const {
-    return {embeddings_.data(), dense_biases_.data(), size(), dim_, served_.data()};
+    ItemMatrixView view{embeddings_.data(), dense_biases_.data(), size(), dim_, served_.data()};
+    view.block_norms = block_norms_.data();
+    view.block_biases = block_biases_.data();
+    view.bounded_biases = dense_biases_.data();
+    return view;
   }
   // Overwrites *out with the item, reusing its storage; with the
   // co-occurrence rows, or without (with_neighbors false).
@@ -133,6 +139,8 @@ class ItemTable {
   void RebuildFenwick();
   void SetCount(size_t index, uint64_t count);
   void SyncDenseBias(size_t index);
+  // Raises the bounds of row index's block to its norm and dense term.
+  void RaiseBlockBounds(size_t index);
   uint64_t Prefix(size_t n) const;  // sum of the first n counts
 
   size_t dim_;
@@ -141,6 +149,10 @@ class ItemTable {
   uint64_t dense_min_events_;
   std::vector<float> served_;  // biases_ + the recency term (SyncDenseBias)
   std::vector<float> dense_biases_;  // served_, or -inf for items too little seen
+  // Per ItemMatrixView::kBoundRows rows: at least each row's norm, and at
+  // least each row's dense_biases_ (upper bounds; exact after SetRecencyTerm).
+  std::vector<float> block_norms_;
+  std::vector<float> block_biases_;
   float recency_weight_ = 0.0F;
   double recency_now_ = 0.0;
   float short_recency_weight_ = 0.0F;
