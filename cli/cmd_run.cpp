@@ -102,6 +102,7 @@ int CmdRun(const RunArgs& args, const std::atomic<bool>& stop, std::atomic<bool>
   pipeline::Pipeline pipeline(config, &health, &lookups);
   pipeline::RulesWatcher rules(args.config_path, overrides, {config.emitter.rules, config.experiment}, &reload);
   pipeline.SetRulesSource([&rules] { return rules.Poll(); });
+  pipeline.CrashAfterItemRecords(args.crash_after_item_records);
   Status status = pipeline.Start();
   if (status.ok()) status = broker ? RunBesideBroker(&pipeline, *broker, stop) : pipeline.Run(stop);
   if (!status.ok()) log->error("{}", status.ToString());

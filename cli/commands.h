@@ -18,6 +18,7 @@ struct RunArgs {
   std::string bootstrap;               // overrides kafka.bootstrap
   std::string data_dir;                // overrides store.path
   int exit_when_idle_ms = -1;          // overrides pipeline.exit_when_idle_ms when >= 0
+  uint64_t crash_after_item_records = 0;  // Pipeline::CrashAfterItemRecords (testing)
   bool print_config = false;
 };
 // `reload` (SIGHUP) asks for the list rules to be re-read; the config file's

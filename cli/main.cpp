@@ -62,6 +62,9 @@ void AddRun(CLI::App& app, RunArgs& a) {
   c->add_option("--exit-when-idle-ms", a.exit_when_idle_ms,
                 "Stop cleanly after this long without messages (default: run until signalled)");
   c->add_flag("--print-config", a.print_config, "Print the effective configuration and exit");
+  c->add_option("--crash-after-item-records", a.crash_after_item_records,
+                "Testing exactly-once: exit at once (code 137, as a SIGKILL) right after this process's Nth item "
+                "update record reached the group, before its window commits (default 0: never)");
 }
 
 void AddBroker(CLI::App& app, BrokerArgs& a) {

@@ -1,6 +1,7 @@
 #include "pipeline/item_exchange.h"
 
 #include <algorithm>
+#include <limits>
 #include <charconv>
 #include <chrono>
 #include <iterator>
@@ -19,6 +20,7 @@ namespace {
 // The store keeps applied_next per partition under this pseudo-topic (no
 // Kafka topic name may hold a '#').
 std::string AppliedKey(const std::string& topic) { return topic + "#applied"; }
+std::string OwnKey(const std::string& topic) { return topic + "#own"; }
 
 std::optional<int64_t> ParseInt(std::optional<std::string_view> text) {
   if (!text) return std::nullopt;
@@ -43,12 +45,24 @@ struct ItemExchange::Impl {
   struct Partition {
     int64_t position = -1;      // the next topic offset to read; -1: from the beginning
     int64_t applied_next = -1;  // `next` of the last other writer's record applied
-    int64_t own_next = -1;      // `next` of this writer's last record seen or produced
+    int64_t own_next = -1;      // `next` of this writer's last record seen, applied or produced
+    // `next` of this writer's last record whose item side this state holds
+    // (stored at each commit). kAllOwnCommitted: a state stored before this
+    // was kept, whose own records are all taken as held, until this process
+    // produces one for the partition.
+    int64_t own_committed = -1;
+    int64_t produced_next = -1;  // `next` of the last record this process produced (held in memory)
     bool open = false;          // events recorded since the last record
     int64_t from = 0;           // the first of them
     int64_t next = 0;           // after the last
   };
-  Partition& Of(int32_t partition) { return partitions[partition]; }
+  static constexpr int64_t kAllOwnCommitted = std::numeric_limits<int64_t>::max();
+  Partition& Of(int32_t partition) {
+    auto [it, added] = partitions.try_emplace(partition);
+    if (added && legacy_state) it->second.own_committed = kAllOwnCommitted;
+    return it->second;
+  }
+  bool legacy_state = false;  // positions stored without own_committed (an older version's)
   int64_t ReadPosition(int32_t partition, int64_t low) {
     const int64_t p = Of(partition).position;
     return p < 0 ? low : p;
@@ -74,9 +88,18 @@ ItemExchange::~ItemExchange() = default;
 Status ItemExchange::Start(const store::Offsets& stored) {
   Impl& m = *impl_;
   const std::string applied = AppliedKey(options_.topic);
+  const std::string own = OwnKey(options_.topic);
+  bool positions = false;
+  bool owns = false;
+  for (const auto& [key, offset] : stored) {
+    positions = positions || key.first == options_.topic || key.first == applied;
+    owns = owns || key.first == own;
+  }
+  m.legacy_state = positions && !owns;
   for (const auto& [key, offset] : stored) {
     if (key.first == options_.topic) m.Of(key.second).position = offset;
     if (key.first == applied) m.Of(key.second).applied_next = offset;
+    if (key.first == own) m.Of(key.second).own_committed = offset;
   }
   kafka::ProducerOptions popts;
   popts.properties = options_.producer_properties;
@@ -143,6 +166,7 @@ Status ItemExchange::Produce(int32_t partition) {
   const std::string next = std::to_string(p.next);
   const kafka::Header headers[] = {{"writer", options_.writer_id}, {"from", from}, {"next", next}};
   p.own_next = std::max(p.own_next, p.next);
+  p.produced_next = std::max(p.produced_next, p.next);
   m.produced_bytes += m.encoded.size();
   Status s = m.producer->Produce(options_.topic, std::to_string(partition), m.encoded, headers, partition);
   // The sums are out of the learner now: a record not enqueued goes again with the next flush.
@@ -195,16 +219,23 @@ Status ItemExchange::Poll(const std::function<bool(int32_t)>& consuming, size_t 
                    message.offset());
       continue;
     }
-    if (*writer == options_.writer_id) {
+    const bool own = *writer == options_.writer_id;
+    if (own) {
+      const bool held = *next <= std::max(p.own_committed, p.produced_next);
       p.own_next = std::max(p.own_next, *next);
-      ++counters_.skipped;
-      continue;
+      if (held) {
+        ++counters_.skipped;
+        continue;
+      }
+      // Delivered before a crash, and its window never committed: its item
+      // side is not in this state, and whoever consumed its events since
+      // learned them for their users alone. Applied as another writer's.
     }
     if (*next <= p.applied_next) {
       ++counters_.skipped;
       continue;
     }
-    if (consuming(partition)) {
+    if (!own && consuming(partition)) {
       // Only a writer that lost the partition without knowing it (a zombie)
       // writes here now: this instance learns those events itself.
       ++counters_.skipped;
@@ -257,11 +288,17 @@ Status ItemExchange::CatchUp(int32_t partition, const std::function<bool(int32_t
   return Status::Ok();
 }
 
-void ItemExchange::AddPositions(store::Offsets* out) const {
+void ItemExchange::AddPositions(store::Offsets* out) {
   const std::string applied = AppliedKey(options_.topic);
-  for (const auto& [partition, p] : impl_->partitions) {
+  const std::string own = OwnKey(options_.topic);
+  for (auto& [partition, p] : impl_->partitions) {
     if (p.position >= 0) (*out)[{options_.topic, partition}] = p.position;
     if (p.applied_next >= 0) (*out)[{applied, partition}] = p.applied_next;
+    // Every own record so far was delivered before this commit, or applied in this state.
+    if (p.own_committed != Impl::kAllOwnCommitted || p.produced_next >= 0) {
+      p.own_committed = p.own_committed == Impl::kAllOwnCommitted ? p.own_next : std::max(p.own_committed, p.own_next);
+    }
+    (*out)[{own, partition}] = p.own_committed;
   }
 }
 

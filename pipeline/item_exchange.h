@@ -12,15 +12,21 @@
 // positions stored with the state. A record of another writer is applied to
 // the learner once: the read position and, per partition, the `next` of the
 // last record applied (applied_next) go in the same WriteBatch as the state
-// they produced (AddPositions). This writer's own records are skipped: their
-// item side is in this state, or is learned again after a crash.
+// they produced (AddPositions). This writer's own records are skipped when
+// their item side is in this state: up to own_committed(p), the `next` of its
+// last record delivered before a commit (stored with the positions). An own
+// record past it was delivered before a crash that lost its window: its
+// events' item side is not in this state, and whoever consumed them since
+// learned them for their users alone (it had the record); it is applied as
+// another writer's. (A state stored before own_committed was kept takes all
+// its own records as held, per partition until it publishes there.)
 //
 // Taking over events partition p (CatchUp, before p resumes): partition p of
 // the topic is read to its end; then an event of p at offset o is
 //   o < applied_next(p):  learned for its user alone (its item side came
 //                          with another writer's record);
 //   o < own_next(p):       learned whole, not published again (this writer
-//                          published it before a crash, and the others have it);
+//                          published it, and the others have it);
 //   otherwise:             learned whole and published.
 // So every event's item side reaches every instance once, whoever consumed
 // it, across crashes and partitions moving (docs/SCALE_OUT.md, "Exactly once").
@@ -99,8 +105,9 @@ class ItemExchange {
                                const std::function<Status()>& between, const std::atomic<bool>& stop,
                                std::vector<ItemId>* changed, size_t* applied);
 
-  // The read positions and applied_next per partition, for the WriteBatch.
-  void AddPositions(store::Offsets* out) const;
+  // The read positions, applied_next and own_committed per partition, for
+  // the WriteBatch of a commit whose records were all delivered.
+  void AddPositions(store::Offsets* out);
 
   ItemExchangeCounters counters() const { return counters_; }
   const std::string& topic() const { return options_.topic; }

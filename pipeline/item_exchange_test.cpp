@@ -4,6 +4,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -125,15 +126,44 @@ TEST_CASE("item exchange: taking over a partition, its published events are lear
   b.Learn(1, 0, 40);  // the replay, then 5 new events
   for (int i = 0; i < 7; ++i) CHECK(b.Events("i" + std::to_string(i)) == (i < 5 ? 6 : 5));  // 35 + 5, once each
   // a, restarted on a store that never committed those events, finds its own
-  // record: it learns them whole again (its store lost them) but does not publish them twice.
+  // record past what it committed: that store lacks its item side, and b
+  // learned its events for their users alone. Applied as another writer's;
+  // the replay is then learned for the users alone too.
   Instance a_restarted(*broker, "A");
+  applied = 0;
   REQUIRE(a_restarted.exchange
-              .CatchUp(1, [](int32_t) { return false; }, [] { return Status::Ok(); }, stop, &changed, &applied)
+              .CatchUp(1, [](int32_t) { return true; }, [] { return Status::Ok(); }, stop, &changed, &applied)
               .ok());
-  const learner::Learner::Scope replay = a_restarted.exchange.ScopeOf(1, 20);
-  CHECK(replay.item_side);
-  CHECK_FALSE(replay.record);
+  CHECK(applied == 1);
+  CHECK_FALSE(a_restarted.exchange.ScopeOf(1, 20).item_side);
   CHECK(a_restarted.exchange.ScopeOf(1, 35).record);
+  a_restarted.Learn(1, 0, 35);
+  for (int i = 0; i < 7; ++i) CHECK(a_restarted.Events("i" + std::to_string(i)) == 5);  // once each
+}
+
+TEST_CASE("item exchange: an own record is held by the state whose commit followed its delivery, not by one before") {
+  std::unique_ptr<kafka::EmbeddedBroker> broker = StartBroker();
+  Instance a(*broker, "A");
+  a.Learn(0, 0, 70);
+  REQUIRE(a.exchange.PublishAndFlush().ok());
+  store::Offsets committed;
+  a.exchange.AddPositions(&committed);  // the commit after the delivery
+  const std::string own = std::string(kTopic) + "#own";
+  CHECK(committed.at({own, 0}) == 70);
+  Instance restarted(*broker, "A", committed);
+  CHECK(restarted.Read(1) == 0);  // in the committed state already
+  CHECK(restarted.Events("i0") == 0);
+  // The commit before the delivery (a crash in between): the record is applied.
+  Instance crashed(*broker, "A", {{{own, 0}, -1}});
+  CHECK(crashed.Read(1) == 1);
+  for (int i = 0; i < 7; ++i) CHECK(crashed.Events("i" + std::to_string(i)) == 10);
+  // A state stored before own_committed was kept (positions, no #own): its
+  // own records are taken as held, as that version did.
+  Instance older(*broker, "A", {{{kTopic, 0}, 0}});
+  CHECK(older.Read(1) == 0);
+  store::Offsets still;
+  older.exchange.AddPositions(&still);
+  CHECK(still.at({own, 0}) == std::numeric_limits<int64_t>::max());
 }
 
 TEST_CASE("item exchange: a record for a partition this instance consumes is not applied") {

@@ -532,5 +532,6 @@ Status Pipeline::Run(const std::atomic<bool>& stop) { return impl_->Run(stop); }
 Status Pipeline::Stop() { return impl_->Stop(); }
 PipelineStats Pipeline::stats() const { return impl_->stats(); }
 void Pipeline::SetRulesSource(RulesSource source) { impl_->SetRulesSource(std::move(source)); }
+void Pipeline::CrashAfterItemRecords(uint64_t records) { impl_->CrashAfterItemRecords(records); }
 
 }  // namespace streamrec::pipeline

@@ -63,6 +63,12 @@ class Pipeline {
   PipelineStats stats() const;
   // Optional; set before Run(). Rules it returns apply from the next batch on.
   void SetRulesSource(RulesSource source);
+  // Testing the exactly-once claim (tests/e2e/test_group_crash.py): the
+  // process ends at once (std::_Exit(137), as a SIGKILL would: nothing more
+  // written, no commit) right after its `records`-th item update record was
+  // delivered to the group, before the commit of the window that produced it.
+  // 0 (the default): never. Set before Run().
+  void CrashAfterItemRecords(uint64_t records);
 
  private:
   class Impl;

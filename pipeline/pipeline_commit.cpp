@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 
 #include "common/clock.h"
@@ -76,6 +78,12 @@ Status Pipeline::Impl::CommitWindow(const std::atomic<bool>& stop) {
     }
     return s;
   }));
+  if (exchange_ && crash_after_item_records_ > 0 && exchange_->counters().published >= crash_after_item_records_) {
+    std::fprintf(stderr, "crashing on purpose after %llu item update records delivered, before their commit\n",
+                 static_cast<unsigned long long>(exchange_->counters().published));
+    std::fflush(stderr);
+    std::_Exit(137);
+  }
   if (redelivered) {
     state.pending = refresher_.changes();  // now with the lists owed again
     store_->Prepare(state, prepared.get());

@@ -65,6 +65,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
 
   PipelineStats stats() const { return stats_; }
   void SetRulesSource(RulesSource source) { rules_source_ = std::move(source); }
+  void CrashAfterItemRecords(uint64_t records) { crash_after_item_records_ = records; }
   // Starts (or stops, or updates) the experiment, logging what runs.
   void StartExperiment(const experiment::ExperimentOptions& options);
   // Answers the status page's look-ups: each user's list as it would be now.
@@ -363,6 +364,7 @@ class Pipeline::Impl : public kafka::PositionProvider {
   Clock::time_point recovered_at_{};  // when a retried commit or delivery last succeeded
   Clock::duration commit_cost_per_event_{};  // the last commit's time on this thread, per event it covered
   RulesSource rules_source_;
+  uint64_t crash_after_item_records_ = 0;  // Pipeline::CrashAfterItemRecords
   std::vector<store::CatalogRecord> catalog_records_;
   std::vector<ListHolderChange> holder_changes_;
   std::vector<StaleHolder> taken_holders_;  // this batch's

@@ -1,10 +1,12 @@
 """The shared item side through SIGKILLs (docs/SCALE_OUT.md, "Exactly once").
 
 Two `streamrec run` share one consumer group while 30,000 events stream in at
-1,500/s over 4 partitions; each is SIGKILLed mid-stream, at moments that fall
-between a window's item updates being delivered and its commit or anywhere
-else, and restarted on its store. Then one instance of another group reads the
-same log alone, as the reference.
+1,500/s over 4 partitions. b first crashes on purpose right after its fourth
+item update record reached a, before the window that produced it commits
+(`--crash-after-item-records`: the moment exactly-once is hardest on); then each
+is SIGKILLed mid-stream at moments of the commit windows that fall anywhere,
+and restarted on its store. Then one instance of another group reads the same
+log alone, as the reference.
 
 Checked: the group applied every valid event once (a + b); each instance's item
 side counts every event exactly once, whichever instance consumed it (its own
@@ -27,10 +29,10 @@ RATE = int(1500 * harness.RATE_SCALE)
 GROUP = "shop"
 
 
-def start(broker, work, name, log_name):
+def start(broker, work, name, log_name, extra=()):
     cmd = [harness.STREAMREC, "run", "--bootstrap", broker.bootstrap, "--data-dir", work(name),
            "--exit-when-idle-ms", "10000", "--set", f"kafka.group_id={GROUP}", *harness.FAST_GROUP,
-           "--set", "emitter.top_n=10"]
+           "--set", "emitter.top_n=10", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(work(log_name), "w"))
 
 
@@ -50,7 +52,7 @@ def main():
     try:
         evs, _ = harness.generate(work, users=2000, items=500, events=EVENTS)
         procs["a"] = start(broker, work, "a", "a.log")
-        procs["b"] = start(broker, work, "b", "b.log")
+        procs["b"] = start(broker, work, "b", "b.log", ["--crash-after-item-records", "4"])
         t.check(harness.wait_until(lambda: group_checks.assigned(work("a.log")) and
                                    group_checks.assigned(work("b.log")), 60), "a and b joined the group")
         time.sleep(2)
@@ -58,8 +60,15 @@ def main():
         lines = [json.dumps(e) for e in evs]
         producer = threading.Thread(target=group_checks.produce_paced, args=(broker.bootstrap, lines, RATE, done))
         producer.start()
+        try:
+            code = procs["b"].wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            code = None
+        t.check(code == 137 and "crashing on purpose" in open(work("b.log")).read(),
+                f"b crashed between delivering its fourth item update record and committing it (exit {code})")
+        procs["b"] = start(broker, work, "b", "b2.log")
         # Kills at odd moments of the 1 s commit windows.
-        for delay, name, run in ((4.3, "b", 2), (3.7, "a", 2), (4.1, "b", 3)):
+        for delay, name, run in ((3.7, "a", 2), (4.1, "b", 3)):
             time.sleep(delay)
             kill_and_restart(procs, broker, work, name, run)
         t.check(not done.is_set(), "the stream was still flowing through the kills")
@@ -91,7 +100,8 @@ def main():
         if t.failed:
             subprocess.run(f"grep -h -E 'assigned|revoked|error|warn|item update' {work.path}/*.log | tail -n 40",
                            shell=True)
-        work.cleanup()
+        if not t.failed: work.cleanup()
+        else: log(f"kept {work.path}")
     t.finish()
 
 
