@@ -52,6 +52,15 @@ struct ItemExchange::Impl {
     // produces one for the partition.
     int64_t own_committed = -1;
     int64_t produced_next = -1;  // `next` of the last record this process produced (held in memory)
+    // Own records past own_committed, read and not yet resolved (ResolveOwnRecords,
+    // ApplyOwnRecordsElsewhere); the stored read position stays at the first.
+    struct PendingOwn {
+      int64_t offset = 0;
+      int64_t from = 0;
+      int64_t next = 0;
+      std::string payload;
+    };
+    std::vector<PendingOwn> pending_own;
     bool open = false;          // events recorded since the last record
     int64_t from = 0;           // the first of them
     int64_t next = 0;           // after the last
@@ -219,23 +228,23 @@ Status ItemExchange::Poll(const std::function<bool(int32_t)>& consuming, size_t 
                    message.offset());
       continue;
     }
-    const bool own = *writer == options_.writer_id;
-    if (own) {
-      const bool held = *next <= std::max(p.own_committed, p.produced_next);
-      p.own_next = std::max(p.own_next, *next);
-      if (held) {
+    if (*writer == options_.writer_id) {
+      if (*next <= std::max(p.own_committed, p.produced_next)) {  // its item side is in this state
+        p.own_next = std::max(p.own_next, *next);
         ++counters_.skipped;
         continue;
       }
-      // Delivered before a crash, and its window never committed: its item
-      // side is not in this state, and whoever consumed its events since
-      // learned them for their users alone. Applied as another writer's.
+      // Delivered before a crash, and its window never committed: resolved
+      // once it is known who learns its events next (ResolveOwnRecords).
+      p.pending_own.push_back({message.offset(), ParseInt(message.header("from")).value_or(0), *next,
+                               std::string(message.payload())});
+      continue;
     }
     if (*next <= p.applied_next) {
       ++counters_.skipped;
       continue;
     }
-    if (!own && consuming(partition)) {
+    if (consuming(partition)) {
       // Only a writer that lost the partition without knowing it (a zombie)
       // writes here now: this instance learns those events itself.
       ++counters_.skipped;
@@ -245,21 +254,51 @@ Status ItemExchange::Poll(const std::function<bool(int32_t)>& consuming, size_t 
       }
       continue;
     }
-    Status s = learner::DecodeItemUpdates(message.payload(), static_cast<uint32_t>(learner_->options().dim), &m.updates);
-    if (!s.ok()) {
-      if (counters_.malformed++ % 1000 == 0) {
-        m.log->error("{}/{} offset {} from instance {}: {} (skipped; {} so far)", options_.topic, partition,
-                     message.offset(), *writer, s.message(), counters_.malformed);
-      }
-      continue;
-    }
-    counters_.refused_items += learner_->ApplyItemUpdates(m.updates, changed);
-    p.applied_next = *next;
-    ++counters_.applied;
-    ++*applied;
+    Apply(partition, message.offset(), *writer, message.payload(), *next, changed, applied);
   }
   m.messages.clear();
   return Status::Ok();
+}
+
+void ItemExchange::Apply(int32_t partition, int64_t offset, std::string_view writer, std::string_view payload,
+                         int64_t next, std::vector<ItemId>* changed, size_t* applied) {
+  Impl& m = *impl_;
+  Status s = learner::DecodeItemUpdates(payload, static_cast<uint32_t>(learner_->options().dim), &m.updates);
+  if (!s.ok()) {
+    if (counters_.malformed++ % 1000 == 0) {
+      m.log->error("{}/{} offset {} from instance {}: {} (skipped; {} so far)", options_.topic, partition, offset,
+                   writer, s.message(), counters_.malformed);
+    }
+    return;
+  }
+  counters_.refused_items += learner_->ApplyItemUpdates(m.updates, changed);
+  Impl::Partition& p = m.Of(partition);
+  p.applied_next = std::max(p.applied_next, next);
+  ++counters_.applied;
+  ++*applied;
+}
+
+void ItemExchange::ResolveOwnRecords(int32_t partition, int64_t resume, std::vector<ItemId>* changed, size_t* applied) {
+  Impl::Partition& p = impl_->Of(partition);
+  for (Impl::Partition::PendingOwn& r : p.pending_own) {
+    // Its events are learned here again from `resume`: whole, not published
+    // again (own_next), as the lost window learned them. Else another
+    // instance learned some for their users alone: applied.
+    if (resume >= 0 && resume <= r.from) {
+      ++counters_.skipped;
+    } else {
+      Apply(partition, r.offset, options_.writer_id, r.payload, r.next, changed, applied);
+    }
+    p.own_next = std::max(p.own_next, r.next);
+  }
+  p.pending_own.clear();
+}
+
+void ItemExchange::ApplyOwnRecordsElsewhere(const std::function<bool(int32_t)>& owned, std::vector<ItemId>* changed,
+                                            size_t* applied) {
+  for (auto& [partition, p] : impl_->partitions) {
+    if (!p.pending_own.empty() && !owned(partition)) ResolveOwnRecords(partition, -1, changed, applied);
+  }
 }
 
 Status ItemExchange::CatchUp(int32_t partition, const std::function<bool(int32_t)>& consuming,
@@ -292,7 +331,9 @@ void ItemExchange::AddPositions(store::Offsets* out) {
   const std::string applied = AppliedKey(options_.topic);
   const std::string own = OwnKey(options_.topic);
   for (auto& [partition, p] : impl_->partitions) {
-    if (p.position >= 0) (*out)[{options_.topic, partition}] = p.position;
+    // A pending own record is read again after a crash.
+    const int64_t position = p.pending_own.empty() ? p.position : p.pending_own.front().offset;
+    if (position >= 0) (*out)[{options_.topic, partition}] = position;
     if (p.applied_next >= 0) (*out)[{applied, partition}] = p.applied_next;
     // Every own record so far was delivered before this commit, or applied in this state.
     if (p.own_committed != Impl::kAllOwnCommitted || p.produced_next >= 0) {

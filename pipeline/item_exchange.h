@@ -18,8 +18,11 @@
 // record past it was delivered before a crash that lost its window: its
 // events' item side is not in this state, and whoever consumed them since
 // learned them for their users alone (it had the record); it is applied as
-// another writer's. (A state stored before own_committed was kept takes all
-// its own records as held, per partition until it publishes there.)
+// another writer's, unless its events are all learned here again, whole and
+// unpublished, as the lost window learned them (ResolveOwnRecords: known once
+// that partition resumes here, or is another member's). (A state stored
+// before own_committed was kept takes all its own records as held, per
+// partition until it publishes there.)
 //
 // Taking over events partition p (CatchUp, before p resumes): partition p of
 // the topic is read to its end; then an event of p at offset o is
@@ -105,6 +108,18 @@ class ItemExchange {
                                const std::function<Status()>& between, const std::atomic<bool>& stop,
                                std::vector<ItemId>* changed, size_t* applied);
 
+  // This writer's own records of `partition` past own_committed (delivered
+  // before a crash that lost their window), once that events partition
+  // resumes here at `resume` (< 0: its end): dropped when its events are all learned here
+  // again (resume <= the record's `from`; learned whole and not published,
+  // as before the crash), else applied (another instance learned some of
+  // them for their users alone). Called by the pipeline after CatchUp.
+  void ResolveOwnRecords(int32_t partition, int64_t resume, std::vector<ItemId>* changed, size_t* applied);
+  // The same for every partition not `owned` here (another instance learns
+  // its events): applied. Called once this member has an assignment.
+  void ApplyOwnRecordsElsewhere(const std::function<bool(int32_t)>& owned, std::vector<ItemId>* changed,
+                                size_t* applied);
+
   // The read positions, applied_next and own_committed per partition, for
   // the WriteBatch of a commit whose records were all delivered.
   void AddPositions(store::Offsets* out);
@@ -116,6 +131,9 @@ class ItemExchange {
   struct Impl;
   // Produces the partition's pending record, if any.
   [[nodiscard]] Status Produce(int32_t partition);
+  // Decodes a record and applies it to the learner (a malformed one is counted and logged).
+  void Apply(int32_t partition, int64_t offset, std::string_view writer, std::string_view payload, int64_t next,
+             std::vector<ItemId>* changed, size_t* applied);
   ItemExchangeOptions options_;
   learner::Learner* learner_;
   ItemExchangeCounters counters_;

@@ -126,19 +126,32 @@ TEST_CASE("item exchange: taking over a partition, its published events are lear
   b.Learn(1, 0, 40);  // the replay, then 5 new events
   for (int i = 0; i < 7; ++i) CHECK(b.Events("i" + std::to_string(i)) == (i < 5 ? 6 : 5));  // 35 + 5, once each
   // a, restarted on a store that never committed those events, finds its own
-  // record past what it committed: that store lacks its item side, and b
-  // learned its events for their users alone. Applied as another writer's;
-  // the replay is then learned for the users alone too.
+  // record past what it committed. b took the partition over and committed
+  // past it (a resumes at 40): that store lacks the record's item side, and
+  // b learned its events for their users alone. Applied as another writer's.
   Instance a_restarted(*broker, "A");
   applied = 0;
   REQUIRE(a_restarted.exchange
               .CatchUp(1, [](int32_t) { return true; }, [] { return Status::Ok(); }, stop, &changed, &applied)
               .ok());
+  CHECK(applied == 0);  // pending until it is known who learns those events
+  a_restarted.exchange.ResolveOwnRecords(1, 40, &changed, &applied);
   CHECK(applied == 1);
   CHECK_FALSE(a_restarted.exchange.ScopeOf(1, 20).item_side);
-  CHECK(a_restarted.exchange.ScopeOf(1, 35).record);
-  a_restarted.Learn(1, 0, 35);
-  for (int i = 0; i < 7; ++i) CHECK(a_restarted.Events("i" + std::to_string(i)) == 5);  // once each
+  for (int i = 0; i < 7; ++i) CHECK(a_restarted.Events("i" + std::to_string(i)) == 5);  // 35, once each
+  // Restarted again, resuming where its store left off (0): it learns them
+  // all whole again, as the lost window did, and does not publish them twice.
+  Instance a_replays(*broker, "A");
+  REQUIRE(a_replays.exchange
+              .CatchUp(1, [](int32_t) { return true; }, [] { return Status::Ok(); }, stop, &changed, &applied)
+              .ok());
+  a_replays.exchange.ResolveOwnRecords(1, 0, &changed, &applied);
+  const learner::Learner::Scope replay = a_replays.exchange.ScopeOf(1, 20);
+  CHECK(replay.item_side);
+  CHECK_FALSE(replay.record);
+  CHECK(a_replays.exchange.ScopeOf(1, 35).record);
+  a_replays.Learn(1, 0, 35);
+  for (int i = 0; i < 7; ++i) CHECK(a_replays.Events("i" + std::to_string(i)) == 5);
 }
 
 TEST_CASE("item exchange: an own record is held by the state whose commit followed its delivery, not by one before") {
@@ -153,10 +166,27 @@ TEST_CASE("item exchange: an own record is held by the state whose commit follow
   Instance restarted(*broker, "A", committed);
   CHECK(restarted.Read(1) == 0);  // in the committed state already
   CHECK(restarted.Events("i0") == 0);
-  // The commit before the delivery (a crash in between): the record is applied.
+  // The commit before the delivery (a crash in between): the record is
+  // pending, its read position kept, until another member has partition 0.
   Instance crashed(*broker, "A", {{{own, 0}, -1}});
-  CHECK(crashed.Read(1) == 1);
+  std::atomic<bool> stop{false};
+  std::vector<ItemId> changed;
+  size_t applied = 0;
+  REQUIRE(crashed.exchange.CatchUp(0, [](int32_t) { return false; }, [] { return Status::Ok(); }, stop, &changed,
+                                   &applied).ok());
+  CHECK(applied == 0);
+  store::Offsets pending;
+  crashed.exchange.AddPositions(&pending);
+  CHECK(pending.at({kTopic, 0}) == 0);  // read again after another crash
+  crashed.exchange.ApplyOwnRecordsElsewhere([](int32_t p) { return p == 0; }, &changed, &applied);
+  CHECK(applied == 0);  // partition 0 is this member's: it may learn them again itself
+  crashed.exchange.ApplyOwnRecordsElsewhere([](int32_t) { return false; }, &changed, &applied);
+  CHECK(applied == 1);
   for (int i = 0; i < 7; ++i) CHECK(crashed.Events("i" + std::to_string(i)) == 10);
+  store::Offsets resolved;
+  crashed.exchange.AddPositions(&resolved);
+  CHECK(resolved.at({kTopic, 0}) == 1);
+  CHECK(resolved.at({own, 0}) == 70);  // in this state now
   // A state stored before own_committed was kept (positions, no #own): its
   // own records are taken as held, as that version did.
   Instance older(*broker, "A", {{{kTopic, 0}, 0}});

@@ -337,6 +337,12 @@ Status Pipeline::Impl::ApplyItemUpdates() {
   size_t applied = 0;
   STREAMREC_RETURN_IF_ERROR(exchange_->Poll([this](int32_t p) { return Consuming(p); }, kItemRecordsPerPoll, 0,
                                             &touched_items_, &applied));
+  // Own records lost to a crash, of partitions another member has: applied
+  // (it learns their events for their users alone). Not before this member
+  // has partitions: until then any partition may come back here.
+  if (ingest_->assigned_partitions() > 0) {
+    exchange_->ApplyOwnRecordsElsewhere([this](int32_t p) { return ingest_->Owns(p); }, &touched_items_, &applied);
+  }
   if (applied == 0) return Status::Ok();
   if (!window_open_) OpenWindow(Clock::now());  // the items and positions commit with the next window
   // The approximate index follows the items changed (ProcessBatch does it for events).
@@ -349,6 +355,8 @@ Status Pipeline::Impl::CatchUpItemUpdates(int32_t partition, const std::atomic<b
   STREAMREC_RETURN_IF_ERROR(exchange_->CatchUp(
       partition, [this](int32_t p) { return Consuming(p); }, [this] { return ServeGroup(); }, stop, &touched_items_,
       &applied));
+  const int64_t resume = ResumeOffset({config_.kafka.events_topic, partition});
+  exchange_->ResolveOwnRecords(partition, resume == kafka::kOffsetBeginning ? 0 : resume, &touched_items_, &applied);
   if (applied == 0) return Status::Ok();
   log_->info("events/{}: {} item update records of other instances applied before resuming", partition, applied);
   if (!window_open_) OpenWindow(Clock::now());

@@ -2,8 +2,10 @@
 while 90,000 events (+ malformed ones) stream in at 1,500/s over 6 partitions.
 
 1. Static membership (the default, group.instance.id from the store's instance
-   id; session.timeout.ms 12 s): instances A and B share the group; A is
-   SIGKILLed and restarted 2 s later on the same store. It must get its own
+   id; session.timeout.ms 12 s): instances A and B share the group; A crashes
+   on purpose right after its 15th item update record reached B, before the
+   window that produced it commits (`--crash-after-item-records`, exit 137, as a
+   SIGKILL), and is restarted 2 s later on the same store. It must get its own
    partitions back without a rebalance (B's assignment never changes), within
    seconds (measured: restart to assignment, and the longest time without a
    list on A's partitions).
@@ -39,11 +41,11 @@ GROUP = "shop"
 SESSION_MS = 12_000
 
 
-def start(kafka, work, name, log_name):
+def start(kafka, work, name, log_name, extra=()):
     cmd = [harness.STREAMREC, "run", "--bootstrap", kafka.bootstrap, "--data-dir", work(name),
            "--exit-when-idle-ms", "8000", "--set", f"kafka.group_id={GROUP}", *harness.FAST_GROUP,
            "--set", "kafka.static_membership=true",
-           "--set", f"kafka.consumer_properties={{session.timeout.ms: {SESSION_MS}}}"]
+           "--set", f"kafka.consumer_properties={{session.timeout.ms: {SESSION_MS}}}", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(work(log_name), "w"))
 
 
@@ -54,11 +56,16 @@ def kill(proc, name):
 
 
 def static_rejoin(t, procs, kafka, work, watcher):
-    """Phase 1: A killed and restarted; returns the new A."""
+    """Phase 1: A crashed between delivering item updates and committing them, then restarted."""
     a_parts = group_checks.assigned(work("a.log"))
     b_changes = group_checks.assignment_changes(work("b.log"))
+    try:
+        code = procs.pop("a").wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        code = None
     killed = time.monotonic()
-    kill(procs.pop("a"), "a")
+    t.check(code == 137 and "crashing on purpose" in open(work("a.log")).read(),
+            f"a crashed between delivering its 15th item update record and committing it (exit {code})")
     time.sleep(2)
     restarted = time.monotonic()
     procs["a"] = start(kafka, work, "a", "a2.log")
@@ -117,7 +124,7 @@ def main():
     try:
         kafka.create_streamrec_topics(harness.STREAMREC, PARTITIONS, groups=[GROUP])
         evs, _ = harness.generate(work, users=USERS, items=800, events=EVENTS)
-        procs["a"] = start(kafka, work, "a", "a.log")
+        procs["a"] = start(kafka, work, "a", "a.log", ["--crash-after-item-records", "15"])
         procs["b"] = start(kafka, work, "b", "b.log")
         t.check(harness.wait_until(lambda: group_checks.assigned(work("a.log")) and
                                    group_checks.assigned(work("b.log")), 60), "a and b joined the group")
@@ -126,7 +133,6 @@ def main():
         lines = [json.dumps(e) for e in evs]
         producer = threading.Thread(target=group_checks.produce_paced, args=(kafka.bootstrap, lines, RATE, done))
         producer.start()
-        time.sleep(6)
         static_rejoin(t, procs, kafka, work, watcher)
         scale(t, procs, kafka, work, watcher)
         t.check(not done.is_set(), "the stream was still flowing through both phases")
