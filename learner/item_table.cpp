@@ -121,6 +121,7 @@ void ItemTable::Replace(ItemId id, std::string_view external_id, std::span<const
   recency_[index] = -1e30F;
   short_recency_[index] = -1e30F;
   SetPinned(id, false);
+  SyncDenseBias(index);  // its terms without the previous item's recency (SetPinned syncs pinned items only)
 }
 
 void ItemTable::SetPinned(ItemId id, bool pinned) {

@@ -93,3 +93,16 @@ TEST_CASE("item table: every row within its block's bounds through every kind of
   REQUIRE(t.size() == 2'201);
   CheckBlockBounds(t, false);
 }
+
+TEST_CASE("item table: an item given a replaced item's slot lists by its own terms, not its predecessor's recency") {
+  ItemTable t(kDim);
+  std::vector<float> e(kDim, 0.5F);
+  const ItemId id = t.Add("old", e, 0.0F, 0);
+  for (int i = 0; i < 50; ++i) t.AddRecency(id, 1'000'000 + i, 86'400'000, 3'600'000);
+  t.SetRecencyTerm(2.0F, t.LatestRecency(), 1.0F, t.LatestShortRecency());
+  REQUIRE(t.View().listed_biases[id.value()] == Approx(0.0F));  // the most recent item: at the top
+  std::vector<ItemId> touched;
+  t.Replace(id, "new", e, 0.25F, &touched);
+  const auto floor = static_cast<float>(ItemTable::kRecencyFloor);
+  CHECK(t.View().listed_biases[id.value()] == Approx(0.25F - 2.0F * floor - 1.0F * floor));
+}
