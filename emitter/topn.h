@@ -178,8 +178,6 @@ class TopNScorer {
                     const DenseShare& share) const;
   void TakeSkippedBlockBoosts(const ItemMatrixView& items, size_t first, size_t rows, size_t queries,
                               DenseShare* share) const;
-  // The largest row norm bound of the blocks rows [first, first + rows) span.
-  static float BlockNorm(const ItemMatrixView& items, size_t first, size_t rows);
   // The score a candidate of query k must reach in `heap`: its worst kept
   // one's and, by block bounds, the query's floor.
   float Threshold(const std::vector<ScoredItem>& heap, size_t k) const;
@@ -221,6 +219,9 @@ class TopNScorer {
   };
   std::vector<BlockBound> block_bounds_;
   std::vector<BlockBound> suffix_bounds_;
+  // By block bounds: the largest norm and term bounds of the blocks of the
+  // view that rows [first, first + rows) span.
+  static BlockBound BoundOf(const ItemMatrixView& items, size_t first, size_t rows);
   // By id with block bounds (exact float32 products only): per query, the
   // score below which nothing can enter its list (boost_floor_), lowest
   // without bounds.

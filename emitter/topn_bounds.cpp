@@ -162,7 +162,7 @@ void TopNScorer::SetBoostFloors(const ItemMatrixView& items, size_t queries) {
 void TopNScorer::TakeSkippedBlockBoosts(const ItemMatrixView& items, size_t first, size_t rows, size_t queries,
                                         DenseShare* share) const {
   const auto dim = static_cast<Eigen::Index>(items.dim);
-  const float norm = BlockNorm(items, first, rows);
+  const float norm = BoundOf(items, first, rows).norm;
   for (size_t k = 0; k < queries; ++k) {
     const Eigen::Map<const Eigen::VectorXf> q(query_matrix_.data() + k * items.dim, dim);
     const Boosts& boosted = boosted_[k];
@@ -182,27 +182,24 @@ void TopNScorer::TakeSkippedBlockBoosts(const ItemMatrixView& items, size_t firs
   }
 }
 
-float TopNScorer::BlockNorm(const ItemMatrixView& items, size_t first, size_t rows) {
-  float norm = 0.0F;
+TopNScorer::BlockBound TopNScorer::BoundOf(const ItemMatrixView& items, size_t first, size_t rows) {
+  BlockBound bound{0.0F, -std::numeric_limits<float>::infinity()};
   for (size_t b = first / ItemMatrixView::kBoundRows; b <= (first + rows - 1) / ItemMatrixView::kBoundRows; ++b) {
-    norm = std::max(norm, items.block_norms[b]);
+    bound.norm = std::max(bound.norm, items.block_norms[b]);
+    bound.bias = std::max(bound.bias, items.block_biases[b]);
   }
-  return norm;
+  return bound;
 }
 
 bool TopNScorer::BlockReaches(const ItemMatrixView& items, size_t first, size_t rows, size_t queries,
                               const DenseShare& share) const {
-  const float norm = BlockNorm(items, first, rows);
-  float bias = -std::numeric_limits<float>::infinity();
-  for (size_t b = first / ItemMatrixView::kBoundRows; b <= (first + rows - 1) / ItemMatrixView::kBoundRows; ++b) {
-    bias = std::max(bias, items.block_biases[b]);
-  }
-  if (bias == -std::numeric_limits<float>::infinity()) return false;  // items the dense pass never lists
+  const BlockBound bound = BoundOf(items, first, rows);
+  if (bound.bias == -std::numeric_limits<float>::infinity()) return false;  // items the dense pass never lists
   for (size_t k = 0; k < queries; ++k) {
     // A score is fl(product + term), and rounding is monotone: at most
     // fl(bound on the product + bound on the term). Not "< threshold"
     // negated: a NaN bound keeps the block.
-    if (!(query_norms_[k] * norm + bias < Threshold(share.heaps[k], k))) return true;
+    if (!(query_norms_[k] * bound.norm + bound.bias < Threshold(share.heaps[k], k))) return true;
   }
   return false;
 }

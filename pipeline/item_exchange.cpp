@@ -1,10 +1,10 @@
 #include "pipeline/item_exchange.h"
 
 #include <algorithm>
-#include <limits>
 #include <charconv>
 #include <chrono>
 #include <iterator>
+#include <limits>
 #include <optional>
 #include <thread>
 

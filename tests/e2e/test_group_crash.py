@@ -100,8 +100,7 @@ def main():
         if t.failed:
             subprocess.run(f"grep -h -E 'assigned|revoked|error|warn|item update' {work.path}/*.log | tail -n 40",
                            shell=True)
-        if not t.failed: work.cleanup()
-        else: log(f"kept {work.path}")
+        work.cleanup()
     t.finish()
 
 
