@@ -166,10 +166,13 @@ def run_group(args, bootstrap, group, instances, work, before_consuming=None):
         wait_for(f"{group}: the log consumed", drained, 1800)
         streaming_cpu = [m.cpu_s() - before for m, before in zip(members, cpu_before)] if before_consuming else None
         time.sleep(3)  # the item surfaces of the drained state published (refreshed within 1 s)
+        item_lists = [total([m], "streamrec_item_lists_published_total") for m in members]
     finally:
         out = [m.stop(args.streamrec) for m in members]
     for r, cpu in zip(out, streaming_cpu or []):
         r["streaming_cpu_s"] = cpu
+    for r, n in zip(out, item_lists):
+        r["item_lists_published"] = int(n)
     log(f"{group}: {instances} instance(s) done in {time.time() - started:.1f} s")
     return out
 
@@ -216,17 +219,19 @@ def latest_lists(bootstrap, topic, since=None, until=None):
                 best[key] = (origin, items)
     finally:
         c.close()
-    return {k: items for k, (origin, items) in best.items() if items}
+    return {k: items for k, (origin, items) in best.items() if items is not None}
 
 
 def overlap(group, single):
-    """Per key in both (with a list in each): |top-20 in both| / the longer list; their mean and the share >= 0.9."""
+    """Per key in both (with a list in each): |top-20 in both| / the longer list; their mean and the share >= 0.9;
+    and the keys only one of the runs published (a record, empty list or not: 0 and 0 when no item lacked an owner)."""
     shares = [len(set(a) & set(single[k])) / max(len(a), len(single[k]))
               for k, a in group.items() if a and single.get(k)]
+    gaps = {"keys_only_group": len(group.keys() - single.keys()), "keys_only_single": len(single.keys() - group.keys())}
     if not shares:
-        return {"keys": 0, "mean": 0.0, "at_least_0.9": 0.0}
+        return {"keys": 0, "mean": 0.0, "at_least_0.9": 0.0, **gaps}
     return {"keys": len(shares), "mean": sum(shares) / len(shares),
-            "at_least_0.9": sum(1 for x in shares if x >= 0.9) / len(shares)}
+            "at_least_0.9": sum(1 for x in shares if x >= 0.9) / len(shares), **gaps}
 
 
 def pooled(runs):
@@ -284,7 +289,8 @@ def main():
               "cpu_ratio": group["cpu_us_per_event"] / single["cpu_us_per_event"] if single["cpu_us_per_event"] else 0.0,
               "streaming_cpu_ratio": (group["streaming_cpu_us_per_event"] / single["streaming_cpu_us_per_event"]
                                       if single["streaming_cpu_us_per_event"] else 0.0),
-              "item_state_shares": shares, "surfaces": surfaces}
+              "item_state_shares": shares, "surfaces": surfaces,
+              "item_lists_published": [r["item_lists_published"] for r in many]}
     if args.json:
         print(json.dumps(result, indent=1))
         return
@@ -302,7 +308,10 @@ def main():
               "of the single instance's (goal 1.000)")
     for topic, o in surfaces.items():
         print(f"  {topic}: the group's latest top-{TOP} of {o['keys']} keys against the single instance's: overlap "
-              f"{o['mean']:.3f} on average, {o['at_least_0.9']:.1%} of keys at least 0.9 (goal: 0.9)")
+              f"{o['mean']:.3f} on average, {o['at_least_0.9']:.1%} of keys at least 0.9 (goal: 0.9); keys only "
+              f"the group published {o['keys_only_group']}, only the single instance {o['keys_only_single']}")
+    print(f"  item lists (similar-items and bought-together records) published per member: "
+          f"{', '.join(str(n) for n in result['item_lists_published'])} (each item's by its partition's owner)")
 
 
 if __name__ == "__main__":

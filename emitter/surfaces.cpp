@@ -106,16 +106,46 @@ struct SurfaceEmitter::Impl {
     queue.emplace(at, item.value());
   }
 
-  // Due items, at most `max`.
-  void TakeDue(int64_t now_ms, size_t max) {
+  // Due items of the shards owned, at most `max`; those of other shards are
+  // parked (still due) until their shard is owned here.
+  void TakeDue(const ModelView& model, int64_t now_ms, size_t max) {
     targets.clear();
     while (!queue.empty() && queue.top().first <= now_ms && targets.size() < max) {
       const auto [at, item] = queue.top();
       queue.pop();
-      if (due_at[item] != at) continue;  // rescheduled earlier; this entry is stale
+      if (due_at[item] != at) continue;  // rescheduled earlier, or its slot forgotten: this entry is stale
+      const size_t shard = static_cast<size_t>(ShardOf(model.ItemExternalId(ItemId(item))));
+      if (!owned[shard]) {
+        parked[shard].emplace_back(at, item);
+        continue;
+      }
       due_at[item] = kNever;
       targets.push_back(ItemId(item));
     }
+  }
+
+  int32_t ShardOf(std::string_view external_id) const {
+    return shard_count > 0 ? kafka::KeyPartition(external_id, shard_count) : 0;
+  }
+
+  // The shards owned as of now: the parked items of a shard newly owned are
+  // due here again (its previous owner may not have published them).
+  void FollowShards(const SurfaceShards& shards) {
+    if (shards.count != shard_count || parked.empty()) {  // the first call, or the events topic grew
+      for (auto& items : parked) Unpark(&items);
+      shard_count = std::max(shards.count, 0);
+      parked.assign(static_cast<size_t>(std::max(shard_count, 1)), {});
+      owned.assign(parked.size(), false);
+    }
+    for (size_t shard = 0; shard < owned.size(); ++shard) {
+      const bool owns = shards.owns(static_cast<int32_t>(shard));
+      if (owns && !owned[shard]) Unpark(&parked[shard]);
+      owned[shard] = owns;
+    }
+  }
+  void Unpark(std::vector<std::pair<int64_t, uint32_t>>* items) {
+    for (const auto& entry : *items) queue.push(entry);
+    std::vector<std::pair<int64_t, uint32_t>>().swap(*items);
   }
 
   // Keeps "which similar lists hold which item" in step with a new list.
@@ -142,7 +172,7 @@ struct SurfaceEmitter::Impl {
     size_t left = std::min(options.max_items_per_batch, budget.max_items);
     const std::chrono::steady_clock::time_point deadline = budget.deadline;
     while (left > 0) {
-      TakeDue(now_ms, std::min(left, SurfaceEmitter::kItemChunk));
+      TakeDue(model, now_ms, std::min(left, SurfaceEmitter::kItemChunk));
       if (targets.empty()) break;
       left -= targets.size();
       STREAMREC_RETURN_IF_ERROR(PublishChunk(model, allowed, now_ms));
@@ -201,6 +231,11 @@ struct SurfaceEmitter::Impl {
   std::vector<int64_t> due_at;        // per item: when its lists are due, kNever if not scheduled
   std::vector<int64_t> refreshed_at;  // per item: last recomputation
   std::priority_queue<std::pair<int64_t, uint32_t>, std::vector<std::pair<int64_t, uint32_t>>, std::greater<>> queue;
+  // Per shard: whether this instance owns it (as of the last Publish), and
+  // its due items taken from the queue while it did not: (due time, item).
+  int32_t shard_count = 0;
+  std::vector<bool> owned;
+  std::vector<std::vector<std::pair<int64_t, uint32_t>>> parked;
   std::vector<std::vector<ItemId>> similar_lists;    // per item: its last similar-items list
   std::vector<std::vector<ItemId>> similar_holders;  // per item: items whose similar list holds it
   std::vector<ItemId> targets;
@@ -244,14 +279,19 @@ void SurfaceEmitter::Withdraw(ItemId item, int64_t now_ms) {
   for (ItemId holder : impl_->similar_holders[item.value()]) impl_->Schedule(holder, now_ms);
 }
 
-Status SurfaceEmitter::Forget(std::string_view external_id, ItemId slot, int64_t now_ms, bool leader) {
+Status SurfaceEmitter::Forget(std::string_view external_id, ItemId slot, int64_t now_ms,
+                              const SurfaceShards& shards) {
   if (!impl_->options.enabled) return Status::Ok();
   Withdraw(slot, now_ms);
   if (slot.value() < impl_->refreshed_at.size()) {
-    // The new item's lists are its own, not a refresh of the old one's.
+    // The new item's lists are its own, not a refresh of the old one's; if
+    // due, by the new id's shard: queued again (a copy parked by the old
+    // id's may be left; whichever comes first publishes, the other is stale).
     impl_->refreshed_at[slot.value()] = std::numeric_limits<int64_t>::min() / 2;
+    if (impl_->due_at[slot.value()] != kNever) impl_->queue.emplace(impl_->due_at[slot.value()], slot.value());
   }
-  if (!leader) return Status::Ok();
+  impl_->FollowShards(shards);
+  if (!impl_->owned[static_cast<size_t>(impl_->ShardOf(external_id))]) return Status::Ok();
   // A null value: the compacted topics drop the key.
   for (const std::string* topic : {&impl_->options.similar_items_topic, &impl_->options.bought_together_topic}) {
     STREAMREC_RETURN_IF_ERROR(impl_->producer->Produce(*topic, external_id, std::string_view()));
@@ -260,16 +300,17 @@ Status SurfaceEmitter::Forget(std::string_view external_id, ItemId slot, int64_t
   return Status::Ok();
 }
 
-Status SurfaceEmitter::Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms, bool leader,
-                               ItemListBudget budget) {
+Status SurfaceEmitter::Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms,
+                               const SurfaceShards& shards, ItemListBudget budget) {
   const ItemFilter allowed = [catalog](ItemId id) { return catalog == nullptr || catalog->Available(id); };
   const bool trending_due = now_ms - impl_->trending_at >= int64_t{impl_->options.trending_interval_s} * 1000;
   if (trending_due) {
     impl_->trending.Build(model, catalog, allowed);
     impl_->trending_at = now_ms;
   }
-  if (!impl_->options.enabled || !leader) return Status::Ok();
-  if (trending_due) STREAMREC_RETURN_IF_ERROR(impl_->PublishTrending(model, catalog, now_ms));
+  if (!impl_->options.enabled) return Status::Ok();
+  impl_->FollowShards(shards);
+  if (trending_due && impl_->owned[0]) STREAMREC_RETURN_IF_ERROR(impl_->PublishTrending(model, catalog, now_ms));
   return impl_->PublishItems(model, allowed, now_ms, budget);
 }
 

@@ -12,9 +12,13 @@
 // trending_interval_s, and serves the emitter's fallback for users with
 // little history on every instance.
 //
-// Scale-out: items are not partitioned, so only the instance that owns events
-// partition 0 publishes these surfaces (`leader` in Publish), from the item
-// side the group shares (pipeline/item_exchange.h: every instance's events).
+// Scale-out (docs/SCALE_OUT.md, "Surfaces from all traffic"): every instance
+// holds the item side of the whole group (pipeline/item_exchange.h) and keeps
+// every item's due time; an item's two lists are published by the owner of
+// its shard, the events partition its id would be keyed to (SurfaceShards),
+// and trending by the owner of shard 0. Due items of shards owned elsewhere
+// wait here, so that an instance given a shard publishes what its previous
+// owner may not have.
 //
 // An item whose slot the learner gave to a new item (learner.max_items) is
 // retracted: a tombstone for its id on similar-items and bought-together, so
@@ -27,6 +31,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -71,6 +76,16 @@ struct SurfaceOptions {
   [[nodiscard]] Status Validate() const;
 };
 
+// Which surfaces this instance publishes: an item's lists by the owner of its
+// shard, kafka::KeyPartition(item id, count), trending by the owner of shard 0.
+struct SurfaceShards {
+  // The shards (the events topic's partitions), >= 0. 0 when not known (the
+  // broker did not say): every item is then of shard 0.
+  int32_t count = 0;
+  // Whether this instance publishes shard s's lists. Default: every shard (one instance).
+  std::function<bool(int32_t)> owns = [](int32_t) { return true; };
+};
+
 // How much item-list work a SurfaceEmitter::Publish may do (the users' lists come first).
 struct ItemListBudget {
   size_t max_items = SIZE_MAX;  // besides max_items_per_batch; 0: none this time
@@ -87,17 +102,18 @@ class SurfaceEmitter {
   void Touch(std::span<const ItemId> items, int64_t now_ms);
   // An item that may no longer be listed: similar-items lists holding it are due now.
   void Withdraw(ItemId item, int64_t now_ms);
-  // `external_id` left slot `slot` (a new item holds it now): when `leader`,
-  // tombstones its records on similar-items and bought-together (the new
-  // leader after a move does not retract the old leader's replaced items);
-  // the similar-items lists that held the slot are due now. Call before
-  // Publish() of the batch that replaced it.
-  [[nodiscard]] Status Forget(std::string_view external_id, ItemId slot, int64_t now_ms, bool leader);
-  // Rebuilds trending when due; when `leader`, publishes it and the due item
-  // lists, kItemChunk at a time until the budget's deadline (at least one
-  // chunk unless its max_items is 0).
-  [[nodiscard]] Status Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms, bool leader,
-                               ItemListBudget budget = {});
+  // `external_id` left slot `slot` (a new item holds it now): when this
+  // instance owns its shard, tombstones its records on similar-items and
+  // bought-together (an owner after a move does not retract the previous
+  // owner's replaced items); the similar-items lists that held the slot are
+  // due now. Call before Publish() of the batch that replaced it.
+  [[nodiscard]] Status Forget(std::string_view external_id, ItemId slot, int64_t now_ms, const SurfaceShards& shards);
+  // Rebuilds trending when due and publishes it when this instance owns shard
+  // 0; publishes the due item lists of the shards it owns, kItemChunk at a
+  // time until the budget's deadline (at least one chunk unless its
+  // max_items is 0).
+  [[nodiscard]] Status Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms,
+                               const SurfaceShards& shards, ItemListBudget budget = {});
   // Item lists scored together; the least work Publish does when any is due.
   static constexpr size_t kItemChunk = 16;
   [[nodiscard]] Status Flush(int timeout_ms);

@@ -129,6 +129,35 @@ TEST_CASE("delivered offsets are tracked per partition, reported per message, an
   CHECK(values == std::vector<std::string>{"2", "3"});
 }
 
+// Partitions the Java client's partitioner gives these keys (kafka-python's
+// murmur2, `(murmur2(key) & 0x7fffffff) % n`), and where a murmur2_random
+// producer puts them on a 7-partition topic.
+TEST_CASE("KeyPartition is the Java client's partitioner") {
+  const std::vector<std::tuple<std::string, int32_t, int32_t>> java = {
+      {"u1", 0, 5}, {"user-42", 0, 1}, {"214536502", 1, 4}, {"item:abc", 0, 0},
+      {"", 1, 2},   {"A", 2, 5},       {"2268318", 2, 5},   {"sku/\xc3\x84-9", 1, 6}};
+  for (const auto& [key, of4, of7] : java) {
+    CHECK(KeyPartition(key, 4) == of4);
+    CHECK(KeyPartition(key, 7) == of7);
+    CHECK(KeyPartition(key, 1) == 0);
+  }
+  std::unique_ptr<EmbeddedBroker> broker;
+  REQUIRE(EmbeddedBroker::Start(1, &broker).ok());
+  REQUIRE(broker->CreateTopic("keyed", 7).ok());
+  ProducerOptions popts;
+  popts.properties = {{"bootstrap.servers", broker->bootstrap()}, {"partitioner", "murmur2_random"}};
+  std::map<std::string, int32_t> landed;
+  popts.on_delivery = [&](const Delivery& d) { landed[std::string(d.key)] = d.partition; };
+  std::unique_ptr<Producer> producer;
+  REQUIRE(Producer::Create(popts, &producer).ok());
+  for (const auto& [key, of4, of7] : java) {
+    if (!key.empty()) REQUIRE(producer->Produce("keyed", key, "v").ok());  // an empty key is no key: random
+  }
+  REQUIRE(producer->Flush(10000).ok());
+  REQUIRE(landed.size() == java.size() - 1);
+  for (const auto& [key, partition] : landed) CHECK(partition == KeyPartition(key, 7));
+}
+
 TEST_CASE("values produced by reference arrive whole; their keys are copied") {
   std::unique_ptr<EmbeddedBroker> broker;
   REQUIRE(EmbeddedBroker::Start(1, &broker).ok());

@@ -15,6 +15,11 @@
 
 namespace streamrec::kafka {
 
+int32_t KeyPartition(std::string_view key, int32_t partitions) {
+  // The partitioner reads only the key and the count (no topic handle).
+  return rd_kafka_msg_partitioner_murmur2(nullptr, key.data(), key.size(), partitions, nullptr, nullptr);
+}
+
 struct Producer::Impl : public RdKafka::DeliveryReportCb {
   // A C callback from librdkafka: nothing may be thrown through it. A report
   // that cannot be handled (on_delivery threw, allocation failed) counts as a

@@ -79,6 +79,12 @@ struct ProducerOptions {
 
 inline constexpr int32_t kAnyPartition = -1;
 
+// The partition of `partitions` (> 0) that a keyed message goes to with the
+// Java client's partitioner (murmur2, librdkafka's "murmur2" and
+// "murmur2_random"): where a producer of `events` sends a user's events, and
+// so which member of a group consumes them. Thread-safe; no broker involved.
+[[nodiscard]] int32_t KeyPartition(std::string_view key, int32_t partitions);
+
 class Producer {
  public:
   [[nodiscard]] static Status Create(const ProducerOptions& options, std::unique_ptr<Producer>* out);

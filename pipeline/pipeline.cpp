@@ -195,6 +195,7 @@ Status Pipeline::Impl::CheckTopics(bool embedded) {
     log_->warn("could not check the topics: {}", s.ToString());
     return Status::Ok();  // the broker may still be starting; a missing topic shows later
   }
+  if (auto it = found.find(config_.kafka.events_topic); it != found.end()) events_partitions_ = it->second.partitions;
   config::TopicProblems problems =
       config::CheckTopics(config_.kafka, config_.pipeline.state_handoff, config_.pipeline.share_items, found);
   for (const std::string& w : problems.warnings) log_->warn("{}", w);
@@ -310,6 +311,7 @@ Status Pipeline::Impl::TakeOverHeldPartitions(const std::atomic<bool>& stop) {
   for (std::vector<int32_t> held = ingest_->HeldPartitions(); !held.empty() && !stop.load();
        held = ingest_->HeldPartitions()) {
     const int32_t partition = held.front();
+    if (partition >= events_partitions_) CountEventPartitions();
     // The group is served after the adoption too (each step is bounded,
     // their sum is not); the owed lists are restored after that, so that a
     // revocation (which drops them) cannot come between them and the release.
@@ -329,6 +331,24 @@ Status Pipeline::Impl::TakeOverHeldPartitions(const std::atomic<bool>& stop) {
     STREAMREC_RETURN_IF_ERROR(ingest_->Release(partition, ResumeOffset({config_.kafka.events_topic, partition})));
   }
   return Status::Ok();
+}
+
+void Pipeline::Impl::CountEventPartitions() {
+  std::map<std::string, kafka::TopicInfo> found;
+  const Status s = kafka::DescribeTopics(ClientProperties(config_.kafka, {}), {config_.kafka.events_topic}, false,
+                                         kMetadataTimeoutMs, &found);
+  auto it = found.find(config_.kafka.events_topic);
+  if (!s.ok() || it == found.end()) {
+    log_->warn("could not count the partitions of {} ({}): item surfaces stay with the owner of partition 0",
+               config_.kafka.events_topic, s.ok() ? "not found" : s.ToString());
+    return;
+  }
+  if (it->second.partitions != events_partitions_) {
+    log_->info("{} has {} partitions: each item's surfaces are published by the member consuming the partition "
+               "its id is keyed to",
+               config_.kafka.events_topic, it->second.partitions);
+  }
+  events_partitions_ = it->second.partitions;
 }
 
 Status Pipeline::Impl::ApplyItemUpdates() {
@@ -382,10 +402,13 @@ Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
   touched_items_.clear();
   catalog_->TakeWithdrawn(&withdrawn_);
   for (ItemId item : withdrawn_) surfaces_->Withdraw(item, now);
-  const bool leader = ingest_->Owns(0);
+  // Each item's lists by the member consuming the events partition its id
+  // would be keyed to; trending by partition 0's (docs/SCALE_OUT.md).
+  const emitter::SurfaceShards shards{.count = events_partitions_,
+                                      .owns = [this](int32_t p) { return Consuming(p); }};
   learner_.TakeReplacedItems(&replaced_items_);
   for (const learner::Learner::ReplacedItem& r : replaced_items_) {
-    STREAMREC_RETURN_IF_ERROR(surfaces_->Forget(r.external_id, r.slot, now, leader));
+    STREAMREC_RETURN_IF_ERROR(surfaces_->Forget(r.external_id, r.slot, now, shards));
   }
   const Clock::time_point started = Clock::now();
   const uint64_t before = surfaces_->item_lists_published();
@@ -412,7 +435,7 @@ Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
     // the first event of a new burst waits for no more than that.
     budget.max_items = kItemChunksWhileIdle * emitter::SurfaceEmitter::kItemChunk;
   }
-  STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, leader, budget));
+  STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, shards, budget));
   if (surfaces_->item_lists_published() == before) return Status::Ok();
   const Clock::duration took = Clock::now() - started;
   if (budget.max_items == emitter::SurfaceEmitter::kItemChunk) item_chunk_took_ = took;
@@ -458,6 +481,7 @@ void Pipeline::Impl::PublishHealth() {
     h.items_replaced = learner_.item_churn().replaced;
     h.items_refused = learner_.item_churn().refused;
     h.items_retracted = surfaces_->items_retracted();
+    h.item_lists_published = surfaces_->item_lists_published();
     h.partitions = ingest_->assigned_partitions();
     h.last_commit_ms = last_commit_ms_;
     h.uncommitted_since_ms = committing_since_ms_ != 0 ? committing_since_ms_ : window_open_ ? window_opened_ms_ : 0;

@@ -228,9 +228,13 @@ class Pipeline::Impl : public kafka::PositionProvider {
   void SetItemListDeadline(Clock::time_point started);
 
   // Item surfaces: items touched or withdrawn since the last call become due;
-  // the owner of events partition 0 publishes (see emitter/surfaces.h), a
-  // chunk now and then while events flow (see kItemChunkEveryWhileFlowing).
+  // each item's by the member consuming its shard, trending by partition 0's
+  // (see emitter/surfaces.h), a chunk now and then while events flow (see kItemChunkEveryWhileFlowing).
   [[nodiscard]] Status PublishSurfaces(bool events_flowing);
+  // Asks the broker how many partitions `events` has (events_partitions_):
+  // at a partition past the count known (the topic grew, or the start's
+  // check had no answer). Logged, and the count kept, when it cannot.
+  void CountEventPartitions();
 
   // Applies new list rules from the configuration, if they changed.
   void PollRules();
@@ -359,6 +363,8 @@ class Pipeline::Impl : public kafka::PositionProvider {
   void LogLatency();
   void RecordFinished(const ListJob& job, Clock::time_point finished);
   Clock::time_point last_consumed_{};    // the last poll that brought events
+  // The events topic's partitions: the item surfaces' shards (0: not known yet).
+  int32_t events_partitions_ = 0;
   Clock::time_point last_item_chunk_{};  // the last item lists published while users were owed lists
   Clock::duration item_chunk_took_{};    // what the last chunk of item lists cost this thread
   Clock::time_point recovered_at_{};  // when a retried commit or delivery last succeeded

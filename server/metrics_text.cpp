@@ -105,8 +105,13 @@ void AddCounters(const HealthSnapshot& s, Scrape* m) {
              "new items not admitted to the full item table (seen less often lately than the coldest)",
              s.items_refused);
   m->Counter("items_retracted_total",
-             "replaced items whose similar-items and bought-together records were tombstoned (surface leader only)",
+             "replaced items whose similar-items and bought-together records this member tombstoned "
+             "(the owner of the partition the item's id is keyed to)",
              s.items_retracted);
+  m->Counter("item_lists_published_total",
+             "similar-items and bought-together records published by this member (each item's by the owner of "
+             "the partition its id is keyed to)",
+             s.item_lists_published);
 }
 
 void AddGauges(const HealthSnapshot& s, int64_t now_ms, Scrape* m) {

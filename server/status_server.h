@@ -64,6 +64,7 @@ struct HealthSnapshot {
   uint64_t items_replaced = 0;  // cold items whose slot a new item took (learner.max_items reached)
   uint64_t items_refused = 0;   // new items not admitted to a full table
   uint64_t items_retracted = 0;  // replaced items whose surface records were tombstoned
+  uint64_t item_lists_published = 0;  // similar-items and bought-together records
   uint64_t partitions = 0;
   int64_t last_commit_ms = 0;  // wall clock of the newest durable commit
   // Wall clock when the oldest applied event that is not yet durable was

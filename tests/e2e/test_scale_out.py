@@ -2,7 +2,9 @@
 
 A generated log of 6,000 events goes through one instance and through a group of
 3 on 4 partitions (the bench's own run, the log loaded at 2,000 events/s). Checked:
-both runs applied every event; every member's item state holds the single
+both runs applied every event; every member published some of the item surfaces
+(each item's by the owner of the partition its id is keyed to) and the group's
+similar-items hold a key for every item the single instance's do; every member's item state holds the single
 instance's item events and co-occurrence totals (the item side shared through
 the group's item updates, docs/SCALE_OUT.md); both runs' live recall was measured
 over the same scored events."""
@@ -39,6 +41,12 @@ def main():
                 f"live recall over the same scored events ({one['scored']}, {group['scored']})")
         t.check(one["recall"] > 0 and group["recall"] > 0 and out["recall_ratio"] > 0,
                 f"recall measured: {one['recall']:.4f} and {group['recall']:.4f}")
+        lists = out["item_lists_published"]
+        t.check(len(lists) == 3 and all(n > 0 for n in lists),
+                f"every member published item lists (each item's by its partition's owner): {lists}")
+        similar = out["surfaces"]["similar-items"]
+        t.check(similar["keys"] > 250 and similar["keys_only_group"] == 0 and similar["keys_only_single"] == 0,
+                f"the group's similar-items hold a record for every item the single instance's do: {similar}")
         t.check(one["cpu_us_per_event"] > 0 and group["cpu_us_per_event"] > 0,
                 f"CPU per event measured: {one['cpu_us_per_event']:.1f} and {group['cpu_us_per_event']:.1f} us")
     finally:
