@@ -48,12 +48,24 @@ void KeepStrongest(size_t keep, std::vector<std::pair<ItemId, float>>* boosts, s
   if (boosts->size() <= keep) return;
   constexpr int kShift = 20;  // 4,096 buckets: 8 exponent bits, 3 of the mantissa
   const auto bucket = [](float value) { return std::bit_cast<uint32_t>(value) >> kShift; };
-  histogram->assign(size_t{1} << (32 - kShift), 0);
-  for (const auto& b : *boosts) ++(*histogram)[bucket(b.second)];
-  uint32_t cut = static_cast<uint32_t>(histogram->size());
+  // Zero between calls: only the buckets used are counted, scanned and
+  // cleared (boosts span a few hundred of the 4,096; walking down from the
+  // top one and clearing all of them each call were ~half of this function).
+  histogram->resize(size_t{1} << (32 - kShift), 0);
+  uint32_t* const counts = histogram->data();
+  uint32_t lowest = UINT32_MAX;
+  uint32_t highest = 0;
+  for (const auto& b : *boosts) {
+    const uint32_t at = bucket(b.second);
+    ++counts[at];
+    lowest = std::min(lowest, at);
+    highest = std::max(highest, at);
+  }
+  uint32_t cut = highest + 1;
   size_t above = 0;  // boosts in buckets over `cut`
-  while (above + (*histogram)[cut - 1] < keep) above += (*histogram)[--cut];
+  while (above + counts[cut - 1] < keep) above += counts[--cut];
   --cut;  // the bucket holding the weakest kept boost
+  std::fill(counts + lowest, counts + highest + 1, 0U);
   // Boosts over the cut's bucket to the front, then the cut's bucket.
   auto stronger_bucket = std::partition(boosts->begin(), boosts->end(), [&](const auto& b) { return bucket(b.second) > cut; });
   auto in_bucket = std::partition(stronger_bucket, boosts->end(), [&](const auto& b) { return bucket(b.second) == cut; });
@@ -603,12 +615,18 @@ void Learner::Boosts(const UserRecord& user, std::vector<std::pair<ItemId, float
     // each item is applied once, below.
     const float scale_a = recency * m.items.inv_sqrt_count(h[k]);
     for (const auto& [c, weight] : m.items.neighbors(h[k])) {
-      acc[c.value()] += scale_a * weight;
-      touched[n++] = c.value();
+      // Only a first touch (a sum still 0) is kept, without a branch: the
+      // pass below then visits each item about once, not once per row.
+      const float before = acc[c.value()];
+      touched[n] = c.value();
+      n += before == 0.0F ? 1 : 0;
+      acc[c.value()] = before + scale_a * weight;
     }
   }
   // Each item once, in the order first touched; its sum cleared for the next
-  // call. The session neighbours' boosts wait in session_acc.
+  // call (an item whose first adds were 0 may be listed twice: its second
+  // entry finds the sum cleared). The session neighbours' boosts wait in
+  // session_acc.
   for (size_t i = 0; i < n; ++i) {
     const uint32_t c = touched[i];
     const float sum = acc[c];
