@@ -346,21 +346,30 @@ void SessionNeighbors::Compute(uint32_t own_slot, std::span<const ItemId> sessio
   Neighbors(own_slot, session);
   // Each neighbour's items, weighted by their distance from its last item shared with the session.
   acc_.resize(by_item_.size(), 0.0F);
-  touched_.clear();
+  touched_.resize(similar_.size() * options_.session_length);
+  float* const acc = acc_.data();
+  uint32_t* const touched = touched_.data();
+  size_t n = 0;
   for (const auto& [sim, slot] : similar_) {
     const std::span<const ItemId> items = ItemsOf(slot);
     const size_t last_shared = LastShared(items);
     for (size_t p = 0; p < items.size(); ++p) {
       const ItemId item = items[p];
       if (InSession(item)) continue;
-      if (acc_[item.value()] == 0.0F) touched_.push_back(item.value());
-      acc_[item.value()] += sim * DistanceWeight(p, last_shared);
+      // A first touch (the sum still 0) is recorded without a branch, as in
+      // Learner::Boosts: whether an item repeats is a coin toss to the predictor.
+      const float before = acc[item.value()];
+      touched[n] = item.value();
+      n += before == 0.0F ? 1 : 0;
+      acc[item.value()] = before + sim * DistanceWeight(p, last_shared);
     }
   }
   const auto scale = static_cast<float>(1.0 / static_cast<double>(options_.neighbors));
-  for (uint32_t item : touched_) {
-    cached_.emplace_back(ItemId(item), acc_[item] * scale);
-    acc_[item] = 0.0F;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t item = touched[i];
+    if (acc[item] == 0.0F) continue;  // its adds were 0 and a later touch listed it again
+    cached_.emplace_back(ItemId(item), acc[item] * scale);
+    acc[item] = 0.0F;
   }
 }
 
