@@ -61,6 +61,7 @@ QUALITY = re.compile(r"live quality this run: recall@(\d+) ([0-9.]+), mrr@\d+ ([
 OVERRIDES = ["pipeline.quality_sample=1", "pipeline.quality_max_per_s=0", "kafka.start_from=latest",
              "surfaces.item_refresh_interval_s=1", "surfaces.trending_interval_s=1"]
 SURFACES = ("similar-items", "trending")
+BLEND = ("mf", "cooc", "recency", "short_recency", "session")  # the online blend's weights (/metrics)
 TOP = 20
 
 
@@ -167,12 +168,14 @@ def run_group(args, bootstrap, group, instances, work, before_consuming=None):
         streaming_cpu = [m.cpu_s() - before for m, before in zip(members, cpu_before)] if before_consuming else None
         time.sleep(3)  # the item surfaces of the drained state published (refreshed within 1 s)
         item_lists = [total([m], "streamrec_item_lists_published_total") for m in members]
+        blends = [{k: total([m], f"streamrec_blend_{k}_weight") for k in BLEND} for m in members]
     finally:
         out = [m.stop(args.streamrec) for m in members]
     for r, cpu in zip(out, streaming_cpu or []):
         r["streaming_cpu_s"] = cpu
-    for r, n in zip(out, item_lists):
+    for r, n, b in zip(out, item_lists, blends):
         r["item_lists_published"] = int(n)
+        r["blend"] = b
     log(f"{group}: {instances} instance(s) done in {time.time() - started:.1f} s")
     return out
 
@@ -290,7 +293,8 @@ def main():
               "streaming_cpu_ratio": (group["streaming_cpu_us_per_event"] / single["streaming_cpu_us_per_event"]
                                       if single["streaming_cpu_us_per_event"] else 0.0),
               "item_state_shares": shares, "surfaces": surfaces,
-              "item_lists_published": [r["item_lists_published"] for r in many]}
+              "item_lists_published": [r["item_lists_published"] for r in many],
+              "blend": {"one": ref["blend"], "group": [r["blend"] for r in many]}}
     if args.json:
         print(json.dumps(result, indent=1))
         return
@@ -310,6 +314,11 @@ def main():
         print(f"  {topic}: the group's latest top-{TOP} of {o['keys']} keys against the single instance's: overlap "
               f"{o['mean']:.3f} on average, {o['at_least_0.9']:.1%} of keys at least 0.9 (goal: 0.9); keys only "
               f"the group published {o['keys_only_group']}, only the single instance {o['keys_only_single']}")
+    def weights(b):
+        return ", ".join(f"{k} {b[k]:.4g}" for k in BLEND)
+    print(f"  online blend (the factorisation's weight, the others relative to it): 1 instance {weights(ref['blend'])}")
+    for k, r in enumerate(many):
+        print(f"    instance {k}: {weights(r['blend'])}")
     print(f"  item lists (similar-items and bought-together records) published per member: "
           f"{', '.join(str(n) for n in result['item_lists_published'])} (each item's by its partition's owner)")
 

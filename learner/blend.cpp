@@ -1,6 +1,7 @@
 #include "learner/blend.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace streamrec::learner {
@@ -15,15 +16,16 @@ namespace {
 // component on a large scale moves no faster than one on a small scale. The
 // sum starts above 0 (by a gradient of 1e-4 squared), or a weight's first
 // gradient, however small (an outcome far from the cut), would take a full step.
+constexpr double kInitialSquares = 1e-8;
+
 void AdaGradStep(double lr, double gradient, double floor, float* weight, float* squares) {
-  constexpr double kInitialSquares = 1e-8;
   *squares += static_cast<float>(gradient * gradient);
   *weight = static_cast<float>(std::max(floor, *weight + lr * gradient / std::sqrt(*squares + kInitialSquares)));
 }
 
 }  // namespace
 
-void OnlineBlend::Learn(const BlendFeatures& positive, const BlendFeatures& listed) {
+void OnlineBlend::Learn(const BlendFeatures& positive, const BlendFeatures& listed, BlendSteps* record) {
   if (options_.learning_rate == 0) return;
   // Ascent on sigma(margin / scale), a smooth count of wins over the listed
   // item: the events the weights could turn (near misses, narrow wins) teach;
@@ -37,12 +39,37 @@ void OnlineBlend::Learn(const BlendFeatures& positive, const BlendFeatures& list
   const double g_short = slope * (positive.short_recency - listed.short_recency);
   const double g_session = slope * (positive.session - listed.session);
   const double lr = options_.learning_rate;
+  const std::array<float, BlendSteps::kWeights> before = {cooc_weight_, recency_weight_, mf_weight_, short_weight_,
+                                                          session_weight_};
   AdaGradStep(lr, g_cooc, 0.0, &cooc_weight_, &cooc_squares_);
   AdaGradStep(lr, g_recency, 0.0, &recency_weight_, &recency_squares_);
   AdaGradStep(lr, g_mf, kMinMfWeight, &mf_weight_, &mf_squares_);
   AdaGradStep(lr, g_short, 0.0, &short_weight_, &short_squares_);
   AdaGradStep(lr, g_session, 0.0, &session_weight_, &session_squares_);
   ++steps_;
+  if (record == nullptr) return;
+  const std::array<float, BlendSteps::kWeights> after = {cooc_weight_, recency_weight_, mf_weight_, short_weight_,
+                                                         session_weight_};
+  const std::array<double, BlendSteps::kWeights> g = {g_cooc, g_recency, g_mf, g_short, g_session};
+  for (size_t i = 0; i < g.size(); ++i) {
+    record->deltas[i] += after[i] - before[i];
+    record->squares[i] += static_cast<float>(g[i] * g[i]);
+  }
+  ++record->steps;
+}
+
+void OnlineBlend::ApplySteps(const BlendSteps& steps) {
+  if (options_.learning_rate == 0 || steps.steps == 0) return;
+  const std::array<float*, BlendSteps::kWeights> weights = {&cooc_weight_, &recency_weight_, &mf_weight_,
+                                                            &short_weight_, &session_weight_};
+  const std::array<float*, BlendSteps::kWeights> squares = {&cooc_squares_, &recency_squares_, &mf_squares_,
+                                                            &short_squares_, &session_squares_};
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const float floor = weights[i] == &mf_weight_ ? kMinMfWeight : 0.0F;
+    *weights[i] = std::max(floor, *weights[i] + steps.deltas[i]);
+    *squares[i] += steps.squares[i];
+  }
+  steps_ += steps.steps;
 }
 
 OnlineBlend::State OnlineBlend::Save() const {

@@ -29,6 +29,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 
 namespace streamrec::learner {
@@ -40,6 +41,20 @@ struct BlendFeatures {
   float recency = 0.0F;
   float short_recency = 0.0F;  // the same with the short half-life
   float session = 0.0F;        // the session neighbours' score (learner/session_neighbors.h)
+};
+
+// A run of Learn steps as sums, per weight (co-occurrence, recency, the
+// factorisation, short recency, session neighbours): the changes the steps
+// made to the weights (as the item updates carry the factors' changes) and
+// their squared gradients (AdaGrad's sums). Recorded with an instance's item
+// updates, so that every instance of a group applies every other's outcomes
+// (OnlineBlend::ApplySteps) and the group learns one blend (docs/SCALE_OUT.md).
+struct BlendSteps {
+  static constexpr size_t kWeights = 5;
+  uint32_t steps = 0;
+  std::array<float, kWeights> deltas{};
+  std::array<float, kWeights> squares{};
+  bool operator==(const BlendSteps&) const = default;
 };
 
 struct BlendOptions {
@@ -78,7 +93,15 @@ class OnlineBlend {
 
   // One step: `positive` (the item the user chose) against `listed` (an item
   // of the list the user was served).
-  void Learn(const BlendFeatures& positive, const BlendFeatures& listed);
+  // With `record`, the step's gradients are added to it too.
+  void Learn(const BlendFeatures& positive, const BlendFeatures& listed, BlendSteps* record = nullptr);
+  // Another instance's steps: their changes added to the weights (at least
+  // the factorisation's floor) and their squared gradients to AdaGrad's sums.
+  // A blend that only applies another's steps holds its weights up to float
+  // sums; instances that each learn some of the outcomes hold the same
+  // weights up to the order of the steps (each step's size follows its
+  // learner's sums of squares, which hold everyone's steps but the latest).
+  void ApplySteps(const BlendSteps& steps);
   // The margin (in score units, the factorisation's logits) over which an
   // outcome counts as near the cut. 0.5 measured best of 0.5, 1 and 2 on the
   // shared logs (docs/QUALITY.md).

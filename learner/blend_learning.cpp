@@ -32,7 +32,8 @@ BlendFeatures BlendLearning::Features(const UserRecord& user, ItemId c, Now now,
 }
 
 void BlendLearning::Learn(const UserRecord& user, ItemId item, Now now, const ItemTable& items,
-                          const LearnerOptions& options, SessionNeighbors* sessions, OnlineBlend* blend) {
+                          const LearnerOptions& options, SessionNeighbors* sessions, OnlineBlend* blend,
+                          BlendSteps* record) {
   const auto& h = user.history;
   const ItemId reference = user.list_reference;
   if (h.empty() || reference.value() >= items.size() || items.count(item) == 0 || reference == item) return;
@@ -45,7 +46,7 @@ void BlendLearning::Learn(const UserRecord& user, ItemId item, Now now, const It
   sessions->ScoreItems(user.id, h, both, scores);
   chosen.session = scores[0];
   listed.session = scores[1];
-  blend->Learn(chosen, listed);
+  blend->Learn(chosen, listed, record);
 }
 
 void BlendLearning::SyncTerms(Now now, const OnlineBlend& blend, ItemTable* items) {

@@ -34,9 +34,11 @@ class BlendLearning {
   // Before the learner learns (user, item) at `now`: one step of the blend
   // when the user was served a full list (list_reference) and the item is new
   // to them and has events.
-  // The session neighbours' scores come from `sessions` (ScoreItems).
+  // The session neighbours' scores come from `sessions` (ScoreItems). With
+  // `record`, the step is summed there too (the item updates another
+  // instance applies).
   void Learn(const UserRecord& user, ItemId item, Now now, const ItemTable& items, const LearnerOptions& options,
-             SessionNeighbors* sessions, OnlineBlend* blend);
+             SessionNeighbors* sessions, OnlineBlend* blend, BlendSteps* record = nullptr);
   // After: when a recency weight moved enough since the items' terms were
   // last recomputed (or the clock did), recomputes them: O(items), at most
   // once per max(256, items / 64) events.

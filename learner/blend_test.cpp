@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <array>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -84,6 +86,43 @@ TEST_CASE("blend: outcomes far from the cut hardly move the weights") {
   b.Learn(far, cutoff);
   CHECK(a.recency_weight() - before > 0.001F);
   CHECK(b.recency_weight() - before < 0.01F * (a.recency_weight() - before));
+}
+
+TEST_CASE("blend: another instance's steps, applied as their sums, move the weights as learning them did") {
+  const BlendOptions options{.cooc_weight = 20.0F, .recency_weight = 0.0F, .session_weight = 100.0F, .learning_rate = 0.1F};
+  OnlineBlend learned(options);
+  OnlineBlend applied(options);
+  OnlineBlend still(BlendOptions{.cooc_weight = 20.0F, .learning_rate = 0.0F});
+  // Near misses recency would turn, and some the factorisation ranks wrong, in windows of 10.
+  for (int window = 0; window < 20; ++window) {
+    BlendSteps steps;
+    for (int k = 0; k < 10; ++k) {
+      const float f = static_cast<float>((window * 10 + k) % 7);
+      learned.Learn({.mf = 0.1F * f, .cooc = 0.001F, .recency = -1.0F, .session = 0.002F},
+                    {.mf = 0.5F, .cooc = 0.002F, .recency = -4.0F, .session = 0.001F}, &steps);
+    }
+    CHECK(steps.steps == 10);
+    applied.ApplySteps(steps);
+    still.ApplySteps(steps);
+  }
+  CHECK(applied.steps() == learned.steps());
+  // Each weight (absolute: the others are relative to the factorisation's)
+  // moved from its start as learning the outcomes one by one moved it, up to
+  // float sums.
+  const auto absolute = [](const OnlineBlend& b) {
+    return std::array<float, 4>{b.cooc_weight() * b.mf_weight(), b.recency_weight() * b.mf_weight(), b.mf_weight(),
+                                b.session_weight() * b.mf_weight()};
+  };
+  const std::array<float, 4> start = {20.0F, 0.0F, 1.0F, 100.0F};
+  const std::array<float, 4> want = absolute(learned);
+  const std::array<float, 4> got = absolute(applied);
+  for (size_t i = 0; i < start.size(); ++i) {
+    INFO("weight " << i << ": learned " << want[i] << ", applied " << got[i]);
+    CHECK(std::abs(want[i] - start[i]) > 0.5F);  // the outcomes moved it
+    CHECK(std::abs(got[i] - want[i]) < 1e-4F * std::abs(want[i] - start[i]));
+  }
+  CHECK(still.cooc_weight() == 20.0F);  // a blend that does not learn applies nothing
+  CHECK(still.recency_weight() == 0.0F);
 }
 
 TEST_CASE("blend: saved state restores the same weights and steps") {

@@ -51,6 +51,8 @@ class ItemUpdateRecorder {
   // The user keyed `user_key` (group-wide) met `item` at `ts_ms`: a step of
   // their session, in event order.
   void SessionStep(const ItemTable& items, uint64_t user_key, ItemId item, int64_t ts_ms);
+  // Where the blend's steps on these events' outcomes are summed (OnlineBlend::Learn).
+  BlendSteps* blend_steps() { return &pending_.blend; }
   // The slot's item is gone (another item takes it).
   void Forget(ItemId id);
   // The sums since the last call, replacing the contents of `out`; pairs in

@@ -1,5 +1,6 @@
 #include "learner/item_updates.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -13,10 +14,14 @@ namespace {
 // bytes), events, the two masses, the bias delta, a flag and `dim` floats if
 // it has an embedding delta; then the two pair lists (count, then a, b, weight).
 // Version 2 (written since 2026-12-07): then the session steps (count, then
-// user key, item, ts). Both are read: a group upgraded one instance at a time
-// applies its older members' records (without their sessions).
+// user key, item, ts). Version 3 (since 2026-12-07 late): then the blend's
+// steps (count, then the five weights' summed changes and the five sums of
+// squared gradients).
+// All are read: a group upgraded one instance at a time applies its older
+// members' records (without their sessions or blend steps).
 constexpr uint32_t kMagic = 0x55544953;  // "SITU": streamrec item updates
-constexpr uint16_t kVersion = 2;
+constexpr uint16_t kVersion = 3;
+constexpr size_t kBlendBytes = 4 + 2 * BlendSteps::kWeights * sizeof(float);
 constexpr size_t kSessionStepBytes = ItemUpdates::SessionStep::kEncodedBytes;
 // Bounds a decoder trusts before allocating: a record's items and pairs.
 constexpr uint32_t kMaxItems = 1U << 24;
@@ -104,12 +109,30 @@ bool GetItem(std::string_view* in, uint32_t dim, ItemUpdates::Item* item, std::s
   return true;
 }
 
+bool GetBlendSteps(std::string_view* in, BlendSteps* out, std::string* error) {
+  if (in->size() < kBlendBytes) {
+    *error = "truncated blend steps";
+    return false;
+  }
+  GetFixed(in, &out->steps);
+  for (float& d : out->deltas) GetFixed(in, &d);
+  for (float& s : out->squares) GetFixed(in, &s);
+  const auto finite = [](float v) { return std::isfinite(v); };
+  if (!std::all_of(out->deltas.begin(), out->deltas.end(), finite) ||
+      !std::all_of(out->squares.begin(), out->squares.end(), [](float s) { return std::isfinite(s) && s >= 0; })) {
+    *error = "blend steps are not finite";
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string EncodeItemUpdates(const ItemUpdates& updates, uint32_t dim) {
   std::string out;
   out.reserve(20 + updates.items.size() * (32 + dim * sizeof(float)) +
-              (updates.cooc.size() + updates.basket.size()) * 12 + updates.sessions.size() * kSessionStepBytes);
+              (updates.cooc.size() + updates.basket.size()) * 12 + updates.sessions.size() * kSessionStepBytes +
+              kBlendBytes);
   PutFixed<uint32_t>(&out, kMagic);
   PutFixed<uint16_t>(&out, kVersion);
   PutFixed<uint32_t>(&out, dim);
@@ -135,6 +158,9 @@ std::string EncodeItemUpdates(const ItemUpdates& updates, uint32_t dim) {
     PutFixed<uint32_t>(&out, step.item);
     PutFixed<int64_t>(&out, step.ts_ms);
   }
+  PutFixed<uint32_t>(&out, updates.blend.steps);
+  for (float d : updates.blend.deltas) PutFixed<float>(&out, d);
+  for (float s : updates.blend.squares) PutFixed<float>(&out, s);
   return out;
 }
 
@@ -164,7 +190,8 @@ Status DecodeItemUpdates(std::string_view bytes, uint32_t dim, ItemUpdates* out)
     if (!GetItem(&bytes, dim, &item, &error)) return Status::InvalidArgument("item updates: " + error);
   }
   if (!GetPairs(&bytes, items, &out->cooc, &error) || !GetPairs(&bytes, items, &out->basket, &error) ||
-      (version >= 2 && !GetSessionSteps(&bytes, items, &out->sessions, &error))) {
+      (version >= 2 && !GetSessionSteps(&bytes, items, &out->sessions, &error)) ||
+      (version >= 3 && !GetBlendSteps(&bytes, &out->blend, &error))) {
     return Status::InvalidArgument("item updates: " + error);
   }
   if (!bytes.empty()) return Status::InvalidArgument(fmt::format("item updates: {} bytes after the end", bytes.size()));

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "learner/blend.h"
 
 namespace streamrec::learner {
 
@@ -66,6 +67,9 @@ struct ItemUpdates {
   std::vector<Pair> cooc;    // items in the same users' recent histories
   std::vector<Pair> basket;  // items in the same users' recent carts and purchases
   std::vector<SessionStep> sessions;
+  // The online blend's steps on the outcomes of these events (learner/blend.h):
+  // a sum, applied as it comes.
+  BlendSteps blend;
 
   bool empty() const { return items.empty(); }
   void clear() {
@@ -73,6 +77,7 @@ struct ItemUpdates {
     cooc.clear();
     basket.clear();
     sessions.clear();
+    blend = {};
   }
 };
 

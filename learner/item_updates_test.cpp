@@ -212,6 +212,52 @@ TEST_CASE("item updates survive their encoding and malformed records are refused
   for (size_t cut = 0; cut < bytes.size(); cut += 97) CHECK_FALSE(DecodeItemUpdates(bytes.substr(0, cut), dim, &decoded).ok());
 }
 
+TEST_CASE("the blend's steps go with the item updates: an instance applying them learns the same blend") {
+  LearnerOptions options = Options();
+  options.blend_learning_rate = 0.1F;  // the shipped step
+  Instance a(/*record=*/true, options);
+  Instance b(/*record=*/true, options);
+  const std::vector<LogEvent> log = HandMadeLog(2000);
+  const uint32_t dim = static_cast<uint32_t>(options.dim);
+  size_t recorded_steps = 0;
+  for (size_t i = 0; i < log.size(); ++i) {
+    // As if each user was last served a list: its reference an item of the other taste group.
+    auto [it, created] = a.users.try_emplace(log[i].user);
+    if (created) a.learner.InitUser(log[i].user, UserId(static_cast<uint32_t>(a.users.size())), &it->second);
+    if (const std::optional<ItemId> ref = a.learner.FindItem("i" + std::to_string((i * 7 + 30) % 60))) {
+      it->second.list_reference = *ref;
+    }
+    a.Learn(log[i], i);
+    if ((i + 1) % 50 == 0 || i + 1 == log.size()) {
+      ItemUpdates updates;
+      a.learner.TakeItemUpdates(&updates);
+      recorded_steps += updates.blend.steps;
+      ItemUpdates decoded;
+      REQUIRE(DecodeItemUpdates(EncodeItemUpdates(updates, dim), dim, &decoded).ok());
+      CHECK(decoded.blend == updates.blend);
+      REQUIRE(b.learner.ApplyItemUpdates(decoded) == 0);
+    }
+  }
+  const Learner::BlendWeights wa = a.learner.blend_weights();
+  const Learner::BlendWeights wb = b.learner.blend_weights();
+  REQUIRE(wa.steps > 500);  // outcomes were learned
+  CHECK(recorded_steps == wa.steps);
+  CHECK(wb.steps == wa.steps);
+  CHECK(wa.cooc != Approx(options.cooc_weight).epsilon(0.01));  // and moved the weights
+  CHECK(wb.cooc == Approx(wa.cooc).epsilon(1e-4));
+  CHECK(wb.mf == Approx(wa.mf).epsilon(1e-4));
+  CHECK(wb.session == Approx(wa.session).epsilon(1e-4));
+  CHECK(wb.recency == Approx(wa.recency).epsilon(1e-4).margin(1e-5));
+  CHECK(wb.short_recency == Approx(wa.short_recency).epsilon(1e-4).margin(1e-5));
+
+  // An event learned for its user alone takes no step: it came with its record.
+  UserRecord& user = a.users.at("u0");
+  user.list_reference = *a.learner.FindItem("i59");
+  a.learner.Observe(&user, *a.learner.FindItem("i58"), EventType::kView, log.back().ts_ms + 1000, 99,
+                    Learner::Scope{.partition = 0, .item_side = false});
+  CHECK(a.learner.blend_weights().steps == wa.steps);
+}
+
 TEST_CASE("an event learned for its user alone leaves the item side as it was") {
   const std::vector<LogEvent> log = HandMadeLog(500);
   Instance a(/*record=*/true);
@@ -416,8 +462,15 @@ TEST_CASE("a user's session steps go with the updates, and a user who became thi
   ItemUpdates bad = updates;
   bad.sessions.push_back({1, static_cast<uint32_t>(bad.items.size()), 0});
   CHECK_FALSE(DecodeItemUpdates(EncodeItemUpdates(bad, dim), dim, &decoded).ok());
-  // A version 1 record (no session steps, as written before them) still applies.
-  std::string v1 = EncodeItemUpdates(updates, dim);
+  // Version 2 and 1 records (no blend steps; no session steps either, as
+  // written before them) still apply.
+  constexpr size_t kBlendBytes = 4 + 2 * BlendSteps::kWeights * sizeof(float);
+  std::string v2 = EncodeItemUpdates(updates, dim);
+  v2.resize(v2.size() - kBlendBytes);
+  v2[4] = 2;
+  REQUIRE(DecodeItemUpdates(v2, dim, &decoded).ok());
+  CHECK(decoded.sessions == updates.sessions);
+  std::string v1 = v2;
   v1.resize(v1.size() - 4 - updates.sessions.size() * ItemUpdates::SessionStep::kEncodedBytes);
   v1[4] = 1;
   REQUIRE(DecodeItemUpdates(v1, dim, &decoded).ok());

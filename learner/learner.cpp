@@ -447,7 +447,13 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
   Impl& m = *impl_;
   const bool blends = m.kind == Kind::kHybrid && m.options.blend_learning_rate > 0;
   const BlendLearning::Now now = BlendLearning::At(ts_ms, m.options);
-  if (blends) m.blend_learning.Learn(*user, item, now, m.items, m.options, &m.sessions, &m.blend);
+  ItemUpdateRecorder* const recorder = scope.item_side && scope.record ? m.RecorderFor(scope.partition) : nullptr;
+  // The blend's step is part of the item side: an event learned for its user
+  // alone had its step taken where its item side was (it came with a record).
+  if (blends && scope.item_side) {
+    m.blend_learning.Learn(*user, item, now, m.items, m.options, &m.sessions, &m.blend,
+                           recorder != nullptr ? recorder->blend_steps() : nullptr);
+  }
   const float weight = m.Factorises() ? m.options.type_weights[static_cast<size_t>(type)] : 0.0F;
   if (weight > 0) {
     m.SampleNegatives(item, event_key);
@@ -456,7 +462,6 @@ void Learner::Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_
     m.negative_bias_ptrs.clear();
     m.negative_ids.clear();
   }
-  ItemUpdateRecorder* const recorder = scope.item_side && scope.record ? m.RecorderFor(scope.partition) : nullptr;
   if (scope.item_side) {
     m.BeforeChange(item);
     for (ItemId neg : m.negative_ids) m.BeforeChange(neg);
@@ -551,6 +556,7 @@ size_t Learner::ApplyItemUpdates(const ItemUpdates& updates, std::vector<ItemId>
     m.items.AddRecencyMass(*id, u.recency, u.short_recency);
     m.MarkDirty(*id);
   }
+  if (m.kind == Kind::kHybrid) m.blend.ApplySteps(updates.blend);  // the items' terms follow at the next SyncTerms
   // A full table may have given an item of this record the slot of another
   // one of it: such a pair names an item that is gone, and is dropped.
   const bool slots_moved = m.churn.replaced != replaced_before;

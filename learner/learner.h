@@ -62,7 +62,8 @@ class Learner {
   void Observe(UserRecord* user, ItemId item, EventType type, int64_t ts_ms, uint64_t event_key);
   // What an event teaches, for scale-out (docs/SCALE_OUT.md): with
   // `item_side` false only its user (embedding, history, basket, session):
-  // its item side came with another instance's updates already. Recorded
+  // its item side (and the online blend's step) came with another
+  // instance's updates already. Recorded
   // (while recording) under `partition`, its events partition, unless `record` is false.
   // `user_key` (UserKey of the user's external id; 0: none) shares the
   // user's session steps with the group in the recorded updates, and empties
@@ -94,7 +95,7 @@ class Learner {
   // sums and pairs are dropped), its sums added, its co-occurrences counted
   // both ways, its session steps taken by the session neighbours (the
   // sessions of other instances' users, keyed apart from this instance's
-  // users). Not recorded: an instance publishes its own events' changes
+  // users), its blend steps added to the online blend's. Not recorded: an instance publishes its own events' changes
   // only. Applying the same updates twice counts them twice: the caller
   // applies each record once (its position in the WriteBatch of the state).
   // Returns the items refused; appends the items changed to `changed` if given.
