@@ -128,10 +128,10 @@ struct SurfaceEmitter::Impl {
     return shard_count > 0 ? kafka::KeyPartition(external_id, shard_count) : 0;
   }
 
-  // The shards owned as of now: the parked items of a shard newly owned are
-  // due here again (its previous owner may not have published them).
-  void FollowShards(const SurfaceShards& shards) {
-    if (shards.count != shard_count || parked.empty()) {  // the first call, or the events topic grew
+  // The parked items of a shard newly owned are due here again (its previous
+  // owner may not have published them).
+  void SetShards(const SurfaceShards& shards) {
+    if (shards.count != shard_count) {  // the count became known, or the events topic grew
       for (auto& items : parked) Unpark(&items);
       shard_count = std::max(shards.count, 0);
       parked.assign(static_cast<size_t>(std::max(shard_count, 1)), {});
@@ -234,8 +234,8 @@ struct SurfaceEmitter::Impl {
   // Per shard: whether this instance owns it (as of the last Publish), and
   // its due items taken from the queue while it did not: (due time, item).
   int32_t shard_count = 0;
-  std::vector<bool> owned;
-  std::vector<std::vector<std::pair<int64_t, uint32_t>>> parked;
+  std::vector<bool> owned = {true};  // until SetShards: one shard, this instance's
+  std::vector<std::vector<std::pair<int64_t, uint32_t>>> parked = {{}};
   std::vector<std::vector<ItemId>> similar_lists;    // per item: its last similar-items list
   std::vector<std::vector<ItemId>> similar_holders;  // per item: items whose similar list holds it
   std::vector<ItemId> targets;
@@ -279,8 +279,9 @@ void SurfaceEmitter::Withdraw(ItemId item, int64_t now_ms) {
   for (ItemId holder : impl_->similar_holders[item.value()]) impl_->Schedule(holder, now_ms);
 }
 
-Status SurfaceEmitter::Forget(std::string_view external_id, ItemId slot, int64_t now_ms,
-                              const SurfaceShards& shards) {
+void SurfaceEmitter::SetShards(const SurfaceShards& shards) { impl_->SetShards(shards); }
+
+Status SurfaceEmitter::Forget(std::string_view external_id, ItemId slot, int64_t now_ms) {
   if (!impl_->options.enabled) return Status::Ok();
   Withdraw(slot, now_ms);
   if (slot.value() < impl_->refreshed_at.size()) {
@@ -290,7 +291,6 @@ Status SurfaceEmitter::Forget(std::string_view external_id, ItemId slot, int64_t
     impl_->refreshed_at[slot.value()] = std::numeric_limits<int64_t>::min() / 2;
     if (impl_->due_at[slot.value()] != kNever) impl_->queue.emplace(impl_->due_at[slot.value()], slot.value());
   }
-  impl_->FollowShards(shards);
   if (!impl_->owned[static_cast<size_t>(impl_->ShardOf(external_id))]) return Status::Ok();
   // A null value: the compacted topics drop the key.
   for (const std::string* topic : {&impl_->options.similar_items_topic, &impl_->options.bought_together_topic}) {
@@ -301,7 +301,7 @@ Status SurfaceEmitter::Forget(std::string_view external_id, ItemId slot, int64_t
 }
 
 Status SurfaceEmitter::Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms,
-                               const SurfaceShards& shards, ItemListBudget budget) {
+                               ItemListBudget budget) {
   const ItemFilter allowed = [catalog](ItemId id) { return catalog == nullptr || catalog->Available(id); };
   const bool trending_due = now_ms - impl_->trending_at >= int64_t{impl_->options.trending_interval_s} * 1000;
   if (trending_due) {
@@ -309,7 +309,6 @@ Status SurfaceEmitter::Publish(const ModelView& model, const catalog::Catalog* c
     impl_->trending_at = now_ms;
   }
   if (!impl_->options.enabled) return Status::Ok();
-  impl_->FollowShards(shards);
   if (trending_due && impl_->owned[0]) STREAMREC_RETURN_IF_ERROR(impl_->PublishTrending(model, catalog, now_ms));
   return impl_->PublishItems(model, allowed, now_ms, budget);
 }

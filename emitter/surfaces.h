@@ -102,18 +102,23 @@ class SurfaceEmitter {
   void Touch(std::span<const ItemId> items, int64_t now_ms);
   // An item that may no longer be listed: similar-items lists holding it are due now.
   void Withdraw(ItemId item, int64_t now_ms);
+  // The shards this instance owns from now on (until the first call: every
+  // item's, as one instance). A shard newly owned has its parked due items
+  // due here again. Call when ownership may have changed, before Forget() and
+  // Publish().
+  void SetShards(const SurfaceShards& shards);
   // `external_id` left slot `slot` (a new item holds it now): when this
   // instance owns its shard, tombstones its records on similar-items and
   // bought-together (an owner after a move does not retract the previous
   // owner's replaced items); the similar-items lists that held the slot are
   // due now. Call before Publish() of the batch that replaced it.
-  [[nodiscard]] Status Forget(std::string_view external_id, ItemId slot, int64_t now_ms, const SurfaceShards& shards);
+  [[nodiscard]] Status Forget(std::string_view external_id, ItemId slot, int64_t now_ms);
   // Rebuilds trending when due and publishes it when this instance owns shard
   // 0; publishes the due item lists of the shards it owns, kItemChunk at a
   // time until the budget's deadline (at least one chunk unless its
   // max_items is 0).
   [[nodiscard]] Status Publish(const ModelView& model, const catalog::Catalog* catalog, int64_t now_ms,
-                               const SurfaceShards& shards, ItemListBudget budget = {});
+                               ItemListBudget budget = {});
   // Item lists scored together; the least work Publish does when any is due.
   static constexpr size_t kItemChunk = 16;
   [[nodiscard]] Status Flush(int timeout_ms);

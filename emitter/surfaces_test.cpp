@@ -85,8 +85,10 @@ TEST_CASE("each item's lists come from its shard's owner, trending from shard 0'
   REQUIRE(per_shard[0] > 0);  // both shards hold items, or the test proves little
   REQUIRE(per_shard[1] > 0);
   for (SurfaceEmitter* s : {zero.get(), one.get()}) s->Touch(AllItems(), 1000);
-  REQUIRE(zero->Publish(model, nullptr, 1000, Owning({0})).ok());
-  REQUIRE(one->Publish(model, nullptr, 1000, Owning({1})).ok());
+  zero->SetShards(Owning({0}));
+  REQUIRE(zero->Publish(model, nullptr, 1000).ok());
+  one->SetShards(Owning({1}));
+  REQUIRE(one->Publish(model, nullptr, 1000).ok());
   for (SurfaceEmitter* s : {zero.get(), one.get()}) REQUIRE(s->Flush(10000).ok());
   CHECK(zero->item_lists_published() == 2 * per_shard[0]);
   CHECK(one->item_lists_published() == 2 * per_shard[1]);
@@ -99,7 +101,8 @@ TEST_CASE("each item's lists come from its shard's owner, trending from shard 0'
 
   // Without a count every item is shard 0's.
   zero->Touch(AllItems(), 1000 + 31000);
-  REQUIRE(zero->Publish(model, nullptr, 1000 + 31000, {.count = 0, .owns = [](int32_t s) { return s == 0; }}).ok());
+  zero->SetShards({.count = 0, .owns = [](int32_t s) { return s == 0; }});
+  REQUIRE(zero->Publish(model, nullptr, 1000 + 31000).ok());
   CHECK(zero->item_lists_published() == 2 * per_shard[0] + 16);
 }
 
@@ -109,12 +112,14 @@ TEST_CASE("a shard taken over publishes the items its previous owner left due") 
   std::unique_ptr<SurfaceEmitter> survivor = h.Start();
   // Both members saw every item change; shard 1's owner stopped before publishing.
   survivor->Touch(AllItems(), 1000);
-  REQUIRE(survivor->Publish(model, nullptr, 1000, Owning({0})).ok());
+  survivor->SetShards(Owning({0}));
+  REQUIRE(survivor->Publish(model, nullptr, 1000).ok());
   const uint64_t own = survivor->item_lists_published();
   CHECK(own < 16);
-  REQUIRE(survivor->Publish(model, nullptr, 1500, Owning({0})).ok());
+  REQUIRE(survivor->Publish(model, nullptr, 1500).ok());
   CHECK(survivor->item_lists_published() == own);  // shard 1's items wait
-  REQUIRE(survivor->Publish(model, nullptr, 2000, Owning({0, 1})).ok());
+  survivor->SetShards(Owning({0, 1}));
+  REQUIRE(survivor->Publish(model, nullptr, 2000).ok());
   REQUIRE(survivor->Flush(10000).ok());
   CHECK(survivor->item_lists_published() == 16);
   const std::multiset<std::string> keys = h.Keys("similar-items");
@@ -133,10 +138,12 @@ TEST_CASE("a replaced item's records are retracted by its shard's owner only") {
   const std::string& c = model.ItemExternalId(ItemId(2));
   const std::vector<ItemId> slot = {ItemId(2)};
   for (SurfaceEmitter* s : {zero.get(), one.get()}) s->Touch(slot, 1000);
-  REQUIRE(zero->Forget(gone, ItemId(2), 1000, Owning({0})).ok());
-  REQUIRE(one->Forget(gone, ItemId(2), 1000, Owning({1})).ok());
-  REQUIRE(zero->Publish(model, nullptr, 1000, Owning({0})).ok());
-  REQUIRE(one->Publish(model, nullptr, 1000, Owning({1})).ok());
+  zero->SetShards(Owning({0}));
+  REQUIRE(zero->Forget(gone, ItemId(2), 1000).ok());
+  one->SetShards(Owning({1}));
+  REQUIRE(one->Forget(gone, ItemId(2), 1000).ok());
+  REQUIRE(zero->Publish(model, nullptr, 1000).ok());
+  REQUIRE(one->Publish(model, nullptr, 1000).ok());
   for (SurfaceEmitter* s : {zero.get(), one.get()}) REQUIRE(s->Flush(10000).ok());
   CHECK(zero->items_retracted() == 0);
   CHECK(one->items_retracted() == 1);

@@ -39,8 +39,11 @@ void OnlineBlend::Learn(const BlendFeatures& positive, const BlendFeatures& list
   const double g_short = slope * (positive.short_recency - listed.short_recency);
   const double g_session = slope * (positive.session - listed.session);
   const double lr = options_.learning_rate;
-  const std::array<float, BlendSteps::kWeights> before = {cooc_weight_, recency_weight_, mf_weight_, short_weight_,
-                                                          session_weight_};
+  const std::array<float*, BlendSteps::kWeights> weights = Weights();
+  std::array<float, BlendSteps::kWeights> before{};
+  if (record != nullptr) {
+    for (size_t i = 0; i < weights.size(); ++i) before[i] = *weights[i];
+  }
   AdaGradStep(lr, g_cooc, 0.0, &cooc_weight_, &cooc_squares_);
   AdaGradStep(lr, g_recency, 0.0, &recency_weight_, &recency_squares_);
   AdaGradStep(lr, g_mf, kMinMfWeight, &mf_weight_, &mf_squares_);
@@ -48,11 +51,9 @@ void OnlineBlend::Learn(const BlendFeatures& positive, const BlendFeatures& list
   AdaGradStep(lr, g_session, 0.0, &session_weight_, &session_squares_);
   ++steps_;
   if (record == nullptr) return;
-  const std::array<float, BlendSteps::kWeights> after = {cooc_weight_, recency_weight_, mf_weight_, short_weight_,
-                                                         session_weight_};
   const std::array<double, BlendSteps::kWeights> g = {g_cooc, g_recency, g_mf, g_short, g_session};
   for (size_t i = 0; i < g.size(); ++i) {
-    record->deltas[i] += after[i] - before[i];
+    record->deltas[i] += *weights[i] - before[i];
     record->squares[i] += static_cast<float>(g[i] * g[i]);
   }
   ++record->steps;
@@ -60,13 +61,11 @@ void OnlineBlend::Learn(const BlendFeatures& positive, const BlendFeatures& list
 
 void OnlineBlend::ApplySteps(const BlendSteps& steps) {
   if (options_.learning_rate == 0 || steps.steps == 0) return;
-  const std::array<float*, BlendSteps::kWeights> weights = {&cooc_weight_, &recency_weight_, &mf_weight_,
-                                                            &short_weight_, &session_weight_};
+  const std::array<float*, BlendSteps::kWeights> weights = Weights();
   const std::array<float*, BlendSteps::kWeights> squares = {&cooc_squares_, &recency_squares_, &mf_squares_,
                                                             &short_squares_, &session_squares_};
   for (size_t i = 0; i < weights.size(); ++i) {
-    const float floor = weights[i] == &mf_weight_ ? kMinMfWeight : 0.0F;
-    *weights[i] = std::max(floor, *weights[i] + steps.deltas[i]);
+    *weights[i] = std::max(kFloors[i], *weights[i] + steps.deltas[i]);
     *squares[i] += steps.squares[i];
   }
   steps_ += steps.steps;

@@ -93,7 +93,8 @@ class OnlineBlend {
 
   // One step: `positive` (the item the user chose) against `listed` (an item
   // of the list the user was served).
-  // With `record`, the step's gradients are added to it too.
+  // With `record`, what the step changed on each weight and its squared
+  // gradients are added to it too.
   void Learn(const BlendFeatures& positive, const BlendFeatures& listed, BlendSteps* record = nullptr);
   // Another instance's steps: their changes added to the weights (at least
   // the factorisation's floor) and their squared gradients to AdaGrad's sums.
@@ -113,6 +114,12 @@ class OnlineBlend {
   void Restore(const State& state);
 
  private:
+  // The five weights in BlendSteps' order, and the least each may take.
+  std::array<float*, BlendSteps::kWeights> Weights() {
+    return {&cooc_weight_, &recency_weight_, &mf_weight_, &short_weight_, &session_weight_};
+  }
+  static constexpr std::array<float, BlendSteps::kWeights> kFloors = {0.0F, 0.0F, kMinMfWeight, 0.0F, 0.0F};
+
   BlendOptions options_;
   float cooc_weight_;
   float recency_weight_;

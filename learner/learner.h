@@ -95,8 +95,9 @@ class Learner {
   // sums and pairs are dropped), its sums added, its co-occurrences counted
   // both ways, its session steps taken by the session neighbours (the
   // sessions of other instances' users, keyed apart from this instance's
-  // users), its blend steps added to the online blend's. Not recorded: an instance publishes its own events' changes
-  // only. Applying the same updates twice counts them twice: the caller
+  // users), its blend steps added to the online blend's. Not recorded: an
+  // instance publishes its own events' changes only. Applying the same
+  // updates twice counts them twice: the caller
   // applies each record once (its position in the WriteBatch of the state).
   // Returns the items refused; appends the items changed to `changed` if given.
   size_t ApplyItemUpdates(const ItemUpdates& updates, std::vector<ItemId>* changed = nullptr);

@@ -339,8 +339,9 @@ void Pipeline::Impl::CountEventPartitions() {
                                          kMetadataTimeoutMs, &found);
   auto it = found.find(config_.kafka.events_topic);
   if (!s.ok() || it == found.end()) {
-    log_->warn("could not count the partitions of {} ({}): item surfaces stay with the owner of partition 0",
-               config_.kafka.events_topic, s.ok() ? "not found" : s.ToString());
+    log_->warn("could not count the partitions of {} ({}): the item surfaces' owners follow the count known, {} "
+               "(0: the owner of partition 0 publishes every item's)",
+               config_.kafka.events_topic, s.ok() ? "not found" : s.ToString(), events_partitions_);
     return;
   }
   if (it->second.partitions != events_partitions_) {
@@ -404,11 +405,10 @@ Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
   for (ItemId item : withdrawn_) surfaces_->Withdraw(item, now);
   // Each item's lists by the member consuming the events partition its id
   // would be keyed to; trending by partition 0's (docs/SCALE_OUT.md).
-  const emitter::SurfaceShards shards{.count = events_partitions_,
-                                      .owns = [this](int32_t p) { return Consuming(p); }};
+  surfaces_->SetShards({.count = events_partitions_, .owns = [this](int32_t p) { return Consuming(p); }});
   learner_.TakeReplacedItems(&replaced_items_);
   for (const learner::Learner::ReplacedItem& r : replaced_items_) {
-    STREAMREC_RETURN_IF_ERROR(surfaces_->Forget(r.external_id, r.slot, now, shards));
+    STREAMREC_RETURN_IF_ERROR(surfaces_->Forget(r.external_id, r.slot, now));
   }
   const Clock::time_point started = Clock::now();
   const uint64_t before = surfaces_->item_lists_published();
@@ -435,7 +435,7 @@ Status Pipeline::Impl::PublishSurfaces(bool events_flowing) {
     // the first event of a new burst waits for no more than that.
     budget.max_items = kItemChunksWhileIdle * emitter::SurfaceEmitter::kItemChunk;
   }
-  STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, shards, budget));
+  STREAMREC_RETURN_IF_ERROR(surfaces_->Publish(model_, &catalog_->catalog(), now, budget));
   if (surfaces_->item_lists_published() == before) return Status::Ok();
   const Clock::duration took = Clock::now() - started;
   if (budget.max_items == emitter::SurfaceEmitter::kItemChunk) item_chunk_took_ = took;
